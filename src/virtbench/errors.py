@@ -1,0 +1,26 @@
+"""User-facing errors: one clear line, non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+
+class VirtbenchError(Exception):
+    """An error the CLI prints as one line (``virtbench: error: ...``) and exits with ``exit_code``."""
+
+    exit_code: int = 2
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(VirtbenchError):
+    """Bad input from the user (unknown test, bad number, missing file)."""
+
+    exit_code = 2
+
+
+class EnvironmentUnsupported(VirtbenchError):
+    """The machine cannot do what was asked (no compiler, no QEMU, no cgroup controller)."""
+
+    exit_code = 3
