@@ -1,0 +1,85 @@
+"""Command-line entry point.
+
+Each sub-command lives in its own module under ``virtbench.cli`` and exposes::
+
+    NAME: str                      # the sub-command word
+    HELP: str                      # one line for ``virtbench --help``
+    def register(parser: argparse.ArgumentParser) -> None   # add its options
+    def run(args: argparse.Namespace) -> int                # do it, return exit code
+
+To add a command, write the module and add its name to ``COMMAND_MODULES`` (the one place).
+``main()`` stays tiny: parse, dispatch, turn ``VirtbenchError`` into one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from virtbench import __version__
+from virtbench.errors import VirtbenchError
+
+# The one registry of sub-commands, in the order ``--help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "run",
+    "build",
+)
+
+
+def _load(name: str) -> ModuleType:
+    return importlib.import_module(f"virtbench.cli.{name.replace('-', '_')}")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's default prints usage + message with exit 2; keep it to one clear line.
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="virtbench",
+        description="Measure and explain what virtualization costs a Linux server.",
+    )
+    parser.add_argument("--version", action="version", version=f"virtbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        mod = _load(name)
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        mod.register(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    # SIGTERM behaves like Ctrl-C so every cleanup path (finally blocks) runs.
+    signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    try:
+        rc: int = args._run(args)
+        return rc
+    except VirtbenchError as exc:
+        sys.stderr.write(f"virtbench: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("virtbench: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 141
+
+
+def _sigterm_to_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
