@@ -63,3 +63,23 @@ def test_schema_lists_every_field() -> None:
     schema = model.json_schema()
     assert "environment" in schema["properties"]
     assert "TestResult" in schema["$defs"]
+
+
+def test_experiment_document_round_trip(tmp_path: Path) -> None:
+    exp = model.ExperimentResult(experiment="postmark", params={"files": 500},
+                                 rows=[{"condition": "solo", "seconds": 1.5}])
+    back = model.load_any(exp.save(tmp_path / "e.json"))
+    assert isinstance(back, model.ExperimentResult)
+    assert back.rows[0]["seconds"] == 1.5
+    run_path = _sample_run().save(tmp_path / "r.json")
+    assert isinstance(model.load_any(run_path), model.RunResult)
+
+
+def test_environment_collects_real_host_facts() -> None:
+    from virtbench.results.environment import collect
+
+    env = collect(virtualization=False)
+    assert env.kernel and env.kernel == __import__("os").uname().release
+    assert env.cpu_count is not None and env.cpu_count >= 1
+    assert env.cpus_usable is not None and 1 <= env.cpus_usable <= env.cpu_count
+    assert env.memory_bytes is not None and env.memory_bytes > 1 << 20

@@ -244,3 +244,70 @@ def load_document(path: Path) -> RunResult:
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of the current document version (published in docs/schema.md)."""
     return RunResult.model_json_schema()
+
+
+# ---- experiments -----------------------------------------------------------------------------
+EXPERIMENT_TYPE: Literal["virtbench.experiment"] = "virtbench.experiment"
+ExperimentStatus = Literal["running", "complete", "failed", "interrupted"]
+
+
+class ExperimentResult(_Model):
+    """The document of one experiment (postmark, seqread, consolidate, cap, tune, migrate...).
+
+    ``params`` are the experiment's settings as given; ``rows`` its table, one dict per
+    measured condition (each experiment documents its row fields in its docs page);
+    ``summary`` the derived figures. Shares versioning and environment with ``RunResult``.
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    type: Literal["virtbench.experiment"] = EXPERIMENT_TYPE
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
+    experiment: str
+    status: ExperimentStatus = "running"
+    started: str = Field(default_factory=utc_now)
+    finished: str | None = None
+    command: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    environment: Environment = Field(default_factory=Environment)
+    params: dict[str, Any] = Field(default_factory=dict)
+    rows: list[dict[str, Any]] = Field(default_factory=list)
+    summary: dict[str, Any] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ExperimentResult:
+        return cls.model_validate(migrate(doc))
+
+    def save(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(self.to_json(), encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+def load_any(path: Path) -> RunResult | ExperimentResult:
+    """Read a run or an experiment document; problems are one clear ``UsageError``."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    if isinstance(raw, dict) and raw.get("type") == EXPERIMENT_TYPE:
+        try:
+            return ExperimentResult.from_dict(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise UsageError(f"{path}: invalid experiment document at {where}: {first['msg']}")\
+                from None
+    return load_document(path)
