@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import socket
@@ -64,7 +65,7 @@ def _uptime() -> str | None:
 def detect_virtualization() -> dict[str, Any] | None:
     """The ``virtbench detect`` report as a dict, or ``None`` (with the reason) if it failed."""
     try:
-        from virtbench import probes
+        probes = importlib.import_module("virtbench.probes")
     except ImportError:
         return None
     detect = getattr(probes, "detect", None)
