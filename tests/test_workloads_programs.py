@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,7 +21,11 @@ SHORT = 0.5  # seconds per run: enough to count, short enough for the suite's bu
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> BuildInfo:
-    return ensure_built(get_profile(DEFAULT_PROFILE), cache_root=tmp_path_factory.mktemp("c"))
+    # The session's shared compile cache (tests/conftest.py), so other tests reuse this build.
+    cache = os.environ.get("VIRTBENCH_TEST_CACHE") or str(
+        tmp_path_factory.getbasetemp() / "xdg-cache"
+    )
+    return ensure_built(get_profile(DEFAULT_PROFILE), cache_root=Path(cache) / "virtbench")
 
 
 def run_spec(spec: WorkloadSpec, built: BuildInfo, workdir: Path, duration: float) -> Sample:
