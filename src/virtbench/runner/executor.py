@@ -8,6 +8,7 @@ scripted outcomes so the scheduler, statistics and reports can be tested without
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,6 +30,10 @@ class CopyOutcome:
     """Seconds from the executor starting the copy to reaping it."""
 
 
+class _StartFailed(Exception):
+    pass
+
+
 class Executor(Protocol):
     def run_pass(
         self, argvs: Sequence[Sequence[str]], cwds: Sequence[Path], timeout: float
@@ -36,10 +41,8 @@ class Executor(Protocol):
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 class LocalExecutor:
@@ -49,6 +52,14 @@ class LocalExecutor:
         self.env = env
 
     def run_pass(
+        self, argvs: Sequence[Sequence[str]], cwds: Sequence[Path], timeout: float
+    ) -> list[CopyOutcome]:
+        try:
+            return self._run_pass(argvs, cwds, timeout)
+        except _StartFailed as exc:
+            return [CopyOutcome("", f"{exc}\n", 127, 0.0) for _ in argvs]
+
+    def _run_pass(
         self, argvs: Sequence[Sequence[str]], cwds: Sequence[Path], timeout: float
     ) -> list[CopyOutcome]:
         procs: list[subprocess.Popen[bytes]] = []
@@ -66,6 +77,9 @@ class LocalExecutor:
                             stdin=subprocess.DEVNULL, start_new_session=True, env=self.env,
                         )
                     )
+                except OSError as exc:
+                    # cannot start the program at all: every copy fails the same way
+                    raise _StartFailed(f"cannot start {argv[0]}: {exc.strerror}") from None
                 finally:
                     out.close()
                     err.close()
@@ -83,10 +97,8 @@ class LocalExecutor:
                 if proc.poll() is None:
                     _kill_group(proc)
             for proc in procs:
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL'd
-                    pass
             raise
         finally:
             # Children of copies (shell scripts' pipelines) must not outlive the pass.
