@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SRC, run_cli
 
+from conftest import SRC, run_cli
 from virtbench.results.model import RunResult
 
 
@@ -41,7 +41,7 @@ def test_bad_input_is_one_line_and_nonzero(args: list[str], message: str) -> Non
 
 def test_quick_run_with_copies_json(tmp_path: Path) -> None:
     out = tmp_path / "result.json"
-    proc = run_cli("run", "--quick", "syscall", "context1", "execl", "-c", "1", "-c", "3",
+    proc = run_cli("run", "--quick", "syscall", "context1", "spawn", "-c", "1", "-c", "3",
                    "--json", "--no-detect", "-o", str(out), "--label", "purpose=test",
                    check=True)
     doc = json.loads(proc.stdout)
@@ -51,7 +51,7 @@ def test_quick_run_with_copies_json(tmp_path: Path) -> None:
     assert run.labels == {"purpose": "test"}
     assert [s.copies for s in run.sections] == [1, 3]
     for section in run.sections:
-        assert [t.test for t in section.tests] == ["syscall", "context1", "execl"]
+        assert [t.test for t in section.tests] == ["syscall", "context1", "spawn"]
         for t in section.tests:
             assert t.status == "ok", t.error
             assert len(t.passes) == 2
@@ -101,7 +101,7 @@ def test_interrupt_kills_children_and_keeps_partial_result(tmp_path: Path,
     work = tmp_path / "work"
     work.mkdir()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "virtbench", "run", "fstime", "shell8", "-c", "2",
+        [sys.executable, "-m", "virtbench", "run", "context1", "pipe", "-c", "2",
          "--no-detect", "--tmpdir", str(work)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -125,4 +125,4 @@ def test_interrupt_kills_children_and_keeps_partial_result(tmp_path: Path,
     saved = sorted(Path(os.environ["XDG_DATA_HOME"], "virtbench", "results").glob("*.json"))
     doc = RunResult.from_dict(json.loads(saved[-1].read_text()))
     assert doc.status == "interrupted"
-    assert doc.sections and doc.sections[0].tests[0].test == "fstime"
+    assert doc.sections and doc.sections[0].tests[0].test == "context1"

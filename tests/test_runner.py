@@ -125,6 +125,9 @@ def test_interrupt_keeps_measured_passes(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         runner.execute()
     assert runner.run.status == "interrupted"
+    interrupted = runner.run.sections[0].tests[0]
+    assert interrupted.status == "interrupted"
+    assert len(interrupted.passes) == 3 and interrupted.score == pytest.approx(500.0)
     assert runner.run.finished is not None
     assert saves  # saved on the way out
     assert list(tmp_path.glob("virtbench-*")) == []  # work dirs removed

@@ -197,8 +197,10 @@ class SuiteRunner:
                 self.run.sections.append(section)
                 for spec in self.config.tests:
                     number += 1
-                    result = self._run_test(spec, copies, workroot, number, total)
-                    section.tests.append(result)
+                    result = TestResult(test=spec.id, name=spec.name, unit=spec.unit,
+                                        copies=copies, baseline=spec.baseline)
+                    section.tests.append(result)  # kept, with its passes, if interrupted
+                    self._run_test(spec, copies, workroot, number, total, result)
                     finish_section(section)
                     section.finished = utc_now()
                     self.save(self.run)
@@ -214,13 +216,11 @@ class SuiteRunner:
         return self.run
 
     def _run_test(
-        self, spec: WorkloadSpec, copies: int, workroot: Path, number: int, total: int
-    ) -> TestResult:
+        self, spec: WorkloadSpec, copies: int, workroot: Path, number: int, total: int,
+        result: TestResult,
+    ) -> None:
         plan = plan_for(spec, self.config.mode)
-        result = TestResult(
-            test=spec.id, name=spec.name, unit=spec.unit, copies=copies,
-            duration=plan.duration, baseline=spec.baseline,
-        )
+        result.duration = plan.duration
         cwds = []
         for i in range(copies):
             d = workroot / f"{spec.id}-c{copies}-{i}"
@@ -267,7 +267,6 @@ class SuiteRunner:
         if result.status == "ok" and result.score is None:
             result.status = "failed"
             result.error = "no pass produced a positive score"
-        return result
 
     def _adaptive_done(self, result: TestResult, plan: Plan, started: float) -> bool:
         n = len(result.passes)
