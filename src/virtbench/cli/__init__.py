@@ -27,6 +27,13 @@ from virtbench.errors import VirtbenchError
 COMMAND_MODULES: tuple[str, ...] = (
     "run",
     "build",
+    "import_",
+    "runs",
+    "show",
+    "compare",
+    "export",
+    "rm",
+    "db",
 )
 
 
