@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "runs",
     "show",
     "compare",
+    "explain",
     "export",
     "rm",
     "db",
