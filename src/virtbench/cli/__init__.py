@@ -27,6 +27,7 @@ from virtbench.errors import VirtbenchError
 COMMAND_MODULES: tuple[str, ...] = (
     "run",
     "build",
+    "detect",
 )
 
 
