@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class VirtbenchError(Exception):
-    """An error the CLI prints as one line (``virtbench: error: ...``) and exits with ``exit_code``."""
+    """Printed by the CLI as one line (``virtbench: error: ...``); exits with ``exit_code``."""
 
     exit_code: int = 2
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a fresh Debian 12 (run as root), then creates .venv
+# with virtbench (editable) and its dev dependencies. Idempotent; CI runs it via .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: one line per need, so additions merge cleanly.
+APT_PACKAGES=(
+  gcc libc6-dev make          # workloads are C programs compiled on the host
+  python3-venv python3-dev    # the project's virtual environment
+  coreutils grep bsdextrautils  # od, sort, tee, wc for the shell-script workloads
+  qemu-system-x86 busybox-static linux-image-amd64 cpio  # VM guests (docs/vm.md): QEMU, the guest's busybox, a guest kernel in /boot
+  postgresql util-linux       # the store is tested against a real PostgreSQL (runuser)
+)
+
+if [ "$(id -u)" = 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+else
+  echo "setup-dev: not root: skipping apt-get (packages: ${APT_PACKAGES[*]})" >&2
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[dev]'

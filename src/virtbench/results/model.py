@@ -1,0 +1,315 @@
+"""The result document: typed, versioned, self-describing.
+
+A *run* (``RunResult``) is the master record of one invocation of the suite (or one imported
+UnixBench report). It carries the environment it was measured in, so a number is never
+orphaned, and every pass of every test, so statistics can be recomputed later.
+
+The JSON form is ``RunResult.to_json()``; it is documented in ``docs/schema.md`` and its
+JSON Schema is ``json_schema()``. ``SCHEMA_VERSION`` increases on every incompatible change;
+``load_document`` migrates older documents forward (``MIGRATIONS``) and refuses newer ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from virtbench.errors import UsageError
+
+SCHEMA_VERSION = 1
+DOCUMENT_TYPE: Literal["virtbench.run"] = "virtbench.run"
+
+Mode = Literal["standard", "adaptive", "quick"]
+RunStatus = Literal["running", "complete", "partial", "failed", "interrupted"]
+TestStatus = Literal["ok", "failed", "interrupted"]
+Source = Literal["native", "imported-unixbench", "imported-virtbench"]
+
+
+def utc_now() -> str:
+    """ISO-8601 UTC timestamp with seconds precision, e.g. ``2026-11-22T00:21:22Z``."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class Environment(_Model):
+    """Where a number was measured. Facts we could not read are ``None``."""
+
+    hostname: str | None = None
+    os: str | None = None
+    """Operating system family and release, e.g. ``GNU/Linux -- Debian GNU/Linux 12 (bookworm)``."""
+    kernel: str | None = None
+    """``uname -r``."""
+    kernel_version: str | None = None
+    """``uname -v``."""
+    machine: str | None = None
+    """``uname -m``."""
+    cpu_model: str | None = None
+    cpu_count: int | None = None
+    """CPUs online in the system."""
+    cpus_usable: int | None = None
+    """CPUs this process may run on (affinity), which can be fewer than ``cpu_count``."""
+    memory_bytes: int | None = None
+    compiler: str | None = None
+    compiler_version: str | None = None
+    cflags: list[str] = Field(default_factory=list)
+    workload_hash: str | None = None
+    """sha256 of the workload sources: results from different sources are not comparable."""
+    tool_version: str | None = None
+    python_version: str | None = None
+    load_average: list[float] | None = None
+    uptime: str | None = None
+    virtualization: dict[str, Any] | None = None
+    """The ``virtbench detect`` report (see docs/detect.md), when detection ran."""
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class CopyResult(_Model):
+    """One copy of a workload in one pass, as the program reported it."""
+
+    count: float
+    elapsed: float
+    """Seconds, the program's own wall clock from start to end of its timed loop."""
+
+
+class PassResult(_Model):
+    """One pass: all copies started together. ``score`` follows UnixBench: the sum of the
+    copies' counts over the mean of their times (scaled by the time base)."""
+
+    score: float
+    elapsed: float
+    """Mean of the copies' elapsed seconds."""
+    copies: list[CopyResult] = Field(default_factory=list)
+
+
+class ConfidenceInterval(_Model):
+    low: float
+    high: float
+    level: float = 0.95
+    method: str = "t-log"
+    """``t-log``: Student t interval on the logarithms of the kept pass scores, transformed
+    back (an interval for their geometric mean). See docs/statistics.md."""
+
+    @property
+    def half_width_rel(self) -> float:
+        mid = (self.high + self.low) / 2
+        return (self.high - self.low) / 2 / mid if mid > 0 else float("inf")
+
+
+class TestResult(_Model):
+    __test__ = False  # not a pytest test class
+
+    test: str
+    """Workload id, e.g. ``dhry2reg``."""
+    name: str
+    """UnixBench report name, e.g. ``Dhrystone 2 using register variables``."""
+    unit: str
+    copies: int
+    status: TestStatus = "ok"
+    error: str | None = None
+    duration: float | None = None
+    """Nominal seconds of one pass."""
+    passes: list[PassResult] = Field(default_factory=list)
+    score: float | None = None
+    """UnixBench score: geometric mean of the pass scores after dropping the worst third."""
+    samples: int | None = None
+    """Number of pass scores the score is made of (after dropping)."""
+    elapsed: float | None = None
+    """Mean seconds of the passes (UnixBench's ``(10.0 s, 7 samples)``)."""
+    baseline: float | None = None
+    index: float | None = None
+    """``score / baseline * 10`` for index tests."""
+    ci: ConfidenceInterval | None = None
+    stop_reason: str | None = None
+    """Adaptive mode: why passes stopped (``precision reached``, ``budget spent``, ...)."""
+
+
+class Section(_Model):
+    """All tests run with one number of parallel copies."""
+
+    copies: int
+    started: str | None = None
+    finished: str | None = None
+    tests: list[TestResult] = Field(default_factory=list)
+    index_score: float | None = None
+    """Geometric mean of the 12 index values; ``None`` unless all 12 succeeded."""
+    index_tests: int = 0
+    """How many index tests contributed (12 for a full System Benchmarks Index Score)."""
+
+    def test(self, test_id: str) -> TestResult | None:
+        for t in self.tests:
+            if t.test == test_id:
+                return t
+        return None
+
+
+class RunResult(_Model):
+    schema_version: int = SCHEMA_VERSION
+    type: Literal["virtbench.run"] = DOCUMENT_TYPE
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
+    source: Source = "native"
+    suite: str = "unixbench"
+    profile: str
+    """Build/semantics profile: ``unixbench-6`` or ``unixbench-5.1.3`` (or ``imported``)."""
+    mode: Mode = "standard"
+    comparable: bool = True
+    """False for ``--quick`` runs: their numbers must not be compared with published ones."""
+    precision: float | None = None
+    """Adaptive mode: target relative CI half-width (0.02 for 2%)."""
+    status: RunStatus = "running"
+    started: str = Field(default_factory=utc_now)
+    finished: str | None = None
+    command: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    environment: Environment = Field(default_factory=Environment)
+    sections: list[Section] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    original_text: str | None = None
+    """Imported runs: the report text as it was."""
+
+    # ---- helpers -------------------------------------------------------------------------
+    def section(self, copies: int) -> Section | None:
+        for s in self.sections:
+            if s.copies == copies:
+                return s
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> RunResult:
+        return cls.model_validate(migrate(doc))
+
+    def save(self, path: Path) -> Path:
+        """Write atomically (temp file + rename) so a crash never leaves half a document."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(self.to_json(), encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+# ---- versions --------------------------------------------------------------------------------
+# MIGRATIONS[n] turns a version-n document into a version-(n+1) document.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def migrate(doc: dict[str, Any]) -> dict[str, Any]:
+    version = doc.get("schema_version")
+    if not isinstance(version, int):
+        raise UsageError("not a virtbench result document (no integer schema_version)")
+    if version > SCHEMA_VERSION:
+        raise UsageError(
+            f"result document has schema version {version}, newer than this virtbench "
+            f"understands ({SCHEMA_VERSION}): upgrade virtbench"
+        )
+    while version < SCHEMA_VERSION:
+        doc = MIGRATIONS[version](dict(doc))
+        version += 1
+        doc["schema_version"] = version
+    return doc
+
+
+def load_document(path: Path) -> RunResult:
+    """Read a result document; any problem is one clear ``UsageError``."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(raw, dict) or raw.get("type") != DOCUMENT_TYPE:
+        raise UsageError(f"{path}: not a virtbench run document")
+    try:
+        return RunResult.from_dict(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"{path}: invalid result document at {where}: {first['msg']}") from None
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the current document version (published in docs/schema.md)."""
+    return RunResult.model_json_schema()
+
+
+# ---- experiments -----------------------------------------------------------------------------
+EXPERIMENT_TYPE: Literal["virtbench.experiment"] = "virtbench.experiment"
+ExperimentStatus = Literal["running", "complete", "failed", "interrupted"]
+
+
+class ExperimentResult(_Model):
+    """The document of one experiment (postmark, seqread, consolidate, cap, tune, migrate...).
+
+    ``params`` are the experiment's settings as given; ``rows`` its table, one dict per
+    measured condition (each experiment documents its row fields in its docs page);
+    ``summary`` the derived figures. Shares versioning and environment with ``RunResult``.
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    type: Literal["virtbench.experiment"] = EXPERIMENT_TYPE
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
+    experiment: str
+    status: ExperimentStatus = "running"
+    started: str = Field(default_factory=utc_now)
+    finished: str | None = None
+    command: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    environment: Environment = Field(default_factory=Environment)
+    params: dict[str, Any] = Field(default_factory=dict)
+    rows: list[dict[str, Any]] = Field(default_factory=list)
+    summary: dict[str, Any] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ExperimentResult:
+        return cls.model_validate(migrate(doc))
+
+    def save(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(self.to_json(), encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+def load_any(path: Path) -> RunResult | ExperimentResult:
+    """Read a run or an experiment document; problems are one clear ``UsageError``."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    if isinstance(raw, dict) and raw.get("type") == EXPERIMENT_TYPE:
+        try:
+            return ExperimentResult.from_dict(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise UsageError(f"{path}: invalid experiment document at {where}: {first['msg']}")\
+                from None
+    return load_document(path)
