@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "export",
     "rm",
     "db",
+    "detect",
 )
 
 
