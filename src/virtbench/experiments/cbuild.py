@@ -5,7 +5,8 @@ source, the compiler command, its full ``--version`` text and the flags. A binar
 compiled into a temporary file and renamed into place, so a half-written binary is never
 run. ``$CC`` overrides ``cc``.
 
-TODO(io): switch to ``virtbench.workloads.build``'s compiler helpers once they land on main.
+The compiler command and its version text come from :mod:`virtbench.workloads.build`, so
+the suite and the experiments agree on which compiler they use.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -21,33 +21,10 @@ from pathlib import Path
 
 from virtbench import paths
 from virtbench.errors import EnvironmentUnsupported
+from virtbench.workloads.build import compiler_command, compiler_version
 
 SOURCE_DIR = Path(__file__).resolve().parent / "c"
 DEFAULT_FLAGS: tuple[str, ...] = ("-O2", "-Wall")
-_NO_CC = "no C compiler found ({cc}): install it with `apt-get install gcc`"
-
-
-def compiler_command() -> list[str]:
-    raw = os.environ.get("CC", "").strip() or "cc"
-    try:
-        cmd = shlex.split(raw)
-    except ValueError:
-        cmd = []
-    if not cmd or shutil.which(cmd[0]) is None:
-        raise EnvironmentUnsupported(_NO_CC.format(cc=raw))
-    return cmd
-
-
-def compiler_version(cc: Sequence[str]) -> str:
-    try:
-        proc = subprocess.run([*cc, "--version"], capture_output=True, text=True,
-                              errors="replace", stdin=subprocess.DEVNULL, check=False)
-    except OSError as exc:
-        raise EnvironmentUnsupported(_NO_CC.format(cc=shlex.join(cc))) from exc
-    if proc.returncode != 0 or not proc.stdout.strip():
-        raise EnvironmentUnsupported(f"the C compiler ({shlex.join(cc)}) does not answer "
-                                     "--version")
-    return proc.stdout
 
 
 def build_key(source: bytes, cc: Sequence[str], version: str, flags: Sequence[str]) -> str:
@@ -67,7 +44,7 @@ def ensure_program(name: str, flags: Sequence[str] = DEFAULT_FLAGS) -> Path:
     src = SOURCE_DIR / f"{name}.c"
     source = src.read_bytes()
     cc = compiler_command()
-    key = build_key(source, cc, compiler_version(cc), flags)
+    key = build_key(source, cc, compiler_version(list(cc)), flags)
     out_dir = paths.cache_dir() / "experiments" / key
     binary = out_dir / name
     if binary.is_file() and os.access(binary, os.X_OK):

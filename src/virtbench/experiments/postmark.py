@@ -356,3 +356,48 @@ def _summarize(doc: ExperimentResult) -> None:
 def with_overrides(base: PostmarkParams, **changes: Any) -> PostmarkParams:
     """``base`` with the given fields replaced (``None`` values are ignored)."""
     return replace(base, **{k: v for k, v in changes.items() if v is not None})
+
+
+# ---- NetApp/Debian Postmark, for comparison ----------------------------------------------
+def reference_script(params: PostmarkParams, report: str = "verbose") -> str:
+    """The commands that make NetApp's Postmark (Debian's ``postmark``) run ``params`` in
+    its working directory, fed on its standard input."""
+    lines = [
+        f"set number {params.files}",
+        f"set size {params.size_min} {params.size_max}",
+        f"set transactions {params.transactions}",
+        f"set read {params.read_block}",
+        f"set write {params.write_block}",
+        f"set bias read {params.bias_read}",
+        f"set bias create {params.bias_create}",
+        f"set buffering {'true' if params.buffered else 'false'}",
+        f"set seed {params.seed}",
+        f"set report {report}",
+    ]
+    if params.subdirs > 0:  # Postmark refuses 0; it uses subdirectories only when > 1
+        lines.append(f"set subdirectories {params.subdirs}")
+    return "\n".join([*lines, "run", "quit", ""])
+
+
+def parse_reference_report(text: str) -> dict[str, int]:
+    """Counts from Postmark's verbose report (its times have 1 s resolution, so only the
+    counts are taken: created, read, appended, deleted, creation/deletion alone, mixed)."""
+    import re
+
+    patterns = {
+        "seconds_total": r"(\d+) seconds total",
+        "seconds_transactions": r"(\d+) seconds of transactions",
+        "files_created": r"(\d+) created \(",
+        "files_initial": r"Creation alone: (\d+) files",
+        "files_read": r"(\d+) read \(",
+        "files_appended": r"(\d+) appended \(",
+        "files_deleted": r"(\d+) deleted \(",
+        "files_deleted_alone": r"Deletion alone: (\d+) files",
+    }
+    out: dict[str, int] = {}
+    for key, pat in patterns.items():
+        m = re.search(pat, text)
+        if m is None:
+            raise ValueError(f"Postmark report lacks {key}")
+        out[key] = int(m.group(1))
+    return out

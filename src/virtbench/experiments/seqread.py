@@ -105,7 +105,7 @@ def plan_size(params: SeqreadParams, location: Path) -> tuple[int, list[str]]:
     want = 2 * ram
     size = min(want, usable)
     size -= size % params.block
-    if size < MIN_DEFAULT_SIZE:
+    if size < want and size < MIN_DEFAULT_SIZE:
         raise UsageError(
             f"not enough free space in {location} for seqread: {_h(free)} free, "
             f"{_h(margin_bytes(st.f_blocks * st.f_frsize))} kept as margin, at least "
@@ -134,6 +134,8 @@ class SeqreadResult:
     pages_total: int
     pages_resident_before: int
     pages_resident_after: int
+    in_memory: bool = False
+    """The file system keeps files in memory (tmpfs): every read is a memory read."""
 
     @property
     def resident_before(self) -> float:
@@ -142,6 +144,8 @@ class SeqreadResult:
     @property
     def from_cache(self) -> bool:
         """Whether the read was served by the page cache (most pages resident, not O_DIRECT)."""
+        if self.in_memory:
+            return True
         return self.cache_method != "direct" and self.resident_before >= 0.5
 
     @property
@@ -155,6 +159,8 @@ class SeqreadResult:
     @property
     def cache_state(self) -> str:
         pct = 100 * self.resident_before
+        if self.in_memory:
+            return "the file system keeps files in memory: read from memory whatever the method"
         if self.cache_method == "direct":
             return f"O_DIRECT: page cache bypassed ({pct:.0f}% of the file was cached)"
         where = "from the page cache" if self.from_cache else "from the device"
@@ -226,7 +232,7 @@ def temp_file(location: Path) -> Iterator[Path]:
 
 
 def run_once(params: SeqreadParams, location: Path, size: int, bin_path: Path,
-             notes: list[str] | None = None) -> SeqreadResult:
+             notes: list[str] | None = None, in_memory: bool = False) -> SeqreadResult:
     """Write, uncache, read, remove: one measurement of ``size`` bytes."""
     notes = notes if notes is not None else []
     with temp_file(location) as f:
@@ -264,7 +270,7 @@ def run_once(params: SeqreadParams, location: Path, size: int, bin_path: Path,
         seconds_write=float(written["seconds_write"]), cache_method=method,
         pages_total=int(read["pages_total"]),
         pages_resident_before=int(read["pages_resident_before"]),
-        pages_resident_after=int(read["pages_resident_after"]))
+        pages_resident_after=int(read["pages_resident_after"]), in_memory=in_memory)
 
 
 MAIN_METRIC = ("read_mib_per_second", "MiB/s", False)
@@ -296,7 +302,8 @@ def run_experiment(params: SeqreadParams, location: Path | None = None, repeat: 
                          "read measures memory bandwidth, not a disk")
     try:
         for i in range(repeat):
-            result = run_once(params, base, size, bin_path, doc.notes)
+            result = run_once(params, base, size, bin_path, doc.notes,
+                              in_memory=facts.get("fstype") in MEMORY_FILESYSTEMS)
             doc.rows.append({"run": i + 1, "condition": "solo", **result.figures()})
             if on_run:
                 on_run(i + 1, result)
