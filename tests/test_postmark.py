@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import SRC, run_cli
+
 from virtbench.errors import UsageError
 from virtbench.experiments import postmark
 from virtbench.experiments.postmark import PostmarkParams

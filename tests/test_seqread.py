@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import run_cli
+
 from virtbench.errors import UsageError
 from virtbench.experiments import seqread
 from virtbench.experiments.seqread import GiB, MiB, SeqreadParams

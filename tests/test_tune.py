@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from scipy import stats
-
 from tests.conftest import SRC, run_cli
+
 from virtbench.analysis.welch import welch
 from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.experiments import sysctl, tune
@@ -39,7 +39,7 @@ _REAL_SKIP = pytest.mark.skipif(not _proc_writable(),
                                 reason="needs root and a writable /proc/sys (privileged host)")
 
 
-def REAL(fn: Any) -> Any:  # noqa: N802 - reads like a marker
+def REAL(fn: Any) -> Any:
     return pytest.mark.slow(_REAL_SKIP(fn))
 
 
