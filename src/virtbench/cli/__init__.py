@@ -37,6 +37,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "db",
     "detect",
     "snapshot",
+    "io",
+    "tune",
 )
 
 
