@@ -27,6 +27,8 @@ from virtbench.errors import VirtbenchError
 COMMAND_MODULES: tuple[str, ...] = (
     "run",
     "build",
+    "consolidate",
+    "cap",
 )
 
 
