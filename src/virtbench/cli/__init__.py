@@ -27,6 +27,15 @@ from virtbench.errors import VirtbenchError
 COMMAND_MODULES: tuple[str, ...] = (
     "run",
     "build",
+    "import_",
+    "runs",
+    "show",
+    "compare",
+    "explain",
+    "export",
+    "rm",
+    "db",
+    "detect",
     "consolidate",
     "cap",
 )

@@ -137,6 +137,8 @@ class Section(_Model):
     """All tests run with one number of parallel copies."""
 
     copies: int
+    started: str | None = None
+    finished: str | None = None
     tests: list[TestResult] = Field(default_factory=list)
     index_score: float | None = None
     """Geometric mean of the 12 index values; ``None`` unless all 12 succeeded."""
@@ -168,6 +170,10 @@ class RunResult(_Model):
     finished: str | None = None
     command: list[str] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
+    wall_seconds: float | None = None
+    """Wall time of the whole run."""
+    harness_cpu_seconds: float | None = None
+    """CPU time virtbench's own Python process used (workloads excluded): the harness cost."""
     environment: Environment = Field(default_factory=Environment)
     sections: list[Section] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)

@@ -1,0 +1,935 @@
+"""Explain a run: say *why* its numbers look the way they do, in plain words, with numbers.
+
+The work is split in three:
+
+1. **Derived metrics** (:func:`section_metrics`, :func:`environment_facts`,
+   :func:`against_metrics`): a flat ``{name: value}`` mapping per section (copies count).
+   The central one is the *kernel-entry profile*: the geometric mean of the syscall, pipe,
+   context1, spawn and execl indexes divided by the geometric mean of the dhry2reg and
+   whetstone-double indexes. CPU-bound tests measure the processor; kernel-entry tests
+   measure what it costs to enter the kernel, so their ratio is (mostly) independent of how
+   fast the CPU is, and drops when something makes kernel entry expensive.
+2. **Rules** (:data:`RULES`): ONE data-driven table. Each :class:`Rule` has conditions on
+   metrics (all must hold), a message template filled from the metrics, the rationale for its
+   threshold and the advice. ``docs/explain.md`` documents every rule; a test keeps the two in
+   step.
+3. **Findings** (:func:`explain`): the rules that fired, with the numbers that made them fire.
+
+Everything here works on a :class:`~virtbench.results.model.RunResult` and is pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from virtbench.analysis.stats import geometric_mean
+from virtbench.results.model import Environment, RunResult, Section, TestResult
+
+# ---- the UnixBench tests this module knows -------------------------------------------------
+# id -> (UnixBench report name, index baseline). Used to recognise tests of imported reports
+# by name and to compute an index when a document carries a score but no index.
+UNIXBENCH_TESTS: dict[str, tuple[str, float]] = {
+    "dhry2reg": ("Dhrystone 2 using register variables", 116700.0),
+    "whetstone-double": ("Double-Precision Whetstone", 55.0),
+    "execl": ("Execl Throughput", 43.0),
+    "fstime": ("File Copy 1024 bufsize 2000 maxblocks", 3960.0),
+    "fsbuffer": ("File Copy 256 bufsize 500 maxblocks", 1655.0),
+    "fsdisk": ("File Copy 4096 bufsize 8000 maxblocks", 5800.0),
+    "pipe": ("Pipe Throughput", 12440.0),
+    "context1": ("Pipe-based Context Switching", 4000.0),
+    "spawn": ("Process Creation", 126.0),
+    "shell1": ("Shell Scripts (1 concurrent)", 42.4),
+    "shell8": ("Shell Scripts (8 concurrent)", 6.0),
+    "syscall": ("System Call Overhead", 15000.0),
+}
+_BY_NAME = {name.lower(): tid for tid, (name, _) in UNIXBENCH_TESTS.items()}
+
+# The groups the derived metrics are made of.
+CPU_TESTS: tuple[str, ...] = ("dhry2reg", "whetstone-double")
+KERNEL_ENTRY_TESTS: tuple[str, ...] = ("syscall", "pipe", "context1", "spawn", "execl")
+SYSCALL_TESTS: tuple[str, ...] = ("syscall", "pipe")
+FILE_TESTS: tuple[str, ...] = ("fstime", "fsbuffer", "fsdisk")
+SHELL_TESTS: tuple[str, ...] = ("shell1", "shell8")
+
+Value = float | str | None
+Metrics = dict[str, Value]
+
+
+def canonical_id(test: TestResult) -> str:
+    """The test's id, recognising UnixBench report names (imported reports may differ)."""
+    if test.test in UNIXBENCH_TESTS:
+        return test.test
+    by_id = _BY_NAME.get(test.test.strip().lower(), test.test)
+    return _BY_NAME.get(test.name.strip().lower(), by_id)
+
+
+def test_index(test: TestResult) -> float | None:
+    """The test's index value: as stored, else computed from its score and a baseline."""
+    if test.status != "ok":
+        return None
+    if test.index is not None and test.index > 0:
+        return test.index
+    if test.score is None or test.score <= 0:
+        return None
+    baseline = test.baseline
+    if baseline is None:
+        known = UNIXBENCH_TESTS.get(canonical_id(test))
+        baseline = known[1] if known else None
+    if baseline is None or baseline <= 0:
+        return None
+    return test.score / baseline * 10.0
+
+
+def section_indexes(section: Section) -> dict[str, float]:
+    """``{test id: index}`` for the tests of a section that have one."""
+    out: dict[str, float] = {}
+    for t in section.tests:
+        idx = test_index(t)
+        if idx is not None:
+            out[canonical_id(t)] = idx
+    return out
+
+
+def section_scores(section: Section) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for t in section.tests:
+        if t.status == "ok" and t.score is not None and t.score > 0:
+            out[canonical_id(t)] = t.score
+    return out
+
+
+def _gmean_of(values: Mapping[str, float], ids: Iterable[str]) -> tuple[float | None, list[str]]:
+    used = [i for i in ids if i in values and values[i] > 0]
+    if not used:
+        return None, []
+    return geometric_mean([values[i] for i in used]), used
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b <= 0:
+        return None
+    return a / b
+
+
+def usable_cpus(env: Environment) -> int | None:
+    for n in (env.cpus_usable, env.cpu_count):
+        if n is not None and n > 0:
+            return n
+    return None
+
+
+# ---- environment facts from the `virtbench detect` report ----------------------------------
+def _walk(obj: Any, depth: int = 0) -> Iterable[tuple[str, Any]]:
+    """Every (key, value) pair of a nested dict/list structure, breadth first-ish."""
+    if depth > 6:
+        return
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            yield str(k), v
+        for v in obj.values():
+            yield from _walk(v, depth + 1)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _walk(v, depth + 1)
+
+
+def _find(obj: Any, *keys: str) -> Any:
+    wanted = {k.lower() for k in keys}
+    for k, v in _walk(obj):
+        if k.lower() in wanted and v is not None:
+            return v
+    return None
+
+
+def _as_float(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int | float) and math.isfinite(v):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v.strip().rstrip("%"))
+        except ValueError:
+            return None
+    if isinstance(v, Mapping):
+        for key in ("percent", "pct", "value", "steal_percent", "current"):
+            if key in v:
+                return _as_float(v[key])
+    return None
+
+
+def _as_name(v: Any) -> str | None:
+    if isinstance(v, str) and v.strip():
+        return v.strip()
+    if isinstance(v, Mapping):
+        for key in ("current", "name", "value", "in_use"):
+            if isinstance(v.get(key), str) and v[key].strip():
+                return str(v[key]).strip()
+    return None
+
+
+def _layers(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    layers = report.get("layers")
+    if not isinstance(layers, list):
+        return []
+    return [dict(x) for x in layers if isinstance(x, Mapping)]
+
+
+def layer_summary(report: Mapping[str, Any] | None) -> str | None:
+    """``xen (pv) > container (docker)``: the detected layers, outermost first."""
+    if not report:
+        return None
+    summary = report.get("summary")
+    if isinstance(summary, str) and summary.strip():
+        return summary.strip()
+    parts = []
+    for layer in _layers(report):
+        name = str(layer.get("name") or layer.get("kind") or "?")
+        variant = layer.get("variant")
+        parts.append(f"{name} ({variant})" if variant else name)
+    return " > ".join(parts) if parts else None
+
+
+def environment_facts(env: Environment) -> Metrics:
+    """Facts from the run's detected environment as flat ``env.*`` metrics.
+
+    The detect report is read defensively: any missing key just leaves the fact unset, so
+    documents from older versions, other tools and imported reports all work.
+    """
+    facts: Metrics = {}
+    cpus = usable_cpus(env)
+    facts["env.usable_cpus"] = float(cpus) if cpus else None
+    report = env.virtualization if isinstance(env.virtualization, Mapping) else None
+    facts["env.detected"] = "yes" if report and not report.get("error") else "no"
+    facts["env.summary"] = layer_summary(report) or "not detected"
+    if not report:
+        return facts
+    hypervisors = [
+        lay for lay in _layers(report)
+        if str(lay.get("kind", "hypervisor")).lower() in ("hypervisor", "vm", "")
+    ]
+    names = [str(lay.get("name", "")).lower() for lay in hypervisors]
+    if hypervisors:
+        # The innermost hypervisor is the one whose kernel we run.
+        inner = hypervisors[-1]
+        facts["env.hypervisor"] = str(inner.get("name", "")).lower() or None
+        variant = inner.get("variant")
+        facts["env.hypervisor_variant"] = str(variant).lower() if variant else None
+    for lay in hypervisors:
+        if str(lay.get("name", "")).lower() == "xen" and lay.get("variant"):
+            facts["env.xen_guest_type"] = str(lay["variant"]).lower()
+    if "env.xen_guest_type" not in facts:
+        gt = _as_name(_find(report, "xen_guest_type", "guest_type"))
+        if gt and "xen" in names:
+            facts["env.xen_guest_type"] = gt.lower()
+    if any(n in ("qemu-tcg", "tcg") for n in names) or any(
+        str(lay.get("variant", "")).lower() == "tcg" for lay in hypervisors
+    ):
+        facts["env.emulated_cpu"] = "yes"
+    clock = _as_name(_find(report, "clocksource", "current_clocksource", "clock_source"))
+    if clock:
+        facts["env.clocksource"] = clock.lower()
+    avail = _find(report, "available_clocksource", "clocksources_available", "available")
+    if isinstance(avail, str):
+        avail = avail.split()
+    if isinstance(avail, list) and all(isinstance(a, str) for a in avail):
+        facts["env.clocksources_available"] = " ".join(avail)
+    steal = _as_float(_find(report, "steal_percent", "steal_pct", "steal"))
+    if steal is not None:
+        facts["env.steal_percent"] = steal
+    mitig = _find(report, "mitigations", "vulnerabilities")
+    if isinstance(mitig, Mapping):
+        texts = " ".join(str(v) for v in mitig.values()).lower()
+        facts["env.pti"] = "yes" if "pti" in texts and "not affected" not in str(
+            mitig.get("meltdown", "")
+        ).lower() else "no"
+    smt = _find(report, "smt", "smt_active")
+    if isinstance(smt, Mapping):
+        smt = smt.get("active", smt.get("on", smt.get("control")))
+    if isinstance(smt, bool):
+        facts["env.smt"] = "on" if smt else "off"
+    elif isinstance(smt, str):
+        facts["env.smt"] = "on" if smt.lower() in ("on", "1", "true", "active", "yes") else "off"
+    return facts
+
+
+# ---- derived metrics -----------------------------------------------------------------------
+def _fmt_tests(values: Mapping[str, float], ids: Sequence[str], limit: int = 3) -> str:
+    ranked = sorted((values[i], i) for i in ids if i in values)
+    return ", ".join(f"{i} {v:.1f}" for v, i in ranked[:limit])
+
+
+def section_metrics(run: RunResult, section: Section) -> Metrics:
+    """The derived metrics of one section (see the module docstring and docs/explain.md)."""
+    idx = section_indexes(section)
+    m: Metrics = {"copies": float(section.copies)}
+    cpu, _ = _gmean_of(idx, CPU_TESTS)
+    ke, ke_used = _gmean_of(idx, KERNEL_ENTRY_TESTS)
+    sc, sc_used = _gmean_of(idx, SYSCALL_TESTS)
+    fi, fi_used = _gmean_of(idx, FILE_TESTS)
+    sh, sh_used = _gmean_of(idx, SHELL_TESTS)
+    m["cpu_index"] = cpu
+    m["kernel_entry_index"] = ke
+    m["kernel_entry_tests"] = float(len(ke_used))
+    # A group ratio needs at least two of its tests (one test alone is too noisy to blame
+    # the kernel) and the CPU reference.
+    m["kernel_entry_ratio"] = _ratio(ke, cpu) if len(ke_used) >= 2 else None
+    m["syscall_ratio"] = _ratio(sc, cpu) if sc_used else None
+    m["file_index"] = fi
+    m["file_ratio"] = _ratio(fi, cpu) if len(fi_used) >= 2 else None
+    m["shell_index"] = sh
+    m["shell_ratio"] = _ratio(sh, cpu) if sh_used else None
+    m["kernel_entry_slowest"] = _fmt_tests(idx, KERNEL_ENTRY_TESTS) or None
+    m["cpu_tests"] = _fmt_tests(idx, CPU_TESTS) or None
+    m["file_tests"] = _fmt_tests(idx, FILE_TESTS) or None
+    cpus = usable_cpus(run.environment)
+    m["usable_cpus"] = float(cpus) if cpus else None
+    if "shell1" in idx and "shell8" in idx:
+        conc = idx["shell8"] / idx["shell1"]
+        m["shell8_vs_shell1"] = conc
+        m["shell_concurrency_per_cpu"] = conc / min(8, cpus) if cpus else None
+    if "fsbuffer" in idx and "fsdisk" in idx:
+        # 256-byte vs 4096-byte buffers: 16x the system calls per byte copied.
+        m["small_buffer_penalty"] = idx["fsdisk"] / idx["fsbuffer"]
+    m["index_score"] = section.index_score
+    # N-copy vs 1-copy scaling.
+    one = run.section(1)
+    if section.copies > 1 and one is not None:
+        s1, sn = section_scores(one), section_scores(section)
+        expected = float(min(section.copies, cpus) if cpus else section.copies)
+        m["scaling_expected"] = expected
+        eff = {t: sn[t] / (s1[t] * expected) for t in sn if t in s1 and s1[t] > 0}
+        cpu_eff, cpu_eff_used = _gmean_of(eff, CPU_TESTS)
+        all_eff, _ = _gmean_of(eff, list(eff))
+        m["scaling_cpu"] = cpu_eff
+        m["scaling_all"] = all_eff
+        m["scaling_lowest"] = _fmt_tests({k: v * 100 for k, v in eff.items()}, list(eff)) or None
+        m["copies_over_cpus"] = (
+            float(section.copies) / cpus if cpus and section.copies > cpus else None
+        )
+        if not cpu_eff_used:
+            m["scaling_cpu"] = None
+    return m
+
+
+def against_metrics(
+    run: RunResult, other: RunResult, copies: int
+) -> tuple[Metrics, list[dict[str, Any]]]:
+    """``vs.*`` metrics and per-test rows of ``run`` against ``other`` for one copies count."""
+    a, b = run.section(copies), other.section(copies)
+    m: Metrics = {}
+    rows: list[dict[str, Any]] = []
+    if a is None or b is None:
+        return m, rows
+    ia, ib = section_indexes(a), section_indexes(b)
+    sa, sb = section_scores(a), section_scores(b)
+    ratios: dict[str, float] = {}
+    names = {canonical_id(t): t.name for t in [*a.tests, *b.tests]}
+    order = [canonical_id(t) for t in a.tests]
+    order += [tid for tid in (canonical_id(t) for t in b.tests) if tid not in order]
+    for tid in order:
+        if tid in ia or tid in ib:  # compare like with like: indexes when there are any
+            kind, va, vb = "index", ia.get(tid), ib.get(tid)
+        else:
+            kind, va, vb = "score", sa.get(tid), sb.get(tid)
+        ratio = va / vb if va is not None and vb is not None and vb > 0 else None
+        if ratio is not None:
+            ratios[tid] = ratio
+        rows.append({
+            "test": tid, "name": names.get(tid, tid), "kind": kind,
+            "value": va, "against": vb, "ratio": ratio,
+        })
+    for key, ids in (("cpu", CPU_TESTS), ("kernel_entry", KERNEL_ENTRY_TESTS),
+                     ("syscall", SYSCALL_TESTS), ("file", FILE_TESTS), ("shell", SHELL_TESTS)):
+        g, _ = _gmean_of(ratios, ids)
+        m[f"vs.{key}"] = g
+    m["vs.overall"] = _gmean_of(ratios, list(ratios))[0]
+    cpu = m["vs.cpu"]
+    for key in ("kernel_entry", "file", "shell"):
+        v = m[f"vs.{key}"]
+        m[f"vs.{key}_rel"] = (
+            v / cpu if isinstance(v, float) and isinstance(cpu, float) and cpu > 0 else None
+        )
+    m["vs.profile"] = other.profile
+    m["vs.profile_differs"] = "yes" if other.profile != run.profile else "no"
+    fa, fb = run.environment.cflags, other.environment.cflags
+    m["vs.cflags_differ"] = "yes" if fa and fb and fa != fb else "no"
+    m["vs.id"] = other.id
+    return m, rows
+
+
+# ---- the rule table ------------------------------------------------------------------------
+Op = Literal["<", "<=", ">", ">=", "==", "!=", "in", "outside"]
+Severity = Literal["high", "warn", "info"]
+Scope = Literal["section", "against"]
+
+
+@dataclass(frozen=True)
+class Cond:
+    """``metric OP value``; a condition on a metric that is missing is false."""
+
+    metric: str
+    op: Op
+    value: float | str | tuple[float, float] | tuple[str, ...]
+
+    def holds(self, metrics: Mapping[str, Value]) -> bool:
+        v = metrics.get(self.metric)
+        if v is None:
+            return False
+        t = self.value
+        if self.op in ("==", "!="):
+            equal = str(v).lower() == str(t).lower()
+            return equal if self.op == "==" else not equal
+        if self.op == "in":
+            assert isinstance(t, tuple)
+            return str(v).lower() in {str(x).lower() for x in t}
+        if isinstance(v, str):
+            return False
+        if self.op == "outside":
+            assert isinstance(t, tuple) and isinstance(t[0], float) and isinstance(t[1], float)
+            return v < t[0] or v > t[1]
+        assert isinstance(t, int | float)
+        return {
+            "<": v < t, "<=": v <= t, ">": v > t, ">=": v >= t,
+        }[self.op]
+
+    def describe(self) -> str:
+        if self.op == "outside":
+            assert isinstance(self.value, tuple)
+            return f"{self.metric} outside [{self.value[0]:g}, {self.value[1]:g}]"
+        if self.op == "in":
+            assert isinstance(self.value, tuple)
+            return f"{self.metric} in {{{', '.join(str(x) for x in self.value)}}}"
+        return f"{self.metric} {self.op} {self.value}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the explain table (documented in docs/explain.md).
+
+    ``when``: every condition must hold (``unless``: none may). ``message`` and ``advice`` are
+    ``str.format`` templates over the metrics (``{kernel_entry_ratio:.2f}``; missing values
+    print as ``n/a``).
+    """
+
+    id: str
+    title: str
+    severity: Severity
+    scope: Scope
+    when: tuple[Cond, ...]
+    message: str
+    rationale: str
+    advice: str
+    unless: tuple[Cond, ...] = field(default_factory=tuple)
+
+    def fires(self, metrics: Mapping[str, Value]) -> bool:
+        return all(c.holds(metrics) for c in self.when) and not any(
+            c.holds(metrics) for c in self.unless
+        )
+
+
+# Thresholds (see docs/explain.md for the reasoning behind each).
+KERNEL_ENTRY_LOW = 0.5
+SYSCALL_LOW = 0.4
+FILE_LOW = 0.35
+SHELL_LOW = 0.35
+SCALING_LOW = 0.75
+SHELL_CONCURRENCY_LOW = 0.5
+STEAL_HIGH = 5.0
+AGAINST_GROUP_LOW = 0.67
+AGAINST_GROUP_HIGH = 1.5
+AGAINST_CPU_BAND = (0.8, 1.25)
+SLOW_CLOCKSOURCES = ("hpet", "acpi_pm", "pit", "jiffies")
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        id="pv-kernel-entry",
+        title="Kernel entry is several times slower than this CPU predicts "
+              "(the signature of a paravirtualized kernel)",
+        severity="high",
+        scope="section",
+        when=(Cond("kernel_entry_ratio", "<", KERNEL_ENTRY_LOW),
+              Cond("syscall_ratio", "<", SYSCALL_LOW)),
+        message="Kernel-entry tests (syscall, pipe, context1, spawn, execl) index at "
+                "{kernel_entry_ratio:.2f}x the CPU tests (dhry2reg, whetstone-double: "
+                "{cpu_index:.1f}), and the bare system-call tests (syscall, pipe) at "
+                "{syscall_ratio:.2f}x. Slowest: {kernel_entry_slowest}.",
+        rationale="On bare metal and hardware-virtualized guests (HVM, KVM) a system call never "
+                  "leaves the guest, so syscall/pipe index about as high as the CPU tests "
+                  "(Xen HVM reference: ratio 0.98, syscall+pipe 1.24). A paravirtualized x86-64 "
+                  "kernel (Xen PV) runs outside ring 0: every system call bounces through the "
+                  "hypervisor and switches page tables, costing 3-6x (Xen PV reference on the "
+                  "same Xeon: 0.24 and 0.26). The 0.5 threshold is about the geometric "
+                  "midpoint of those PV and HVM references (0.48): 'kernel entry at least 2x "
+                  "slower than the CPU predicts'. The syscall+pipe threshold 0.4 (2.5x) is "
+                  "stricter than its midpoint (0.57) because healthy modern systems sit lower: "
+                  "UnixBench 6.0's -O3 -march=native raises Dhrystone, and post-2018 "
+                  "mitigations tax system calls (this project's reference machine, a healthy "
+                  "nested KVM guest, is at 0.63). Requiring the bare syscall/pipe tests keeps "
+                  "slow fork/exec or cross-CPU wake-ups (nested paging, IPIs) from being "
+                  "mistaken for a paravirtualized kernel.",
+        advice="Environment: {env.summary}. Causes, most likely first: a paravirtualized kernel "
+               "(Xen PV: move the guest to HVM or PVH), a slow clock source (hpet/acpi_pm: "
+               "switch to tsc), heavy CPU-vulnerability mitigations (KPTI on a CPU without "
+               "PCID). Run `virtbench detect` on the guest to tell which.",
+    ),
+    Rule(
+        id="slow-process-ops",
+        title="Process creation and context switching are slow relative to the CPU, "
+              "but plain system calls are not",
+        severity="warn",
+        scope="section",
+        when=(Cond("kernel_entry_ratio", "<", KERNEL_ENTRY_LOW),
+              Cond("syscall_ratio", ">=", SYSCALL_LOW)),
+        message="Kernel-entry tests index at {kernel_entry_ratio:.2f}x the CPU tests while "
+                "syscall+pipe reach {syscall_ratio:.2f}x. Slowest: {kernel_entry_slowest}.",
+        rationale="fork/exec (spawn, execl) build and tear down address spaces and context1 "
+                  "wakes a process on another CPU; under a hypervisor these pay nested page "
+                  "faults and inter-processor interrupts (VM exits), and nested virtualization "
+                  "pays them twice. Plain system calls do not, so this pattern is not a "
+                  "paravirtualized kernel.",
+        advice="Environment: {env.summary}. Expected under (nested) hardware virtualization; "
+               "pinning vCPUs, huge pages for the guest memory, and avoiding nested "
+               "virtualization help. Check steal time and the clock source with "
+               "`virtbench detect`.",
+    ),
+    Rule(
+        id="file-vs-cpu",
+        title="File tests are slow relative to the CPU",
+        severity="warn",
+        scope="section",
+        when=(Cond("file_ratio", "<", FILE_LOW),),
+        message="File copy tests index at {file_ratio:.2f}x the CPU tests "
+                "(slowest: {file_tests}); 256-byte vs 4096-byte buffer index ratio "
+                "{small_buffer_penalty:.2f}.",
+        rationale="UnixBench's file tests copy a small file through the page cache: they "
+                  "measure read/write system calls and memory copies, and land near the CPU "
+                  "tests on a healthy system (this project's reference machine: 1.97x; the Xen PV "
+                  "reference: 0.75x). Below 0.35 the I/O path itself is slow: an emulated disk "
+                  "or missing PV/virtio drivers (sync writes through device emulation), a "
+                  "network or FUSE filesystem, or a throttled block device.",
+        advice="Check the file-test directory's filesystem and device (`virtbench detect` "
+               "reports its I/O scheduler and device type); use virtio/PV block drivers; "
+               "run with a local filesystem.",
+    ),
+    Rule(
+        id="shell-vs-cpu",
+        title="Shell-script tests are slow relative to the CPU",
+        severity="warn",
+        scope="section",
+        when=(Cond("shell_ratio", "<", SHELL_LOW),),
+        unless=(Cond("kernel_entry_ratio", "<", KERNEL_ENTRY_LOW),),
+        message="Shell tests index at {shell_ratio:.2f}x the CPU tests while kernel entry is "
+                "at {kernel_entry_ratio:.2f}x.",
+        rationale="The shell tests fork and exec sort, grep, od, tee and wc many times a "
+                  "second; with kernel entry healthy, a shell ratio below 0.35 points at the "
+                  "cost of loading programs: a slow root filesystem (overlay on a slow disk, "
+                  "network storage) or page-cache pressure.",
+        advice="Check where /bin and /tmp live and how much memory is free; rerun on an idle "
+               "system.",
+    ),
+    Rule(
+        id="poor-cpu-scaling",
+        title="CPU-bound tests do not scale with the number of copies",
+        severity="warn",
+        scope="section",
+        when=(Cond("scaling_cpu", "<", SCALING_LOW),),
+        message="With {copies:.0f} copies the CPU tests deliver {scaling_cpu:.0%} of "
+                "{scaling_expected:.0f}x the 1-copy score (all tests: {scaling_all:.0%}; "
+                "lowest efficiencies %: {scaling_lowest}). Usable CPUs: {usable_cpus:.0f}.",
+        rationale="Dhrystone and Whetstone copies share nothing but the cores, so on dedicated "
+                  "cores N copies give close to N times one copy (90-100%; turbo limits cost a "
+                  "few percent; this project's reference machine: 90%). Two copies on SMT "
+                  "siblings of one core give 55-65% each, and vCPUs that the host overcommits "
+                  "lose whatever time is stolen. Below 75% fewer real cores are behind the "
+                  "CPUs than the count says.",
+        advice="Look at steal time ({env.steal_percent}%), SMT ({env.smt}) and the CPU quota "
+               "or affinity of the run (`virtbench detect`); ask for dedicated or pinned "
+               "vCPUs.",
+    ),
+    Rule(
+        id="copies-over-cpus",
+        title="More copies than usable CPUs",
+        severity="info",
+        scope="section",
+        when=(Cond("copies_over_cpus", ">", 1.0),),
+        message="{copies:.0f} copies ran on {usable_cpus:.0f} usable CPUs: scaling was judged "
+                "against {scaling_expected:.0f}x, not {copies:.0f}x.",
+        rationale="Copies beyond the CPUs this process may use only time-share; the ideal "
+                  "speed-up is the number of usable CPUs.",
+        advice="Run with --copies equal to the usable CPUs for a scaling figure.",
+    ),
+    Rule(
+        id="shell-concurrency",
+        title="Eight concurrent shell scripts barely use the extra CPUs",
+        severity="info",
+        scope="section",
+        when=(Cond("shell_concurrency_per_cpu", "<", SHELL_CONCURRENCY_LOW),
+              Cond("usable_cpus", ">=", 2.0), Cond("copies", "<=", 1.0)),
+        message="With one copy, Shell Scripts (8 concurrent) indexes {shell8_vs_shell1:.2f}x "
+                "Shell Scripts (1 concurrent) on {usable_cpus:.0f} usable CPUs.",
+        rationale="The two shell baselines make 8 concurrent scripts index about like 1 script "
+                  "on one CPU; with k usable CPUs the 8-script index should approach k times "
+                  "the 1-script index. Below half of that, the CPUs are not really available "
+                  "(quota, steal, SMT) or process creation serialises (a lock in the kernel "
+                  "or the hypervisor).",
+        advice="Compare with the CPU scaling figure of a multi-copy run; check steal and quota.",
+    ),
+    Rule(
+        id="xen-pv",
+        title="Xen PV guest detected",
+        severity="high",
+        scope="section",
+        when=(Cond("env.xen_guest_type", "==", "pv"),),
+        message="The run's environment is {env.summary}. Expect system calls, pipes, context "
+                "switches and fork/exec to cost several times what they cost under HVM "
+                "(kernel-entry/CPU ratio here: {kernel_entry_ratio:.2f}).",
+        rationale="A Xen PV kernel has no hardware virtualization assistance: privileged "
+                  "operations are hypercalls and, on x86-64, every system call goes through "
+                  "the hypervisor. The same Xeon indexed 440.9 as PV and 1193.5 as HVM.",
+        advice="Expect this. Move the guest to HVM or PVH (with PV drivers) to recover "
+               "kernel-entry performance.",
+    ),
+    Rule(
+        id="slow-clocksource",
+        title="Slow clock source",
+        severity="warn",
+        scope="section",
+        when=(Cond("env.clocksource", "in", SLOW_CLOCKSOURCES),),
+        message="Clock source in use: {env.clocksource} (available: "
+                "{env.clocksources_available}).",
+        rationale="hpet and acpi_pm are read through I/O or MMIO, which traps to the "
+                  "hypervisor in a guest: every gettimeofday/clock_gettime becomes a system "
+                  "call plus an exit (microseconds instead of ~20 ns through the vDSO), which "
+                  "slows timing-heavy code and the tests' own clocks.",
+        advice="clock source {env.clocksource}: switch to tsc (echo tsc > "
+               "/sys/devices/system/clocksource/clocksource0/current_clocksource, and "
+               "clocksource=tsc on the kernel command line) if the TSC is stable; else the "
+               "hypervisor's own (kvm-clock, xen).",
+    ),
+    Rule(
+        id="steal",
+        title="CPU steal time",
+        severity="warn",
+        scope="section",
+        when=(Cond("env.steal_percent", ">", STEAL_HIGH),),
+        message="{env.steal_percent:.1f}% of CPU time was stolen by the hypervisor while "
+                "the environment was sampled.",
+        rationale="Steal is time a vCPU was runnable but the host ran something else; above "
+                  "5% every timed test loses about that share and results vary run to run.",
+        advice="Ask for dedicated/pinned vCPUs or run when the host is quiet; compare runs "
+               "only with similar steal.",
+    ),
+    Rule(
+        id="emulated-cpu",
+        title="CPU is emulated (no hardware virtualization)",
+        severity="high",
+        scope="section",
+        when=(Cond("env.emulated_cpu", "==", "yes"),),
+        message="The run's environment is {env.summary}.",
+        rationale="Under pure emulation (QEMU TCG) every instruction is translated; numbers "
+                  "are 5-100x below hardware and say nothing about virtualization overhead.",
+        advice="Enable KVM (hardware virtualization) for the guest before comparing numbers.",
+    ),
+    Rule(
+        id="kpti",
+        title="Page-table isolation (KPTI) is active and kernel entry is slow",
+        severity="info",
+        scope="section",
+        when=(Cond("env.pti", "==", "yes"), Cond("kernel_entry_ratio", "<", KERNEL_ENTRY_LOW)),
+        message="Meltdown mitigation by page-table isolation is on; kernel-entry ratio "
+                "{kernel_entry_ratio:.2f}.",
+        rationale="KPTI switches page tables on every kernel entry and exit; without PCID "
+                  "support that flushes the TLB and can double the cost of a system call.",
+        advice="Check that the CPU exposes PCID/INVPCID to the guest; mitigations=off only on "
+               "machines that run trusted code.",
+    ),
+    # ---- --against: this run relative to another ----------------------------------------
+    Rule(
+        id="vs-kernel-entry",
+        title="Against the other run, kernel entry lost much more than the CPU",
+        severity="high",
+        scope="against",
+        when=(Cond("vs.kernel_entry_rel", "<", AGAINST_GROUP_LOW),),
+        message="Against {vs.id}: CPU tests {vs.cpu:.2f}x, kernel-entry tests "
+                "{vs.kernel_entry:.2f}x (syscall+pipe {vs.syscall:.2f}x). The difference is "
+                "the cost of entering the kernel, not the processor.",
+        rationale="Same-host run-to-run differences are within tens of percent; a kernel-entry "
+                  "group that falls 1.5x further than the CPU group is a different kernel/"
+                  "virtualization mode (PV vs HVM, mitigations, clock source), not noise.",
+        advice="Compare the two environments (`virtbench detect` on both); the slower side is "
+               "likely paravirtualized or heavily mitigated.",
+    ),
+    Rule(
+        id="vs-kernel-entry-better",
+        title="Against the other run, kernel entry is much cheaper here",
+        severity="info",
+        scope="against",
+        when=(Cond("vs.kernel_entry_rel", ">", AGAINST_GROUP_HIGH),),
+        message="Against {vs.id}: CPU tests {vs.cpu:.2f}x, kernel-entry tests "
+                "{vs.kernel_entry:.2f}x.",
+        rationale="The mirror image of vs-kernel-entry: the other run pays for kernel entry.",
+        advice="The other run's environment is the one to look at.",
+    ),
+    Rule(
+        id="vs-cpu",
+        title="CPU-bound tests differ from the other run",
+        severity="info",
+        scope="against",
+        when=(Cond("vs.cpu", "outside", AGAINST_CPU_BAND),),
+        message="Against {vs.id}: Dhrystone/Whetstone {vs.cpu:.2f}x.",
+        rationale="CPU-bound tests depend on the processor, its clock, and the compiler flags; "
+                  "beyond +-20-25% the two runs did not run on equal CPUs or builds.",
+        advice="Check CPU models, frequency governors and the profile/flags of both runs.",
+    ),
+    Rule(
+        id="vs-file",
+        title="Against the other run, file tests lost much more than the CPU",
+        severity="warn",
+        scope="against",
+        when=(Cond("vs.file_rel", "<", AGAINST_GROUP_LOW),),
+        message="Against {vs.id}: CPU tests {vs.cpu:.2f}x, file tests {vs.file:.2f}x.",
+        rationale="Same threshold as vs-kernel-entry: beyond noise, the I/O path differs "
+                  "(drivers, filesystem, device).",
+        advice="Compare the filesystems and block drivers of the two runs.",
+    ),
+    Rule(
+        id="vs-profile",
+        title="The runs were built differently",
+        severity="info",
+        scope="against",
+        when=(Cond("vs.profile_differs", "==", "yes"),),
+        message="Profiles differ: this run {profile}, the other {vs.profile}.",
+        rationale="UnixBench 6.0 builds with -O3 -march=native, 5.1.3 with -O2: Dhrystone and "
+                  "Whetstone move with the flags, so CPU ratios are partly the compiler.",
+        advice="Compare runs of one profile when the CPU tests matter.",
+    ),
+)
+
+
+def rule_by_id(rule_id: str) -> Rule:
+    for r in RULES:
+        if r.id == rule_id:
+            return r
+    raise KeyError(rule_id)
+
+
+# ---- findings ------------------------------------------------------------------------------
+class _Formatter(string.Formatter):
+    def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        return kwargs.get(field_name), field_name
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if value is None:
+            return "n/a"
+        if isinstance(value, str):
+            return value
+        try:
+            return format(value, format_spec)
+        except (ValueError, TypeError):
+            return str(value)
+
+
+_FMT = _Formatter()
+
+
+def render(template: str, metrics: Mapping[str, Value]) -> str:
+    return _FMT.vformat(template, (), dict(metrics))
+
+
+@dataclass
+class Finding:
+    rule: str
+    title: str
+    severity: Severity
+    copies: int | None
+    message: str
+    rationale: str
+    advice: str
+    evidence: dict[str, Value]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule, "title": self.title, "severity": self.severity,
+            "copies": self.copies, "message": self.message, "rationale": self.rationale,
+            "advice": self.advice, "evidence": self.evidence,
+        }
+
+
+@dataclass
+class Explanation:
+    run_id: str
+    against_id: str | None
+    environment: Metrics
+    sections: dict[int, Metrics]
+    findings: list[Finding]
+    comparison: dict[int, list[dict[str, Any]]]
+    comparison_metrics: dict[int, Metrics]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run": self.run_id,
+            "against": self.against_id,
+            "environment": self.environment,
+            "sections": {str(k): v for k, v in self.sections.items()},
+            "findings": [f.to_dict() for f in self.findings],
+            "comparison": {str(k): v for k, v in self.comparison.items()},
+            "comparison_metrics": {str(k): v for k, v in self.comparison_metrics.items()},
+        }
+
+
+_SEVERITY_ORDER = {"high": 0, "warn": 1, "info": 2}
+
+
+def _evidence(rule: Rule, metrics: Mapping[str, Value]) -> dict[str, Value]:
+    keys = [c.metric for c in (*rule.when, *rule.unless)]
+    for name in string.Formatter().parse(rule.message):
+        if name[1]:
+            keys.append(name[1])
+    out: dict[str, Value] = {}
+    for k in keys:
+        v = metrics.get(k)
+        out[k] = round(v, 4) if isinstance(v, float) else v
+    return out
+
+
+def explain(run: RunResult, against: RunResult | None = None,
+            rules: Sequence[Rule] = RULES) -> Explanation:
+    """Apply the rule table to ``run`` (and optionally relative to ``against``)."""
+    env = environment_facts(run.environment)
+    sections: dict[int, Metrics] = {}
+    findings: list[Finding] = []
+    env_fired: set[str] = set()
+    for section in sorted(run.sections, key=lambda s: s.copies):
+        own = section_metrics(run, section)
+        sections[section.copies] = own
+        metrics: Metrics = {**env, **own, "profile": run.profile}
+        for rule in rules:
+            if rule.scope != "section" or not rule.fires(metrics):
+                continue
+            env_only = all(c.metric.startswith("env.") for c in rule.when)
+            if env_only:  # an environment fact is said once, not once per section
+                if rule.id in env_fired:
+                    continue
+                env_fired.add(rule.id)
+            findings.append(_finding(rule, metrics, None if env_only else section.copies))
+    if not run.sections:
+        metrics = {**env, "profile": run.profile}
+        for rule in rules:
+            if rule.scope == "section" and rule.fires(metrics):
+                findings.append(_finding(rule, metrics, None))
+    comparison: dict[int, list[dict[str, Any]]] = {}
+    comparison_metrics: dict[int, Metrics] = {}
+    if against is not None:
+        for section in sorted(run.sections, key=lambda s: s.copies):
+            vs, rows = against_metrics(run, against, section.copies)
+            if not rows:
+                continue
+            comparison[section.copies] = rows
+            metrics = {**env, **sections[section.copies], "profile": run.profile, **vs}
+            comparison_metrics[section.copies] = vs
+            for rule in rules:
+                if rule.scope == "against" and rule.fires(metrics):
+                    findings.append(_finding(rule, metrics, section.copies))
+    findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], f.copies or 0))
+    return Explanation(
+        run_id=run.id,
+        against_id=against.id if against is not None else None,
+        environment=env,
+        sections=sections,
+        findings=findings,
+        comparison=comparison,
+        comparison_metrics=comparison_metrics,
+    )
+
+
+def _finding(rule: Rule, metrics: Mapping[str, Value], copies: int | None) -> Finding:
+    return Finding(
+        rule=rule.id,
+        title=rule.title,
+        severity=rule.severity,
+        copies=copies,
+        message=render(rule.message, metrics),
+        rationale=rule.rationale,
+        advice=render(rule.advice, metrics),
+        evidence=_evidence(rule, metrics),
+    )
+
+
+# ---- text ----------------------------------------------------------------------------------
+def _copies_label(copies: int | None) -> str:
+    if copies is None:
+        return "environment"
+    return f"{copies} cop{'y' if copies == 1 else 'ies'}"
+
+
+def _num(v: Value, spec: str = ".2f", suffix: str = "") -> str:
+    return "n/a" if v is None else (v if isinstance(v, str) else format(v, spec) + suffix)
+
+
+def format_text(run: RunResult, ex: Explanation, against: RunResult | None = None) -> str:
+    """The human report of an explanation (plain text, one screen for a usual run)."""
+    env = run.environment
+    lines = [
+        f"Run {run.id} ({run.source}, profile {run.profile}"
+        + (f", {env.hostname}" if env.hostname else "") + ")",
+    ]
+    if env.cpu_model:
+        lines.append(f"  CPU: {env.cpu_model}" + (
+            f", {usable_cpus(env)} usable" if usable_cpus(env) else ""))
+    lines.append(f"  Environment: {ex.environment.get('env.summary')}")
+    for copies, m in ex.sections.items():
+        lines.append(
+            f"  {_copies_label(copies)}: index {_num(m.get('index_score'), '.1f')}, "
+            f"CPU {_num(m.get('cpu_index'), '.1f')}, "
+            f"kernel-entry/CPU {_num(m.get('kernel_entry_ratio'))} "
+            f"(syscall+pipe {_num(m.get('syscall_ratio'))}), "
+            f"file/CPU {_num(m.get('file_ratio'))}, shell/CPU {_num(m.get('shell_ratio'))}"
+            + (f", CPU scaling {_num(m.get('scaling_cpu'), '.0%')}"
+               if m.get("scaling_cpu") is not None else "")
+        )
+    if against is not None:
+        lines.append(f"  Against run {against.id} ({against.source}, profile {against.profile})")
+        for copies, rows in ex.comparison.items():
+            vs = ex.comparison_metrics[copies]
+            lines.append(
+                f"  {_copies_label(copies)}: overall {_num(vs.get('vs.overall'), '.2f', 'x')}, "
+                f"CPU {_num(vs.get('vs.cpu'), '.2f', 'x')}, "
+                f"kernel-entry {_num(vs.get('vs.kernel_entry'), '.2f', 'x')}, "
+                f"file {_num(vs.get('vs.file'), '.2f', 'x')}, "
+                f"shell {_num(vs.get('vs.shell'), '.2f', 'x')}"
+            )
+            width = max(len(r["name"]) for r in rows)
+            lines.append(f"    {'test':<{width}}  {'this':>10}  {'against':>10}  {'ratio':>7}")
+            for r in rows:
+                lines.append(
+                    f"    {r['name']:<{width}}  {_num(r['value'], '.1f'):>10}  "
+                    f"{_num(r['against'], '.1f'):>10}  {_num(r['ratio'], '.2f', 'x'):>7}"
+                )
+    lines.append("")
+    if not ex.findings:
+        lines.append("No findings: nothing in this run stands out against the rules "
+                     "(see docs/explain.md).")
+    for f in ex.findings:
+        lines.append(f"[{f.severity.upper()}] {f.title} ({_copies_label(f.copies)})")
+        lines.append(f"  {f.message}")
+        lines.append(f"  Why: {f.rationale}")
+        lines.append(f"  Do: {f.advice}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def rules_markdown(rules: Sequence[Rule] = RULES) -> str:
+    """The rule table as Markdown (docs/explain.md embeds it; a test keeps them equal)."""
+    out = []
+    for r in rules:
+        when = " and ".join(f"`{c.describe()}`" for c in r.when)
+        if r.unless:
+            when += " unless " + " or ".join(f"`{c.describe()}`" for c in r.unless)
+        out.append(f"### `{r.id}` ({r.severity}, {r.scope})\n\n**{r.title}.**\n\n"
+                   f"- Fires when: {when}\n- Rationale: {r.rationale}\n- Advice: {r.advice}\n")
+    return "\n".join(out)

@@ -1,0 +1,112 @@
+"""Turn what a user typed (``RUN`` arguments) into result documents.
+
+A reference is, tried in this order:
+
+1. a path to an existing file: a virtbench JSON document, or a UnixBench text report
+   (imported on the fly, not stored);
+2. ``latest``: the most recently started run in the index;
+3. ``key=value``: every indexed run with that label, oldest first;
+4. a run id, or a prefix of exactly one run id.
+
+Anything else is a ``UsageError`` that names the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from virtbench.errors import UsageError
+from virtbench.results.model import ExperimentResult, RunResult, load_any
+
+if TYPE_CHECKING:
+    from virtbench.store.store import RunRow, Store
+
+Document = RunResult | ExperimentResult
+
+
+def load_file(path: Path) -> Document:
+    """A JSON document, or a UnixBench text report parsed in memory."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if head.lstrip()[:1] == b"{":
+        return load_any(path)
+    from virtbench.importers.unixbench import parse_file
+
+    return parse_file(path)
+
+
+def _looks_like_path(ref: str) -> bool:
+    return "/" in ref or ref.endswith((".json", ".txt", ".log")) or ref.startswith("~")
+
+
+def resolve_rows(store: Store, ref: str, kind: str | None = None) -> list[RunRow]:
+    """The indexed runs a (non-file) reference names."""
+    if ref == "latest":
+        row = store.latest(kind)
+        if row is None:
+            what = f"{kind} runs" if kind else "runs"
+            raise UsageError(f"'latest': no {what} in the index yet ({store.display_url})")
+        return [row]
+    if "=" in ref:
+        key, _, value = ref.partition("=")
+        if not key:
+            raise UsageError(f"{ref!r}: a label reference is key=value")
+        rows = store.with_label(key, value)
+        if kind is not None:
+            rows = [r for r in rows if kind in (r.kind, r.experiment)]
+        if not rows:
+            raise UsageError(f"{ref!r}: no run has the label {key}={value}")
+        return rows
+    row = store.get(ref)
+    if row is not None:
+        return [row]
+    matches = store.find_prefix(ref) if ref else []
+    if len(matches) == 1:
+        return matches
+    if len(matches) > 1:
+        ids = ", ".join(m.id for m in matches[:5])
+        more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+        raise UsageError(f"{ref!r} is ambiguous: it starts {ids}{more}; type more of the id")
+    raise UsageError(
+        f"{ref!r}: not a file, a run id, 'latest' or a label key=value "
+        "(see `virtbench runs`)"
+    )
+
+
+def resolve_runs(refs: Sequence[str], db_url: str | None = None,
+                 *, kind: str | None = None) -> list[Document]:
+    """The documents ``refs`` name, in the order given (a label expands in place).
+
+    ``kind`` (``suite``, ``experiment`` or an experiment name) restricts ``latest`` and
+    labels to runs of that kind; files and ids are returned whatever their kind.
+    The index is opened only when a reference is not a file.
+    """
+    from virtbench.store.store import load_recorded, open_store
+
+    out: list[Document] = []
+    store: Store | None = None
+    for ref in refs:
+        path = Path(ref).expanduser()
+        if path.is_file():
+            out.append(load_file(path))
+            continue
+        if path.is_dir():
+            raise UsageError(f"{ref}: is a directory, not a result file")
+        if _looks_like_path(ref) and "=" not in ref:
+            raise UsageError(f"{ref}: no such file")
+        if store is None:
+            store = open_store(db_url)
+        out.extend(load_recorded(row) for row in resolve_rows(store, ref, kind))
+    return out
+
+
+def resolve_one(ref: str, db_url: str | None = None, *, kind: str | None = None) -> Document:
+    docs = resolve_runs([ref], db_url, kind=kind)
+    if len(docs) != 1:
+        raise UsageError(f"{ref!r} names {len(docs)} runs; name one")
+    return docs[0]

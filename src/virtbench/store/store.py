@@ -1,0 +1,668 @@
+"""The run index: a database over the JSON master documents.
+
+* ``open_store(url)`` opens (and on first use creates) the index. ``url`` defaults to
+  ``$VIRTBENCH_DB`` and then to SQLite at ``data_dir()/virtbench.db`` (WAL, foreign keys,
+  busy timeout). PostgreSQL: ``postgresql+psycopg://user@host:port/db`` (psycopg 3); a plain
+  ``postgresql://`` URL is taken to mean psycopg 3 too.
+* ``Store.record(doc, path)`` indexes a saved document; recording the same id again replaces
+  its rows (idempotent), in one transaction.
+* ``save_and_record(doc)`` writes the master JSON under ``results_dir()`` then indexes it; a
+  database failure is a warning on stderr, never a lost document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+
+from virtbench import paths
+from virtbench.errors import UsageError, VirtbenchError
+from virtbench.results.model import (
+    Environment,
+    ExperimentResult,
+    RunResult,
+    load_any,
+    utc_now,
+)
+from virtbench.store import schema as S
+
+Document = RunResult | ExperimentResult
+
+
+class StoreError(VirtbenchError):
+    """The index database cannot be used (unreachable, wrong schema version, bad URL)."""
+
+    exit_code = 4
+
+
+# ---- URLs ------------------------------------------------------------------------------------
+def default_url() -> str:
+    return f"sqlite:///{paths.data_dir() / 'virtbench.db'}"
+
+
+def resolve_url(url: str | None = None) -> str:
+    """``url``, else ``$VIRTBENCH_DB``, else the default SQLite file."""
+    chosen = url or os.environ.get("VIRTBENCH_DB") or default_url()
+    if chosen.startswith("postgresql://") or chosen.startswith("postgres://"):
+        chosen = "postgresql+psycopg://" + chosen.split("://", 1)[1]
+    return chosen
+
+
+def display_url(url: str) -> str:
+    """The URL with any password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+# ---- engines (one per URL per process: cheap repeated opens) ---------------------------------
+_ENGINES: dict[str, Engine] = {}
+_READY: set[str] = set()
+_LOCK = threading.Lock()
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own implicit
+        # transactions cannot be IMMEDIATE).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the write lock up front so two writers queue on busy_timeout instead
+        # of failing with "database is locked" when upgrading a read lock.
+        if conn.get_execution_options().get("vb_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def _engine(url: str) -> Engine:
+    with _LOCK:
+        engine = _ENGINES.get(url)
+        if engine is not None:
+            return engine
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise StoreError(f"not a database URL: {url!r}") from None
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            db = parsed.database
+            if db and db != ":memory:":
+                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": 30})
+            _sqlite_setup(engine)
+        elif backend == "postgresql":
+            try:
+                engine = create_engine(url, pool_pre_ping=True)
+            except ImportError as exc:
+                raise StoreError(
+                    f"PostgreSQL needs psycopg 3 (pip install 'psycopg[binary]'): {exc}"
+                ) from None
+        else:
+            raise StoreError(
+                f"unsupported database {backend!r} in {display_url(url)}: use sqlite:///PATH "
+                "or postgresql+psycopg://USER@HOST/DB"
+            )
+        _ENGINES[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests; long-lived processes switching databases)."""
+    with _LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()
+        _READY.clear()
+
+
+# ---- rows ------------------------------------------------------------------------------------
+@dataclass
+class RunRow:
+    """One indexed run, as ``virtbench runs`` lists it."""
+
+    id: str
+    kind: str
+    experiment: str | None
+    source: str
+    profile: str | None
+    mode: str | None
+    comparable: bool | None
+    copies: list[int]
+    status: str
+    started: str
+    finished: str | None
+    path: str
+    tool_version: str | None
+    hostname: str | None
+    cpu_model: str | None
+    kernel: str | None
+    virtualization: str | None
+    labels: dict[str, str] = field(default_factory=dict)
+    scores: dict[int, float] = field(default_factory=dict)
+    """Suite runs: System Benchmarks Index Score by number of copies."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["scores"] = {str(k): v for k, v in self.scores.items()}
+        return d
+
+
+@dataclass
+class RunFilter:
+    host: str | None = None
+    """Substring of the hostname (case-insensitive)."""
+    labels: dict[str, str] = field(default_factory=dict)
+    since: str | None = None
+    """ISO date or timestamp: runs started at or after it."""
+    until: str | None = None
+    """ISO date or timestamp: runs started before the end of it."""
+    profile: str | None = None
+    kind: str | None = None
+    """``suite``, ``experiment``, or an experiment name."""
+    source: str | None = None
+    limit: int | None = None
+
+
+@dataclass
+class RebuildReport:
+    indexed: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(file, reason) for files that are not virtbench documents."""
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    """(file, id) for documents whose id was already indexed from another file."""
+
+
+# ---- what gets indexed -----------------------------------------------------------------------
+_FINGERPRINT_FIELDS = (
+    "hostname", "os", "kernel", "kernel_version", "machine", "cpu_model", "cpu_count",
+    "memory_bytes", "compiler", "compiler_version", "cflags", "workload_hash",
+)
+
+
+def virtualization_summary(virt: dict[str, Any] | None) -> str | None:
+    """A one-line summary of a ``virtbench detect`` report (whatever its exact shape)."""
+    if not virt or not isinstance(virt, dict) or ("error" in virt and len(virt) == 1):
+        return None
+    for key in ("summary", "headline"):
+        value = virt.get(key)
+        if isinstance(value, str) and value:
+            return value
+    layers = virt.get("layers")
+    if isinstance(layers, list) and layers:
+        names: list[str] = []
+        for layer in layers:
+            if isinstance(layer, dict):
+                name = next(
+                    (str(layer[k]) for k in ("name", "technology", "kind", "type")
+                     if layer.get(k)),
+                    None,
+                )
+                if name:
+                    names.append(name)
+            elif isinstance(layer, str):
+                names.append(layer)
+        if names:
+            return " > ".join(names)
+    for key in ("hypervisor", "virtualization", "technology", "type", "kind"):
+        value = virt.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def environment_fingerprint(env: Environment) -> str:
+    facts = {k: getattr(env, k) for k in _FINGERPRINT_FIELDS}
+    facts["virtualization"] = virtualization_summary(env.virtualization)
+    blob = json.dumps(facts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _env_row(env: Environment) -> dict[str, Any]:
+    return {
+        "fingerprint": environment_fingerprint(env),
+        "hostname": env.hostname,
+        "os": env.os,
+        "kernel": env.kernel,
+        "kernel_version": env.kernel_version,
+        "machine": env.machine,
+        "cpu_model": env.cpu_model,
+        "cpu_count": env.cpu_count,
+        "memory_bytes": env.memory_bytes,
+        "compiler": env.compiler,
+        "compiler_version": env.compiler_version,
+        "cflags": " ".join(env.cflags) if env.cflags else None,
+        "workload_hash": env.workload_hash,
+        "virtualization": virtualization_summary(env.virtualization),
+        "facts": json.dumps(env.model_dump(mode="json"), sort_keys=True, default=str),
+    }
+
+
+def _result_rows(doc: Document) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    base = {"run_id": doc.id, "samples": None, "ci_low": None, "ci_high": None,
+            "status": "ok", "name": None, "copies": None, "unit": None}
+    if isinstance(doc, RunResult):
+        for section in doc.sections:
+            for t in section.tests:
+                raw = dict(base, test=t.test, name=t.name, copies=section.copies, kind="raw",
+                           value=t.score, unit=t.unit, samples=t.samples, status=t.status)
+                if t.ci is not None:
+                    raw.update(ci_low=t.ci.low, ci_high=t.ci.high)
+                rows.append(raw)
+                if t.index is not None:
+                    idx = dict(base, test=t.test, name=t.name, copies=section.copies,
+                               kind="index", value=t.index, unit="index", samples=t.samples,
+                               status=t.status)
+                    if t.ci is not None and t.baseline:
+                        idx.update(ci_low=t.ci.low / t.baseline * 10,
+                                   ci_high=t.ci.high / t.baseline * 10)
+                    rows.append(idx)
+            if section.index_score is not None:
+                rows.append(dict(base, test="index_score",
+                                 name="System Benchmarks Index Score", copies=section.copies,
+                                 kind="score", value=section.index_score, unit="index",
+                                 samples=section.index_tests))
+    else:
+        for key, value in sorted(doc.summary.items()):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            rows.append(dict(base, test=str(key), kind="summary", value=float(value)))
+    return rows
+
+
+def _run_row(doc: Document, env_id: int, path: Path) -> dict[str, Any]:
+    common = {
+        "id": doc.id,
+        "environment_id": env_id,
+        "tool_version": doc.environment.tool_version,
+        "status": doc.status,
+        "started": doc.started,
+        "finished": doc.finished,
+        "path": str(path.resolve()),
+        "recorded": utc_now(),
+    }
+    if isinstance(doc, RunResult):
+        return dict(
+            common, kind="suite", experiment=None, source=doc.source, suite=doc.suite,
+            profile=doc.profile, mode=doc.mode, comparable=doc.comparable,
+            copies=",".join(str(s.copies) for s in doc.sections),
+        )
+    copies = doc.params.get("copies")
+    return dict(
+        common, kind="experiment", experiment=doc.experiment, source="native", suite=None,
+        profile=doc.params.get("profile") if isinstance(doc.params.get("profile"), str)
+        else None,
+        mode=None, comparable=None,
+        copies=str(copies) if isinstance(copies, int) else None,
+    )
+
+
+def _day_end(value: str) -> str:
+    """``2026-11-22`` -> ``2026-11-22T99`` so that ``started < it`` includes the whole day."""
+    return value + "T99" if len(value) == 10 else value
+
+
+# ---- the store -------------------------------------------------------------------------------
+class Store:
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+
+    @property
+    def display_url(self) -> str:
+        return display_url(self.url)
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    # -- connections --
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect().execution_options(vb_write=True) as conn, conn.begin():
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {self.display_url}: {_short(exc)}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {self.display_url}: {_short(exc)}") from exc
+
+    # -- schema --
+    def ensure_schema(self, *, check: bool = True) -> None:
+        """Create the tables on first use; refuse an index of another schema version."""
+        with self._write() as conn:
+            names = set(inspect(conn).get_table_names())
+            if "schema_info" in names:
+                version = conn.execute(
+                    select(S.schema_info.c.value).where(S.schema_info.c.key == "version")
+                ).scalar_one_or_none()
+                if check and version != str(S.STORE_SCHEMA_VERSION):
+                    raise StoreError(
+                        f"the index at {self.display_url} has schema version {version}; this "
+                        f"virtbench uses {S.STORE_SCHEMA_VERSION}: run `virtbench db rebuild` "
+                        "(the JSON result files are the master copies)"
+                    )
+                if version is not None:
+                    return
+            S.metadata.create_all(conn, checkfirst=True)
+            conn.execute(delete(S.schema_info).where(S.schema_info.c.key == "version"))
+            conn.execute(insert(S.schema_info).values(
+                key="version", value=str(S.STORE_SCHEMA_VERSION)))
+
+    def drop_all(self) -> None:
+        with self._write() as conn:
+            names = set(inspect(conn).get_table_names())
+            for table in S.ALL_TABLES:
+                if table.name in names:
+                    table.drop(conn)
+
+    # -- writing --
+    def record(self, doc: Document, path: Path) -> None:
+        """Index a saved document. Recording an id again replaces its rows."""
+        for attempt in range(3):
+            try:
+                with self._write() as conn:
+                    self._record(conn, doc, path)
+                return
+            except StoreError as exc:
+                # Two writers racing on a new environment fingerprint (PostgreSQL): retry.
+                if attempt < 2 and isinstance(exc.__cause__, IntegrityError):
+                    continue
+                raise
+
+    def record_many(self, items: Sequence[tuple[Document, Path]]) -> None:
+        """Index several documents in one transaction: all or nothing."""
+        with self._write() as conn:
+            for doc, path in items:
+                self._record(conn, doc, path)
+
+    def _record(self, conn: Connection, doc: Document, path: Path) -> None:
+        env = _env_row(doc.environment)
+        env_id = conn.execute(
+            select(S.environment.c.id).where(S.environment.c.fingerprint == env["fingerprint"])
+        ).scalar_one_or_none()
+        if env_id is None:
+            pk = conn.execute(insert(S.environment).values(**env)).inserted_primary_key
+            assert pk is not None
+            env_id = pk[0]
+        conn.execute(delete(S.label).where(S.label.c.run_id == doc.id))
+        conn.execute(delete(S.result).where(S.result.c.run_id == doc.id))
+        conn.execute(delete(S.run).where(S.run.c.id == doc.id))
+        conn.execute(insert(S.run).values(**_run_row(doc, int(env_id), path)))
+        if doc.labels:
+            conn.execute(insert(S.label), [
+                {"run_id": doc.id, "key": k, "value": v} for k, v in sorted(doc.labels.items())
+            ])
+        rows = _result_rows(doc)
+        if rows:
+            conn.execute(insert(S.result), rows)
+
+    def remove(self, run_id: str) -> RunRow | None:
+        """Delete a run's index rows (not its file); returns what was removed."""
+        with self._write() as conn:
+            rows = self._runs(conn, S.run.c.id == run_id)
+            if not rows:
+                return None
+            conn.execute(delete(S.label).where(S.label.c.run_id == run_id))
+            conn.execute(delete(S.result).where(S.result.c.run_id == run_id))
+            conn.execute(delete(S.run).where(S.run.c.id == run_id))
+            used = select(S.run.c.environment_id)
+            conn.execute(delete(S.environment).where(S.environment.c.id.not_in(used)))
+            return rows[0]
+
+    def rebuild(self, directory: Path | None = None) -> RebuildReport:
+        """Drop the index and recreate it from every document under ``directory``."""
+        directory = directory or paths.results_dir()
+        report = RebuildReport()
+        docs: list[tuple[Document, Path]] = []
+        seen: dict[str, Path] = {}
+        files = sorted(directory.rglob("*.json")) if directory.is_dir() else []
+        for f in files:
+            try:
+                doc = load_any(f)
+            except VirtbenchError as exc:
+                report.skipped.append((str(f), str(exc)))
+                continue
+            if doc.id in seen:
+                report.duplicates.append((str(f), doc.id))
+                continue
+            seen[doc.id] = f
+            docs.append((doc, f))
+        self.drop_all()
+        self.ensure_schema()
+        self.record_many(docs)
+        report.indexed = len(docs)
+        return report
+
+    # -- reading --
+    def _runs(self, conn: Connection, *where: Any, order_desc: bool = False,
+              limit: int | None = None) -> list[RunRow]:
+        r, e = S.run, S.environment
+        q = (select(r, e.c.hostname, e.c.cpu_model, e.c.kernel, e.c.virtualization)
+             .join(e, e.c.id == r.c.environment_id))
+        for w in where:
+            q = q.where(w)
+        order = (r.c.started.desc(), r.c.id.desc()) if order_desc else (r.c.started, r.c.id)
+        q = q.order_by(*order)
+        if limit is not None:
+            q = q.limit(limit)
+        out: list[RunRow] = []
+        for m in conn.execute(q).mappings():
+            copies = [int(c) for c in (m["copies"] or "").split(",") if c.strip().isdigit()]
+            out.append(RunRow(
+                id=m["id"], kind=m["kind"], experiment=m["experiment"], source=m["source"],
+                profile=m["profile"], mode=m["mode"],
+                comparable=None if m["comparable"] is None else bool(m["comparable"]),
+                copies=copies, status=m["status"], started=m["started"],
+                finished=m["finished"], path=m["path"], tool_version=m["tool_version"],
+                hostname=m["hostname"], cpu_model=m["cpu_model"], kernel=m["kernel"],
+                virtualization=m["virtualization"],
+            ))
+        if out:
+            ids = [row.id for row in out]
+            by_id = {row.id: row for row in out}
+            for chunk_start in range(0, len(ids), 500):
+                chunk = ids[chunk_start:chunk_start + 500]
+                for lm in conn.execute(
+                    select(S.label).where(S.label.c.run_id.in_(chunk))
+                ).mappings():
+                    by_id[lm["run_id"]].labels[lm["key"]] = lm["value"]
+                for sm in conn.execute(
+                    select(S.result.c.run_id, S.result.c.copies, S.result.c.value)
+                    .where(and_(S.result.c.run_id.in_(chunk), S.result.c.kind == "score"))
+                ).mappings():
+                    if sm["value"] is not None and sm["copies"] is not None:
+                        by_id[sm["run_id"]].scores[int(sm["copies"])] = float(sm["value"])
+        return out
+
+    def get(self, run_id: str) -> RunRow | None:
+        with self._read() as conn:
+            rows = self._runs(conn, S.run.c.id == run_id)
+        return rows[0] if rows else None
+
+    def find_prefix(self, prefix: str) -> list[RunRow]:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self._read() as conn:
+            return self._runs(conn, S.run.c.id.like(escaped + "%", escape="\\"))
+
+    def latest(self, kind: str | None = None) -> RunRow | None:
+        where = [] if kind is None else [_kind_clause(kind)]
+        with self._read() as conn:
+            rows = self._runs(conn, *where, order_desc=True, limit=1)
+        return rows[0] if rows else None
+
+    def with_label(self, key: str, value: str) -> list[RunRow]:
+        sub = select(S.label.c.run_id).where(
+            and_(S.label.c.key == key, S.label.c.value == value))
+        with self._read() as conn:
+            return self._runs(conn, S.run.c.id.in_(sub))
+
+    def list_runs(self, flt: RunFilter | None = None) -> list[RunRow]:
+        """Runs matching ``flt``, oldest first (the newest ``limit`` when a limit is set)."""
+        flt = flt or RunFilter()
+        r = S.run
+        where: list[Any] = []
+        if flt.host:
+            where.append(func.lower(S.environment.c.hostname).contains(flt.host.lower()))
+        for key, value in flt.labels.items():
+            where.append(r.c.id.in_(select(S.label.c.run_id).where(
+                and_(S.label.c.key == key, S.label.c.value == value))))
+        if flt.since:
+            where.append(r.c.started >= flt.since)
+        if flt.until:
+            where.append(r.c.started < _day_end(flt.until))
+        if flt.profile:
+            where.append(r.c.profile == flt.profile)
+        if flt.kind:
+            where.append(_kind_clause(flt.kind))
+        if flt.source:
+            where.append(r.c.source == flt.source)
+        with self._read() as conn:
+            if flt.limit is not None:
+                rows = self._runs(conn, *where, order_desc=True, limit=flt.limit)
+                rows.reverse()
+                return rows
+            return self._runs(conn, *where)
+
+    def counts(self) -> dict[str, int]:
+        with self._read() as conn:
+            return {
+                t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+                for t in (S.run, S.environment, S.result, S.label)
+            }
+
+    def schema_version(self) -> str | None:
+        with self._read() as conn:
+            value: str | None = conn.execute(
+                select(S.schema_info.c.value).where(S.schema_info.c.key == "version")
+            ).scalar_one_or_none()
+            return value
+
+
+def _kind_clause(kind: str) -> Any:
+    if kind in ("suite", "experiment"):
+        return S.run.c.kind == kind
+    return S.run.c.experiment == kind
+
+
+def _short(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def open_store(url: str | None = None, *, check: bool = True) -> Store:
+    """Open the index at ``url`` (see ``resolve_url``), creating its tables on first use.
+
+    ``check=False`` skips the schema-version check (``virtbench db rebuild`` uses it to
+    replace an index of another version).
+    """
+    full = resolve_url(url)
+    engine = _engine(full)
+    store = Store(engine, full)
+    if full not in _READY or not check:
+        store.ensure_schema(check=check)
+        if check:
+            _READY.add(full)
+    return store
+
+
+# ---- saving ----------------------------------------------------------------------------------
+def master_path(doc: Document) -> Path:
+    """``results_dir()/<started-date>-<id>.json``."""
+    day = doc.started[:10]
+    try:
+        datetime.strptime(day, "%Y-%m-%d")
+    except ValueError:
+        day = datetime.now(UTC).strftime("%Y-%m-%d")
+    return paths.results_dir() / f"{day}-{doc.id}.json"
+
+
+_WARNED: set[str] = set()
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"virtbench: warning: {message}\n")
+    sys.stderr.flush()
+
+
+def save_and_record(doc: Document, *, output: Path | None = None,
+                    db_url: str | None = None) -> Path:
+    """Write the master JSON (and a copy at ``output``), then index it.
+
+    Cheap and idempotent: call it after every test or step. A database problem is a
+    warning on stderr (once per problem per process); the JSON is always written first.
+    """
+    path = master_path(doc)
+    doc.save(path)
+    if output is not None and output.resolve() != path.resolve():
+        doc.save(output)
+    try:
+        open_store(db_url).record(doc, path)
+    except Exception as exc:  # the document is safe; the index can be rebuilt later
+        message = str(exc) if isinstance(exc, VirtbenchError) else _short(exc)
+        if message not in _WARNED:
+            _WARNED.add(message)
+            warn(f"run {doc.id} saved to {path} but not indexed ({message}); "
+                 "`virtbench db rebuild` will index it later")
+    return path
+
+
+def load_recorded(row: RunRow) -> Document:
+    """The master document of an indexed run."""
+    path = Path(row.path)
+    if not path.exists():
+        raise UsageError(
+            f"run {row.id}: its file {path} is missing (moved or deleted?): run "
+            "`virtbench db rebuild` to re-index the result files, or `virtbench rm "
+            f"{row.id}` to forget it"
+        )
+    return load_any(path)
+
+
+__all__ = [
+    "Document", "RebuildReport", "RunFilter", "RunRow", "Store", "StoreError",
+    "default_url", "dispose_engines", "environment_fingerprint", "load_recorded",
+    "master_path", "open_store", "resolve_url", "save_and_record", "virtualization_summary",
+    "warn",
+]

@@ -1,0 +1,173 @@
+"""Build the guests' initramfs: a cpio (newc) archive written here in Python.
+
+Contents: static busybox (Debian ``busybox-static``) as ``/bin/busybox``, the ``/init`` agent
+script below, and any statically linked workloads (``/bin/<name>``). The kernel unpacks it as
+its root file system; nothing else is needed in the guest.
+
+``/init`` mounts /proc, /sys, /dev and /tmp, switches the data port (``/dev/ttyS1``, the
+second serial port, which the host reads over a unix socket) to raw mode, says
+``@@VB READY <boot_id>`` and then runs each line the host sends as a shell command, its output
+on the data port followed by ``@@VB DONE <exit status>``. ``@@VB POWEROFF`` powers it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import struct
+from collections.abc import Mapping
+from pathlib import Path
+
+from virtbench.errors import EnvironmentUnsupported
+
+BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox", "/usr/lib/busybox/busybox")
+READY = "@@VB READY"
+DONE = "@@VB DONE"
+POWEROFF = "@@VB POWEROFF"
+
+INIT_SCRIPT = """#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mkdir -p /proc /sys /dev /tmp
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+stty -F /dev/ttyS1 raw -echo 2>/dev/null
+exec 3<>/dev/ttyS1
+echo "@@VB READY $(cat /proc/sys/kernel/random/boot_id)" >&3
+while IFS= read -r line <&3; do
+  case "$line" in
+    "@@VB POWEROFF") poweroff -f ;;
+    "") continue ;;
+  esac
+  sh -c "$line" >&3 2>&1 </dev/null
+  echo "@@VB DONE $?" >&3
+done
+poweroff -f
+"""
+
+
+def is_static_elf(path: Path) -> bool:
+    """True if ``path`` is an ELF executable without a program interpreter (statically linked)."""
+    try:
+        data = path.read_bytes()[:65536]
+    except OSError:
+        return False
+    if data[:4] != b"\x7fELF" or data[4] != 2:  # 64-bit only
+        return False
+    endian = "<" if data[5] == 1 else ">"
+    phoff = struct.unpack_from(endian + "Q", data, 0x20)[0]
+    phentsize, phnum = struct.unpack_from(endian + "HH", data, 0x36)
+    for i in range(phnum):
+        off = phoff + i * phentsize
+        if off + 4 > len(data):
+            return False
+        (p_type,) = struct.unpack_from(endian + "I", data, off)
+        if p_type == 3:  # PT_INTERP
+            return False
+    return True
+
+
+def find_busybox() -> Path:
+    env = os.environ.get("VIRTBENCH_BUSYBOX")
+    names = [env] if env else []
+    which = shutil.which("busybox")
+    names += [*BUSYBOX_CANDIDATES, *([which] if which else [])]
+    dynamic: str | None = None
+    for name in names:
+        path = Path(name)
+        if path.is_file():
+            if is_static_elf(path):
+                return path
+            dynamic = name
+    if dynamic:
+        raise EnvironmentUnsupported(
+            f"{dynamic} is dynamically linked and cannot run alone in a guest: install a static "
+            "busybox (Debian: apt-get install busybox-static) or set $VIRTBENCH_BUSYBOX"
+        )
+    raise EnvironmentUnsupported(
+        "no busybox found for the guest: install busybox-static (Debian: apt-get install "
+        "busybox-static) or set $VIRTBENCH_BUSYBOX to a statically linked busybox"
+    )
+
+
+class CpioWriter:
+    """Minimal ``newc`` cpio writer (the format the kernel's initramfs unpacker reads)."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._ino = 1
+
+    def _entry(self, name: str, mode: int, data: bytes = b"", nlink: int = 1) -> None:
+        namez = name.encode() + b"\0"
+        header = "070701" + "".join(
+            f"{v:08X}"
+            for v in (self._ino, mode, 0, 0, nlink, 0, len(data), 0, 0, 0, 0, len(namez), 0)
+        )
+        self._ino += 1
+        blob = header.encode() + namez
+        blob += b"\0" * (-len(blob) % 4)
+        blob += data
+        blob += b"\0" * (-len(blob) % 4)
+        self._parts.append(blob)
+
+    def directory(self, name: str) -> None:
+        self._entry(name, 0o040755, nlink=2)
+
+    def file(self, name: str, data: bytes, mode: int = 0o755) -> None:
+        self._entry(name, 0o100000 | mode, data)
+
+    def symlink(self, name: str, target: str) -> None:
+        self._entry(name, 0o120777, target.encode())
+
+    def chardev(self, name: str, major: int, minor: int) -> None:
+        namez = name.encode() + b"\0"
+        header = "070701" + "".join(
+            f"{v:08X}"
+            for v in (self._ino, 0o020600, 0, 0, 1, 0, 0, 0, 0, major, minor, len(namez), 0)
+        )
+        self._ino += 1
+        blob = header.encode() + namez
+        blob += b"\0" * (-len(blob) % 4)
+        self._parts.append(blob)
+
+    def finish(self) -> bytes:
+        self._entry("TRAILER!!!", 0, nlink=1)
+        out = b"".join(self._parts)
+        return out + b"\0" * (-len(out) % 512)
+
+
+def build(programs: Mapping[str, Path] | None = None, busybox: Path | None = None) -> bytes:
+    """The initramfs as bytes: busybox, ``/init`` and ``programs`` (guest name -> static binary)."""
+    bb = busybox or find_busybox()
+    w = CpioWriter()
+    for d in ("bin", "dev", "proc", "sys", "tmp", "sbin", "usr", "usr/bin", "usr/sbin"):
+        w.directory(d)
+    w.chardev("dev/console", 5, 1)
+    w.chardev("dev/ttyS1", 4, 65)
+    w.file("bin/busybox", bb.read_bytes())
+    w.symlink("bin/sh", "busybox")
+    w.file("init", INIT_SCRIPT.encode())
+    for name, path in sorted((programs or {}).items()):
+        if not is_static_elf(path):
+            raise EnvironmentUnsupported(f"{path} is not a static executable: cannot run in guest")
+        w.file(f"bin/{name}", path.read_bytes())
+    return w.finish()
+
+
+def write(dest: Path, programs: Mapping[str, Path] | None = None) -> Path:
+    """Write the initramfs to ``dest`` (atomically); returns ``dest``."""
+    data = build(programs)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, dest)
+    return dest
+
+
+def digest(programs: Mapping[str, Path] | None = None) -> str:
+    h = hashlib.sha256(INIT_SCRIPT.encode())
+    for name, path in sorted((programs or {}).items()):
+        h.update(name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]

@@ -1,0 +1,107 @@
+"""A throwaway PostgreSQL server for tests: initdb into a temp dir, pg_ctl start on a free
+loopback port, stop and delete at the end. No system service needed (CI runs it as root, so
+the server runs as the ``postgres`` user, or ``nobody``, through ``runuser``).
+
+Without PostgreSQL binaries the tests that need it are skipped, except under ``CI=true``,
+where that is a failure (setup-dev.sh installs Debian's ``postgresql``).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def _bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    if found:
+        return found[-1]
+    return shutil.which(name)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _as_user(cmd: list[str], user: str | None) -> list[str]:
+    return ["runuser", "-u", user, "--", *cmd] if user else cmd
+
+
+def _server_user() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    pytest.fail("running as root and neither a 'postgres' nor a 'nobody' user exists")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL binaries not found (scripts/setup-dev.sh installs them)")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.fail("psycopg 3 is not installed (a runtime dependency)")
+    user = _server_user()
+    base = Path(tempfile.mkdtemp(prefix="vb-pg-"))
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    if user:
+        info = pwd.getpwnam(user)
+        for p in (base, sock):
+            os.chown(p, info.pw_uid, info.pw_gid)
+        base.chmod(0o755)
+    port = _free_port()
+    env = dict(os.environ, LC_ALL="C", LANG="C")
+    try:
+        subprocess.run(
+            _as_user([initdb, "-D", str(data), "-A", "trust", "-U", "vb", "-E", "UTF8",
+                      "--no-sync", "--locale=C"], user),
+            check=True, capture_output=True, env=env, timeout=120,
+        )
+        opts = (f"-p {port} -c listen_addresses=127.0.0.1 -k {sock} -c fsync=off "
+                "-c full_page_writes=off -c synchronous_commit=off -c max_connections=40")
+        subprocess.run(
+            _as_user([pg_ctl, "-D", str(data), "-l", str(base / "log"), "-o", opts, "-w",
+                      "-t", "60", "start"], user),
+            check=True, capture_output=True, env=env, timeout=90,
+        )
+    except subprocess.CalledProcessError as exc:
+        log = (base / "log").read_text(errors="replace") if (base / "log").exists() else ""
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.fail(f"could not start PostgreSQL: {exc.stderr!r} {log[-2000:]}")
+    try:
+        yield f"postgresql+psycopg://vb@127.0.0.1:{port}/postgres"
+    finally:
+        from virtbench.store import dispose_engines
+
+        dispose_engines()
+        subprocess.run(_as_user([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
+                                user), capture_output=True, env=env, timeout=60, check=False)
+        for _ in range(50):
+            if not (data / "postmaster.pid").exists():
+                break
+            time.sleep(0.1)
+        shutil.rmtree(base, ignore_errors=True)
