@@ -162,11 +162,18 @@ def run(params: CapParams, *, command: list[str] | None = None,
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     capped = [r for r in rows if r["quota"] is not None]
-    return {
+    summary: dict[str, Any] = {
         "throughput_rel": {r["condition"]: r["throughput_rel"] for r in capped},
         "throttled_s": {r["condition"]: r["throttled_s"] for r in capped},
         "system_share": {r["condition"]: r["system_share"] for r in rows},
     }
+    tightest = min(capped, key=lambda r: r["quota"], default=None)
+    if tightest is not None and tightest["units_per_s"]:
+        # For ``virtbench tune``: throughput under the tightest cap.
+        summary["main_metric"] = {"name": f"units_per_s ({tightest['condition']})",
+                                  "value": tightest["units_per_s"], "unit": "units/s",
+                                  "lower_is_better": False}
+    return summary
 
 
 def render(doc: ExperimentResult) -> str:

@@ -164,13 +164,19 @@ def analyze(conds: list[Condition], samples: dict[str, list[Sample]]) -> tuple[
             "samples": [{"steal_s": s.steal_s, "instances": common.outcome_dicts(s.outcomes)}
                         for s in got],
         })
-    summary = {
+    last = rows[-1] if rows else None
+    summary: dict[str, Any] = {
         "solo_seconds": common.rnd(solo),
         "seconds": {r["condition"]: r["seconds"] for r in rows},
         "slowdown": {r["condition"]: r["slowdown"] for r in rows},
         "worst_fairness": min((r["fairness"] for r in rows if r["fairness"] is not None),
                               default=None),
     }
+    if last is not None and last["seconds"] is not None:
+        # For ``virtbench tune``: seconds of the most consolidated condition.
+        summary["main_metric"] = {"name": f"seconds ({last['condition']})",
+                                  "value": last["seconds"], "unit": "s",
+                                  "lower_is_better": True}
     return rows, summary
 
 
