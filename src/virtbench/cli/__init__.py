@@ -39,6 +39,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "snapshot",
     "io",
     "tune",
+    "consolidate",
+    "cap",
 )
 
 
