@@ -9,6 +9,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+
 from clihelp import vb
 
 ROOT = Path(__file__).resolve().parent.parent
