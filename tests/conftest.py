@@ -27,8 +27,9 @@ def _isolated_xdg(
     monkeypatch.setenv("XDG_CACHE_HOME", cache)
 
 
-def run_cli(*args: str, timeout: float = 300, check: bool = False,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, timeout: float = 300, check: bool = False, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``virtbench`` as a user would (a real process), from this source tree."""
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = str(SRC) + os.pathsep + full_env.get("PYTHONPATH", "")
@@ -36,9 +37,14 @@ def run_cli(*args: str, timeout: float = 300, check: bool = False,
         full_env.update(env)
     proc = subprocess.run(
         [sys.executable, "-m", "virtbench", *args],
-        capture_output=True, text=True, timeout=timeout, env=full_env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        check=False,
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"virtbench {' '.join(args)} failed ({proc.returncode}):\n"
-                             f"{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"virtbench {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc

@@ -14,10 +14,20 @@ def _sample_run() -> model.RunResult:
     run.environment.hostname = "h1"
     run.environment.cpu_count = 2
     t = model.TestResult(
-        test="pipe", name="Pipe Throughput", unit="lps", copies=1, duration=10.0,
-        passes=[model.PassResult(score=100.0, elapsed=10.0,
-                                 copies=[model.CopyResult(count=1000.0, elapsed=10.0)])],
-        score=100.0, samples=1, baseline=12440.0, index=0.08,
+        test="pipe",
+        name="Pipe Throughput",
+        unit="lps",
+        copies=1,
+        duration=10.0,
+        passes=[
+            model.PassResult(
+                score=100.0, elapsed=10.0, copies=[model.CopyResult(count=1000.0, elapsed=10.0)]
+            )
+        ],
+        score=100.0,
+        samples=1,
+        baseline=12440.0,
+        index=0.08,
         ci=model.ConfidenceInterval(low=90.0, high=110.0),
     )
     run.sections.append(model.Section(copies=1, tests=[t]))
@@ -66,8 +76,9 @@ def test_schema_lists_every_field() -> None:
 
 
 def test_experiment_document_round_trip(tmp_path: Path) -> None:
-    exp = model.ExperimentResult(experiment="postmark", params={"files": 500},
-                                 rows=[{"condition": "solo", "seconds": 1.5}])
+    exp = model.ExperimentResult(
+        experiment="postmark", params={"files": 500}, rows=[{"condition": "solo", "seconds": 1.5}]
+    )
     back = model.load_any(exp.save(tmp_path / "e.json"))
     assert isinstance(back, model.ExperimentResult)
     assert back.rows[0]["seconds"] == 1.5

@@ -93,7 +93,7 @@ def test_t_log_interval_contains_geometric_mean_and_narrows() -> None:
     assert lo2 < g < hi2
     assert (hi2 - lo2) < (hi1 - lo1)
     # hand check for n=2: t(0.975, 1) = 12.706
-    _lo, hi = stats.t_log_interval([100.0, 100.0 * math.e ** 0.02])  # type: ignore[misc]
+    _lo, hi = stats.t_log_interval([100.0, 100.0 * math.e**0.02])  # type: ignore[misc]
     mean = 0.01 + math.log(100.0)
     sem = math.sqrt(((0.01) ** 2 * 2) / 1 / 2)
     assert math.log(hi) == pytest.approx(mean + 12.7062 * sem, rel=1e-4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,7 +21,11 @@ SHORT = 0.5  # seconds per run: enough to count, short enough for the suite's bu
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> BuildInfo:
-    return ensure_built(get_profile(DEFAULT_PROFILE), cache_root=tmp_path_factory.mktemp("c"))
+    # The session's shared compile cache (tests/conftest.py), so other tests reuse this build.
+    cache = os.environ.get("VIRTBENCH_TEST_CACHE") or str(
+        tmp_path_factory.getbasetemp() / "xdg-cache"
+    )
+    return ensure_built(get_profile(DEFAULT_PROFILE), cache_root=Path(cache) / "virtbench")
 
 
 def run_spec(spec: WorkloadSpec, built: BuildInfo, workdir: Path, duration: float) -> Sample:
@@ -43,18 +48,25 @@ AVAILABLE = [s for s in CATALOG.values() if s.program in PROGRAMS]
 
 @pytest.mark.parametrize("spec", AVAILABLE, ids=[s.id for s in AVAILABLE])
 def test_program_runs_briefly(spec: WorkloadSpec, built: BuildInfo, tmp_path: Path) -> None:
-    sample = run_spec(spec, built, tmp_path / "copy-0", SHORT)
+    # 16 concurrent scripts need longer to complete one run on a busy 2-core machine
+    duration = 1.5 if spec.concurrency > 8 else SHORT
+    sample = run_spec(spec, built, tmp_path / "copy-0", duration)
     assert sample.unit == spec.unit
     assert sample.timebase == spec.timebase
     assert sample.count > 0
     if spec.timebase != 0:
         # the program's own clock covers the timed loop, not much more
-        assert SHORT * 0.95 <= sample.elapsed <= SHORT + 2.0
+        assert duration * 0.95 <= sample.elapsed <= duration + 2.0
     # Plausible: at least half of the 1990s baseline machine, and not absurdly high.
-    floor = spec.baseline / 2 if spec.baseline else 100.0
+    floor = spec.baseline / 2 if spec.baseline else (3.0 if spec.unit == "lpm" else 1000.0)
     assert floor < sample.rate < 1e12
-    # the program cleaned up its files
-    assert list((tmp_path / "copy-0").iterdir()) == []
+    left = sorted(p.name for p in (tmp_path / "copy-0").iterdir())
+    if spec.program == "looper":
+        # only the temp files of the run killed at the deadline (the runner removes the dir)
+        assert all(name.split(".")[0] in ("sort", "od", "grep", "wc") for name in left), left
+        assert len(left) <= 4 * spec.concurrency
+    else:
+        assert left == []  # the program removed its files
 
 
 def test_bad_arguments_fail_with_message(built: BuildInfo) -> None:

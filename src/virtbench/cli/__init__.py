@@ -27,8 +27,16 @@ from virtbench.errors import VirtbenchError
 COMMAND_MODULES: tuple[str, ...] = (
     "run",
     "build",
+    "import_",
+    "runs",
+    "show",
+    "compare",
     "explain",
     "report",
+    "export",
+    "rm",
+    "db",
+    "detect",
 )
 
 

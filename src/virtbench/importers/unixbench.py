@@ -453,9 +453,10 @@ def _section_line(cur: _Section, line: str, no: int) -> None:
                                         error=line.strip()))
             cur.test_lines[test_id(tname)] = no
             return
-        if not cur.tests:
-            raise _Fail(no, f"expected a test result line such as 'Pipe Throughput  "
-                            f"364987.0 lps   (10.0 s, 7 samples)', found {line.strip()!r}")
+        if not cur.tests or not (RE_INDEX_HEAD.match(line) or RE_NO_INDEX.match(line)
+                                 or RE_SCORE.match(line)):
+            raise _Fail(no, "not a test result line like 'Pipe Throughput  364987.0 lps   "
+                            f"(10.0 s, 7 samples)': {line.strip()!r}")
         cur.phase = "index"
     # index tables and scores (one table per category)
     m = RE_INDEX_HEAD.match(line)

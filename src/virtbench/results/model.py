@@ -137,6 +137,8 @@ class Section(_Model):
     """All tests run with one number of parallel copies."""
 
     copies: int
+    started: str | None = None
+    finished: str | None = None
     tests: list[TestResult] = Field(default_factory=list)
     index_score: float | None = None
     """Geometric mean of the 12 index values; ``None`` unless all 12 succeeded."""

@@ -48,19 +48,19 @@ PROGRAMS: dict[str, Program] = {
     p.name: p
     for p in (
         Program("dhry2reg", ("dhry_1.c", "dhry_2.c"), defines=("-DREG=register",)),
-        # Program("whetstone-double", ("whets.c",), libs=("-lm",)),
+        Program("whetstone-double", ("whets.c",), libs=("-lm",)),
         Program("syscall", ("syscall.c",)),
         Program("pipe", ("pipe.c",)),
         Program("context1", ("context1.c",)),
         Program("spawn", ("spawn.c",)),
-        # Program("execl", ("execl.c",)),
-        # Program("fstime", ("fstime.c",)),
-        # Program("looper", ("looper.c",)),
+        Program("execl", ("execl.c",)),
+        Program("fstime", ("fstime.c",)),
+        Program("looper", ("looper.c",)),
     )
 }
 
 # Non-compiled files the programs use at run time, copied next to the binaries.
-DATA_FILES: tuple[str, ...] = ()
+DATA_FILES: tuple[str, ...] = ("multi.sh", "tst.sh", "shell-input.txt")
 
 
 @dataclass(frozen=True)

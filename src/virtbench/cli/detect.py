@@ -1,0 +1,58 @@
+"""virtbench detect: what this server runs on, layer by layer, with evidence."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from virtbench.errors import UsageError
+
+NAME = "detect"
+HELP = "show what this system runs on (hypervisor, container), with evidence and advice"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        help="analyse a captured tree (DIR/proc, DIR/sys, DIR/dmesg.txt, DIR/cpuid.txt) "
+        "instead of the live system",
+    )
+    parser.add_argument(
+        "--steal",
+        metavar="SECONDS",
+        type=float,
+        default=0.0,
+        help="sample CPU steal time over this many seconds (live only; default: off)",
+    )
+    parser.add_argument(
+        "--dir",
+        metavar="DIR",
+        help="the directory file tests will use (file system, device, scheduler, tmpfs check)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the JSON report only")
+
+
+def run(args: argparse.Namespace) -> int:
+    from virtbench.probes import detect
+    from virtbench.probes.render import render
+
+    root = args.root or "/"
+    if args.root is not None and not Path(args.root).is_dir():
+        raise UsageError(f"--root {args.root}: not a directory")
+    if not 0.0 <= args.steal <= 60.0:
+        raise UsageError("--steal must be between 0 and 60 seconds")
+    if args.steal and args.root:
+        raise UsageError("--steal samples the live system; it cannot be used with --root")
+    if args.dir is not None and args.root is None and not Path(args.dir).is_dir():
+        raise UsageError(f"--dir {args.dir}: not a directory")
+    test_dir = str(Path(args.dir).resolve()) if args.dir and args.root is None else args.dir
+    report = detect(root, steal_sample_s=args.steal, test_dir=test_dir)
+    if args.json:
+        json.dump(report.to_dict(), sys.stdout, indent=2, sort_keys=False)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render(report))
+    return 0

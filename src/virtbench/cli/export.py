@@ -1,0 +1,137 @@
+"""``virtbench export RUN... --format json|csv|markdown``: results for other tools
+(docs/runs.md)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from virtbench.cli._common import add_db_option, fmt_num, markdown_table
+from virtbench.errors import UsageError
+from virtbench.results.model import ExperimentResult, RunResult
+from virtbench.results.resolve import Document, resolve_runs
+
+NAME = "export"
+HELP = "export runs as JSON, CSV (one row per test) or markdown tables"
+
+CSV_FIELDS = ["run_id", "started", "host", "profile", "source", "copies", "test", "name",
+              "unit", "score", "samples", "elapsed", "baseline", "index", "ci_low", "ci_high",
+              "status"]
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="run id or prefix, 'latest', label KEY=VALUE, or a result file")
+    parser.add_argument("--format", choices=["json", "csv", "markdown"], default="json")
+    parser.add_argument("-o", "--output", metavar="FILE", type=Path,
+                        help="write here instead of stdout")
+    add_db_option(parser)
+
+
+def to_json(docs: list[Document]) -> str:
+    data: Any = docs[0].to_dict() if len(docs) == 1 else [d.to_dict() for d in docs]
+    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+
+
+def _csv_runs(docs: list[RunResult]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for d in docs:
+        base = {"run_id": d.id, "started": d.started, "host": d.environment.hostname or "",
+                "profile": d.profile, "source": d.source}
+        for s in d.sections:
+            for t in s.tests:
+                w.writerow({**base, "copies": s.copies, "test": t.test, "name": t.name,
+                            "unit": t.unit, "score": _n(t.score), "samples": _n(t.samples),
+                            "elapsed": _n(t.elapsed), "baseline": _n(t.baseline),
+                            "index": _n(t.index),
+                            "ci_low": _n(t.ci.low if t.ci else None),
+                            "ci_high": _n(t.ci.high if t.ci else None), "status": t.status})
+            if s.index_score is not None:
+                w.writerow({**base, "copies": s.copies, "test": "index_score",
+                            "name": "System Benchmarks Index Score", "unit": "index",
+                            "index": _n(s.index_score), "samples": s.index_tests,
+                            "status": "ok"})
+    return buf.getvalue()
+
+
+def _csv_experiments(docs: list[ExperimentResult]) -> str:
+    keys: list[str] = []
+    for d in docs:
+        for row in d.rows:
+            keys.extend(k for k in row if k not in keys)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["run_id", "experiment", *keys], lineterminator="\n")
+    w.writeheader()
+    for d in docs:
+        for row in d.rows:
+            w.writerow({"run_id": d.id, "experiment": d.experiment,
+                        **{k: _n(v) if isinstance(v, int | float) else
+                           (json.dumps(v) if isinstance(v, dict | list) else v)
+                           for k, v in row.items()}})
+    return buf.getvalue()
+
+
+def to_csv(docs: list[Document]) -> str:
+    runs = [d for d in docs if isinstance(d, RunResult)]
+    exps = [d for d in docs if isinstance(d, ExperimentResult)]
+    if runs and exps:
+        raise UsageError("CSV export: suite runs and experiments have different columns; "
+                         "export them separately")
+    return _csv_runs(runs) if runs else _csv_experiments(exps)
+
+
+def _n(v: float | int | None) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return str(v).lower()
+    return repr(v) if isinstance(v, float) else str(v)
+
+
+def to_markdown(docs: list[Document]) -> str:
+    parts: list[str] = []
+    for d in docs:
+        env = d.environment
+        if isinstance(d, ExperimentResult):
+            parts.append(f"## Experiment {d.experiment} `{d.id}`\n")
+            parts.append(f"{env.hostname or '?'}, started {d.started}, {d.status}\n")
+            keys: list[str] = []
+            for row in d.rows:
+                keys.extend(k for k in row if k not in keys)
+            if keys:
+                parts.append(markdown_table(keys, [[str(r.get(k, "")) for k in keys]
+                                                   for r in d.rows]))
+            continue
+        parts.append(f"## Run `{d.id}` ({d.profile})\n")
+        parts.append(f"{env.hostname or '?'} · {env.cpu_model or '?'} · "
+                     f"{env.cpu_count or '?'} CPUs · kernel {env.kernel or '?'} · "
+                     f"started {d.started} · {d.source}\n")
+        for s in d.sections:
+            rows = [[t.name, fmt_num(t.score), t.unit, fmt_num(t.baseline),
+                     fmt_num(t.index)] for t in s.tests]
+            if s.index_score is not None:
+                rows.append(["**System Benchmarks Index Score**", "", "", "",
+                             f"**{s.index_score:.1f}**"])
+            parts.append(f"### {s.copies} parallel cop{'y' if s.copies == 1 else 'ies'}\n")
+            parts.append(markdown_table(["Test", "Score", "Unit", "Baseline", "Index"], rows,
+                                        right=(1, 3, 4)))
+    return "\n".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    docs = resolve_runs(args.runs, args.db)
+    text = {"json": to_json, "csv": to_csv, "markdown": to_markdown}[args.format](docs)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        sys.stderr.write(f"virtbench: wrote {args.output}\n")
+    else:
+        sys.stdout.write(text)
+    return 0

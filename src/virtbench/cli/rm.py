@@ -1,0 +1,49 @@
+"""``virtbench rm RUN...``: forget stored runs (index rows and the JSON master file)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from virtbench.cli._common import add_db_option, print_json
+from virtbench.results.resolve import resolve_rows
+from virtbench.store import RunRow, open_store
+
+NAME = "rm"
+HELP = "remove stored runs: their index rows and JSON master files (--keep-file keeps it)"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="run id or unique prefix, 'latest', or label KEY=VALUE")
+    parser.add_argument("--keep-file", action="store_true",
+                        help="remove from the index only; keep the JSON file")
+    parser.add_argument("--json", action="store_true", help="what was removed, as JSON")
+    add_db_option(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    store = open_store(args.db)
+    # Resolve everything first so a typo in the third ref removes nothing.
+    rows: list[RunRow] = []
+    for ref in args.runs:
+        for row in resolve_rows(store, ref):
+            if row.id not in {r.id for r in rows}:
+                rows.append(row)
+    removed = []
+    for row in rows:
+        store.remove(row.id)
+        path = Path(row.path)
+        deleted = False
+        if not args.keep_file and path.exists():
+            path.unlink()
+            deleted = True
+        removed.append({"id": row.id, "started": row.started, "host": row.hostname,
+                        "file": str(path), "file_deleted": deleted})
+        if not args.json:
+            what = f"deleted {path}" if deleted else (
+                f"kept {path}" if path.exists() else f"file {path} was already gone")
+            print(f"removed run {row.id} ({row.started}, {row.hostname or '?'}); {what}")
+    if args.json:
+        print_json(removed)
+    return 0

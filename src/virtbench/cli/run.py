@@ -1,0 +1,203 @@
+"""``virtbench run``: the UnixBench-compatible suite."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from virtbench import paths
+from virtbench.errors import UsageError
+from virtbench.report.text import render
+from virtbench.results.environment import collect
+from virtbench.results.model import Mode, RunResult
+from virtbench.runner.executor import LocalExecutor
+from virtbench.runner.suite import (
+    ProgressEvent,
+    SuiteConfig,
+    SuiteRunner,
+    check_disk_space,
+    estimate_seconds,
+    select_copies,
+)
+from virtbench.workloads.build import ensure_built
+from virtbench.workloads.catalog import select
+from virtbench.workloads.profiles import DEFAULT_PROFILE, PROFILES, get_profile
+
+NAME = "run"
+HELP = "run the UnixBench-compatible suite (default: the 12 index tests)"
+
+
+def parse_precision(text: str) -> float:
+    """``2%`` or ``0.02`` -> 0.02; must be in (0, 50%]."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a precision: {text!r} (e.g. 2%% or 0.02)") \
+            from None
+    if not 0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"precision must be between 0 and 50%, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def parse_label(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"labels are key=value, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    p.add_argument("tests", nargs="*", metavar="TEST",
+                   help="test ids and groups (index, system, fs, shell, all); default: index")
+    p.add_argument("-c", "--copies", type=positive_int, action="append", metavar="N",
+                   help="parallel copies (repeatable); default: 1, then one per CPU")
+    p.add_argument("--profile", default=DEFAULT_PROFILE, choices=sorted(PROFILES),
+                   help=f"build flags and semantics (default {DEFAULT_PROFILE})")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--precision", type=parse_precision, metavar="P",
+                      help="adaptive mode: short passes until the 95%% CI half-width <= P "
+                           "(e.g. 2%%) or the test's standard time is spent")
+    mode.add_argument("--quick", action="store_true",
+                      help="smoke run: 1-2 s passes, 2 passes; NOT comparable")
+    p.add_argument("--tmpdir", type=Path, default=None,
+                   help="directory for the file tests (default: $TMPDIR or /tmp)")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE",
+                   help="also write the result document to FILE")
+    p.add_argument("--label", type=parse_label, action="append", default=[], metavar="K=V",
+                   help="label the run (repeatable)")
+    p.add_argument("--db", metavar="URL", default=None,
+                   help="results database URL (default: $VIRTBENCH_DB or SQLite in the data dir)")
+    p.add_argument("--json", action="store_true",
+                   help="print the result document (JSON) instead of the text report")
+    p.add_argument("--no-detect", action="store_true",
+                   help="skip virtualization detection in the environment record")
+
+
+class _Progress:
+    """Progress on stderr between passes only: nothing runs in Python while a pass is timed."""
+
+    def __init__(self, stream: Any = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._last_test = ""
+
+    def __call__(self, e: ProgressEvent) -> None:
+        eta = int(e.eta_seconds)
+        eta_text = f"{eta // 3600}h{eta % 3600 // 60:02d}m" if eta >= 3600 else \
+            f"{eta // 60}m{eta % 60:02d}s"
+        what = f"[{e.test_number}/{e.total_tests}] {e.test.name} ({e.copies} " \
+               f"{'copy' if e.copies == 1 else 'copies'})"
+        if self.tty:
+            more = "+" if e.pass_index + 1 > e.planned_passes else f"/{e.planned_passes}"
+            self.stream.write(f"\r\033[K{what} pass {e.pass_index + 1}{more}  ETA {eta_text}")
+            self.stream.flush()
+        elif what != self._last_test:
+            self._last_test = what
+            self.stream.write(f"virtbench: {what}, ETA {eta_text}\n")
+            self.stream.flush()
+
+    def message(self, text: str) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+        self.stream.write(f"virtbench: {text}\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def _result_path(run: RunResult) -> Path:
+    return paths.results_dir() / f"{run.started[:10]}-{run.id}.json"
+
+
+def _make_saver(run: RunResult, output: Path | None, db: str | None) -> Any:
+    """Save after every test: the JSON master file (and --output), indexed in the store."""
+    record: Any = None
+    try:
+        store = importlib.import_module("virtbench.store")
+        record = getattr(store, "save_and_record", None)
+    except ImportError:
+        pass
+
+    def save(doc: RunResult) -> None:
+        if record is not None:
+            record(doc, output=output, db_url=db)
+        else:
+            doc.save(_result_path(doc))
+            if output is not None:
+                doc.save(output)
+
+    return save
+
+
+def run(args: argparse.Namespace) -> int:
+    progress = _Progress()
+    specs = select(args.tests)
+    cpus = len(os.sched_getaffinity(0))
+    copies = select_copies(args.copies, cpus)
+    mode: Mode = "quick" if args.quick else "adaptive" if args.precision else "standard"
+    tmpdir: Path = args.tmpdir or Path(tempfile.gettempdir())
+    if not tmpdir.is_dir():
+        raise UsageError(f"--tmpdir {tmpdir}: not a directory")
+    if not os.access(tmpdir, os.W_OK):
+        raise UsageError(f"--tmpdir {tmpdir}: not writable")
+    if args.output is not None and not args.output.parent.is_dir():
+        raise UsageError(f"--output {args.output}: directory {args.output.parent} does not exist")
+
+    profile = get_profile(args.profile)
+    build = ensure_built(profile, progress=progress.message)
+    config = SuiteConfig(tests=specs, copies=copies, mode=mode, precision=args.precision,
+                         tmpdir=tmpdir, bin_dir=build.bin_dir)
+    check_disk_space(config)
+
+    env = collect(virtualization=not args.no_detect)
+    env.compiler = build.cc
+    env.compiler_version = build.cc_version
+    env.cflags = list(build.cflags)
+    env.workload_hash = build.source_hash
+    run_doc = RunResult(profile=profile.name, mode=mode, comparable=mode != "quick",
+                        precision=args.precision, environment=env,
+                        command=["virtbench", *sys.argv[1:]], labels=dict(args.label))
+
+    eta = estimate_seconds(config)
+    progress.message(
+        f"{len(specs)} tests x {len(copies)} copy counts {copies}, {mode} mode, profile "
+        f"{profile.name}; about {eta / 60:.0f} min" if eta >= 120 else
+        f"{len(specs)} tests x copies {copies}, {mode} mode, profile {profile.name}; "
+        f"about {eta:.0f} s")
+    saver = _make_saver(run_doc, args.output, args.db)
+    runner = SuiteRunner(config, LocalExecutor(), run_doc, save=saver, progress=progress)
+    try:
+        runner.execute()
+    except KeyboardInterrupt:
+        progress.done()
+        progress.message(f"interrupted: partial result saved ({_result_path(run_doc)})")
+        return 130
+    progress.done()
+    if args.json:
+        sys.stdout.write(run_doc.to_json())
+    else:
+        sys.stdout.write(render(run_doc))
+    progress.message(f"result saved: {_result_path(run_doc)}")
+    failed = [t for s in run_doc.sections for t in s.tests if t.status != "ok"]
+    for t in failed:
+        progress.message(f"{t.name} ({t.copies} copies) failed: {t.error}")
+    return 1 if failed else 0

@@ -1,0 +1,62 @@
+"""``virtbench runs``: list the stored runs, newest last (docs/runs.md)."""
+
+from __future__ import annotations
+
+import argparse
+
+from virtbench.cli._common import (
+    add_db_option,
+    add_label_option,
+    parse_labels,
+    print_json,
+    print_table,
+)
+from virtbench.store import RunFilter, RunRow, open_store
+
+NAME = "runs"
+HELP = "list stored runs (filter by host, label, date, profile, kind)"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", metavar="TEXT", help="hostname contains TEXT")
+    add_label_option(parser, "only runs with this label (repeatable: all must match)")
+    parser.add_argument("--since", metavar="DATE", help="started on or after DATE (YYYY-MM-DD)")
+    parser.add_argument("--until", metavar="DATE", help="started on or before DATE")
+    parser.add_argument("--profile", metavar="NAME", help="e.g. unixbench-6, unixbench-5.1.3")
+    parser.add_argument("--kind", metavar="KIND",
+                        help="suite, experiment, or an experiment name (e.g. consolidate)")
+    parser.add_argument("--source", choices=["native", "imported-unixbench",
+                                             "imported-virtbench"])
+    parser.add_argument("--limit", type=int, metavar="N", help="only the newest N")
+    parser.add_argument("--json", action="store_true", help="the list as JSON on stdout")
+    add_db_option(parser)
+
+
+def describe_kind(row: RunRow) -> str:
+    if row.kind == "experiment":
+        return row.experiment or "experiment"
+    return "imported" if row.source.startswith("imported") else "suite"
+
+
+def scores_text(row: RunRow) -> str:
+    return " ".join(f"{c}:{s:.1f}" for c, s in sorted(row.scores.items()))
+
+
+def run(args: argparse.Namespace) -> int:
+    flt = RunFilter(host=args.host, labels=parse_labels(args.label), since=args.since,
+                    until=args.until, profile=args.profile, kind=args.kind,
+                    source=args.source, limit=args.limit)
+    rows = open_store(args.db).list_runs(flt)
+    if args.json:
+        print_json([r.to_dict() for r in rows])
+        return 0
+    table = [
+        [r.id, r.started[:19].replace("T", " "), describe_kind(r), r.hostname or "-",
+         r.profile or "-", ",".join(str(c) for c in r.copies) or "-",
+         scores_text(r) or "-", r.status,
+         " ".join(f"{k}={v}" for k, v in sorted(r.labels.items()))]
+        for r in rows
+    ]
+    print_table(["ID", "STARTED", "KIND", "HOST", "PROFILE", "COPIES", "INDEX", "STATUS",
+                 "LABELS"], table)
+    return 0

@@ -1,0 +1,1 @@
+"""Readers for results produced elsewhere (UnixBench text reports); see docs/import.md."""

@@ -1,0 +1,141 @@
+"""Executors run one pass: N copies of a workload started together, then waited for.
+
+``LocalExecutor`` forks real processes and blocks in ``waitpid`` while they run, so Python
+does nothing while a workload is being timed. Each copy gets its own session (process group)
+so that on Ctrl-C / SIGTERM the whole tree of every copy is killed. ``FakeExecutor`` returns
+scripted outcomes so the scheduler, statistics and reports can be tested without timing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class CopyOutcome:
+    """What one copy left behind: its stdout (the COUNT line), exit status and wall time."""
+
+    stdout: str
+    stderr: str
+    returncode: int
+    wall: float
+    """Seconds from the executor starting the copy to reaping it."""
+
+
+class _StartFailed(Exception):
+    pass
+
+
+class Executor(Protocol):
+    def run_pass(
+        self, argvs: Sequence[Sequence[str]], cwds: Sequence[Path], timeout: float
+    ) -> list[CopyOutcome]: ...
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+class LocalExecutor:
+    """Runs the copies as real processes on this host."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.env = env
+
+    def run_pass(
+        self, argvs: Sequence[Sequence[str]], cwds: Sequence[Path], timeout: float
+    ) -> list[CopyOutcome]:
+        try:
+            return self._run_pass(argvs, cwds, timeout)
+        except _StartFailed as exc:
+            return [CopyOutcome("", f"{exc}\n", 127, 0.0) for _ in argvs]
+
+    def _run_pass(
+        self, argvs: Sequence[Sequence[str]], cwds: Sequence[Path], timeout: float
+    ) -> list[CopyOutcome]:
+        procs: list[subprocess.Popen[bytes]] = []
+        starts: list[float] = []
+        walls: list[float] = []
+        try:
+            for argv, cwd in zip(argvs, cwds, strict=True):
+                out = open(cwd / ".vb-stdout", "wb")  # noqa: SIM115 - closed below
+                err = open(cwd / ".vb-stderr", "wb")  # noqa: SIM115
+                try:
+                    starts.append(time.monotonic())
+                    procs.append(
+                        subprocess.Popen(
+                            list(argv), cwd=cwd, stdout=out, stderr=err,
+                            stdin=subprocess.DEVNULL, start_new_session=True, env=self.env,
+                        )
+                    )
+                except OSError as exc:
+                    # cannot start the program at all: every copy fails the same way
+                    raise _StartFailed(f"cannot start {argv[0]}: {exc.strerror}") from None
+                finally:
+                    out.close()
+                    err.close()
+            deadline = time.monotonic() + timeout
+            for i, proc in enumerate(procs):
+                remaining = max(0.1, deadline - time.monotonic())
+                try:
+                    proc.wait(timeout=remaining)
+                except subprocess.TimeoutExpired:
+                    _kill_group(proc)
+                    proc.wait()
+                walls.append(time.monotonic() - starts[i])
+        except BaseException:
+            for proc in procs:
+                if proc.poll() is None:
+                    _kill_group(proc)
+            for proc in procs:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
+            raise
+        finally:
+            # Children of copies (shell scripts' pipelines) must not outlive the pass.
+            for proc in procs:
+                _kill_group(proc)
+        outcomes = []
+        for proc, cwd, wall in zip(procs, cwds, walls, strict=True):
+            outcomes.append(
+                CopyOutcome(
+                    stdout=_read_and_remove(cwd / ".vb-stdout"),
+                    stderr=_read_and_remove(cwd / ".vb-stderr"),
+                    returncode=proc.returncode,
+                    wall=wall,
+                )
+            )
+        return outcomes
+
+
+def _read_and_remove(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    path.unlink(missing_ok=True)
+    return text
+
+
+class FakeExecutor:
+    """Scripted executor for tests: ``script(argv, copy_index, pass_index)`` -> outcome."""
+
+    def __init__(self, script: Callable[[Sequence[str], int, int], CopyOutcome]) -> None:
+        self.script = script
+        self.calls: list[list[list[str]]] = []
+
+    def run_pass(
+        self, argvs: Sequence[Sequence[str]], cwds: Sequence[Path], timeout: float
+    ) -> list[CopyOutcome]:
+        pass_index = len(self.calls)
+        self.calls.append([list(a) for a in argvs])
+        return [self.script(argv, i, pass_index) for i, argv in enumerate(argvs)]

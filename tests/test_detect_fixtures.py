@@ -1,0 +1,240 @@
+"""virtbench detect on captured trees: one per class, asserting layers and deciding evidence.
+
+The trees under tests/data/detect/ are written by tests/data/detect/build_fixtures.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from virtbench.probes import DetectReport, detect
+
+DATA = Path(__file__).resolve().parent / "data" / "detect"
+
+# case -> ([(kind, name, variant), ...] outermost first, summary, evidence substrings
+#          that must appear in the layer evidence (per layer index))
+EXPECTED: dict[str, tuple[list[tuple[str, str, str | None]], str, dict[int, list[str]]]] = {
+    "bare-metal": (
+        [("hardware", "bare-metal", None)],
+        "bare metal",
+        {0: ["cpuid.txt: CPUID.1:ECX bit 31 (hypervisor) = 0",
+             "/proc/cpuinfo: no 'hypervisor' flag"]},
+    ),
+    "kvm-virtio": (
+        [("hypervisor", "kvm", "qemu")],
+        "kvm (qemu, PV drivers: virtio_blk, virtio_net)",
+        {0: ["cpuid.txt: leaf 0x40000000 signature 'KVMKVMKVM'",
+             "dmesg.txt: [    0.000000] Hypervisor detected: KVM",
+             "/sys/bus/virtio/drivers/virtio_blk: bound to virtio2"]},
+    ),
+    "kvm-emulated": (
+        [("hypervisor", "kvm", None)],
+        "kvm (emulated devices: ata_piix, e1000)",
+        {0: ["dmesg.txt: [    0.000000] Hypervisor detected: KVM",
+             "/sys/bus/pci/drivers/ata_piix: bound to 0000:00:01.1",
+             "/sys/bus/pci/drivers/e1000: bound to 0000:00:03.0"]},
+    ),
+    "qemu-tcg": (
+        [("hypervisor", "qemu-tcg", "tcg")],
+        "qemu-tcg (pure emulation)",
+        {0: ["/sys/class/dmi/id/sys_vendor: QEMU",
+             "dmesg.txt: [    0.000000] DMI: QEMU Standard PC (i440FX + PIIX, 1996)"]},
+    ),
+    "xen-pv-domu": (
+        [("hypervisor", "xen", "pv")],
+        "xen (pv)",
+        {0: ["/sys/hypervisor/guest_type: PV",
+             "dmesg.txt: [    0.000000] Booting paravirtualized kernel on Xen",
+             "dmesg.txt: [    0.000000] Hypervisor detected: Xen PV"]},
+    ),
+    "xen-pv-old-dmesg-only": (
+        [("hypervisor", "xen", "pv")],
+        "xen (pv)",
+        {0: ["dmesg.txt: Booting paravirtualized kernel on Xen",
+             "dmesg.txt: Xen version: 4.4.2 (preserve-AD)"]},
+    ),
+    "xen-hvm-pv-drivers": (
+        [("hypervisor", "xen", "hvm")],
+        "xen (hvm, PV drivers: xen-blkfront, xen-netfront, cloud: amazon)",
+        {0: ["/sys/hypervisor/guest_type: HVM",
+             "dmesg.txt: [    0.000000] Booting paravirtualized kernel on Xen HVM",
+             "/sys/bus/xen/drivers/vbd: bound to vbd-51712",
+             "/sys/class/dmi/id/bios_version: 4.11.amazon"]},
+    ),
+    "xen-hvm-emulated": (
+        [("hypervisor", "xen", "hvm")],
+        "xen (hvm, emulated devices: 8139cp, ata_piix)",
+        {0: ["/sys/class/dmi/id/product_name: HVM domU",
+             "dmesg.txt: [    0.000000] DMI: Xen HVM domU, BIOS 4.4.2 06/02/2015",
+             "/sys/bus/pci/drivers/8139cp: bound to 0000:00:04.0"]},
+    ),
+    "xen-pvh": (
+        [("hypervisor", "xen", "pvh")],
+        "xen (pvh, PV drivers: xen-blkfront, xen-netfront)",
+        {0: ["/sys/hypervisor/guest_type: PVH",
+             "dmesg.txt: [    0.000000] Booting paravirtualized kernel on Xen PVH"]},
+    ),
+    "xen-dom0": (
+        [("hypervisor", "xen", "pv")],
+        "xen dom0 (pv)",
+        {0: ["/proc/xen/capabilities: control_d",
+             "/sys/hypervisor/guest_type: PV",
+             "dmesg.txt: [    2.104311] xen_mcelog: /dev/mcelog registered by Xen"]},
+    ),
+    "vmware": (
+        [("hypervisor", "vmware", None)],
+        "vmware (PV drivers: vmw_pvscsi, vmxnet3)",
+        {0: ["cpuid.txt: leaf 0x40000000 signature 'VMwareVMware'",
+             "dmesg.txt: [    0.000000] Hypervisor detected: VMware"]},
+    ),
+    "hyper-v": (
+        [("hypervisor", "hyper-v", None)],
+        "hyper-v (PV drivers: hv_netvsc, hv_storvsc, cloud: azure)",
+        {0: ["cpuid.txt: leaf 0x40000000 signature 'Microsoft Hv'",
+             "dmesg.txt: [    0.000000] Hypervisor detected: Microsoft Hyper-V"]},
+    ),
+    "docker-in-kvm": (
+        [("hypervisor", "kvm", "qemu"), ("container", "docker", None)],
+        "kvm (qemu, PV drivers: virtio_blk, virtio_net) > container (docker)",
+        {0: ["cpuid.txt: leaf 0x40000000 signature 'KVMKVMKVM'"],
+         1: ["/proc/1/environ: container=docker", "/.dockerenv: present"]},
+    ),
+    "lxc-bare-metal": (
+        [("hardware", "bare-metal", None), ("container", "lxc", None)],
+        "bare metal > container (lxc)",
+        {0: ["/proc/cpuinfo: no 'hypervisor' flag"],
+         1: ["/proc/1/environ: container=lxc"]},
+    ),
+    "wsl2": (
+        [("hypervisor", "hyper-v", None), ("container", "wsl", "wsl2")],
+        "hyper-v (PV drivers: hv_netvsc, hv_storvsc) > wsl (wsl2)",
+        {0: ["dmesg.txt: [    0.000000] Hypervisor detected: Microsoft Hyper-V"],
+         1: ["/proc/sys/kernel/osrelease: 5.15.153.1-microsoft-standard-WSL2"]},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_fixture_layers_and_evidence(case: str) -> None:
+    layers, summary, evidence = EXPECTED[case]
+    report = detect(DATA / case)
+    got = [(la.kind, la.name, la.variant) for la in report.layers]
+    assert got == layers, report.to_dict()["layers"]
+    assert report.summary == summary
+    assert not report.live
+    for idx, needles in evidence.items():
+        lines = report.layers[idx].evidence
+        for needle in needles:
+            assert any(needle in line for line in lines), (needle, lines)
+    for layer in report.layers:
+        assert 0.6 <= layer.confidence <= 0.99, (layer.name, layer.confidence)
+
+
+def test_report_round_trips_through_json() -> None:
+    report = detect(DATA / "xen-hvm-pv-drivers")
+    doc = json.loads(json.dumps(report.to_dict()))
+    assert doc["schema_version"] == 1
+    again = DetectReport.from_dict(doc)
+    assert again.to_dict() == report.to_dict()
+    assert again.hypervisor is not None and again.hypervisor.details["role"] == "domU"
+
+
+def test_newer_schema_is_refused() -> None:
+    doc = detect(DATA / "kvm-virtio").to_dict()
+    doc["schema_version"] = 99
+    with pytest.raises(ValueError, match="newer"):
+        DetectReport.from_dict(doc)
+
+
+def test_malformed_files_do_not_crash_and_lower_confidence() -> None:
+    report = detect(DATA / "malformed")
+    # The truncated 'Hypervisor detected: Xen H' line still says Xen, weakly.
+    assert report.layers[0].name == "xen"
+    assert report.layers[0].confidence < 0.8
+    joined = "\n".join(report.unreadable)
+    assert "/proc/1/environ: Too many levels of symbolic links" in joined
+    assert "/sys/class/dmi/id/sys_vendor" in joined
+    assert "/cpuid.txt: malformed" in joined
+    assert report.facts["steal"]["since_boot_pct"] is None
+    assert report.facts["memory"]["total_kib"] is None
+    assert report.facts["cpu"]["affinity"] is None  # "0-x,,7-3": nothing valid
+
+
+def test_unreadable_kernel_log_lowers_confidence(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(DATA / "xen-pv-domu", tree, symlinks=True)
+    full = detect(tree).layers[0].confidence
+    (tree / "dmesg.txt").unlink()
+    (tree / "dmesg.txt").symlink_to("dmesg.txt")  # ELOOP: exists but cannot be read
+    report = detect(tree)
+    assert report.layers[0].name == "xen" and report.layers[0].variant == "pv"
+    assert report.layers[0].confidence < full
+    assert any(u.startswith("/dmesg.txt") for u in report.unreadable)
+
+
+def test_dmesg_only_syslog_format(tmp_path: Path) -> None:
+    """A kern.log style capture (syslog prefixes) is read like dmesg output."""
+    src = (DATA / "xen-hvm-pv-drivers" / "dmesg.txt").read_text()
+    lines = [f"Nov 22 00:00:01 web1 kernel: {line}" for line in src.splitlines()]
+    (tmp_path / "dmesg.txt").write_text("\n".join(lines) + "\n")
+    report = detect(tmp_path)
+    assert [(la.name, la.variant) for la in report.layers] == [("xen", "hvm")]
+    assert report.layers[0].details["pv_drivers"] == ["xen-blkfront", "xen-netfront"]
+
+
+def test_facts_from_fixture() -> None:
+    facts = detect(DATA / "docker-in-kvm").facts
+    assert facts["clocksource"]["current"] == "kvm-clock"
+    assert facts["cpu"]["cgroup_quota_cpus"] == 1.5
+    assert facts["cpu"]["usable_cpus"] == 1.5
+    assert facts["isolation"]["pid"] == "separate"
+    bare = detect(DATA / "bare-metal")
+    assert bare.facts["cpu"]["governor"] == "powersave"
+    assert bare.facts["nesting"]["cpu_flag"] == "vmx"
+    assert bare.facts["storage"]["device"] == "sda"
+    assert bare.facts["storage"]["rotational"] is True
+    assert any("governor is powersave" in a for a in bare.advice)
+    tcg = detect(DATA / "qemu-tcg")
+    assert any("Clock source is hpet" in a for a in tcg.advice)
+    assert any("QEMU TCG" in a for a in tcg.advice)
+    lxc = detect(DATA / "lxc-bare-metal")
+    assert lxc.facts["cpu"]["cgroup_quota_cpus"] == 2.0
+    assert lxc.facts["memory"]["cgroup_limit_bytes"] == 2 * 2**30
+    pv = detect(DATA / "xen-pv-domu")
+    assert any("Xen PV guest" in a for a in pv.advice)
+    emu = detect(DATA / "xen-hvm-emulated")
+    assert any("xen-blkfront/xen-netfront" in a for a in emu.advice)
+
+
+def test_cpuid_parser_formats() -> None:
+    from virtbench.probes.cpuid import parse
+
+    tool = (
+        "CPU 0:\n   0x40000000 0x00: eax=0x40000005 ebx=0x566e6558 ecx=0x65584d4d "
+        "edx=0x4d4d566e\n"
+    )
+    assert [n for n, _, _ in parse(tool, "t").found] == ["xen"]
+    assert [n for n, _, _ in parse('hypervisor_id = "VMwareVMware"', "t").found] == ["vmware"]
+    viridian = (
+        "hypervisor_bit=1\n"
+        "0x40000000 eax=0x40000005 ebx=0x7263694d ecx=0x666f736f edx=0x76482074\n"
+        "0x40000100 eax=0x40000105 ebx=0x566e6558 ecx=0x65584d4d edx=0x4d4d566e\n"
+    )
+    assert [n for n, _, _ in parse(viridian, "t").found] == ["hyper-v", "xen"]
+
+
+def test_xen_with_viridian_is_xen(tmp_path: Path) -> None:
+    tree = tmp_path / "t"
+    shutil.copytree(DATA / "xen-hvm-pv-drivers", tree, symlinks=True)
+    (tree / "cpuid.txt").write_text(
+        "hypervisor_bit=1\n"
+        "0x40000000 eax=0x40000005 ebx=0x7263694d ecx=0x666f736f edx=0x76482074\n"
+        "0x40000100 eax=0x40000105 ebx=0x566e6558 ecx=0x65584d4d edx=0x4d4d566e\n"
+    )
+    report = detect(tree)
+    assert report.layers[0].name == "xen"
+    assert report.layers[0].confidence >= 0.9
