@@ -12,6 +12,7 @@ APT_PACKAGES=(
   chromium                    # virtbench report: the HTML is checked in headless Chromium
   qemu-system-x86 busybox-static linux-image-amd64 cpio  # VM guests (docs/vm.md): QEMU, the guest's busybox, a guest kernel in /boot
   postgresql util-linux       # the store is tested against a real PostgreSQL (runuser)
+  postmark                    # io postmark is compared with NetApp's Postmark (docs/io.md)
 )
 
 if [ "$(id -u)" = 0 ]; then

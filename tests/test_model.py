@@ -94,3 +94,11 @@ def test_environment_collects_real_host_facts() -> None:
     assert env.cpu_count is not None and env.cpu_count >= 1
     assert env.cpus_usable is not None and 1 <= env.cpus_usable <= env.cpu_count
     assert env.memory_bytes is not None and env.memory_bytes > 1 << 20
+
+
+def test_published_schema_is_current() -> None:
+    from conftest import ROOT
+
+    published = json.loads((ROOT / "docs" / "schema.json").read_text())
+    assert published["run"] == model.json_schema(), "regenerate docs/schema.json"
+    assert published["experiment"] == model.ExperimentResult.model_json_schema()

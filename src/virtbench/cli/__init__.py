@@ -37,6 +37,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rm",
     "db",
     "detect",
+    "io",
+    "tune",
 )
 
 

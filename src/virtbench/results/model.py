@@ -170,6 +170,10 @@ class RunResult(_Model):
     finished: str | None = None
     command: list[str] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
+    wall_seconds: float | None = None
+    """Wall time of the whole run."""
+    harness_cpu_seconds: float | None = None
+    """CPU time virtbench's own Python process used (workloads excluded): the harness cost."""
     environment: Environment = Field(default_factory=Environment)
     sections: list[Section] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)

@@ -14,6 +14,7 @@ keeps what it measured. Three modes:
 from __future__ import annotations
 
 import math
+import resource
 import shutil
 import tempfile
 import time
@@ -169,6 +170,12 @@ def finish_section(section: Section) -> None:
     section.index_score = stats.index_score(indexes) if len(indexes) == len(INDEX_TESTS) else None
 
 
+def _self_cpu() -> float:
+    """CPU seconds of this Python process only (children are not included)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 class SuiteRunner:
     def __init__(
         self,
@@ -189,6 +196,8 @@ class SuiteRunner:
     def execute(self) -> RunResult:
         total = len(self.config.tests) * len(self.config.copies)
         number = 0
+        wall0 = time.monotonic()
+        cpu0 = _self_cpu()
         workroot = Path(tempfile.mkdtemp(prefix=f"virtbench-{self.run.id}-",
                                          dir=self.config.tmpdir))
         try:
@@ -211,6 +220,8 @@ class SuiteRunner:
             raise
         finally:
             self.run.finished = utc_now()
+            self.run.wall_seconds = round(time.monotonic() - wall0, 3)
+            self.run.harness_cpu_seconds = round(_self_cpu() - cpu0, 3)
             shutil.rmtree(workroot, ignore_errors=True)
             self.save(self.run)
         return self.run
