@@ -39,6 +39,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "detect",
     "io",
     "tune",
+    "consolidate",
+    "cap",
 )
 
 
