@@ -36,6 +36,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rm",
     "db",
     "detect",
+    "io",
+    "tune",
     "migrate",
 )
 
