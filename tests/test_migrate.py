@@ -53,7 +53,7 @@ def test_real_tcg_migration_then_non_converging(tmp_path: Path) -> None:
         m = mig.Migrator(s, kernel.find_kernel(), "tcg", opts, log=logs.append)
         m.boot()
         ok = m.run_point(mig.Point(bandwidth=100 * mig.MiB, dirty_rate_mb=2))
-        first_qemu = [g for g in s.guests if g.name == "gen0"][0]
+        first_qemu = next(g for g in s.guests if g.name == "gen0")
         # a bandwidth far below the dirty rate: every pass re-sends the whole working set
         stuck = m.run_point(mig.Point(bandwidth=16 * mig.MiB, dirty_rate_mb=64))
         workdir = s.dir
