@@ -38,6 +38,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "detect",
     "io",
     "tune",
+    "consolidate",
+    "cap",
     "migrate",
 )
 
