@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,7 @@ def run_spec(spec: WorkloadSpec, built: BuildInfo, workdir: Path, duration: floa
         text=True,
         timeout=60,
         check=False,
+        start_new_session=True,  # as the runner starts copies
     )
     assert proc.returncode == 0, proc.stderr
     return parse_output(proc.stdout)
@@ -48,8 +50,9 @@ AVAILABLE = [s for s in CATALOG.values() if s.program in PROGRAMS]
 
 @pytest.mark.parametrize("spec", AVAILABLE, ids=[s.id for s in AVAILABLE])
 def test_program_runs_briefly(spec: WorkloadSpec, built: BuildInfo, tmp_path: Path) -> None:
-    # 16 concurrent scripts need longer to complete one run on a busy 2-core machine
-    duration = 1.5 if spec.concurrency > 8 else SHORT
+    # a shell-script run (up to 16 concurrent scripts, ~9 execs each) needs longer to complete
+    # at least once on a busy 2-core machine
+    duration = 1.5 if spec.program == "looper" else SHORT
     sample = run_spec(spec, built, tmp_path / "copy-0", duration)
     assert sample.unit == spec.unit
     assert sample.timebase == spec.timebase
@@ -81,3 +84,49 @@ def test_bad_arguments_fail_with_message(built: BuildInfo) -> None:
         assert proc.returncode != 0
         assert proc.stdout == ""
         assert proc.stderr.strip(), args
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmdline and "pytest" not in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("new_session", [True, False], ids=["runner-session", "shell-job"])
+def test_looper_kills_the_late_run(built: BuildInfo, tmp_path: Path, new_session: bool) -> None:
+    marker = f"29.{os.getpid()}{int(new_session)}"
+    script = f"sleep {marker} & sleep {marker}; wait"
+    proc = subprocess.run(
+        [str(built.bin_dir / "looper"), "0.5", "/bin/sh", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+        start_new_session=new_session,
+    )
+    assert proc.returncode == 0, proc.stderr
+    sample = parse_output(proc.stdout)
+    assert sample.count == 0  # the run never completed, so it does not count
+    assert 0.45 <= sample.elapsed < 2.0
+    deadline = time.monotonic() + 5
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_with(marker) == []
+
+
+def test_looper_fails_on_failing_command(built: BuildInfo, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [str(built.bin_dir / "looper"), "2", "/bin/sh", "-c", "exit 3"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=20, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert "status 3" in proc.stderr

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from virtbench import paths
 from virtbench.errors import UsageError
 from virtbench.report.text import render
 from virtbench.results.environment import collect
@@ -24,6 +23,7 @@ from virtbench.runner.suite import (
     estimate_seconds,
     select_copies,
 )
+from virtbench.store import master_path, save_and_record
 from virtbench.workloads.build import ensure_built
 from virtbench.workloads.catalog import select
 from virtbench.workloads.profiles import DEFAULT_PROFILE, PROFILES, get_profile
@@ -124,26 +124,11 @@ class _Progress:
             self.stream.flush()
 
 
-def _result_path(run: RunResult) -> Path:
-    return paths.results_dir() / f"{run.started[:10]}-{run.id}.json"
-
-
-def _make_saver(run: RunResult, output: Path | None, db: str | None) -> Any:
+def _make_saver(output: Path | None, db: str | None) -> Callable[[RunResult], None]:
     """Save after every test: the JSON master file (and --output), indexed in the store."""
-    record: Any = None
-    try:
-        store = importlib.import_module("virtbench.store")
-        record = getattr(store, "save_and_record", None)
-    except ImportError:
-        pass
 
     def save(doc: RunResult) -> None:
-        if record is not None:
-            record(doc, output=output, db_url=db)
-        else:
-            doc.save(_result_path(doc))
-            if output is not None:
-                doc.save(output)
+        save_and_record(doc, output=output, db_url=db)
 
     return save
 
@@ -183,20 +168,21 @@ def run(args: argparse.Namespace) -> int:
         f"{profile.name}; about {eta / 60:.0f} min" if eta >= 120 else
         f"{len(specs)} tests x copies {copies}, {mode} mode, profile {profile.name}; "
         f"about {eta:.0f} s")
-    saver = _make_saver(run_doc, args.output, args.db)
-    runner = SuiteRunner(config, LocalExecutor(), run_doc, save=saver, progress=progress)
+    saver = _make_saver(args.output, args.db)
+    executor = LocalExecutor(gate=build.bin_dir / "vbgate")
+    runner = SuiteRunner(config, executor, run_doc, save=saver, progress=progress)
     try:
         runner.execute()
     except KeyboardInterrupt:
         progress.done()
-        progress.message(f"interrupted: partial result saved ({_result_path(run_doc)})")
+        progress.message(f"interrupted: partial result saved ({master_path(run_doc)})")
         return 130
     progress.done()
     if args.json:
         sys.stdout.write(run_doc.to_json())
     else:
         sys.stdout.write(render(run_doc))
-    progress.message(f"result saved: {_result_path(run_doc)}")
+    progress.message(f"result saved: {master_path(run_doc)}")
     failed = [t for s in run_doc.sections for t in s.tests if t.status != "ok"]
     for t in failed:
         progress.message(f"{t.name} ({t.copies} copies) failed: {t.error}")

@@ -3,10 +3,15 @@
  * (the driver of the Shell Scripts workloads; virtbench).
  *
  * Usage: looper DURATION COMMAND [ARG...]
- * Each run: fork, exec COMMAND in a process group of its own, wait for it; it must exit
- * with status 0.  When DURATION seconds have passed the run in progress is not counted:
- * its whole process group is killed and reaped, so nothing outlives the measurement.
- * SIGINT/SIGTERM/SIGHUP also kill the run in progress before looper exits.
+ * Each run: fork, exec COMMAND, wait for it; it must exit with status 0.  When DURATION
+ * seconds have passed the run in progress is not counted: all its processes are killed,
+ * so nothing outlives the measurement.  How they are found:
+ *   - when looper leads its process group (virtbench starts every copy in a session of
+ *     its own), runs stay in that group, so whoever kills the group (virtbench on Ctrl-C)
+ *     kills the scripts too; at the deadline looper sends SIGTERM to the group while
+ *     ignoring it itself;
+ *   - otherwise (started from an interactive shell, say) each run gets a process group of
+ *     its own, which is killed at the deadline or when looper gets SIGINT/SIGTERM/SIGHUP.
  * Output: COUNT|<completed runs>|60|lpm|<elapsed>
  */
 #include "vb.h"
@@ -15,14 +20,20 @@
 #include <sys/wait.h>
 
 static volatile pid_t current = 0;
+static int own_group = 0; /* runs share looper's process group (looper leads it) */
 
 static void kill_current(void)
 {
     pid_t pid = current;
-    if (pid > 0) {
+    if (pid <= 0)
+        return;
+    if (own_group) {
+        signal(SIGTERM, SIG_IGN);
+        kill(0, SIGTERM);
+    } else {
         kill(-pid, SIGKILL);
-        kill(pid, SIGKILL);
     }
+    kill(pid, SIGKILL);
 }
 
 static void on_terminate(int sig)
@@ -43,6 +54,7 @@ int main(int argc, char **argv)
         vb_die("usage: %s DURATION COMMAND [ARG...]", argv[0]);
     start = vb_now();
     duration = vb_parse_seconds(argv[1]);
+    own_group = getpgrp() == getpid();
     signal(SIGINT, on_terminate);
     signal(SIGTERM, on_terminate);
     signal(SIGHUP, on_terminate);
@@ -54,7 +66,8 @@ int main(int argc, char **argv)
         if (pid < 0)
             vb_die_errno("fork");
         if (pid == 0) {
-            setpgid(0, 0);
+            if (!own_group)
+                setpgid(0, 0);
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             signal(SIGINT, SIG_DFL);
             signal(SIGTERM, SIG_DFL);
@@ -63,7 +76,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: cannot run %s: %s\n", vb_prog, argv[2], strerror(errno));
             _exit(127);
         }
-        setpgid(pid, pid); /* also here, so the group exists before we might kill it */
+        if (!own_group)
+            setpgid(pid, pid); /* also here, so the group exists before we might kill it */
         current = pid;
         while (waitpid(pid, &status, 0) < 0) {
             if (errno != EINTR)

@@ -1,0 +1,192 @@
+"""Helpers every experiment shares: its document, saving it, facts about a directory."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from virtbench import paths
+from virtbench.results.environment import collect
+from virtbench.results.model import ExperimentResult, utc_now
+
+
+def new_document(experiment: str, params: dict[str, Any],
+                 command: Sequence[str] | None = None) -> ExperimentResult:
+    """A ``running`` experiment document carrying the environment it is measured in."""
+    return ExperimentResult(
+        experiment=experiment,
+        params=params,
+        command=list(command if command is not None else ["virtbench", *sys.argv[1:]]),
+        environment=collect(),
+    )
+
+
+def finish(doc: ExperimentResult, status: str = "complete") -> None:
+    doc.status = status  # type: ignore[assignment]
+    doc.finished = utc_now()
+
+
+def save(doc: ExperimentResult) -> Path:
+    """Save the document as the master JSON and index it (``virtbench.store`` when present,
+    else the JSON file alone under ``paths.results_dir()``). Returns the JSON path."""
+    try:
+        store = importlib.import_module("virtbench.store")
+    except ImportError:
+        store = None
+    save_and_record = getattr(store, "save_and_record", None) if store else None
+    if save_and_record is not None:
+        path: Path = save_and_record(doc)
+        return path
+    day = doc.started[:10] if len(doc.started) >= 10 else datetime.now(UTC).strftime("%Y-%m-%d")
+    return doc.save(paths.results_dir() / f"{day}-{doc.id}.json")
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr (stdout stays clean for ``--json``)."""
+    sys.stderr.write(f"virtbench: {message}\n")
+    sys.stderr.flush()
+
+
+@dataclass(frozen=True)
+class MountInfo:
+    mount_point: str
+    fstype: str
+    source: str
+
+
+def _unescape(field: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo
+    out, i = [], 0
+    while i < len(field):
+        digits = field[i + 1:i + 4]
+        if field[i] == "\\" and len(digits) == 3 and digits.isdigit():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def mount_of(path: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> MountInfo | None:
+    """The mount holding ``path`` (longest matching mount point), or ``None``."""
+    try:
+        text = mountinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    target = os.path.realpath(path)
+    best: MountInfo | None = None
+    for line in text.splitlines():
+        left, sep, right = line.partition(" - ")
+        if not sep:
+            continue
+        fields, rfields = left.split(), right.split()
+        if len(fields) < 5 or len(rfields) < 2:
+            continue
+        point = _unescape(fields[4])
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= len(best.mount_point)):
+            best = MountInfo(point, rfields[0], _unescape(rfields[1]))
+    return best
+
+
+def location_facts(path: Path) -> dict[str, Any]:
+    """Where an I/O experiment ran: directory, file system type, device, free space."""
+    facts: dict[str, Any] = {"directory": str(path)}
+    mount = mount_of(path)
+    if mount is not None:
+        facts.update(mount_point=mount.mount_point, fstype=mount.fstype, device=mount.source)
+    try:
+        st = os.statvfs(path)
+        facts["free_bytes"] = st.f_bavail * st.f_frsize
+        facts["size_bytes"] = st.f_blocks * st.f_frsize
+    except OSError:
+        pass
+    return facts
+
+
+MEMORY_FILESYSTEMS = frozenset({"tmpfs", "ramfs", "devtmpfs"})
+
+
+# ---- consolidation and caps ------------------------------------------------------------
+@dataclass(frozen=True)
+class CpuTimes:
+    """The aggregate ``cpu`` line of /proc/stat, in seconds."""
+
+    busy: float
+    idle: float
+    steal: float
+
+    @property
+    def total(self) -> float:
+        return self.busy + self.idle + self.steal
+
+
+def read_cpu_times(stat: Path = Path("/proc/stat")) -> CpuTimes | None:
+    try:
+        text = stat.read_text(encoding="ascii")
+    except OSError:
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    for line in text.splitlines():
+        parts = line.split()
+        if parts and parts[0] == "cpu":
+            v = [int(x) for x in parts[1:]] + [0] * 10
+            user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
+            # guest and guest_nice are already included in user and nice.
+            return CpuTimes(busy=(user + nice + system + irq + softirq) / hz,
+                            idle=(idle + iowait) / hz, steal=steal / hz)
+    return None
+
+
+def steal_between(before: CpuTimes | None, after: CpuTimes | None) -> tuple[
+        float | None, float | None]:
+    """(steal seconds, steal as a share of all CPU time) between two readings."""
+    if before is None or after is None:
+        return None, None
+    steal = after.steal - before.steal
+    total = after.total - before.total
+    return round(steal, 3), (round(steal / total, 4) if total > 0 else None)
+
+
+def jain_index(values: Sequence[float]) -> float | None:
+    """Jain's fairness index: 1 when all equal, 1/n when one gets everything."""
+    if len(values) < 2:
+        return None
+    s = math.fsum(values)
+    sq = math.fsum(v * v for v in values)
+    return (s * s) / (len(values) * sq) if sq > 0 else None
+
+
+def mean(values: Sequence[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+def rnd(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def fmt(value: float | None, spec: str = ".2f", none: str = "-") -> str:
+    return none if value is None else format(value, spec)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Plain text table: first column left-aligned, others right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    return "\n".join([line(headers), *(line(r) for r in rows)]) + "\n"
+
+
+def outcome_dicts(outcomes: Sequence[Any]) -> list[dict[str, Any]]:
+    return [o.to_dict() for o in outcomes]

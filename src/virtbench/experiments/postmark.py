@@ -1,0 +1,427 @@
+"""Postmark 1.5 as a fixed-work workload and as the ``virtbench io postmark`` experiment.
+
+The timed work is the C program ``c/postmark.c`` (see its header for the semantics and the
+deliberate differences from NetApp's Postmark 1.5). This module builds it, runs it in a
+fresh directory that is always removed, and parses its ``key=value`` output.
+
+Python API for other experiments (``consolidate --workload postmark``)::
+
+    bin_path = postmark.binary()
+    with postmark.workdir(location) as wd:
+        proc = subprocess.run(postmark.command(params, wd, bin_path), capture_output=True,
+                              text=True)
+    result = postmark.parse(proc.stdout)          # PostmarkResult
+    result.seconds_total, result.transactions_per_second, ...
+
+or simply ``postmark.run_once(params, location)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from virtbench.errors import EnvironmentUnsupported, UsageError
+from virtbench.experiments import programs
+from virtbench.experiments.common import (
+    MEMORY_FILESYSTEMS,
+    finish,
+    location_facts,
+    new_document,
+    save,
+)
+from virtbench.experiments.metric import MainMetric
+from virtbench.results.model import ExperimentResult
+
+PROGRAM = "postmark"
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PostmarkParams:
+    """Postmark's settings. The defaults are Postmark 1.5's except ``files`` and
+    ``transactions`` (1.5: 500 and 500, which finish in a fraction of a second here; see
+    ``PRESETS``). Sizes are drawn uniformly from ``[size_min, size_max)`` as in 1.5."""
+
+    files: int = 1000
+    size_min: int = 500
+    size_max: int = 10000
+    transactions: int = 20000
+    subdirs: int = 0
+    read_block: int = 512
+    write_block: int = 512
+    bias_read: int = 5
+    """Chance out of 10 that a transaction reads rather than appends; -1 disables both."""
+    bias_create: int = 5
+    """Chance out of 10 that a transaction creates rather than deletes; -1 disables both."""
+    buffered: bool = True
+    seed: int = 42
+
+    def validate(self) -> None:
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                raise UsageError(msg)
+
+        need(self.files >= 1, "--files must be at least 1")
+        need(self.size_min >= 1, "--size minimum must be at least 1 byte")
+        need(self.size_max >= self.size_min, "--size MIN:MAX needs MAX >= MIN")
+        need(self.size_max <= 1 << 30, "--size maximum is 1 GiB")
+        need(self.transactions >= 0, "--transactions must be >= 0")
+        need(self.subdirs >= 0, "--subdirs must be >= 0")
+        need(self.read_block >= 1 and self.write_block >= 1, "block sizes must be >= 1 byte")
+        need(-1 <= self.bias_read <= 10, "--bias-read must be -1 (off) or 0..10")
+        need(-1 <= self.bias_create <= 10, "--bias-create must be -1 (off) or 0..10")
+        need(0 <= self.seed <= 0xFFFFFFFF, "--seed must be in 0..4294967295")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PRESETS: dict[str, PostmarkParams] = {
+    # virtbench's default: Postmark 1.5's settings with a pool and a transaction count that
+    # take a few seconds on a current machine.
+    "default": PostmarkParams(),
+    # Postmark 1.5's own defaults (500 files, 500 transactions).
+    "postmark": PostmarkParams(files=500, transactions=500),
+    # The consolidation study's setting: 30000 files of 1..100000 bytes. It does not state
+    # the transaction count; 50000 is virtbench's choice.
+    "paper": PostmarkParams(files=30000, size_min=1, size_max=100000, transactions=50000),
+}
+
+
+def parse_size_range(text: str) -> tuple[int, int]:
+    """``MIN:MAX`` in bytes (suffixes k, m: KiB, MiB) → (min, max)."""
+    lo, sep, hi = text.partition(":")
+    if not sep:
+        raise UsageError(f"--size wants MIN:MAX in bytes, e.g. 500:10000 (got {text!r})")
+    return _bytes(lo, "--size"), _bytes(hi, "--size")
+
+
+def _bytes(text: str, opt: str) -> int:
+    t = text.strip().lower()
+    mult = 1
+    for suffix, m in (("k", 1024), ("m", MiB), ("g", 1024 * MiB)):
+        if t.endswith(suffix):
+            t, mult = t[:-1], m
+            break
+    try:
+        value = int(t) * mult
+    except ValueError:
+        raise UsageError(f"{opt}: not a byte count: {text!r}") from None
+    return value
+
+
+@dataclass(frozen=True)
+class PostmarkResult:
+    """What one run did and how long it took. Rates follow Postmark 1.5's report: files
+    created/deleted and data per second are over the total time; transactions, reads,
+    appends and the creates/deletes mixed with transactions are over the transaction phase.
+    """
+
+    status: str
+    seconds_total: float
+    seconds_create: float
+    seconds_transactions: float
+    seconds_delete: float
+    transactions: int
+    files_initial: int
+    files_created: int
+    files_read: int
+    files_appended: int
+    files_deleted: int
+    files_deleted_alone: int
+    bytes_read: int
+    bytes_written: int
+    user_seconds: float
+    system_seconds: float
+
+    # ---- derived ---------------------------------------------------------------------------
+    @property
+    def files_created_mixed(self) -> int:
+        return self.files_created - self.files_initial
+
+    @property
+    def files_deleted_mixed(self) -> int:
+        return self.files_deleted - self.files_deleted_alone
+
+    def figures(self) -> dict[str, float | int | str]:
+        """Every count and rate, flat (one experiment row)."""
+        def per(n: float, s: float) -> float:
+            return n / s if s > 0 else 0.0
+
+        tot, tx = self.seconds_total, self.seconds_transactions
+        out: dict[str, float | int | str] = {f.name: getattr(self, f.name) for f in fields(self)}
+        out.update(
+            files_created_mixed=self.files_created_mixed,
+            files_deleted_mixed=self.files_deleted_mixed,
+            transactions_per_second=per(self.transactions, tx),
+            created_per_second=per(self.files_created, tot),
+            created_alone_per_second=per(self.files_initial, self.seconds_create),
+            created_mixed_per_second=per(self.files_created_mixed, tx),
+            read_per_second=per(self.files_read, tx),
+            appended_per_second=per(self.files_appended, tx),
+            deleted_per_second=per(self.files_deleted, tot),
+            deleted_alone_per_second=per(self.files_deleted_alone, self.seconds_delete),
+            deleted_mixed_per_second=per(self.files_deleted_mixed, tx),
+            read_bytes_per_second=per(self.bytes_read, tot),
+            written_bytes_per_second=per(self.bytes_written, tot),
+        )
+        return out
+
+    @property
+    def transactions_per_second(self) -> float:
+        return self.transactions / self.seconds_transactions if self.seconds_transactions else 0.0
+
+
+_INT_FIELDS = {f.name for f in fields(PostmarkResult) if f.type in ("int", int)}
+_FLOAT_FIELDS = {f.name for f in fields(PostmarkResult) if f.type in ("float", float)}
+
+
+def parse(text: str) -> PostmarkResult:
+    """Parse the program's ``key=value`` output; ``ValueError`` if it is not complete."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep:
+            values[key] = value
+    if values.get("program") != "virtbench-postmark":
+        raise ValueError("not virtbench postmark output")
+    kwargs: dict[str, Any] = {"status": values.get("status", "")}
+    for name in _INT_FIELDS:
+        if name not in values:
+            raise ValueError(f"postmark output lacks {name}")
+        kwargs[name] = int(values[name])
+    for name in _FLOAT_FIELDS:
+        if name not in values:
+            raise ValueError(f"postmark output lacks {name}")
+        kwargs[name] = float(values[name])
+    return PostmarkResult(**kwargs)
+
+
+def binary() -> Path:
+    """The compiled program (built into the compile cache on first use; see
+    :mod:`virtbench.experiments.programs`)."""
+    return programs.build(PROGRAM)
+
+
+def command(params: PostmarkParams, workdir: Path, bin_path: Path) -> list[str]:
+    """The argv that runs ``params`` in ``workdir`` (an existing, empty directory)."""
+    return [
+        str(bin_path),
+        "--dir", str(workdir),
+        "--files", str(params.files),
+        "--min", str(params.size_min),
+        "--max", str(params.size_max),
+        "--transactions", str(params.transactions),
+        "--subdirs", str(params.subdirs),
+        "--read-block", str(params.read_block),
+        "--write-block", str(params.write_block),
+        "--bias-read", str(params.bias_read),
+        "--bias-create", str(params.bias_create),
+        "--buffered", "1" if params.buffered else "0",
+        "--seed", str(params.seed),
+    ]
+
+
+def workload_output(text: str) -> Any:
+    """Parse for the instance backends: a ``WorkloadOutput`` whose seconds are Postmark's
+    total time and whose metrics are every numeric figure of :meth:`PostmarkResult.figures`."""
+    from virtbench.experiments.instances import WorkloadOutput  # late: avoids an import cycle
+
+    r = parse(text)
+    if r.status != "ok":
+        raise ValueError(f"postmark: {r.status} after {r.transactions} transactions")
+    metrics = {k: float(v) for k, v in r.figures().items() if isinstance(v, (int, float))}
+    return WorkloadOutput(seconds=r.seconds_total, metrics=metrics)
+
+
+def workload_command(params: PostmarkParams) -> Any:
+    """Postmark as a fixed-work instance workload (``consolidate --workload postmark``): a
+    ``WorkloadCommand`` running in the instance's own scratch directory (``{dir}``)."""
+    from virtbench.experiments.instances import WorkloadCommand  # late: avoids a cycle
+
+    params.validate()
+    argv = command(params, Path("{dir}"), Path(PROGRAM))
+    return WorkloadCommand(name="postmark", program=PROGRAM, args=tuple(argv[1:]),
+                           parse=workload_output, needs_dir=True)
+
+
+def required_space(params: PostmarkParams) -> tuple[int, int]:
+    """(bytes, inodes) a run may need at its peak: every slot of the pool (2 × files)
+    holding a file that appends grew to the maximum size is the bound; we ask for the pool
+    at the maximum size, which the default biases never exceed in practice."""
+    return params.files * params.size_max, 2 * params.files + params.subdirs + 16
+
+
+def check_location(params: PostmarkParams, location: Path) -> None:
+    if not location.is_dir():
+        raise UsageError(f"--dir {location}: not a directory")
+    if not os.access(location, os.W_OK | os.X_OK):
+        raise UsageError(f"--dir {location}: not writable")
+    need_bytes, need_inodes = required_space(params)
+    st = os.statvfs(location)
+    free = st.f_bavail * st.f_frsize
+    margin = 64 * MiB
+    if free < need_bytes + margin:
+        raise UsageError(
+            f"not enough free space in {location}: postmark may need {need_bytes / MiB:.0f} MiB "
+            f"(files x max size) plus a 64 MiB margin, {free / MiB:.0f} MiB free; use --dir "
+            "elsewhere or fewer/smaller files")
+    if st.f_files and st.f_favail < need_inodes:
+        raise UsageError(f"not enough free inodes in {location}: need {need_inodes}, "
+                         f"{st.f_favail} free")
+
+
+@contextlib.contextmanager
+def workdir(location: Path | None = None) -> Iterator[Path]:
+    """A fresh directory under ``location`` (default: the temp dir), always removed."""
+    base = location if location is not None else Path(tempfile.gettempdir())
+    path = Path(tempfile.mkdtemp(prefix="virtbench-postmark-", dir=base))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _set_pdeathsig() -> None:
+    """In the child: die with SIGTERM if virtbench dies (no orphan keeps writing files)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def run_once(params: PostmarkParams, location: Path | None = None,
+             bin_path: Path | None = None) -> PostmarkResult:
+    """Run Postmark once in a fresh directory under ``location``; raise on failure."""
+    params.validate()
+    base = location if location is not None else Path(tempfile.gettempdir())
+    check_location(params, base)
+    exe = bin_path if bin_path is not None else binary()
+    with workdir(base) as wd:
+        proc = subprocess.run(command(params, wd, exe), capture_output=True, text=True,
+                              errors="replace", stdin=subprocess.DEVNULL, check=False,
+                              preexec_fn=_set_pdeathsig)
+    if proc.returncode != 0:
+        detail = proc.stderr.strip().splitlines()
+        raise EnvironmentUnsupported(
+            f"postmark failed (exit {proc.returncode}): {detail[-1] if detail else 'no message'}")
+    result = parse(proc.stdout)
+    if result.status == "out-of-files":
+        raise UsageError(
+            f"postmark ran out of files after {result.transactions} of {params.transactions} "
+            "transactions: raise --files or --bias-create, or lower --transactions")
+    return result
+
+
+MAIN_METRIC = ("transactions_per_second", "tx/s", False)
+
+
+def run_experiment(params: PostmarkParams, location: Path | None = None, repeat: int = 1,
+                   command_line: Sequence[str] | None = None,
+                   on_run: Callable[[int, PostmarkResult], None] | None = None
+                   ) -> ExperimentResult:
+    """``virtbench io postmark``: ``repeat`` runs on the host (the solo baseline), one row
+    each; the summary holds the medians and the main metric (transactions per second)."""
+    params.validate()
+    if repeat < 1:
+        raise UsageError("--repeat must be at least 1")
+    base = (location if location is not None else Path(tempfile.gettempdir())).resolve()
+    check_location(params, base)
+    bin_path = binary()
+    facts = location_facts(base)
+    doc = new_document("postmark", {**params.to_dict(), "repeat": repeat, "location": facts,
+                                    "program_sha256": programs.source_hash(PROGRAM)},
+                       command_line)
+    doc.labels["condition"] = "solo"
+    if facts.get("fstype") in MEMORY_FILESYSTEMS:
+        doc.notes.append(f"{base} is on {facts['fstype']}: files live in memory, this measures "
+                         "the kernel's file system code, not a disk")
+    doc.notes.append("postmark alone: the run on the host is the solo baseline")
+    try:
+        for i in range(repeat):
+            result = run_once(params, base, bin_path)
+            doc.rows.append({"run": i + 1, "condition": "solo", **result.figures()})
+            if on_run:
+                on_run(i + 1, result)
+    except KeyboardInterrupt:
+        finish(doc, "interrupted")
+        if doc.rows:
+            _summarize(doc)
+        save(doc)
+        raise
+    _summarize(doc)
+    finish(doc)
+    save(doc)
+    return doc
+
+
+def _summarize(doc: ExperimentResult) -> None:
+    keys = [k for k, v in doc.rows[0].items() if isinstance(v, (int, float)) and k != "run"]
+    medians = {k: statistics.median(float(r[k]) for r in doc.rows) for k in keys}
+    name, unit, lower = MAIN_METRIC
+    doc.summary = {
+        "runs": len(doc.rows),
+        "median": medians,
+        "main_metric": MainMetric(name, medians[name], unit, lower).to_dict(),
+    }
+
+
+def with_overrides(base: PostmarkParams, **changes: Any) -> PostmarkParams:
+    """``base`` with the given fields replaced (``None`` values are ignored)."""
+    return replace(base, **{k: v for k, v in changes.items() if v is not None})
+
+
+# ---- NetApp/Debian Postmark, for comparison ----------------------------------------------
+def reference_script(params: PostmarkParams, report: str = "verbose") -> str:
+    """The commands that make NetApp's Postmark (Debian's ``postmark``) run ``params`` in
+    its working directory, fed on its standard input."""
+    lines = [
+        f"set number {params.files}",
+        f"set size {params.size_min} {params.size_max}",
+        f"set transactions {params.transactions}",
+        f"set read {params.read_block}",
+        f"set write {params.write_block}",
+        f"set bias read {params.bias_read}",
+        f"set bias create {params.bias_create}",
+        f"set buffering {'true' if params.buffered else 'false'}",
+        f"set seed {params.seed}",
+        f"set report {report}",
+    ]
+    if params.subdirs > 0:  # Postmark refuses 0; it uses subdirectories only when > 1
+        lines.append(f"set subdirectories {params.subdirs}")
+    return "\n".join([*lines, "run", "quit", ""])
+
+
+def parse_reference_report(text: str) -> dict[str, int]:
+    """Counts from Postmark's verbose report (its times have 1 s resolution, so only the
+    counts are taken: created, read, appended, deleted, creation/deletion alone, mixed)."""
+    import re
+
+    patterns = {
+        "seconds_total": r"(\d+) seconds total",
+        "seconds_transactions": r"(\d+) seconds of transactions",
+        "files_created": r"(\d+) created \(",
+        "files_initial": r"Creation alone: (\d+) files",
+        "files_read": r"(\d+) read \(",
+        "files_appended": r"(\d+) appended \(",
+        "files_deleted": r"(\d+) deleted \(",
+        "files_deleted_alone": r"Deletion alone: (\d+) files",
+    }
+    out: dict[str, int] = {}
+    for key, pat in patterns.items():
+        m = re.search(pat, text)
+        if m is None:
+            raise ValueError(f"Postmark report lacks {key}")
+        out[key] = int(m.group(1))
+    return out

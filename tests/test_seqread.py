@@ -1,0 +1,91 @@
+"""virtbench io seqread: sizes, cache handling and its report, errors, cleanup."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from tests.conftest import run_cli
+
+from virtbench.errors import UsageError
+from virtbench.experiments import seqread
+from virtbench.experiments.seqread import GiB, MiB, SeqreadParams
+
+SIZE = 16 * MiB
+
+
+def _leftovers(d: Path) -> list[str]:
+    return [p.name for p in d.iterdir()]
+
+
+@pytest.mark.parametrize("cache", ["fadvise", "direct"])
+def test_cold_read(tmp_path: Path, cache: str) -> None:
+    r = seqread.run_once(SeqreadParams(size=SIZE, block=256 * 1024, cache=cache), tmp_path,
+                         SIZE, seqread.binary())
+    assert r.bytes_read == SIZE and r.bytes_written == SIZE
+    assert r.pages_total == SIZE // os.sysconf("SC_PAGESIZE")
+    assert r.seconds_read > 0 and r.read_mib_per_second > 0
+    if r.cache_method == "fadvise":
+        assert r.pages_resident_before == 0
+    else:
+        assert r.cache_method == "direct"
+    assert not r.from_cache
+    assert _leftovers(tmp_path) == []
+
+
+def test_warm_read_is_reported_as_cached(tmp_path: Path) -> None:
+    r = seqread.run_once(SeqreadParams(size=SIZE, cache="none"), tmp_path, SIZE,
+                         seqread.binary())
+    assert r.cache_method == "none"
+    assert r.resident_before > 0.9 and r.from_cache
+    assert "from the page cache" in r.cache_state
+
+
+def test_default_size_is_twice_ram_capped_by_free_space(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    st = os.statvfs(tmp_path)
+    usable = st.f_bavail * st.f_frsize - seqread.margin_bytes(st.f_blocks * st.f_frsize)
+    monkeypatch.setattr(seqread, "memory_bytes", lambda: 64 * MiB)
+    size, notes = seqread.plan_size(SeqreadParams(), tmp_path)
+    assert size == 128 * MiB and notes == []
+    monkeypatch.setattr(seqread, "memory_bytes", lambda: usable)
+    size, notes = seqread.plan_size(SeqreadParams(), tmp_path)
+    assert size <= usable and size > usable - MiB
+    assert notes and "capped" in notes[0]
+    with pytest.raises(UsageError, match="not enough free space"):
+        seqread.plan_size(SeqreadParams(size=usable + GiB), tmp_path)
+    size, _ = seqread.plan_size(SeqreadParams(size=10 * MiB + 5, block=MiB), tmp_path)
+    assert size == 10 * MiB
+
+
+def test_cli_json_document(tmp_path: Path) -> None:
+    proc = run_cli("io", "seqread", "--size", "8m", "--block", "64k", "--dir", str(tmp_path),
+                   "--json", check=True)
+    doc = json.loads(proc.stdout)
+    assert doc["experiment"] == "seqread" and doc["status"] == "complete"
+    row = doc["rows"][0]
+    assert row["bytes_read"] == 8 * MiB
+    expected = {"drop_caches", "direct", "fadvise"}
+    assert row["cache_method"] in expected
+    if row["cache_method"] != "direct":
+        assert row["pages_resident_before"] == 0 and row["from_cache"] is False
+    assert row["cache_state"]
+    assert doc["summary"]["main_metric"]["name"] == "read_mib_per_second"
+    assert doc["summary"]["main_metric"]["value"] > 0
+    assert _leftovers(tmp_path) == []
+
+
+def test_cli_table_and_errors(tmp_path: Path) -> None:
+    proc = run_cli("io", "seqread", "--size", "4m", "--cache", "fadvise", "--dir",
+                   str(tmp_path), check=True)
+    assert "read MiB/s" in proc.stdout and "cache:" in proc.stdout
+    bad = run_cli("io", "seqread", "--size", "100000g", "--dir", str(tmp_path))
+    assert bad.returncode == 2 and "not enough free space" in bad.stderr
+    assert bad.stderr.count("\n") == 1
+    bad = run_cli("io", "seqread", "--size", "1m", "--block", "100")
+    assert bad.returncode == 2 and "--block" in bad.stderr
+    bad = run_cli("io", "seqread", "--size", "lots")
+    assert bad.returncode == 2
+    assert _leftovers(tmp_path) == []

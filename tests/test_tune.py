@@ -1,0 +1,327 @@
+"""virtbench tune: sysctls checked before anything changes, A B interleaving, Welch's test,
+and the originals restored after a normal run, an error, SIGINT/SIGTERM and kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scipy import stats
+from tests.conftest import SRC, run_cli
+
+from virtbench.analysis.welch import welch
+from virtbench.errors import EnvironmentUnsupported, UsageError
+from virtbench.experiments import sysctl, tune
+
+PROC = Path("/proc/sys")
+
+
+def _proc_writable() -> bool:
+    p = PROC / "vm" / "dirty_ratio"
+    if os.geteuid() != 0 or not p.is_file():
+        return False
+    try:
+        value = p.read_text()
+        p.write_text(value)
+    except OSError:
+        return False
+    return True
+
+
+_REAL_SKIP = pytest.mark.skipif(not _proc_writable(),
+                                reason="needs root and a writable /proc/sys (privileged host)")
+
+
+def REAL(fn: Any) -> Any:
+    return pytest.mark.slow(_REAL_SKIP(fn))
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A directory tree standing for /proc/sys."""
+    r = tmp_path / "sys"
+    (r / "vm").mkdir(parents=True)
+    (r / "vm" / "dirty_ratio").write_text("20\n")
+    (r / "vm" / "dirty_background_ratio").write_text("10\n")
+    (r / "kernel").mkdir()
+    (r / "kernel" / "sched_child_runs_first").write_text("0\n")
+    (r / "kernel" / "osrelease").write_text("6.1.0-test\n")
+    (r / "kernel" / "osrelease").chmod(0o444)
+    (r / "kernel" / "printk").write_text("4\t4\t1\t7\n")
+    return r
+
+
+def _values(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+# ---- checks before any change ------------------------------------------------------------
+@pytest.mark.parametrize(("assignment", "message"), [
+    ("vm.nope=1", "unknown sysctl vm.nope"),
+    ("vm=1", "not a sysctl name"),
+    ("kernel=1", "not a sysctl name"),
+    ("kernel.osrelease=7", "cannot change kernel.osrelease: it is read-only"),
+    ("vm.dirty_ratio=abc", "takes integers"),
+    ("vm.dirty_ratio=", "empty value"),
+    ("vm.dirty_ratio", "KEY=VALUE"),
+    ("vm/../kernel/printk=1", "not a sysctl name"),
+])
+def test_bad_settings_change_nothing(root: Path, assignment: str, message: str) -> None:
+    before = _values(root)
+    with pytest.raises(UsageError, match=message):
+        sysctl.plan(["kernel.sched_child_runs_first=1", assignment], root)
+    assert _values(root) == before
+
+
+def test_group_and_duplicates(root: Path) -> None:
+    (root / "net" / "core").mkdir(parents=True)
+    (root / "net" / "core" / "x").write_text("1\n")
+    with pytest.raises(UsageError, match="group of settings"):
+        sysctl.plan(["net.core=1"], root)
+    with pytest.raises(UsageError, match="twice"):
+        sysctl.plan(["vm.dirty_ratio=1", "vm/dirty_ratio=2"], root)
+
+
+def test_not_root_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(EnvironmentUnsupported, match="needs root"):
+        sysctl.plan(["vm.dirty_ratio=30"], PROC)
+
+
+def test_plan_records_values(root: Path) -> None:
+    settings = sysctl.plan(["vm.dirty_ratio=40", "kernel.printk=3 4 1 7"], root)
+    assert [(s.key, s.original, s.new) for s in settings] == [
+        ("vm.dirty_ratio", "20", "40"), ("kernel.printk", "4 4 1 7", "3 4 1 7")]
+
+
+# ---- journal -----------------------------------------------------------------------------
+def test_journal_replay_after_crash(root: Path, tmp_path: Path) -> None:
+    journal = tmp_path / "journal.json"
+    before = _values(root)
+    settings = sysctl.plan(["vm.dirty_ratio=40", "kernel.printk=3 4 1 7"], root)
+    sysctl.write_journal(settings, root, journal)
+    sysctl.apply(settings)
+    assert (root / "vm" / "dirty_ratio").read_text().strip() == "40"
+    # a second tune run refuses while the journal is there
+    with pytest.raises(UsageError, match="tune --restore"):
+        sysctl.write_journal(settings, root, journal)
+    doc = json.loads(journal.read_text())
+    assert doc["root"] == str(root) and doc["settings"][0]["original"] == "20"
+    # "the process died": replay
+    doc2, outcomes = sysctl.restore_journal(journal)
+    assert doc2 is not None and all(o.ok for o in outcomes)
+    assert {o.key: o.before for o in outcomes}["vm.dirty_ratio"] == "40"
+    assert not journal.exists()
+    assert {k: " ".join(v.split()) for k, v in _values(root).items()} == \
+        {k: " ".join(v.split()) for k, v in before.items()}
+    assert sysctl.restore_journal(journal) == (None, [])
+
+
+def test_restore_keeps_journal_when_a_value_cannot_be_written(root: Path,
+                                                                tmp_path: Path) -> None:
+    journal = tmp_path / "journal.json"
+    settings = sysctl.plan(["vm.dirty_ratio=40"], root)
+    sysctl.write_journal(settings, root, journal)
+    sysctl.apply(settings)
+    (root / "vm" / "dirty_ratio").unlink()
+    (root / "vm" / "dirty_ratio").mkdir()  # now unwritable as a file
+    _, outcomes = sysctl.restore_journal(journal)
+    assert not outcomes[0].ok and outcomes[0].error
+    assert journal.exists()
+
+
+# ---- the A/B run with an injected experiment runner ----------------------------------------
+def _fake_runner(root: Path, seen: list[str],
+                 fail_on: int | None = None) -> Any:
+    def runner(argv: list[str]) -> tuple[dict[str, Any], float]:
+        value = int((root / "vm" / "dirty_ratio").read_text())
+        seen.append(str(value))
+        if fail_on is not None and len(seen) == fail_on:
+            raise KeyboardInterrupt
+        metric = 100.0 + value + 0.1 * len(seen)
+        return {"type": "virtbench.experiment", "id": f"c{len(seen)}", "status": "complete",
+                "summary": {"main_metric": {"name": "speed", "value": metric, "unit": "op/s",
+                                            "lower_is_better": False}}}, 0.01
+    return runner
+
+
+def test_ab_interleaved_and_restored(root: Path, tmp_path: Path) -> None:
+    seen: list[str] = []
+    journal = tmp_path / "j.json"
+    params = tune.TuneParams(("vm.dirty_ratio=40",), ("io", "postmark"), rounds=3, root=root,
+                             journal=journal)
+    doc = tune.run(params, runner=_fake_runner(root, seen))
+    assert seen == ["20", "40"] * 3
+    assert [r["variant"] for r in doc.rows] == ["A", "B"] * 3
+    assert (root / "vm" / "dirty_ratio").read_text().strip() == "20"
+    assert not journal.exists()
+    s = doc.summary
+    assert s["restored"] is True and s["significant"] is True
+    assert s["welch"]["difference"] == pytest.approx(20.1, abs=1e-9)
+    assert s["verdict"].startswith("B (new settings) is better")
+    assert s["main_metric"]["name"] == "difference_pct"
+    assert doc.status == "complete"
+    saved = list(Path(os.environ["XDG_DATA_HOME"], "virtbench", "results").glob("*.json"))
+    assert any(json.loads(p.read_text())["id"] == doc.id for p in saved)
+
+
+def test_interrupt_during_b_restores(root: Path, tmp_path: Path) -> None:
+    seen: list[str] = []
+    journal = tmp_path / "j.json"
+    params = tune.TuneParams(("vm.dirty_ratio=40",), ("io", "postmark"), rounds=3, root=root,
+                             journal=journal)
+    with pytest.raises(KeyboardInterrupt):
+        tune.run(params, runner=_fake_runner(root, seen, fail_on=4))
+    assert seen == ["20", "40", "20", "40"]
+    assert (root / "vm" / "dirty_ratio").read_text().strip() == "20"
+    assert not journal.exists()
+    saved = [json.loads(p.read_text()) for p in
+             Path(os.environ["XDG_DATA_HOME"], "virtbench", "results").glob("*.json")]
+    assert [d["status"] for d in saved if d["experiment"] == "tune"] == ["interrupted"]
+
+
+def test_bad_experiment_command_changes_nothing(root: Path, tmp_path: Path) -> None:
+    journal = tmp_path / "j.json"
+    for command, message in [((), "no experiment"), (("tune",), "cannot run tune"),
+                              (("io", "nosuch"), "not a valid virtbench command")]:
+        params = tune.TuneParams(("vm.dirty_ratio=40",), command, root=root, journal=journal)
+        with pytest.raises(UsageError, match=message):
+            tune.run(params, runner=_fake_runner(root, []))
+        assert not journal.exists()
+    assert (root / "vm" / "dirty_ratio").read_text().strip() == "20"
+
+
+def test_welch_matches_scipy() -> None:
+    a, b = [10.0, 11.0, 12.5, 10.2], [12.0, 13.1, 12.4, 14.0, 13.3]
+    w = welch(a, b)
+    ref = stats.ttest_ind(b, a, equal_var=False)
+    assert w.t == pytest.approx(float(ref.statistic))
+    assert w.p_value == pytest.approx(float(ref.pvalue))
+    assert w.ci_low is not None and w.ci_high is not None
+    assert w.ci_low < w.difference < w.ci_high
+    same = welch([5.0, 5.0], [5.0, 5.0])
+    assert same.p_value == 1.0 and not same.significant()
+    one = welch([5.0], [6.0])
+    assert one.p_value is None and one.difference == 1.0
+
+
+# ---- the real thing: /proc/sys ----------------------------------------------------------------
+RATIO = PROC / "vm" / "dirty_ratio"
+BG = PROC / "vm" / "dirty_background_ratio"
+DIRTY_BYTES = PROC / "vm" / "dirty_bytes"
+
+
+def _read(p: Path) -> str:
+    return p.read_text().strip()
+
+
+def _new_ratio() -> str:
+    return str(int(_read(RATIO)) % 60 + 7)
+
+
+@REAL
+def test_real_run_restores(tmp_path: Path) -> None:
+    orig = (_read(RATIO), _read(BG), _read(DIRTY_BYTES))
+    new = _new_ratio()
+    proc = run_cli("tune", "--set", f"vm.dirty_ratio={new}", "--set",
+                   "vm.dirty_background_ratio=5", "--rounds", "1", "--json", "--", "io",
+                   "postmark", "--files", "30", "--transactions", "100", "--dir",
+                   str(tmp_path), check=True)
+    doc = json.loads(proc.stdout)
+    assert (_read(RATIO), _read(BG), _read(DIRTY_BYTES)) == orig
+    assert doc["experiment"] == "tune" and doc["summary"]["restored"] is True
+    assert doc["params"]["settings"][0] == {"key": "vm.dirty_ratio", "a": orig[0], "b": new}
+    assert [r["variant"] for r in doc["rows"]] == ["A", "B"]
+    assert doc["summary"]["metric"]["name"] == "transactions_per_second"
+    assert "too few rounds" in doc["summary"]["verdict"]
+    assert not sysctl.journal_path().exists()
+
+
+@REAL
+def test_real_errors_change_nothing() -> None:
+    orig = _read(RATIO)
+    cases = [
+        (["--set", "vm.no_such_setting=1"], "unknown sysctl"),
+        (["--set", "kernel.osrelease=1"], "read-only"),
+        (["--set", "vm.dirty_ratio=abc"], "takes integers"),
+        (["--set", "vm.dirty_ratio=1000"], "the kernel refused vm.dirty_ratio=1000"),
+    ]
+    for args, message in cases:
+        proc = run_cli("tune", *args, "--", "io", "postmark", "--files", "10")
+        assert proc.returncode != 0, args
+        assert message in proc.stderr, proc.stderr
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+        assert _read(RATIO) == orig
+        assert not sysctl.journal_path().exists()
+
+
+def _start_tune(tmp_path: Path, new: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    return subprocess.Popen(
+        [sys.executable, "-m", "virtbench", "tune", "--set", f"vm.dirty_ratio={new}",
+         "--rounds", "50", "--", "io", "postmark", "--files", "200", "--transactions",
+         "4000", "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True)
+
+
+def _wait_for(cond: Any, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.01)
+
+
+@REAL
+def test_real_kill9_then_restore(tmp_path: Path) -> None:
+    orig, new = _read(RATIO), _new_ratio()
+    proc = _start_tune(tmp_path, new)
+    try:
+        # wait for a B run in progress (its postmark directory exists)
+        _wait_for(lambda: _read(RATIO) == new and any(tmp_path.iterdir()))
+        proc.kill()
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    assert _read(RATIO) == new, "tune was killed while B was applied"
+    assert sysctl.journal_path().exists()
+    # the orphaned experiment died with its parent and cleaned up
+    _wait_for(lambda: not any(tmp_path.iterdir()), timeout=30)
+    again = run_cli("tune", "--set", f"vm.dirty_ratio={new}", "--", "io", "postmark")
+    assert again.returncode == 2 and "tune --restore" in again.stderr
+    fixed = run_cli("tune", "--restore", check=True)
+    assert "vm.dirty_ratio" in fixed.stdout and "restored" in fixed.stdout
+    assert _read(RATIO) == orig
+    assert not sysctl.journal_path().exists()
+    nothing = run_cli("tune", "--restore", check=True)
+    assert "nothing to restore" in nothing.stdout
+
+
+@REAL
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_real_signal_restores(tmp_path: Path, sig: int) -> None:
+    orig, new = _read(RATIO), _new_ratio()
+    proc = _start_tune(tmp_path, new)
+    try:
+        _wait_for(lambda: _read(RATIO) == new and any(tmp_path.iterdir()))
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert _read(RATIO) == orig
+    assert not sysctl.journal_path().exists()
+    _wait_for(lambda: not any(tmp_path.iterdir()), timeout=30)
