@@ -1,0 +1,199 @@
+"""CPU caps: what a CFS quota does to a workload that mixes user work and system calls.
+
+A solo baseline first (sysmix on the host, no cap), then one capped instance per quota
+(``--quota 1.0,0.5,0.3`` CPUs; for containers the quota caps the workload's cgroup, for VMs
+the QEMU process). Each run lasts ``--duration`` seconds; per quota: throughput (units/s,
+relative to the baseline), user vs system CPU seconds from the cgroup's accounting, the
+share of system time, periods throttled and time throttled, and system-call latency
+percentiles measured by the workload itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from virtbench.cgroups import quota_us
+from virtbench.errors import UsageError
+from virtbench.experiments import common, fixedwork, programs
+from virtbench.experiments.instances import (
+    BackendOptions,
+    InstanceOutcome,
+    InstanceRequest,
+    make_backend,
+)
+from virtbench.results.environment import collect
+from virtbench.results.model import ExperimentResult, utc_now
+
+
+@dataclass(frozen=True)
+class CapParams:
+    kind: str
+    quotas: tuple[float, ...] = (1.0, 0.5, 0.3)
+    workload: str = "sysmix"
+    sys_fraction: float = fixedwork.DEFAULT_SYS_FRACTION
+    duration: float = 3.0
+    repeat: int = 1
+    period_us: int = 100_000
+    cgroup: str = "auto"
+    net: bool = False
+    timeout: float = 600.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not self.quotas:
+            raise UsageError("--quota needs at least one value, e.g. 1.0,0.5,0.3")
+        for q in self.quotas:
+            if not q > 0:
+                raise UsageError(f"--quota values must be > 0 CPUs (got {q:g})")
+            quota_us(q, self.period_us)  # refuses quotas the kernel would refuse
+        if self.workload != "sysmix":
+            raise UsageError(f"cap runs --workload sysmix (got {self.workload!r})")
+        fixedwork.check_fraction(self.sys_fraction)
+        if not 0.05 <= self.duration <= 3600:
+            raise UsageError(f"--duration must be 0.05..3600 s (got {self.duration:g})")
+        if self.repeat < 1:
+            raise UsageError(f"--repeat must be >= 1 (got {self.repeat})")
+        if self.kind == "process":
+            raise UsageError("cap needs --kind container or vm (plain processes have no cap)")
+
+
+def _row(label: str, quota: float | None, outs: list[InstanceOutcome],
+         base_rate: float | None) -> dict[str, Any]:
+    def avg(get: Callable[[InstanceOutcome], float | int | None]) -> float | None:
+        vals = [get(o) for o in outs]
+        nums = [float(v) for v in vals if v is not None]
+        return common.mean(nums) if nums else None
+
+    rate = avg(lambda o: o.metrics.get("units_per_s"))
+    user = avg(lambda o: o.cpu.user_s if o.cpu else None)
+    system = avg(lambda o: o.cpu.system_s if o.cpu else None)
+    usage = avg(lambda o: o.cpu.usage_s if o.cpu else None)
+    secs = avg(lambda o: o.seconds)
+    periods = avg(lambda o: o.cpu.nr_periods if o.cpu else None)
+    throttled = avg(lambda o: o.cpu.nr_throttled if o.cpu else None)
+    return {
+        "condition": label,
+        "quota": quota,
+        "seconds": common.rnd(secs),
+        "units_per_s": common.rnd(rate, 1),
+        "syscalls_per_s": common.rnd(avg(lambda o: o.metrics.get("syscalls_per_s")), 0),
+        "throughput_rel": common.rnd(rate / base_rate if rate and base_rate else None),
+        "cpu_usage_s": common.rnd(usage),
+        "cpus_used": common.rnd(usage / secs if usage is not None and secs else None),
+        "cpu_user_s": common.rnd(user),
+        "cpu_system_s": common.rnd(system),
+        "system_share": common.rnd(system / (user + system)
+                                   if user is not None and system is not None and user + system
+                                   else None),
+        "nr_periods": common.rnd(periods, 1),
+        "nr_throttled": common.rnd(throttled, 1),
+        "throttled_share": common.rnd(throttled / periods if throttled is not None and periods
+                                      else None),
+        "throttled_s": common.rnd(avg(lambda o: o.cpu.throttled_s if o.cpu else None)),
+        "p50_ns": avg(lambda o: o.metrics.get("p50_ns")),
+        "p90_ns": avg(lambda o: o.metrics.get("p90_ns")),
+        "p99_ns": avg(lambda o: o.metrics.get("p99_ns")),
+        "max_ns": avg(lambda o: o.metrics.get("max_ns")),
+        "accounting": outs[0].accounting if outs else "",
+        "repeats": len(outs),
+        "samples": common.outcome_dicts(outs),
+    }
+
+
+def run(params: CapParams, *, command: list[str] | None = None,
+        say: Callable[[str], None] = common.progress, save: bool = True) -> ExperimentResult:
+    params.validate()
+    say(f"cap: calibrating sysmix at full speed (system-call share {params.sys_fraction:g})")
+    cal = fixedwork.sysmix_calibration(params.sys_fraction)
+    workload = fixedwork.sysmix_command(cal, seconds=params.duration)
+    d = asdict(params)
+    d["quotas"] = list(params.quotas)
+    d["calibration"] = cal.to_dict()
+    d["workload_args"] = list(workload.args)
+    doc = ExperimentResult(experiment="cap", command=command or sys.argv,
+                           environment=collect(), params=d)
+    doc.environment.workload_hash = programs.source_hash("sysmix")
+    samples: dict[str, list[InstanceOutcome]] = {}
+    labels = ["host", *(f"quota {q:g}" for q in params.quotas)]
+    quota_of = {f"quota {q:g}": q for q in params.quotas}
+    host = make_backend("process", BackendOptions())
+    backend = make_backend(params.kind, BackendOptions(cgroup=params.cgroup, net=params.net,
+                                                       extra=params.extra))
+
+    def rows() -> list[dict[str, Any]]:
+        base = samples.get("host")
+        base_rate = _row("host", None, base, None)["units_per_s"] if base else None
+        return [_row(lbl, quota_of.get(lbl), samples[lbl], base_rate) for lbl in labels
+                if lbl in samples]
+
+    try:
+        with host, backend:
+            backend.check(workload, min(params.quotas))
+            doc.params["backend"] = backend.describe()
+            for rep in range(params.repeat):
+                for label in labels:
+                    q = quota_of.get(label)
+                    say(f"cap: {label}" + (f", repeat {rep + 1}/{params.repeat}"
+                                           if params.repeat > 1 else ""))
+                    b = host if q is None else backend
+                    out = b.run([InstanceRequest(0, workload, q, params.period_us)],
+                                timeout=params.timeout + params.duration)
+                    samples.setdefault(label, []).extend(out)
+                    doc.rows = rows()
+            doc.status = "complete"
+    except KeyboardInterrupt:
+        doc.status = "interrupted"
+        raise
+    except BaseException:
+        doc.status = "failed"
+        raise
+    finally:
+        doc.finished = utc_now()
+        if samples:
+            doc.rows = rows()
+            doc.summary = _summary(doc.rows)
+            if save:
+                doc.summary["saved"] = str(common.save(doc))
+    return doc
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    capped = [r for r in rows if r["quota"] is not None]
+    summary: dict[str, Any] = {
+        "throughput_rel": {r["condition"]: r["throughput_rel"] for r in capped},
+        "throttled_s": {r["condition"]: r["throttled_s"] for r in capped},
+        "system_share": {r["condition"]: r["system_share"] for r in rows},
+    }
+    tightest = min(capped, key=lambda r: r["quota"], default=None)
+    if tightest is not None and tightest["units_per_s"]:
+        # For ``virtbench tune``: throughput under the tightest cap.
+        summary["main_metric"] = {"name": f"units_per_s ({tightest['condition']})",
+                                  "value": tightest["units_per_s"], "unit": "units/s",
+                                  "lower_is_better": False}
+    return summary
+
+
+def render(doc: ExperimentResult) -> str:
+    p = doc.params
+    cal = p.get("calibration", {})
+    head = (f"cap: sysmix as {p['kind']} for {p['duration']:g} s per quota, system-call share "
+            f"{p['sys_fraction']:g} at full speed ({cal.get('user_per_unit')} user iterations + "
+            f"{cal.get('sys_per_unit')} x {cal.get('call')} per unit)\n")
+    rows = []
+    for r in doc.rows:
+        rows.append([
+            r["condition"], common.fmt(r["units_per_s"], ".0f"),
+            common.fmt(r["throughput_rel"], ".2f"), common.fmt(r["cpus_used"], ".2f"),
+            common.fmt(r["cpu_user_s"]), common.fmt(r["cpu_system_s"]),
+            common.fmt(None if r["system_share"] is None else 100 * r["system_share"], ".0f")
+            + ("%" if r["system_share"] is not None else ""),
+            common.fmt(r["nr_throttled"], ".0f") + "/" + common.fmt(r["nr_periods"], ".0f"),
+            common.fmt(r["throttled_s"]),
+            "/".join(common.fmt(r[k], ".0f") for k in ("p50_ns", "p90_ns", "p99_ns")),
+        ])
+    return head + common.table(
+        ["condition", "units/s", "rel", "CPUs", "user s", "system s", "sys%",
+         "throttled/periods", "throttled s", "syscall p50/p90/p99 ns"], rows)

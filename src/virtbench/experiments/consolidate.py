@@ -1,0 +1,259 @@
+"""Consolidation: how much slower a fixed piece of work gets as instances share the host.
+
+Conditions, in the paper's table shape: ``host`` (the workload alone on the host, no
+instance machinery: the solo baseline), then for each instance count N: ``1`` for N = 1,
+else ``N one loaded`` (one instance works, the others idle) and/or ``N all loaded``. With
+``--repeat R`` the whole list is run R times, round-robin, so slow drifts of the machine hit
+every condition alike.
+
+Per condition: seconds (mean of the loaded instances' own timings), slowdown vs the solo
+baseline, per-instance slowdowns, Jain's fairness index across loaded instances, host
+steal time (/proc/stat) while it ran, CPU user/system seconds and CFS throttling.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from virtbench.cgroups import quota_us
+from virtbench.errors import UsageError
+from virtbench.experiments import common, fixedwork, programs
+from virtbench.experiments.instances import (
+    BackendOptions,
+    InstanceBackend,
+    InstanceOutcome,
+    InstanceRequest,
+    WorkloadCommand,
+    make_backend,
+)
+from virtbench.results.environment import collect
+from virtbench.results.model import ExperimentResult, utc_now
+
+LOADED_CHOICES = ("one", "all")
+
+
+@dataclass(frozen=True)
+class ConsolidateParams:
+    kind: str
+    instances: tuple[int, ...] = (1, 2, 3)
+    loaded: tuple[str, ...] = LOADED_CHOICES
+    workload: str = "sysmix"
+    iterations: int | None = None
+    sys_fraction: float = fixedwork.DEFAULT_SYS_FRACTION
+    repeat: int = 1
+    cpus: float | None = None
+    """Per-instance CPU quota (containers/VMs), ``None`` for none."""
+    period_us: int = 100_000
+    cgroup: str = "auto"
+    net: bool = False
+    timeout: float = 600.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not self.instances or any(n < 1 or n > 64 for n in self.instances):
+            raise UsageError("--instances takes counts between 1 and 64, e.g. 1,2,3")
+        if len(set(self.instances)) != len(self.instances):
+            raise UsageError("--instances lists a count twice")
+        bad = [x for x in self.loaded if x not in LOADED_CHOICES]
+        if bad or not self.loaded:
+            raise UsageError(f"--loaded takes one, all or one,all (got {','.join(self.loaded)})")
+        if self.repeat < 1:
+            raise UsageError(f"--repeat must be >= 1 (got {self.repeat})")
+        if self.cpus is not None and not self.cpus > 0:
+            raise UsageError(f"--cpus must be > 0 (got {self.cpus:g})")
+        if self.cpus is not None:
+            quota_us(self.cpus, self.period_us)
+        if not self.timeout > 0:
+            raise UsageError("--timeout must be > 0")
+
+
+@dataclass(frozen=True)
+class Condition:
+    label: str
+    instances: int
+    """0 for the host baseline."""
+    loaded: int
+
+
+def plan(params: ConsolidateParams) -> list[Condition]:
+    conds = [Condition("host", 0, 1)]
+    for n in params.instances:
+        if n == 1:
+            conds.append(Condition("1", 1, 1))
+            continue
+        if "one" in params.loaded:
+            conds.append(Condition(f"{n} one loaded", n, 1))
+        if "all" in params.loaded:
+            conds.append(Condition(f"{n} all loaded", n, n))
+    return conds
+
+
+@dataclass
+class Sample:
+    outcomes: list[InstanceOutcome]
+    steal_s: float | None
+    steal_share: float | None
+
+
+def requests_for(cond: Condition, workload: WorkloadCommand, params: ConsolidateParams) -> list[
+        InstanceRequest]:
+    if cond.instances == 0:
+        return [InstanceRequest(0, workload)]
+    return [InstanceRequest(i, workload if i < cond.loaded else None, params.cpus,
+                            params.period_us) for i in range(cond.instances)]
+
+
+def analyze(conds: list[Condition], samples: dict[str, list[Sample]]) -> tuple[
+        list[dict[str, Any]], dict[str, Any]]:
+    host = [o.seconds for s in samples.get("host", []) for o in s.outcomes
+            if o.loaded and o.seconds is not None]
+    solo = common.mean(host)
+    rows: list[dict[str, Any]] = []
+    for cond in conds:
+        got = samples.get(cond.label, [])
+        if not got:
+            continue
+        loaded = [o for s in got for o in s.outcomes if o.loaded and o.seconds is not None]
+        secs = [o.seconds for o in loaded if o.seconds is not None]
+        seconds = common.mean(secs)
+        per_index: dict[int, list[float]] = {}
+        for o in loaded:
+            assert o.seconds is not None
+            per_index.setdefault(o.index, []).append(o.seconds)
+        per_instance = []
+        for idx in sorted(per_index):
+            m = common.mean(per_index[idx])
+            per_instance.append({"index": idx, "seconds": common.rnd(m),
+                                 "slowdown": common.rnd(m / solo if m and solo else None)})
+        fair = [common.jain_index([1.0 / o.seconds for o in s.outcomes
+                                   if o.loaded and o.seconds])
+                for s in got]
+        fair_vals = [f for f in fair if f is not None]
+        n = len(got)
+
+        def total(attr: str, which: bool, got: list[Sample] = got, n: int = n) -> float | None:
+            vals = [getattr(o.cpu, attr) for s in got for o in s.outcomes
+                    if o.loaded == which and o.cpu is not None]
+            vals = [v for v in vals if v is not None]
+            return common.rnd(sum(vals) / n) if vals else None
+
+        steals = [s.steal_s for s in got if s.steal_s is not None]
+        shares = [s.steal_share for s in got if s.steal_share is not None]
+        rows.append({
+            "condition": cond.label,
+            "instances": cond.instances,
+            "loaded": cond.loaded,
+            "seconds": common.rnd(seconds),
+            "seconds_min": common.rnd(min(secs)) if secs else None,
+            "seconds_max": common.rnd(max(secs)) if secs else None,
+            "slowdown": common.rnd(seconds / solo if seconds and solo else None),
+            "per_instance": per_instance,
+            "fairness": common.rnd(common.mean(fair_vals)),
+            "steal_s": common.rnd(common.mean(steals), 3),
+            "steal_share": common.rnd(common.mean(shares)),
+            "cpu_user_s": total("user_s", True),
+            "cpu_system_s": total("system_s", True),
+            "idle_cpu_s": total("usage_s", False),
+            "nr_throttled": total("nr_throttled", True),
+            "throttled_s": total("throttled_s", True),
+            "accounting": next((o.accounting for s in got for o in s.outcomes), ""),
+            "repeats": n,
+            "samples": [{"steal_s": s.steal_s, "instances": common.outcome_dicts(s.outcomes)}
+                        for s in got],
+        })
+    last = rows[-1] if rows else None
+    summary: dict[str, Any] = {
+        "solo_seconds": common.rnd(solo),
+        "seconds": {r["condition"]: r["seconds"] for r in rows},
+        "slowdown": {r["condition"]: r["slowdown"] for r in rows},
+        "worst_fairness": min((r["fairness"] for r in rows if r["fairness"] is not None),
+                              default=None),
+    }
+    if last is not None and last["seconds"] is not None:
+        # For ``virtbench tune``: seconds of the most consolidated condition.
+        summary["main_metric"] = {"name": f"seconds ({last['condition']})",
+                                  "value": last["seconds"], "unit": "s",
+                                  "lower_is_better": True}
+    return rows, summary
+
+
+def run(params: ConsolidateParams, *, command: list[str] | None = None,
+        say: Callable[[str], None] = common.progress,
+        save: bool = True) -> ExperimentResult:
+    params.validate()
+    workload = fixedwork.make_workload(params.workload, iterations=params.iterations,
+                                       sys_fraction=params.sys_fraction)
+    doc = ExperimentResult(experiment="consolidate", command=command or sys.argv,
+                           environment=collect(), params=_params_dict(params, workload))
+    doc.environment.workload_hash = programs.source_hash(workload.program) \
+        if workload.program in programs.PROGRAMS else None
+    conds = plan(params)
+    samples: dict[str, list[Sample]] = {}
+    options = BackendOptions(cgroup=params.cgroup, net=params.net, extra=params.extra)
+    host: InstanceBackend = make_backend("process", BackendOptions())
+    backend = make_backend(params.kind, options)
+    try:
+        with host, backend:
+            host.check(workload, None)
+            backend.check(workload, params.cpus)
+            doc.params["backend"] = backend.describe()
+            for rep in range(params.repeat):
+                for cond in conds:
+                    b = host if cond.instances == 0 else backend
+                    say(f"consolidate: {cond.label} ({params.kind if cond.instances else 'host'})"
+                        + (f", repeat {rep + 1}/{params.repeat}" if params.repeat > 1 else ""))
+                    before = common.read_cpu_times()
+                    outcomes = b.run(requests_for(cond, workload, params),
+                                     timeout=params.timeout)
+                    steal, share = common.steal_between(before, common.read_cpu_times())
+                    samples.setdefault(cond.label, []).append(Sample(outcomes, steal, share))
+                    doc.rows, doc.summary = analyze(conds, samples)
+            doc.status = "complete"
+    except KeyboardInterrupt:
+        doc.status = "interrupted"
+        raise
+    except BaseException:
+        doc.status = "failed"
+        raise
+    finally:
+        doc.finished = utc_now()
+        if doc.rows or doc.status == "complete":
+            doc.rows, doc.summary = analyze(conds, samples)
+            if save:
+                doc.summary["saved"] = str(common.save(doc))
+    return doc
+
+
+def _params_dict(params: ConsolidateParams, workload: WorkloadCommand) -> dict[str, Any]:
+    d = asdict(params)
+    d["instances"] = list(params.instances)
+    d["loaded"] = list(params.loaded)
+    d["workload_args"] = list(workload.args)
+    if params.workload == "sysmix":
+        d["calibration"] = fixedwork.sysmix_calibration(params.sys_fraction).to_dict()
+    return d
+
+
+def render(doc: ExperimentResult) -> str:
+    p = doc.params
+    head = (f"consolidate: {p['workload']} as {p['kind']} instances "
+            f"({' '.join(p.get('workload_args', []))}), {doc.environment.cpus_usable} CPUs, "
+            f"{p['repeat']} repeat(s)\n")
+    rows = []
+    for r in doc.rows:
+        per = ", ".join(common.fmt(x["slowdown"]) for x in r["per_instance"])
+        idle = r["instances"] - r["loaded"] if r["instances"] else 0
+        if idle:
+            per += (", " if per else "") + ", ".join(["idle"] * idle)
+        thr = "-" if r["throttled_s"] is None else f"{r['throttled_s']:.2f} s"
+        steal = "-" if r["steal_share"] is None else f"{100 * r['steal_share']:.1f}%"
+        rows.append([r["condition"], common.fmt(r["seconds"]),
+                     common.fmt(r["slowdown"], ".2f") + "x", per,
+                     common.fmt(r["fairness"], ".3f"), steal,
+                     common.fmt(r["cpu_user_s"]), common.fmt(r["cpu_system_s"]), thr])
+    return head + common.table(
+        ["condition", "seconds", "slowdown", "per-instance slowdown", "fairness", "steal",
+         "user s", "system s", "throttled"], rows)

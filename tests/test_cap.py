@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cgroup_helpers import (
+    backend_or_reason,
+    containers_reason,
+    marked_processes,
+    run_cli,
+    session_dirs,
+)
+from virtbench import cgroups
+from virtbench.errors import EnvironmentUnsupported
+
+needs_quota = pytest.mark.skipif(
+    bool(containers_reason()) or backend_or_reason(True)[0] is None,
+    reason=containers_reason() or backend_or_reason(True)[1] or "ok")
+
+
+def no_leftovers(tmp: Path) -> None:
+    assert session_dirs() == []
+    assert marked_processes() == []
+    assert list(tmp.iterdir()) == []
+
+
+@needs_quota
+def test_cap_sweep_throttles_more_as_quota_falls(tmp_path: Path) -> None:
+    proc = run_cli("cap", "--kind", "container", "--quota", "1.0,0.5,0.15", "--duration",
+                   "0.8", "--sys-fraction", "0.4", "--period-us", "20000", "--json",
+                   tmp=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["experiment"] == "cap" and doc["status"] == "complete"
+    rows = {r["condition"]: r for r in doc["rows"]}
+    assert list(rows) == ["host", "quota 1", "quota 0.5", "quota 0.15"]
+    host, q1, q05, q015 = rows.values()
+    assert host["accounting"] == "rusage" and q05["accounting"].startswith("cgroup v")
+    # Throttled time rises as the quota falls; the tightest cap throttles most periods.
+    assert q015["throttled_s"] > q05["throttled_s"] >= q1["throttled_s"] >= 0
+    assert q015["throttled_s"] > 0.3 * q015["seconds"]
+    assert q015["throttled_share"] > 0.5
+    # A cap is a ceiling on CPUs used (some slack for period edges and startup).
+    for r in (q05, q015):
+        assert r["cpus_used"] <= r["quota"] * 1.25 + 0.03
+    assert q015["units_per_s"] < q1["units_per_s"]
+    # User/system split: both present, adding up to the cgroup's usage, system share near
+    # what was asked of the workload (0.4 of the time inside system calls).
+    for r in (q1, q05, q015):
+        assert r["cpu_user_s"] > 0 and r["cpu_system_s"] > 0
+        assert r["cpu_user_s"] + r["cpu_system_s"] == pytest.approx(r["cpu_usage_s"], abs=0.08)
+        assert 0.1 < r["system_share"] < 0.75
+        assert r["p50_ns"] <= r["p90_ns"] <= r["p99_ns"] <= r["max_ns"]
+    assert doc["params"]["calibration"]["sys_per_unit"] > 0
+    no_leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--quota", "0.5,0"], "--quota values must be > 0 CPUs"),
+    (["--quota", "-1"], "--quota values must be > 0 CPUs"),
+    (["--quota", "0.001"], ">= 1000 us"),
+    (["--sys-fraction", "-0.1"], "--sys-fraction must be between"),
+    (["--quota", "x"], "not a list of CPU quotas"),
+])
+def test_impossible_caps_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    proc = run_cli("cap", "--kind", "container", "--duration", "0.2", *args, tmp=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    errors = [x for x in proc.stderr.splitlines() if "error" in x]
+    assert len(errors) == 1 and message in errors[0], proc.stderr
+    no_leftovers(tmp_path)
+
+
+def test_v2_quota_on_a_host_without_v2_cpu_is_refused(tmp_path: Path) -> None:
+    try:
+        cgroups.detect("v2", need_quota=True)
+    except EnvironmentUnsupported:
+        pass
+    else:
+        pytest.skip("this host's cgroup v2 has the cpu controller")
+    proc = run_cli("cap", "--kind", "container", "--cgroup", "v2", "--duration", "0.2",
+                   tmp=tmp_path)
+    assert proc.returncode == 3
+    errors = [x for x in proc.stderr.splitlines() if "error" in x]
+    assert len(errors) == 1 and "cgroup v" in errors[0], proc.stderr
+    no_leftovers(tmp_path)

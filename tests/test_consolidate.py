@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cgroup_helpers import containers_reason, marked_processes, run_cli, session_dirs
+from virtbench.cgroups import CpuStats
+from virtbench.errors import UsageError
+from virtbench.experiments import common, consolidate
+from virtbench.experiments.consolidate import Condition, ConsolidateParams, Sample
+from virtbench.experiments.instances import InstanceOutcome
+
+
+def test_plan_has_the_papers_shape() -> None:
+    labels = [c.label for c in consolidate.plan(ConsolidateParams(kind="container"))]
+    assert labels == ["host", "1", "2 one loaded", "2 all loaded", "3 one loaded",
+                      "3 all loaded"]
+    only_all = consolidate.plan(ConsolidateParams(kind="process", instances=(1, 3),
+                                                  loaded=("all",)))
+    assert [(c.label, c.instances, c.loaded) for c in only_all] == [
+        ("host", 0, 1), ("1", 1, 1), ("3 all loaded", 3, 3)]
+
+
+@pytest.mark.parametrize("params,message", [
+    (ConsolidateParams(kind="process", instances=()), "--instances"),
+    (ConsolidateParams(kind="process", instances=(0,)), "--instances"),
+    (ConsolidateParams(kind="process", loaded=("some",)), "--loaded"),
+    (ConsolidateParams(kind="process", repeat=0), "--repeat"),
+    (ConsolidateParams(kind="container", cpus=0.0), "--cpus"),
+])
+def test_params_refused(params: ConsolidateParams, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        params.validate()
+
+
+def outcome(i: int, secs: float | None, user: float = 1.0) -> InstanceOutcome:
+    return InstanceOutcome(i, secs is not None, secs, secs or 1.0, {},
+                           CpuStats(user + 0.5, user, 0.5, 10, 2, 0.1), "cgroup v1")
+
+
+def test_analyze_slowdown_fairness_and_accounting() -> None:
+    conds = [Condition("host", 0, 1), Condition("2 one loaded", 2, 1),
+             Condition("2 all loaded", 2, 2)]
+    samples = {
+        "host": [Sample([outcome(0, 2.0)], 0.0, 0.0), Sample([outcome(0, 2.2)], 0.1, 0.01)],
+        "2 one loaded": [Sample([outcome(0, 2.1), outcome(1, None, user=0.0)], None, None)],
+        "2 all loaded": [Sample([outcome(0, 3.0), outcome(1, 6.0)], 0.5, 0.05)],
+    }
+    rows, summary = consolidate.analyze(conds, samples)
+    assert summary["solo_seconds"] == pytest.approx(2.1)
+    by = {r["condition"]: r for r in rows}
+    assert by["host"]["steal_s"] == pytest.approx(0.05)
+    assert by["2 one loaded"]["slowdown"] == pytest.approx(1.0)
+    assert by["2 one loaded"]["fairness"] is None  # one loaded instance: nothing to share
+    assert by["2 one loaded"]["idle_cpu_s"] == pytest.approx(0.5)
+    all2 = by["2 all loaded"]
+    assert all2["seconds"] == pytest.approx(4.5)
+    assert [p["slowdown"] for p in all2["per_instance"]] == pytest.approx([3 / 2.1, 6 / 2.1],
+                                                                          abs=1e-4)
+    # Throughputs 1/3 and 1/6: Jain = (1/3+1/6)^2 / (2 * (1/9+1/36)) = 0.9
+    assert all2["fairness"] == pytest.approx(0.9)
+    assert all2["cpu_user_s"] == pytest.approx(2.0)
+    assert all2["nr_throttled"] == 4 and all2["throttled_s"] == pytest.approx(0.2)
+    assert common.jain_index([1, 1, 1]) == pytest.approx(1.0)
+    assert common.jain_index([1, 0, 0]) == pytest.approx(1 / 3)
+
+
+def check_no_leftovers(tmp: Path) -> None:
+    assert session_dirs() == []
+    assert marked_processes() == []
+    assert list(tmp.iterdir()) == []
+
+
+def test_process_consolidation_for_real(tmp_path: Path) -> None:
+    proc = run_cli("consolidate", "--kind", "process", "--instances", "1,2",
+                   "--loaded", "all", "--iterations", "600", "--json", tmp=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["experiment"] == "consolidate" and doc["status"] == "complete"
+    assert [r["condition"] for r in doc["rows"]] == ["host", "1", "2 all loaded"]
+    for r in doc["rows"]:
+        assert r["seconds"] > 0 and r["accounting"] == "rusage"
+        assert r["cpu_user_s"] > 0
+        assert r["throttled_s"] is None  # no cgroup for plain processes
+    two = doc["rows"][2]
+    assert len(two["per_instance"]) == 2
+    assert 0.5 <= two["fairness"] <= 1.0
+    assert Path(doc["summary"]["saved"]).is_file()
+    check_no_leftovers(tmp_path)
+
+
+@pytest.mark.skipif(bool(containers_reason()), reason=containers_reason() or "ok")
+def test_container_consolidation_for_real(tmp_path: Path) -> None:
+    """1, 2 one loaded, 3 all loaded on this host: idle containers cost nothing, three busy
+    ones on two CPUs take longer and use three times the CPU."""
+    proc = run_cli("consolidate", "--kind", "container", "--instances", "1,2,3",
+                   "--iterations", "1500", "--json", tmp=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    by = {r["condition"]: r for r in doc["rows"]}
+    assert list(by) == ["host", "1", "2 one loaded", "2 all loaded", "3 one loaded",
+                        "3 all loaded"]
+    assert doc["params"]["backend"]["kind"] == "container"
+    assert doc["params"]["backend"]["namespaces"] == ["pid", "mount", "uts", "ipc"]
+    one, three = by["1"], by["3 all loaded"]
+    assert one["accounting"].startswith("cgroup v")
+    # Idle instances really idle: a few ms of CPU at most.
+    assert by["2 one loaded"]["idle_cpu_s"] < 0.05
+    assert by["3 one loaded"]["idle_cpu_s"] < 0.1
+    # The same work three times over: about three times the CPU seconds (cgroup accounting).
+    work1 = one["cpu_user_s"] + one["cpu_system_s"]
+    work3 = three["cpu_user_s"] + three["cpu_system_s"]
+    assert work3 == pytest.approx(3 * work1, rel=0.35)
+    # Three busy instances on (at most) two CPUs cannot all run at full speed.
+    if (doc["environment"]["cpus_usable"] or 1) <= 2:
+        assert three["seconds"] > 1.15 * one["seconds"]
+    assert three["fairness"] > 0.6
+    assert len(three["per_instance"]) == 3 and three["steal_share"] is not None
+    text = run_cli("consolidate", "--kind", "container", "--instances", "2", "--loaded", "one",
+                   "--iterations", "300", tmp=tmp_path)
+    assert text.returncode == 0, text.stderr
+    assert "2 one loaded" in text.stdout and "0.00x" not in text.stdout
+    assert "idle" in text.stdout
+    check_no_leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--kind", "process", "--workload", "nosuch"], "unknown workload 'nosuch'"),
+    (["--kind", "process", "--cpus", "0.5"], "--cpus needs --kind container"),
+    (["--kind", "container", "--cpus", "-1"], "--cpus must be > 0"),
+    (["--kind", "process", "--instances", "0,1"], "--instances takes counts"),
+    (["--kind", "process", "--sys-fraction", "2"], "--sys-fraction must be between"),
+])
+def test_impossible_requests_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    proc = run_cli("consolidate", *args, "--iterations", "10", tmp=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    check_no_leftovers(tmp_path)

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from virtbench.experiments import fixedwork, programs
+from virtbench.experiments.fixedwork import parse_kv_line, parse_sysmix
+
+CAPTURED = (
+    "SYSMIX|units=4348|elapsed=1.000194|syscalls=1856596|user_iters=267723752|p50_ns=260|"
+    "p90_ns=324|p99_ns=372|max_ns=89933|mean_ns=272.2|user_s=0.600048|sys_s=0.400092|"
+    "in_call_s=0.505317|user=61574|sys=427|call=read4k\n"
+)
+
+
+def test_parse_captured_output() -> None:
+    out = parse_sysmix(CAPTURED)
+    assert out.seconds == 1.000194
+    assert out.metrics["p99_ns"] == 372
+    assert out.metrics["units_per_s"] == pytest.approx(4348 / 1.000194)
+    assert out.metrics["syscalls_per_s"] == pytest.approx(1856596 / 1.000194)
+    assert "call" not in out.metrics  # not a number
+    with pytest.raises(ValueError, match="no SYSMIX line"):
+        parse_sysmix("COUNT|1|1|lps|1.0\n")
+    assert parse_kv_line("x\nCALIB|user=5|sys=2\n", "CALIB") == {"user": "5", "sys": "2"}
+
+
+def run_sysmix(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(programs.build("sysmix")), *args], capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.6])
+def test_calibrated_ratio_holds(fraction: float) -> None:
+    """The share of time inside system calls matches the requested fraction at full speed,
+    and the kernel's own accounting moves the same way."""
+    cal = fixedwork.calibrate_sysmix(fraction)
+    assert cal.user > 0 and cal.sys > 0
+    out = parse_sysmix(run_sysmix("-u", str(cal.user), "-s", str(cal.sys), "-t", "0.4").stdout)
+    m = out.metrics
+    assert 0.39 < out.seconds < 0.6
+    in_call_share = m["in_call_s"] / out.seconds
+    assert in_call_share == pytest.approx(fraction, abs=0.12)
+    sys_share = m["sys_s"] / max(m["sys_s"] + m["user_s"], 1e-9)
+    if fraction < 0.3:
+        assert sys_share < 0.35
+    else:
+        assert sys_share > 0.3
+    assert m["p50_ns"] <= m["p90_ns"] <= m["p99_ns"] <= m["max_ns"]
+    assert 20 < m["p50_ns"] < 100_000
+    assert m["syscalls"] == m["units"] * cal.sys
+
+
+def test_fixed_work_counts_exactly() -> None:
+    out = parse_sysmix(run_sysmix("-u", "1000", "-s", "7", "-n", "321").stdout)
+    assert out.metrics["units"] == 321
+    assert out.metrics["syscalls"] == 321 * 7
+    assert out.metrics["user_iters"] == 321 * 1000
+
+
+@pytest.mark.parametrize("args,message", [
+    (["-u", "0", "-s", "0", "-n", "1"], "needs some work"),
+    (["--calibrate", "1.5"], "bad --calibrate"),
+    (["--bogus"], "bad argument"),
+    (["-u", "1", "-s", "1"], "give -n UNITS or -t SECONDS"),
+    (["--call", "fork", "-u", "1", "-s", "1", "-n", "1"], "unknown --call"),
+])
+def test_bad_arguments(args: list[str], message: str) -> None:
+    proc = run_sysmix(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert proc.stdout == ""
