@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "show",
     "compare",
     "explain",
+    "report",
     "export",
     "rm",
     "db",
@@ -41,6 +42,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tune",
     "consolidate",
     "cap",
+    "migrate",
 )
 
 

@@ -33,6 +33,8 @@ class Program:
 
 PROGRAMS: dict[str, Program] = {
     "sysmix": Program("sysmix", ("sysmix.c",), ("-lm",)),
+    "postmark": Program("postmark", ("postmark.c",)),
+    "seqread": Program("seqread", ("seqread.c",)),
 }
 
 
