@@ -9,6 +9,7 @@ APT_PACKAGES=(
   gcc libc6-dev make          # workloads are C programs compiled on the host
   python3-venv python3-dev    # the project's virtual environment
   coreutils grep bsdextrautils  # od, sort, tee, wc for the shell-script workloads
+  chromium                    # virtbench report: the HTML is checked in headless Chromium
   qemu-system-x86 busybox-static linux-image-amd64 cpio  # VM guests (docs/vm.md): QEMU, the guest's busybox, a guest kernel in /boot
   postgresql util-linux       # the store is tested against a real PostgreSQL (runuser)
   postmark                    # io postmark is compared with NetApp's Postmark (docs/io.md)

@@ -206,6 +206,9 @@ def environment_facts(env: Environment) -> Metrics:
     report = env.virtualization if isinstance(env.virtualization, Mapping) else None
     facts["env.detected"] = "yes" if report and not report.get("error") else "no"
     facts["env.summary"] = layer_summary(report) or "not detected"
+    facts["env.detected_sentence"] = (
+        f"Detected: {facts['env.summary']}. " if facts["env.summary"] != "not detected" else ""
+    )
     if not report:
         return facts
     hypervisors = [
@@ -472,7 +475,7 @@ RULES: tuple[Rule, ...] = (
                   "nested KVM guest, is at 0.63). Requiring the bare syscall/pipe tests keeps "
                   "slow fork/exec or cross-CPU wake-ups (nested paging, IPIs) from being "
                   "mistaken for a paravirtualized kernel.",
-        advice="Environment: {env.summary}. Causes, most likely first: a paravirtualized kernel "
+        advice="{env.detected_sentence}Causes, most likely first: a paravirtualized kernel "
                "(Xen PV: move the guest to HVM or PVH), a slow clock source (hpet/acpi_pm: "
                "switch to tsc), heavy CPU-vulnerability mitigations (KPTI on a CPU without "
                "PCID). Run `virtbench detect` on the guest to tell which.",
@@ -492,7 +495,7 @@ RULES: tuple[Rule, ...] = (
                   "faults and inter-processor interrupts (VM exits), and nested virtualization "
                   "pays them twice. Plain system calls do not, so this pattern is not a "
                   "paravirtualized kernel.",
-        advice="Environment: {env.summary}. Expected under (nested) hardware virtualization; "
+        advice="{env.detected_sentence}Expected under (nested) hardware virtualization; "
                "pinning vCPUs, huge pages for the guest memory, and avoiding nested "
                "virtualization help. Check steal time and the clock source with "
                "`virtbench detect`.",

@@ -32,14 +32,17 @@ COMMAND_MODULES: tuple[str, ...] = (
     "show",
     "compare",
     "explain",
+    "report",
     "export",
     "rm",
     "db",
     "detect",
+    "snapshot",
     "io",
     "tune",
     "consolidate",
     "cap",
+    "migrate",
 )
 
 
@@ -54,14 +57,30 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _only_module(argv: Sequence[str] | None) -> str | None:
+    """The module of the sub-command named first on the command line, if it is a known one.
+
+    Importing every command module costs seconds (numpy/scipy/pydantic); a command such as
+    ``detect`` must answer in well under a second, so only its own module is loaded.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0].startswith("-"):
+        return None
+    word = args[0].replace("-", "_")
+    for name in COMMAND_MODULES:
+        if name.replace("-", "_") in (word, word + "_"):
+            return name
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="virtbench",
         description="Measure and explain what virtualization costs a Linux server.",
     )
     parser.add_argument("--version", action="version", version=f"virtbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if only is None else (only,):
         mod = _load(name)
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
         mod.register(p)
@@ -70,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_only_module(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

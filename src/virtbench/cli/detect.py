@@ -17,8 +17,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root",
         metavar="DIR",
-        help="analyse a captured tree (DIR/proc, DIR/sys, DIR/dmesg.txt, DIR/cpuid.txt) "
-        "instead of the live system",
+        help="analyse a captured tree (DIR/proc, DIR/sys, DIR/dmesg.txt, DIR/cpuid.txt) or a "
+        "'virtbench snapshot' archive instead of the live system",
     )
     parser.add_argument(
         "--steal",
@@ -39,9 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from virtbench.probes import detect
     from virtbench.probes.render import render
 
-    root = args.root or "/"
-    if args.root is not None and not Path(args.root).is_dir():
-        raise UsageError(f"--root {args.root}: not a directory")
+    if args.root is not None and not Path(args.root).exists():
+        raise UsageError(f"--root {args.root}: no such directory or snapshot archive")
     if not 0.0 <= args.steal <= 60.0:
         raise UsageError("--steal must be between 0 and 60 seconds")
     if args.steal and args.root:
@@ -49,7 +48,19 @@ def run(args: argparse.Namespace) -> int:
     if args.dir is not None and args.root is None and not Path(args.dir).is_dir():
         raise UsageError(f"--dir {args.dir}: not a directory")
     test_dir = str(Path(args.dir).resolve()) if args.dir and args.root is None else args.dir
-    report = detect(root, steal_sample_s=args.steal, test_dir=test_dir)
+    if args.root is None:
+        report = detect("/", steal_sample_s=args.steal, test_dir=test_dir)
+    else:
+        import tarfile
+
+        from virtbench.probes.snapshot import opened_root
+
+        try:
+            with opened_root(args.root) as root:
+                report = detect(root, test_dir=test_dir)
+        except (FileNotFoundError, tarfile.TarError) as exc:
+            raise UsageError(f"--root {args.root}: {exc}") from None
+        report.root = args.root
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")

@@ -169,7 +169,8 @@ def run(args: argparse.Namespace) -> int:
         f"{len(specs)} tests x copies {copies}, {mode} mode, profile {profile.name}; "
         f"about {eta:.0f} s")
     saver = _make_saver(args.output, args.db)
-    runner = SuiteRunner(config, LocalExecutor(), run_doc, save=saver, progress=progress)
+    executor = LocalExecutor(gate=build.bin_dir / "vbgate")
+    runner = SuiteRunner(config, executor, run_doc, save=saver, progress=progress)
     try:
         runner.execute()
     except KeyboardInterrupt:

@@ -141,6 +141,28 @@ def _suite_program(name: str, program: str) -> Callable[[int | None, float], Wor
     return make
 
 
+def _postmark(iterations: int | None, fraction: float) -> WorkloadCommand:
+    """Postmark (``docs/io.md``) with ``io postmark``'s defaults; iterations = transactions."""
+    from virtbench.experiments import postmark
+
+    params = postmark.with_overrides(postmark.PRESETS["default"], transactions=iterations)
+    cmd: WorkloadCommand = postmark.workload_command(params)
+    return cmd
+
+
+SEQREAD_DEFAULT_MIB = 512
+
+
+def _seqread(iterations: int | None, fraction: float) -> WorkloadCommand:
+    """seqread (``docs/io.md``) of a file of ``iterations`` MiB (default 512), written in the
+    instance's directory and dropped from the page cache with posix_fadvise before the read."""
+    from virtbench.experiments import seqread
+
+    cmd: WorkloadCommand = seqread.workload_command(
+        (iterations or SEQREAD_DEFAULT_MIB) * seqread.MiB)
+    return cmd
+
+
 WORKLOADS: dict[str, FixedWorkload] = {
     "sysmix": FixedWorkload("sysmix", "user computation + system calls (--sys-fraction)",
                             _sysmix),
@@ -148,6 +170,10 @@ WORKLOADS: dict[str, FixedWorkload] = {
                              _suite_program("integer", "dhry2reg")),
     "float": FixedWorkload("float", "fixed Whetstone passes (the suite's whetstone-double)",
                            _suite_program("float", "whetstone-double")),
+    "postmark": FixedWorkload("postmark", "Postmark small-file transactions (iterations = "
+                              "transactions)", _postmark),
+    "seqread": FixedWorkload("seqread", "cold sequential read of a file (iterations = MiB)",
+                             _seqread),
 }
 
 

@@ -42,6 +42,8 @@ class Program:
 
 PROGRAMS: dict[str, Program] = {
     "sysmix": Program("sysmix", ("sysmix.c",), ("-lm",)),
+    "postmark": Program("postmark", ("postmark.c",)),
+    "seqread": Program("seqread", ("seqread.c",)),
     "dhry2reg": Program("dhry2reg", ("dhry_1.c", "dhry_2.c"), defines=("-DREG=register",),
                         package="workloads"),
     "whetstone-double": Program("whetstone-double", ("whets.c",), ("-lm",),

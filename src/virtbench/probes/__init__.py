@@ -11,6 +11,7 @@ fixture can be analysed like the live system. Probes run in ``REGISTRY`` order; 
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,7 @@ def detect(
         ran.append(probe)
         clues.extend(result.clues)
         facts.update(result.facts)
-    unreadable = list(r.unreadable) + probe_errors
+    unreadable = _captured_unreadable(r) + list(r.unreadable) + probe_errors
     layers = classify(clues, facts, unreadable)
     _native_devices(layers, facts)
     advice = layer_advice(layers, facts)
@@ -140,3 +141,20 @@ def _native_devices(layers: list[Layer], facts: dict[str, Any]) -> None:
             for cat in ("disk", "net"):
                 if hv.details.get(cat) == "emulated":
                     hv.details[cat] = "native"
+
+
+def _captured_unreadable(root: Root) -> list[str]:
+    """What ``virtbench snapshot`` could not read when it captured this tree."""
+    if root.live:
+        return []
+    text = root.read("/snapshot.json")
+    if not text:
+        return []
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        root.note_unreadable("/snapshot.json", "malformed JSON")
+        return []
+    items = doc.get("unreadable") if isinstance(doc, dict) else None
+    return [f"{u} (at capture)" for u in items if isinstance(u, str)] if isinstance(
+        items, list) else []

@@ -69,8 +69,17 @@ class Root:
             return self._cache[rel]
         data: bytes | None = None
         try:
-            with open(self.p(rel), "rb") as fh:
-                data = fh.read(limit)
+            with open(self.p(rel), "rb", buffering=0) as fh:
+                # Small reads: sysctl files fail with ENOMEM on a multi-megabyte read().
+                chunks: list[bytes] = []
+                total = 0
+                while total < limit:
+                    chunk = fh.read(min(65536, limit - total))
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    total += len(chunk)
+                data = b"".join(chunks)
         except IsADirectoryError:
             data = None
         except OSError as exc:

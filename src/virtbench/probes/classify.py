@@ -81,7 +81,7 @@ def _hypervisor_layer(clues: list[Clue], facts: dict[str, Any], unreadable: list
             by_name["kvm"].extend(by_name["qemu"])
         elif not any(score.get(n, 0.0) >= 0.5 for n in score if n != "qemu-tcg"):
             # QEMU firmware but no KVM anywhere: pure emulation. Stronger when CPUID was read.
-            extra = 0.3 if (facts.get("cpuid") or {}).get("available") else 0.0
+            extra = 0.3 if (facts.get("cpuid") or {}).get("read") else 0.0
             score["qemu-tcg"] = combine([score.get("qemu-tcg", 0.0), qemu, extra])
             by_name["qemu-tcg"].extend(by_name["qemu"])
     named = {n: s for n, s in score.items() if n != "none"}
@@ -154,11 +154,15 @@ def _hypervisor_layer(clues: list[Clue], facts: dict[str, Any], unreadable: list
         details["pv_drivers"] = sorted(
             set((dev.get("disk") or {}).get("pv", []) + (dev.get("net") or {}).get("pv", []))
         )
+        # Emulated devices count only where no PV driver serves that category (Xen HVM
+        # guests keep ata_piix for the CD-ROM after the disks were unplugged).
         details["emulated_devices"] = sorted(
-            set(
-                (dev.get("disk") or {}).get("emulated", [])
-                + (dev.get("net") or {}).get("emulated", [])
-            )
+            {
+                drv
+                for cat in ("disk", "net")
+                if (dev.get(cat) or {}).get("state") == "emulated"
+                for drv in (dev.get(cat) or {}).get("emulated", [])
+            }
         )
         devs_ev = dev.get("evidence") or {}
         for drv in details["pv_drivers"][:2] + details["emulated_devices"][:2]:

@@ -110,7 +110,12 @@ class StealProbe(Probe):
     def collect(self, ctx: Context) -> ProbeResult:
         res = ProbeResult()
         first = self._cpu_line(ctx.root.read("/proc/stat"))
-        fact: dict[str, Any] = {"since_boot_pct": None, "sample_pct": None, "sample_s": None}
+        fact: dict[str, Any] = {
+            "percent": None,  # the best figure: the sample if taken, else since boot
+            "since_boot_pct": None,
+            "sample_pct": None,
+            "sample_s": None,
+        }
         if first and len(first) >= 8:
             total = sum(first[:8])
             fact["since_boot_pct"] = round(100.0 * first[7] / total, 2) if total else None
@@ -123,6 +128,9 @@ class StealProbe(Probe):
                 total = sum(delta)
                 fact["sample_pct"] = round(100.0 * delta[7] / total, 2) if total > 0 else 0.0
                 fact["sample_s"] = ctx.steal_sample_s
+        fact["percent"] = (
+            fact["sample_pct"] if fact["sample_pct"] is not None else fact["since_boot_pct"]
+        )
         res.facts["steal"] = fact
         return res
 
@@ -173,6 +181,8 @@ class CpuProbe(Probe):
         quota = self._cgroup_quota(ctx)
         fact.update(quota)
         usable: float | None = float(len(allowed)) if allowed else fact["logical_cpus"]
+        if usable is not None and fact["logical_cpus"]:
+            usable = min(usable, float(fact["logical_cpus"]))
         if usable is not None and quota.get("cgroup_quota_cpus"):
             usable = min(usable, quota["cgroup_quota_cpus"])
         fact["usable_cpus"] = usable
@@ -374,7 +384,7 @@ class MitigationsProbe(Probe):
             "cmdline": opts,
             "mitigated": mitigated,
             "vulnerable": vulnerable,
-            "status": vulns,
+            "vulnerabilities": vulns,
         }
         return res
 
@@ -477,7 +487,12 @@ class NestingProbe(Probe):
         res = ProbeResult()
         flags = ctx.cpu_flags()
         hw = "vmx" if "vmx" in flags else "svm" if "svm" in flags else None
-        fact: dict[str, Any] = {"cpu_flag": hw, "dev_kvm": "absent", "kvm_api": None}
+        fact: dict[str, Any] = {
+            "cpu_flag": hw,
+            "cpu_flags_known": bool(flags),
+            "dev_kvm": "absent",
+            "kvm_api": None,
+        }
         if root.live:
             if os.path.exists("/dev/kvm"):
                 try:
@@ -519,7 +534,7 @@ class NestingProbe(Probe):
         n = facts.get("nesting") or {}
         if n.get("dev_kvm") == "usable":
             return []
-        if n.get("cpu_flag") is None and n.get("dev_kvm") != "usable":
+        if n.get("cpu_flags_known") and n.get("cpu_flag") is None:
             return [
                 "No hardware virtualization is exposed here (no vmx/svm, /dev/kvm "
                 f"{n.get('dev_kvm')}): VM experiments will use QEMU TCG (pure emulation, "

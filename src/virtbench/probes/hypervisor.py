@@ -122,7 +122,7 @@ class CpuidProbe(Probe):
         if root.live:
             text, why = cpuid_mod.run_helper()
             if text is None:
-                res.facts["cpuid"] = {"available": False, "reason": why}
+                res.facts["cpuid"] = {"read": False, "reason": why}
                 if cpuid_mod.is_x86():
                     root.note_unreadable("cpuid", why)
                 return res
@@ -131,16 +131,16 @@ class CpuidProbe(Probe):
         else:
             text = root.read("/cpuid.txt")
             if text is None:
-                res.facts["cpuid"] = {"available": False, "reason": "no cpuid.txt in the tree"}
+                res.facts["cpuid"] = {"read": False, "reason": "no cpuid.txt in the tree"}
                 return res
             parsed = cpuid_mod.parse(text, "cpuid.txt")
             src = "cpuid.txt"
             if not parsed.leaves and not parsed.found and parsed.hypervisor_bit is None:
                 root.note_unreadable("/cpuid.txt", "malformed: no CPUID leaf or signature found")
-                res.facts["cpuid"] = {"available": False, "reason": "cpuid.txt malformed"}
+                res.facts["cpuid"] = {"read": False, "reason": "cpuid.txt malformed"}
                 return res
         res.facts["cpuid"] = {
-            "available": True,
+            "read": True,
             "source": src,
             "hypervisor_bit": parsed.hypervisor_bit,
             "signatures": [
@@ -425,7 +425,7 @@ class KernelLogProbe(Probe):
                 continue
             m = _ACPI_OEM.match(msg)
             if m and "acpi" not in done:
-                oem = m.group(1)
+                oem = m.group(1).rstrip(")")
                 hit = _OEMS.get(oem) or _OEMS.get(oem.upper())
                 if hit:
                     done.add("acpi")

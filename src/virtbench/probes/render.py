@@ -12,19 +12,23 @@ def _kib(v: Any) -> str:
     return f"{v / 2**20:.1f} GiB" if isinstance(v, int) else "?"
 
 
+def _num(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, int | float) else "?"
+
+
 def fact_lines(facts: dict[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     cs = facts.get("clocksource") or {}
-    if cs:
+    if cs.get("current"):
         rows.append(("clocksource", f"{cs.get('current')} (available: "
                      f"{' '.join(cs.get('available') or []) or '?'})"))
     cpu = facts.get("cpu") or {}
-    if cpu:
+    if cpu.get("logical_cpus"):
         quota = cpu.get("cgroup_quota_cpus")
         rows.append((
             "cpu",
             f"{cpu.get('model') or '?'}; {cpu.get('logical_cpus')} logical, usable "
-            f"{cpu.get('usable_cpus') if cpu.get('usable_cpus') is not None else '?'} "
+            f"{_num(cpu.get('usable_cpus'))} "
             f"(affinity {cpu.get('affinity') or '?'}, "
             f"{'cgroup quota ' + str(quota) if quota else 'no cgroup quota'})",
         ))
@@ -35,13 +39,13 @@ def fact_lines(facts: dict[str, Any]) -> list[tuple[str, str]]:
             f"NUMA nodes {cpu.get('numa_nodes') or '?'}, governor {cpu.get('governor') or 'none'}",
         ))
     st = facts.get("steal") or {}
-    if st:
+    if st.get("since_boot_pct") is not None:
         s = f"{st.get('since_boot_pct')}% since boot"
         if st.get("sample_pct") is not None:
             s += f", {st['sample_pct']}% over {st.get('sample_s')} s"
         rows.append(("steal", s))
     mem = facts.get("memory") or {}
-    if mem:
+    if mem.get("total_kib"):
         lim = mem.get("cgroup_limit_bytes")
         rows.append((
             "memory",
@@ -50,7 +54,7 @@ def fact_lines(facts: dict[str, Any]) -> list[tuple[str, str]]:
             + (f", cgroup limit {lim / 2**30:.1f} GiB" if lim else ""),
         ))
     mit = facts.get("mitigations") or {}
-    if mit:
+    if mit.get("vulnerabilities"):
         rows.append((
             "mitigations",
             f"mitigated: {', '.join(mit.get('mitigated') or []) or 'none'}; vulnerable: "
@@ -67,7 +71,7 @@ def fact_lines(facts: dict[str, Any]) -> list[tuple[str, str]]:
             f"{'rotational' if rot else 'non-rotational' if rot is False else 'rotational ?'}",
         ))
     nest = facts.get("nesting") or {}
-    if nest:
+    if nest.get("cpu_flags_known") or nest.get("dev_kvm") != "absent":
         s = f"vmx/svm: {nest.get('cpu_flag') or 'no'}; /dev/kvm: {nest.get('dev_kvm')}"
         if nest.get("kvm_backend"):
             s += f" via {nest['kvm_backend']}"

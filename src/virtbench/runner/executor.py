@@ -48,8 +48,11 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 class LocalExecutor:
     """Runs the copies as real processes on this host."""
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, gate: Path | None = None) -> None:
+        """``gate``: the ``vbgate`` program; with it, copies wait behind a pipe until all of
+        them have been started, then begin together."""
         self.env = env
+        self.gate = gate
 
     def run_pass(
         self, argvs: Sequence[Sequence[str]], cwds: Sequence[Path], timeout: float
@@ -65,8 +68,11 @@ class LocalExecutor:
         procs: list[subprocess.Popen[bytes]] = []
         starts: list[float] = []
         walls: list[float] = []
+        gate_r, gate_w = os.pipe() if self.gate is not None else (-1, -1)
         try:
             for argv, cwd in zip(argvs, cwds, strict=True):
+                if self.gate is not None:
+                    argv = [str(self.gate), str(gate_r), *argv]
                 out = open(cwd / ".vb-stdout", "wb")  # noqa: SIM115 - closed below
                 err = open(cwd / ".vb-stderr", "wb")  # noqa: SIM115
                 try:
@@ -75,6 +81,7 @@ class LocalExecutor:
                         subprocess.Popen(
                             list(argv), cwd=cwd, stdout=out, stderr=err,
                             stdin=subprocess.DEVNULL, start_new_session=True, env=self.env,
+                            pass_fds=(gate_r,) if self.gate is not None else (),
                         )
                     )
                 except OSError as exc:
@@ -83,6 +90,11 @@ class LocalExecutor:
                 finally:
                     out.close()
                     err.close()
+            if self.gate is not None:  # open the gate: every copy starts now
+                os.close(gate_w)
+                gate_w = -1
+                now = time.monotonic()
+                starts = [now] * len(starts)
             deadline = time.monotonic() + timeout
             for i, proc in enumerate(procs):
                 remaining = max(0.1, deadline - time.monotonic())
@@ -101,6 +113,9 @@ class LocalExecutor:
                     proc.wait(timeout=5)
             raise
         finally:
+            for fd in (gate_r, gate_w):
+                if fd >= 0:
+                    os.close(fd)
             # Children of copies (shell scripts' pipelines) must not outlive the pass.
             for proc in procs:
                 _kill_group(proc)

@@ -175,9 +175,13 @@ class Guest:
     """One QEMU process. Use inside a ``VMSession`` (which stops it whatever happens)."""
 
     def __init__(
-        self, config: GuestConfig, workdir: Path, name: str = "guest", incoming: bool = False
+        self, config: GuestConfig, workdir: Path, name: str = "guest", incoming: bool = False,
+        paused: bool = False,
     ) -> None:
+        """``incoming``: wait for a migration (``-incoming defer``); the guest then runs as soon
+        as the migration completes unless ``paused`` (then it waits for QMP ``cont``)."""
         self.config = config
+        self.paused = paused
         self.workdir = workdir
         self.name = name
         self.incoming = incoming
@@ -199,7 +203,7 @@ class Guest:
         args = [
             str(qemu), "-name", self.name, "-machine", f"{c.machine},accel={accel}",
             "-cpu", c.cpu_model, "-smp", str(c.vcpus), "-m", str(c.memory_mb),
-            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S",
+            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-kernel", str(c.kernel), "-initrd", str(c.initrd), "-append", append,
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
             "-chardev", f"file,id=console,path={self.console_path}",
@@ -215,6 +219,8 @@ class Guest:
             ]  # fmt: skip
         if self.incoming:
             args += ["-incoming", "defer"]
+        if self.paused or not self.incoming:
+            args.append("-S")  # started by ``cont`` once QMP and the data port are connected
         return args + list(c.extra_args)
 
     def start(self, qemu: Path, timeout: float = 20.0) -> None:
@@ -253,7 +259,7 @@ class Guest:
         if not self.incoming:
             self.cmd("cont")
 
-    def cmd(self, name: str, **args: Any) -> Any:
+    def cmd(self, name: str, /, **args: Any) -> Any:
         """Execute a QMP command; a QMP error becomes a ``GuestError`` naming the command."""
         from qemu.qmp import QMPError
 
@@ -275,6 +281,13 @@ class Guest:
             except OSError as exc:
                 raise GuestError(f"{self.name}: cannot pin vCPU {i} to CPU {cpus[i % len(cpus)]}:"
                                  f" {exc}") from None
+
+    @property
+    def data(self) -> SerialReader:
+        """The data port (ttyS1) reader; raises if the guest is not running."""
+        if self.serial is None:
+            raise GuestError(f"{self.name}: not running")
+        return self.serial
 
     def wait_ready(self, timeout: float) -> str:
         """Wait for the guest's agent to say it is up; returns its kernel boot id."""
@@ -374,8 +387,10 @@ class VMSession:
             self._qemu = find_qemu()
         return self._qemu
 
-    def start(self, config: GuestConfig, name: str, incoming: bool = False) -> Guest:
-        guest = Guest(config, self.dir, name=name, incoming=incoming)
+    def start(
+        self, config: GuestConfig, name: str, incoming: bool = False, paused: bool = False
+    ) -> Guest:
+        guest = Guest(config, self.dir, name=name, incoming=incoming, paused=paused)
         self.guests.append(guest)
         guest.start(self.qemu)
         return guest

@@ -56,6 +56,7 @@ PROGRAMS: dict[str, Program] = {
         Program("execl", ("execl.c",)),
         Program("fstime", ("fstime.c",)),
         Program("looper", ("looper.c",)),
+        Program("vbgate", ("vbgate.c",)),  # runner support: start gate, not a test
     )
 }
 

@@ -343,7 +343,7 @@ XEN_PV_FLAGS = (
 case(
     "xen-pv-domu",
     {
-        **common("xen", "xen tsc"),
+        **common("xen", "xen tsc", online="0"),
         "proc/cpuinfo": cpuinfo("Intel(R) Xeon(R) CPU E5-2683 v3 @ 2.00GHz", XEN_PV_FLAGS,
                                 n=1),
         "proc/version": "Linux version 4.19.0-21-amd64 (debian-kernel@lists.debian.org) "
@@ -493,6 +493,8 @@ case(
                  scheduler="noop [deadline] cfq", rotational="1"),
         "proc/cpuinfo": cpuinfo("Intel(R) Xeon(R) CPU E5-2683 v3 @ 2.00GHz", XEN_HVM_FLAGS,
                                 n=1),
+        "sys/devices/system/cpu/online": "0\n",
+        "proc/self/status": "Name:\tpython3\nPid:\t901\nNSpid:\t901\nCpus_allowed_list:\t0\n",
         **dmi("Xen", "HVM domU", "Xen", "4.4.2"),
         **bound("pci", "ata_piix", "0000:00:01.1"),
         **bound("pci", "8139cp", "0000:00:04.0"),

@@ -1,0 +1,210 @@
+"""``virtbench migrate``: measure a real live migration between two QEMU processes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from virtbench.cli._common import info, print_json, print_table
+from virtbench.errors import UsageError
+from virtbench.results.model import ExperimentResult, utc_now
+
+NAME = "migrate"
+HELP = "measure a live migration of a running guest between two QEMU processes on this host"
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bandwidth", default="10M,50M,200M", metavar="LIST",
+                   help="migration bandwidth limits, bytes/s with K/M/G (binary), comma "
+                        "separated, or 'unlimited' (default: 10M,50M,200M)")
+    p.add_argument("--dirty-rate", default="8", metavar="LIST",
+                   help="MB/s the guest workload dirties, comma separated (default: 8)")
+    p.add_argument("--memory", type=int, default=128, metavar="MB",
+                   help="guest memory (default: 128)")
+    p.add_argument("--vcpus", type=int, default=1, help="guest vCPUs (default: 1)")
+    p.add_argument("--wss", type=int, default=32, metavar="MB",
+                   help="working set the guest fills and dirties (default: 32)")
+    p.add_argument("--storage", default="none", choices=("none", "shared", "block"),
+                   help="guest disk: none, shared (one file both QEMUs open) or block "
+                        "(local disks, mirrored over NBD) (default: none)")
+    p.add_argument("--disk-size", type=int, default=64, metavar="MB",
+                   help="guest disk size for --storage shared/block (default: 64)")
+    p.add_argument("--downtime-limit", type=int, default=300, metavar="MS",
+                   help="largest pause QEMU may take to switch over (default: 300)")
+    p.add_argument("--auto-converge", action="store_true",
+                   help="let QEMU throttle the guest's vCPUs until the migration converges")
+    p.add_argument("--postcopy", action="store_true",
+                   help="switch to post-copy after --postcopy-after iterations")
+    p.add_argument("--postcopy-after", type=int, default=2, metavar="N",
+                   help="pre-copy iterations before post-copy (default: 2)")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="seconds of pre-copy after which a migration counts as not converging "
+                        "and is cancelled (default: 60)")
+    p.add_argument("--settle", type=float, default=2.0, metavar="S",
+                   help="seconds of guest throughput measured before and after (default: 2)")
+    p.add_argument("--kernel", default=None, metavar="PATH",
+                   help="guest kernel (default: $VIRTBENCH_KERNEL or the newest /boot/vmlinuz-*)")
+    p.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"),
+                   help="auto: KVM if a guest really boots under it, else TCG (default: auto)")
+    p.add_argument("--pin", default=None, metavar="CPUS",
+                   help="pin vCPU threads to these host CPUs, e.g. 0 or 0,1")
+    p.add_argument("--json", action="store_true", help="print the result document on stdout")
+    p.add_argument("--output", "-o", type=Path, default=None,
+                   help="also write the result document here")
+    p.add_argument("--no-save", action="store_true",
+                   help="do not store the result in the results directory")
+
+
+def _cpus(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        cpus = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"--pin {text!r}: expected CPU numbers like 0,1") from None
+    return cpus or None
+
+
+def _fmt(v: Any, digits: int = 2) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _table(rows: list[dict[str, Any]]) -> None:
+    headers = ["bandwidth", "dirty MB/s", "converged", "total s", "downtime ms",
+               "guest gap ms", "iter", "sent MB", "dirty MB/s (qemu)", "work before",
+               "during", "after", "counter"]
+    body = []
+    for r in rows:
+        body.append([
+            r["bandwidth"], _fmt(r["dirty_rate_mb_s"], 0),
+            _fmt(r["converged"]) + (" (post-copy)" if r.get("postcopy") else ""),
+            _fmt(r["total_time_s"]), _fmt(r["downtime_ms"]), _fmt(r["guest_downtime_ms"], 1),
+            _fmt(r["iterations"]), _fmt(r["transferred_mb"], 1), _fmt(r["dirty_mb_s_qemu"]),
+            _fmt(r["throughput_before"], 0), _fmt(r["throughput_during"], 0),
+            _fmt(r["throughput_after"], 0),
+            "continues" if r["counter_continues"] else "BROKEN",
+        ])
+    print_table(headers, body, right=list(range(1, 12)), title="live migration")
+
+
+def run(args: argparse.Namespace) -> int:
+    from virtbench.results.environment import collect
+    from virtbench.vm import accel as accel_mod
+    from virtbench.vm import kernel as kernel_mod
+    from virtbench.vm import migration as mig
+    from virtbench.vm.qemu import find_qemu, qemu_version, session
+
+    bandwidths = mig.parse_list(args.bandwidth, lambda t: mig.parse_rate(t, "bandwidth"))
+    try:
+        rates = [float(x) for x in args.dirty_rate.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"--dirty-rate {args.dirty_rate!r}: expected MB/s numbers") from None
+    if not bandwidths or not rates or any(r < 0 for r in rates):
+        raise UsageError("--bandwidth and --dirty-rate need at least one non-negative value")
+    for name, value in (("--memory", args.memory), ("--vcpus", args.vcpus),
+                        ("--timeout", args.timeout), ("--disk-size", args.disk_size)):
+        if value <= 0:
+            raise UsageError(f"{name} must be positive")
+    options = mig.MigrateOptions(
+        memory_mb=args.memory, vcpus=args.vcpus, wss_mb=args.wss, storage=args.storage,
+        disk_mb=args.disk_size, downtime_limit_ms=args.downtime_limit,
+        auto_converge=args.auto_converge, postcopy=args.postcopy,
+        postcopy_after=args.postcopy_after, timeout=args.timeout, settle=args.settle,
+        pin=_cpus(args.pin),
+    )
+    kernel = kernel_mod.find_kernel(args.kernel)
+    qemu = find_qemu()
+    choice = accel_mod.choose(kernel, args.accel)
+    info(f"accelerator: {choice.label()} -- {choice.reason}")
+    doc = ExperimentResult(
+        experiment="migrate", command=["virtbench", *sys.argv[1:]],
+        environment=collect(),
+        params={
+            "bandwidths": [mig.fmt_rate(b) for b in bandwidths], "dirty_rates_mb_s": rates,
+            "memory_mb": args.memory, "vcpus": args.vcpus, "wss_mb": args.wss,
+            "storage": args.storage, "disk_mb": args.disk_size if args.storage != "none"
+            else None, "downtime_limit_ms": args.downtime_limit,
+            "auto_converge": args.auto_converge, "postcopy": args.postcopy,
+            "timeout_s": args.timeout, "settle_s": args.settle, "pin": options.pin,
+            "accel_requested": args.accel,
+        },
+        summary={"accel": choice.accel, "accel_reason": choice.reason,
+                 "kernel": str(kernel), "qemu": str(qemu), "qemu_version": qemu_version(qemu)},
+    )
+    if choice.accel == "tcg":
+        doc.notes.append("guests ran under TCG (software emulation): absolute times are slower "
+                         "than under KVM; trends across bandwidth and dirty rate still hold")
+
+    def save() -> None:
+        if args.no_save:
+            if args.output:
+                doc.save(args.output)
+            return
+        from virtbench.store import save_and_record
+
+        save_and_record(doc, output=args.output)
+
+    status = "failed"
+    try:
+        with session(prefix="virtbench-migrate-") as s:
+            m = mig.Migrator(s, kernel, choice.accel, options, log=info)
+            m.boot()
+            doc.summary.update({"boot_seconds": round(m.boot_seconds or 0, 2),
+                                "guest_boot_id": m.boot_id})
+            for rate in rates:
+                for bw in bandwidths:
+                    result = m.run_point(mig.Point(bw, rate))
+                    row = dict(result.row)
+                    row["iteration_log"] = result.iterations
+                    doc.rows.append(row)
+                    r = result.row
+                    info(f"  {r['bandwidth']}/s, {rate:g} MB/s dirty: "
+                         + (f"{r['total_time_s']} s total, downtime {r['downtime_ms']} ms "
+                            f"(guest saw {r['guest_downtime_ms']} ms), {r['iterations']} "
+                            "iterations" if r["converged"] else r.get("reason", "failed")))
+                    save()
+            doc.summary["moves"] = sum(1 for r in doc.rows if r["converged"])
+        status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        doc.status = status  # type: ignore[assignment]
+        doc.finished = utc_now()
+        _summarise(doc)
+        if doc.rows or status == "complete":
+            save()
+    if args.json:
+        print_json(doc.to_dict())
+    else:
+        _table(doc.rows)
+        nc = doc.summary.get("non_convergence")
+        if nc:
+            print(f"migration stops converging at {nc}")
+        print(f"guest boot id {doc.summary.get('guest_boot_id', '?')[:8]} unchanged across "
+              f"{doc.summary.get('moves', 0)} moves: "
+              + ("yes" if all(r["same_boot"] and r["counter_continues"] for r in doc.rows)
+                 else "NO"))
+    broken = [r for r in doc.rows if not (r["counter_continues"] and r["same_boot"])]
+    return 1 if broken else 0
+
+
+def _summarise(doc: ExperimentResult) -> None:
+    """Where migration stops converging: per dirty rate, the highest bandwidth that failed."""
+    points = []
+    for rate in sorted({r["dirty_rate_mb_s"] for r in doc.rows}):
+        rows = [r for r in doc.rows if r["dirty_rate_mb_s"] == rate]
+        failed = [r for r in rows if not r["converged"]]
+        if failed:
+            worst = max(failed, key=lambda r: r.get("bandwidth_bytes_per_s") or 0)
+            points.append(f"{worst['bandwidth']}/s at {rate:g} MB/s dirty")
+    if points:
+        doc.summary["non_convergence"] = "; ".join(points)

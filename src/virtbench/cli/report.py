@@ -1,0 +1,67 @@
+"""``virtbench report RUN... -o report.html``: draw runs and experiments in one file."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from virtbench.errors import UsageError
+from virtbench.report import data as report_data
+from virtbench.report.inputs import resolve
+
+NAME = "report"
+HELP = "draw runs and experiments as one self-contained offline HTML page (or Markdown)"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", metavar="RUN", nargs="+",
+                        help="result files, UnixBench text reports, run ids, 'latest' or "
+                             "labels key=value; the first suite run is the baseline of ratios")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="write here (default: report.html for HTML, stdout for Markdown)")
+    parser.add_argument("--format", choices=("html", "markdown"), default="html",
+                        help="html (default) or markdown")
+    parser.add_argument("--title", help="the page title")
+    parser.add_argument("--db", metavar="URL", default=None,
+                        help="database URL of the run store (default: VIRTBENCH_DB or SQLite)")
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    docs = resolve(args.runs, args.db)
+    if not docs:
+        raise UsageError("nothing to report: the RUN arguments named no documents")
+    started = time.monotonic()
+    report = report_data.build(docs, title=args.title)
+    if args.format == "markdown":
+        from virtbench.report import markdown
+
+        text = markdown.render(report)
+        if args.output and args.output != "-":
+            _write(Path(args.output), text)
+            sys.stderr.write(f"virtbench: wrote {args.output}\n")
+        else:
+            sys.stdout.write(text)
+        return 0
+    from virtbench.report import html
+
+    out = Path(args.output or "report.html")
+    page = html.render(report)
+    _write(out, page)
+    sys.stderr.write(
+        f"virtbench: wrote {out} ({len(page.encode()) / 1e6:.1f} MB, {len(report.runs)} runs, "
+        f"{len(report.experiments)} experiments, {time.monotonic() - started:.2f} s)\n"
+    )
+    return 0

@@ -1,0 +1,153 @@
+"""How ``virtbench report`` draws experiment documents: ONE registry keyed by experiment name.
+
+An :class:`~virtbench.results.model.ExperimentResult` has ``rows`` (one dict per measured
+condition, fields documented on each experiment's docs page) and ``summary``. The report shows
+every document as a table of its rows plus charts. What the table shows and which charts are
+drawn come from :data:`VIEWS`; an experiment without an entry gets the generic view (every
+scalar field in the table, and a bar chart of the first numeric field against the first text
+field). To give a new experiment better charts, add one entry here (see docs/report.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeGuard
+
+ChartKind = Literal["bar", "stacked-bar", "line"]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart of an experiment's rows.
+
+    ``x``: the row field on the x axis (categories, in row order). ``y``: numeric row fields,
+    one trace each. ``group``: instead, split rows into one trace per value of this field
+    (then only ``y[0]`` is drawn). Rows missing a field are skipped for that trace.
+    """
+
+    title: str
+    x: str
+    y: tuple[str, ...]
+    kind: ChartKind = "bar"
+    group: str | None = None
+    y_title: str = ""
+    log_y: bool = False
+
+
+@dataclass(frozen=True)
+class ExperimentView:
+    title: str
+    columns: tuple[str, ...] = ()
+    """Row fields shown in the table, in order (empty: every scalar field)."""
+    charts: tuple[Chart, ...] = ()
+    """Empty: the generic chart."""
+    description: str = ""
+    summary_keys: tuple[str, ...] = field(default_factory=tuple)
+    """Summary entries shown (empty: every entry)."""
+
+
+# The registry. Keys are ``ExperimentResult.experiment`` names.
+VIEWS: dict[str, ExperimentView] = {
+    "consolidate": ExperimentView(
+        title="Consolidation",
+        description="The same fixed work alone and with 1, 2, 3 instances side by side: "
+                    "seconds per condition, slowdown against the solo baseline, and fairness "
+                    "across instances (Jain's index, 1.0 = equal shares).",
+        columns=("condition", "instances", "loaded", "seconds", "seconds_min", "seconds_max",
+                 "slowdown", "fairness", "steal_share", "throttled_s", "repeats"),
+        charts=(
+            Chart("Seconds per condition", x="condition", y=("seconds",), y_title="seconds"),
+            Chart("Slowdown against solo", x="condition", y=("slowdown",), y_title="x solo"),
+        ),
+    ),
+    "cap": ExperimentView(
+        title="CPU cap",
+        description="A workload with a known share of system calls under decreasing CPU "
+                    "quotas: where the CPU time goes (user vs system) and how often the "
+                    "quota throttled it.",
+        columns=("condition", "quota", "seconds", "units_per_s", "throughput_rel",
+                 "cpus_used", "cpu_user_s", "cpu_system_s", "system_share", "nr_throttled",
+                 "throttled_share", "throttled_s", "p50_ns", "p99_ns"),
+        charts=(
+            Chart("User vs system CPU time per quota", x="condition",
+                  y=("cpu_user_s", "cpu_system_s"), kind="stacked-bar", y_title="CPU seconds"),
+            Chart("Throughput relative to uncapped", x="condition", y=("throughput_rel",),
+                  y_title="x uncapped"),
+            Chart("System-call latency", x="condition", y=("p50_ns", "p90_ns", "p99_ns"),
+                  kind="line", y_title="ns", log_y=True),
+        ),
+    ),
+    "postmark": ExperimentView(
+        title="Postmark",
+        columns=("run", "condition", "transactions", "seconds_total",
+                 "transactions_per_second", "read_bytes_per_second",
+                 "written_bytes_per_second"),
+        charts=(Chart("Transactions per second", x="run", y=("transactions_per_second",),
+                      y_title="transactions/s"),),
+    ),
+    "seqread": ExperimentView(
+        title="Sequential read",
+        columns=("run", "condition", "bytes_read", "seconds_read", "read_mib_per_second",
+                 "cache_state"),
+        charts=(Chart("Sequential read throughput", x="run", y=("read_mib_per_second",),
+                      y_title="MiB/s"),),
+    ),
+    "tune": ExperimentView(
+        title="Tuning (A/B)",
+        description="The experiment run with the current settings (A) and the new ones (B), "
+                    "interleaved.",
+        columns=("round", "variant", "value", "seconds", "status"),
+        charts=(Chart("Main metric per round", x="round", y=("value",), group="variant"),),
+    ),
+}
+
+
+def view_for(name: str) -> ExperimentView:
+    return VIEWS.get(name, ExperimentView(title=name))
+
+
+def is_scalar(v: Any) -> bool:
+    return v is None or isinstance(v, str | int | float | bool)
+
+
+def is_number(v: Any) -> TypeGuard[int | float]:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def table_columns(view: ExperimentView, rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The table's columns: the view's (those present in some row), else every scalar field."""
+    present: list[str] = []
+    for row in rows:
+        for k, v in row.items():
+            if k not in present and is_scalar(v):
+                present.append(k)
+    if view.columns:
+        chosen = [c for c in view.columns if c in present]
+        if chosen:
+            return chosen
+    return present
+
+
+def generic_chart(rows: Sequence[dict[str, Any]]) -> Chart | None:
+    """A bar chart of the first numeric field against the first text field (or row number)."""
+    x = y = None
+    for row in rows:
+        for k, v in row.items():
+            if x is None and isinstance(v, str):
+                x = k
+            if y is None and is_number(v):
+                y = k
+    if y is None:
+        return None
+    return Chart(f"{y} per row", x=x or "#", y=(y,))
+
+
+def charts_for(view: ExperimentView, rows: Sequence[dict[str, Any]]) -> list[Chart]:
+    if view.charts:
+        usable = [c for c in view.charts
+                  if any(is_number(r.get(f)) for r in rows for f in c.y)]
+        if usable:
+            return usable
+    chart = generic_chart(rows)
+    return [chart] if chart else []

@@ -1,0 +1,67 @@
+"""The local executor with real processes: start gate, timeouts, process-group cleanup."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from virtbench.runner.executor import LocalExecutor
+from virtbench.workloads.build import ensure_built
+from virtbench.workloads.profiles import get_profile
+
+
+@pytest.fixture(scope="module")
+def bin_dir() -> Path:
+    return ensure_built(get_profile("unixbench-6")).bin_dir
+
+
+def test_gate_holds_copies_until_opened(bin_dir: Path) -> None:
+    r, w = os.pipe()
+    proc = subprocess.Popen([str(bin_dir / "vbgate"), str(r), "/bin/echo", "through"],
+                            pass_fds=(r,), stdout=subprocess.PIPE, text=True)
+    os.close(r)
+    time.sleep(0.3)
+    assert proc.poll() is None  # still waiting behind the gate
+    os.close(w)
+    out, _ = proc.communicate(timeout=10)
+    assert out == "through\n" and proc.returncode == 0
+
+
+def test_gate_rejects_bad_usage(bin_dir: Path) -> None:
+    proc = subprocess.run([str(bin_dir / "vbgate"), "x", "/bin/true"], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 2 and "bad file descriptor" in proc.stderr
+
+
+def test_all_copies_run_behind_the_gate(bin_dir: Path, tmp_path: Path) -> None:
+    cwds = []
+    for i in range(40):
+        d = tmp_path / str(i)
+        d.mkdir()
+        cwds.append(d)
+    ex = LocalExecutor(gate=bin_dir / "vbgate")
+    outs = ex.run_pass([["/bin/sh", "-c", "pwd"]] * 40, cwds, timeout=30)
+    assert [o.stdout.strip() for o in outs] == [str(d) for d in cwds]
+    assert all(o.returncode == 0 for o in outs)
+    assert all(not (d / ".vb-stdout").exists() for d in cwds)
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    marker = tmp_path / "grandchild-survived"
+    script = f"(sleep 3; touch {marker}) & sleep 60"
+    t0 = time.monotonic()
+    outs = LocalExecutor().run_pass([["/bin/sh", "-c", script]], [tmp_path], timeout=0.5)
+    assert time.monotonic() - t0 < 10
+    assert outs[0].returncode < 0  # killed
+    time.sleep(3.5)
+    assert not marker.exists()
+
+
+def test_missing_program_fails_every_copy(tmp_path: Path) -> None:
+    outs = LocalExecutor().run_pass([["/nonexistent/prog"]] * 2, [tmp_path, tmp_path], 5)
+    assert [o.returncode for o in outs] == [127, 127]
+    assert "cannot start /nonexistent/prog" in outs[0].stderr
