@@ -115,6 +115,51 @@ EXPECTED: dict[str, tuple[list[tuple[str, str, str | None]], str, dict[int, list
         {0: ["dmesg.txt: [    0.000000] Hypervisor detected: Microsoft Hyper-V"],
          1: ["/proc/sys/kernel/osrelease: 5.15.153.1-microsoft-standard-WSL2"]},
     ),
+    "xen-hvm-old-dmesg-only": (
+        [("hypervisor", "xen", "hvm")],
+        "xen (hvm, PV drivers: xen-blkfront, xen-netfront)",
+        {0: ["dmesg.txt: Hypervisor detected: Xen HVM",
+             "dmesg.txt: Xen Platform PCI: I/O protocol version 1",
+             "compiled for this kernel: unplug emulated disks"]},
+    ),
+    "aws-nitro": (
+        [("hypervisor", "kvm", "amazon-nitro")],
+        "kvm (AWS Nitro, cloud: amazon)",
+        {0: ["/sys/class/dmi/id/sys_vendor: Amazon EC2"]},
+    ),
+    "firecracker-mmio": (
+        [("hypervisor", "kvm", "firecracker-like")],
+        "kvm (firecracker-like micro-VM)",
+        {0: ["dmesg.txt: [    0.061201] virtio-mmio: Registering device virtio-mmio.0"]},
+    ),
+    "virtualbox-kvm-paravirt": (
+        [("hypervisor", "virtualbox", "kvm-paravirt")],
+        "virtualbox (kvm-paravirt, emulated devices: ahci, e1000)",
+        {0: ["/sys/class/dmi/id/product_name: VirtualBox",
+             "cpuid.txt: leaf 0x40000000 signature 'KVMKVMKVM'"]},
+    ),
+    "podman-rootless": (
+        [("hypervisor", "kvm", "qemu"), ("container", "podman", None)],
+        "kvm (qemu, PV drivers: virtio_blk, virtio_net) > container (podman)",
+        {1: ['/run/.containerenv: present (engine="podman)']},
+    ),
+    "kubernetes-pod": (
+        [("hypervisor", "kvm", "qemu"), ("container", "kubernetes", None)],
+        "kvm (qemu, PV drivers: virtio_blk, virtio_net) > container (kubernetes pod, "
+        "containerd)",
+        {1: ["/proc/self/cgroup: 0::/kubepods.slice/",
+             "/var/run/secrets/kubernetes.io/serviceaccount: present"]},
+    ),
+    "nspawn-bare-metal": (
+        [("hardware", "bare-metal", None), ("container", "systemd-nspawn", None)],
+        "bare metal > container (systemd-nspawn)",
+        {1: ["/run/systemd/container: systemd-nspawn"]},
+    ),
+    "openvz": (
+        [("hardware", "bare-metal", None), ("container", "openvz", None)],
+        "bare metal > container (openvz)",
+        {1: ["/proc/vz: present, /proc/bc: absent"]},
+    ),
 }
 
 
