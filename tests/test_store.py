@@ -259,3 +259,22 @@ def test_master_file_is_json_document(db_url: str | None) -> None:
     assert doc["id"] == run.id and doc["type"] == "virtbench.run"
     row = open_store(db_url).get(run.id)
     assert row is not None and Path(row.path) == path.resolve()
+
+
+def test_documented_sql_query_runs(db_url: str | None) -> None:
+    import re
+
+    from virtbench.importers.unixbench import parse_file
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "database.md").read_text()
+    block = re.search(r"```sql\n(.*?)```", page, re.S)
+    assert block is not None
+    pv = parse_file(DATA / "unixbench-centos6-xen-pv.txt")
+    pv.labels["env"] = "xen-pv"
+    save_and_record(pv, db_url=db_url)
+    save_and_record(make_run(labels={"env": "other"}), db_url=db_url)
+    with open_store(db_url).engine.connect() as conn:
+        rows = conn.execute(text(block.group(1).strip().rstrip(";"))).all()
+    assert len(rows) == 1
+    assert rows[0][0] == pv.id and rows[0][2] == "centos6.takara.org"
+    assert rows[0][3] == pytest.approx(208.18, abs=0.01)

@@ -44,6 +44,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cap",
     "migrate-check",
     "migrate",
+    "fleet",
 )
 
 
