@@ -328,12 +328,16 @@ def _hv_detected(value: str) -> tuple[str, str | None, float]:
     return (v.split()[0] if v else "unknown"), None, 0.6
 
 
-_BOOTING = re.compile(r"^Booting paravirtualized kernel (with PVH extensions )?on (.+?)\s*$")
+# 'Booting kernel on X' is the newer wording of the Xen banner (Linux 6.x).
+_BOOTING = re.compile(r"^Booting (?:paravirtualized )?kernel (with PVH extensions )?on (.+?)\s*$")
 
 Rule = tuple[re.Pattern[str], str, str, str | None, float]
 # (pattern on the message, clue kind, name, variant, weight)
 _RULES: list[Rule] = [
-    (re.compile(r"^Xen version: \d+\.\d+"), "hypervisor", "xen", "pv", 0.9),
+    # 'Xen version: X.Y... (preserve-AD)' is the PV banner; newer kernels print the colon
+    # form for PVH too (without preserve-AD); 'Xen version X.Y.' is the HVM/PVH one.
+    (re.compile(r"^Xen version: \d+\.\d+.*\(preserve-AD\)"), "hypervisor", "xen", "pv", 0.9),
+    (re.compile(r"^Xen version: \d+\.\d+(?!.*preserve-AD)"), "hypervisor", "xen", None, 0.9),
     (re.compile(r"^Xen version \d+\.\d+\."), "hypervisor", "xen", None, 0.9),
     (re.compile(r"^Xen: \[mem 0x|^Xen: [0-9a-f]{8,16} - [0-9a-f]{8,16}"), "hypervisor", "xen",
      "pv", 0.8),
@@ -344,10 +348,24 @@ _RULES: list[Rule] = [
     (re.compile(r"Xen HVM callback vector for event delivery is enabled"), "hypervisor", "xen",
      None, 0.8),
     (re.compile(r"^Xen Platform PCI: "), "hypervisor", "xen", "hvm", 0.8),
-    (re.compile(r"xen_platform_pci|xen-platform-pci"), "hypervisor", "xen", "hvm", 0.6),
+    (re.compile(r"xen_platform_pci|xen-platform-pci|^platform_pci: "), "hypervisor", "xen",
+     "hvm", 0.6),
+    (re.compile(r"^xen-vbd: registered block device|^xen-vnif: |^xen_mem: Initialising"),
+     "hypervisor", "xen", "hvm", 0.6),  # RHEL 5 xen-pv-drivers in HVM guests
+    (re.compile(r"Xen virtual console successfully installed"), "hypervisor", "xen", "pv",
+     0.6),
     (re.compile(r"the Xen platform PCI driver have been compiled"), "hypervisor", "xen", "hvm",
      0.8),
     (re.compile(r"^ACPI in unprivileged domain disabled"), "hypervisor", "xen", "pv", 0.85),
+    (re.compile(r"^ACPI in unprivileged domain disabled"), "role", "domU", None, 0.8),
+    # Variant hints: they pick PV/HVM/PVH once Xen is decided, but never decide Xen.
+    (re.compile(r"^[Rr]eleased \d+ page(\(s\)|s of unused memory)"), "variant", "xen", "pv",
+     0.6),
+    (re.compile(r"^PCI: setting up Xen PCI frontend stub|^pcifront "), "variant", "xen", "pv",
+     0.6),
+    (re.compile(r"^rtc_cmos \S+: (RTC can wake|registered as rtc|setting system clock)"),
+     "variant", "xen", "hvm", 0.3),
+    (re.compile(r"^i8042: PNP: PS/2 Controller \["), "variant", "xen", "hvm", 0.3),
     (re.compile(r"^xen: PV spinlocks|^xen:balloon|^xen_balloon: |^xen:events|^xen:grant_table|"
                 r"^Grant tables using version|^XENBUS|^xenbus"), "hypervisor", "xen", None, 0.7),
     (re.compile(r"(Switched|Switching) to clocksource xen\b|clocksource: xen:"), "hypervisor",
@@ -403,7 +421,12 @@ class KernelLogProbe(Probe):
             if "hv-detected" not in done and msg.startswith("Hypervisor detected: "):
                 value = msg.split(":", 1)[1].strip()
                 name, variant, weight = _hv_detected(value)
-                res.clue("hypervisor", name, ev(line), weight, variant)
+                if name == "xen" and variant == "hvm":
+                    # Certain about Xen; PVH guests print 'Xen HVM' too, so the type is a hint.
+                    res.clue("hypervisor", name, ev(line), 0.95)
+                    res.clue("variant", name, ev(line), weight, variant)
+                else:
+                    res.clue("hypervisor", name, ev(line), weight, variant)
                 done.add("hv-detected")
                 saw_hv_line = True
                 continue
@@ -448,7 +471,6 @@ class KernelLogProbe(Probe):
                 off = max(off, 0)
                 text = excerpt(f"{source}: ", line.raw, off + mm.start(), off + mm.end())
                 res.clue(kind, name, text, weight, variant)
-                break
         if not saw_hv_line:
             res.facts["kernel_log"]["hypervisor_line"] = False
         return res
