@@ -328,12 +328,16 @@ def _hv_detected(value: str) -> tuple[str, str | None, float]:
     return (v.split()[0] if v else "unknown"), None, 0.6
 
 
-_BOOTING = re.compile(r"^Booting paravirtualized kernel (with PVH extensions )?on (.+?)\s*$")
+# 'Booting kernel on X' is the newer wording of the Xen banner (Linux 6.x).
+_BOOTING = re.compile(r"^Booting (?:paravirtualized )?kernel (with PVH extensions )?on (.+?)\s*$")
 
 Rule = tuple[re.Pattern[str], str, str, str | None, float]
 # (pattern on the message, clue kind, name, variant, weight)
 _RULES: list[Rule] = [
-    (re.compile(r"^Xen version: \d+\.\d+"), "hypervisor", "xen", "pv", 0.9),
+    # 'Xen version: X.Y... (preserve-AD)' is the PV banner; newer kernels print the colon
+    # form for PVH too (without preserve-AD); 'Xen version X.Y.' is the HVM/PVH one.
+    (re.compile(r"^Xen version: \d+\.\d+.*\(preserve-AD\)"), "hypervisor", "xen", "pv", 0.9),
+    (re.compile(r"^Xen version: \d+\.\d+(?!.*preserve-AD)"), "hypervisor", "xen", None, 0.9),
     (re.compile(r"^Xen version \d+\.\d+\."), "hypervisor", "xen", None, 0.9),
     (re.compile(r"^Xen: \[mem 0x|^Xen: [0-9a-f]{8,16} - [0-9a-f]{8,16}"), "hypervisor", "xen",
      "pv", 0.8),
