@@ -37,6 +37,7 @@ from virtbench.probes.hypervisor import (
     PlatformProbe,
     XenSysProbe,
 )
+from virtbench.probes.migration import MigrationProbe
 from virtbench.probes.model import DETECT_SCHEMA_VERSION, DetectReport, Layer
 
 __all__ = [
@@ -65,6 +66,7 @@ REGISTRY: tuple[Probe, ...] = (
     MitigationsProbe(),
     StorageProbe(),
     StealProbe(),
+    MigrationProbe(),
 )
 
 
