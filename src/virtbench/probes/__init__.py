@@ -38,6 +38,7 @@ from virtbench.probes.hypervisor import (
     PlatformProbe,
     XenSysProbe,
 )
+from virtbench.probes.migration import MigrationProbe
 from virtbench.probes.model import DETECT_SCHEMA_VERSION, DetectReport, Layer
 
 __all__ = [
@@ -67,6 +68,7 @@ REGISTRY: tuple[Probe, ...] = (
     MitigationsProbe(),
     StorageProbe(),
     StealProbe(),
+    MigrationProbe(),
 )
 
 
