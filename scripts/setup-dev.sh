@@ -13,6 +13,7 @@ APT_PACKAGES=(
   qemu-system-x86 busybox-static linux-image-amd64 cpio  # VM guests (docs/vm.md): QEMU, the guest's busybox, a guest kernel in /boot
   postgresql util-linux       # the store is tested against a real PostgreSQL (runuser)
   postmark                    # io postmark is compared with NetApp's Postmark (docs/io.md)
+  openssh-server openssh-client  # fleet tests: real sshd hosts on loopback (docs/fleet.md)
 )
 
 if [ "$(id -u)" = 0 ]; then

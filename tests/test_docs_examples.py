@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,9 @@ def test_documented_examples_run(page: Path, examples: list[tuple[str, int]],
     env["PATH"] = f"{shim}{os.pathsep}{env['PATH']}"
     work = tmp_path / "work"
     work.mkdir()
+    # Examples may name the sample UnixBench reports as if the user had them at hand.
+    for sample in (ROOT / "tests" / "data").glob("unixbench-*.txt"):
+        shutil.copy(sample, work / sample.name)
     for cmd, expected in examples:
         proc = subprocess.run(cmd, shell=True, cwd=work, env=env, capture_output=True,
                               text=True, timeout=600, check=False)

@@ -243,3 +243,57 @@ def test_cli_rejects_experiments_and_missing_files(tmp_path: Path,
         _cli([str(exp)], capsys)
     with pytest.raises(UsageError, match=r"nope\.json"):
         _cli([str(tmp_path / "nope.json")], capsys)
+
+
+DETECT = ROOT / "tests" / "data" / "detect"
+
+
+def _detected(case: str) -> dict[str, Any]:
+    from virtbench.probes import detect
+
+    report: dict[str, Any] = detect(str(DETECT / case)).to_dict()
+    return report
+
+
+def test_real_detect_reports_xen_pv_and_hvm_emulated() -> None:
+    run = pv_run()
+    run.environment.virtualization = _detected("xen-pv-domu")
+    result = ex.explain(run)
+    fired = [f.rule for f in result.findings]
+    assert fired[:2] == ["xen-pv", "pv-kernel-entry"]  # the environment fact first
+    xen = next(f for f in result.findings if f.rule == "xen-pv")
+    assert xen.copies is None and "xen (pv)" in xen.message
+    assert "Detected: xen (pv)." in result.findings[1].advice
+    assert result.environment["env.clocksource"] == "xen"
+    assert result.environment["env.pti"] == "no"  # meltdown: Not affected
+    assert result.detect_advice and "Xen PV guest" in result.detect_advice[0]
+    assert "Advice recorded by `virtbench detect`" in ex.format_text(run, result)
+    healthy = hvm_run()
+    healthy.environment.virtualization = _detected("xen-hvm-emulated")
+    result = ex.explain(healthy)
+    assert [f.rule for f in result.findings] == ["emulated-disk"]
+    assert "ata_piix" in result.findings[0].message
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in DETECT.iterdir() if p.is_dir()))
+def test_every_detect_fixture_is_read_without_error(case: str) -> None:
+    run = hvm_run()
+    run.environment.virtualization = _detected(case)
+    result = ex.explain(run)
+    assert not any(f.rule == "pv-kernel-entry" for f in result.findings)
+    assert result.environment["env.detected"] == "yes"
+
+
+def test_busy_host_and_quick_runs_are_said_once() -> None:
+    run = reference_run()
+    run.environment.load_average = [1.6, 1.0, 0.5]  # 0.8 per usable CPU (2)
+    run.mode = "quick"
+    run.comparable = False
+    result = ex.explain(run)
+    rules = [f.rule for f in result.findings]
+    assert rules.count("busy-host") == 1 and rules.count("not-comparable") == 1
+    assert rules[0] == "busy-host"
+    busy = result.findings[0]
+    assert busy.copies is None and "1.60 on 2 usable CPUs" in busy.message
+    run.environment.load_average = [0.9, 1.0, 0.5]  # 0.45 per CPU: below the threshold
+    assert "busy-host" not in {f.rule for f in ex.explain(run).findings}

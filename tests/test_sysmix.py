@@ -4,6 +4,7 @@ import subprocess
 
 import pytest
 
+from virtbench.errors import UsageError
 from virtbench.experiments import fixedwork, programs
 from virtbench.experiments.fixedwork import parse_kv_line, parse_sysmix
 
@@ -71,3 +72,30 @@ def test_bad_arguments(args: list[str], message: str) -> None:
     assert proc.returncode == 2
     assert message in proc.stderr
     assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("workload,count", [("integer", 200_000), ("float", 5)])
+def test_suite_kernels_run_fixed_work(workload: str, count: int) -> None:
+    """integer/float are the suite's own Dhrystone/Whetstone run with ``-n``: exactly the
+    asked number of loops (Dhrystone reports it) in a measured time."""
+    cmd = fixedwork.make_workload(workload, iterations=count)
+    assert cmd.args == ("-n", str(count))
+    proc = subprocess.run([str(programs.build(cmd.program)), *cmd.args], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    out = cmd.parse(proc.stdout)
+    assert 0 < out.seconds < 30
+    if workload == "integer":
+        assert out.metrics["count"] == count
+    else:
+        assert out.metrics["count"] > 0  # MWIPS
+    bad = subprocess.run([str(programs.build(cmd.program)), "-n", "0"], capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert bad.returncode == 2 and "bad" in bad.stderr
+
+
+def test_unknown_workload_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="unknown workload 'nosuch'"):
+        fixedwork.make_workload("nosuch")
+    with pytest.raises(UsageError, match="--iterations must be > 0"):
+        fixedwork.make_workload("integer", iterations=-5)

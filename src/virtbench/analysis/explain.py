@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import string
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -115,11 +116,27 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
-def usable_cpus(env: Environment) -> int | None:
+def usable_cpus(env: Environment) -> float | None:
+    """CPUs the run could use: the detect report's figure (affinity and cgroup quota) when
+    present, else the affinity count, else the CPUs in the system."""
+    report = env.virtualization
+    if isinstance(report, Mapping):
+        facts = report.get("facts")
+        cpu = facts.get("cpu") if isinstance(facts, Mapping) else None
+        usable = cpu.get("usable_cpus") if isinstance(cpu, Mapping) else None
+        if isinstance(usable, int | float) and not isinstance(usable, bool) and usable > 0:
+            return float(usable)
     for n in (env.cpus_usable, env.cpu_count):
         if n is not None and n > 0:
-            return n
+            return float(n)
     return None
+
+
+def detect_advice(env: Environment) -> list[str]:
+    """The advice lines of the run's detect report (empty when there is none)."""
+    report = env.virtualization
+    advice = report.get("advice") if isinstance(report, Mapping) else None
+    return [str(a) for a in advice if isinstance(a, str)] if isinstance(advice, list) else []
 
 
 # ---- environment facts from the `virtbench detect` report ----------------------------------
@@ -202,7 +219,11 @@ def environment_facts(env: Environment) -> Metrics:
     """
     facts: Metrics = {}
     cpus = usable_cpus(env)
-    facts["env.usable_cpus"] = float(cpus) if cpus else None
+    facts["env.usable_cpus"] = cpus
+    load = env.load_average
+    if load and cpus and isinstance(load[0], int | float):
+        facts["env.load1"] = float(load[0])
+        facts["env.load_per_cpu"] = float(load[0]) / cpus
     report = env.virtualization if isinstance(env.virtualization, Mapping) else None
     facts["env.detected"] = "yes" if report and not report.get("error") else "no"
     facts["env.summary"] = layer_summary(report) or "not detected"
@@ -233,30 +254,47 @@ def environment_facts(env: Environment) -> Metrics:
         str(lay.get("variant", "")).lower() == "tcg" for lay in hypervisors
     ):
         facts["env.emulated_cpu"] = "yes"
-    clock = _as_name(_find(report, "clocksource", "current_clocksource", "clock_source"))
+    clock_raw = _find(report, "clocksource", "current_clocksource", "clock_source")
+    clock = _as_name(clock_raw)
     if clock:
         facts["env.clocksource"] = clock.lower()
-    avail = _find(report, "available_clocksource", "clocksources_available", "available")
+    avail = clock_raw.get("available") if isinstance(clock_raw, Mapping) else None
+    if avail is None:
+        avail = _find(report, "available_clocksource", "clocksources_available")
     if isinstance(avail, str):
         avail = avail.split()
-    if isinstance(avail, list) and all(isinstance(a, str) for a in avail):
+    if isinstance(avail, list) and avail and all(isinstance(a, str) for a in avail):
         facts["env.clocksources_available"] = " ".join(avail)
     steal = _as_float(_find(report, "steal_percent", "steal_pct", "steal"))
     if steal is not None:
         facts["env.steal_percent"] = steal
-    mitig = _find(report, "mitigations", "vulnerabilities")
-    if isinstance(mitig, Mapping):
-        texts = " ".join(str(v) for v in mitig.values()).lower()
-        facts["env.pti"] = "yes" if "pti" in texts and "not affected" not in str(
-            mitig.get("meltdown", "")
-        ).lower() else "no"
+    vulns = _find(report, "vulnerabilities")
+    if not isinstance(vulns, Mapping):
+        mitig = _find(report, "mitigations")
+        vulns = mitig if isinstance(mitig, Mapping) else None
+    if isinstance(vulns, Mapping) and isinstance(vulns.get("meltdown"), str):
+        meltdown = str(vulns["meltdown"])
+        facts["env.pti"] = "yes" if meltdown.startswith("Mitigation") and "PTI" in meltdown \
+            else "no"
     smt = _find(report, "smt", "smt_active")
     if isinstance(smt, Mapping):
-        smt = smt.get("active", smt.get("on", smt.get("control")))
+        smt = smt.get("active", smt.get("on"))
     if isinstance(smt, bool):
         facts["env.smt"] = "on" if smt else "off"
     elif isinstance(smt, str):
         facts["env.smt"] = "on" if smt.lower() in ("on", "1", "true", "active", "yes") else "off"
+    devices = _find(report, "devices")
+    if isinstance(devices, Mapping):
+        disk = devices.get("disk")
+        state = _as_name(disk.get("state")) if isinstance(disk, Mapping) else _as_name(disk)
+        if state:
+            facts["env.disk"] = state.lower()
+            emulated = disk.get("emulated") if isinstance(disk, Mapping) else None
+            if isinstance(emulated, list) and emulated:
+                facts["env.disk_emulated"] = ", ".join(str(x) for x in emulated)
+    advice = report.get("advice")
+    if isinstance(advice, list):
+        facts["env.advice_count"] = float(len(advice))
     return facts
 
 
@@ -290,7 +328,7 @@ def section_metrics(run: RunResult, section: Section) -> Metrics:
     m["cpu_tests"] = _fmt_tests(idx, CPU_TESTS) or None
     m["file_tests"] = _fmt_tests(idx, FILE_TESTS) or None
     cpus = usable_cpus(run.environment)
-    m["usable_cpus"] = float(cpus) if cpus else None
+    m["usable_cpus"] = cpus
     if "shell1" in idx and "shell8" in idx:
         conc = idx["shell8"] / idx["shell1"]
         m["shell8_vs_shell1"] = conc
@@ -447,6 +485,7 @@ AGAINST_GROUP_LOW = 0.67
 AGAINST_GROUP_HIGH = 1.5
 AGAINST_CPU_BAND = (0.8, 1.25)
 SLOW_CLOCKSOURCES = ("hpet", "acpi_pm", "pit", "jiffies")
+BUSY_LOAD_PER_CPU = 0.5
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -520,6 +559,22 @@ RULES: tuple[Rule, ...] = (
                "run with a local filesystem.",
     ),
     Rule(
+        id="emulated-disk",
+        title="The disk is an emulated device",
+        severity="warn",
+        scope="section",
+        when=(Cond("env.disk", "==", "emulated"),),
+        message="Detection found the disk served by an emulated controller "
+                "({env.disk_emulated}), not a paravirtual driver.",
+        rationale="An emulated controller (ata_piix, ahci, mptspi) traps to the device model "
+                  "for every register access: I/O costs several exits per request, and "
+                  "everything that reaches the disk is slower than with virtio or Xen "
+                  "blkfront. UnixBench's file tests mostly stay in the page cache, so they "
+                  "understate it.",
+        advice="Install and use the paravirtual block driver (virtio_blk/virtio_scsi on KVM, "
+               "xen-blkfront on Xen HVM, pvscsi on VMware, storvsc on Hyper-V).",
+    ),
+    Rule(
         id="shell-vs-cpu",
         title="Shell-script tests are slow relative to the CPU",
         severity="warn",
@@ -542,8 +597,8 @@ RULES: tuple[Rule, ...] = (
         scope="section",
         when=(Cond("scaling_cpu", "<", SCALING_LOW),),
         message="With {copies:.0f} copies the CPU tests deliver {scaling_cpu:.0%} of "
-                "{scaling_expected:.0f}x the 1-copy score (all tests: {scaling_all:.0%}; "
-                "lowest efficiencies %: {scaling_lowest}). Usable CPUs: {usable_cpus:.0f}.",
+                "{scaling_expected:g}x the 1-copy score (all tests: {scaling_all:.0%}; "
+                "lowest efficiencies %: {scaling_lowest}). Usable CPUs: {usable_cpus:g}.",
         rationale="Dhrystone and Whetstone copies share nothing but the cores, so on dedicated "
                   "cores N copies give close to N times one copy (90-100%; turbo limits cost a "
                   "few percent; this project's reference machine: 90%). Two copies on SMT "
@@ -560,8 +615,8 @@ RULES: tuple[Rule, ...] = (
         severity="info",
         scope="section",
         when=(Cond("copies_over_cpus", ">", 1.0),),
-        message="{copies:.0f} copies ran on {usable_cpus:.0f} usable CPUs: scaling was judged "
-                "against {scaling_expected:.0f}x, not {copies:.0f}x.",
+        message="{copies:.0f} copies ran on {usable_cpus:g} usable CPUs: scaling was judged "
+                "against {scaling_expected:g}x, not {copies:.0f}x.",
         rationale="Copies beyond the CPUs this process may use only time-share; the ideal "
                   "speed-up is the number of usable CPUs.",
         advice="Run with --copies equal to the usable CPUs for a scaling figure.",
@@ -574,7 +629,7 @@ RULES: tuple[Rule, ...] = (
         when=(Cond("shell_concurrency_per_cpu", "<", SHELL_CONCURRENCY_LOW),
               Cond("usable_cpus", ">=", 2.0), Cond("copies", "<=", 1.0)),
         message="With one copy, Shell Scripts (8 concurrent) indexes {shell8_vs_shell1:.2f}x "
-                "Shell Scripts (1 concurrent) on {usable_cpus:.0f} usable CPUs.",
+                "Shell Scripts (1 concurrent) on {usable_cpus:g} usable CPUs.",
         rationale="The two shell baselines make 8 concurrent scripts index about like 1 script "
                   "on one CPU; with k usable CPUs the 8-script index should approach k times "
                   "the 1-script index. Below half of that, the CPUs are not really available "
@@ -626,6 +681,34 @@ RULES: tuple[Rule, ...] = (
                   "5% every timed test loses about that share and results vary run to run.",
         advice="Ask for dedicated/pinned vCPUs or run when the host is quiet; compare runs "
                "only with similar steal.",
+    ),
+    Rule(
+        id="busy-host",
+        title="The machine was busy when the run started",
+        severity="high",
+        scope="section",
+        when=(Cond("env.load_per_cpu", ">=", BUSY_LOAD_PER_CPU),),
+        message="Load average {env.load1:.2f} on {env.usable_cpus:g} usable CPUs when the run "
+                "started: other work competed for the CPUs during the tests.",
+        rationale="A 1-minute load average of half a runnable task per CPU or more means the "
+                  "tests shared their CPUs. Every test loses, but unevenly: short system-call "
+                  "loops suffer most, because each switch to another process flushes branch "
+                  "predictors and caches (IBPB and similar mitigations) and the loop restarts "
+                  "cold, so contention can imitate a kernel-entry penalty and poor scaling.",
+        advice="Rerun on an idle machine (or with the other work stopped) before trusting the "
+               "kernel-entry and scaling findings of this run.",
+    ),
+    Rule(
+        id="not-comparable",
+        title="Shortened (quick) run",
+        severity="info",
+        scope="section",
+        when=(Cond("comparable", "==", "no"),),
+        message="This run was made with shortened passes ({mode} mode) and is marked not "
+                "comparable.",
+        rationale="Quick runs are smoke tests: with fewer and shorter passes the scores are "
+                  "noisier and start-up costs weigh more.",
+        advice="Use a standard or adaptive run for numbers you want to compare or explain.",
     ),
     Rule(
         id="emulated-cpu",
@@ -772,6 +855,7 @@ class Explanation:
     findings: list[Finding]
     comparison: dict[int, list[dict[str, Any]]]
     comparison_metrics: dict[int, Metrics]
+    detect_advice: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -782,10 +866,12 @@ class Explanation:
             "findings": [f.to_dict() for f in self.findings],
             "comparison": {str(k): v for k, v in self.comparison.items()},
             "comparison_metrics": {str(k): v for k, v in self.comparison_metrics.items()},
+            "detect_advice": self.detect_advice,
         }
 
 
 _SEVERITY_ORDER = {"high": 0, "warn": 1, "info": 2}
+_RUN_FACTS = ("profile", "mode", "comparable")
 
 
 def _evidence(rule: Rule, metrics: Mapping[str, Value]) -> dict[str, Value]:
@@ -810,18 +896,19 @@ def explain(run: RunResult, against: RunResult | None = None,
     for section in sorted(run.sections, key=lambda s: s.copies):
         own = section_metrics(run, section)
         sections[section.copies] = own
-        metrics: Metrics = {**env, **own, "profile": run.profile}
+        metrics: Metrics = {**env, **own, **_run_facts(run)}
         for rule in rules:
             if rule.scope != "section" or not rule.fires(metrics):
                 continue
-            env_only = all(c.metric.startswith("env.") for c in rule.when)
+            env_only = all(c.metric.startswith("env.") or c.metric in _RUN_FACTS
+                           for c in rule.when)
             if env_only:  # an environment fact is said once, not once per section
                 if rule.id in env_fired:
                     continue
                 env_fired.add(rule.id)
             findings.append(_finding(rule, metrics, None if env_only else section.copies))
     if not run.sections:
-        metrics = {**env, "profile": run.profile}
+        metrics = {**env, **_run_facts(run)}
         for rule in rules:
             if rule.scope == "section" and rule.fires(metrics):
                 findings.append(_finding(rule, metrics, None))
@@ -833,7 +920,7 @@ def explain(run: RunResult, against: RunResult | None = None,
             if not rows:
                 continue
             comparison[section.copies] = rows
-            metrics = {**env, **sections[section.copies], "profile": run.profile, **vs}
+            metrics = {**env, **sections[section.copies], **_run_facts(run), **vs}
             comparison_metrics[section.copies] = vs
             for rule in rules:
                 if rule.scope == "against" and rule.fires(metrics):
@@ -847,7 +934,13 @@ def explain(run: RunResult, against: RunResult | None = None,
         findings=findings,
         comparison=comparison,
         comparison_metrics=comparison_metrics,
+        detect_advice=detect_advice(run.environment),
     )
+
+
+def _run_facts(run: RunResult) -> Metrics:
+    return {"profile": run.profile, "mode": run.mode,
+            "comparable": "yes" if run.comparable else "no"}
 
 
 def _finding(rule: Rule, metrics: Mapping[str, Value], copies: int | None) -> Finding:
@@ -866,7 +959,7 @@ def _finding(rule: Rule, metrics: Mapping[str, Value], copies: int | None) -> Fi
 # ---- text ----------------------------------------------------------------------------------
 def _copies_label(copies: int | None) -> str:
     if copies is None:
-        return "environment"
+        return "whole run"
     return f"{copies} cop{'y' if copies == 1 else 'ies'}"
 
 
@@ -874,8 +967,15 @@ def _num(v: Value, spec: str = ".2f", suffix: str = "") -> str:
     return "n/a" if v is None else (v if isinstance(v, str) else format(v, spec) + suffix)
 
 
-def format_text(run: RunResult, ex: Explanation, against: RunResult | None = None) -> str:
-    """The human report of an explanation (plain text, one screen for a usual run)."""
+def _wrap(text: str, indent: str, width: int, subsequent: str | None = None) -> str:
+    return textwrap.fill(text, width=width, initial_indent=indent,
+                         subsequent_indent=subsequent if subsequent is not None else indent + "  ",
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def format_text(run: RunResult, ex: Explanation, against: RunResult | None = None,
+                width: int = 100) -> str:
+    """The human report of an explanation (plain text, wrapped to ``width`` columns)."""
     env = run.environment
     lines = [
         f"Run {run.id} ({run.source}, profile {run.profile}"
@@ -883,7 +983,7 @@ def format_text(run: RunResult, ex: Explanation, against: RunResult | None = Non
     ]
     if env.cpu_model:
         lines.append(f"  CPU: {env.cpu_model}" + (
-            f", {usable_cpus(env)} usable" if usable_cpus(env) else ""))
+            f", {usable_cpus(env):g} usable" if usable_cpus(env) else ""))
     lines.append(f"  Environment: {ex.environment.get('env.summary')}")
     for copies, m in ex.sections.items():
         lines.append(
@@ -919,10 +1019,13 @@ def format_text(run: RunResult, ex: Explanation, against: RunResult | None = Non
                      "(see docs/explain.md).")
     for f in ex.findings:
         lines.append(f"[{f.severity.upper()}] {f.title} ({_copies_label(f.copies)})")
-        lines.append(f"  {f.message}")
-        lines.append(f"  Why: {f.rationale}")
-        lines.append(f"  Do: {f.advice}")
+        lines.append(_wrap(f.message, "  ", width))
+        lines.append(_wrap(f"Why: {f.rationale}", "  ", width))
+        lines.append(_wrap(f"Do: {f.advice}", "  ", width))
         lines.append("")
+    if ex.detect_advice:
+        lines.append("Advice recorded by `virtbench detect` when the run was measured:")
+        lines.extend(_wrap(a, "  - ", width, "    ") for a in ex.detect_advice)
     return "\n".join(lines).rstrip() + "\n"
 
 

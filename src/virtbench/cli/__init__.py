@@ -42,7 +42,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tune",
     "consolidate",
     "cap",
+    "migrate-check",
     "migrate",
+    "fleet",
 )
 
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 import string
 import sys
+from typing import TYPE_CHECKING
 
-from virtbench.analysis.compare import Comparison, Delta, SectionComparison, compare
 from virtbench.cli._common import add_db_option, markdown_table, print_json, print_table
 from virtbench.errors import UsageError
 from virtbench.results.model import RunResult
 from virtbench.results.resolve import resolve_runs
+
+if TYPE_CHECKING:
+    from virtbench.analysis.compare import Comparison, Delta, SectionComparison
 
 NAME = "compare"
 HELP = "compare runs test by test against the first (ratios, significance, warnings)"
@@ -131,6 +134,8 @@ def render_markdown(comp: Comparison) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from virtbench.analysis.compare import compare
+
     if len(args.runs) < 1:
         raise UsageError("compare needs runs")
     docs = resolve_runs(args.runs, args.db, kind="suite")
@@ -160,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
     for sc in comp.sections:
         headers, rows = section_rows(sc, len(comp.runs))
         print()
-        print_table(headers, rows, right=_right(headers), title=section_title(sc))
+        print_table(headers, rows, right=_right(headers), title=section_title(sc),
+                    color_changes=True)
     print()
     print(comp.rule)
     return 0

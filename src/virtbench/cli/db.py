@@ -8,7 +8,6 @@ from pathlib import Path
 from virtbench import paths
 from virtbench.cli._common import add_db_option, info, print_json
 from virtbench.results.model import load_any
-from virtbench.store import open_store
 
 NAME = "db"
 HELP = "the run index: 'rebuild' it from the JSON result files, or show 'info'"
@@ -23,6 +22,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from virtbench.store import open_store
+
     if args.action == "rebuild":
         store = open_store(args.db, check=False)
         directory = args.dir or paths.results_dir()

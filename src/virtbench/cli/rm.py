@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 
 from virtbench.cli._common import add_db_option, print_json
-from virtbench.results.resolve import resolve_rows
-from virtbench.store import RunRow, open_store
 
 NAME = "rm"
 HELP = "remove stored runs: their index rows and JSON master files (--keep-file keeps it)"
@@ -23,6 +21,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from virtbench.results.resolve import resolve_rows
+    from virtbench.store import RunRow, open_store
+
     store = open_store(args.db)
     # Resolve everything first so a typo in the third ref removes nothing.
     rows: list[RunRow] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from virtbench.cli._common import (
     add_db_option,
@@ -11,7 +12,9 @@ from virtbench.cli._common import (
     print_json,
     print_table,
 )
-from virtbench.store import RunFilter, RunRow, open_store
+
+if TYPE_CHECKING:
+    from virtbench.store import RunRow
 
 NAME = "runs"
 HELP = "list stored runs (filter by host, label, date, profile, kind)"
@@ -43,6 +46,8 @@ def scores_text(row: RunRow) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from virtbench.store import RunFilter, open_store
+
     flt = RunFilter(host=args.host, labels=parse_labels(args.label), since=args.since,
                     until=args.until, profile=args.profile, kind=args.kind,
                     source=args.source, limit=args.limit)

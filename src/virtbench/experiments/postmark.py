@@ -30,13 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from virtbench.errors import EnvironmentUnsupported, UsageError
-from virtbench.experiments import cbuild
+from virtbench.experiments import programs
 from virtbench.experiments.common import (
     MEMORY_FILESYSTEMS,
     finish,
     location_facts,
     new_document,
     save,
+    stamp_program,
 )
 from virtbench.experiments.metric import MainMetric
 from virtbench.results.model import ExperimentResult
@@ -207,8 +208,9 @@ def parse(text: str) -> PostmarkResult:
 
 
 def binary() -> Path:
-    """The compiled program (built into the compile cache on first use)."""
-    return cbuild.ensure_program(PROGRAM)
+    """The compiled program (built into the compile cache on first use; see
+    :mod:`virtbench.experiments.programs`)."""
+    return programs.build(PROGRAM)
 
 
 def command(params: PostmarkParams, workdir: Path, bin_path: Path) -> list[str]:
@@ -228,6 +230,29 @@ def command(params: PostmarkParams, workdir: Path, bin_path: Path) -> list[str]:
         "--buffered", "1" if params.buffered else "0",
         "--seed", str(params.seed),
     ]
+
+
+def workload_output(text: str) -> Any:
+    """Parse for the instance backends: a ``WorkloadOutput`` whose seconds are Postmark's
+    total time and whose metrics are every numeric figure of :meth:`PostmarkResult.figures`."""
+    from virtbench.experiments.instances import WorkloadOutput  # late: avoids an import cycle
+
+    r = parse(text)
+    if r.status != "ok":
+        raise ValueError(f"postmark: {r.status} after {r.transactions} transactions")
+    metrics = {k: float(v) for k, v in r.figures().items() if isinstance(v, (int, float))}
+    return WorkloadOutput(seconds=r.seconds_total, metrics=metrics)
+
+
+def workload_command(params: PostmarkParams) -> Any:
+    """Postmark as a fixed-work instance workload (``consolidate --workload postmark``): a
+    ``WorkloadCommand`` running in the instance's own scratch directory (``{dir}``)."""
+    from virtbench.experiments.instances import WorkloadCommand  # late: avoids a cycle
+
+    params.validate()
+    argv = command(params, Path("{dir}"), Path(PROGRAM))
+    return WorkloadCommand(name="postmark", program=PROGRAM, args=tuple(argv[1:]),
+                           parse=workload_output, needs_dir=True)
 
 
 def required_space(params: PostmarkParams) -> tuple[int, int]:
@@ -317,9 +342,10 @@ def run_experiment(params: PostmarkParams, location: Path | None = None, repeat:
     bin_path = binary()
     facts = location_facts(base)
     doc = new_document("postmark", {**params.to_dict(), "repeat": repeat, "location": facts,
-                                    "program_sha256": cbuild.source_hash(PROGRAM)},
+                                    "program_sha256": programs.source_hash(PROGRAM)},
                        command_line)
     doc.labels["condition"] = "solo"
+    stamp_program(doc, PROGRAM)
     if facts.get("fstype") in MEMORY_FILESYSTEMS:
         doc.notes.append(f"{base} is on {facts['fstype']}: files live in memory, this measures "
                          "the kernel's file system code, not a disk")

@@ -31,13 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from virtbench.errors import EnvironmentUnsupported, UsageError
-from virtbench.experiments import cbuild
+from virtbench.experiments import programs
 from virtbench.experiments.common import (
     MEMORY_FILESYSTEMS,
     finish,
     location_facts,
     new_document,
     save,
+    stamp_program,
 )
 from virtbench.experiments.metric import MainMetric
 from virtbench.results.model import ExperimentResult
@@ -187,7 +188,7 @@ def parse(text: str) -> dict[str, str]:
 
 
 def binary() -> Path:
-    return cbuild.ensure_program(PROGRAM)
+    return programs.build(PROGRAM)
 
 
 def _set_pdeathsig() -> None:
@@ -273,6 +274,42 @@ def run_once(params: SeqreadParams, location: Path, size: int, bin_path: Path,
         pages_resident_after=int(read["pages_resident_after"]), in_memory=in_memory)
 
 
+def workload_output(text: str) -> Any:
+    """Parse ``seqread run`` for the instance backends: seconds of the timed read, metrics
+    with the read/write rates and the cache residency before the read."""
+    from virtbench.experiments.instances import WorkloadOutput  # late: avoids a cycle
+
+    kv = parse(text)
+    if kv.get("direct") == "unsupported":
+        raise ValueError("seqread: the file system refuses O_DIRECT")
+    seconds = float(kv["seconds_read"])
+    total = int(kv["pages_total"])
+    metrics = {
+        "bytes_read": float(kv["bytes_read"]),
+        "read_mib_per_second": int(kv["bytes_read"]) / MiB / seconds if seconds > 0 else 0.0,
+        "write_mib_per_second": (int(kv["bytes_written"]) / MiB / float(kv["seconds_write"])
+                                 if float(kv["seconds_write"]) > 0 else 0.0),
+        "resident_before": int(kv["pages_resident_before"]) / total if total else 0.0,
+    }
+    return WorkloadOutput(seconds=seconds, metrics=metrics)
+
+
+def workload_command(size: int, block: int = MiB, cache: str = "fadvise") -> Any:
+    """seqread as a fixed-work instance workload: write ``size`` bytes in the instance's
+    scratch directory, drop them from the cache without root (``fadvise``) or bypass it
+    (``direct``), time the read, remove the file. Seconds are the read's."""
+    from virtbench.experiments.instances import WorkloadCommand  # late: avoids a cycle
+
+    if cache not in ("fadvise", "direct", "buffered"):
+        raise UsageError("seqread instances keep the cache out with fadvise or direct")
+    size -= size % block
+    if size <= 0:
+        raise UsageError("seqread size must be at least one block")
+    return WorkloadCommand(name="seqread", program=PROGRAM,
+                           args=("run", "{dir}/seqread.dat", str(size), str(block), cache),
+                           parse=workload_output, needs_dir=True)
+
+
 MAIN_METRIC = ("read_mib_per_second", "MiB/s", False)
 
 
@@ -293,9 +330,10 @@ def run_experiment(params: SeqreadParams, location: Path | None = None, repeat: 
     facts = location_facts(base)
     doc = new_document("seqread", {**params.to_dict(), "size_used": size, "repeat": repeat,
                                    "location": facts,
-                                   "program_sha256": cbuild.source_hash(PROGRAM)},
+                                   "program_sha256": programs.source_hash(PROGRAM)},
                        command_line)
     doc.labels["condition"] = "solo"
+    stamp_program(doc, PROGRAM)
     doc.notes.extend(notes)
     if facts.get("fstype") in MEMORY_FILESYSTEMS:
         doc.notes.append(f"{base} is on {facts['fstype']}: the file lives in memory, so the "

@@ -165,9 +165,14 @@ _KMSG_RE = re.compile(r"^(\d+),(\d+),(\d+),[^;]*;(.*)$")
 _PREFIX_RE = re.compile(
     r"^(?:<\d+>)?"  # syslog priority
     r"(?:\S+\s+\d+\s+[\d:]+\s+\S+\s+kernel:\s*|"  # 'Nov 22 00:00:00 host kernel: '
-    r"\d{4}-\d\d-\d\dT\S+\s+\S+\s+kernel:\s*)?"  # ISO timestamp syslog
+    r"\d{4}-\d\d-\d\dT\S+\s+\S+\s+kernel:\s*)?"  # ISO timestamp syslog / journalctl
     r"(?:<\d+>)?"
-    r"(?:\[\s*\d+\.\d+\]\s?)?"  # '[    0.000000] '
+    r"(?:(?:kern|user|daemon|syslog)\s*:(?:emerg|alert|crit|err|warn|notice|info|debug)"
+    r"\s*:\s*)?"  # dmesg -x: 'kern  :info  : '
+    r"(?:\[\s*\d+\.\d+\]\s?|"  # '[    0.000000] '
+    r"\[[A-Z][a-z]{2} [A-Z][a-z]{2}\s+\d+ [\d:]+ \d{4}\]\s?|"  # dmesg -T
+    r"\d{4}-\d\d-\d\dT[\d:,.]+[+-]\d\d:?\d\d\s)?"  # dmesg --time-format iso
+    r"(?:(?:\S+\s+)?kernel:\s+)?"  # journalctl -k -o short-monotonic: '[ 0.1] host kernel: '
 )
 
 

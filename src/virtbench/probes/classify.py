@@ -29,6 +29,15 @@ _HV_SOURCES = ("/dev/kmsg", "/dmesg.txt", "cpuid", "/cpuid.txt", "/sys/class/dmi
 _CT_SOURCES = ("/proc/1/environ", "/proc/1/cgroup", "/proc/self/", "/run/", "/.dockerenv")
 
 
+# (real hypervisor, interfaces it may offer), most specific first.
+_OFFERS: list[tuple[str, tuple[str, ...]]] = [
+    ("virtualbox", ("kvm", "hyper-v")),
+    ("parallels", ("kvm", "hyper-v")),
+    ("xen", ("hyper-v",)),
+    ("kvm", ("hyper-v",)),
+]
+
+
 def combine(weights: list[float]) -> float:
     p = 1.0
     for w in weights:
@@ -84,6 +93,16 @@ def _hypervisor_layer(clues: list[Clue], facts: dict[str, Any], unreadable: list
             extra = 0.3 if (facts.get("cpuid") or {}).get("read") else 0.0
             score["qemu-tcg"] = combine([score.get("qemu-tcg", 0.0), qemu, extra])
             by_name["qemu-tcg"].extend(by_name["qemu"])
+    # Hypervisors offer other hypervisors' paravirtual interfaces (VirtualBox offers KVM's and
+    # Hyper-V's, Xen and KVM offer Hyper-V's): the firmware-named one is the real one.
+    interface_of: dict[str, str] = {}
+    for real, offered in _OFFERS:
+        if score.get(real, 0.0) >= 0.8:
+            for other in offered:
+                if other in score and other != real:
+                    score.pop(other)
+                    interface_of[other] = real
+                    by_name[real].extend(by_name[other])
     named = {n: s for n, s in score.items() if n != "none"}
     best = max(named, key=lambda n: named[n]) if named else None
     factor, missing = _penalty(unreadable, _HV_SOURCES)
@@ -120,8 +139,11 @@ def _hypervisor_layer(clues: list[Clue], facts: dict[str, Any], unreadable: list
         conf *= 1.0 - 0.5 * max(rivals)
     if best == "qemu-tcg" and "kvm" not in cpuid_names and not cpuid_names:
         conf *= 0.9
+    hints = [c for c in clues if c.kind == "variant" and c.name == best]
+    if best == "xen":
+        hints.extend(_xen_variant_hints(clues, facts))
     variants: dict[str, list[float]] = defaultdict(list)
-    for c in chosen:
+    for c in chosen + hints:
         if c.variant:
             variants[c.variant].append(c.weight)
     variant = (
@@ -129,8 +151,33 @@ def _hypervisor_layer(clues: list[Clue], facts: dict[str, Any], unreadable: list
     )
     if best == "qemu-tcg":
         variant = "tcg"
+        log = facts.get("kernel_log") or {}
+        if log.get("source") and log.get("hypervisor_line") is False:
+            chosen.append(Clue("hypervisor", best, f"{log['source']}: no 'Hypervisor detected' "
+                               "line: the kernel found no KVM (or other) hypervisor", 0.9))
+        cpuid = facts.get("cpuid") or {}
+        if cpuid.get("read") and not cpuid_names:
+            chosen.append(Clue("hypervisor", best, f"{cpuid.get('source')}: no KVM signature "
+                               "in the hypervisor leaves", 0.9))
+    offering = sorted(o for o, r in interface_of.items() if r == best)
+    if offering and best in ("virtualbox", "parallels"):
+        variant = f"{offering[0]}-paravirt"
     details: dict[str, Any] = {}
-    evidence_clues = [c for c in chosen if c.variant in (None, variant) or c.variant == "qemu"]
+    evidence_clues = [
+        c for c in chosen
+        if c.name == best and (c.variant in (None, variant) or c.variant == "qemu")
+    ]
+    evidence_clues += [c for c in hints if c.variant == variant]
+    # Lines of an interface this hypervisor offers (KVM's CPUID leaf under VirtualBox) or of
+    # QEMU's firmware under KVM come after its own.
+    folded = [c for c in chosen if c.name != best]
+    if folded:
+        own = _evidence(evidence_clues, 5)
+        evidence_clues = [Clue(c.kind, c.name, c.evidence, 2.0 - i / 100) for i, c in
+                          enumerate(sorted(evidence_clues, key=lambda c: -c.weight))
+                          if c.evidence in own]
+        evidence_clues += [Clue(c.kind, c.name, c.evidence, min(c.weight, 0.99))
+                           for c in folded]
     extra_clues: list[Clue] = []  # role, cloud and device lines: always shown
     # Role (Xen dom0/domU) and cloud.
     roles = [c for c in clues if c.kind == "role"]
@@ -175,10 +222,31 @@ def _hypervisor_layer(clues: list[Clue], facts: dict[str, Any], unreadable: list
         name=best,
         variant=variant,
         confidence=_conf(conf),
-        evidence=_evidence(evidence_clues, 6)
-        + [e for e in _evidence(extra_clues, 7) if e not in _evidence(evidence_clues, 6)],
+        evidence=_evidence(evidence_clues, 7)
+        + [e for e in _evidence(extra_clues, 7) if e not in _evidence(evidence_clues, 7)],
         details=details,
     )
+
+
+def _xen_variant_hints(clues: list[Clue], facts: dict[str, Any]) -> list[Clue]:
+    """Xen guest type from indirect signs, for logs that lost their first lines."""
+    out: list[Clue] = []
+    dev = facts.get("devices") or {}
+    emulated = sorted(
+        {d for cat in ("disk", "net") for d in (dev.get(cat) or {}).get("emulated", [])}
+    )
+    if emulated:
+        # Only HVM guests have emulated hardware (PV and PVH have none).
+        ev = (dev.get("evidence") or {}).get(emulated[0], ["emulated device"])[0]
+        out.append(Clue("variant", "xen", ev, 0.5, "hvm"))
+    no_dmi = [c for c in clues if c.kind == "hint" and c.name == "no-dmi"]
+    acpi_xen = [
+        c for c in clues if c.kind == "hypervisor" and c.name == "xen" and "ACPI:" in c.evidence
+    ]
+    if no_dmi and acpi_xen:
+        # ACPI tables from Xen but no SMBIOS firmware: a PVH guest (HVM has DMI, PV no ACPI).
+        out.append(Clue("variant", "xen", no_dmi[0].evidence, 0.4, "pvh"))
+    return out
 
 
 def _container_layer(

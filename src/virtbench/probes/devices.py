@@ -65,10 +65,11 @@ _LOG_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^virtio_blk virtio\d+|^virtio-blk"), "virtio_blk"),
     (re.compile(r"^virtio_net virtio\d+|^virtio-net"), "virtio_net"),
     (re.compile(r"^virtio_scsi|^scsi host\d+: Virtio SCSI"), "virtio_scsi"),
-    (re.compile(r"^blkfront: xvd|^blkfront: .*barrier|^xen-blkfront|^xen_blkfront|"
+    (re.compile(r"^blkfront: xvd|^blkfront: .*barrier|^xen-blkfront|^xen_blkfront|^xen-vbd: "
+                r"registered block device|"
                 r"Blkfront and the Xen platform PCI driver have been compiled for this kernel: "
                 r"unplug emulated disks"), "xen_blkfront"),
-    (re.compile(r"Initialising Xen virtual ethernet driver|^xen_netfront|^xen-netfront|"
+    (re.compile(r"Initialising Xen virtual ethernet driver|^xen_netfront|^xen-netfront|^xen-vnif|"
                 r"Netfront and the Xen platform PCI driver have been compiled for this kernel: "
                 r"unplug emulated NICs"), "xen_netfront"),
     (re.compile(r"^vmxnet3 |^VMware vmxnet3"), "vmxnet3"),

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -39,6 +39,9 @@ def utc_now() -> str:
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+_D = TypeVar("_D", bound="_Document")
 
 
 class Environment(_Model):
@@ -152,7 +155,29 @@ class Section(_Model):
         return None
 
 
-class RunResult(_Model):
+class _Document(_Model):
+    """What every document type shares: JSON form, versioned loading, atomic saving."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Self:
+        return cls.model_validate(migrate(doc))
+
+    def save(self, path: Path) -> Path:
+        """Write atomically (temp file + rename) so a crash never leaves half a document."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(self.to_json(), encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+class RunResult(_Document):
     schema_version: int = SCHEMA_VERSION
     type: Literal["virtbench.run"] = DOCUMENT_TYPE
     id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -187,23 +212,6 @@ class RunResult(_Model):
                 return s
         return None
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
-
-    @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> RunResult:
-        return cls.model_validate(migrate(doc))
-
-    def save(self, path: Path) -> Path:
-        """Write atomically (temp file + rename) so a crash never leaves half a document."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8")
-        os.replace(tmp, path)
-        return path
 
 
 # ---- versions --------------------------------------------------------------------------------
@@ -227,24 +235,33 @@ def migrate(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def load_document(path: Path) -> RunResult:
-    """Read a result document; any problem is one clear ``UsageError``."""
+def _read_json(path: Path) -> Any:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
-    if not isinstance(raw, dict) or raw.get("type") != DOCUMENT_TYPE:
-        raise UsageError(f"{path}: not a virtbench run document")
+
+
+def _validate(cls: type[_D], raw: dict[str, Any], path: Path) -> _D:
     try:
-        return RunResult.from_dict(raw)
+        return cls.from_dict(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise UsageError(f"{path}: invalid result document at {where}: {first['msg']}") from None
+        kind = "experiment" if cls is ExperimentResult else "result"
+        raise UsageError(f"{path}: invalid {kind} document at {where}: {first['msg']}") from None
+
+
+def load_document(path: Path) -> RunResult:
+    """Read a run document; any problem is one clear ``UsageError``."""
+    raw = _read_json(path)
+    if not isinstance(raw, dict) or raw.get("type") != DOCUMENT_TYPE:
+        raise UsageError(f"{path}: not a virtbench run document")
+    return _validate(RunResult, raw, path)
 
 
 def json_schema() -> dict[str, Any]:
@@ -257,7 +274,7 @@ EXPERIMENT_TYPE: Literal["virtbench.experiment"] = "virtbench.experiment"
 ExperimentStatus = Literal["running", "complete", "failed", "interrupted"]
 
 
-class ExperimentResult(_Model):
+class ExperimentResult(_Document):
     """The document of one experiment (postmark, seqread, consolidate, cap, tune, migrate...).
 
     ``params`` are the experiment's settings as given; ``rows`` its table, one dict per
@@ -280,40 +297,13 @@ class ExperimentResult(_Model):
     summary: dict[str, Any] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
-
-    @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> ExperimentResult:
-        return cls.model_validate(migrate(doc))
-
-    def save(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8")
-        os.replace(tmp, path)
-        return path
 
 
 def load_any(path: Path) -> RunResult | ExperimentResult:
     """Read a run or an experiment document; problems are one clear ``UsageError``."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    raw = _read_json(path)
     if isinstance(raw, dict) and raw.get("type") == EXPERIMENT_TYPE:
-        try:
-            return ExperimentResult.from_dict(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise UsageError(f"{path}: invalid experiment document at {where}: {first['msg']}")\
-                from None
-    return load_document(path)
+        return _validate(ExperimentResult, raw, path)
+    if not isinstance(raw, dict) or raw.get("type") != DOCUMENT_TYPE:
+        raise UsageError(f"{path}: not a virtbench run or experiment document")
+    return _validate(RunResult, raw, path)

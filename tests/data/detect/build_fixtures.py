@@ -335,6 +335,12 @@ case(
 )
 
 # -- Xen PV domU --------------------------------------------------------------------------------
+# A PV domU does not see the local APIC, MCE/MCA or ACPI (Xen masks them); dom0 sees APIC.
+XEN_PV_DOMU_FLAGS = (
+    "fpu de tsc msr pae cx8 sep cmov pat clflush mmx fxsr sse sse2 ss ht syscall nx lm "
+    "constant_tsc rep_good nopl nonstop_tsc cpuid pni pclmulqdq ssse3 cx16 sse4_1 sse4_2 "
+    "x2apic popcnt aes xsave avx hypervisor lahf_lm"
+)
 XEN_PV_FLAGS = (
     "fpu de tsc msr pae mce cx8 apic sep mca cmov pat clflush acpi mmx fxsr sse sse2 ss ht "
     "syscall nx lm constant_tsc rep_good nopl nonstop_tsc cpuid pni pclmulqdq ssse3 cx16 "
@@ -344,7 +350,7 @@ case(
     "xen-pv-domu",
     {
         **common("xen", "xen tsc", online="0"),
-        "proc/cpuinfo": cpuinfo("Intel(R) Xeon(R) CPU E5-2683 v3 @ 2.00GHz", XEN_PV_FLAGS,
+        "proc/cpuinfo": cpuinfo("Intel(R) Xeon(R) CPU E5-2683 v3 @ 2.00GHz", XEN_PV_DOMU_FLAGS,
                                 n=1),
         "proc/version": "Linux version 4.19.0-21-amd64 (debian-kernel@lists.debian.org) "
         "(gcc version 8.3.0 (Debian 8.3.0-6)) #1 SMP Debian 4.19.249-2 (2022-06-30)\n",
@@ -744,6 +750,186 @@ case(
         ),
     },
     INIT_NS,
+)
+
+# -- Xen HVM with PV drivers, old kernel, kernel log only (CentOS 6: no 'DMI:' line) ---------
+case(
+    "xen-hvm-old-dmesg-only",
+    {
+        "dmesg.txt": log(
+            "Initializing cgroup subsys cpuset",
+            "Linux version 2.6.32-431.el6.x86_64 (mockbuild@c6b8.bsys.dev.centos.org) (gcc "
+            "version 4.4.7 20120313 (Red Hat 4.4.7-4) (GCC) ) #1 SMP Fri Nov 22 03:15:09 UTC 2013",
+            "Command line: ro root=UUID=9a1c3e22 rd_NO_LUKS rd_NO_MD console=ttyS0",
+            "BIOS-provided physical RAM map:",
+            " BIOS-e820: 0000000000000000 - 000000000009e000 (usable)",
+            " BIOS-e820: 000000000009e000 - 00000000000a0000 (reserved)",
+            "DMI 2.4 present.",
+            "Hypervisor detected: Xen HVM",
+            "Xen version 4.2.",
+            "Xen Platform PCI: I/O protocol version 1",
+            "Netfront and the Xen platform PCI driver have been compiled for this kernel: "
+            "unplug emulated NICs.",
+            "Blkfront and the Xen platform PCI driver have been compiled for this kernel: "
+            "unplug emulated disks.",
+            "You might have to change the root device",
+            "from /dev/hd[a-d] to /dev/xvd[a-d]",
+            "in your root= kernel command line option",
+            "ACPI: RSDP 00000000000ea020 00024 (v02    Xen)",
+            "ACPI: XSDT 00000000fc00eaa0 00054 (v01    Xen      HVM 00000000 HVML 00000000)",
+            "Booting paravirtualized kernel on bare hardware",
+            "Xen HVM callback vector for event delivery is enabled",
+            "xen_balloon: Initialising balloon driver.",
+            "rtc_cmos 00:01: RTC can wake from S4",
+            "rtc_cmos 00:01: rtc core: registered rtc_cmos as rtc0",
+            "blkfront: xvda: barrier: enabled",
+            " xvda: xvda1",
+            "Initialising Xen virtual ethernet driver.",
+        ),
+    },
+)
+
+# -- AWS Nitro (KVM based) -----------------------------------------------------------------------
+case(
+    "aws-nitro",
+    {
+        **common("kvm-clock", "kvm-clock tsc acpi_pm", mount_dev="259:1", source="/dev/nvme0n1p1",
+                 disk="nvme0n1"),
+        "proc/cpuinfo": cpuinfo("Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz", KVM_FLAGS),
+        **dmi("Amazon EC2", "m5.large", "Amazon EC2", "1.0"),
+        "cpuid.txt": cpuid(1, leaf(0x40000000, 0x40000001, "KVMKVMKVM")),
+        "dmesg.txt": log(
+            "[    0.000000] DMI: Amazon EC2 m5.large/, BIOS 1.0 10/16/2017",
+            "[    0.000000] Hypervisor detected: KVM",
+            "[    0.000000] kvm-clock: Using msrs 4b564d01 and 4b564d00",
+            "[    0.000000] ACPI: RSDP 0x00000000000F8F00 000014 (v00 AMAZON)",
+            "[    0.041200] Booting paravirtualized kernel on KVM",
+            "[    1.203101] ena 0000:00:05.0: Elastic Network Adapter (ENA) v2.8.0g",
+            "[    1.301122] nvme nvme0: pci function 0000:00:04.0",
+        ),
+    },
+    INIT_NS,
+)
+
+# -- Firecracker without ACPI (virtio-mmio, no firmware) -----------------------------------------
+case(
+    "firecracker-mmio",
+    {
+        **common("kvm-clock", "kvm-clock tsc", mount_dev="254:0", source="/dev/vda", disk="vda"),
+        "proc/cpuinfo": cpuinfo("Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz", KVM_FLAGS),
+        **bound("virtio", "virtio_blk", "virtio0"),
+        **bound("virtio", "virtio_net", "virtio1"),
+        "cpuid.txt": cpuid(1, leaf(0x40000000, 0x40000001, "KVMKVMKVM")),
+        "dmesg.txt": log(
+            "[    0.000000] Command line: console=ttyS0 reboot=k panic=1 pci=off "
+            "virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6 root=/dev/vda",
+            "[    0.000000] DMI not present or invalid.",
+            "[    0.000000] Hypervisor detected: KVM",
+            "[    0.000000] kvm-clock: Using msrs 4b564d01 and 4b564d00",
+            "[    0.004000] Booting paravirtualized kernel on KVM",
+            "[    0.061201] virtio-mmio: Registering device virtio-mmio.0 at 0xd0000000-0xd0000fff,"
+            " IRQ 5.",
+            "[    0.081003] virtio_blk virtio0: [vda] 2097152 512-byte logical blocks (1.07 GB/1.00"
+            " GiB)",
+        ),
+    },
+    INIT_NS,
+)
+
+# -- VirtualBox offering the KVM paravirt interface ----------------------------------------------
+case(
+    "virtualbox-kvm-paravirt",
+    {
+        **common("kvm-clock", "kvm-clock tsc acpi_pm", mount_dev="8:1", source="/dev/sda1",
+                 disk="sda"),
+        "proc/cpuinfo": cpuinfo("Intel(R) Core(TM) i7-10750H CPU @ 2.60GHz", KVM_FLAGS),
+        **dmi("innotek GmbH", "VirtualBox", "innotek GmbH", "VirtualBox"),
+        **bound("pci", "e1000", "0000:00:03.0"),
+        **bound("pci", "ahci", "0000:00:0d.0"),
+        "cpuid.txt": cpuid(1, leaf(0x40000000, 0x40000001, "KVMKVMKVM")),
+        "dmesg.txt": log(
+            "[    0.000000] DMI: innotek GmbH VirtualBox/VirtualBox, BIOS VirtualBox 12/01/2006",
+            "[    0.000000] Hypervisor detected: KVM",
+            "[    0.000000] ACPI: RSDP 0x00000000000E0000 000024 (v02 VBOX  )",
+            "[    0.036002] Booting paravirtualized kernel on KVM",
+            "[    2.513004] vboxguest: Successfully loaded version 7.0.14",
+        ),
+    },
+    INIT_NS,
+)
+
+# -- rootless podman on KVM -----------------------------------------------------------------------
+PODMAN_ID = "8c2f1e0d9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d"
+case(
+    "podman-rootless",
+    {
+        **{k: v for k, v in _kvm_files.items() if not k.startswith("proc/self/")},
+        "run/.containerenv": 'engine="podman-4.9.3"\n',
+        "proc/1/comm": "sleep\n",
+        "proc/self/cgroup": f"0::/user.slice/user-1000.slice/user@1000.service/user.slice/"
+        f"libpod-{PODMAN_ID}.scope/container\n",
+        "proc/self/status": "Name:\tpython3\nPid:\t2\nNSpid:\t2\nCpus_allowed_list:\t0-1\n",
+        "proc/self/uid_map": "         0       1000          1\n         1     100000      65536\n",
+        "proc/self/mountinfo": (
+            "700 650 0:61 / / rw,relatime - overlay overlay rw,lowerdir=/home/u/.local/share/"
+            "containers/storage/overlay/l/Q2:/home/u/.local/share/containers/storage/overlay/l/"
+            "R3,upperdir=/home/u/.local/share/containers/storage/overlay/4f/diff\n"
+        ),
+    },
+    {**CONTAINER_NS, "proc/self/ns/user": "user:[4026532412]"},
+)
+
+# -- a Kubernetes pod (containerd) on KVM ----------------------------------------------------------
+case(
+    "kubernetes-pod",
+    {
+        **{k: v for k, v in _kvm_files.items() if not k.startswith("proc/self/")},
+        "proc/1/comm": "pause\n",
+        "proc/self/cgroup": "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-"
+        "pod5b1c2d3e_4f5a_6b7c_8d9e_0f1a2b3c4d5e.slice/cri-containerd-"
+        f"{DOCKER_ID}.scope\n",
+        "proc/self/status": "Name:\tpython3\nPid:\t1\nNSpid:\t1\nCpus_allowed_list:\t0-1\n",
+        "proc/self/mountinfo": (
+            "1450 1300 0:240 / / rw,relatime - overlay overlay rw,lowerdir=/var/lib/containerd/"
+            "io.containerd.snapshotter.v1.overlayfs/snapshots/91/fs,upperdir=/var/lib/containerd/"
+            "io.containerd.snapshotter.v1.overlayfs/snapshots/92/fs\n"
+        ),
+        "sys/fs/cgroup/cpu.max": "50000 100000\n",
+        "sys/fs/cgroup/memory.max": "536870912\n",
+        "var/run/secrets/kubernetes.io/serviceaccount/.keep": "",
+    },
+    CONTAINER_NS,
+)
+
+# -- systemd-nspawn on bare metal ---------------------------------------------------------
+_bare_files, _ = CASES["bare-metal"]
+case(
+    "nspawn-bare-metal",
+    {
+        **{k: v for k, v in _bare_files.items() if not k.startswith(("proc/self/", "dmesg"))},
+        "run/systemd/container": "systemd-nspawn\n",
+        "proc/1/environ": "container=systemd-nspawn\0",
+        "proc/1/comm": "systemd\n",
+        "proc/self/cgroup": "0::/\n",
+        "proc/self/status": "Name:\tpython3\nPid:\t52\nNSpid:\t52\nCpus_allowed_list:\t0-3\n",
+        "proc/self/mountinfo": "401 380 8:1 /var/lib/machines/deb12 / rw,relatime - ext4 "
+        "/dev/sda1 rw\n",
+    },
+    CONTAINER_NS,
+)
+
+# -- OpenVZ container -------------------------------------------------------------------
+case(
+    "openvz",
+    {
+        **{k: v for k, v in _bare_files.items()
+           if not k.startswith(("proc/self/", "dmesg", "sys/"))},
+        "proc/vz/veinfo": "  101     2    18   10.0.0.5\n",
+        "proc/user_beancounters": "Version: 2.5\n",
+        "proc/self/status": "Name:\tpython3\nPid:\t812\nNSpid:\t812\nCpus_allowed_list:\t0-3\n",
+        "proc/self/cgroup": "0::/\n",
+    },
+    CONTAINER_NS,
 )
 
 # -- malformed / truncated evidence --------------------------------------------------------------

@@ -10,6 +10,10 @@
  *       Before and after the timed loop the file's page-cache residency is measured with
  *       mincore(2), so the report says whether the read came from the cache.
  *
+ *   seqread run PATH BYTES BLOCK MODE
+ *       write, then read (MODE fadvise or direct keeps the cache out without root), then
+ *       remove PATH: the fixed-work form other experiments run in their instances
+ *
  * Output: key=value lines. Exit 3 with "direct=unsupported" when O_DIRECT is refused
  * (tmpfs, some FUSE file systems).
  */
@@ -191,6 +195,15 @@ int main(int argc, char **argv)
         return do_write(argv[2], parse_ll(argv[3], "size"), parse_ll(argv[4], "block"));
     if (argc == 5 && !strcmp(argv[1], "read"))
         return do_read(argv[2], parse_ll(argv[3], "block"), argv[4]);
-    fprintf(stderr, "usage: seqread write PATH BYTES BLOCK | seqread read PATH BLOCK MODE\n");
+    if (argc == 6 && !strcmp(argv[1], "run")) {
+        long long block = parse_ll(argv[4], "block");
+        int rc = do_write(argv[2], parse_ll(argv[3], "size"), block);
+        if (rc == 0)
+            rc = do_read(argv[2], block, argv[5]);
+        unlink(argv[2]);
+        return rc;
+    }
+    fprintf(stderr, "usage: seqread write PATH BYTES BLOCK | seqread read PATH BLOCK MODE"
+                    " | seqread run PATH BYTES BLOCK MODE\n");
     return 2;
 }

@@ -1,0 +1,307 @@
+"""``virtbench fleet``: the same measurement on many hosts, through Ansible.
+
+Sub-commands: ``run``, ``status``, ``resume``, ``results`` (see docs/fleet.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+from typing import Any
+
+from virtbench.errors import UsageError
+
+NAME = "fleet"
+HELP = "run a virtbench command on many hosts through Ansible and bring the results home"
+
+EXIT_SOME_FAILED = 1
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+    return v
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+    return v
+
+
+def _common_run_options(p: argparse.ArgumentParser, *, resume: bool) -> None:
+    default = argparse.SUPPRESS if resume else None
+    p.add_argument("-f", "--forks", type=_positive_int, default=default if resume else 10,
+                   help="parallel Ansible connections (default 10); all launched hosts "
+                        "measure at the same time whatever this is")
+    p.add_argument("--poll-interval", type=_positive_float, metavar="SECONDS",
+                   default=default if resume else 30.0,
+                   help="seconds between two polls of a running host (default 30): each poll "
+                        "is one short SSH session running a shell `test`/`cat` on the target")
+    p.add_argument("--json", action="store_true",
+                   help="print the fleet state as JSON on stdout at the end")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="fleet_command", metavar="SUBCOMMAND",
+                                parser_class=type(parser))
+
+    p = sub.add_parser("run", help="run a virtbench command on every host of an inventory",
+                       description="Run `virtbench COMMAND` on every host of an Ansible "
+                       "inventory (detached, polled), fetch each document into the store.")
+    p.add_argument("-i", "--inventory", required=True, metavar="INVENTORY",
+                   help="Ansible inventory: INI or YAML file, directory, or inventory plugin "
+                        "source")
+    p.add_argument("-l", "--limit", metavar="PATTERN",
+                   help="Ansible host pattern selecting hosts of the inventory")
+    p.add_argument("--install-deps", action="store_true",
+                   help="install Python 3 and a C compiler with the host's package manager "
+                        "when missing (needs root or sudo)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the remote venv and files (the next fleet run reuses the venv)")
+    p.add_argument("--become", action="store_true",
+                   help="run everything on the targets through Ansible become (sudo)")
+    p.add_argument("--deps", choices=("index", "ship"), default="index",
+                   help="index: targets pip-install virtbench's dependencies from their own "
+                        "package index (default); ship: the controller downloads the "
+                        "wheels for each target platform and ships them (targets without "
+                        "PyPI access)")
+    p.add_argument("--timeout", type=_positive_int, default=86400, metavar="SECONDS",
+                   help="kill a remote command that runs longer than this (default 86400)")
+    p.add_argument("--remote-dir", metavar="DIR",
+                   help="where virtbench lives on targets (default "
+                        "$HOME/.cache/virtbench-fleet); removed afterwards unless --keep")
+    _common_run_options(p, resume=False)
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                   help="the virtbench command to run on each host, after --")
+    p.set_defaults(_fleet=_run)
+
+    p = sub.add_parser("status", help="list fleet runs, or the state of one")
+    p.add_argument("run_id", nargs="?", metavar="RUN", help="fleet run id (or prefix)")
+    p.add_argument("--json", action="store_true", help="print the state as JSON")
+    p.set_defaults(_fleet=_status)
+
+    p = sub.add_parser("resume", help="finish a fleet run: collect hosts still running, "
+                                      "redo the unfinished ones")
+    p.add_argument("run_id", metavar="RUN", help="fleet run id (or prefix)")
+    p.add_argument("-i", "--inventory", metavar="INVENTORY",
+                   help="use this inventory instead of the one the run was started with")
+    _common_run_options(p, resume=True)
+    p.set_defaults(_fleet=_resume)
+
+    p = sub.add_parser("results", help="index per host, grouped, with outliers explained")
+    p.add_argument("run_id", metavar="RUN", help="fleet run id (or prefix)")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+    p.add_argument("--copies", type=_positive_int, metavar="N",
+                   help="which section of multi-copy runs to compare (default: 1 copy)")
+    p.set_defaults(_fleet=_results)
+
+
+def run(args: argparse.Namespace) -> int:
+    handler = getattr(args, "_fleet", None)
+    if handler is None:
+        raise UsageError("fleet needs a sub-command: run, status, resume or results "
+                         "(virtbench fleet --help)")
+    rc: int = handler(args)
+    return rc
+
+
+# ---- run / resume ------------------------------------------------------------------------------
+def _run(args: argparse.Namespace) -> int:
+    from virtbench.fleet.ansible import list_hosts
+    from virtbench.fleet.command import validate
+    from virtbench.fleet.engine import Options
+    from virtbench.fleet.state import FleetState, HostState, new_run_id
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    validate(command)
+    inventory = _inventory_source(args.inventory)
+    hosts = list_hosts(inventory, args.limit)
+    if not hosts:
+        where = f" matching {args.limit!r}" if args.limit else ""
+        raise UsageError(f"no hosts{where} in inventory {args.inventory}")
+    opts = Options(install_deps=args.install_deps, keep=args.keep, become=args.become,
+                   deps=args.deps, poll_interval=args.poll_interval, timeout=args.timeout,
+                   remote_dir=args.remote_dir)
+    state = FleetState(id=new_run_id(), command=command, inventory=inventory,
+                       limit=args.limit, forks=args.forks, options=opts.to_dict(),
+                       hosts={h.name: HostState(name=h.name, groups=list(h.groups))
+                              for h in hosts})
+    state.save()
+    return _execute(state, list(state.hosts), args.json)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from virtbench.fleet.state import FleetState
+
+    state = FleetState.load(args.run_id)
+    if getattr(args, "forks", None):
+        state.forks = args.forks
+    if getattr(args, "poll_interval", None):
+        state.options["poll_interval"] = args.poll_interval
+    if args.inventory:
+        state.inventory = _inventory_source(args.inventory)
+    todo = [h.name for h in state.unfinished()]
+    if not todo:
+        sys.stderr.write(f"fleet {state.id}: every host is fetched; nothing to resume\n")
+        if args.json:
+            sys.stdout.write(json.dumps(state.to_dict(), indent=2) + "\n")
+        return 0
+    return _execute(state, todo, args.json)
+
+
+def _inventory_source(inv: str) -> str:
+    """Absolute path for files (ansible-runner runs from its own directory); other sources
+    (``host1,host2,``) as given."""
+    if os.path.exists(inv):
+        return os.path.abspath(inv)
+    if "," in inv:
+        return inv
+    raise UsageError(f"inventory {inv}: no such file or directory")
+
+
+def _execute(state: Any, names: list[str], as_json: bool) -> int:
+    from virtbench.fleet.display import make_display
+    from virtbench.fleet.engine import Engine, Interrupted
+    from virtbench.fleet.state import run_lock
+
+    display = make_display(state)
+    interrupted = False
+    with run_lock(state):
+        state.controller = {"pid": os.getpid(), "host": socket.gethostname()}
+        state.status = "running"
+        state.attempts += 1
+        state.save()
+        display.start()
+        try:
+            Engine(state, display).run(names)
+        except (Interrupted, KeyboardInterrupt):
+            interrupted = True
+            _mark_interrupted(state)
+        finally:
+            fetched = all(h.status == "fetched" for h in state.hosts.values())
+            state.status = "interrupted" if interrupted else ("done" if fetched else "incomplete")
+            state.save()
+            display.stop()
+    _print_outcome(state, interrupted)
+    if as_json:
+        sys.stdout.write(json.dumps(state.to_dict(), indent=2) + "\n")
+    if interrupted:
+        return 130
+    return 0 if state.status == "done" else EXIT_SOME_FAILED
+
+
+def _mark_interrupted(state: Any) -> None:
+    for h in state.hosts.values():
+        if h.status == "running":
+            h.reason = "controller interrupted; the command goes on running on the target"
+        elif h.status == "fetching":
+            h.status = "failed"
+            h.reason = "interrupted while fetching; `fleet resume` collects it"
+        elif h.status in ("queued", "checking", "installing"):
+            h.status = "failed"
+            h.reason = f"interrupted (Ctrl-C) while {h.status}"
+    state.save()
+
+
+def _print_outcome(state: Any, interrupted: bool) -> None:
+    w = sys.stderr.write
+    failed = [h for h in state.hosts.values() if h.status == "failed"]
+    running = [h for h in state.hosts.values() if h.status == "running"]
+    fetched = [h for h in state.hosts.values() if h.status == "fetched"]
+    w(f"fleet {state.id}: {len(fetched)} of {len(state.hosts)} hosts fetched into the store"
+      f" (label fleet={state.id})\n")
+    if failed:
+        w(f"{len(failed)} failed:\n")
+        for h in failed:
+            w(f"  {h.name}: {h.reason}\n")
+    if running:
+        w(f"{len(running)} still running on their targets: "
+          + ", ".join(h.name for h in running) + "\n")
+    if interrupted or failed or running:
+        w(f"next: `virtbench fleet resume {state.id}` collects/redoes the unfinished hosts\n")
+    if fetched:
+        w(f"      `virtbench fleet results {state.id}` compares the hosts\n")
+
+
+# ---- status ------------------------------------------------------------------------------------
+def _status(args: argparse.Namespace) -> int:
+    from virtbench.fleet.display import host_detail
+    from virtbench.fleet.state import FleetState, list_runs
+
+    out = sys.stdout
+    if args.run_id is None:
+        runs = list_runs()
+        if args.json:
+            out.write(json.dumps([_run_summary(s) for s in runs], indent=2) + "\n")
+            return 0
+        if not runs:
+            out.write("no fleet runs yet (virtbench fleet run -i INVENTORY -- COMMAND)\n")
+            return 0
+        out.write(f"{'RUN':<22} {'STATUS':<12} {'HOSTS':>5} {'FETCHED':>7} {'FAILED':>6}  "
+                  "COMMAND\n")
+        for s in runs:
+            c = s.counts()
+            out.write(f"{s.id:<22} {_run_status(s):<12} {len(s.hosts):>5} {c['fetched']:>7} "
+                      f"{c['failed']:>6}  {' '.join(s.command)}\n")
+        return 0
+    state = FleetState.load(args.run_id)
+    if args.json:
+        d = state.to_dict()
+        d["controller_alive"] = state.controller_alive()
+        out.write(json.dumps(d, indent=2) + "\n")
+        return 0
+    out.write(f"fleet run {state.id}: {_run_status(state)}\n")
+    out.write(f"  command   virtbench {' '.join(state.command)}\n")
+    out.write(f"  inventory {state.inventory}" + (f"  (limit {state.limit})"
+                                                  if state.limit else "") + "\n")
+    out.write(f"  started   {state.created}, last change {state.updated}, "
+              f"{state.attempts} controller run(s)\n\n")
+    width = max([4, *(len(n) for n in state.hosts)])
+    out.write(f"{'HOST':<{width}}  {'GROUPS':<16} {'STATE':<10} DETAIL\n")
+    for h in state.hosts.values():
+        out.write(f"{h.name:<{width}}  {','.join(h.groups)[:16]:<16} {h.status:<10} "
+                  f"{host_detail(h)}\n")
+    unfinished = state.unfinished()
+    if unfinished and not state.controller_alive():
+        out.write(f"\n{len(unfinished)} host(s) unfinished: `virtbench fleet resume "
+                  f"{state.id}`\n")
+    return 0
+
+
+def _run_status(state: Any) -> str:
+    if state.status == "running" and not state.controller_alive():
+        return "stopped"  # the controller crashed or was killed
+    return str(state.status)
+
+
+def _run_summary(state: Any) -> dict[str, Any]:
+    return {"id": state.id, "status": _run_status(state), "created": state.created,
+            "command": state.command, "inventory": state.inventory, "counts": state.counts()}
+
+
+# ---- results -----------------------------------------------------------------------------------
+def _results(args: argparse.Namespace) -> int:
+    from virtbench.fleet.state import FleetState
+    from virtbench.fleet.views import fleet_table, render_table
+
+    state = FleetState.load(args.run_id)
+    table = fleet_table(state, copies=args.copies)
+    if args.json:
+        sys.stdout.write(json.dumps(table.to_dict(), indent=2) + "\n")
+    else:
+        sys.stdout.write(render_table(table))
+    return 0

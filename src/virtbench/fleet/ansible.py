@@ -1,0 +1,126 @@
+"""Where the Ansible programs are and how the user's own inventory is read.
+
+virtbench never parses inventories itself: ``ansible-inventory`` (the user's Ansible, with the
+user's ansible.cfg and inventory plugins) lists the hosts and their groups.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from virtbench.errors import EnvironmentUnsupported, UsageError
+
+
+def ansible_bin(name: str) -> str:
+    """Path of an Ansible program (``ansible-playbook``, ``ansible-inventory``): first beside
+    the Python running virtbench (a venv that is not activated), then on PATH."""
+    here = Path(sys.executable).parent / name
+    if here.exists() and os.access(here, os.X_OK):
+        return str(here)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise EnvironmentUnsupported(
+        f"{name} not found: virtbench fleet needs Ansible on the controller "
+        "(pip install ansible-core ansible-runner)"
+    )
+
+
+def ansible_env() -> dict[str, str]:
+    """Environment for Ansible runs: the user's ansible.cfg in the current directory is kept
+    (ansible-runner runs from its own directory), Ansible's programs are on PATH."""
+    env: dict[str, str] = {}
+    if "ANSIBLE_CONFIG" not in os.environ and Path("ansible.cfg").is_file():
+        env["ANSIBLE_CONFIG"] = str(Path("ansible.cfg").resolve())
+    bindir = str(Path(ansible_bin("ansible-playbook")).parent)
+    path = os.environ.get("PATH", "")
+    if bindir not in path.split(os.pathsep):
+        env["PATH"] = bindir + os.pathsep + path
+    return env
+
+
+@dataclass(frozen=True)
+class InventoryHost:
+    name: str
+    groups: tuple[str, ...]
+    """Every group the host is in (parents of its groups included), as Ansible's
+    ``group_names``: without ``all`` and ``ungrouped``."""
+
+
+def list_hosts(inventory: str, limit: str | None = None) -> list[InventoryHost]:
+    """Hosts of ``inventory`` selected by ``limit``, in inventory order."""
+    if not Path(inventory).exists() and "," not in inventory:
+        raise UsageError(f"inventory {inventory}: no such file or directory")
+    cmd = [ansible_bin("ansible-inventory"), "-i", inventory, "--list"]
+    if limit:
+        cmd += ["--limit", limit]
+    env = {**os.environ, **ansible_env()}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"ansible-inventory -i {inventory} took more than 120 s") from None
+    if proc.returncode != 0:
+        last = _last_error_line(proc.stderr) or f"exit status {proc.returncode}"
+        raise UsageError(f"cannot read inventory {inventory}: {last}")
+    try:
+        data: dict[str, Any] = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise UsageError(f"ansible-inventory -i {inventory} printed no JSON") from None
+    return hosts_from_listing(data)
+
+
+def hosts_from_listing(data: dict[str, Any]) -> list[InventoryHost]:
+    """Flatten ``ansible-inventory --list`` output into hosts with all their groups."""
+    parents: dict[str, set[str]] = {}
+    direct: dict[str, list[str]] = {}
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(group: str) -> None:
+        body = data.get(group) or {}
+        for h in body.get("hosts", []):
+            direct.setdefault(h, []).append(group)
+            if h not in seen:
+                seen.add(h)
+                order.append(h)
+        for child in body.get("children", []):
+            parents.setdefault(child, set()).add(group)
+            visit(child)
+
+    visit("all")
+
+    def ancestors(group: str) -> set[str]:
+        out: set[str] = set()
+        todo = [group]
+        while todo:
+            g = todo.pop()
+            if g in out:
+                continue
+            out.add(g)
+            todo.extend(parents.get(g, ()))
+        return out
+
+    hosts = []
+    for h in order:
+        groups: set[str] = set()
+        for g in direct.get(h, []):
+            groups |= ancestors(g)
+        groups -= {"all", "ungrouped"}
+        hosts.append(InventoryHost(h, tuple(sorted(groups))))
+    return hosts
+
+
+def _last_error_line(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if "ERROR" in ln or "error" in ln:
+            return ln.replace("[ERROR]: ", "")
+    return lines[-1] if lines else ""

@@ -1,0 +1,607 @@
+"""Drive a fleet run through Ansible (ansible-runner), phase by phase.
+
+1. **preflight** (``raw``, no Python needed): Python >= 3.11 with venv, a working C compiler.
+   ``--install-deps`` installs what is missing with the OS package manager, then checks again.
+2. **launch**: copy the bundle (virtbench wheel, plus dependency wheels with ``--deps
+   ship``), make a private venv, start the command detached (Ansible ``async``, ``poll: 0``):
+   it runs on the target whatever happens to the SSH connection or the controller.
+3. **poll** every ``poll_interval`` seconds from the controller: one short SSH session that
+   runs ``cat``/``test`` in a shell, nothing else, while the target measures.
+4. **collect** finished hosts: fetch the document, import it into the store labelled with
+   the host, its groups and the fleet run id, remove the remote files unless ``--keep``.
+
+Each phase is one ``ansible-playbook`` run over the hosts that need it, with the user's own
+inventory, SSH config, ``become`` and ``forks``; ``forks`` bounds the SSH work in flight, not
+the number of hosts measuring at once (all launched hosts run together). Every host
+transition is saved to the fleet state at once, so a crash or Ctrl-C loses nothing: hosts
+still running keep running on their targets and ``fleet resume`` re-attaches to them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from virtbench.errors import EnvironmentUnsupported, UsageError
+from virtbench.fleet import bundle as bundlemod
+from virtbench.fleet import scripts
+from virtbench.fleet.ansible import ansible_env
+from virtbench.fleet.display import Display
+from virtbench.fleet.state import FleetState, HostState, utc_now
+
+PLAYBOOKS = Path(__file__).parent / "playbooks"
+RESULT_EVENTS = {
+    "runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_unreachable": "unreachable",
+    "runner_on_skipped": "skipped",
+}
+
+
+@dataclass
+class Options:
+    install_deps: bool = False
+    keep: bool = False
+    become: bool = False
+    deps: str = "index"
+    """``index``: targets pip-install dependencies from their own index; ``ship``: the
+    controller downloads wheels for each target platform and ships them."""
+    poll_interval: float = 30.0
+    """Seconds between two polls of a running host (one tiny SSH session each)."""
+    timeout: int = 86400
+    """Seconds after which Ansible's async wrapper kills the remote command."""
+    lost_polls: int = 3
+    """Consecutive unreachable polls after which a running host is reported failed."""
+    remote_dir: str | None = None
+    """Base directory on targets (default ``$HOME/.cache/virtbench-fleet``)."""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Options:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TaskResult:
+    status: str
+    """``ok``, ``failed``, ``unreachable`` or ``skipped``."""
+    res: dict[str, Any]
+
+    @property
+    def stdout(self) -> str:
+        return str(self.res.get("stdout") or "")
+
+    def message(self) -> str:
+        """One line saying why the task failed."""
+        r = self.res
+        for key in ("msg", "stderr", "stdout", "module_stderr", "module_stdout"):
+            val = r.get(key)
+            if isinstance(val, str) and val.strip():
+                lines = [ln.strip() for ln in val.replace("\r", "").splitlines() if ln.strip()
+                         and not ln.startswith(("vb-", "Shared connection"))]
+                if lines:
+                    text = lines[-1] if key != "msg" else lines[0]
+                    if key == "msg" and text.startswith("Task failed: "):
+                        text = text[len("Task failed: "):]
+                    if "rc" in r and key != "msg":
+                        return f"exit status {r['rc']}: {text}"[:300]
+                    return text[:300]
+        if "rc" in r:
+            return f"exit status {r['rc']}"
+        return "failed"
+
+
+Outcomes = dict[str, dict[str, TaskResult]]
+Live = Callable[[str, str, str, dict[str, Any]], None]
+
+
+class Interrupted(Exception):
+    """The user interrupted the controller (Ctrl-C / SIGTERM)."""
+
+
+class Engine:
+    def __init__(self, state: FleetState, display: Display) -> None:
+        self.state = state
+        self.display = display
+        self.opts = Options.from_dict(state.options)
+        self.lock = threading.RLock()
+        self._cancel = threading.Event()
+        self._bundles: dict[str, bundlemod.Bundle] = {}
+        self._wheel: Path | None = None
+        self.private_dir = state.dir / "runner"
+        self._facts_pkg: dict[str, tuple[str, str]] = {}
+        """Per host: (package manager, uid) from the preflight."""
+
+    # ---- state ------------------------------------------------------------------------------
+    def set(self, name: str, status: str | None = None, **fields: Any) -> HostState:
+        with self.lock:
+            h = self.state.hosts[name]
+            if status is not None:
+                h.status = status
+            for k, v in fields.items():
+                setattr(h, k, v)
+            h.updated = utc_now()
+            self.state.save()
+        self.display.host(h)
+        return h
+
+    def fail(self, name: str, reason: str, **fields: Any) -> None:
+        self.set(name, "failed", reason=reason, **fields)
+
+    # ---- Ansible --------------------------------------------------------------------------
+    def play(self, playbook: str, hosts: list[str], plan: dict[str, dict[str, Any]],
+             live: Live | None = None, extravars: dict[str, Any] | None = None) -> Outcomes:
+        """Run one playbook over ``hosts``; per host, per task, the last result."""
+        import ansible_runner
+
+        outcomes: Outcomes = {}
+        if not hosts:
+            return outcomes
+
+        def handler(ev: dict[str, Any]) -> bool:
+            kind = ev.get("event", "")
+            data = ev.get("event_data") or {}
+            host = data.get("host")
+            task = str(data.get("task") or "")
+            if kind in RESULT_EVENTS and host:
+                outcomes.setdefault(host, {})[task] = TaskResult(
+                    RESULT_EVENTS[kind], data.get("res") or {})
+            if live is not None and host:
+                try:
+                    live(kind, host, task, data)
+                except Exception as exc:  # a display/state problem must not stop Ansible
+                    self.display.note(f"fleet: internal error handling {kind} for {host}: {exc}")
+            return kind not in ("runner_on_ok", "verbose", "playbook_on_task_start") or not host
+
+        self.private_dir.mkdir(parents=True, exist_ok=True)
+        limit_file = self.private_dir / f"limit-{playbook}.txt"
+        limit_file.write_text("\n".join(hosts) + "\n")
+        env = ansible_env()
+        # Short control sockets: a long data dir would exceed the Unix socket path limit.
+        cp_dir = Path(tempfile.gettempdir()) / f"vbf-cp-{os.getuid()}"
+        cp_dir.mkdir(mode=0o700, exist_ok=True)
+        env.setdefault("ANSIBLE_SSH_CONTROL_PATH_DIR", str(cp_dir))
+        env.setdefault("ANSIBLE_DEPRECATION_WARNINGS", "False")
+        env.setdefault("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
+        # Extra vars go through a file (-e @file): plans for many hosts would make a long,
+        # world-readable command line.
+        vars_file = self.private_dir / f"vars-{playbook}.json"
+        vars_file.touch(mode=0o600)
+        vars_file.write_text(json.dumps({"vb_plan": plan, "vb_timeout": int(self.opts.timeout),
+                                         **(extravars or {})}))
+        cmdline = f"-e @{shlex.quote(str(vars_file))}"
+        if self.opts.become:
+            cmdline += " --become"
+        thread, runner = ansible_runner.run_async(
+            private_data_dir=str(self.private_dir),
+            ident=f"{int(time.time() * 1000)}-{playbook}",
+            playbook=str(PLAYBOOKS / f"{playbook}.yml"),
+            inventory=self.state.inventory,
+            limit=f"@{limit_file}",
+            forks=self.state.forks,
+            envvars=env,
+            cmdline=cmdline,
+            event_handler=handler,
+            cancel_callback=self._cancel.is_set,
+            quiet=True,
+            rotate_artifacts=30,
+            suppress_env_files=True,
+        )
+        try:
+            while thread.is_alive():
+                thread.join(0.25)
+                self.display.tick()
+        except KeyboardInterrupt:
+            self._cancel.set()
+            thread.join()
+            raise Interrupted() from None
+        if runner.status in ("failed", "error") and not outcomes:
+            stdout = ""
+            with contextlib.suppress(OSError):
+                stdout = Path(runner.config.artifact_dir, "stdout").read_text(errors="replace")
+            errs = [ln.strip() for ln in stdout.splitlines() if "ERROR" in ln]
+            raise EnvironmentUnsupported(
+                f"ansible-playbook {playbook} failed: "
+                + (errs[0] if errs else f"status {runner.status} (see {self.private_dir})")
+            )
+        return outcomes
+
+    # ---- phases -----------------------------------------------------------------------------
+    def run(self, names: list[str]) -> None:
+        """Bring every host in ``names`` to ``fetched`` or ``failed``."""
+        attach = [n for n in names if self._attachable(self.state.hosts[n])]
+        fresh = [n for n in names if n not in attach]
+        for n in fresh:
+            self.set(n, "queued", reason=None, rc=None, document=None, cleaned=False,
+                     lost_polls=0, stderr_tail=None)
+        if attach:
+            self.display.note(f"fleet: re-attaching to {len(attach)} host(s) whose command "
+                              "was started earlier")
+            restart = self.reattach(attach)
+            for n in restart:
+                self.set(n, "queued", reason=None, job_id=None, run_dir=None)
+            fresh += restart
+        ready = self.preflight(fresh)
+        running = self.launch(ready)
+        self.wait(running + [n for n in attach if self.state.hosts[n].status == "running"])
+
+    @staticmethod
+    def _attachable(h: HostState) -> bool:
+        """Was this host's command launched (and not collected), so it may still be there?"""
+        return bool(h.run_dir) and h.status in ("running", "fetching", "failed") and \
+            bool(h.job_id) and not h.cleaned and h.document is None
+
+    def reattach(self, names: list[str]) -> list[str]:
+        """Poll hosts launched by an earlier controller: running ones are waited for, finished
+        ones collected; those whose command is gone are returned to be started again."""
+        for n in names:
+            self.set(n, "running", reason=None, lost_polls=0)
+        states = self.poll(names, tolerate_lost=False)
+        restart = []
+        for n in names:
+            h = self.state.hosts[n]
+            if h.status in ("fetched", "running") or states.get(n) == "lost":
+                continue
+            restart.append(n)  # gone, died or failed: start it again
+        return restart
+
+    def preflight(self, names: list[str]) -> list[str]:
+        if not names:
+            return []
+        for n in names:
+            self.set(n, "checking", reason=None)
+        plan = {n: {"script": scripts.preflight(None)} for n in names}
+        out = self.play("preflight", names, plan)
+        ready: list[str] = []
+        need: dict[str, str] = {}
+        for n in names:
+            res = out.get(n, {}).get("vb:preflight")
+            problem = self._check_preflight(n, res)
+            if problem is None:
+                ready.append(n)
+                continue
+            missing, reason = problem
+            if missing and self.opts.install_deps:
+                need[n] = reason
+            else:
+                hint = "; rerun with --install-deps" if missing else ""
+                self.fail(n, reason + hint)
+        if need:
+            ready += self.install_deps(need)
+        return ready
+
+    def _check_preflight(self, name: str, res: TaskResult | None) -> tuple[bool, str] | None:
+        """None when the host is ready; else (fixable by --install-deps, reason)."""
+        if res is None:
+            return False, "no answer from Ansible (host not in inventory?)"
+        if res.status == "unreachable":
+            return False, f"unreachable: {res.message()}"
+        if res.status != "ok":
+            return False, f"preflight failed: {res.message()}"
+        facts = scripts.parse_facts(res.stdout)
+        if "preflight-done" not in facts:
+            return False, "preflight printed nothing (is /bin/sh there?)"
+        machine = (facts.get("machine") or ["?"])[0]
+        libc = (facts.get("libc") or [""])[0]
+        pythons = []
+        for line in facts.get("python", []):
+            path, _, rest = line.partition(" ")
+            ver, _, venv = rest.partition(" ")
+            try:
+                major, minor = (int(x) for x in ver.split(".")[:2])
+            except ValueError:
+                continue
+            pythons.append((path, ver, (major, minor), venv.strip() == "1"))
+        good = [p for p in pythons if p[2] >= (3, 11)]
+        with_venv = [p for p in good if p[3]]
+        cc = (facts.get("cc") or [""])[0]
+        cc_ok = "cc-works" in facts
+        home = (facts.get("home") or [""])[0]
+        uid = (facts.get("uid") or [""])[0]
+        fields: dict[str, Any] = {"machine": machine, "compiler": cc.partition(" ")[2] or None}
+        if with_venv:
+            fields["python"] = with_venv[0][0]
+            fields["python_version"] = with_venv[0][1]
+        fields["platform"] = libc or None
+        base = self.opts.remote_dir or (f"{home}/.cache/virtbench-fleet" if home else None)
+        if base:
+            host_dir = f"{base}/{_safe(name)}"
+            fields["remote_dir"] = host_dir
+        self._facts_pkg[name] = ((facts.get("pkg") or [""])[0], uid)
+        self.set(name, **fields)
+        problems = []
+        if not good:
+            found = ", ".join(f"{p[0]} {p[1]}" for p in pythons) or "none"
+            problems.append(f"no Python >= 3.11 (found: {found})")
+        elif not with_venv:
+            problems.append(f"Python {good[0][1]} at {good[0][0]} has no venv module")
+        if not cc:
+            problems.append("no C compiler (cc, gcc or clang)")
+        elif not cc_ok:
+            problems.append(f"the C compiler {cc.split()[0]} cannot build a test program "
+                            "(C library headers missing? install libc6-dev / glibc-devel)")
+        if not base:
+            problems.append("no $HOME on the target: pass --remote-dir")
+            return False, "; ".join(problems)
+        if problems:
+            return True, "; ".join(problems)
+        return None
+
+    def install_deps(self, need: dict[str, str]) -> list[str]:
+        plan: dict[str, dict[str, Any]] = {}
+        for n, reason in need.items():
+            pkg, uid = self._facts_pkg.get(n, ("", ""))
+            script = scripts.install_deps(pkg)
+            if script is None:
+                self.fail(n, f"{reason}; --install-deps: no known package manager on the host")
+                continue
+            self.set(n, "installing", reason=f"installing Python/C compiler with {pkg}")
+            plan[n] = {"script": script, "become": uid != "0"}
+        out = self.play("deps", list(plan), plan)
+        again = []
+        for n in plan:
+            res = out.get(n, {}).get("vb:deps")
+            if res is None or res.status != "ok":
+                why = res.message() if res else "no answer"
+                self.fail(n, f"{need[n]}; --install-deps failed: {why}")
+            else:
+                again.append(n)
+        if not again:
+            return []
+        saved = self.opts.install_deps
+        self.opts.install_deps = False  # check once more; do not loop
+        try:
+            return self.preflight(again)
+        finally:
+            self.opts.install_deps = saved
+
+    def _bundle_for(self, h: HostState) -> bundlemod.Bundle:
+        if self._wheel is None:
+            self.display.note("fleet: building the virtbench wheel to ship")
+            self._wheel = bundlemod.build_wheel()
+        if self.opts.deps == "ship":
+            pyver = ".".join((h.python_version or "3.11").split(".")[:2])
+            tags = bundlemod.platform_tags(h.machine or "x86_64", h.platform or "glibc 2.17")
+            key = f"{pyver}|{tags[0]}"
+        else:
+            pyver, tags, key = "", [], "index"
+        if key not in self._bundles:
+            if self.opts.deps == "ship":
+                self.display.note(f"fleet: downloading dependency wheels for Python {pyver} "
+                                  f"({tags[0]})")
+                self._bundles[key] = bundlemod.make_bundle(self._wheel, python_version=pyver,
+                                                           platform=tags)
+            else:
+                self._bundles[key] = bundlemod.make_bundle(self._wheel)
+        return self._bundles[key]
+
+    def paths_for(self, h: HostState) -> scripts.RemotePaths:
+        assert h.remote_dir is not None
+        base = h.remote_dir.rsplit("/", 1)[0]
+        return scripts.RemotePaths(base=base, host_dir=h.remote_dir,
+                                   run_dir=f"{h.remote_dir}/run-{self.state.id}")
+
+    def launch(self, names: list[str]) -> list[str]:
+        if not names:
+            return []
+        from virtbench.fleet.command import remote_command
+
+        plan: dict[str, dict[str, Any]] = {}
+        for n in names:
+            h = self.state.hosts[n]
+            try:
+                b = self._bundle_for(h)
+            except EnvironmentUnsupported as exc:
+                self.fail(n, str(exc))
+                continue
+            p = self.paths_for(h)
+            argv, stdout_name, _document = remote_command(self.state.command, p.run_dir)
+            plan[n] = {
+                "python": h.python,
+                "prepare": scripts.prepare(p, b.key),
+                "bundle_local": str(b.path),
+                "bundle_remote": f"{p.host_dir}/bundle-{b.key}.tar",
+                "install": scripts.install(
+                    p, key=b.key, python=h.python or "python3",
+                    bundle_remote=f"{p.host_dir}/bundle-{b.key}.tar", wheel=b.wheel_name,
+                    pip_wheel=b.pip_name,
+                    requirements=list(b.requirements), shipped=b.shipped_deps),
+                "launch": scripts.launch(p, argv, stdout_name),
+                "run_dir": p.run_dir,
+            }
+            self.set(n, "installing", reason=None, run_dir=p.run_dir, job_id=None,
+                     job_file=None, document=None, rc=None)
+
+        def live(kind: str, host: str, task: str, data: dict[str, Any]) -> None:
+            if kind == "runner_on_ok" and task == "vb:launch":
+                res = data.get("res") or {}
+                h = self.state.hosts.get(host)
+                self.set(host, "running", job_id=str(res.get("ansible_job_id") or "") or None,
+                         job_file=res.get("results_file"), launched=utc_now(),
+                         attempts=(h.attempts + 1) if h else 1, lost_polls=0, last_poll=None)
+
+        out = self.play("launch", list(plan), plan, live=live)
+        running = []
+        failed_reachable = []
+        for n in plan:
+            h = self.state.hosts[n]
+            results = out.get(n, {})
+            if h.status == "running":
+                running.append(n)
+                continue
+            bad = next((r for t, r in results.items() if r.status in ("failed", "unreachable")),
+                       None)
+            task = next((t for t, r in results.items() if r is bad), "")
+            if bad is None:
+                self.fail(n, "launch did not complete (no result from Ansible)")
+            elif bad.status == "unreachable":
+                self.fail(n, f"unreachable during {task[3:]}: {bad.message()}")
+            else:
+                self.fail(n, f"{task[3:]} failed: {bad.message()}")
+                failed_reachable.append(n)
+        if failed_reachable and not self.opts.keep:
+            self.cleanup(failed_reachable)
+        return running
+
+    def cleanup(self, names: list[str]) -> None:
+        plan = {}
+        for n in names:
+            h = self.state.hosts[n]
+            if h.remote_dir:
+                plan[n] = {"cleanup": scripts.cleanup(self.paths_for(h), h.job_file)}
+        out = self.play("cleanup", list(plan), plan)
+        for n in plan:
+            r = out.get(n, {}).get("vb:cleanup")
+            if r is not None and r.status == "ok":
+                self.set(n, cleaned=True)
+
+    def wait(self, names: list[str]) -> None:
+        """Poll running hosts until each is collected or given up."""
+        pending = list(names)
+        while pending:
+            self._sleep(self.opts.poll_interval)
+            self.poll(pending)
+            pending = [n for n in pending if self.state.hosts[n].status == "running"]
+
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.25))
+            self.display.tick()
+
+    def poll(self, names: list[str], tolerate_lost: bool = True) -> dict[str, str]:
+        """One poll round; collects the hosts that finished. Returns each host's state."""
+        plan = {n: {"poll": scripts.poll(self.paths_for(self.state.hosts[n]))} for n in names}
+        out = self.play("poll", names, plan)
+        states: dict[str, str] = {}
+        finished: list[str] = []
+        for n in names:
+            h = self.state.hosts[n]
+            res = out.get(n, {}).get("vb:poll")
+            if res is None or res.status != "ok":
+                why = res.message() if res else "no answer"
+                lost = h.lost_polls + 1
+                if lost >= self.opts.lost_polls or not tolerate_lost:
+                    self.fail(n, f"unreachable while its command ran ({why}); it may still "
+                              "be running there: `virtbench fleet resume "
+                              f"{self.state.id}` checks", lost_polls=lost)
+                    states[n] = "lost"
+                else:
+                    self.set(n, lost_polls=lost, reason=f"poll failed ({why}); retrying")
+                    states[n] = "running"
+                continue
+            facts = scripts.parse_facts(res.stdout)
+            st = (facts.get("state") or ["?"])[0]
+            states[n] = st
+            if st == "running":
+                self.set(n, last_poll=utc_now(), lost_polls=0, reason=None)
+            elif st in ("done", "dead"):
+                finished.append(n)
+            elif st == "missing":
+                self.fail(n, "its run directory vanished from the target (rebooted? "
+                          "cleaned?); `fleet resume` starts it again", job_id=None)
+            else:
+                self.fail(n, f"unexpected poll answer: {res.stdout.strip()[:200]}")
+        if finished:
+            self.collect(finished)
+        return states
+
+    def collect(self, names: list[str]) -> dict[str, str]:
+        plan: dict[str, dict[str, Any]] = {}
+        result: dict[str, str] = {}
+        for n in names:
+            h = self.state.hosts[n]
+            p = self.paths_for(h)
+            local = self.state.host_dir(n) / "document.json"
+            local.parent.mkdir(parents=True, exist_ok=True)
+            if local.exists():
+                local.unlink()
+            from virtbench.fleet.command import remote_command
+
+            _argv, _stdout, document = remote_command(self.state.command, p.run_dir)
+            plan[n] = {
+                "python": h.python,
+                "info": scripts.info(p, document),
+                "document_remote": f"{p.run_dir}/{document}",
+                "document_local": str(local),
+                "cleanup": "" if self.opts.keep else scripts.cleanup(p, h.job_file),
+            }
+            self.set(n, "fetching")
+        out = self.play("collect", list(plan), plan)
+        for n in plan:
+            results = out.get(n, {})
+            info = results.get("vb:info")
+            if info is None or info.status == "unreachable":
+                why = info.message() if info else "no answer"
+                self.fail(n, f"unreachable while collecting ({why}); `fleet resume` retries")
+                result[n] = "lost"
+                continue
+            facts = scripts.parse_facts(info.stdout)
+            rc_text = (facts.get("rc") or [""])[0]
+            rc = int(rc_text) if rc_text.lstrip("-").isdigit() else None
+            tail = scripts.after_marker(info.stdout, "vb-stderr-begin")[-2000:] or None
+            cleaned = (results.get("vb:cleanup") is not None
+                       and results["vb:cleanup"].status == "ok")
+            local = Path(plan[n]["document_local"])
+            self.set(n, rc=rc, stderr_tail=tail, finished=utc_now(), cleaned=cleaned)
+            result[n] = self._finish(n, local, rc, tail)
+        return result
+
+    def _finish(self, name: str, local: Path, rc: int | None, tail: str | None) -> str:
+        from virtbench.fleet.results import import_document
+
+        last = _last_line(tail)
+        if not local.exists() or local.stat().st_size == 0:
+            if rc is None:
+                self.fail(name, "the command died without an exit status (killed? "
+                          f"--timeout {self.opts.timeout}s reached?)"
+                          + (f": {last}" if last else ""), job_id=None)
+                return "dead-gone"
+            self.fail(name, f"the command exited {rc} without a document"
+                      + (f": {last}" if last else ""), job_id=None)
+            return "failed"
+        try:
+            run_id, kind = import_document(self.state, name, local)
+        except UsageError as exc:
+            self.fail(name, f"fetched document is not usable: {exc}", job_id=None)
+            return "failed"
+        h = self.state.hosts[name]
+        ids = [*h.run_ids, run_id] if run_id else h.run_ids
+        if rc == 0:
+            self.set(name, "fetched", reason=None, document=str(local), run_ids=ids, kind=kind)
+            return "fetched"
+        why = f"exit status {rc}" if rc is not None else "killed"
+        self.fail(name, f"the command failed ({why}{': ' + last if last else ''}); its "
+                  f"partial document was imported as {run_id}", document=str(local),
+                  run_ids=ids, kind=kind, job_id=None)
+        return "failed"
+
+
+def _last_line(text: str | None) -> str:
+    if not text:
+        return ""
+    lines = [ln.strip() for ln in text.replace("\r", "").splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else ""
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "_"
+
+
+def dump_outcomes(out: Outcomes) -> str:
+    """Debug helper: the outcomes as JSON."""
+    return json.dumps({h: {t: asdict(r) for t, r in tasks.items()} for h, tasks in out.items()},
+                      indent=1, default=str)

@@ -1,0 +1,66 @@
+"""Bringing fetched documents home: import into the store, labelled with the fleet run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from virtbench.errors import UsageError
+from virtbench.fleet.state import FleetState
+from virtbench.results.model import (
+    DOCUMENT_TYPE,
+    EXPERIMENT_TYPE,
+    Environment,
+    ExperimentResult,
+    RunResult,
+    load_any,
+    utc_now,
+)
+
+Document = RunResult | ExperimentResult
+
+
+def labels_for(state: FleetState, host: str) -> dict[str, str]:
+    h = state.hosts[host]
+    return {"fleet": state.id, "host": host, "groups": ",".join(h.groups)}
+
+
+def wrap_report(state: FleetState, raw: dict[str, Any]) -> ExperimentResult:
+    """A document that is not a run or experiment (``detect --json``'s report) is stored as an
+    experiment named after the command, the report as its summary (and, for ``detect``, as
+    the environment's virtualization facts)."""
+    name = state.command[0] if state.command else "unknown"
+    env = Environment()
+    if name == "detect":
+        env.virtualization = raw
+        host = raw.get("hostname") if isinstance(raw.get("hostname"), str) else None
+        env.hostname = host
+    return ExperimentResult(
+        experiment=name, status="complete", finished=utc_now(),
+        command=["virtbench", *state.command], environment=env, summary=raw,
+    )
+
+
+def read_document(state: FleetState, path: Path) -> Document:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"not JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(raw, dict):
+        raise UsageError("not a JSON object")
+    if raw.get("type") in (DOCUMENT_TYPE, EXPERIMENT_TYPE):
+        return load_any(path)
+    return wrap_report(state, raw)
+
+
+def import_document(state: FleetState, host: str, path: Path) -> tuple[str, str]:
+    """Import the document fetched from ``host`` into the store; (run id, document type)."""
+    from virtbench.store import save_and_record
+
+    doc = read_document(state, path)
+    doc.labels.update(labels_for(state, host))
+    save_and_record(doc)
+    return doc.id, doc.type

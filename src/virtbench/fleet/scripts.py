@@ -1,0 +1,200 @@
+"""The POSIX shell snippets the playbooks run on targets (through ``raw``/``shell``).
+
+Built here, in Python, with every path quoted, so the playbooks stay tiny. They contain no
+Jinja markers (checked), because Ansible templates the strings it is given.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+q = shlex.quote
+
+_PY_PROBE = (
+    "import sys\n"
+    "try:\n"
+    "    import venv\n"
+    "    v = 1\n"
+    "except ImportError:\n"
+    "    v = 0\n"
+    "print('%d.%d.%d %d' % (sys.version_info[0], sys.version_info[1], sys.version_info[2], v))"
+)
+
+
+def _check(script: str) -> str:
+    for marker in ("{{", "{%", "{#"):
+        if marker in script:
+            raise ValueError(f"shell snippet contains the Jinja marker {marker!r}")
+    return script
+
+
+def preflight(interpreter: str | None = None) -> str:
+    """Print ``vb-key=value`` facts: user, home, machine, libc, every Python with its version
+    and whether it can make venvs, the C compiler and whether it compiles, the package
+    manager."""
+    candidates = " ".join(q(p) for p in ([interpreter] if interpreter else []))
+    return _check(f"""
+echo "vb-uid=$(id -u)"
+echo "vb-home=$HOME"
+echo "vb-machine=$(uname -m)"
+if [ -r /etc/os-release ]; then . /etc/os-release; echo "vb-os=$ID $VERSION_ID"; fi
+libc=$(getconf GNU_LIBC_VERSION 2>/dev/null) || libc=
+if [ -z "$libc" ] && ldd --version 2>&1 | grep -qi musl; then
+  libc="musl $(ldd --version 2>&1 | sed -n 's/^Version //p')"
+fi
+echo "vb-libc=$libc"
+for p in {candidates} python3 python3.14 python3.13 python3.12 python3.11; do
+  path=$(command -v "$p" 2>/dev/null) || continue
+  info=$("$path" -c {q(_PY_PROBE)} 2>/dev/null) || continue
+  echo "vb-python=$path $info"
+done
+for c in cc gcc clang; do
+  path=$(command -v "$c" 2>/dev/null) || continue
+  echo "vb-cc=$path $("$path" --version 2>/dev/null | head -n 1)"
+  t=$(mktemp -d 2>/dev/null) || t=/tmp/vb-cc-$$
+  mkdir -p "$t"
+  printf 'int main(void) {{ return 0; }}\\n' > "$t/t.c" 2>/dev/null
+  if "$path" -o "$t/t" "$t/t.c" >/dev/null 2>&1; then echo vb-cc-works=1; fi
+  rm -rf "$t"
+  break
+done
+for m in apt-get dnf yum zypper apk pacman; do
+  if command -v "$m" >/dev/null 2>&1; then echo "vb-pkg=$m"; break; fi
+done
+echo vb-preflight-done
+""")
+
+
+_IS_311 = "-c 'import sys; sys.exit(sys.version_info < (3, 11))'"
+
+
+def install_deps(pkg: str) -> str | None:
+    """Install Python >= 3.11 with venv and a C compiler with ``pkg`` (None: unsupported)."""
+    newer = f"python3 {_IS_311}"
+    if pkg == "apt-get":
+        return ("export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && "
+                "apt-get install -y -qq --no-install-recommends python3 python3-venv gcc "
+                "libc6-dev >/dev/null")
+    if pkg in ("dnf", "yum"):
+        return (f"{pkg} install -y -q python3 gcc >/dev/null && ({newer} || "
+                f"{pkg} install -y -q python3.12 >/dev/null || "
+                f"{pkg} install -y -q python3.11 >/dev/null)")
+    if pkg == "zypper":
+        return (f"zypper -n -q install python3 gcc >/dev/null && ({newer} || "
+                "zypper -n -q install python311 >/dev/null)")
+    if pkg == "apk":
+        return "apk add -q python3 gcc musl-dev"
+    if pkg == "pacman":
+        return "pacman -Sy --noconfirm --needed python gcc >/dev/null"
+    return None
+
+
+@dataclass(frozen=True)
+class RemotePaths:
+    base: str
+    """Where virtbench keeps its per-host directories on the target."""
+    host_dir: str
+    """This inventory host's directory: venv, bundle, cache and run directories."""
+    run_dir: str
+    """This fleet run's directory: the command's cwd, document, stderr, pid, rc."""
+
+    @property
+    def venv(self) -> str:
+        return f"{self.host_dir}/venv"
+
+
+def prepare(p: RemotePaths, key: str) -> str:
+    return _check(
+        f"mkdir -p {q(p.run_dir)} && chmod 700 {q(p.host_dir)} && "
+        f"if [ -f {q(p.venv + '/.vb-' + key)} ]; then echo vb-ready=1; fi; true"
+    )
+
+
+def install(p: RemotePaths, *, key: str, python: str, bundle_remote: str, wheel: str,
+            pip_wheel: str, requirements: list[str], shipped: bool) -> str:
+    """Unpack the bundle, make the venv (``--without-pip``: pip runs from its shipped wheel,
+    so the target needs no ensurepip), install virtbench and its runtime requirements: every
+    shipped wheel with ``--no-index``, or virtbench alone and the requirements from the
+    target's own index."""
+    pip = (f"venv/bin/python wheels/{q(pip_wheel)}/pip install -q --no-compile "
+           "--disable-pip-version-check")
+    marker = q(f"{p.venv}/.vb-{key}")
+    fail = "> pip.log 2>&1 || { tail -n 5 pip.log; exit 1; }"
+    if shipped:
+        steps = f"{pip} --no-index --no-deps wheels/*.whl {fail}"
+    else:
+        reqs = " ".join(q(r) for r in requirements)
+        steps = (f"{pip} --no-deps wheels/{q(wheel)} {fail}\n"
+                 f"  {pip} {reqs} {fail}")
+    return _check(f"""set -e
+cd {q(p.host_dir)}
+if [ ! -f {marker} ]; then
+  rm -rf wheels venv
+  mkdir wheels
+  tar -xf {q(bundle_remote)} -C wheels
+  {q(python)} -m venv --without-pip venv
+  {steps}
+  test -x venv/bin/virtbench
+  touch {marker}
+  rm -rf wheels pip.log {q(bundle_remote)}
+fi
+echo vb-installed
+""")
+
+
+def launch(p: RemotePaths, argv: list[str], stdout_name: str) -> str:
+    """The detached command: records its pid, runs virtbench with the target-side data and
+    cache directories inside the host directory, records its exit status."""
+    cmd = " ".join(q(a) for a in [f"{p.venv}/bin/virtbench", *argv])
+    env = (f"XDG_CACHE_HOME={q(p.host_dir + '/cache')} "
+           f"XDG_DATA_HOME={q(p.run_dir + '/data')} PYTHONDONTWRITEBYTECODE=1")
+    return _check(
+        f"echo $$ > pid; {env} {cmd} > {q(stdout_name)} 2> stderr.log < /dev/null; "
+        "echo $? > rc.tmp; mv rc.tmp rc"
+    )
+
+
+def poll(p: RemotePaths) -> str:
+    """``vb-state=running|done|dead|missing`` (and ``vb-rc=N`` when done): shell builtins and
+    ``cat`` only, nothing that loads the measured host."""
+    return _check(
+        f"cd {q(p.run_dir)} 2>/dev/null || {{ echo vb-state=missing; exit 0; }}; "
+        "if [ -f rc ]; then echo vb-state=done; echo \"vb-rc=$(cat rc)\"; "
+        "elif [ -f pid ] && [ -d \"/proc/$(cat pid)\" ]; then echo vb-state=running; "
+        "else echo vb-state=dead; fi"
+    )
+
+
+def info(p: RemotePaths, document: str) -> str:
+    return _check(
+        f"cd {q(p.run_dir)} 2>/dev/null || {{ echo vb-state=missing; exit 0; }}; "
+        "echo \"vb-rc=$(cat rc 2>/dev/null)\"; "
+        f"echo \"vb-doc=$(wc -c < {q(document)} 2>/dev/null)\"; "
+        "echo vb-stderr-begin; tail -c 2000 stderr.log 2>/dev/null; true"
+    )
+
+
+def cleanup(p: RemotePaths, job_file: str | None) -> str:
+    """Remove this host's directory (venv, cache, runs), the async job file, and the base
+    directory when it is left empty."""
+    parts = [f"rm -rf {q(p.host_dir)}", f"rmdir {q(p.base)} 2>/dev/null"]
+    if job_file:
+        parts.append(f"rm -f {q(job_file)}")
+    return _check("; ".join(parts) + "; true")
+
+
+def parse_facts(stdout: str) -> dict[str, list[str]]:
+    """``vb-key=value`` lines of a snippet's output (``\\r`` from a tty removed)."""
+    out: dict[str, list[str]] = {}
+    for line in stdout.replace("\r", "").splitlines():
+        if line.startswith("vb-"):
+            k, _, v = line[3:].partition("=")
+            out.setdefault(k.strip(), []).append(v.strip())
+    return out
+
+
+def after_marker(stdout: str, marker: str) -> str:
+    text = stdout.replace("\r", "")
+    i = text.find(marker)
+    return text[i + len(marker):].strip("\n") if i >= 0 else ""

@@ -1,0 +1,264 @@
+"""virtbench fleet: the parts that need no SSH (inventory flattening, preflight parsing, wheel
+bundle, command checks, state, the fleet table with its outliers). The real-host scenarios are
+in test_fleet_hosts.py."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from virtbench.errors import UsageError
+from virtbench.fleet import bundle, scripts
+from virtbench.fleet.ansible import hosts_from_listing
+from virtbench.fleet.command import remote_command, validate
+from virtbench.fleet.state import FleetState, HostState, list_runs
+from virtbench.fleet.views import build_table, render_table, row_for, table_for_documents
+from virtbench.results.model import RunResult, Section, TestResult
+
+# ---- inventory --------------------------------------------------------------------------------
+
+
+def test_hosts_from_listing_includes_parent_groups_in_order() -> None:
+    listing = {
+        "_meta": {"hostvars": {}},
+        "all": {"children": ["ungrouped", "prod", "db"]},
+        "prod": {"children": ["web"]},
+        "web": {"hosts": ["w1", "w2"]},
+        "db": {"hosts": ["d1", "w2"]},
+        "ungrouped": {"hosts": ["lonely"]},
+    }
+    hosts = {h.name: h.groups for h in hosts_from_listing(listing)}
+    assert list(hosts) == ["lonely", "w1", "w2", "d1"]
+    assert hosts["w1"] == ("prod", "web")
+    assert hosts["w2"] == ("db", "prod", "web")
+    assert hosts["lonely"] == ()
+
+
+def test_list_hosts_reads_a_real_ini_inventory_with_limit(tmp_path: Path) -> None:
+    from virtbench.fleet.ansible import list_hosts
+
+    inv = tmp_path / "hosts.ini"
+    inv.write_text("a1 ansible_host=127.0.0.1\n[web]\nw1\nw2\n[db]\nd1\n"
+                   "[prod:children]\nweb\n")
+    names = [h.name for h in list_hosts(str(inv))]
+    assert sorted(names) == ["a1", "d1", "w1", "w2"]
+    web = list_hosts(str(inv), "prod")
+    assert [(h.name, h.groups) for h in web] == [("w1", ("prod", "web")),
+                                                  ("w2", ("prod", "web"))]
+    with pytest.raises(UsageError, match="no such file"):
+        list_hosts(str(tmp_path / "missing.ini"))
+
+
+# ---- preflight and scripts --------------------------------------------------------------------
+
+
+def test_parse_facts_strips_tty_carriage_returns() -> None:
+    out = ("vb-uid=1000\r\nvb-python=/usr/bin/python3 3.11.2 1\r\n"
+           "vb-python=/usr/bin/python3.12 3.12.1 0\r\nnoise\r\nvb-preflight-done\r\n")
+    facts = scripts.parse_facts(out)
+    assert facts["uid"] == ["1000"]
+    assert facts["python"] == ["/usr/bin/python3 3.11.2 1", "/usr/bin/python3.12 3.12.1 0"]
+    assert "preflight-done" in facts
+
+
+def test_preflight_script_runs_here_and_finds_python_and_cc() -> None:
+    import subprocess
+
+    out = subprocess.run(["/bin/sh", "-c", scripts.preflight(None)], capture_output=True,
+                         text=True, check=True, timeout=60).stdout
+    facts = scripts.parse_facts(out)
+    assert "preflight-done" in facts
+    assert facts["machine"][0]
+    versions = [line.split()[1] for line in facts["python"]]
+    assert any(tuple(int(x) for x in v.split(".")[:2]) >= (3, 11) for v in versions)
+    assert facts["cc"] and "cc-works" in facts
+
+
+def test_snippets_carry_no_jinja_markers_and_quote_paths() -> None:
+    p = scripts.RemotePaths(base="/h/x y", host_dir="/h/x y/h1", run_dir="/h/x y/h1/run-1")
+    for s in (scripts.prepare(p, "k"), scripts.poll(p), scripts.info(p, "document.json"),
+              scripts.cleanup(p, "/h/.ansible_async/1.2"),
+              scripts.launch(p, ["run", "--quick"], "stdout.log"),
+              scripts.install(p, key="k", python="/usr/bin/python3", bundle_remote="/h/b.tar",
+                              wheel="virtbench-0.1.0-py3-none-any.whl",
+                              pip_wheel="pip-24.0-py3-none-any.whl",
+                              requirements=["numpy>=1.26", "psycopg[binary]>=3.1"],
+                              shipped=False)):
+        assert "{{" not in s and "{%" not in s
+        assert "'/h/x y/h1" in s or "'/h/x y/h1/run-1'" in s
+    with pytest.raises(ValueError):
+        scripts._check("echo {{ x }}")
+
+
+def test_poll_snippet_reports_running_done_dead_missing(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    run_dir = tmp_path / "run"
+    p = scripts.RemotePaths(base=str(tmp_path), host_dir=str(tmp_path), run_dir=str(run_dir))
+
+    def state() -> dict[str, list[str]]:
+        out = subprocess.run(["/bin/sh", "-c", scripts.poll(p)], capture_output=True,
+                             text=True, check=True).stdout
+        return scripts.parse_facts(out)
+
+    assert state()["state"] == ["missing"]
+    run_dir.mkdir()
+    (run_dir / "pid").write_text(f"{os.getpid()}\n")
+    assert state()["state"] == ["running"]
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (run_dir / "pid").write_text(f"{dead.pid}\n")
+    assert state()["state"] == ["dead"]
+    (run_dir / "rc").write_text("3\n")
+    assert state() == {"state": ["done"], "rc": ["3"]}
+
+
+def test_platform_tags_from_libc() -> None:
+    tags = bundle.platform_tags("x86_64", "glibc 2.36")
+    assert tags[0] == "manylinux_2_36_x86_64" and "manylinux_2_17_x86_64" in tags
+    assert "manylinux2014_x86_64" in tags
+    assert bundle.platform_tags("aarch64", "musl 1.2")[0] == "musllinux_1_2_aarch64"
+
+
+# ---- the wheel --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_wheel_is_built_once_and_drops_controller_only_requirements() -> None:
+    w1 = bundle.build_wheel()
+    assert w1.name.startswith("virtbench-") and w1.suffix == ".whl"
+    with zipfile.ZipFile(w1) as zf:
+        names = zf.namelist()
+    assert "virtbench/fleet/playbooks/launch.yml" in names
+    assert "virtbench/workloads/c/dhry.c" in names or any(n.endswith(".c") for n in names)
+    mtime = w1.stat().st_mtime
+    assert bundle.build_wheel() == w1 and w1.stat().st_mtime == mtime  # cached
+    reqs = bundle.wheel_requirements(w1)
+    assert reqs and not any(r.lower().startswith("ansible") for r in reqs)
+    b = bundle.make_bundle(w1)
+    with tarfile.open(b.path) as tf:
+        members = tf.getnames()
+    assert w1.name in members and b.pip_name in members and not b.shipped_deps
+
+
+# ---- the command ------------------------------------------------------------------------------
+
+
+def test_validate_refuses_bad_commands_with_clear_messages() -> None:
+    with pytest.raises(UsageError, match="no command"):
+        validate([])
+    with pytest.raises(UsageError, match="fleet cannot run `fleet`"):
+        validate(["fleet", "status"])
+    with pytest.raises(UsageError, match="unknown virtbench command"):
+        validate(["frobnicate"])
+    with pytest.raises(UsageError, match="invalid"):
+        validate(["run", "--copies", "zero"])
+    with pytest.raises(UsageError, match="--output"):
+        validate(["run", "--quick", "-o", "x.json"])
+    validate(["detect"])
+    validate(["run", "--quick", "dhry2reg"])
+
+
+def test_remote_command_writes_the_document_to_a_file() -> None:
+    argv, out, doc = remote_command(["run", "--quick"], "/r")
+    assert argv == ["run", "--quick", "--output", "/r/document.json"]
+    assert (out, doc) == ("stdout.log", "document.json")
+    argv, out, doc = remote_command(["detect"], "/r")
+    assert argv == ["detect", "--json"] and out == doc == "document.json"
+
+
+# ---- state ------------------------------------------------------------------------------------
+
+
+def test_state_round_trip_and_prefix_lookup() -> None:
+    st = FleetState(id="20990101-000000-abcd", command=["detect"], inventory="/x/hosts",
+                    hosts={"h1": HostState(name="h1", groups=["web"], status="fetched",
+                                           run_ids=["r1"]),
+                           "h2": HostState(name="h2", status="failed", reason="unreachable")})
+    st.save()
+    back = FleetState.load("20990101-000000")
+    assert back.to_dict() == st.to_dict()
+    assert [h.name for h in back.unfinished()] == ["h2"]
+    assert back.counts()["fetched"] == 1 and back.counts()["failed"] == 1
+    assert [s.id for s in list_runs()] == [st.id]
+    with pytest.raises(UsageError, match="no fleet run"):
+        FleetState.load("nope")
+    doc = json.loads(st.state_path.read_text())
+    assert doc["type"] == "virtbench.fleet"
+
+
+# ---- the table --------------------------------------------------------------------------------
+BASE = {"dhry2reg": 116700.0, "whetstone-double": 55.0, "syscall": 15000.0, "pipe": 12440.0,
+        "context1": 4000.0, "spawn": 126.0, "execl": 43.0}
+HVM = {"dhry2reg": 2017.5, "whetstone-double": 600.0, "syscall": 1336.9, "pipe": 1055.5,
+       "context1": 682.3, "spawn": 912.8, "execl": 700.0}
+PV = {"dhry2reg": 2023.7, "whetstone-double": 600.0, "syscall": 208.2, "pipe": 293.4,
+      "context1": 160.2, "spawn": 208.8, "execl": 200.0}
+
+
+def make_run(host: str, groups: str, indexes: dict[str, float], scale: float = 1.0,
+             virt: str = "kvm") -> RunResult:
+    tests = []
+    for tid, idx in indexes.items():
+        value = idx * scale
+        tests.append(TestResult(test=tid, name=tid, unit="lps", copies=1,
+                                score=value * BASE[tid] / 10, baseline=BASE[tid],
+                                index=value, samples=2))
+    run = RunResult(profile="unixbench-6", mode="quick", comparable=False, status="complete",
+                    sections=[Section(copies=1, tests=tests)],
+                    labels={"fleet": "f1", "host": host, "groups": groups})
+    run.environment.virtualization = {
+        "summary": virt, "layers": [{"kind": "hypervisor", "name": virt, "variant": None}]}
+    run.environment.hostname = "same-machine"
+    return run
+
+
+def test_outlier_more_than_3_mad_below_group_median_is_marked_and_explained() -> None:
+    docs = [make_run("w1", "web", HVM, 1.00), make_run("w2", "web", HVM, 1.01),
+            make_run("w3", "web", HVM, 0.99), make_run("w4", "web", HVM, 1.02),
+            make_run("w5", "web", PV, 1.0, virt="xen")]
+    t = table_for_documents(docs)
+    rows = {r.host: r for r in t.rows}
+    assert rows["w5"].outlier_in == ["fleet", "group:web"]
+    assert all(not rows[h].outlier_in for h in ("w1", "w2", "w3", "w4"))
+    web = next(g for g in t.groups if g.by == "group" and g.name == "web")
+    scores = sorted(r.score for r in t.rows if r.score is not None)
+    assert web.median == pytest.approx(scores[2])
+    assert web.threshold is not None and rows["w5"].score is not None
+    assert rows["w5"].score < web.threshold < min(rows[h].score or 0 for h in ("w1", "w2"))
+    # explain: the PV-like kernel-entry profile is named, against the median host
+    text = " ".join(rows["w5"].findings)
+    assert "below the web median" in text and "[" in text, rows["w5"].findings
+    # the xen host is alone in its virtualization group: no threshold there
+    xen = next(g for g in t.groups if g.by == "virtualization" and g.name == "xen")
+    assert xen.threshold is None and xen.outliers == []
+    out = render_table(t)
+    assert "OUTLIER in fleet, group:web" in out and "w5" in out
+
+
+def test_near_identical_hosts_are_not_outliers_thanks_to_the_noise_floor() -> None:
+    docs = [make_run(f"h{i}", "db", HVM, s) for i, s in enumerate([1.0, 1.0, 1.0, 0.995])]
+    t = table_for_documents(docs)
+    assert all(not r.outlier_in for r in t.rows)
+    db = next(g for g in t.groups if g.name == "db")
+    assert db.mad == pytest.approx(0.0)
+    assert db.threshold == pytest.approx(db.median * 0.97)
+
+
+def test_partial_index_is_flagged_and_hosts_without_results_are_listed() -> None:
+    run = make_run("q1", "", {"dhry2reg": 100.0})
+    row = row_for(run, "q1", [], None)
+    assert row.partial and row.score == pytest.approx(100.0)
+    from virtbench.fleet.views import HostRow
+
+    t = build_table([row, HostRow(host="dead", groups=[], status="failed",
+                                  reason="unreachable: Connection refused")],
+                    {"q1": run}, fleet="f1", command=["run", "--quick"], copies=None)
+    out = render_table(t)
+    assert "100.0*" in out and "failed: unreachable: Connection refused" in out
+    assert any("partial" in n for n in t.notes)
