@@ -283,3 +283,34 @@ def test_xen_with_viridian_is_xen(tmp_path: Path) -> None:
     report = detect(tree)
     assert report.layers[0].name == "xen"
     assert report.layers[0].confidence >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        # journalctl -k -o short-monotonic, Linux 6.x banner wording
+        (["[    0.000000] web1 kernel: Booting kernel on Xen",
+          "[    0.000000] web1 kernel: Xen version: 4.17.4-pre (preserve-AD)"], ("xen", "pv")),
+        (["[    0.755301] kernel: Booting kernel on Xen PVH",
+          "[    0.755301] kernel: Xen version: 4.17.4-pre"], ("xen", "pvh")),
+        # dmesg -T and dmesg -x
+        (["[Sun Nov 22 00:00:00 2026] Hypervisor detected: Xen HVM",
+          "[Sun Nov 22 00:00:00 2026] Booting paravirtualized kernel on Xen HVM"], ("xen", "hvm")),
+        (["kern  :info  : [    0.000000] Booting paravirtualized kernel with PVH extensions on "
+          "Xen"], ("xen", "pvh")),
+        # an older HVM kernel: 'Hypervisor detected: Xen' and the platform PCI lines only
+        (["[    0.000000] DMI: Xen HVM domU, BIOS 4.5.1 12/22/2016",
+          "[    0.000000] Hypervisor detected: Xen",
+          "[    0.000000] Xen version 4.5.",
+          "[    0.000000] Xen Platform PCI: I/O protocol version 1"], ("xen", "hvm")),
+        # a log that lost its first lines: PV from 'Released 0 page(s)' and pcifront
+        (["[    0.000000] Released 0 page(s)",
+          "[    0.412000] PCI: setting up Xen PCI frontend stub",
+          "[    1.120000] xen:balloon: Initialising balloon driver"], ("xen", "pv")),
+    ],
+)
+def test_kernel_log_formats(tmp_path: Path, lines: list[str], expected: tuple[str, str]) -> None:
+    (tmp_path / "dmesg.txt").write_text("\n".join(lines) + "\n")
+    layer = detect(tmp_path).layers[0]
+    assert (layer.name, layer.variant) == expected, layer
+    assert layer.evidence and all(e.startswith("dmesg.txt: ") for e in layer.evidence)

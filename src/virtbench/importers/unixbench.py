@@ -409,7 +409,7 @@ def _header_line(line: str, no: int, env: Environment, cpus: list[tuple[str, flo
         return
     m = RE_UPTIME.search(line)
     if m:
-        env.uptime = "up " + m.group("up").strip()
+        env.uptime = m.group("up").strip()
         env.load_average = [float(m.group(k)) for k in ("l1", "l5", "l15")]
 
 

@@ -172,6 +172,7 @@ _PREFIX_RE = re.compile(
     r"(?:\[\s*\d+\.\d+\]\s?|"  # '[    0.000000] '
     r"\[[A-Z][a-z]{2} [A-Z][a-z]{2}\s+\d+ [\d:]+ \d{4}\]\s?|"  # dmesg -T
     r"\d{4}-\d\d-\d\dT[\d:,.]+[+-]\d\d:?\d\d\s)?"  # dmesg --time-format iso
+    r"(?:(?:\S+\s+)?kernel:\s+)?"  # journalctl -k -o short-monotonic: '[ 0.1] host kernel: '
 )
 
 

@@ -63,6 +63,15 @@ class ClockProbe(Probe):
             "available": available,
             "tsc_invariant": bool({"constant_tsc", "nonstop_tsc"} <= flags) if flags else None,
         }
+        # Paravirtual clocks register only when the kernel found their hypervisor: readable
+        # by everyone, so this still answers when the kernel log is restricted.
+        ev = f"{self._base}/available_clocksource: {' '.join(available)}"
+        for cs, hv in (("kvm-clock", "kvm"), ("xen", "xen"),
+                       ("hyperv_clocksource_tsc_page", "hyper-v"),
+                       ("hyperv_clocksource_msr", "hyper-v")):
+            if cs in available:
+                res.clue("hypervisor", hv, ev, 0.85)
+                break
         return res
 
     def advice(self, facts: dict[str, Any]) -> list[str]:
