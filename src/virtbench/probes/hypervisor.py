@@ -188,6 +188,11 @@ class CpuinfoProbe(Probe):
         model = first.get("model name") or first.get("cpu model") or first.get("cpu") or ""
         if "hypervisor" in flags:
             res.clue("hypervisor", "unknown", "/proc/cpuinfo: flags include 'hypervisor'", 0.6)
+            if "vendor_id" in first and "apic" not in flags and {"fpu", "tsc"} <= flags:
+                # Xen hides the local APIC from PV domU kernels (every HVM guest has one).
+                ev = "/proc/cpuinfo: 'hypervisor' flag but no 'apic' flag (Xen PV domU)"
+                res.clue("hypervisor", "xen", ev, 0.7, "pv")
+                res.clue("role", "domU", ev, 0.6)
         elif flags and ("vendor_id" in first):  # x86 with a flags line and no hypervisor bit
             res.clue("not-hypervisor", "none", "/proc/cpuinfo: no 'hypervisor' flag", 0.8)
         if "QEMU Virtual CPU" in model or "Common KVM processor" in model:
@@ -398,6 +403,9 @@ _RULES: list[Rule] = [
     (re.compile(r"(Switched|Switching) to clocksource xen\b|clocksource: xen:"), "hypervisor",
      "xen", None, 0.7),
     (re.compile(r"^xen: registering gsi \d+"), "role", "dom0", None, 0.8),
+    # 'xl dmesg' output (the hypervisor's own console) can only be read in dom0.
+    (re.compile(r"^\(XEN\) "), "hypervisor", "xen", None, 0.9),
+    (re.compile(r"^\(XEN\) "), "role", "dom0", None, 0.7),
     (re.compile(r"^xen_mcelog: /dev/mcelog registered by Xen"), "role", "dom0", None, 0.8),
     (re.compile(r"^xen_acpi_processor: "), "role", "dom0", None, 0.7),
     (re.compile(r"^Xen: Dom0|dom0_mem=|Initializing Xen dom0|xen-pciback|^xen_pciback"), "role",

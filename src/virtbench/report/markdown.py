@@ -61,7 +61,7 @@ def render(report: Report) -> str:
                 lines += ["No findings.", ""]
             for f in rv.explanation.findings:
                 where = f"{f.copies} cop{'y' if f.copies == 1 else 'ies'}" if f.copies else \
-                    "environment"
+                    "whole run"
                 lines += [f"- **{SEVERITY_LABEL[f.severity]}: {f.title}** ({where}, "
                           f"`{f.rule}`). {f.message} *What to do:* {f.advice}"]
             lines.append("")
