@@ -74,8 +74,8 @@ def check_no_leftovers(tmp: Path) -> None:
 
 
 def test_process_consolidation_for_real(tmp_path: Path) -> None:
-    proc = run_cli("consolidate", "--kind", "process", "--instances", "1,2",
-                   "--loaded", "all", "--iterations", "600", "--json", tmp=tmp_path)
+    proc = run_cli("consolidate", "--kind", "process", "--instances", "1,2", "--loaded", "all",
+                   "--workload", "sysmix", "--iterations", "600", "--json", tmp=tmp_path)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["experiment"] == "consolidate" and doc["status"] == "complete"
@@ -96,7 +96,7 @@ def test_container_consolidation_for_real(tmp_path: Path) -> None:
     """1, 2 one loaded, 3 all loaded on this host: idle containers cost nothing, three busy
     ones on two CPUs take longer and use three times the CPU."""
     proc = run_cli("consolidate", "--kind", "container", "--instances", "1,2,3",
-                   "--iterations", "1500", "--json", tmp=tmp_path)
+                   "--workload", "sysmix", "--iterations", "900", "--json", tmp=tmp_path)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     by = {r["condition"]: r for r in doc["rows"]}
@@ -119,7 +119,7 @@ def test_container_consolidation_for_real(tmp_path: Path) -> None:
     assert three["fairness"] > 0.6
     assert len(three["per_instance"]) == 3 and three["steal_share"] is not None
     text = run_cli("consolidate", "--kind", "container", "--instances", "2", "--loaded", "one",
-                   "--iterations", "300", tmp=tmp_path)
+                   "--workload", "integer", "--iterations", "3000000", tmp=tmp_path)
     assert text.returncode == 0, text.stderr
     assert "2 one loaded" in text.stdout and "0.00x" not in text.stdout
     assert "idle" in text.stdout

@@ -257,3 +257,16 @@ def test_report_renders_in_headless_chromium(tmp_path: Path,
     assert res.returncode == 0 and shot.is_file(), res.stderr[-2000:]
     assert shot.stat().st_size > 60_000
     assert _png_colors(shot) > 40  # charts, colour swatches, text: not a blank page
+
+
+def test_numbers_table_only_has_runs_with_that_section() -> None:
+    report = rdata.build([pv_run(), reference_run()])
+    one, two = report.numbers[1], report.numbers[2]
+    assert [c["ratio"] for c in one["columns"]] == [False, True]
+    assert [c["label"] for c in two["columns"]] == ["ref (reference)"]
+    assert two["columns"][0]["ratio"] is False  # the baseline has no 2-copy section
+    cells = {row["name"]: row["cells"] for row in one["rows"]}
+    assert cells["Process Creation"][1]["ratio"] == pytest.approx(
+        6969.8 / 126.0 * 10 / 208.8, rel=1e-6)
+    text = rmd.render(report)
+    assert "| test | ref (reference) score | index |\n" in text

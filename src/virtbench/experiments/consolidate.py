@@ -40,7 +40,7 @@ class ConsolidateParams:
     kind: str
     instances: tuple[int, ...] = (1, 2, 3)
     loaded: tuple[str, ...] = LOADED_CHOICES
-    workload: str = "sysmix"
+    workload: str = "integer"
     iterations: int | None = None
     sys_fraction: float = fixedwork.DEFAULT_SYS_FRACTION
     repeat: int = 1
