@@ -242,14 +242,17 @@ def ratio_figure(runs: Sequence[RunView], copies: int) -> dict[str, Any] | None:
                          "hoverinfo": "text+name"})
     if not data:
         return None
-    span = max(1 / lo, hi) * 1.15
+    low, high = min(lo, 1.0) / 1.25, max(hi, 1.0) * 1.25
     layout = _layout(
         f"Ratio to {base.label}, {_copies_label(copies)} (1.0 = same; log scale)",
         "ratio (log scale)", barmode="group",
         xaxis={"tickangle": -30, "automargin": True, "categoryorder": "array",
                "categoryarray": [s for _, s, _ in tests]},
     )
-    layout["yaxis"].update({"type": "log", "range": [math.log10(1 / span), math.log10(span)]})
+    ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+             if low <= t <= high]
+    layout["yaxis"].update({"type": "log", "range": [math.log10(low), math.log10(high)],
+                            "tickvals": ticks, "ticktext": [f"{t:g}x" for t in ticks]})
     layout["shapes"] = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
                          "line": {"color": "#52606d", "width": 1.5, "dash": "dot"}}]
     return {"data": data, "layout": layout}
