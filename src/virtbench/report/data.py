@@ -77,7 +77,8 @@ def _fmt(v: Any, digits: int = 1) -> str:
             return f"{v:.2f}"
         return "0" if a == 0 else f"{v:.3g}"
     if isinstance(v, dict | list):
-        return json.dumps(v, separators=(", ", ": "))[:120]
+        text = json.dumps(v, separators=(", ", ": "))
+        return text if len(text) <= 120 else text[:117] + "…"
     return str(v)
 
 
@@ -567,10 +568,16 @@ def _experiment_section(doc: ExperimentResult, label: str) -> ExperimentSection:
     table = [[_fmt(r.get(c)) for c in columns] for r in rows]
     numeric = [all(is_number(r.get(c)) or r.get(c) is None for r in rows) for c in columns]
     summary: list[tuple[str, str]] = []
-    items = {k: v for k, v in doc.summary.items()
-             if not view.summary_keys or k in view.summary_keys}
-    for k, v in items.items():
-        _flatten(k, v, summary)
+    if view.summary_keys:
+        for key in view.summary_keys:
+            value: Any = doc.summary
+            for part in key.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if value is not None:
+                _flatten(key, value, summary)
+    else:
+        for k, v in doc.summary.items():
+            _flatten(k, v, summary)
     params = ", ".join(f"{k}={_fmt(v)}" for k, v in doc.params.items())
     if params:
         summary.insert(0, ("parameters", params))
