@@ -288,3 +288,15 @@ def test_real_experiment_documents_use_their_registered_charts(name: str) -> Non
     assert section.columns == [c for c in view.columns if any(c in r for r in doc.rows)]
     assert len(section.rows) == len(doc.rows)
     assert section.summary  # parameters at least
+
+
+def test_user_text_is_escaped() -> None:
+    run = pv_run()
+    run.environment.hostname = "</script><script>alert(1)</script>"
+    run.labels = {"note": "<b>x</b>"}
+    page = rhtml.render(rdata.build([run]))
+    assert "<script>alert(1)" not in page
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)" in page
+    assert "&lt;b&gt;x&lt;/b&gt;" in page
+    # Inside chart specs the label is JSON with <, > escaped.
+    assert "\\u003c/script\\u003e" in page
