@@ -314,3 +314,42 @@ def test_kernel_log_formats(tmp_path: Path, lines: list[str], expected: tuple[st
     layer = detect(tmp_path).layers[0]
     assert (layer.name, layer.variant) == expected, layer
     assert layer.evidence and all(e.startswith("dmesg.txt: ") for e in layer.evidence)
+
+
+def test_cgroup_v2_tightest_ancestor_quota_and_limit(tmp_path: Path) -> None:
+    (tmp_path / "proc" / "self").mkdir(parents=True)
+    (tmp_path / "proc" / "self" / "cgroup").write_text("0::/outer/inner\n")
+    outer = tmp_path / "sys" / "fs" / "cgroup" / "outer"
+    (outer / "inner").mkdir(parents=True)
+    (outer / "cpu.max").write_text("50000 100000\n")  # 0.5 CPU on the parent
+    (outer / "inner" / "cpu.max").write_text("max 100000\n")
+    (outer / "memory.max").write_text("max\n")
+    (outer / "inner" / "memory.max").write_text("1073741824\n")
+    facts = detect(tmp_path).facts
+    assert facts["cpu"]["cgroup_quota_cpus"] == 0.5
+    assert facts["cpu"]["cgroup_quota_source"] == "/sys/fs/cgroup/outer/cpu.max"
+    assert facts["memory"]["cgroup_limit_bytes"] == 2**30
+
+
+def test_overlay_test_dir_gets_advice() -> None:
+    report = detect(DATA / "docker-in-kvm")
+    assert report.facts["storage"]["fs_type"] == "overlay"
+    assert any("copy-up" in a for a in report.advice)
+
+
+def test_xl_dmesg_means_dom0(tmp_path: Path) -> None:
+    (tmp_path / "dmesg.txt").write_text(
+        "(XEN) Xen version 4.17.4-pre (Debian 4.17.3+10-g091466ba55-1) gcc (Debian 12.2.0-14)\n"
+        "(XEN) Command line: placeholder dom0_mem=4096M,max:4096M\n"
+    )
+    layer = detect(tmp_path).layers[0]
+    assert layer.name == "xen" and layer.details.get("role") == "dom0"
+
+
+def test_pv_domu_cpu_flags_without_apic(tmp_path: Path) -> None:
+    flags = (DATA / "xen-pv-domu" / "proc" / "cpuinfo").read_text()
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "cpuinfo").write_text(flags)
+    layer = detect(tmp_path).layers[0]
+    assert (layer.name, layer.variant) == ("xen", "pv")
+    assert any("no 'apic' flag" in e for e in layer.evidence)

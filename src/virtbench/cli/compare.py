@@ -165,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
     for sc in comp.sections:
         headers, rows = section_rows(sc, len(comp.runs))
         print()
-        print_table(headers, rows, right=_right(headers), title=section_title(sc))
+        print_table(headers, rows, right=_right(headers), title=section_title(sc),
+                    color_changes=True)
     print()
     print(comp.rule)
     return 0

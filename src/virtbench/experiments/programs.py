@@ -67,6 +67,12 @@ def _cc_version(cc: str) -> str:
     return out.stdout.splitlines()[0] if out.stdout else cc
 
 
+def compiler_facts() -> tuple[str, str]:
+    """(compiler command, first line of its ``--version``) as the builds use them."""
+    cc = _cc()
+    return cc, _cc_version(cc)
+
+
 def source_hash(name: str) -> str:
     """sha256 of a program's sources (stored with results for comparability)."""
     prog = _program(name)

@@ -30,6 +30,7 @@ from virtbench.probes.facts import (
     StorageProbe,
 )
 from virtbench.probes.hypervisor import (
+    CmdlineProbe,
     CpuidProbe,
     CpuinfoProbe,
     DmiProbe,
@@ -56,6 +57,7 @@ REGISTRY: tuple[Probe, ...] = (
     XenSysProbe(),
     DmiProbe(),
     PlatformProbe(),
+    CmdlineProbe(),
     KernelLogProbe(),
     DevicesProbe(),
     ContainerProbe(),
