@@ -270,3 +270,33 @@ def test_numbers_table_only_has_runs_with_that_section() -> None:
         6969.8 / 126.0 * 10 / 208.8, rel=1e-6)
     text = rmd.render(report)
     assert "| test | ref (reference) score | index |\n" in text
+
+
+EXPERIMENTS = Path(__file__).resolve().parent / "data" / "experiments"
+
+
+@pytest.mark.parametrize("name", ["consolidate", "cap", "postmark", "seqread"])
+def test_real_experiment_documents_use_their_registered_charts(name: str) -> None:
+    """Documents written by the experiments on this machine (tests/data/experiments/)."""
+    from virtbench.results.model import load_any
+
+    doc = load_any(EXPERIMENTS / f"{name}.json")
+    assert isinstance(doc, ExperimentResult) and doc.experiment == name
+    (section,) = rdata.build([doc]).experiments
+    view = rexp.view_for(name)
+    assert [f["layout"]["title"]["text"] for f in section.figures] == [c.title for c in view.charts]
+    assert section.columns == [c for c in view.columns if any(c in r for r in doc.rows)]
+    assert len(section.rows) == len(doc.rows)
+    assert section.summary  # parameters at least
+
+
+def test_user_text_is_escaped() -> None:
+    run = pv_run()
+    run.environment.hostname = "</script><script>alert(1)</script>"
+    run.labels = {"note": "<b>x</b>"}
+    page = rhtml.render(rdata.build([run]))
+    assert "<script>alert(1)" not in page
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)" in page
+    assert "&lt;b&gt;x&lt;/b&gt;" in page
+    # Inside chart specs the label is JSON with <, > escaped.
+    assert "\\u003c/script\\u003e" in page
