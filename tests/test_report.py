@@ -311,3 +311,8 @@ def test_summary_headline_against_the_baseline() -> None:
     assert f"kernel entry {ke:.2f}x" in headline and "CPU 1.00x" in headline
     assert "file" not in headline  # the HVM figures have no file tests
     assert f"- hvm (xenhvm): {headline}" in rmd.render(report)
+
+
+def test_backticks_become_code_after_escaping() -> None:
+    assert str(rhtml._codeticks("run `virtbench detect` <now>")) == (
+        "run <code>virtbench detect</code> &lt;now&gt;")
