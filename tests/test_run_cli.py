@@ -144,3 +144,12 @@ def test_profile_is_stamped_and_changes_flags() -> None:
     assert run.profile == "unixbench-5.1.3"
     assert "-O2" in run.environment.cflags and "-O3" not in run.environment.cflags
     assert "-DVB_RAW_GETPID=0" in run.environment.cflags
+
+
+def test_busy_machine_warning_threshold() -> None:
+    from virtbench.cli.run import busy_warning
+
+    assert busy_warning([0.2, 0.1, 0.1], 2) is None
+    assert busy_warning(None, 2) is None
+    msg = busy_warning([3.5, 2.0, 1.0], 2)
+    assert msg is not None and "load average 3.50 on 2 CPUs" in msg
