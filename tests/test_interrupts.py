@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
     reason=containers_reason() or backend_or_reason(True)[1] or "ok")
 
 CONSOLIDATE = ("consolidate", "--kind", "container", "--instances", "1,2,3",
-               "--iterations", "2500", "--cpus", "1.5")
+               "--workload", "sysmix", "--iterations", "2500", "--cpus", "1.5")
 CAP = ("cap", "--kind", "container", "--quota", "1,0.3", "--duration", "1")
 
 

@@ -51,9 +51,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                         metavar="one|all",
                         help="for counts >= 2: one instance loaded (others idle), all loaded, "
                              "or both (one,all; the default)")
-    parser.add_argument("--workload", default="sysmix", metavar="NAME",
+    parser.add_argument("--workload", default="integer", metavar="NAME",
                         help=f"fixed-work workload: {', '.join(fixedwork.workload_names())} "
-                             "(default sysmix)")
+                             "(default integer)")
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
                         help="amount of fixed work (workload units; default per workload)")
     parser.add_argument("--sys-fraction", type=float, default=fixedwork.DEFAULT_SYS_FRACTION,

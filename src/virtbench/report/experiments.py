@@ -44,7 +44,8 @@ class ExperimentView:
     """Empty: the generic chart."""
     description: str = ""
     summary_keys: tuple[str, ...] = field(default_factory=tuple)
-    """Summary entries shown (empty: every entry)."""
+    """Summary entries shown, dotted for nested ones (``median.seconds_total``); empty: every
+    entry."""
 
 
 # The registry. Keys are ``ExperimentResult.experiment`` names.
@@ -85,6 +86,9 @@ VIEWS: dict[str, ExperimentView] = {
                  "written_bytes_per_second"),
         charts=(Chart("Transactions per second", x="run", y=("transactions_per_second",),
                       y_title="transactions/s"),),
+        summary_keys=("runs", "median.seconds_total", "median.transactions_per_second",
+                      "median.read_bytes_per_second", "median.written_bytes_per_second",
+                      "main_metric"),
     ),
     "seqread": ExperimentView(
         title="Sequential read",
@@ -92,6 +96,8 @@ VIEWS: dict[str, ExperimentView] = {
                  "cache_state"),
         charts=(Chart("Sequential read throughput", x="run", y=("read_mib_per_second",),
                       y_title="MiB/s"),),
+        summary_keys=("runs", "median.read_mib_per_second", "cache_method", "from_cache",
+                      "main_metric"),
     ),
     "tune": ExperimentView(
         title="Tuning (A/B)",

@@ -109,7 +109,7 @@ class LocalBackend(InstanceBackend):
         return argv
 
     def check(self, workload: WorkloadCommand | None, cpus: float | None) -> None:
-        if workload is not None:
+        if workload is not None and not workload.program.startswith("/"):
             programs.build(workload.program)
         if shutil.which("sh") is None:
             raise EnvironmentUnsupported("no /bin/sh to start instances with")
@@ -179,8 +179,9 @@ class LocalBackend(InstanceBackend):
     def _command(self, req: InstanceRequest) -> list[str]:
         if req.workload is None:
             return [shutil.which("cat") or "/bin/cat"]
-        binary = programs.build(req.workload.program)
-        return [str(binary), *req.workload.args]
+        program = req.workload.program
+        binary = program if program.startswith("/") else str(programs.build(program))
+        return [binary, *req.workload.args]
 
     def _spawn(self, req: InstanceRequest, command: list[str],
                session: CgroupSession | None) -> _Launch:
