@@ -300,3 +300,19 @@ def test_user_text_is_escaped() -> None:
     assert "&lt;b&gt;x&lt;/b&gt;" in page
     # Inside chart specs the label is JSON with <, > escaped.
     assert "\\u003c/script\\u003e" in page
+
+
+def test_summary_headline_against_the_baseline() -> None:
+    report = rdata.build([pv_run(), hvm_run()])
+    assert report.summary_rows[0]["headline"] is None
+    headline = report.summary_rows[1]["headline"]
+    ke = (1336.9 / 208.2 * 1055.5 / 293.4 * 682.3 / 160.2 * 912.8 / 208.8 * 801.9 / 310.6) ** 0.2
+    assert headline.startswith("Against the baseline (1 copy): overall ")
+    assert f"kernel entry {ke:.2f}x" in headline and "CPU 1.00x" in headline
+    assert "file" not in headline  # the HVM figures have no file tests
+    assert f"- hvm (xenhvm): {headline}" in rmd.render(report)
+
+
+def test_backticks_become_code_after_escaping() -> None:
+    assert str(rhtml._codeticks("run `virtbench detect` <now>")) == (
+        "run <code>virtbench detect</code> &lt;now&gt;")
