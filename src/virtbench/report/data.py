@@ -495,15 +495,19 @@ def build(docs: Sequence[Document], *, title: str | None = None) -> Report:
     summary_rows = []
     for rv in runs:
         m1 = rv.explanation.sections
+        scores = []
+        for c in copies:
+            sec = rv.doc.section(c)
+            scores.append((_copies_label(c), _fmt(sec.index_score)
+                           if sec is not None and sec.index_score else "—"))
         summary_rows.append({
             "label": rv.label, "color": rv.color,
-            "scores": [(_copies_label(c), _fmt(rv.doc.section(c).index_score)  # type: ignore[union-attr]
-                        if rv.doc.section(c) and rv.doc.section(c).index_score  # type: ignore[union-attr]
-                        else "—") for c in copies],
+            "scores": scores,
             "kernel_entry": ", ".join(
                 f"{m['kernel_entry_ratio']:.2f}" for c, m in m1.items()
                 if isinstance(m.get("kernel_entry_ratio"), float)) or "—",
             "findings": sum(1 for f in rv.explanation.findings if f.severity != "info"),
+            "headline": _headline(rv),
         })
     figures: dict[str, list[dict[str, Any]]] = {"index": [], "ratio": [], "scaling": [],
                                                 "passes": []}
@@ -537,6 +541,17 @@ def build(docs: Sequence[Document], *, title: str | None = None) -> Report:
         experiments=experiments,
         notes=notes,
     )
+
+
+def _headline(rv: RunView) -> str | None:
+    """``against the baseline (1 copy): overall 1.79x; CPU 1.00x; kernel entry 4.07x``."""
+    for copies, vs in sorted(rv.explanation.comparison_metrics.items()):
+        parts = [f"{name} {vs[key]:.2f}x" for name, key in (
+            ("overall", "vs.overall"), ("CPU", "vs.cpu"), ("kernel entry", "vs.kernel_entry"),
+            ("file", "vs.file"), ("shell", "vs.shell")) if isinstance(vs.get(key), float)]
+        if parts:
+            return f"Against the baseline ({_copies_label(copies)}): " + "; ".join(parts)
+    return None
 
 
 def _default_title(runs: Sequence[RunView], exps: Sequence[ExperimentResult]) -> str:

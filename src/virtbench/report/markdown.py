@@ -31,6 +31,11 @@ def render(report: Report) -> str:
         rows = [[s["label"], *(v for _, v in s["scores"]), s["kernel_entry"],
                  str(s["findings"])] for s in report.summary_rows]
         lines += [*_table(header, rows), ""]
+        for s in report.summary_rows:
+            if s["headline"]:
+                lines.append(f"- {s['label']}: {s['headline']}")
+        if any(s["headline"] for s in report.summary_rows):
+            lines.append("")
         lines += [f"_{note}_" for note in report.notes]
         if report.notes:
             lines.append("")
