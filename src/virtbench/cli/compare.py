@@ -108,7 +108,9 @@ def section_rows(sc: SectionComparison, n: int) -> tuple[list[str], list[list[st
             g = sc.geomean_ratios[i]
             geo_row.extend([f"{g:.3f}" if g is not None else "-",
                             f"({sc.geomean_tests[i]} tests)"])
-    rows.extend([score_row, geo_row])
+    if any(x is not None for x in sc.index_scores):
+        rows.append(score_row)
+    rows.append(geo_row)
     return headers, rows
 
 

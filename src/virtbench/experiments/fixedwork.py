@@ -19,7 +19,7 @@ from virtbench.experiments import programs
 from virtbench.experiments.instances import WorkloadCommand, WorkloadOutput
 
 DEFAULT_SYS_FRACTION = 0.3
-DEFAULT_UNITS = {"sysmix": 10_000, "integer": 10_000_000, "float": 300}
+DEFAULT_UNITS = {"sysmix": 10_000, "integer": 100_000_000, "float": 1500}
 """Default fixed work, each about 2 s solo on a 2020s core: sysmix units of ~200 us CPU,
 Dhrystone loops, Whetstone passes (``extra``: one pass runs every section once)."""
 

@@ -140,8 +140,8 @@ RE_CPU = re.compile(
 RE_CPU_NONE = re.compile(r"^\s*CPU:\s*no details available")
 RE_GRAPHICS = re.compile(r"^\s*Graphics:\s*(?P<g>.*?)\s*$")
 RE_UPTIME = re.compile(
-    r"\bup\s+(?P<up>.*?),\s+\d+\s+users?,\s+load average:\s*(?P<l1>[\d.]+),\s*"
-    r"(?P<l5>[\d.]+),\s*(?P<l15>[\d.]+)(?:;\s*runlevel\s*(?P<rl>\S*))?"
+    r"\bup\s+(?P<up>.*?),\s+\d+\s+users?,\s+load averages?:\s*(?P<l1>\d+[.,]\d+),?\s+"
+    r"(?P<l5>\d+[.,]\d+),?\s+(?P<l15>\d+[.,]\d+)(?:;\s*runlevel\s*(?P<rl>\S*))?"
 )
 RE_RUN = re.compile(r"^\s*Benchmark Run:\s*(?P<when>.*?)\s*$")
 RE_TIMES = re.compile(r"(\d{1,2}):(\d{2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2}):(\d{2})\s*$")
@@ -475,7 +475,7 @@ def _header_line(line: str, no: int, env: Environment, cpus: list[tuple[str, flo
     m = RE_UPTIME.search(line)
     if m:
         env.uptime = m.group("up").strip()
-        env.load_average = [float(m.group(k)) for k in ("l1", "l5", "l15")]
+        env.load_average = [float(m.group(k).replace(",", ".")) for k in ("l1", "l5", "l15")]
 
 
 def _section_line(cur: _Section, line: str, no: int) -> None:
