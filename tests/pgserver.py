@@ -79,14 +79,14 @@ def postgres_url() -> Iterator[str]:
         subprocess.run(
             _as_user([initdb, "-D", str(data), "-A", "trust", "-U", "vb", "-E", "UTF8",
                       "--no-sync", "--locale=C"], user),
-            check=True, capture_output=True, env=env, timeout=120,
+            check=True, capture_output=True, env=env, timeout=120, cwd=base,
         )
         opts = (f"-p {port} -c listen_addresses=127.0.0.1 -k {sock} -c fsync=off "
                 "-c full_page_writes=off -c synchronous_commit=off -c max_connections=40")
         subprocess.run(
             _as_user([pg_ctl, "-D", str(data), "-l", str(base / "log"), "-o", opts, "-w",
                       "-t", "60", "start"], user),
-            check=True, capture_output=True, env=env, timeout=90,
+            check=True, capture_output=True, env=env, timeout=90, cwd=base,
         )
     except subprocess.CalledProcessError as exc:
         log = (base / "log").read_text(errors="replace") if (base / "log").exists() else ""
@@ -99,7 +99,8 @@ def postgres_url() -> Iterator[str]:
 
         dispose_engines()
         subprocess.run(_as_user([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
-                                user), capture_output=True, env=env, timeout=60, check=False)
+                                user), capture_output=True, env=env, timeout=60, check=False,
+                       cwd=base)
         for _ in range(50):
             if not (data / "postmaster.pid").exists():
                 break

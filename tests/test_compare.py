@@ -161,3 +161,21 @@ def test_compare_errors() -> None:
     assert rc == 2 and "'no-such-run'" in err
     rc, _, err = vb("compare", str(PV), str(HVM), "--copies", "4")
     assert rc == 2 and "no 4-copy section" in err
+
+
+def test_terminal_output_is_a_rich_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    from virtbench.cli import main
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setenv("COLUMNS", "160")
+    assert main(["compare", str(PV), str(HVM)]) == 0
+    text = out.getvalue()
+    assert "┃" in text and "6.422" in text and "+? untested" in text

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,14 @@ from virtbench.cgroups import CpuStats
 from virtbench.errors import UsageError
 from virtbench.experiments import common, consolidate
 from virtbench.experiments.consolidate import Condition, ConsolidateParams, Sample
-from virtbench.experiments.instances import InstanceOutcome
+from virtbench.experiments.instances import (
+    BackendOptions,
+    InstanceOutcome,
+    InstanceRequest,
+    WorkloadCommand,
+    WorkloadOutput,
+    make_backend,
+)
 
 
 def test_plan_has_the_papers_shape() -> None:
@@ -67,15 +75,15 @@ def test_analyze_slowdown_fairness_and_accounting() -> None:
     assert common.jain_index([1, 0, 0]) == pytest.approx(1 / 3)
 
 
-def check_no_leftovers(tmp: Path) -> None:
-    assert session_dirs() == []
-    assert marked_processes() == []
+def check_no_leftovers(tmp: Path, pid: int) -> None:
+    assert session_dirs(pid) == []
+    assert marked_processes(pid) == []
     assert list(tmp.iterdir()) == []
 
 
 def test_process_consolidation_for_real(tmp_path: Path) -> None:
-    proc = run_cli("consolidate", "--kind", "process", "--instances", "1,2",
-                   "--loaded", "all", "--iterations", "600", "--json", tmp=tmp_path)
+    proc = run_cli("consolidate", "--kind", "process", "--instances", "1,2", "--loaded", "all",
+                   "--workload", "sysmix", "--iterations", "600", "--json", tmp=tmp_path)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["experiment"] == "consolidate" and doc["status"] == "complete"
@@ -88,7 +96,7 @@ def test_process_consolidation_for_real(tmp_path: Path) -> None:
     assert len(two["per_instance"]) == 2
     assert 0.5 <= two["fairness"] <= 1.0
     assert Path(doc["summary"]["saved"]).is_file()
-    check_no_leftovers(tmp_path)
+    check_no_leftovers(tmp_path, proc.pid)
 
 
 @pytest.mark.skipif(bool(containers_reason()), reason=containers_reason() or "ok")
@@ -96,7 +104,7 @@ def test_container_consolidation_for_real(tmp_path: Path) -> None:
     """1, 2 one loaded, 3 all loaded on this host: idle containers cost nothing, three busy
     ones on two CPUs take longer and use three times the CPU."""
     proc = run_cli("consolidate", "--kind", "container", "--instances", "1,2,3",
-                   "--iterations", "1500", "--json", tmp=tmp_path)
+                   "--workload", "sysmix", "--iterations", "900", "--json", tmp=tmp_path)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     by = {r["condition"]: r for r in doc["rows"]}
@@ -119,11 +127,12 @@ def test_container_consolidation_for_real(tmp_path: Path) -> None:
     assert three["fairness"] > 0.6
     assert len(three["per_instance"]) == 3 and three["steal_share"] is not None
     text = run_cli("consolidate", "--kind", "container", "--instances", "2", "--loaded", "one",
-                   "--iterations", "300", tmp=tmp_path)
+                   "--workload", "integer", "--iterations", "3000000", tmp=tmp_path)
     assert text.returncode == 0, text.stderr
     assert "2 one loaded" in text.stdout and "0.00x" not in text.stdout
     assert "idle" in text.stdout
-    check_no_leftovers(tmp_path)
+    check_no_leftovers(tmp_path, proc.pid)
+    check_no_leftovers(tmp_path, text.pid)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -139,4 +148,42 @@ def test_impossible_requests_one_line(tmp_path: Path, args: list[str], message: 
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
-    check_no_leftovers(tmp_path)
+    check_no_leftovers(tmp_path, proc.pid)
+
+
+NS_SCRIPT = ("echo pid=$$; echo host=$(hostname); echo ns=$(readlink /proc/self/ns/pid); "
+             "echo ipc=$(readlink /proc/self/ns/ipc); echo net=$(readlink /proc/self/ns/net); "
+             "echo procs=$(ls /proc | grep -c '^[0-9]')")
+
+
+@pytest.mark.skipif(bool(containers_reason()), reason=containers_reason() or "ok")
+def test_container_instances_are_really_isolated() -> None:
+    """Inside a container instance the workload is PID 1 of a new PID namespace with its own
+    /proc (only its own processes) and IPC namespace; a process instance shares the host's."""
+    seen: dict[str, str] = {}
+
+    def parse(text: str) -> WorkloadOutput:
+        seen[text.split("pid=")[1].split()[0] + "-" + str(len(seen))] = text
+        return WorkloadOutput(seconds=0.001)
+
+    cmd = WorkloadCommand("ns", "/bin/sh", ("-c", NS_SCRIPT), parse)
+    host_ns = os.readlink("/proc/self/ns/pid")
+    with make_backend("container", BackendOptions(net=True)) as b:
+        b.check(cmd, None)
+        outs = b.run([InstanceRequest(0, cmd), InstanceRequest(1, cmd)], timeout=60)
+    assert [o.loaded for o in outs] == [True, True]
+    texts = list(seen.values())
+    assert len(texts) == 2
+    for text in texts:
+        kv = dict(line.split("=", 1) for line in text.splitlines())
+        assert kv["pid"] == "1"
+        assert kv["ns"] != host_ns
+        assert kv["ipc"] != os.readlink("/proc/self/ns/ipc")
+        assert kv["net"] != os.readlink("/proc/self/ns/net")  # --net
+        assert int(kv["procs"]) <= 5  # sh and the subshell, ls, grep it runs
+    assert texts[0].split("ns=")[1].split()[0] != texts[1].split("ns=")[1].split()[0]
+    seen.clear()
+    with make_backend("process") as b:
+        b.run([InstanceRequest(0, cmd)], timeout=60)
+    kv = dict(line.split("=", 1) for line in next(iter(seen.values())).splitlines())
+    assert kv["pid"] != "1" and kv["ns"] == host_ns and int(kv["procs"]) > 10

@@ -283,3 +283,100 @@ def test_xen_with_viridian_is_xen(tmp_path: Path) -> None:
     report = detect(tree)
     assert report.layers[0].name == "xen"
     assert report.layers[0].confidence >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        # journalctl -k -o short-monotonic, Linux 6.x banner wording
+        (["[    0.000000] web1 kernel: Booting kernel on Xen",
+          "[    0.000000] web1 kernel: Xen version: 4.17.4-pre (preserve-AD)"], ("xen", "pv")),
+        (["[    0.755301] kernel: Booting kernel on Xen PVH",
+          "[    0.755301] kernel: Xen version: 4.17.4-pre"], ("xen", "pvh")),
+        # dmesg -T and dmesg -x
+        (["[Sun Nov 22 00:00:00 2026] Hypervisor detected: Xen HVM",
+          "[Sun Nov 22 00:00:00 2026] Booting paravirtualized kernel on Xen HVM"], ("xen", "hvm")),
+        (["kern  :info  : [    0.000000] Booting paravirtualized kernel with PVH extensions on "
+          "Xen"], ("xen", "pvh")),
+        # an older HVM kernel: 'Hypervisor detected: Xen' and the platform PCI lines only
+        (["[    0.000000] DMI: Xen HVM domU, BIOS 4.5.1 12/22/2016",
+          "[    0.000000] Hypervisor detected: Xen",
+          "[    0.000000] Xen version 4.5.",
+          "[    0.000000] Xen Platform PCI: I/O protocol version 1"], ("xen", "hvm")),
+        # a log that lost its first lines: PV from 'Released 0 page(s)' and pcifront
+        (["[    0.000000] Released 0 page(s)",
+          "[    0.412000] PCI: setting up Xen PCI frontend stub",
+          "[    1.120000] xen:balloon: Initialising balloon driver"], ("xen", "pv")),
+    ],
+)
+def test_kernel_log_formats(tmp_path: Path, lines: list[str], expected: tuple[str, str]) -> None:
+    (tmp_path / "dmesg.txt").write_text("\n".join(lines) + "\n")
+    layer = detect(tmp_path).layers[0]
+    assert (layer.name, layer.variant) == expected, layer
+    assert layer.evidence and all(e.startswith("dmesg.txt: ") for e in layer.evidence)
+
+
+def test_cgroup_v2_tightest_ancestor_quota_and_limit(tmp_path: Path) -> None:
+    (tmp_path / "proc" / "self").mkdir(parents=True)
+    (tmp_path / "proc" / "self" / "cgroup").write_text("0::/outer/inner\n")
+    outer = tmp_path / "sys" / "fs" / "cgroup" / "outer"
+    (outer / "inner").mkdir(parents=True)
+    (outer / "cpu.max").write_text("50000 100000\n")  # 0.5 CPU on the parent
+    (outer / "inner" / "cpu.max").write_text("max 100000\n")
+    (outer / "memory.max").write_text("max\n")
+    (outer / "inner" / "memory.max").write_text("1073741824\n")
+    facts = detect(tmp_path).facts
+    assert facts["cpu"]["cgroup_quota_cpus"] == 0.5
+    assert facts["cpu"]["cgroup_quota_source"] == "/sys/fs/cgroup/outer/cpu.max"
+    assert facts["memory"]["cgroup_limit_bytes"] == 2**30
+
+
+def test_overlay_test_dir_gets_advice() -> None:
+    report = detect(DATA / "docker-in-kvm")
+    assert report.facts["storage"]["fs_type"] == "overlay"
+    assert any("copy-up" in a for a in report.advice)
+
+
+def test_xl_dmesg_means_dom0(tmp_path: Path) -> None:
+    (tmp_path / "dmesg.txt").write_text(
+        "(XEN) Xen version 4.17.4-pre (Debian 4.17.3+10-g091466ba55-1) gcc (Debian 12.2.0-14)\n"
+        "(XEN) Command line: placeholder dom0_mem=4096M,max:4096M\n"
+    )
+    layer = detect(tmp_path).layers[0]
+    assert layer.name == "xen" and layer.details.get("role") == "dom0"
+
+
+def test_pv_domu_cpu_flags_without_apic(tmp_path: Path) -> None:
+    flags = (DATA / "xen-pv-domu" / "proc" / "cpuinfo").read_text()
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "cpuinfo").write_text(flags)
+    layer = detect(tmp_path).layers[0]
+    assert (layer.name, layer.variant) == ("xen", "pv")
+    assert any("no 'apic' flag" in e for e in layer.evidence)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fuzzed_trees_never_crash(tmp_path: Path, seed: int) -> None:
+    """Truncated files, binary junk and empty files: detection and rendering still work."""
+    import random
+
+    from virtbench.probes.render import render
+
+    rng = random.Random(seed)
+    junk = [b"\x00", b"\xff\xfe", b"\n\n", b"[", b"]", b":", b"0x", b"=", b"\x1b[31m"]
+    for case in sorted(p.name for p in DATA.iterdir() if p.is_dir()):
+        tree = tmp_path / case
+        shutil.copytree(DATA / case, tree, symlinks=True)
+        for path in sorted(tree.rglob("*")):
+            if path.is_symlink() or not path.is_file():
+                continue
+            data = path.read_bytes()
+            cut = rng.randint(0, len(data)) if data else 0
+            noise = b"".join(rng.choice(junk) for _ in range(rng.randint(0, 4)))
+            path.write_bytes(data[:cut] + noise)
+        report = detect(tree)
+        assert report.layers and report.summary
+        # A probe that raised is a bug, even though detect() contains it.
+        assert not [u for u in report.unreadable if u.startswith("probe ")], (case, report)
+        json.dumps(report.to_dict())
+        assert render(report)

@@ -111,3 +111,32 @@ def test_steal_sample_is_live_and_short() -> None:
     steal = report.facts["steal"]
     assert steal["sample_s"] == 0.2
     assert steal["sample_pct"] is not None and 0.0 <= steal["sample_pct"] <= 100.0
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root and setpriv to drop to an unprivileged user",
+)
+def test_unprivileged_user_gets_the_same_layers(tmp_path: Path) -> None:
+    """The main answer never needs root: as 'nobody' the layers are the same."""
+    # A home the unprivileged user cannot write to: the CPUID helper must still be built
+    # (privately), and nothing may need root.
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home), XDG_CACHE_HOME=str(home / "cache"),
+               PYTHONPATH=str(ROOT / "src"))
+    proc = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+         sys.executable, "-m", "virtbench", "detect", "--json"],
+        capture_output=True, text=True, env=env, timeout=120, check=False, cwd="/",
+    )
+    if proc.returncode != 0 and "Permission denied" in proc.stderr:
+        pytest.skip(f"cannot run the interpreter as nobody: {proc.stderr.strip()[:120]}")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    as_root = detect("/")
+    print(f"\nunprivileged: {doc['summary']}; unreadable: {doc['unreadable']}")
+    assert [(la["kind"], la["name"]) for la in doc["layers"]] == [
+        (la.kind, la.name) for la in as_root.layers
+    ]
+    assert not any(u.startswith("probe ") for u in doc["unreadable"]), doc["unreadable"]

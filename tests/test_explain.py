@@ -282,3 +282,18 @@ def test_every_detect_fixture_is_read_without_error(case: str) -> None:
     result = ex.explain(run)
     assert not any(f.rule == "pv-kernel-entry" for f in result.findings)
     assert result.environment["env.detected"] == "yes"
+
+
+def test_busy_host_and_quick_runs_are_said_once() -> None:
+    run = reference_run()
+    run.environment.load_average = [1.6, 1.0, 0.5]  # 0.8 per usable CPU (2)
+    run.mode = "quick"
+    run.comparable = False
+    result = ex.explain(run)
+    rules = [f.rule for f in result.findings]
+    assert rules.count("busy-host") == 1 and rules.count("not-comparable") == 1
+    assert rules[0] == "busy-host"
+    busy = result.findings[0]
+    assert busy.copies is None and "1.60 on 2 usable CPUs" in busy.message
+    run.environment.load_average = [0.9, 1.0, 0.5]  # 0.45 per CPU: below the threshold
+    assert "busy-host" not in {f.rule for f in ex.explain(run).findings}

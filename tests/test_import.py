@@ -11,7 +11,13 @@ import pytest
 
 from clihelp import vb
 from virtbench.errors import UsageError
-from virtbench.importers.unixbench import parse_file, parse_run_date, parse_text
+from virtbench.importers.unixbench import (
+    parse_file,
+    parse_file_all,
+    parse_reports,
+    parse_run_date,
+    parse_text,
+)
 from virtbench.results.model import load_document
 from virtbench.store import dispose_engines, open_store
 
@@ -60,7 +66,7 @@ def test_reference_report_every_number() -> None:
     assert env.cpu_model == "Intel(R) Xeon(R) CPU E5-2683 v3 @ 2.00GHz"
     assert env.cpu_count == 1
     assert env.load_average == [0.18, 0.30, 0.16]
-    assert env.uptime == "up 12 min"
+    assert env.uptime == "12 min"
     assert env.extra["bogomips"] == 4000.1
     assert [s.copies for s in run.sections] == [1]
     sec = run.sections[0]
@@ -88,7 +94,7 @@ def test_multi_section_report() -> None:
     assert run.environment.cpu_count == 16
     assert run.environment.extra["cpus_listed"] == 16
     assert run.environment.hostname == "bigbox.example.com"
-    assert run.environment.uptime == "up 3 days,  4:05"
+    assert run.environment.uptime == "3 days,  4:05"
     one, sixteen = run.sections
     assert one.index_score is not None and sixteen.index_score is not None
     assert abs(one.index_score - 1039.2) <= 0.06
@@ -127,6 +133,12 @@ def test_localized_dates(when: str, expected: str) -> None:
     assert parsed is not None
     assert parsed[0].isoformat() == expected
     assert parsed[1] > parsed[0]
+
+
+def test_load_average_with_decimal_commas() -> None:
+    text = REF.read_text().replace("load average: 0.18, 0.30, 0.16",
+                                   "load average: 0,18, 0,30, 0,16")
+    assert parse_text(text, "de.txt").environment.load_average == [0.18, 0.30, 0.16]
 
 
 def test_unreadable_date_is_noted_not_fatal() -> None:
@@ -212,10 +224,49 @@ def test_binary_garbage(tmp_path: Path) -> None:
         parse_file(f)
 
 
-def test_two_reports_in_one_file() -> None:
-    text = REF.read_text() + "\n" + REF.read_text()
-    with pytest.raises(UsageError, match=r"^two\.txt:4\d: a second UnixBench report"):
-        parse_text(text, "two.txt")
+def test_several_reports_in_one_file(tmp_path: Path) -> None:
+    # As pasted into notes: prose and code fences around each report.
+    text = ("# results\n\n```log\n" + REF.read_text() + "\n```\n\n## same box, 6.0\n\n```\n"
+            + V6.read_text() + "\n```\n")
+    runs = parse_reports(text, "notes.md")
+    assert [r.environment.hostname for r in runs] == ["centos6.takara.org", "vb-guest"]
+    assert [r.profile for r in runs] == ["unixbench-5.1.3", "unixbench-6"]
+    assert abs((runs[1].sections[1].index_score or 0) - 3746.2) < 0.05
+    f = tmp_path / "notes.md"
+    f.write_text(text)
+    with pytest.raises(UsageError, match="holds 2 UnixBench reports"):
+        parse_file(f)
+    assert len(parse_file_all(f)) == 2
+    rc, _, err = vb("import", str(f))
+    assert rc == 0, err
+    assert open_store().counts()["run"] == 2
+    # An error in the second report names the line in the whole file.
+    bad = text.replace("Pipe Throughput                             2519709.3 lps   (10.0 s, "
+                       "7 samples)", "Pipe Throughput                             2519709.3")
+    line = bad.splitlines().index(
+        next(ln for ln in bad.splitlines() if ln.endswith("2519709.3"))) + 1
+    with pytest.raises(UsageError, match=rf"^notes\.md:{line}: not a test result line"):
+        parse_reports(bad, "notes.md")
+
+
+def test_cjk_report_in_its_locale_encoding(tmp_path: Path) -> None:
+    f = tmp_path / "eucjp.txt"
+    f.write_bytes(REF.read_text().encode("euc_jp"))
+    run = parse_file(f)
+    assert run.started == "2015-08-17T04:42:22"
+    assert run.original_text == REF.read_text()
+    # Even with the month's suffix lost, "%a %b %d %Y" puts the month first.
+    mangled = REF.read_text().replace("月  8月 17 2015", "\ufffd\ufffd  8\ufffd\ufffd 17 2015")
+    assert parse_text(mangled, "m.txt").started == "2015-08-17T04:42:22"
+
+
+def test_unixbench_4_is_refused_clearly() -> None:
+    text = "  BYTE UNIX Benchmarks (Version 4.1.0)\n  System -- Linux\n"
+    with pytest.raises(UsageError, match=r"^old\.txt:1: UnixBench 4\.1\.0 reports are not"):
+        parse_text(text, "old.txt")
+    text = "        INDEX VALUES\nTEST   BASELINE  RESULT  INDEX\n     FINAL SCORE  1.0\n"
+    with pytest.raises(UsageError, match=r"UnixBench 4\.x report"):
+        parse_text(text, "old.txt")
 
 
 # ---- the command -----------------------------------------------------------------------------

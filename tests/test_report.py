@@ -257,3 +257,62 @@ def test_report_renders_in_headless_chromium(tmp_path: Path,
     assert res.returncode == 0 and shot.is_file(), res.stderr[-2000:]
     assert shot.stat().st_size > 60_000
     assert _png_colors(shot) > 40  # charts, colour swatches, text: not a blank page
+
+
+def test_numbers_table_only_has_runs_with_that_section() -> None:
+    report = rdata.build([pv_run(), reference_run()])
+    one, two = report.numbers[1], report.numbers[2]
+    assert [c["ratio"] for c in one["columns"]] == [False, True]
+    assert [c["label"] for c in two["columns"]] == ["ref (reference)"]
+    assert two["columns"][0]["ratio"] is False  # the baseline has no 2-copy section
+    cells = {row["name"]: row["cells"] for row in one["rows"]}
+    assert cells["Process Creation"][1]["ratio"] == pytest.approx(
+        6969.8 / 126.0 * 10 / 208.8, rel=1e-6)
+    text = rmd.render(report)
+    assert "| test | ref (reference) score | index |\n" in text
+
+
+EXPERIMENTS = Path(__file__).resolve().parent / "data" / "experiments"
+
+
+@pytest.mark.parametrize("name", ["consolidate", "cap", "postmark", "seqread"])
+def test_real_experiment_documents_use_their_registered_charts(name: str) -> None:
+    """Documents written by the experiments on this machine (tests/data/experiments/)."""
+    from virtbench.results.model import load_any
+
+    doc = load_any(EXPERIMENTS / f"{name}.json")
+    assert isinstance(doc, ExperimentResult) and doc.experiment == name
+    (section,) = rdata.build([doc]).experiments
+    view = rexp.view_for(name)
+    assert [f["layout"]["title"]["text"] for f in section.figures] == [c.title for c in view.charts]
+    assert section.columns == [c for c in view.columns if any(c in r for r in doc.rows)]
+    assert len(section.rows) == len(doc.rows)
+    assert section.summary  # parameters at least
+
+
+def test_user_text_is_escaped() -> None:
+    run = pv_run()
+    run.environment.hostname = "</script><script>alert(1)</script>"
+    run.labels = {"note": "<b>x</b>"}
+    page = rhtml.render(rdata.build([run]))
+    assert "<script>alert(1)" not in page
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)" in page
+    assert "&lt;b&gt;x&lt;/b&gt;" in page
+    # Inside chart specs the label is JSON with <, > escaped.
+    assert "\\u003c/script\\u003e" in page
+
+
+def test_summary_headline_against_the_baseline() -> None:
+    report = rdata.build([pv_run(), hvm_run()])
+    assert report.summary_rows[0]["headline"] is None
+    headline = report.summary_rows[1]["headline"]
+    ke = (1336.9 / 208.2 * 1055.5 / 293.4 * 682.3 / 160.2 * 912.8 / 208.8 * 801.9 / 310.6) ** 0.2
+    assert headline.startswith("Against the baseline (1 copy): overall ")
+    assert f"kernel entry {ke:.2f}x" in headline and "CPU 1.00x" in headline
+    assert "file" not in headline  # the HVM figures have no file tests
+    assert f"- hvm (xenhvm): {headline}" in rmd.render(report)
+
+
+def test_backticks_become_code_after_escaping() -> None:
+    assert str(rhtml._codeticks("run `virtbench detect` <now>")) == (
+        "run <code>virtbench detect</code> &lt;now&gt;")

@@ -126,3 +126,30 @@ def test_interrupt_kills_children_and_keeps_partial_result(tmp_path: Path,
     doc = RunResult.from_dict(json.loads(saved[-1].read_text()))
     assert doc.status == "interrupted"
     assert doc.sections and doc.sections[0].tests[0].test == "context1"
+
+
+def test_too_little_space_for_file_tests_is_refused(tmp_path: Path) -> None:
+    # fsdisk needs ~17 MiB per copy; no disk here has room for 10 million copies
+    proc = run_cli("run", "--quick", "fsdisk", "-c", "10000000", "--tmpdir", str(tmp_path),
+                   "--no-detect")
+    assert proc.returncode == 2
+    assert "MiB free; the file tests need" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_profile_is_stamped_and_changes_flags() -> None:
+    proc = run_cli("run", "--quick", "syscall", "-c", "1", "--profile", "unixbench-5.1.3",
+                   "--json", "--no-detect", check=True)
+    run = RunResult.from_dict(json.loads(proc.stdout))
+    assert run.profile == "unixbench-5.1.3"
+    assert "-O2" in run.environment.cflags and "-O3" not in run.environment.cflags
+    assert "-DVB_RAW_GETPID=0" in run.environment.cflags
+
+
+def test_busy_machine_warning_threshold() -> None:
+    from virtbench.cli.run import busy_warning
+
+    assert busy_warning([0.2, 0.1, 0.1], 2) is None
+    assert busy_warning(None, 2) is None
+    msg = busy_warning([3.5, 2.0, 1.0], 2)
+    assert msg is not None and "load average 3.50 on 2 CPUs" in msg

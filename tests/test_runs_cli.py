@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from clihelp import vb
+from pgserver import postgres_url  # noqa: F401  (fixture)
 from virtbench import paths
 from virtbench.results import model
 from virtbench.store import dispose_engines, open_store, save_and_record
@@ -144,3 +145,23 @@ def test_db_info_and_rebuild_json(tmp_path: Path) -> None:
     assert json.loads(out) == []
     rc, _, err = vb("runs", "--db", "mysql://x/y")
     assert rc == 4 and "unsupported database" in err
+
+
+def test_commands_against_postgresql(request: pytest.FixtureRequest) -> None:
+    url: str = request.getfixturevalue("postgres_url")
+    open_store(url, check=False).drop_all()
+    dispose_engines()
+    rc, _, err = vb("import", str(PV), "--label", "env=pv", "--db", url)
+    assert rc == 0, err
+    rc, out, _ = vb("runs", "--json", "--db", url)
+    (row,) = json.loads(out)
+    assert row["hostname"] == "centos6.takara.org" and row["labels"] == {"env": "pv"}
+    rc, out, _ = vb("compare", "env=pv", str(MULTI), "--copies", "1", "--json", "--db", url)
+    assert rc == 0
+    assert json.loads(out)["sections"][0]["index_scores"][1] == pytest.approx(1039.2, abs=0.05)
+    rc, out, _ = vb("db", "info", "--json", "--db", url)
+    assert json.loads(out)["backend"] == "postgresql" and json.loads(out)["runs"] == 1
+    rc, out, _ = vb("rm", "env=pv", "--db", url)
+    assert rc == 0 and "removed run" in out
+    rc, out, _ = vb("db", "rebuild", "--json", "--db", url)
+    assert json.loads(out)["indexed"] == 0

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from tests.conftest import run_cli
 
-from virtbench.errors import UsageError
+from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.experiments import seqread
+from virtbench.experiments.common import MountInfo, mount_of
 from virtbench.experiments.seqread import GiB, MiB, SeqreadParams
 
 SIZE = 16 * MiB
@@ -89,3 +90,29 @@ def test_cli_table_and_errors(tmp_path: Path) -> None:
     bad = run_cli("io", "seqread", "--size", "lots")
     assert bad.returncode == 2
     assert _leftovers(tmp_path) == []
+
+
+def test_auto_without_root_reads_with_o_direct(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    r = seqread.run_once(SeqreadParams(size=4 * MiB, cache="auto"), tmp_path, 4 * MiB,
+                         seqread.binary())
+    assert r.cache_method in ("direct", "fadvise")  # fadvise where O_DIRECT is refused
+    assert not r.from_cache
+    with pytest.raises(EnvironmentUnsupported, match="needs root"):
+        seqread.run_once(SeqreadParams(size=4 * MiB, cache="drop"), tmp_path, 4 * MiB,
+                         seqread.binary())
+    assert _leftovers(tmp_path) == []
+
+
+def test_mount_of_reads_mountinfo(tmp_path: Path) -> None:
+    info = tmp_path / "mountinfo"
+    info.write_text(
+        "22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n"
+        "30 22 0:25 / /dev/shm rw - tmpfs tmpfs rw\n"
+        "31 22 8:2 / /srv/my\\040data rw - xfs /dev/sdb1 rw\n")
+    assert mount_of(Path("/srv/my data/x"), info) == MountInfo("/srv/my data", "xfs",
+                                                                "/dev/sdb1")
+    assert mount_of(Path("/dev/shm"), info) == MountInfo("/dev/shm", "tmpfs", "tmpfs")
+    assert mount_of(Path("/dev/shmx"), info) == MountInfo("/", "ext4", "/dev/sda1")
+    assert mount_of(Path("/x"), tmp_path / "missing") is None

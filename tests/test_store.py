@@ -232,24 +232,28 @@ def test_schema_version_mismatch_then_rebuild(db_url: str | None) -> None:
     assert [r.id for r in store.list_runs()] == [r.id for r in runs]
 
 
-def _writer(args: tuple[str, int]) -> int:
-    data_home, n = args
+def _writer(args: tuple[str, str | None, int]) -> int:
+    data_home, url, n = args
     os.environ["XDG_DATA_HOME"] = data_home
+    dispose_engines(close=False)  # the parent's connections are not ours
     for i in range(n):
-        save_and_record(make_run(started=f"2026-11-2{i % 10}T00:00:00Z"))
+        # Same environment in every process: they race to insert its row.
+        save_and_record(make_run(started=f"2026-11-2{i % 10}T00:00:00Z"), db_url=url)
     return n
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="fork-based")
-def test_concurrent_writers_sqlite() -> None:
+def test_concurrent_writers(db_url: str | None, capfd: pytest.CaptureFixture[str]) -> None:
     data_home = os.environ["XDG_DATA_HOME"]
-    open_store()
+    open_store(db_url)
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(3) as pool:
-        done = pool.map(_writer, [(data_home, 15)] * 3)
+        done = pool.map(_writer, [(data_home, db_url, 15)] * 3)
     assert sum(done) == 45
+    assert "warning" not in capfd.readouterr().err  # every record made it into the index
     dispose_engines()
-    assert open_store().counts()["run"] == 45
+    counts = open_store(db_url).counts()
+    assert counts["run"] == 45 and counts["environment"] == 1
 
 
 def test_master_file_is_json_document(db_url: str | None) -> None:

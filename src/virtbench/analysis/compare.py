@@ -24,8 +24,6 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from scipy import stats as _st
-
 from virtbench.analysis.stats import geometric_mean, kept_scores
 from virtbench.results.model import RunResult, Section, TestResult
 
@@ -119,6 +117,8 @@ def welch_log(base: list[float], other: list[float], level: float = 0.95
         p = 1.0 if d == 0 else 0.0
         r = math.exp(d)
         return r, r, r, p
+    from scipy import stats as _st  # imported here: ~1 s of start-up otherwise
+
     se = math.sqrt(se2)
     df = se2**2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
     t = d / se

@@ -220,6 +220,10 @@ def environment_facts(env: Environment) -> Metrics:
     facts: Metrics = {}
     cpus = usable_cpus(env)
     facts["env.usable_cpus"] = cpus
+    load = env.load_average
+    if load and cpus and isinstance(load[0], int | float):
+        facts["env.load1"] = float(load[0])
+        facts["env.load_per_cpu"] = float(load[0]) / cpus
     report = env.virtualization if isinstance(env.virtualization, Mapping) else None
     facts["env.detected"] = "yes" if report and not report.get("error") else "no"
     facts["env.summary"] = layer_summary(report) or "not detected"
@@ -481,6 +485,7 @@ AGAINST_GROUP_LOW = 0.67
 AGAINST_GROUP_HIGH = 1.5
 AGAINST_CPU_BAND = (0.8, 1.25)
 SLOW_CLOCKSOURCES = ("hpet", "acpi_pm", "pit", "jiffies")
+BUSY_LOAD_PER_CPU = 0.5
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -678,6 +683,34 @@ RULES: tuple[Rule, ...] = (
                "only with similar steal.",
     ),
     Rule(
+        id="busy-host",
+        title="The machine was busy when the run started",
+        severity="high",
+        scope="section",
+        when=(Cond("env.load_per_cpu", ">=", BUSY_LOAD_PER_CPU),),
+        message="Load average {env.load1:.2f} on {env.usable_cpus:g} usable CPUs when the run "
+                "started: other work competed for the CPUs during the tests.",
+        rationale="A 1-minute load average of half a runnable task per CPU or more means the "
+                  "tests shared their CPUs. Every test loses, but unevenly: short system-call "
+                  "loops suffer most, because each switch to another process flushes branch "
+                  "predictors and caches (IBPB and similar mitigations) and the loop restarts "
+                  "cold, so contention can imitate a kernel-entry penalty and poor scaling.",
+        advice="Rerun on an idle machine (or with the other work stopped) before trusting the "
+               "kernel-entry and scaling findings of this run.",
+    ),
+    Rule(
+        id="not-comparable",
+        title="Shortened (quick) run",
+        severity="info",
+        scope="section",
+        when=(Cond("comparable", "==", "no"),),
+        message="This run was made with shortened passes ({mode} mode) and is marked not "
+                "comparable.",
+        rationale="Quick runs are smoke tests: with fewer and shorter passes the scores are "
+                  "noisier and start-up costs weigh more.",
+        advice="Use a standard or adaptive run for numbers you want to compare or explain.",
+    ),
+    Rule(
         id="emulated-cpu",
         title="CPU is emulated (no hardware virtualization)",
         severity="high",
@@ -838,6 +871,7 @@ class Explanation:
 
 
 _SEVERITY_ORDER = {"high": 0, "warn": 1, "info": 2}
+_RUN_FACTS = ("profile", "mode", "comparable")
 
 
 def _evidence(rule: Rule, metrics: Mapping[str, Value]) -> dict[str, Value]:
@@ -862,18 +896,19 @@ def explain(run: RunResult, against: RunResult | None = None,
     for section in sorted(run.sections, key=lambda s: s.copies):
         own = section_metrics(run, section)
         sections[section.copies] = own
-        metrics: Metrics = {**env, **own, "profile": run.profile}
+        metrics: Metrics = {**env, **own, **_run_facts(run)}
         for rule in rules:
             if rule.scope != "section" or not rule.fires(metrics):
                 continue
-            env_only = all(c.metric.startswith("env.") for c in rule.when)
+            env_only = all(c.metric.startswith("env.") or c.metric in _RUN_FACTS
+                           for c in rule.when)
             if env_only:  # an environment fact is said once, not once per section
                 if rule.id in env_fired:
                     continue
                 env_fired.add(rule.id)
             findings.append(_finding(rule, metrics, None if env_only else section.copies))
     if not run.sections:
-        metrics = {**env, "profile": run.profile}
+        metrics = {**env, **_run_facts(run)}
         for rule in rules:
             if rule.scope == "section" and rule.fires(metrics):
                 findings.append(_finding(rule, metrics, None))
@@ -885,7 +920,7 @@ def explain(run: RunResult, against: RunResult | None = None,
             if not rows:
                 continue
             comparison[section.copies] = rows
-            metrics = {**env, **sections[section.copies], "profile": run.profile, **vs}
+            metrics = {**env, **sections[section.copies], **_run_facts(run), **vs}
             comparison_metrics[section.copies] = vs
             for rule in rules:
                 if rule.scope == "against" and rule.fires(metrics):
@@ -901,6 +936,11 @@ def explain(run: RunResult, against: RunResult | None = None,
         comparison_metrics=comparison_metrics,
         detect_advice=detect_advice(run.environment),
     )
+
+
+def _run_facts(run: RunResult) -> Metrics:
+    return {"profile": run.profile, "mode": run.mode,
+            "comparable": "yes" if run.comparable else "no"}
 
 
 def _finding(rule: Rule, metrics: Mapping[str, Value], copies: int | None) -> Finding:
@@ -919,7 +959,7 @@ def _finding(rule: Rule, metrics: Mapping[str, Value], copies: int | None) -> Fi
 # ---- text ----------------------------------------------------------------------------------
 def _copies_label(copies: int | None) -> str:
     if copies is None:
-        return "environment"
+        return "whole run"
     return f"{copies} cop{'y' if copies == 1 else 'ies'}"
 
 

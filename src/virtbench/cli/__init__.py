@@ -42,6 +42,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tune",
     "consolidate",
     "cap",
+    "migrate-check",
     "migrate",
     "fleet",
 )

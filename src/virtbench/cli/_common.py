@@ -75,9 +75,24 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
     return "\n".join(lines) + "\n"
 
 
+_CHANGE_STYLES = (("+ ", "bold green"), ("- ", "bold red"), ("+?", "green"), ("-?", "red"),
+                  ("~ ", "dim"))
+
+
+def _style(cell: str) -> str:
+    for prefix, style in _CHANGE_STYLES:
+        if cell.startswith(prefix):
+            return style
+    return ""
+
+
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
-                right: Sequence[int] = (), title: str | None = None) -> None:
-    """A rich table on a terminal, plain aligned text otherwise (pipes, files, tests)."""
+                right: Sequence[int] = (), title: str | None = None,
+                color_changes: bool = False) -> None:
+    """A rich table on a terminal, plain aligned text otherwise (pipes, files, tests).
+
+    ``color_changes``: cells starting ``+ ``/``- ``/``+?``/``-?``/``~ `` (compare's change
+    marks) are coloured on a terminal."""
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
@@ -87,7 +102,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
         for i, h in enumerate(headers):
             table.add_column(h, justify="right" if i in right else "left")
         for r in rows:
-            table.add_row(*(Text(c) for c in r))
+            table.add_row(*(Text(c, style=_style(c) if color_changes else "") for c in r))
         Console().print(table)
         return
     if title:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
-from virtbench.cli.consolidate import add_instance_options
+from virtbench.cli.consolidate import add_instance_options, vm_extra
 from virtbench.experiments import cap, fixedwork
 from virtbench.experiments.instances import kinds
 
@@ -23,12 +24,25 @@ def float_list(text: str) -> tuple[float, ...]:
     return values
 
 
+def kind_list(choices: list[str]) -> Callable[[str], tuple[str, ...]]:
+    def parse(text: str) -> tuple[str, ...]:
+        kinds = tuple(x.strip() for x in text.split(",") if x.strip())
+        bad = [k for k in kinds if k not in choices]
+        if bad or not kinds:
+            raise argparse.ArgumentTypeError(
+                f"invalid kind {','.join(bad) or text!r} (choose from {', '.join(choices)})")
+        return kinds
+    return parse
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     capped = [k for k in kinds() if k != "process"]
     parser.add_argument("--quota", type=float_list, default=(1.0, 0.5, 0.3),
                         metavar="Q,Q,...", help="CPU quotas in CPUs (default 1.0,0.5,0.3)")
-    parser.add_argument("--kind", choices=capped, default="container",
-                        help=f"what is capped: {', '.join(capped)} (default container)")
+    parser.add_argument("--kind", type=kind_list(capped), default=("container",),
+                        metavar="KIND[,KIND]",
+                        help=f"what is capped: {', '.join(capped)}, or several side by side "
+                             "(default container)")
     parser.add_argument("--workload", default="sysmix", choices=("sysmix",),
                         help="workload (sysmix: user computation + system calls)")
     parser.add_argument("--sys-fraction", type=float, default=fixedwork.DEFAULT_SYS_FRACTION,
@@ -42,10 +56,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    params = cap.CapParams(kind=args.kind, quotas=args.quota, workload=args.workload,
+    params = cap.CapParams(kinds=args.kind, quotas=args.quota, workload=args.workload,
                            sys_fraction=args.sys_fraction, duration=args.duration,
                            repeat=args.repeat, period_us=args.period_us, cgroup=args.cgroup,
-                           net=args.net, timeout=args.timeout)
+                           net=args.net, timeout=args.timeout, extra=vm_extra(args))
     doc = cap.run(params, command=["virtbench", *sys.argv[1:]])
     if args.json:
         sys.stdout.write(doc.to_json())

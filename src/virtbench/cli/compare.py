@@ -108,7 +108,9 @@ def section_rows(sc: SectionComparison, n: int) -> tuple[list[str], list[list[st
             g = sc.geomean_ratios[i]
             geo_row.extend([f"{g:.3f}" if g is not None else "-",
                             f"({sc.geomean_tests[i]} tests)"])
-    rows.extend([score_row, geo_row])
+    if any(x is not None for x in sc.index_scores):
+        rows.append(score_row)
+    rows.append(geo_row)
     return headers, rows
 
 
@@ -165,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
     for sc in comp.sections:
         headers, rows = section_rows(sc, len(comp.runs))
         print()
-        print_table(headers, rows, right=_right(headers), title=section_title(sc))
+        print_table(headers, rows, right=_right(headers), title=section_title(sc),
+                    color_changes=True)
     print()
     print(comp.rule)
     return 0

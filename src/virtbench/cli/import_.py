@@ -15,7 +15,7 @@ from virtbench.cli._common import (
 )
 from virtbench.errors import UsageError
 from virtbench.results.model import RunResult, load_any
-from virtbench.results.resolve import Document, load_file
+from virtbench.results.resolve import Document, load_file_all
 
 NAME = "import"
 HELP = "import UnixBench text reports or virtbench JSON documents into the store"
@@ -40,16 +40,16 @@ def read_documents(files: list[str], labels: dict[str, str]) -> list[tuple[Docum
         path = Path(name).expanduser()
         if not path.is_file():
             raise UsageError(f"{name}: no such file")
-        doc = load_file(path)
-        if isinstance(doc, RunResult) and doc.source == "native":
-            doc.source = "imported-virtbench"
-            doc.notes.append(f"imported from {path.name}")
-        doc.labels.update(labels)
-        if doc.id in seen:
-            info(f"{path}: same run as {seen[doc.id]} (id {doc.id}); imported once")
-            continue
-        seen[doc.id] = path
-        docs.append((doc, path))
+        for doc in load_file_all(path):
+            if isinstance(doc, RunResult) and doc.source == "native":
+                doc.source = "imported-virtbench"
+                doc.notes.append(f"imported from {path.name}")
+            doc.labels.update(labels)
+            if doc.id in seen:
+                info(f"{path}: same run as {seen[doc.id]} (id {doc.id}); imported once")
+                continue
+            seen[doc.id] = path
+            docs.append((doc, path))
     return docs
 
 

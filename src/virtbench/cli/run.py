@@ -124,6 +124,15 @@ class _Progress:
             self.stream.flush()
 
 
+def busy_warning(load: list[float] | None, cpus: int) -> str | None:
+    """A warning when other work competes with the benchmark (1-minute load >= half the
+    CPUs): its numbers will be low, and the kernel-entry tests suffer most."""
+    if not load or load[0] < 0.5 * cpus:
+        return None
+    return (f"the machine was busy when the run started (load average {load[0]:.2f} on "
+            f"{cpus} CPUs): scores will be low; stop other work and run again to compare")
+
+
 def _make_saver(output: Path | None, db: str | None) -> Callable[[RunResult], None]:
     """Save after every test: the JSON master file (and --output), indexed in the store."""
 
@@ -161,6 +170,11 @@ def run(args: argparse.Namespace) -> int:
     run_doc = RunResult(profile=profile.name, mode=mode, comparable=mode != "quick",
                         precision=args.precision, environment=env,
                         command=["virtbench", *sys.argv[1:]], labels=dict(args.label))
+
+    busy = busy_warning(env.load_average, cpus)
+    if busy:
+        progress.message(f"warning: {busy}")
+        run_doc.notes.append(busy)
 
     eta = estimate_seconds(config)
     progress.message(

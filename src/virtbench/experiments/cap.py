@@ -10,6 +10,7 @@ percentiles measured by the workload itself.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -30,7 +31,8 @@ from virtbench.results.model import ExperimentResult, utc_now
 
 @dataclass(frozen=True)
 class CapParams:
-    kind: str
+    kinds: tuple[str, ...]
+    """Instance kinds to cap, side by side (``container``, ``vm``)."""
     quotas: tuple[float, ...] = (1.0, 0.5, 0.3)
     workload: str = "sysmix"
     sys_fraction: float = fixedwork.DEFAULT_SYS_FRACTION
@@ -56,11 +58,13 @@ class CapParams:
             raise UsageError(f"--duration must be 0.05..3600 s (got {self.duration:g})")
         if self.repeat < 1:
             raise UsageError(f"--repeat must be >= 1 (got {self.repeat})")
-        if self.kind == "process":
+        if not self.kinds or len(set(self.kinds)) != len(self.kinds):
+            raise UsageError("--kind takes one or more distinct kinds, e.g. container,vm")
+        if "process" in self.kinds:
             raise UsageError("cap needs --kind container or vm (plain processes have no cap)")
 
 
-def _row(label: str, quota: float | None, outs: list[InstanceOutcome],
+def _row(label: str, kind: str, quota: float | None, outs: list[InstanceOutcome],
          base_rate: float | None) -> dict[str, Any]:
     def avg(get: Callable[[InstanceOutcome], float | int | None]) -> float | None:
         vals = [get(o) for o in outs]
@@ -76,6 +80,7 @@ def _row(label: str, quota: float | None, outs: list[InstanceOutcome],
     throttled = avg(lambda o: o.cpu.nr_throttled if o.cpu else None)
     return {
         "condition": label,
+        "kind": kind,
         "quota": quota,
         "seconds": common.rnd(secs),
         "units_per_s": common.rnd(rate, 1),
@@ -110,6 +115,8 @@ def run(params: CapParams, *, command: list[str] | None = None,
     cal = fixedwork.sysmix_calibration(params.sys_fraction)
     workload = fixedwork.sysmix_command(cal, seconds=params.duration)
     d = asdict(params)
+    d["kind"] = ",".join(params.kinds)
+    d["kinds"] = list(params.kinds)
     d["quotas"] = list(params.quotas)
     d["calibration"] = cal.to_dict()
     d["workload_args"] = list(workload.args)
@@ -117,28 +124,35 @@ def run(params: CapParams, *, command: list[str] | None = None,
                            environment=collect(), params=d)
     doc.environment.workload_hash = programs.source_hash("sysmix")
     samples: dict[str, list[InstanceOutcome]] = {}
-    labels = ["host", *(f"quota {q:g}" for q in params.quotas)]
-    quota_of = {f"quota {q:g}": q for q in params.quotas}
+    # One condition per (kind, quota): "quota 0.5" with one kind, "vm quota 0.5" with more.
+    plan: list[tuple[str, str, float | None]] = [("host", "host", None)]
+    for quota in params.quotas:
+        for kind in params.kinds:
+            label = f"quota {quota:g}" if len(params.kinds) == 1 else f"{kind} quota {quota:g}"
+            plan.append((label, kind, quota))
     host = make_backend("process", BackendOptions())
-    backend = make_backend(params.kind, BackendOptions(cgroup=params.cgroup, net=params.net,
-                                                       extra=params.extra))
+    options = BackendOptions(cgroup=params.cgroup, net=params.net, extra=params.extra)
+    backends = {kind: make_backend(kind, options) for kind in params.kinds}
 
     def rows() -> list[dict[str, Any]]:
         base = samples.get("host")
-        base_rate = _row("host", None, base, None)["units_per_s"] if base else None
-        return [_row(lbl, quota_of.get(lbl), samples[lbl], base_rate) for lbl in labels
+        base_rate = _row("host", "host", None, base, None)["units_per_s"] if base else None
+        return [_row(lbl, kind, q, samples[lbl], base_rate) for lbl, kind, q in plan
                 if lbl in samples]
 
     try:
-        with host, backend:
-            backend.check(workload, min(params.quotas))
-            doc.params["backend"] = backend.describe()
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(host)
+            for backend in backends.values():
+                stack.enter_context(backend)
+                backend.check(workload, min(params.quotas))
+            doc.params["backend"] = {k: b.describe() for k, b in backends.items()} \
+                if len(backends) > 1 else backends[params.kinds[0]].describe()
             for rep in range(params.repeat):
-                for label in labels:
-                    q = quota_of.get(label)
+                for label, kind, q in plan:
                     say(f"cap: {label}" + (f", repeat {rep + 1}/{params.repeat}"
                                            if params.repeat > 1 else ""))
-                    b = host if q is None else backend
+                    b = host if q is None else backends[kind]
                     out = b.run([InstanceRequest(0, workload, q, params.period_us)],
                                 timeout=params.timeout + params.duration)
                     samples.setdefault(label, []).extend(out)
@@ -167,7 +181,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "throttled_s": {r["condition"]: r["throttled_s"] for r in capped},
         "system_share": {r["condition"]: r["system_share"] for r in rows},
     }
-    tightest = min(capped, key=lambda r: r["quota"], default=None)
+    tightest = min(capped, key=lambda r: float(r["quota"]), default=None)
     if tightest is not None and tightest["units_per_s"]:
         # For ``virtbench tune``: throughput under the tightest cap.
         summary["main_metric"] = {"name": f"units_per_s ({tightest['condition']})",

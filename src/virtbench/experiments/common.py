@@ -28,6 +28,17 @@ def new_document(experiment: str, params: dict[str, Any],
     )
 
 
+def stamp_program(doc: ExperimentResult, name: str) -> None:
+    """Record how the experiment's C program was built (results say if they compare)."""
+    from virtbench.experiments import programs
+
+    cc, version = programs.compiler_facts()
+    doc.environment.compiler = cc
+    doc.environment.compiler_version = version
+    doc.environment.cflags = list(programs.CFLAGS)
+    doc.environment.workload_hash = programs.source_hash(name)
+
+
 def finish(doc: ExperimentResult, status: str = "complete") -> None:
     doc.status = status  # type: ignore[assignment]
     doc.finished = utc_now()

@@ -40,7 +40,7 @@ class ConsolidateParams:
     kind: str
     instances: tuple[int, ...] = (1, 2, 3)
     loaded: tuple[str, ...] = LOADED_CHOICES
-    workload: str = "sysmix"
+    workload: str = "integer"
     iterations: int | None = None
     sys_fraction: float = fixedwork.DEFAULT_SYS_FRACTION
     repeat: int = 1
@@ -140,6 +140,8 @@ def analyze(conds: list[Condition], samples: dict[str, list[Sample]]) -> tuple[
             vals = [v for v in vals if v is not None]
             return common.rnd(sum(vals) / n) if vals else None
 
+        shares_cpu = [o.cpu.usage_s / o.seconds for o in loaded
+                      if o.cpu is not None and o.seconds]
         steals = [s.steal_s for s in got if s.steal_s is not None]
         shares = [s.steal_share for s in got if s.steal_share is not None]
         rows.append({
@@ -154,6 +156,7 @@ def analyze(conds: list[Condition], samples: dict[str, list[Sample]]) -> tuple[
             "fairness": common.rnd(common.mean(fair_vals)),
             "steal_s": common.rnd(common.mean(steals), 3),
             "steal_share": common.rnd(common.mean(shares)),
+            "cpu_share": common.rnd(common.mean(shares_cpu), 3),
             "cpu_user_s": total("user_s", True),
             "cpu_system_s": total("system_s", True),
             "idle_cpu_s": total("usage_s", False),
@@ -252,8 +255,10 @@ def render(doc: ExperimentResult) -> str:
         steal = "-" if r["steal_share"] is None else f"{100 * r['steal_share']:.1f}%"
         rows.append([r["condition"], common.fmt(r["seconds"]),
                      common.fmt(r["slowdown"], ".2f") + "x", per,
-                     common.fmt(r["fairness"], ".3f"), steal,
+                     common.fmt(r["fairness"], ".3f"), common.fmt(r.get("cpu_share"), ".2f"),
+                     steal,
                      common.fmt(r["cpu_user_s"]), common.fmt(r["cpu_system_s"]), thr])
     return head + common.table(
-        ["condition", "seconds", "slowdown", "per-instance slowdown", "fairness", "steal",
+        ["condition", "seconds", "slowdown", "per-instance slowdown", "fairness", "CPU/wall",
+         "steal",
          "user s", "system s", "throttled"], rows)

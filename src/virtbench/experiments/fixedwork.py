@@ -5,7 +5,7 @@ reports how many seconds it took (so slowdowns read directly as time ratios).
   (``--sys-fraction``; see ``c/sysmix.c``), calibrated once, solo, at the start of an
   experiment; reports throughput and system-call latency percentiles.
 * ``integer`` / ``float`` - fixed iteration counts of the suite's Dhrystone / Whetstone
-  kernels (the suite's own programs run with ``-n``), when those programs are available.
+  kernels (the suite's own programs, run with their fixed-work ``-n`` option).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from virtbench.experiments import programs
 from virtbench.experiments.instances import WorkloadCommand, WorkloadOutput
 
 DEFAULT_SYS_FRACTION = 0.3
-DEFAULT_UNITS = {"sysmix": 10_000}
-"""Default fixed work: sysmix units of ~200 us CPU each (about 2 s solo on a 2020s core)."""
+DEFAULT_UNITS = {"sysmix": 10_000, "integer": 100_000_000, "float": 1500}
+"""Default fixed work, each about 2 s solo on a 2020s core: sysmix units of ~200 us CPU,
+Dhrystone loops, Whetstone passes (``extra``: one pass runs every section once)."""
 
 
 def parse_kv_line(text: str, tag: str) -> dict[str, str]:
@@ -132,11 +133,11 @@ def _sysmix(iterations: int | None, fraction: float) -> WorkloadCommand:
     return sysmix_command(cal, units=iterations or DEFAULT_UNITS["sysmix"])
 
 
-def _suite_program(name: str, kernel: str) -> Callable[[int | None, float], WorkloadCommand]:
+def _suite_program(name: str, program: str) -> Callable[[int | None, float], WorkloadCommand]:
     def make(iterations: int | None, fraction: float) -> WorkloadCommand:
-        raise EnvironmentUnsupported(
-            f"workload {name!r} needs the suite's {kernel} program with a fixed-iterations "
-            "mode, which this build does not have yet; use --workload sysmix")
+        n = iterations or DEFAULT_UNITS[name]
+        return WorkloadCommand(name=name, program=program, args=("-n", str(n)),
+                               parse=parse_count)
     return make
 
 
@@ -165,10 +166,10 @@ def _seqread(iterations: int | None, fraction: float) -> WorkloadCommand:
 WORKLOADS: dict[str, FixedWorkload] = {
     "sysmix": FixedWorkload("sysmix", "user computation + system calls (--sys-fraction)",
                             _sysmix),
-    "integer": FixedWorkload("integer", "fixed Dhrystone iterations",
-                             _suite_program("integer", "Dhrystone")),
-    "float": FixedWorkload("float", "fixed Whetstone iterations",
-                           _suite_program("float", "Whetstone")),
+    "integer": FixedWorkload("integer", "fixed Dhrystone 2.1 loops (the suite's dhry2reg)",
+                             _suite_program("integer", "dhry2reg")),
+    "float": FixedWorkload("float", "fixed Whetstone passes (the suite's whetstone-double)",
+                           _suite_program("float", "whetstone-double")),
     "postmark": FixedWorkload("postmark", "Postmark small-file transactions (iterations = "
                               "transactions)", _postmark),
     "seqread": FixedWorkload("seqread", "cold sequential read of a file (iterations = MiB)",

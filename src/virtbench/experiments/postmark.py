@@ -37,6 +37,7 @@ from virtbench.experiments.common import (
     location_facts,
     new_document,
     save,
+    stamp_program,
 )
 from virtbench.experiments.metric import MainMetric
 from virtbench.results.model import ExperimentResult
@@ -344,6 +345,7 @@ def run_experiment(params: PostmarkParams, location: Path | None = None, repeat:
                                     "program_sha256": programs.source_hash(PROGRAM)},
                        command_line)
     doc.labels["condition"] = "solo"
+    stamp_program(doc, PROGRAM)
     if facts.get("fstype") in MEMORY_FILESYSTEMS:
         doc.notes.append(f"{base} is on {facts['fstype']}: files live in memory, this measures "
                          "the kernel's file system code, not a disk")

@@ -38,6 +38,7 @@ from virtbench.experiments.common import (
     location_facts,
     new_document,
     save,
+    stamp_program,
 )
 from virtbench.experiments.metric import MainMetric
 from virtbench.results.model import ExperimentResult
@@ -332,6 +333,7 @@ def run_experiment(params: SeqreadParams, location: Path | None = None, repeat: 
                                    "program_sha256": programs.source_hash(PROGRAM)},
                        command_line)
     doc.labels["condition"] = "solo"
+    stamp_program(doc, PROGRAM)
     doc.notes.extend(notes)
     if facts.get("fstype") in MEMORY_FILESYSTEMS:
         doc.notes.append(f"{base} is on {facts['fstype']}: the file lives in memory, so the "

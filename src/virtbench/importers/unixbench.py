@@ -140,8 +140,8 @@ RE_CPU = re.compile(
 RE_CPU_NONE = re.compile(r"^\s*CPU:\s*no details available")
 RE_GRAPHICS = re.compile(r"^\s*Graphics:\s*(?P<g>.*?)\s*$")
 RE_UPTIME = re.compile(
-    r"\bup\s+(?P<up>.*?),\s+\d+\s+users?,\s+load average:\s*(?P<l1>[\d.]+),\s*"
-    r"(?P<l5>[\d.]+),\s*(?P<l15>[\d.]+)(?:;\s*runlevel\s*(?P<rl>\S*))?"
+    r"\bup\s+(?P<up>.*?),\s+\d+\s+users?,\s+load averages?:\s*(?P<l1>\d+[.,]\d+),?\s+"
+    r"(?P<l5>\d+[.,]\d+),?\s+(?P<l15>\d+[.,]\d+)(?:;\s*runlevel\s*(?P<rl>\S*))?"
 )
 RE_RUN = re.compile(r"^\s*Benchmark Run:\s*(?P<when>.*?)\s*$")
 RE_TIMES = re.compile(r"(\d{1,2}):(\d{2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2}):(\d{2})\s*$")
@@ -217,6 +217,10 @@ def parse_run_date(when: str) -> tuple[datetime, datetime] | None:
                 break
     days = [int(d) for d in re.findall(r"(?<!\d)(\d{1,2})(?!\d)", rest)]
     days = [d for d in days if 1 <= d <= 31]
+    if month is None and len(days) >= 2 and days[0] <= 12:
+        # A numeric month whose suffix did not survive decoding: UnixBench's format is
+        # "%a %b %d %Y", so the month comes before the day.
+        month, days = days[0], days[1:]
     if month is None or not days:
         return None
     try:
@@ -285,25 +289,80 @@ def _score_tolerance(reported_rounding: float, values: list[tuple[float, float]]
     return reported_rounding + rel * geometric_mean([s / b * 10 for s, b in values]) + 1e-9
 
 
-def parse_text(text: str, name: str = "<report>") -> RunResult:
-    """Parse one UnixBench report. ``name`` (usually the file name) prefixes errors."""
+def parse_text(text: str, name: str = "<report>", first_line: int = 1) -> RunResult:
+    """Parse one UnixBench report. ``name`` (usually the file name) prefixes errors;
+    ``first_line`` is the line number of the text's first line in that file."""
     try:
         return _parse(text, name)
     except _Fail as exc:
-        raise UsageError(f"{name}:{exc.line}: {exc.message}") from None
+        raise UsageError(f"{name}:{exc.line + first_line - 1}: {exc.message}") from None
 
 
-def parse_file(path: Path) -> RunResult:
+RE_RULE_EQ = re.compile(r"^\s*={10,}\s*$")
+
+
+def split_reports(text: str) -> list[tuple[int, str]]:
+    """(first line number, text) of each report in ``text``. A report starts at its banner
+    (with the ``=====`` rule above it); text before the first banner goes with the first."""
+    lines = text.splitlines(keepends=True)
+    starts: list[int] = []
+    for i, line in enumerate(lines):
+        if RE_BANNER.search(line):
+            j = i - 1
+            while j >= 0 and not lines[j].strip():
+                j -= 1
+            starts.append(j if j >= 0 and RE_RULE_EQ.match(lines[j]) else i)
+    if len(starts) <= 1:
+        return [(1, text)]
+    bounds = [0, *starts[1:], len(lines)]
+    return [(bounds[k] + 1, "".join(lines[bounds[k]:bounds[k + 1]]))
+            for k in range(len(bounds) - 1)]
+
+
+def parse_reports(text: str, name: str = "<report>") -> list[RunResult]:
+    """Every report in ``text`` (a file may hold several, one after the other)."""
+    return [parse_text(chunk, name, first) for first, chunk in split_reports(text)]
+
+
+# Encodings tried, in order, for a file that is not UTF-8 (reports from CJK-locale machines
+# have their dates in the locale's encoding); Latin-1 last, as it accepts any byte.
+_ENCODINGS = ("utf-8", "euc_jp", "shift_jis", "gb18030", "euc_kr", "latin-1")
+
+
+def decode(data: bytes) -> str:
+    for enc in _ENCODINGS:
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")  # pragma: no cover (latin-1 never fails)
+
+
+def _read(path: Path) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if b"\x00" in data[:65536]:
         raise UsageError(f"{path}:1: not a UnixBench text report (binary data)")
-    text = data.decode("utf-8", errors="replace")
-    run = parse_text(text, str(path))
-    run.notes.insert(0, f"imported from {path.name}")
-    return run
+    return decode(data)
+
+
+def parse_file_all(path: Path) -> list[RunResult]:
+    """Every report in the file, each a run."""
+    runs = parse_reports(_read(path), str(path))
+    for run in runs:
+        run.notes.insert(0, f"imported from {path.name}")
+    return runs
+
+
+def parse_file(path: Path) -> RunResult:
+    """The one report in the file (a file with several is an error: use parse_file_all)."""
+    runs = parse_file_all(path)
+    if len(runs) > 1:
+        raise UsageError(f"{path}: holds {len(runs)} UnixBench reports; name one file per "
+                         "report, or `virtbench import` it (each report becomes a run)")
+    return runs[0]
 
 
 def _parse(text: str, name: str) -> RunResult:
@@ -333,6 +392,9 @@ def _parse(text: str, name: str) -> RunResult:
                 raise _Fail(no, "a second UnixBench report starts here: split the file, "
                                 "one report per file")
             version = bm.group(1)
+            if version.split(".")[0] in {"1", "2", "3", "4"}:
+                raise _Fail(no, f"UnixBench {version} reports are not supported (5.1.x and "
+                                "6.x are)")
             continue
         rm = RE_RUN.match(line)
         if rm:
@@ -367,6 +429,9 @@ def _parse(text: str, name: str) -> RunResult:
             after_final = True
 
     if not sections:
+        if any("FINAL SCORE" in ln or "INDEX VALUES" in ln for ln in lines):
+            raise _Fail(1, "this looks like a UnixBench 4.x report: only 5.1.x and 6.x "
+                           "reports are supported")
         raise _Fail(max(len(lines), 1), "not a UnixBench report: no 'Benchmark Run:' line")
     last = sections[-1]
     if not last.complete:
@@ -409,8 +474,8 @@ def _header_line(line: str, no: int, env: Environment, cpus: list[tuple[str, flo
         return
     m = RE_UPTIME.search(line)
     if m:
-        env.uptime = "up " + m.group("up").strip()
-        env.load_average = [float(m.group(k)) for k in ("l1", "l5", "l15")]
+        env.uptime = m.group("up").strip()
+        env.load_average = [float(m.group(k).replace(",", ".")) for k in ("l1", "l5", "l15")]
 
 
 def _section_line(cur: _Section, line: str, no: int) -> None:

@@ -30,6 +30,7 @@ from virtbench.probes.facts import (
     StorageProbe,
 )
 from virtbench.probes.hypervisor import (
+    CmdlineProbe,
     CpuidProbe,
     CpuinfoProbe,
     DmiProbe,
@@ -37,6 +38,7 @@ from virtbench.probes.hypervisor import (
     PlatformProbe,
     XenSysProbe,
 )
+from virtbench.probes.migration import MigrationProbe
 from virtbench.probes.model import DETECT_SCHEMA_VERSION, DetectReport, Layer
 
 __all__ = [
@@ -55,6 +57,7 @@ REGISTRY: tuple[Probe, ...] = (
     XenSysProbe(),
     DmiProbe(),
     PlatformProbe(),
+    CmdlineProbe(),
     KernelLogProbe(),
     DevicesProbe(),
     ContainerProbe(),
@@ -65,6 +68,7 @@ REGISTRY: tuple[Probe, ...] = (
     MitigationsProbe(),
     StorageProbe(),
     StealProbe(),
+    MigrationProbe(),
 )
 
 

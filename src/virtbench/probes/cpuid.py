@@ -91,6 +91,7 @@ class CpuidResult:
 
 
 def _signature(b: int, c: int, d: int) -> str:
+    b, c, d = (x & 0xFFFFFFFF for x in (b, c, d))
     raw = b.to_bytes(4, "little") + c.to_bytes(4, "little") + d.to_bytes(4, "little")
     return raw.decode("latin-1").replace("\x00", " ").strip()
 
@@ -143,6 +144,26 @@ def _helper_key(cc: str) -> str:
     return h.hexdigest()[:16]
 
 
+def _build(cc: str, out_dir: Path, exe: Path) -> str | None:
+    """Compile the helper into ``exe`` (atomically); the reason on failure."""
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        src = Path(tmp) / "cpuid.c"
+        src.write_text(HELPER_SOURCE)
+        tmp_exe = Path(tmp) / "cpuid"
+        proc = subprocess.run(
+            [cc, *FLAGS, "-o", str(tmp_exe), str(src)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if proc.returncode != 0:
+            first = (proc.stderr.strip().splitlines() or ["?"])[0]
+            return f"cannot build the CPUID helper with {cc}: {first}"
+        os.replace(tmp_exe, exe)  # atomic: concurrent builders agree
+    return None
+
+
 def helper_path() -> Path | str:
     """The compiled helper (building it if needed), or a string saying why there is none."""
     if not is_x86():
@@ -156,27 +177,37 @@ def helper_path() -> Path | str:
         return f"cannot stat the compiler: {exc}"
     out_dir = paths.cache_dir() / "detect"
     exe = out_dir / f"cpuid-{key}"
-    if exe.is_file() and os.access(exe, os.X_OK):
-        return exe
     try:
+        if exe.is_file() and os.access(exe, os.X_OK):
+            return exe
         out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-            src = Path(tmp) / "cpuid.c"
-            src.write_text(HELPER_SOURCE)
-            tmp_exe = Path(tmp) / "cpuid"
-            proc = subprocess.run(
-                [cc, *FLAGS, "-o", str(tmp_exe), str(src)],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-            if proc.returncode != 0:
-                first = (proc.stderr.strip().splitlines() or ["?"])[0]
-                return f"cannot build the CPUID helper with {cc}: {first}"
-            os.replace(tmp_exe, exe)  # atomic: concurrent builders agree
+        why = _build(cc, out_dir, exe)
     except (OSError, subprocess.SubprocessError) as exc:
-        return f"cannot build the CPUID helper: {exc}"
+        # An unusable cache (read-only home, another user's directory): build privately.
+        return _private_build(cc, f"cache {out_dir}: {exc}")
+    return why or exe
+
+
+_PRIVATE: list[Path] = []
+
+
+def _private_build(cc: str, reason: str) -> Path | str:
+    """Build the helper in a private temporary directory (removed at exit)."""
+    if _PRIVATE and _PRIVATE[0].is_file():
+        return _PRIVATE[0]
+    import atexit
+    import shutil as _shutil
+
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix="virtbench-cpuid-"))
+        atexit.register(_shutil.rmtree, tmp, True)
+        exe = tmp / "cpuid"
+        why = _build(cc, tmp, exe)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"cannot build the CPUID helper ({reason}; {exc})"
+    if why:
+        return why
+    _PRIVATE[:] = [exe]
     return exe
 
 

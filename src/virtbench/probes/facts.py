@@ -46,6 +46,18 @@ def format_cpulist(cpus: list[int]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def _v2_dirs(path: str) -> list[str]:
+    """cgroup v2 directories from ``path`` up to the root (unified mount points included)."""
+    parts = [p for p in path.strip().strip("/").split("/") if p and p not in (".", "..")]
+    out: list[str] = []
+    for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+        for i in range(len(parts), -1, -1):
+            d = base + "".join(f"/{p}" for p in parts[:i])
+            if d not in out:
+                out.append(d)
+    return out
+
+
 class ClockProbe(Probe):
     name = "clocksource"
     _base = "/sys/devices/system/clocksource/clocksource0"
@@ -63,6 +75,15 @@ class ClockProbe(Probe):
             "available": available,
             "tsc_invariant": bool({"constant_tsc", "nonstop_tsc"} <= flags) if flags else None,
         }
+        # Paravirtual clocks register only when the kernel found their hypervisor: readable
+        # by everyone, so this still answers when the kernel log is restricted.
+        ev = f"{self._base}/available_clocksource: {' '.join(available)}"
+        for cs, hv in (("kvm-clock", "kvm"), ("xen", "xen"),
+                       ("hyperv_clocksource_tsc_page", "hyper-v"),
+                       ("hyperv_clocksource_msr", "hyper-v")):
+            if cs in available:
+                res.clue("hypervisor", hv, ev, 0.85)
+                break
         return res
 
     def advice(self, facts: dict[str, Any]) -> list[str]:
@@ -222,22 +243,19 @@ class CpuProbe(Probe):
             _, ctrls, path = parts
             path = path.strip() or "/"
             ctrl_set = set(ctrls.split(","))
-            if ctrls == "":  # cgroup v2
-                for base in (
-                    f"/sys/fs/cgroup{path.rstrip('/')}",
-                    f"/sys/fs/cgroup/unified{path.rstrip('/')}",
-                    "/sys/fs/cgroup",
-                ):
+            if ctrls == "":  # cgroup v2: the tightest cpu.max on the way up to the root
+                for base in _v2_dirs(path):
                     text = root.read_line(f"{base}/cpu.max")
-                    if text:
-                        q, _, period = text.partition(" ")
-                        if q != "max":
-                            try:
-                                out["cgroup_quota_cpus"] = round(int(q) / int(period or 100000), 2)
-                                out["cgroup_quota_source"] = f"{base}/cpu.max"
-                            except ValueError:
-                                pass
-                        break
+                    q, _, period = (text or "max").partition(" ")
+                    if q == "max":
+                        continue
+                    try:
+                        cpus = round(int(q) / int(period or 100000), 2)
+                    except (ValueError, ZeroDivisionError):
+                        continue
+                    if out["cgroup_quota_cpus"] is None or cpus < out["cgroup_quota_cpus"]:
+                        out["cgroup_quota_cpus"] = cpus
+                        out["cgroup_quota_source"] = f"{base}/cpu.max"
                 cs = root.read_line(f"/sys/fs/cgroup{path.rstrip('/')}/cpuset.cpus.effective")
                 if cs:
                     out["cgroup_cpuset"] = cs
@@ -330,7 +348,7 @@ class MemoryProbe(Probe):
                 continue
             path = parts[2].strip().rstrip("/")
             if parts[1] == "":
-                cands = [f"/sys/fs/cgroup{path}/memory.max", "/sys/fs/cgroup/memory.max"]
+                cands = [f"{d}/memory.max" for d in _v2_dirs(path)]
             elif "memory" in parts[1].split(","):
                 cands = [
                     f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes",
@@ -338,9 +356,10 @@ class MemoryProbe(Probe):
                 ]
             else:
                 continue
-            text = next((t for c in cands if (t := root.read_line(c))), None)
-            if text and text.isdigit() and int(text) < (1 << 60):
-                limit = int(text) if limit is None else min(limit, int(text))
+            for cand in cands:
+                text = root.read_line(cand)
+                if text and text.isdigit() and int(text) < (1 << 60):
+                    limit = int(text) if limit is None else min(limit, int(text))
         fact["cgroup_limit_bytes"] = limit
         res.facts["memory"] = fact
         return res
@@ -401,6 +420,20 @@ class MitigationsProbe(Probe):
         return []
 
 
+_DEVICE_KINDS = (
+    ("vd", "virtio-blk"), ("xvd", "xen-blkfront"), ("nvme", "nvme"), ("sd", "scsi/sata"),
+    ("hd", "ide (emulated)"), ("mmcblk", "mmc"), ("loop", "loop file"), ("zram", "zram (RAM)"),
+    ("md", "md raid"), ("dm-", "device-mapper"), ("rbd", "ceph rbd"), ("nbd", "nbd"),
+)
+
+
+def _device_kind(disk: str) -> str | None:
+    for prefix, kind in _DEVICE_KINDS:
+        if disk.startswith(prefix):
+            return kind
+    return None
+
+
 class StorageProbe(Probe):
     """File system, block device, I/O scheduler and rotational flag of the file-test dir."""
 
@@ -439,6 +472,7 @@ class StorageProbe(Probe):
                 rot = root.read_line(f"{q}/rotational")
                 fact.update(
                     device=disk,
+                    device_kind=_device_kind(disk),
                     scheduler=m.group(1) if m else sched,
                     rotational=(rot == "1") if rot in ("0", "1") else None,
                 )
@@ -465,6 +499,16 @@ class StorageProbe(Probe):
             out.append(
                 f"{st.get('path')} is on {st.get('fs_type')}: file tests there measure memory, "
                 "not disk. Use --dir on a disk-backed file system."
+            )
+        if st.get("fs_type") in ("overlay", "aufs", "fuse-overlayfs"):
+            out.append(
+                f"{st.get('path')} is on {st.get('fs_type')} (a container's writable layer): "
+                "file tests include copy-up costs. Mount a volume and use --dir on it."
+            )
+        if st.get("device_kind") in ("zram (RAM)", "loop file"):
+            out.append(
+                f"{st.get('path')} is on {st.get('device')} ({st.get('device_kind')}): file "
+                "tests do not measure a disk."
             )
         if st.get("rotational") and st.get("scheduler") == "none":
             out.append(

@@ -188,6 +188,11 @@ class CpuinfoProbe(Probe):
         model = first.get("model name") or first.get("cpu model") or first.get("cpu") or ""
         if "hypervisor" in flags:
             res.clue("hypervisor", "unknown", "/proc/cpuinfo: flags include 'hypervisor'", 0.6)
+            if "vendor_id" in first and "apic" not in flags and {"fpu", "tsc"} <= flags:
+                # Xen hides the local APIC from PV domU kernels (every HVM guest has one).
+                ev = "/proc/cpuinfo: 'hypervisor' flag but no 'apic' flag (Xen PV domU)"
+                res.clue("hypervisor", "xen", ev, 0.7, "pv")
+                res.clue("role", "domU", ev, 0.6)
         elif flags and ("vendor_id" in first):  # x86 with a flags line and no hypervisor bit
             res.clue("not-hypervisor", "none", "/proc/cpuinfo: no 'hypervisor' flag", 0.8)
         if "QEMU Virtual CPU" in model or "Common KVM processor" in model:
@@ -235,6 +240,33 @@ class XenSysProbe(Probe):
             elif root.exists("/proc/xen/capabilities"):
                 res.clue("role", "domU", "/proc/xen/capabilities: (empty: not control_d)", 0.7)
                 res.clue("hypervisor", "xen", "/proc/xen/capabilities: present", 0.7)
+        return res
+
+
+class CmdlineProbe(Probe):
+    """Hints in /proc/cmdline (readable by everyone, unlike the kernel log)."""
+
+    name = "cmdline"
+
+    def available(self, ctx: Context) -> bool:
+        return ctx.root.exists("/proc/cmdline")
+
+    def collect(self, ctx: Context) -> ProbeResult:
+        res = ProbeResult()
+        line = ctx.root.read_line("/proc/cmdline") or ""
+        for rx, kind, name, variant, weight in _CMDLINE_RULES:
+            m = rx.search(line)
+            if m:
+                text = excerpt("/proc/cmdline: ", line, m.start(), m.end(), 160)
+                res.clue(kind, name, text, weight, variant)
+        # No SMBIOS at all on x86 while sysfs was captured: no firmware, a micro-VM.
+        if (
+            ctx.root.exists("/sys/class")
+            and not ctx.root.exists("/sys/class/dmi/id")
+            and ctx.cpu_flags() & {"lm", "sse2"}
+        ):
+            res.clue("variant", "kvm", "/sys/class/dmi/id: absent (no firmware tables)", 0.3,
+                     "firecracker-like")
         return res
 
 
@@ -328,12 +360,16 @@ def _hv_detected(value: str) -> tuple[str, str | None, float]:
     return (v.split()[0] if v else "unknown"), None, 0.6
 
 
-_BOOTING = re.compile(r"^Booting paravirtualized kernel (with PVH extensions )?on (.+?)\s*$")
+# 'Booting kernel on X' is the newer wording of the Xen banner (Linux 6.x).
+_BOOTING = re.compile(r"^Booting (?:paravirtualized )?kernel (with PVH extensions )?on (.+?)\s*$")
 
 Rule = tuple[re.Pattern[str], str, str, str | None, float]
 # (pattern on the message, clue kind, name, variant, weight)
 _RULES: list[Rule] = [
-    (re.compile(r"^Xen version: \d+\.\d+"), "hypervisor", "xen", "pv", 0.9),
+    # 'Xen version: X.Y... (preserve-AD)' is the PV banner; newer kernels print the colon
+    # form for PVH too (without preserve-AD); 'Xen version X.Y.' is the HVM/PVH one.
+    (re.compile(r"^Xen version: \d+\.\d+.*\(preserve-AD\)"), "hypervisor", "xen", "pv", 0.9),
+    (re.compile(r"^Xen version: \d+\.\d+(?!.*preserve-AD)"), "hypervisor", "xen", None, 0.9),
     (re.compile(r"^Xen version \d+\.\d+\."), "hypervisor", "xen", None, 0.9),
     (re.compile(r"^Xen: \[mem 0x|^Xen: [0-9a-f]{8,16} - [0-9a-f]{8,16}"), "hypervisor", "xen",
      "pv", 0.8),
@@ -367,6 +403,9 @@ _RULES: list[Rule] = [
     (re.compile(r"(Switched|Switching) to clocksource xen\b|clocksource: xen:"), "hypervisor",
      "xen", None, 0.7),
     (re.compile(r"^xen: registering gsi \d+"), "role", "dom0", None, 0.8),
+    # 'xl dmesg' output (the hypervisor's own console) can only be read in dom0.
+    (re.compile(r"^\(XEN\) "), "hypervisor", "xen", None, 0.9),
+    (re.compile(r"^\(XEN\) "), "role", "dom0", None, 0.7),
     (re.compile(r"^xen_mcelog: /dev/mcelog registered by Xen"), "role", "dom0", None, 0.8),
     (re.compile(r"^xen_acpi_processor: "), "role", "dom0", None, 0.7),
     (re.compile(r"^Xen: Dom0|dom0_mem=|Initializing Xen dom0|xen-pciback|^xen_pciback"), "role",
@@ -380,13 +419,19 @@ _RULES: list[Rule] = [
     (re.compile(r"^vmw_vmci|^VMware vmxnet3|vmware-balloon|^vmw_balloon|Switched to clocksource"
                 r" vmware|^vmware: "), "hypervisor", "vmware", None, 0.7),
     (re.compile(r"^vboxguest: |^vboxvideo|VBoxService"), "hypervisor", "virtualbox", None, 0.8),
-    (re.compile(r"--firecracker-init|[Ff]irecracker"), "hypervisor", "kvm", "firecracker-like",
+    (re.compile(r"--firecracker-init|[Ff]irecracker"), "variant", "kvm", "firecracker-like",
      0.4),
-    (re.compile(r"virtio_mmio virtio_mmio|virtio-mmio: Registering device"), "hypervisor", "kvm",
-     "firecracker-like", 0.2),
+    (re.compile(r"virtio_mmio virtio_mmio|virtio-mmio: Registering device"), "variant", "kvm",
+     "firecracker-like", 0.3),
     (re.compile(r"\bTCG\b.*(accel|accelerator)|QEMU TCG"), "hypervisor", "qemu-tcg", "tcg", 0.5),
     (re.compile(r"^systemd\[1\]: Detected virtualization ([\w-]+)"), "hypervisor", "", None,
      0.6),
+]
+
+_CMDLINE_RULES: list[Rule] = [
+    (re.compile(r"--firecracker-init"), "variant", "kvm", "firecracker-like", 0.4),
+    (re.compile(r"virtio_mmio\.device="), "variant", "kvm", "firecracker-like", 0.3),
+    (re.compile(r"\bxen_nopv\b"), "variant", "xen", "hvm", 0.5),
 ]
 
 _SYSTEMD_NAMES = {

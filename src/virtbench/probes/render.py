@@ -67,7 +67,8 @@ def fact_lines(facts: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append((
             "storage",
             f"{sto.get('path')}: {sto.get('fs_type')} on {sto.get('device') or sto.get('source')}"
-            f", scheduler {sto.get('scheduler') or '?'}, "
+            + (f" ({sto['device_kind']})" if sto.get("device_kind") else "")
+            + f", scheduler {sto.get('scheduler') or '?'}, "
             f"{'rotational' if rot else 'non-rotational' if rot is False else 'rotational ?'}",
         ))
     nest = facts.get("nesting") or {}

@@ -77,7 +77,8 @@ def _fmt(v: Any, digits: int = 1) -> str:
             return f"{v:.2f}"
         return "0" if a == 0 else f"{v:.3g}"
     if isinstance(v, dict | list):
-        return json.dumps(v, separators=(", ", ": "))[:120]
+        text = json.dumps(v, separators=(", ", ": "))
+        return text if len(text) <= 120 else text[:117] + "…"
     return str(v)
 
 
@@ -101,6 +102,8 @@ class ExperimentSection:
     description: str
     columns: list[str]
     rows: list[list[str]]
+    numeric: list[bool]
+    """Per column: all its values are numbers (right-aligned)."""
     summary: list[tuple[str, str]]
     figures: list[dict[str, Any]]
 
@@ -240,14 +243,17 @@ def ratio_figure(runs: Sequence[RunView], copies: int) -> dict[str, Any] | None:
                          "hoverinfo": "text+name"})
     if not data:
         return None
-    span = max(1 / lo, hi) * 1.15
+    low, high = min(lo, 1.0) / 1.25, max(hi, 1.0) * 1.25
     layout = _layout(
         f"Ratio to {base.label}, {_copies_label(copies)} (1.0 = same; log scale)",
         "ratio (log scale)", barmode="group",
         xaxis={"tickangle": -30, "automargin": True, "categoryorder": "array",
                "categoryarray": [s for _, s, _ in tests]},
     )
-    layout["yaxis"].update({"type": "log", "range": [math.log10(1 / span), math.log10(span)]})
+    ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+             if low <= t <= high]
+    layout["yaxis"].update({"type": "log", "range": [math.log10(low), math.log10(high)],
+                            "tickvals": ticks, "ticktext": [f"{t:g}x" for t in ticks]})
     layout["shapes"] = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
                          "line": {"color": "#52606d", "width": 1.5, "dash": "dot"}}]
     return {"data": data, "layout": layout}
@@ -432,40 +438,44 @@ def _environment_rows(docs: Sequence[Document]) -> list[tuple[str, list[str]]]:
     return [(name, [str(get(d)) for d in docs]) for name, get in fields]
 
 
-def _numbers(runs: Sequence[RunView], copies: int) -> dict[str, Any]:
-    tests = _ordered_tests(runs, copies)
-    base = _tests_by_id(runs[0].doc, copies) if runs else {}
+def _numbers(all_runs: Sequence[RunView], copies: int) -> dict[str, Any]:
+    """The numbers table of one copies count: the runs that have that section, each with
+    score and index, and the ratio to the first run when the first run has the section."""
+    runs = [rv for rv in all_runs if rv.doc.section(copies) is not None]
+    base_run = all_runs[0] if all_runs and runs and runs[0] is all_runs[0] else None
+    base = _tests_by_id(base_run.doc, copies) if base_run else {}
+    columns = [{"label": rv.label, "color": rv.color,
+                "ratio": base_run is not None and rv is not base_run} for rv in runs]
     rows = []
-    for tid, _short, full in tests:
+    for tid, _short, full in _ordered_tests(runs, copies):
         cells: list[dict[str, Any]] = []
-        for n, rv in enumerate(runs):
+        for rv, col in zip(runs, columns, strict=True):
             t = _tests_by_id(rv.doc, copies).get(tid)
+            cell: dict[str, Any] = {"score": "—", "index": "—", "ratio": None, "unit": "",
+                                    "ci": "", "show_ratio": col["ratio"]}
+            cells.append(cell)
             if t is None:
-                cells.append({"score": "—", "index": "—", "ratio": None, "unit": "", "ci": ""})
                 continue
             if t.status != "ok":
-                cells.append({"score": t.status, "index": "—", "ratio": None, "unit": "", "ci": ""})
+                cell["score"] = t.status
                 continue
             idx = test_index(t)
-            ratio = None
             b = base.get(tid)
-            if n > 0 and b is not None:
+            if col["ratio"] and b is not None:
                 vb = test_index(b) if idx is not None else b.score
                 va = idx if idx is not None else t.score
                 if va and vb:
-                    ratio = va / vb
-            ci = ""
+                    cell["ratio"] = va / vb
             if t.ci is not None:
-                ci = f"±{t.ci.half_width_rel * 100:.1f}%"
-            cells.append({"score": _fmt(t.score), "unit": t.unit, "index": _fmt(idx),
-                          "ratio": ratio, "ci": ci,
-                          "samples": f"{t.samples}" if t.samples else ""})
+                cell["ci"] = f"±{t.ci.half_width_rel * 100:.1f}%"
+            cell.update(score=_fmt(t.score), unit=t.unit, index=_fmt(idx))
         rows.append({"name": full, "cells": cells})
     index_scores = []
-    for rv in runs:
-        s = rv.doc.section(copies)
-        index_scores.append(_fmt(s.index_score) if s and s.index_score else "—")
-    return {"rows": rows, "index_scores": index_scores}
+    for rv, col in zip(runs, columns, strict=True):
+        sec = rv.doc.section(copies)
+        index_scores.append({"score": _fmt(sec.index_score) if sec and sec.index_score else "—",
+                             "show_ratio": col["ratio"]})
+    return {"columns": columns, "rows": rows, "index_scores": index_scores}
 
 
 # ---- the report ------------------------------------------------------------------------------
@@ -485,15 +495,19 @@ def build(docs: Sequence[Document], *, title: str | None = None) -> Report:
     summary_rows = []
     for rv in runs:
         m1 = rv.explanation.sections
+        scores = []
+        for c in copies:
+            sec = rv.doc.section(c)
+            scores.append((_copies_label(c), _fmt(sec.index_score)
+                           if sec is not None and sec.index_score else "—"))
         summary_rows.append({
             "label": rv.label, "color": rv.color,
-            "scores": [(_copies_label(c), _fmt(rv.doc.section(c).index_score)  # type: ignore[union-attr]
-                        if rv.doc.section(c) and rv.doc.section(c).index_score  # type: ignore[union-attr]
-                        else "—") for c in copies],
+            "scores": scores,
             "kernel_entry": ", ".join(
                 f"{m['kernel_entry_ratio']:.2f}" for c, m in m1.items()
                 if isinstance(m.get("kernel_entry_ratio"), float)) or "—",
             "findings": sum(1 for f in rv.explanation.findings if f.severity != "info"),
+            "headline": _headline(rv),
         })
     figures: dict[str, list[dict[str, Any]]] = {"index": [], "ratio": [], "scaling": [],
                                                 "passes": []}
@@ -529,6 +543,17 @@ def build(docs: Sequence[Document], *, title: str | None = None) -> Report:
     )
 
 
+def _headline(rv: RunView) -> str | None:
+    """``against the baseline (1 copy): overall 1.79x; CPU 1.00x; kernel entry 4.07x``."""
+    for copies, vs in sorted(rv.explanation.comparison_metrics.items()):
+        parts = [f"{name} {vs[key]:.2f}x" for name, key in (
+            ("overall", "vs.overall"), ("CPU", "vs.cpu"), ("kernel entry", "vs.kernel_entry"),
+            ("file", "vs.file"), ("shell", "vs.shell")) if isinstance(vs.get(key), float)]
+        if parts:
+            return f"Against the baseline ({_copies_label(copies)}): " + "; ".join(parts)
+    return None
+
+
 def _default_title(runs: Sequence[RunView], exps: Sequence[ExperimentResult]) -> str:
     if runs and not exps:
         return "virtbench report: " + (runs[0].label if len(runs) == 1 else
@@ -556,15 +581,23 @@ def _experiment_section(doc: ExperimentResult, label: str) -> ExperimentSection:
     rows = [r for r in doc.rows if isinstance(r, dict)]
     columns = table_columns(view, rows)
     table = [[_fmt(r.get(c)) for c in columns] for r in rows]
+    numeric = [all(is_number(r.get(c)) or r.get(c) is None for r in rows) for c in columns]
     summary: list[tuple[str, str]] = []
-    items = {k: v for k, v in doc.summary.items()
-             if not view.summary_keys or k in view.summary_keys}
-    for k, v in items.items():
-        _flatten(k, v, summary)
+    if view.summary_keys:
+        for key in view.summary_keys:
+            value: Any = doc.summary
+            for part in key.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if value is not None:
+                _flatten(key, value, summary)
+    else:
+        for k, v in doc.summary.items():
+            _flatten(k, v, summary)
     params = ", ".join(f"{k}={_fmt(v)}" for k, v in doc.params.items())
     if params:
         summary.insert(0, ("parameters", params))
     figures = [f for f in (experiment_figure(c, rows) for c in charts_for(view, rows)) if f]
     return ExperimentSection(doc=doc, label=label, title=view.title,
                              description=view.description, columns=columns, rows=table,
+                             numeric=numeric,
                              summary=summary, figures=figures)

@@ -44,7 +44,8 @@ class ExperimentView:
     """Empty: the generic chart."""
     description: str = ""
     summary_keys: tuple[str, ...] = field(default_factory=tuple)
-    """Summary entries shown (empty: every entry)."""
+    """Summary entries shown, dotted for nested ones (``median.seconds_total``); empty: every
+    entry."""
 
 
 # The registry. Keys are ``ExperimentResult.experiment`` names.
@@ -85,6 +86,9 @@ VIEWS: dict[str, ExperimentView] = {
                  "written_bytes_per_second"),
         charts=(Chart("Transactions per second", x="run", y=("transactions_per_second",),
                       y_title="transactions/s"),),
+        summary_keys=("runs", "median.seconds_total", "median.transactions_per_second",
+                      "median.read_bytes_per_second", "median.written_bytes_per_second",
+                      "main_metric"),
     ),
     "seqread": ExperimentView(
         title="Sequential read",
@@ -92,6 +96,8 @@ VIEWS: dict[str, ExperimentView] = {
                  "cache_state"),
         charts=(Chart("Sequential read throughput", x="run", y=("read_mib_per_second",),
                       y_title="MiB/s"),),
+        summary_keys=("runs", "median.read_mib_per_second", "cache_method", "from_cache",
+                      "main_metric"),
     ),
     "tune": ExperimentView(
         title="Tuning (A/B)",
@@ -99,6 +105,28 @@ VIEWS: dict[str, ExperimentView] = {
                     "interleaved.",
         columns=("round", "variant", "value", "seconds", "status"),
         charts=(Chart("Main metric per round", x="round", y=("value",), group="variant"),),
+    ),
+    "migrate": ExperimentView(
+        title="Live migration",
+        description="A running guest moved between two QEMU processes at each bandwidth and "
+                    "dirty rate: total time and downtime rise as bandwidth falls, until the "
+                    "guest dirties memory faster than it can be sent and the migration no "
+                    "longer converges (converged = false). Guest work per second before, "
+                    "during and after the move; the guest's counter proves it never restarted.",
+        columns=("point", "storage", "converged", "total_time_s", "downtime_ms",
+                 "guest_downtime_ms", "iterations", "transferred_mb", "remaining_mb",
+                 "dirty_mb_s_qemu", "throughput_before", "throughput_during",
+                 "throughput_after", "counter_continues", "same_boot", "reason"),
+        charts=(
+            Chart("Total migration time vs bandwidth", x="bandwidth", y=("total_time_s",),
+                  kind="line", group="dirty_rate_mb_s", y_title="seconds"),
+            Chart("Downtime per point (QMP and as the guest saw it)", x="point",
+                  y=("downtime_ms", "guest_downtime_ms"), y_title="ms"),
+            Chart("Iterations per point", x="point", y=("iterations",), y_title="iterations"),
+            Chart("Guest throughput before / during / after", x="point",
+                  y=("throughput_before", "throughput_during", "throughput_after"),
+                  y_title="work chunks/s"),
+        ),
     ),
 }
 

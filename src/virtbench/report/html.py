@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,6 +40,15 @@ def _script_json(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+_TICKS = re.compile(r"`([^`]+)`")
+
+
+def _codeticks(text: str) -> markupsafe.Markup:
+    """Escape ``text`` and show its `backticked` parts as code."""
+    escaped = str(markupsafe.escape(text))
+    return markupsafe.Markup(_TICKS.sub(r"<code>\1</code>", escaped))
+
+
 @functools.cache
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -50,6 +60,7 @@ def _env() -> jinja2.Environment:
     )
     env.filters["script_json"] = _script_json
     env.filters["fmt"] = report_data.fmt
+    env.filters["codeticks"] = _codeticks
     return env
 
 

@@ -11,9 +11,12 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: int = 1) -> list[str]:
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: int = 1,
+           numeric: Sequence[bool] | None = None) -> list[str]:
+    """A Markdown table; columns from ``right`` on (or those ``numeric`` marks) align right."""
+    align = numeric if numeric is not None else [i >= right for i in range(len(header))]
     out = ["| " + " | ".join(_cell(h) for h in header) + " |",
-           "|" + "|".join("---" if i < right else "---:" for i in range(len(header))) + "|"]
+           "|" + "|".join("---:" if a else "---" for a in align) + "|"]
     out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return out
 
@@ -28,6 +31,11 @@ def render(report: Report) -> str:
         rows = [[s["label"], *(v for _, v in s["scores"]), s["kernel_entry"],
                  str(s["findings"])] for s in report.summary_rows]
         lines += [*_table(header, rows), ""]
+        for s in report.summary_rows:
+            if s["headline"]:
+                lines.append(f"- {s['label']}: {s['headline']}")
+        if any(s["headline"] for s in report.summary_rows):
+            lines.append("")
         lines += [f"_{note}_" for note in report.notes]
         if report.notes:
             lines.append("")
@@ -35,20 +43,20 @@ def render(report: Report) -> str:
             n = report.numbers[c]
             lines += [f"## {c} cop{'y' if c == 1 else 'ies'}", ""]
             header = ["test"]
-            for i, rv in enumerate(report.runs):
-                header += [f"{rv.label} score", "index"] + (["ratio"] if i else [])
+            for col in n["columns"]:
+                header += [f"{col['label']} score", "index"] + (["ratio"] if col["ratio"] else [])
             rows = []
             for row in n["rows"]:
                 cells = [row["name"]]
-                for i, cell in enumerate(row["cells"]):
+                for cell in row["cells"]:
                     cells += [f"{cell['score']} {cell['unit']}".strip(), cell["index"]]
-                    if i:
+                    if cell["show_ratio"]:
                         r = cell["ratio"]
                         cells.append(f"{r:.2f}x" if r is not None else "—")
                 rows.append(cells)
             total = ["**System Benchmarks Index Score**"]
-            for i, score in enumerate(n["index_scores"]):
-                total += ["", f"**{score}**"] + ([""] if i else [])
+            for s in n["index_scores"]:
+                total += ["", f"**{s['score']}**"] + ([""] if s["show_ratio"] else [])
             rows.append(total)
             lines += [*_table(header, rows), ""]
         lines += ["## Findings", ""]
@@ -61,7 +69,7 @@ def render(report: Report) -> str:
                 lines += ["No findings.", ""]
             for f in rv.explanation.findings:
                 where = f"{f.copies} cop{'y' if f.copies == 1 else 'ies'}" if f.copies else \
-                    "environment"
+                    "whole run"
                 lines += [f"- **{SEVERITY_LABEL[f.severity]}: {f.title}** ({where}, "
                           f"`{f.rule}`). {f.message} *What to do:* {f.advice}"]
             lines.append("")
@@ -72,7 +80,7 @@ def render(report: Report) -> str:
             if e.description:
                 lines += [e.description, ""]
             if e.rows:
-                lines += [*_table(e.columns, e.rows), ""]
+                lines += [*_table(e.columns, e.rows, numeric=e.numeric), ""]
             if e.summary:
                 lines += [*_table(["summary", "value"], e.summary, right=2), ""]
     lines += ["## Environment", ""]

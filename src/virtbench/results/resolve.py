@@ -27,7 +27,7 @@ Document = RunResult | ExperimentResult
 
 
 def load_file(path: Path) -> Document:
-    """A JSON document, or a UnixBench text report parsed in memory."""
+    """A JSON document, or a UnixBench text report parsed in memory (exactly one report)."""
     try:
         with path.open("rb") as fh:
             head = fh.read(4096)
@@ -38,6 +38,20 @@ def load_file(path: Path) -> Document:
     from virtbench.importers.unixbench import parse_file
 
     return parse_file(path)
+
+
+def load_file_all(path: Path) -> list[Document]:
+    """Like ``load_file``, but a text file holding several UnixBench reports gives them all."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if head.lstrip()[:1] == b"{":
+        return [load_any(path)]
+    from virtbench.importers.unixbench import parse_file_all
+
+    return list(parse_file_all(path))
 
 
 def _looks_like_path(ref: str) -> bool:
@@ -93,7 +107,7 @@ def resolve_runs(refs: Sequence[str], db_url: str | None = None,
     for ref in refs:
         path = Path(ref).expanduser()
         if path.is_file():
-            out.append(load_file(path))
+            out.extend(load_file_all(path))
             continue
         if path.is_dir():
             raise UsageError(f"{ref}: is a directory, not a result file")

@@ -141,11 +141,13 @@ def _engine(url: str) -> Engine:
         return engine
 
 
-def dispose_engines() -> None:
-    """Close every pooled connection (tests; long-lived processes switching databases)."""
+def dispose_engines(close: bool = True) -> None:
+    """Forget every engine and its pooled connections (tests; long-lived processes switching
+    databases). In a forked child pass ``close=False``: the parent's connections are left
+    alone and the child opens its own."""
     with _LOCK:
         for engine in _ENGINES.values():
-            engine.dispose()
+            engine.dispose(close=close)
         _ENGINES.clear()
         _READY.clear()
 

@@ -7,7 +7,9 @@
  *   sysmix --calibrate F [--unit-us U] [--call read4k|getppid]
  *       Measure the cost of one user iteration and of one system call on this CPU and
  *       choose, per unit of work, USER iterations and SYS calls so that system calls take
- *       the fraction F (0..1) of the unit's CPU time.  Prints
+ *       the fraction F (0..1) of the unit's CPU time (refined on the real loop with the
+ *       median unit; t_user_ns/t_sys_ns are the refined per-iteration/per-call costs,
+ *       the call's including its two clock reads).  Prints
  *         CALIB|user=<USER>|sys=<SYS>|t_user_ns=<ns>|t_sys_ns=<ns>|fraction=<F>|call=<call>
  *
  *   sysmix -u USER -s SYS (-n UNITS | -t SECONDS) [--call read4k|getppid]
@@ -135,6 +137,23 @@ static inline void user_work(uint64_t iters)
     sink = x;
 }
 
+#define REFINE_UNITS 4096
+static double refine_user[REFINE_UNITS], refine_sys[REFINE_UNITS];
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 static double tv_diff(const struct timeval *a, const struct timeval *b)
 {
     return (double)(a->tv_sec - b->tv_sec) + (double)(a->tv_usec - b->tv_usec) * 1e-6;
@@ -186,23 +205,34 @@ static void calibrate(double fraction, double unit_us, uint64_t *user, uint64_t 
         *sys = 1;
     if (fraction < 1 && *user == 0)
         *user = 1;
+    *t_user = best_u;
+    *t_sys = best_s;
     /*
-     * Refine on the real loop: run it briefly, measure the share of time spent inside the
-     * system calls, and scale the number of calls per unit so the share matches.
+     * Refine on the real loop: run units, timing the user part and the system-call part of
+     * each, and scale the number of calls per unit so that the share of the median unit's
+     * time spent in system calls matches.  Medians keep preemptions by other load (a unit
+     * that lost the CPU) out of the estimate.
      */
     for (int round = 0; round < 3 && fraction > 0 && fraction < 1; round++) {
-        hist_sum = 0;
-        uint64_t t0 = now_ns(), units = 0;
-        while (now_ns() - t0 < 60000000u || units < 10) {
+        size_t n = 0;
+        uint64_t t0 = now_ns();
+        while ((now_ns() - t0 < 60000000u || n < 15) && n < REFINE_UNITS) {
+            uint64_t a = now_ns();
             user_work(*user);
+            uint64_t b = now_ns();
             for (uint64_t k = 0; k < *sys; k++)
                 timed_call();
-            units++;
+            uint64_t c = now_ns();
+            refine_user[n] = (double)(b - a);
+            refine_sys[n] = (double)(c - b);
+            n++;
         }
-        double total = (double)(now_ns() - t0);
-        double got = (double)hist_sum / total;
-        if (got <= 0 || got >= 1)
+        double mu = median(refine_user, n), ms = median(refine_sys, n);
+        if (!(mu > 0 && ms > 0))
             break;
+        *t_user = mu / (double)*user;
+        *t_sys = ms / (double)*sys;
+        double got = ms / (mu + ms);
         double scale = (fraction / (1 - fraction)) / (got / (1 - got));
         uint64_t s_new = (uint64_t)llround((double)*sys * scale);
         *sys = s_new ? s_new : 1;
@@ -210,8 +240,6 @@ static void calibrate(double fraction, double unit_us, uint64_t *user, uint64_t 
     /* Calibration calls are not part of the measurement. */
     memset(hist, 0, sizeof hist);
     hist_count = hist_sum = hist_max = 0;
-    *t_user = best_u;
-    *t_sys = best_s;
 }
 
 int main(int argc, char **argv)

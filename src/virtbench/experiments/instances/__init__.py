@@ -48,7 +48,8 @@ class WorkloadCommand:
     """How to run one instance of a workload: a compiled program and its arguments.
 
     ``program`` is a name understood by ``virtbench.experiments.programs.build`` (host
-    backends build it with the host's cc; the VM backend builds it statically for the guest).
+    backends build it with the host's cc; the VM backend builds it statically for the guest),
+    or an absolute path of an executable that exists where the instance runs.
     An argument ``{dir}`` is replaced by the instance's own scratch directory.
     """
 
@@ -150,6 +151,7 @@ class InstanceBackend(ABC):
 BACKENDS: dict[str, str] = {
     "process": "virtbench.experiments.instances.local:ProcessBackend",
     "container": "virtbench.experiments.instances.local:ContainerBackend",
+    "vm": "virtbench.experiments.instances.vm:VMBackend",
 }
 
 

@@ -47,7 +47,7 @@ from virtbench.experiments.instances import (
 
 GATE = 'read -r go && [ "$go" = go ] && exec "$@"'
 MARKER_ENV = "VIRTBENCH_INSTANCE"
-"""Every instance process carries ``VIRTBENCH_INSTANCE=<session>-<index>`` in its
+"""Every instance process carries ``VIRTBENCH_INSTANCE=<tool pid>.<token>-<index>`` in its
 environment, so leftovers can be found (tests look for it)."""
 
 
@@ -109,7 +109,7 @@ class LocalBackend(InstanceBackend):
         return argv
 
     def check(self, workload: WorkloadCommand | None, cpus: float | None) -> None:
-        if workload is not None:
+        if workload is not None and not workload.program.startswith("/"):
             programs.build(workload.program)
         if shutil.which("sh") is None:
             raise EnvironmentUnsupported("no /bin/sh to start instances with")
@@ -179,8 +179,9 @@ class LocalBackend(InstanceBackend):
     def _command(self, req: InstanceRequest) -> list[str]:
         if req.workload is None:
             return [shutil.which("cat") or "/bin/cat"]
-        binary = programs.build(req.workload.program)
-        return [str(binary), *req.workload.args]
+        program = req.workload.program
+        binary = program if program.startswith("/") else str(programs.build(program))
+        return [binary, *req.workload.args]
 
     def _spawn(self, req: InstanceRequest, command: list[str],
                session: CgroupSession | None) -> _Launch:
@@ -200,7 +201,7 @@ class LocalBackend(InstanceBackend):
         sh = shutil.which("sh") or "/bin/sh"
         argv = [sh, "-c", GATE, "vb-instance", *self.wrap(command)]
         env = dict(os.environ)
-        env[MARKER_ENV] = f"{self.token}-{req.index}"
+        env[MARKER_ENV] = f"{os.getpid()}.{self.token}-{req.index}"
         try:
             pid = os.posix_spawn(
                 sh, argv, env,

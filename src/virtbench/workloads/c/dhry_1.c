@@ -5,6 +5,10 @@
  * Usage: dhry2reg DURATION
  * Counts Dhrystone loops until DURATION seconds have passed.
  * Output: COUNT|<loops>|1|lps|<elapsed>
+ *
+ * Usage: dhry2reg -n LOOPS
+ * Fixed work (virtbench's consolidation experiments): runs exactly LOOPS loops and
+ * reports how long they took, elapsed counted from the first loop.
  */
 #include "vb.h"
 #include "dhry.h"
@@ -30,6 +34,37 @@ static void dh_proc3(record_ptr *out);
 static void dh_proc4(void);
 static void dh_proc5(void);
 
+/* One Dhrystone loop; expanded in both the timed and the fixed-work loop below. */
+#define DH_LOOP_BODY() \
+    do { \
+        dh_proc5();                                              \
+        dh_proc4();                                              \
+        i1 = 2;                                                  \
+        i2 = 3;                                                  \
+        strcpy(str2, "DHRYSTONE PROGRAM, 2'ND STRING");          \
+        kind = K_TWO;                                            \
+        g_flag = !dh_func2(str1, str2);                          \
+        while (i1 < i2) {                                        \
+            i3 = 5 * i1 - i2;                                    \
+            dh_proc7(i1, i2, &i3);                               \
+            i1 += 1;                                             \
+        }                                                        \
+        dh_proc8(g_vec1, g_vec2, i1, i3);                        \
+        dh_proc1(g_rec);                                         \
+        for (ch = 'A'; ch <= g_ch2; ++ch) {                      \
+            if (kind == dh_func1(ch, 'C')) {                     \
+                dh_proc6(K_ONE, &kind);                          \
+                strcpy(str2, "DHRYSTONE PROGRAM, 3'RD STRING");  \
+                i2 = (one_to_fifty)dh_run;                       \
+                g_int = (int)dh_run;                             \
+            }                                                    \
+        }                                                        \
+        i2 = i2 * i1;                                            \
+        i1 = i2 / i3;                                            \
+        i2 = 7 * (i2 - i3) - i1;                                 \
+        dh_proc2(&i1);                                           \
+    } while (0)
+
 int main(int argc, char **argv)
 {
     one_to_fifty i1 = 0;
@@ -41,11 +76,17 @@ int main(int argc, char **argv)
     text30_t str2;
     double start, elapsed;
 
+    unsigned long fixed_loops = 0;
+    double duration = 0.0;
+
     vb_init(argv[0]);
-    if (argc != 2)
-        vb_die("usage: %s DURATION", argv[0]);
     start = vb_now();
-    double duration = vb_parse_seconds(argv[1]);
+    if (argc == 3 && strcmp(argv[1], "-n") == 0)
+        fixed_loops = (unsigned long)vb_parse_long(argv[2], 1, 2000000000000L, "loop count");
+    else if (argc == 2)
+        duration = vb_parse_seconds(argv[1]);
+    else
+        vb_die("usage: %s DURATION | -n LOOPS", argv[0]);
 
     g_next_rec = (record_ptr)malloc(sizeof(record_t));
     g_rec = (record_ptr)malloc(sizeof(record_t));
@@ -59,34 +100,14 @@ int main(int argc, char **argv)
     strcpy(str1, "DHRYSTONE PROGRAM, 1'ST STRING");
     g_vec2[8][7] = 10;
 
-    vb_arm(duration);
-    for (dh_run = 1; !vb_done; ++dh_run) {
-        dh_proc5();
-        dh_proc4();
-        i1 = 2;
-        i2 = 3;
-        strcpy(str2, "DHRYSTONE PROGRAM, 2'ND STRING");
-        kind = K_TWO;
-        g_flag = !dh_func2(str1, str2);
-        while (i1 < i2) {
-            i3 = 5 * i1 - i2;
-            dh_proc7(i1, i2, &i3);
-            i1 += 1;
-        }
-        dh_proc8(g_vec1, g_vec2, i1, i3);
-        dh_proc1(g_rec);
-        for (ch = 'A'; ch <= g_ch2; ++ch) {
-            if (kind == dh_func1(ch, 'C')) {
-                dh_proc6(K_ONE, &kind);
-                strcpy(str2, "DHRYSTONE PROGRAM, 3'RD STRING");
-                i2 = (one_to_fifty)dh_run;
-                g_int = (int)dh_run;
-            }
-        }
-        i2 = i2 * i1;
-        i1 = i2 / i3;
-        i2 = 7 * (i2 - i3) - i1;
-        dh_proc2(&i1);
+    if (fixed_loops > 0) {
+        start = vb_now();
+        for (dh_run = 1; dh_run <= fixed_loops; ++dh_run)
+            DH_LOOP_BODY();
+    } else {
+        vb_arm(duration);
+        for (dh_run = 1; !vb_done; ++dh_run)
+            DH_LOOP_BODY();
     }
     elapsed = vb_now() - start;
 

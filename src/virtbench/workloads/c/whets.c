@@ -17,6 +17,10 @@
  * VB_WHET_WALLCLOCK=1 times the sections on the wall clock (UnixBench 6);
  * 0 on the process's user CPU time (UnixBench 5.1.3).
  * Output: COUNT|<MWIPS>|0|MWIPS|<elapsed wall time of the whole program>
+ *
+ * Usage: whetstone-double -n EXTRA
+ * Fixed work (virtbench's consolidation experiments): no calibration, one run of all
+ * sections with `extra` = EXTRA; elapsed is the wall time of that run.
  */
 #include "vb.h"
 
@@ -221,8 +225,19 @@ int main(int argc, char **argv)
     int tries;
 
     vb_init(argv[0]);
+    if (argc == 3 && strcmp(argv[1], "-n") == 0) {
+        extra = vb_parse_long(argv[2], 1, 1000000000L, "pass count");
+        start = vb_now();
+        whetstone(extra);
+        if (!isfinite(whet_check) || whet_check == 0.0)
+            vb_die("wrong answer: section results sum to %g", whet_check);
+        if (!(whet_seconds > 0.0))
+            vb_die("the timed run took no measurable time");
+        vb_report_rate((double)extra * 100.0 / (10.0 * whet_seconds), "MWIPS", vb_now() - start);
+        return 0;
+    }
     if (argc != 2)
-        vb_die("usage: %s DURATION", argv[0]);
+        vb_die("usage: %s DURATION | -n PASSES", argv[0]);
     start = vb_now();
     duration = vb_parse_seconds(argv[1]);
 
