@@ -353,3 +353,30 @@ def test_pv_domu_cpu_flags_without_apic(tmp_path: Path) -> None:
     layer = detect(tmp_path).layers[0]
     assert (layer.name, layer.variant) == ("xen", "pv")
     assert any("no 'apic' flag" in e for e in layer.evidence)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fuzzed_trees_never_crash(tmp_path: Path, seed: int) -> None:
+    """Truncated files, binary junk and empty files: detection and rendering still work."""
+    import random
+
+    from virtbench.probes.render import render
+
+    rng = random.Random(seed)
+    junk = [b"\x00", b"\xff\xfe", b"\n\n", b"[", b"]", b":", b"0x", b"=", b"\x1b[31m"]
+    for case in sorted(p.name for p in DATA.iterdir() if p.is_dir()):
+        tree = tmp_path / case
+        shutil.copytree(DATA / case, tree, symlinks=True)
+        for path in sorted(tree.rglob("*")):
+            if path.is_symlink() or not path.is_file():
+                continue
+            data = path.read_bytes()
+            cut = rng.randint(0, len(data)) if data else 0
+            noise = b"".join(rng.choice(junk) for _ in range(rng.randint(0, 4)))
+            path.write_bytes(data[:cut] + noise)
+        report = detect(tree)
+        assert report.layers and report.summary
+        # A probe that raised is a bug, even though detect() contains it.
+        assert not [u for u in report.unreadable if u.startswith("probe ")], (case, report)
+        json.dumps(report.to_dict())
+        assert render(report)

@@ -67,6 +67,8 @@ class Root:
     def read_bytes(self, rel: str, limit: int = MAX_READ) -> bytes | None:
         if rel in self._cache:
             return self._cache[rel]
+        if "\x00" in rel:  # a path built from a corrupt file
+            return None
         data: bytes | None = None
         try:
             with open(self.p(rel), "rb", buffering=0) as fh:
@@ -107,6 +109,8 @@ class Root:
         return text.splitlines() if text else []
 
     def exists(self, rel: str) -> bool:
+        if "\x00" in rel:
+            return False
         try:
             os.lstat(self.p(rel))
         except OSError as exc:
@@ -116,9 +120,11 @@ class Root:
         return True
 
     def is_dir(self, rel: str) -> bool:
-        return self.p(rel).is_dir()
+        return "\x00" not in rel and self.p(rel).is_dir()
 
     def listdir(self, rel: str) -> list[str]:
+        if "\x00" in rel:
+            return []
         try:
             return sorted(os.listdir(self.p(rel)))
         except OSError as exc:
@@ -126,6 +132,8 @@ class Root:
             return []
 
     def readlink(self, rel: str) -> str | None:
+        if "\x00" in rel:
+            return None
         try:
             return os.readlink(self.p(rel))
         except OSError as exc:

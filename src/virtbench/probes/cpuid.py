@@ -91,6 +91,7 @@ class CpuidResult:
 
 
 def _signature(b: int, c: int, d: int) -> str:
+    b, c, d = (x & 0xFFFFFFFF for x in (b, c, d))
     raw = b.to_bytes(4, "little") + c.to_bytes(4, "little") + d.to_bytes(4, "little")
     return raw.decode("latin-1").replace("\x00", " ").strip()
 

@@ -41,6 +41,7 @@ PROGRESS = re.compile(r"^P ([0-9a-f]{8}) (\d+) (\d+) (\d+)$")
 MiB = 1024 * 1024
 UNLIMITED = 1 << 40
 POLL = 0.05
+KICK_AFTER = 1.0
 GUEST_RESERVE_MB = 80
 """Memory the Debian guest kernel and the initramfs need besides the working set."""
 STORAGE_MODES = ("none", "shared", "block")
@@ -272,8 +273,15 @@ class Migrator:
                 with contextlib.suppress(GuestError):
                     src.cmd("block-job-cancel", device="mirror0", force=True)
         after_start = len(after_guest.data.snapshot()) if after_guest is src else 0
-        hit = after_guest.data.wait_for(lambda ln: PROGRESS.match(ln.text) is not None,
-                                          after_start, 60)
+        hit = None
+        kicks = 0
+        deadline = time.monotonic() + 60
+        while hit is None and time.monotonic() < deadline:
+            hit = after_guest.data.wait_for(lambda ln: PROGRESS.match(ln.text) is not None,
+                                            after_start, KICK_AFTER)
+            if hit is None:  # a stalled 16550 transmitter (see SerialReader.kick)
+                kicks += 1
+                after_guest.data.kick()
         if hit is None:
             raise GuestError(f"{after_guest.name}: guest printed no progress after the "
                              "migration: it is not running")
@@ -299,7 +307,7 @@ class Migrator:
             dst_lines = []
         return self._analyse(point, info, samples, iterations, src_lines, dst_lines, t_start,
                              t_end, t_resumed, converged, boot_id_after, source_gone,
-                             postcopy_started, mirror_seconds)
+                             postcopy_started, mirror_seconds, kicks)
 
     def _mirror(self, src: Guest, dst: Guest, gen: int, bandwidth: int) -> float:
         sock = str(self.s.dir / f"nbd{gen}.sock")
@@ -382,8 +390,8 @@ class Migrator:
                  iterations: list[dict[str, Any]], src_lines: list[ProgressSample],
                  dst_lines: list[ProgressSample], t_start: float, t_end: float,
                  t_resumed: float, converged: bool, boot_id_after: str | None,
-                 source_gone: bool | None, postcopy: bool, mirror_seconds: float | None
-                 ) -> PointResult:
+                 source_gone: bool | None, postcopy: bool, mirror_seconds: float | None,
+                 kicks: int = 0) -> PointResult:
         o = self.o
         ram = info.get("ram", {})
         all_lines = src_lines + dst_lines
@@ -427,6 +435,7 @@ class Migrator:
                 guest_dirty = (b.dirtied - a.dirtied) * 4096 / MiB / (b.t - a.t)
         total_ms = info.get("total-time") if converged else None
         row: dict[str, Any] = {
+            "point": f"{fmt_rate(point.bandwidth)}/s @ {point.dirty_rate_mb:g} MB/s",
             "bandwidth": fmt_rate(point.bandwidth),
             "bandwidth_bytes_per_s": point.bandwidth if point.bandwidth < UNLIMITED else None,
             "dirty_rate_mb_s": point.dirty_rate_mb,
@@ -463,7 +472,12 @@ class Migrator:
             "first_seq_after": dst_lines[0].seq if dst_lines else None,
             "last_seq_before": max((s.seq for s in src_lines), default=None),
             "replayed_lines": replayed,
+            "serial_kicks": kicks,
         }
+        if kicks:
+            row["note"] = (f"the guest's serial output stalled after the switch-over and was "
+                           f"resumed by {kicks} kick(s) of {KICK_AFTER:g} s: guest_downtime_ms "
+                           "includes that stall")
         if not converged:
             row["reason"] = (
                 f"not converged in {o.timeout:g} s: {row['iterations']} iterations, "
