@@ -140,4 +140,5 @@ def test_min_free_bytes() -> None:
 def test_captured_lines_cover_every_program() -> None:
     from test_workloads_output import CAPTURED
 
-    assert set(CAPTURED) == set(PROGRAMS)
+    # every program a test runs has a captured output line (vbgate is runner support)
+    assert set(CAPTURED) == {spec.program for spec in CATALOG.values()}
