@@ -51,9 +51,7 @@ def interrupt(args: tuple[str, ...], delay: float, sig: int, tmp: Path,
 @pytest.mark.parametrize("args,delay,sig", [
     (CONSOLIDATE, 0.0, signal.SIGINT),   # the host baseline starting
     (CONSOLIDATE, 0.5, signal.SIGINT),   # baseline or first container
-    (CONSOLIDATE, 1.1, signal.SIGTERM),
     (CONSOLIDATE, 1.8, signal.SIGINT),   # several containers running
-    (CONSOLIDATE, 2.6, signal.SIGTERM),
     (PROCESSES, 1.0, signal.SIGTERM),    # plain processes (own sessions) running
     (CAP, 0.0, signal.SIGINT),           # calibrating
     (CAP, 1.5, signal.SIGTERM),          # inside a capped, throttled container
