@@ -120,7 +120,7 @@ EXPECTED: dict[str, tuple[list[tuple[str, str, str | None]], str, dict[int, list
         "xen (hvm, PV drivers: xen-blkfront, xen-netfront)",
         {0: ["dmesg.txt: Hypervisor detected: Xen HVM",
              "dmesg.txt: Xen Platform PCI: I/O protocol version 1",
-             "compiled for this kernel: unplug emulated disks"]},
+             "dmesg.txt: blkfront: xvda: barrier: enabled"]},
     ),
     "aws-nitro": (
         [("hypervisor", "kvm", "amazon-nitro")],
