@@ -20,9 +20,9 @@ needs_quota = pytest.mark.skipif(
     reason=containers_reason() or backend_or_reason(True)[1] or "ok")
 
 
-def no_leftovers(tmp: Path) -> None:
-    assert session_dirs() == []
-    assert marked_processes() == []
+def no_leftovers(tmp: Path, pid: int) -> None:
+    assert session_dirs(pid) == []
+    assert marked_processes(pid) == []
     assert list(tmp.iterdir()) == []
 
 
@@ -51,11 +51,14 @@ def test_cap_sweep_throttles_more_as_quota_falls(tmp_path: Path) -> None:
     # what was asked of the workload (0.4 of the time inside system calls).
     for r in (q1, q05, q015):
         assert r["cpu_user_s"] > 0 and r["cpu_system_s"] > 0
-        assert r["cpu_user_s"] + r["cpu_system_s"] == pytest.approx(r["cpu_usage_s"], abs=0.08)
+        # v1 splits user/system by sampling at timer ticks, the total is exact: they agree
+        # loosely on a short, busy run.
+        assert r["cpu_user_s"] + r["cpu_system_s"] == pytest.approx(
+            r["cpu_usage_s"], abs=max(0.1, 0.35 * r["cpu_usage_s"]))
         assert 0.1 < r["system_share"] < 0.75
         assert r["p50_ns"] <= r["p90_ns"] <= r["p99_ns"] <= r["max_ns"]
     assert doc["params"]["calibration"]["sys_per_unit"] > 0
-    no_leftovers(tmp_path)
+    no_leftovers(tmp_path, proc.pid)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -71,7 +74,7 @@ def test_impossible_caps_one_line(tmp_path: Path, args: list[str], message: str)
     assert proc.stdout == ""
     errors = [x for x in proc.stderr.splitlines() if "error" in x]
     assert len(errors) == 1 and message in errors[0], proc.stderr
-    no_leftovers(tmp_path)
+    no_leftovers(tmp_path, proc.pid)
 
 
 def test_v2_quota_on_a_host_without_v2_cpu_is_refused(tmp_path: Path) -> None:
@@ -86,4 +89,4 @@ def test_v2_quota_on_a_host_without_v2_cpu_is_refused(tmp_path: Path) -> None:
     assert proc.returncode == 3
     errors = [x for x in proc.stderr.splitlines() if "error" in x]
     assert len(errors) == 1 and "cgroup v" in errors[0], proc.stderr
-    no_leftovers(tmp_path)
+    no_leftovers(tmp_path, proc.pid)

@@ -12,6 +12,7 @@ from virtbench.errors import UsageError
 from virtbench.experiments import common, consolidate
 from virtbench.experiments.consolidate import Condition, ConsolidateParams, Sample
 from virtbench.experiments.instances import (
+    BackendOptions,
     InstanceOutcome,
     InstanceRequest,
     WorkloadCommand,
@@ -74,9 +75,9 @@ def test_analyze_slowdown_fairness_and_accounting() -> None:
     assert common.jain_index([1, 0, 0]) == pytest.approx(1 / 3)
 
 
-def check_no_leftovers(tmp: Path) -> None:
-    assert session_dirs() == []
-    assert marked_processes() == []
+def check_no_leftovers(tmp: Path, pid: int) -> None:
+    assert session_dirs(pid) == []
+    assert marked_processes(pid) == []
     assert list(tmp.iterdir()) == []
 
 
@@ -95,7 +96,7 @@ def test_process_consolidation_for_real(tmp_path: Path) -> None:
     assert len(two["per_instance"]) == 2
     assert 0.5 <= two["fairness"] <= 1.0
     assert Path(doc["summary"]["saved"]).is_file()
-    check_no_leftovers(tmp_path)
+    check_no_leftovers(tmp_path, proc.pid)
 
 
 @pytest.mark.skipif(bool(containers_reason()), reason=containers_reason() or "ok")
@@ -130,7 +131,8 @@ def test_container_consolidation_for_real(tmp_path: Path) -> None:
     assert text.returncode == 0, text.stderr
     assert "2 one loaded" in text.stdout and "0.00x" not in text.stdout
     assert "idle" in text.stdout
-    check_no_leftovers(tmp_path)
+    check_no_leftovers(tmp_path, proc.pid)
+    check_no_leftovers(tmp_path, text.pid)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -146,11 +148,12 @@ def test_impossible_requests_one_line(tmp_path: Path, args: list[str], message: 
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
-    check_no_leftovers(tmp_path)
+    check_no_leftovers(tmp_path, proc.pid)
 
 
 NS_SCRIPT = ("echo pid=$$; echo host=$(hostname); echo ns=$(readlink /proc/self/ns/pid); "
-             "echo ipc=$(readlink /proc/self/ns/ipc); echo procs=$(ls /proc | grep -c '^[0-9]')")
+             "echo ipc=$(readlink /proc/self/ns/ipc); echo net=$(readlink /proc/self/ns/net); "
+             "echo procs=$(ls /proc | grep -c '^[0-9]')")
 
 
 @pytest.mark.skipif(bool(containers_reason()), reason=containers_reason() or "ok")
@@ -165,7 +168,7 @@ def test_container_instances_are_really_isolated() -> None:
 
     cmd = WorkloadCommand("ns", "/bin/sh", ("-c", NS_SCRIPT), parse)
     host_ns = os.readlink("/proc/self/ns/pid")
-    with make_backend("container") as b:
+    with make_backend("container", BackendOptions(net=True)) as b:
         b.check(cmd, None)
         outs = b.run([InstanceRequest(0, cmd), InstanceRequest(1, cmd)], timeout=60)
     assert [o.loaded for o in outs] == [True, True]
@@ -176,6 +179,7 @@ def test_container_instances_are_really_isolated() -> None:
         assert kv["pid"] == "1"
         assert kv["ns"] != host_ns
         assert kv["ipc"] != os.readlink("/proc/self/ns/ipc")
+        assert kv["net"] != os.readlink("/proc/self/ns/net")  # --net
         assert int(kv["procs"]) <= 5  # sh and the subshell, ls, grep it runs
     assert texts[0].split("ns=")[1].split()[0] != texts[1].split("ns=")[1].split()[0]
     seen.clear()

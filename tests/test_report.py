@@ -316,3 +316,12 @@ def test_summary_headline_against_the_baseline() -> None:
 def test_backticks_become_code_after_escaping() -> None:
     assert str(rhtml._codeticks("run `virtbench detect` <now>")) == (
         "run <code>virtbench detect</code> &lt;now&gt;")
+
+
+def test_non_finite_experiment_values_are_not_drawn() -> None:
+    doc = ExperimentResult(experiment="mystery", rows=[
+        {"setting": "a", "ms": float("inf")}, {"setting": "b", "ms": 3.0},
+        {"setting": "c", "ms": float("nan")}])
+    page = rhtml.render(rdata.build([doc]))
+    spec = json.loads(re.findall(r'data-chart="chart-1">(.*?)</script>', page)[0])
+    assert spec["data"][0]["x"] == ["b"] and spec["data"][0]["y"] == [3.0]

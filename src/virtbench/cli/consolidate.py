@@ -87,6 +87,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="run every condition N times, round-robin (default 1)")
     parser.add_argument("--cpus", type=float, default=None, metavar="CPUS",
                         help="cap every instance at CPUS CPUs (container/vm)")
+    parser.add_argument("--dir", default=None, metavar="DIR",
+                        help="where postmark/seqread instances get their scratch directories "
+                             "(default: the temp directory)")
     add_instance_options(parser)
 
 
@@ -97,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         kind=args.kind, instances=args.instances, loaded=args.loaded, workload=args.workload,
         iterations=args.iterations, sys_fraction=args.sys_fraction, repeat=args.repeat,
         cpus=args.cpus, period_us=args.period_us, cgroup=args.cgroup, net=args.net,
-        timeout=args.timeout, extra=vm_extra(args))
+        timeout=args.timeout, workdir=args.dir, extra=vm_extra(args))
     doc = consolidate.run(params, command=["virtbench", *sys.argv[1:]])
     if args.json:
         sys.stdout.write(doc.to_json())

@@ -10,6 +10,7 @@ field). To give a new experiment better charts, add one entry here (see docs/rep
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeGuard
@@ -140,7 +141,8 @@ def is_scalar(v: Any) -> bool:
 
 
 def is_number(v: Any) -> TypeGuard[int | float]:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    """A finite int or float (not a bool): something a chart can draw."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def table_columns(view: ExperimentView, rows: Sequence[dict[str, Any]]) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -34,9 +35,19 @@ def plotly_js() -> str:
     return js
 
 
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _script_json(value: Any) -> str:
-    """JSON safe to embed inside a <script> element."""
-    text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+    """JSON safe to embed inside a <script> element (non-finite numbers become null)."""
+    text = json.dumps(_finite(value), allow_nan=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -61,6 +72,10 @@ def _env() -> jinja2.Environment:
     env.filters["script_json"] = _script_json
     env.filters["fmt"] = report_data.fmt
     env.filters["codeticks"] = _codeticks
+    from virtbench.fleet.views import group_cells, host_cells
+
+    env.globals["fleet_cells"] = host_cells
+    env.globals["fleet_group_cells"] = group_cells
     return env
 
 
