@@ -120,7 +120,7 @@ EXPECTED: dict[str, tuple[list[tuple[str, str, str | None]], str, dict[int, list
         "xen (hvm, PV drivers: xen-blkfront, xen-netfront)",
         {0: ["dmesg.txt: Hypervisor detected: Xen HVM",
              "dmesg.txt: Xen Platform PCI: I/O protocol version 1",
-             "compiled for this kernel: unplug emulated disks"]},
+             "dmesg.txt: blkfront: xvda: barrier: enabled"]},
     ),
     "aws-nitro": (
         [("hypervisor", "kvm", "amazon-nitro")],
@@ -380,3 +380,13 @@ def test_fuzzed_trees_never_crash(tmp_path: Path, seed: int) -> None:
         assert not [u for u in report.unreadable if u.startswith("probe ")], (case, report)
         json.dumps(report.to_dict())
         assert render(report)
+
+
+def test_tree_with_a_top_folder_and_other_log_names(tmp_path: Path) -> None:
+    inner = tmp_path / "capture-web1"
+    shutil.copytree(DATA / "xen-pv-old-dmesg-only", inner)
+    (inner / "dmesg.txt").rename(inner / "kern.log")
+    (inner / "proc").mkdir()  # marks the tree
+    report = detect(tmp_path)
+    assert (report.layers[0].name, report.layers[0].variant) == ("xen", "pv")
+    assert report.layers[0].evidence[0].startswith("kern.log: ")

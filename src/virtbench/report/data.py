@@ -123,6 +123,9 @@ class Report:
     figures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     experiments: list[ExperimentSection] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    fleet: Any = None
+    """``virtbench.fleet.views.FleetTable`` when the documents are the hosts of one fleet run
+    (their ``fleet`` label): index per host, groups, virtualization, outliers explained."""
 
 
 # ---- labels ----------------------------------------------------------------------------------
@@ -578,6 +581,12 @@ def build(docs: Sequence[Document], *, title: str | None = None) -> Report:
         notes.append("The runs were built with different profiles (" + ", ".join(
             sorted(profiles)) + "): CPU-bound tests depend on compiler flags.")
     experiments = [_experiment_section(d, label_of[id(d)]) for d in exps]
+    fleets = {d.labels.get("fleet") for d in docs}
+    fleet = None
+    if len(docs) >= 2 and len(fleets) == 1 and None not in fleets:
+        from virtbench.fleet.views import table_for_documents
+
+        fleet = table_for_documents(list(docs))
     return Report(
         title=title or _default_title(runs, exps),
         generated=utc_now(),
@@ -590,6 +599,7 @@ def build(docs: Sequence[Document], *, title: str | None = None) -> Report:
         figures=figures,
         experiments=experiments,
         notes=notes,
+        fleet=fleet,
     )
 
 
