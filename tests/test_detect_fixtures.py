@@ -120,7 +120,7 @@ EXPECTED: dict[str, tuple[list[tuple[str, str, str | None]], str, dict[int, list
         "xen (hvm, PV drivers: xen-blkfront, xen-netfront)",
         {0: ["dmesg.txt: Hypervisor detected: Xen HVM",
              "dmesg.txt: Xen Platform PCI: I/O protocol version 1",
-             "compiled for this kernel: unplug emulated disks"]},
+             "dmesg.txt: blkfront: xvda: barrier: enabled"]},
     ),
     "aws-nitro": (
         [("hypervisor", "kvm", "amazon-nitro")],
@@ -390,3 +390,20 @@ def test_tree_with_a_top_folder_and_other_log_names(tmp_path: Path) -> None:
     report = detect(tmp_path)
     assert (report.layers[0].name, report.layers[0].variant) == ("xen", "pv")
     assert report.layers[0].evidence[0].startswith("kern.log: ")
+
+
+def test_rhel5_xenlinux_pv_log(tmp_path: Path) -> None:
+    """A 2.6.18 xenlinux PV kernel has no pv_ops banner: e820 from Xen and 'Xen reported'."""
+    (tmp_path / "dmesg.txt").write_text(
+        "Linux version 2.6.18-419.el5xen (mockbuild@x86-041.build.eng.bos.redhat.com)\n"
+        "BIOS-provided physical RAM map:\n"
+        " Xen: 0000000000000000 - 0000000040800000 (usable)\n"
+        "Xen reported: 2394.502 MHz processor.\n"
+        "xen_mem: Initialising balloon driver.\n"
+        "Xen virtual console successfully installed as xvc0\n"
+        "Registering block device major 202\n"
+        " xvda: xvda1 xvda2\n"
+    )
+    layer = detect(tmp_path).layers[0]
+    assert (layer.name, layer.variant) == ("xen", "pv")
+    assert "dmesg.txt: Xen reported: 2394.502 MHz processor." in layer.evidence
