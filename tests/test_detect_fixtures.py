@@ -412,7 +412,10 @@ def test_rhel5_xenlinux_pv_log(tmp_path: Path) -> None:
 def _kvm_leaf(sig: str) -> str:
     raw = sig.encode().ljust(12, b"\0")
     b, c, d = (int.from_bytes(raw[i:i + 4], "little") for i in (0, 4, 8))
-    return f"hypervisor_bit=1\n0x40000000 eax=0x40000001 ebx=0x{b:08x} ecx=0x{c:08x} edx=0x{d:08x}\n"
+    return (
+        f"hypervisor_bit=1\n0x40000000 eax=0x40000001 ebx=0x{b:08x} ecx=0x{c:08x} "
+        f"edx=0x{d:08x}\n"
+    )
 
 
 @pytest.mark.parametrize(
