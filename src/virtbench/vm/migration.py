@@ -258,10 +258,10 @@ class Migrator:
         after_guest = src
         source_gone = None
         if converged:
-            if block:
+            if block:  # complete the mirror (cancel after ready = done, no pivot), resume
                 with contextlib.suppress(GuestError):
                     src.cmd("block-job-cancel", device="mirror0")
-                dst.cmd("block-export-del", id="exp0")
+                dst.cmd("block-export-del", id="exp0", mode="hard")
                 dst.cmd("nbd-server-stop")
                 dst.cmd("cont")
             after_guest = dst
@@ -295,9 +295,14 @@ class Migrator:
             dst.stop()
         time.sleep(o.settle)
         # proof of continuity: same boot id, counter continues
-        rc, out = after_guest.run("cat /proc/sys/kernel/random/boot_id", 30)
-        ids = [ln.strip() for ln in out if UUID.match(ln.strip())]
-        boot_id_after = ids[-1] if rc == 0 and ids else None
+        boot_id_after = None
+        for _ in range(3):  # a line can be damaged on the serial port: read it again
+            rc, out = after_guest.run("cat /proc/sys/kernel/random/boot_id", 30)
+            ids = [ln.strip() for ln in out if UUID.match(ln.strip())]
+            if rc == 0 and ids:
+                boot_id_after = ids[-1]
+                break
+            self.log(f"  boot id unreadable, again (got {out[-3:]})")
         after_guest.run(f"kill {pid}", 30)
         if converged:
             src_lines = _progress(src_snapshot, "source")
