@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,6 +41,16 @@ def main() -> int:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="vb-store-bench-"))
     os.environ["XDG_DATA_HOME"] = str(tmp)
+    try:
+        return _bench(args)
+    finally:
+        from virtbench.store import dispose_engines
+
+        dispose_engines()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _bench(args: argparse.Namespace) -> int:
 
     from virtbench.importers.unixbench import parse_file
     from virtbench.store import open_store, save_and_record

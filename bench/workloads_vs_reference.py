@@ -10,6 +10,10 @@ and its "per CPU" figure (rate / share) is then the better one to compare. Examp
     python bench/workloads_vs_reference.py                    # all 12 index tests, nominal
     python bench/workloads_vs_reference.py --duration 3 pipe syscall
     python bench/workloads_vs_reference.py --profile unixbench-5.1.3 dhry2reg
+    python bench/workloads_vs_reference.py --fifo --repeat 3 --duration 2 pipe
+
+On a machine others are using, --fifo (root) runs the programs with SCHED_FIFO priority so
+they get their CPU (host contention still shows), and --repeat N keeps the best of N runs.
 """
 
 from __future__ import annotations
@@ -58,7 +62,12 @@ def main() -> int:
     ap.add_argument("tests", nargs="*", default=list(INDEX_TESTS))
     ap.add_argument("--duration", type=float, default=None, help="seconds (default: nominal)")
     ap.add_argument("--profile", default=DEFAULT_PROFILE)
+    ap.add_argument("--repeat", type=int, default=1, help="runs per test; the best is shown")
+    ap.add_argument("--fifo", action="store_true", help="run with SCHED_FIFO priority (root)")
     args = ap.parse_args()
+
+    def realtime() -> None:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
 
     info = ensure_built(get_profile(args.profile))
     print(f"# {info.cc_version}; {' '.join(info.cflags)}")
@@ -68,21 +77,28 @@ def main() -> int:
     )
     for spec in select(args.tests):
         duration = args.duration or spec.duration
-        with tempfile.TemporaryDirectory(prefix="vb-bench-") as work:
-            load = os.getloadavg()[0]
-            cpu0, t0 = children_cpu(), time.monotonic()
-            proc = subprocess.run(
-                spec.argv(info.bin_dir, duration, Path(work)),
-                cwd=work,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            wall, cpu = time.monotonic() - t0, children_cpu() - cpu0
-        if proc.returncode != 0:
-            print(f"  {spec.id:<17} FAILED: {proc.stderr.strip()[:100]}")
+        runs = []
+        for _ in range(max(1, args.repeat)):
+            with tempfile.TemporaryDirectory(prefix="vb-bench-") as work:
+                load = os.getloadavg()[0]
+                cpu0, t0 = children_cpu(), time.monotonic()
+                proc = subprocess.run(
+                    spec.argv(info.bin_dir, duration, Path(work)),
+                    cwd=work,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    start_new_session=True,
+                    preexec_fn=realtime if args.fifo else None,
+                )
+                wall, cpu = time.monotonic() - t0, children_cpu() - cpu0
+            if proc.returncode != 0:
+                print(f"  {spec.id:<17} FAILED: {proc.stderr.strip()[:100]}")
+                break
+            runs.append((parse_output(proc.stdout), wall, cpu, load))
+        if not runs:
             continue
-        sample = parse_output(proc.stdout)
+        sample, wall, cpu, load = max(runs, key=lambda r: r[0].rate)
         ref = REFERENCE.get(spec.id)
         share = cpu / wall if wall > 0 else float("nan")
         per_cpu = sample.rate / share if share > 0 else float("nan")

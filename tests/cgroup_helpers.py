@@ -32,10 +32,23 @@ def cli_env(tmp: Path | None = None) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, timeout: float = 300, tmp: Path | None = None) -> \
-        subprocess.CompletedProcess[str]:
-    return subprocess.run(cli_argv(*args), capture_output=True, text=True, timeout=timeout,
-                          env=cli_env(tmp), check=False)
+class Finished(subprocess.CompletedProcess[str]):
+    pid: int = 0
+
+
+def run_cli(*args: str, timeout: float = 300, tmp: Path | None = None) -> Finished:
+    """Run our commands as a user would; ``.pid`` is the tool's process id, so checks for
+    leftovers can ignore other people's concurrent runs on a shared machine."""
+    with subprocess.Popen(cli_argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=cli_env(tmp)) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    done = Finished(proc.args, proc.returncode, out, err)
+    done.pid = proc.pid
+    return done
 
 
 @functools.cache
@@ -66,8 +79,9 @@ def containers_reason() -> str:
     return "" if proc.returncode == 0 else f"unshare fails: {proc.stderr.decode()[:100]}"
 
 
-def session_dirs() -> list[Path]:
-    """Every virtbench session directory in every hierarchy we might use."""
+def session_dirs(pid: int | None = None) -> list[Path]:
+    """The virtbench session directories (of the tool process ``pid``, or of anyone) in
+    every hierarchy we might use."""
     found: list[Path] = []
     m = cgroups.find_mounts()
     roots = {*m.v1.values()}
@@ -77,14 +91,17 @@ def session_dirs() -> list[Path]:
             roots.add(m.v2_own)
     for root in roots:
         try:
-            found += [p for p in root.iterdir() if cgroups.SESSION_RE.match(p.name)]
+            found += [p for p in root.iterdir() if cgroups.SESSION_RE.match(p.name) and (
+                pid is None or p.name.split(".")[1] == str(pid))]
         except OSError:
             continue
     return found
 
 
-def marked_processes() -> list[int]:
-    """Processes started as instances (they carry VIRTBENCH_INSTANCE in the environment)."""
+def marked_processes(pid: int | None = None) -> list[int]:
+    """Processes started as instances by the tool process ``pid`` (or by anyone): they carry
+    VIRTBENCH_INSTANCE=<tool pid>.<token>-<index> in their environment."""
+    tag = b"VIRTBENCH_INSTANCE=" + (f"{pid}." .encode() if pid is not None else b"")
     pids = []
     for d in Path("/proc").iterdir():
         if not d.name.isdigit() or int(d.name) == os.getpid():
@@ -93,6 +110,31 @@ def marked_processes() -> list[int]:
             env = (d / "environ").read_bytes()
         except OSError:
             continue
-        if b"VIRTBENCH_INSTANCE=" in env:
+        if tag in env:
             pids.append(int(d.name))
     return pids
+
+
+def run_main(*args: str) -> tuple[int, str, str]:
+    """Our commands in this process (fast, for errors that stop before anything runs):
+    (exit status, stdout, stderr). The SIGTERM handler main() installs is restored."""
+    import contextlib
+    import io
+    import signal
+
+    import virtbench.cli as cli
+
+    out, err = io.StringIO(), io.StringIO()
+    handler = signal.getsignal(signal.SIGTERM)
+    saved = cli.COMMAND_MODULES
+    cli.COMMAND_MODULES = ("consolidate", "cap")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = cli.main(list(args))
+            except SystemExit as exc:
+                rc = int(exc.code or 0)
+    finally:
+        cli.COMMAND_MODULES = saved
+        signal.signal(signal.SIGTERM, handler)
+    return rc, out.getvalue(), err.getvalue()

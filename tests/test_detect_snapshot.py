@@ -81,3 +81,14 @@ def test_opened_root_rejects_garbage(tmp_path: Path) -> None:
     bad.write_bytes(b"not a tar")
     with pytest.raises(FileNotFoundError), opened_root(bad):
         pass
+
+
+def test_archive_with_escaping_paths_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "evil.tar.gz"
+    with tarfile.open(bad, "w:gz") as tar:
+        info = tarfile.TarInfo("../escape.txt")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(tarfile.TarError), opened_root(bad):
+        pass
+    assert not (tmp_path.parent / "escape.txt").exists()

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from virtbench.cli.consolidate import add_instance_options
+from virtbench.cli.consolidate import add_instance_options, vm_extra
 from virtbench.experiments import cap, fixedwork
 from virtbench.experiments.instances import kinds
 
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     params = cap.CapParams(kinds=args.kind, quotas=args.quota, workload=args.workload,
                            sys_fraction=args.sys_fraction, duration=args.duration,
                            repeat=args.repeat, period_us=args.period_us, cgroup=args.cgroup,
-                           net=args.net, timeout=args.timeout)
+                           net=args.net, timeout=args.timeout, extra=vm_extra(args))
     doc = cap.run(params, command=["virtbench", *sys.argv[1:]])
     if args.json:
         sys.stdout.write(doc.to_json())

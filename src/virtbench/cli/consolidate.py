@@ -39,6 +39,30 @@ def add_instance_options(parser: argparse.ArgumentParser) -> None:
                         help="give up on a condition after S seconds (default 600)")
     parser.add_argument("--json", action="store_true",
                         help="print the result document (JSON) on stdout instead of a table")
+    vm = parser.add_argument_group("vm instances (docs/vm.md)")
+    vm.add_argument("--vcpus", type=int, default=1, help="vCPUs per guest (default 1)")
+    vm.add_argument("--memory", type=int, default=128, metavar="MB",
+                    help="memory per guest (default 128)")
+    vm.add_argument("--kernel", default=None, metavar="PATH",
+                    help="guest kernel (default: $VIRTBENCH_KERNEL or newest /boot/vmlinuz-*)")
+    vm.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
+                    help="KVM if a guest really boots under it, else TCG (default auto)")
+    vm.add_argument("--pin", default=None, metavar="CPUS",
+                    help="pin guest i's vCPUs to host CPU CPUS[i %% n], e.g. 0,1")
+
+
+def vm_extra(args: argparse.Namespace) -> dict[str, object]:
+    """``BackendOptions.extra`` for ``--kind vm`` from the options above."""
+    if getattr(args, "vcpus", 1) < 1 or getattr(args, "memory", 128) < 64:
+        raise UsageError("--vcpus must be >= 1 and --memory >= 64 (MB)")
+    pin = None
+    if getattr(args, "pin", None):
+        try:
+            pin = [int(c) for c in args.pin.split(",") if c.strip()]
+        except ValueError:
+            raise UsageError(f"--pin {args.pin!r}: expected CPU numbers like 0,1") from None
+    return {"vcpus": args.vcpus, "memory": args.memory, "kernel": args.kernel,
+            "accel": args.accel, "pin": pin}
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +87,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="run every condition N times, round-robin (default 1)")
     parser.add_argument("--cpus", type=float, default=None, metavar="CPUS",
                         help="cap every instance at CPUS CPUs (container/vm)")
+    parser.add_argument("--dir", default=None, metavar="DIR",
+                        help="where postmark/seqread instances get their scratch directories "
+                             "(default: the temp directory)")
     add_instance_options(parser)
 
 
@@ -73,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         kind=args.kind, instances=args.instances, loaded=args.loaded, workload=args.workload,
         iterations=args.iterations, sys_fraction=args.sys_fraction, repeat=args.repeat,
         cpus=args.cpus, period_us=args.period_us, cgroup=args.cgroup, net=args.net,
-        timeout=args.timeout)
+        timeout=args.timeout, workdir=args.dir, extra=vm_extra(args))
     doc = consolidate.run(params, command=["virtbench", *sys.argv[1:]])
     if args.json:
         sys.stdout.write(doc.to_json())

@@ -13,6 +13,7 @@ steal time (/proc/stat) while it ran, CPU user/system seconds and CFS throttling
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -50,9 +51,13 @@ class ConsolidateParams:
     cgroup: str = "auto"
     net: bool = False
     timeout: float = 600.0
+    workdir: str | None = None
+    """Where instances' scratch directories go (postmark, seqread); default: temp dir."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
+        if self.workdir is not None and not os.path.isdir(self.workdir):
+            raise UsageError(f"--dir {self.workdir}: no such directory")
         if not self.instances or any(n < 1 or n > 64 for n in self.instances):
             raise UsageError("--instances takes counts between 1 and 64, e.g. 1,2,3")
         if len(set(self.instances)) != len(self.instances):
@@ -195,8 +200,9 @@ def run(params: ConsolidateParams, *, command: list[str] | None = None,
         if workload.program in programs.PROGRAMS else None
     conds = plan(params)
     samples: dict[str, list[Sample]] = {}
-    options = BackendOptions(cgroup=params.cgroup, net=params.net, extra=params.extra)
-    host: InstanceBackend = make_backend("process", BackendOptions())
+    options = BackendOptions(cgroup=params.cgroup, net=params.net, workdir=params.workdir,
+                             extra=params.extra)
+    host: InstanceBackend = make_backend("process", BackendOptions(workdir=params.workdir))
     backend = make_backend(params.kind, options)
     try:
         with host, backend:

@@ -39,11 +39,30 @@ def ansible_env() -> dict[str, str]:
     env: dict[str, str] = {}
     if "ANSIBLE_CONFIG" not in os.environ and Path("ansible.cfg").is_file():
         env["ANSIBLE_CONFIG"] = str(Path("ansible.cfg").resolve())
+    if "ANSIBLE_PIPELINING" not in os.environ and not _configured("pipelining"):
+        # One SSH round trip per module instead of several; only when the user's Ansible
+        # configuration says nothing about it (requiretty sudoers need it off).
+        env["ANSIBLE_PIPELINING"] = "True"
     bindir = str(Path(ansible_bin("ansible-playbook")).parent)
     path = os.environ.get("PATH", "")
     if bindir not in path.split(os.pathsep):
         env["PATH"] = bindir + os.pathsep + path
     return env
+
+
+def _configured(key: str) -> bool:
+    """Does an Ansible configuration file that applies here mention ``key``?"""
+    candidates = [os.environ.get("ANSIBLE_CONFIG"), "ansible.cfg",
+                  str(Path.home() / ".ansible.cfg"), "/etc/ansible/ansible.cfg"]
+    for c in candidates:
+        if not c:
+            continue
+        try:
+            text = Path(c).read_text(errors="replace")
+        except OSError:
+            continue
+        return key in text.lower()  # the first file found is the one Ansible uses
+    return False
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,9 @@ REFUSED = {"fleet": "a fleet cannot run a fleet",
 def _options(command: str) -> frozenset[str] | None:
     """Option strings of a sub-command (None: the parser cannot be built here)."""
     try:
-        from virtbench.cli import build_parser
+        from virtbench.cli import _only_module, build_parser
 
-        parser = build_parser()
+        parser = build_parser(_only_module([command]))
     except Exception:
         return None
     for action in parser._actions:
@@ -65,12 +65,12 @@ def validate(command: list[str]) -> None:
     if any(a in ("--output", "-o") or a.startswith("--output=") for a in command[1:]):
         raise UsageError("do not give --output to a fleet command: the fleet fetches the "
                          "document itself")
-    from virtbench.cli import build_parser
+    from virtbench.cli import _only_module, build_parser
 
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            build_parser().parse_args(list(command))
+            build_parser(_only_module([name])).parse_args(list(command))
     except SystemExit as exc:
         if exc.code not in (0, None):
             msg = err.getvalue().strip().splitlines()

@@ -123,7 +123,7 @@ class Engine:
         """Per host: (package manager, uid) from the preflight."""
 
     # ---- state ------------------------------------------------------------------------------
-    def set(self, name: str, status: str | None = None, **fields: Any) -> HostState:
+    def update(self, name: str, status: str | None = None, **fields: Any) -> HostState:
         with self.lock:
             h = self.state.hosts[name]
             if status is not None:
@@ -136,7 +136,7 @@ class Engine:
         return h
 
     def fail(self, name: str, reason: str, **fields: Any) -> None:
-        self.set(name, "failed", reason=reason, **fields)
+        self.update(name, "failed", reason=reason, **fields)
 
     # ---- Ansible --------------------------------------------------------------------------
     def play(self, playbook: str, hosts: list[str], plan: dict[str, dict[str, Any]],
@@ -222,14 +222,14 @@ class Engine:
         attach = [n for n in names if self._attachable(self.state.hosts[n])]
         fresh = [n for n in names if n not in attach]
         for n in fresh:
-            self.set(n, "queued", reason=None, rc=None, document=None, cleaned=False,
+            self.update(n, "queued", reason=None, rc=None, document=None, cleaned=False,
                      lost_polls=0, stderr_tail=None)
         if attach:
             self.display.note(f"fleet: re-attaching to {len(attach)} host(s) whose command "
                               "was started earlier")
             restart = self.reattach(attach)
             for n in restart:
-                self.set(n, "queued", reason=None, job_id=None, run_dir=None)
+                self.update(n, "queued", reason=None, job_id=None, run_dir=None)
             fresh += restart
         ready = self.preflight(fresh)
         running = self.launch(ready)
@@ -245,7 +245,7 @@ class Engine:
         """Poll hosts launched by an earlier controller: running ones are waited for, finished
         ones collected; those whose command is gone are returned to be started again."""
         for n in names:
-            self.set(n, "running", reason=None, lost_polls=0)
+            self.update(n, "running", reason=None, lost_polls=0)
         states = self.poll(names, tolerate_lost=False)
         restart = []
         for n in names:
@@ -259,7 +259,7 @@ class Engine:
         if not names:
             return []
         for n in names:
-            self.set(n, "checking", reason=None)
+            self.update(n, "checking", reason=None)
         plan = {n: {"script": scripts.preflight(None)} for n in names}
         out = self.play("preflight", names, plan)
         ready: list[str] = []
@@ -318,7 +318,7 @@ class Engine:
             host_dir = f"{base}/{_safe(name)}"
             fields["remote_dir"] = host_dir
         self._facts_pkg[name] = ((facts.get("pkg") or [""])[0], uid)
-        self.set(name, **fields)
+        self.update(name, **fields)
         problems = []
         if not good:
             found = ", ".join(f"{p[0]} {p[1]}" for p in pythons) or "none"
@@ -345,7 +345,7 @@ class Engine:
             if script is None:
                 self.fail(n, f"{reason}; --install-deps: no known package manager on the host")
                 continue
-            self.set(n, "installing", reason=f"installing Python/C compiler with {pkg}")
+            self.update(n, "installing", reason=f"installing Python/C compiler with {pkg}")
             plan[n] = {"script": script, "become": uid != "0"}
         out = self.play("deps", list(plan), plan)
         again = []
@@ -419,14 +419,14 @@ class Engine:
                 "launch": scripts.launch(p, argv, stdout_name),
                 "run_dir": p.run_dir,
             }
-            self.set(n, "installing", reason=None, run_dir=p.run_dir, job_id=None,
+            self.update(n, "installing", reason=None, run_dir=p.run_dir, job_id=None,
                      job_file=None, document=None, rc=None)
 
         def live(kind: str, host: str, task: str, data: dict[str, Any]) -> None:
             if kind == "runner_on_ok" and task == "vb:launch":
                 res = data.get("res") or {}
                 h = self.state.hosts.get(host)
-                self.set(host, "running", job_id=str(res.get("ansible_job_id") or "") or None,
+                self.update(host, "running", job_id=str(res.get("ansible_job_id") or "") or None,
                          job_file=res.get("results_file"), launched=utc_now(),
                          attempts=(h.attempts + 1) if h else 1, lost_polls=0, last_poll=None)
 
@@ -463,7 +463,7 @@ class Engine:
         for n in plan:
             r = out.get(n, {}).get("vb:cleanup")
             if r is not None and r.status == "ok":
-                self.set(n, cleaned=True)
+                self.update(n, cleaned=True)
 
     def wait(self, names: list[str]) -> None:
         """Poll running hosts until each is collected or given up."""
@@ -483,7 +483,10 @@ class Engine:
             self.display.tick()
 
     def poll(self, names: list[str], tolerate_lost: bool = True) -> dict[str, str]:
-        """One poll round; collects the hosts that finished. Returns each host's state."""
+        """One poll round; collects the hosts that finished. Returns each host's state.
+
+        ``tolerate_lost=False`` (re-attaching): an unreachable host fails at once, and a host
+        whose command died keeps its venv, since it is started again right away."""
         plan = {n: {"poll": scripts.poll(self.paths_for(self.state.hosts[n]))} for n in names}
         out = self.play("poll", names, plan)
         states: dict[str, str] = {}
@@ -500,14 +503,14 @@ class Engine:
                               f"{self.state.id}` checks", lost_polls=lost)
                     states[n] = "lost"
                 else:
-                    self.set(n, lost_polls=lost, reason=f"poll failed ({why}); retrying")
+                    self.update(n, lost_polls=lost, reason=f"poll failed ({why}); retrying")
                     states[n] = "running"
                 continue
             facts = scripts.parse_facts(res.stdout)
             st = (facts.get("state") or ["?"])[0]
             states[n] = st
             if st == "running":
-                self.set(n, last_poll=utc_now(), lost_polls=0, reason=None)
+                self.update(n, last_poll=utc_now(), lost_polls=0, reason=None)
             elif st in ("done", "dead"):
                 finished.append(n)
             elif st == "missing":
@@ -516,10 +519,13 @@ class Engine:
             else:
                 self.fail(n, f"unexpected poll answer: {res.stdout.strip()[:200]}")
         if finished:
-            self.collect(finished)
+            keep = set() if tolerate_lost else {n for n in finished if states[n] == "dead"}
+            self.collect(finished, keep=keep)
         return states
 
-    def collect(self, names: list[str]) -> dict[str, str]:
+    def collect(self, names: list[str], keep: set[str] | None = None) -> dict[str, str]:
+        """Fetch the documents of finished hosts, import them, clean up (unless --keep, or
+        the host is in ``keep``)."""
         plan: dict[str, dict[str, Any]] = {}
         result: dict[str, str] = {}
         for n in names:
@@ -537,9 +543,10 @@ class Engine:
                 "info": scripts.info(p, document),
                 "document_remote": f"{p.run_dir}/{document}",
                 "document_local": str(local),
-                "cleanup": "" if self.opts.keep else scripts.cleanup(p, h.job_file),
+                "cleanup": "" if self.opts.keep or n in (keep or set())
+                else scripts.cleanup(p, h.job_file),
             }
-            self.set(n, "fetching")
+            self.update(n, "fetching")
         out = self.play("collect", list(plan), plan)
         for n in plan:
             results = out.get(n, {})
@@ -556,7 +563,7 @@ class Engine:
             cleaned = (results.get("vb:cleanup") is not None
                        and results["vb:cleanup"].status == "ok")
             local = Path(plan[n]["document_local"])
-            self.set(n, rc=rc, stderr_tail=tail, finished=utc_now(), cleaned=cleaned)
+            self.update(n, rc=rc, stderr_tail=tail, finished=utc_now(), cleaned=cleaned)
             result[n] = self._finish(n, local, rc, tail)
         return result
 
@@ -581,7 +588,7 @@ class Engine:
         h = self.state.hosts[name]
         ids = [*h.run_ids, run_id] if run_id else h.run_ids
         if rc == 0:
-            self.set(name, "fetched", reason=None, document=str(local), run_ids=ids, kind=kind)
+            self.update(name, "fetched", reason=None, document=str(local), run_ids=ids, kind=kind)
             return "fetched"
         why = f"exit status {rc}" if rc is not None else "killed"
         self.fail(name, f"the command failed ({why}{': ' + last if last else ''}); its "

@@ -313,6 +313,14 @@ class LocalFleet:
         h.reachable = False
         return killed
 
+    def restart_host(self, name: str) -> None:
+        """Bring a killed host back (same port, same host key)."""
+        h = self.host(name)
+        if h.proc is None or h.proc.poll() is not None:
+            self._start_sshd(h)
+            self._wait_ready(h)
+        h.reachable = True
+
     def close(self) -> None:
         for h in self.hosts:
             if h.proc is not None and h.proc.poll() is None:

@@ -67,6 +67,8 @@ class Root:
     def read_bytes(self, rel: str, limit: int = MAX_READ) -> bytes | None:
         if rel in self._cache:
             return self._cache[rel]
+        if "\x00" in rel:  # a path built from a corrupt file
+            return None
         data: bytes | None = None
         try:
             with open(self.p(rel), "rb", buffering=0) as fh:
@@ -107,6 +109,8 @@ class Root:
         return text.splitlines() if text else []
 
     def exists(self, rel: str) -> bool:
+        if "\x00" in rel:
+            return False
         try:
             os.lstat(self.p(rel))
         except OSError as exc:
@@ -116,9 +120,11 @@ class Root:
         return True
 
     def is_dir(self, rel: str) -> bool:
-        return self.p(rel).is_dir()
+        return "\x00" not in rel and self.p(rel).is_dir()
 
     def listdir(self, rel: str) -> list[str]:
+        if "\x00" in rel:
+            return []
         try:
             return sorted(os.listdir(self.p(rel)))
         except OSError as exc:
@@ -126,6 +132,8 @@ class Root:
             return []
 
     def readlink(self, rel: str) -> str | None:
+        if "\x00" in rel:
+            return None
         try:
             return os.readlink(self.p(rel))
         except OSError as exc:
@@ -176,6 +184,21 @@ _PREFIX_RE = re.compile(
 )
 
 
+# Where a captured tree may keep the kernel log, in order of preference.
+OFFLINE_LOGS = (
+    "/dmesg.txt",
+    "/dmesg",
+    "/dmesg.log",
+    "/kern.log",
+    "/journal.txt",
+    "/var/log/dmesg",
+    "/var/log/kern.log",
+    "/var/log/boot.msg",
+    "/var/log/messages",
+    "/var/log/syslog",
+)
+
+
 @dataclass
 class LogLine:
     raw: str  # the line as it appeared (for evidence)
@@ -203,10 +226,12 @@ class Context:
     def _read_kernel_log(self) -> tuple[str, list[LogLine]]:
         root = self.root
         if not root.live:
-            for rel in ("/dmesg.txt", "/var/log/dmesg", "/var/log/kern.log"):
+            for rel in OFFLINE_LOGS:
                 text = root.read(rel)
                 if text:
-                    return rel.lstrip("/") if rel == "/dmesg.txt" else rel, parse_log(text)
+                    # Files the capture added are shown without the leading '/'.
+                    shown = rel if rel.startswith("/var/") else rel.lstrip("/")
+                    return shown, parse_log(text)
             root.note_unreadable("/dmesg.txt", "no kernel log captured")
             return "", []
         kmsg = read_kmsg()

@@ -45,9 +45,19 @@ def combine(weights: list[float]) -> float:
     return 1.0 - p
 
 
+_SAME_SOURCE = {  # entries that describe one missing source count once
+    "/dev/kmsg": "kernel log", "/dmesg.txt": "kernel log", "/var/log/": "kernel log",
+    "cpuid": "cpuid", "/cpuid.txt": "cpuid",
+}
+
+
 def _penalty(unreadable: list[str], prefixes: tuple[str, ...]) -> tuple[float, list[str]]:
     hits = [u for u in unreadable if u.startswith(prefixes)]
-    return 0.9 ** len(hits), hits
+    groups = {
+        next((g for pre, g in _SAME_SOURCE.items() if u.startswith(pre)), u.split(":", 1)[0])
+        for u in hits
+    }
+    return 0.9 ** len(groups), hits
 
 
 def _evidence(clues: list[Clue], limit: int = MAX_EVIDENCE_LINES) -> list[str]:

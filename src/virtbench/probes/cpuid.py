@@ -91,6 +91,7 @@ class CpuidResult:
 
 
 def _signature(b: int, c: int, d: int) -> str:
+    b, c, d = (x & 0xFFFFFFFF for x in (b, c, d))
     raw = b.to_bytes(4, "little") + c.to_bytes(4, "little") + d.to_bytes(4, "little")
     return raw.decode("latin-1").replace("\x00", " ").strip()
 
@@ -210,8 +211,18 @@ def _private_build(cc: str, reason: str) -> Path | str:
     return exe
 
 
+_RESULT: list[tuple[str | None, str]] = []
+
+
 def run_helper() -> tuple[str | None, str]:
-    """(helper output, '') or (None, why not)."""
+    """(helper output, '') or (None, why not). Run once per process: every result document
+    embeds a detect report, and the hypervisor leaves do not change under a running process."""
+    if not _RESULT:
+        _RESULT.append(_run_helper())
+    return _RESULT[0]
+
+
+def _run_helper() -> tuple[str | None, str]:
     exe = helper_path()
     if isinstance(exe, str):
         return None, exe

@@ -295,5 +295,35 @@ def opened_root(path: Path | str) -> Iterator[Path]:
         raise FileNotFoundError(f"{path}: neither a directory nor a snapshot archive")
     with tempfile.TemporaryDirectory(prefix="virtbench-snapshot-") as tmp:
         with tarfile.open(p) as tar:
-            tar.extractall(tmp, filter="data")
+            _safe_extract(tar, Path(tmp))
         yield Path(tmp)
+
+
+def _safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract regular files, directories and in-tree symlinks only (any Python 3.11)."""
+    base = dest.resolve()
+    for member in tar.getmembers():
+        name = member.name.lstrip("./") if member.name.startswith("./") else member.name
+        target = (base / name).resolve()
+        if name.startswith("/") or ".." in Path(name).parts or not str(target).startswith(
+            str(base)
+        ):
+            raise tarfile.TarError(f"unsafe path in archive: {member.name!r}")
+        if member.isdir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif member.isfile():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            src = tar.extractfile(member)
+            if src is None:
+                continue
+            with src, open(target, "wb") as out:
+                while chunk := src.read(1 << 16):
+                    out.write(chunk)
+        elif member.issym():
+            link = member.linkname
+            resolved = (target.parent / link).resolve()
+            if link.startswith("/") or not str(resolved).startswith(str(base)):
+                continue  # a link out of the tree is dropped, not followed
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(link, target)
+        # devices, fifos and hard links are never part of a snapshot: skipped

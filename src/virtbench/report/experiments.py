@@ -10,6 +10,7 @@ field). To give a new experiment better charts, add one entry here (see docs/rep
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeGuard
@@ -106,6 +107,28 @@ VIEWS: dict[str, ExperimentView] = {
         columns=("round", "variant", "value", "seconds", "status"),
         charts=(Chart("Main metric per round", x="round", y=("value",), group="variant"),),
     ),
+    "migrate": ExperimentView(
+        title="Live migration",
+        description="A running guest moved between two QEMU processes at each bandwidth and "
+                    "dirty rate: total time and downtime rise as bandwidth falls, until the "
+                    "guest dirties memory faster than it can be sent and the migration no "
+                    "longer converges (converged = false). Guest work per second before, "
+                    "during and after the move; the guest's counter proves it never restarted.",
+        columns=("point", "storage", "converged", "total_time_s", "downtime_ms",
+                 "guest_downtime_ms", "iterations", "transferred_mb", "remaining_mb",
+                 "dirty_mb_s_qemu", "throughput_before", "throughput_during",
+                 "throughput_after", "counter_continues", "same_boot", "reason"),
+        charts=(
+            Chart("Total migration time vs bandwidth", x="bandwidth", y=("total_time_s",),
+                  kind="line", group="dirty_rate_mb_s", y_title="seconds"),
+            Chart("Downtime per point (QMP and as the guest saw it)", x="point",
+                  y=("downtime_ms", "guest_downtime_ms"), y_title="ms"),
+            Chart("Iterations per point", x="point", y=("iterations",), y_title="iterations"),
+            Chart("Guest throughput before / during / after", x="point",
+                  y=("throughput_before", "throughput_during", "throughput_after"),
+                  y_title="work chunks/s"),
+        ),
+    ),
 }
 
 
@@ -118,7 +141,8 @@ def is_scalar(v: Any) -> bool:
 
 
 def is_number(v: Any) -> TypeGuard[int | float]:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    """A finite int or float (not a bool): something a chart can draw."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def table_columns(view: ExperimentView, rows: Sequence[dict[str, Any]]) -> list[str]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,10 +35,29 @@ def plotly_js() -> str:
     return js
 
 
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _script_json(value: Any) -> str:
-    """JSON safe to embed inside a <script> element."""
-    text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+    """JSON safe to embed inside a <script> element (non-finite numbers become null)."""
+    text = json.dumps(_finite(value), allow_nan=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+_TICKS = re.compile(r"`([^`]+)`")
+
+
+def _codeticks(text: str) -> markupsafe.Markup:
+    """Escape ``text`` and show its `backticked` parts as code."""
+    escaped = str(markupsafe.escape(text))
+    return markupsafe.Markup(_TICKS.sub(r"<code>\1</code>", escaped))
 
 
 @functools.cache
@@ -50,6 +71,11 @@ def _env() -> jinja2.Environment:
     )
     env.filters["script_json"] = _script_json
     env.filters["fmt"] = report_data.fmt
+    env.filters["codeticks"] = _codeticks
+    from virtbench.fleet.views import group_cells, host_cells
+
+    env.globals["fleet_cells"] = host_cells
+    env.globals["fleet_group_cells"] = group_cells
     return env
 
 

@@ -15,12 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +47,7 @@ from virtbench.results.model import (
     utc_now,
 )
 from virtbench.store import schema as S
+from virtbench.store.files import master_path, save_and_record, warn
 
 Document = RunResult | ExperimentResult
 
@@ -609,45 +608,7 @@ def open_store(url: str | None = None, *, check: bool = True) -> Store:
     return store
 
 
-# ---- saving ----------------------------------------------------------------------------------
-def master_path(doc: Document) -> Path:
-    """``results_dir()/<started-date>-<id>.json``."""
-    day = doc.started[:10]
-    try:
-        datetime.strptime(day, "%Y-%m-%d")
-    except ValueError:
-        day = datetime.now(UTC).strftime("%Y-%m-%d")
-    return paths.results_dir() / f"{day}-{doc.id}.json"
-
-
-_WARNED: set[str] = set()
-
-
-def warn(message: str) -> None:
-    sys.stderr.write(f"virtbench: warning: {message}\n")
-    sys.stderr.flush()
-
-
-def save_and_record(doc: Document, *, output: Path | None = None,
-                    db_url: str | None = None) -> Path:
-    """Write the master JSON (and a copy at ``output``), then index it.
-
-    Cheap and idempotent: call it after every test or step. A database problem is a
-    warning on stderr (once per problem per process); the JSON is always written first.
-    """
-    path = master_path(doc)
-    doc.save(path)
-    if output is not None and output.resolve() != path.resolve():
-        doc.save(output)
-    try:
-        open_store(db_url).record(doc, path)
-    except Exception as exc:  # the document is safe; the index can be rebuilt later
-        message = str(exc) if isinstance(exc, VirtbenchError) else _short(exc)
-        if message not in _WARNED:
-            _WARNED.add(message)
-            warn(f"run {doc.id} saved to {path} but not indexed ({message}); "
-                 "`virtbench db rebuild` will index it later")
-    return path
+# ---- saving: see virtbench.store.files ----------------------------------------------------
 
 
 def load_recorded(row: RunRow) -> Document:

@@ -41,6 +41,7 @@ PROGRESS = re.compile(r"^P ([0-9a-f]{8}) (\d+) (\d+) (\d+)$")
 MiB = 1024 * 1024
 UNLIMITED = 1 << 40
 POLL = 0.05
+KICK_AFTER = 1.0
 GUEST_RESERVE_MB = 80
 """Memory the Debian guest kernel and the initramfs need besides the working set."""
 STORAGE_MODES = ("none", "shared", "block")
@@ -257,10 +258,10 @@ class Migrator:
         after_guest = src
         source_gone = None
         if converged:
-            if block:
+            if block:  # complete the mirror (cancel after ready = done, no pivot), resume
                 with contextlib.suppress(GuestError):
                     src.cmd("block-job-cancel", device="mirror0")
-                dst.cmd("block-export-del", id="exp0")
+                dst.cmd("block-export-del", id="exp0", mode="hard")
                 dst.cmd("nbd-server-stop")
                 dst.cmd("cont")
             after_guest = dst
@@ -272,8 +273,15 @@ class Migrator:
                 with contextlib.suppress(GuestError):
                     src.cmd("block-job-cancel", device="mirror0", force=True)
         after_start = len(after_guest.data.snapshot()) if after_guest is src else 0
-        hit = after_guest.data.wait_for(lambda ln: PROGRESS.match(ln.text) is not None,
-                                          after_start, 60)
+        hit = None
+        kicks = 0
+        deadline = time.monotonic() + 60
+        while hit is None and time.monotonic() < deadline:
+            hit = after_guest.data.wait_for(lambda ln: PROGRESS.match(ln.text) is not None,
+                                            after_start, KICK_AFTER)
+            if hit is None:  # a stalled 16550 transmitter (see SerialReader.kick)
+                kicks += 1
+                after_guest.data.kick()
         if hit is None:
             raise GuestError(f"{after_guest.name}: guest printed no progress after the "
                              "migration: it is not running")
@@ -287,9 +295,14 @@ class Migrator:
             dst.stop()
         time.sleep(o.settle)
         # proof of continuity: same boot id, counter continues
-        rc, out = after_guest.run("cat /proc/sys/kernel/random/boot_id", 30)
-        ids = [ln.strip() for ln in out if UUID.match(ln.strip())]
-        boot_id_after = ids[-1] if rc == 0 and ids else None
+        boot_id_after = None
+        for _ in range(3):  # a line can be damaged on the serial port: read it again
+            rc, out = after_guest.run("cat /proc/sys/kernel/random/boot_id", 30)
+            ids = [ln.strip() for ln in out if UUID.match(ln.strip())]
+            if rc == 0 and ids:
+                boot_id_after = ids[-1]
+                break
+            self.log(f"  boot id unreadable, again (got {out[-3:]})")
         after_guest.run(f"kill {pid}", 30)
         if converged:
             src_lines = _progress(src_snapshot, "source")
@@ -299,7 +312,7 @@ class Migrator:
             dst_lines = []
         return self._analyse(point, info, samples, iterations, src_lines, dst_lines, t_start,
                              t_end, t_resumed, converged, boot_id_after, source_gone,
-                             postcopy_started, mirror_seconds)
+                             postcopy_started, mirror_seconds, kicks)
 
     def _mirror(self, src: Guest, dst: Guest, gen: int, bandwidth: int) -> float:
         sock = str(self.s.dir / f"nbd{gen}.sock")
@@ -382,8 +395,8 @@ class Migrator:
                  iterations: list[dict[str, Any]], src_lines: list[ProgressSample],
                  dst_lines: list[ProgressSample], t_start: float, t_end: float,
                  t_resumed: float, converged: bool, boot_id_after: str | None,
-                 source_gone: bool | None, postcopy: bool, mirror_seconds: float | None
-                 ) -> PointResult:
+                 source_gone: bool | None, postcopy: bool, mirror_seconds: float | None,
+                 kicks: int = 0) -> PointResult:
         o = self.o
         ram = info.get("ram", {})
         all_lines = src_lines + dst_lines
@@ -427,6 +440,7 @@ class Migrator:
                 guest_dirty = (b.dirtied - a.dirtied) * 4096 / MiB / (b.t - a.t)
         total_ms = info.get("total-time") if converged else None
         row: dict[str, Any] = {
+            "point": f"{fmt_rate(point.bandwidth)}/s @ {point.dirty_rate_mb:g} MB/s",
             "bandwidth": fmt_rate(point.bandwidth),
             "bandwidth_bytes_per_s": point.bandwidth if point.bandwidth < UNLIMITED else None,
             "dirty_rate_mb_s": point.dirty_rate_mb,
@@ -463,7 +477,12 @@ class Migrator:
             "first_seq_after": dst_lines[0].seq if dst_lines else None,
             "last_seq_before": max((s.seq for s in src_lines), default=None),
             "replayed_lines": replayed,
+            "serial_kicks": kicks,
         }
+        if kicks:
+            row["note"] = (f"the guest's serial output stalled after the switch-over and was "
+                           f"resumed by {kicks} kick(s) of {KICK_AFTER:g} s: guest_downtime_ms "
+                           "includes that stall")
         if not converged:
             row["reason"] = (
                 f"not converged in {o.timeout:g} s: {row['iterations']} iterations, "

@@ -3,7 +3,8 @@
 A ``Guest`` is started paused (``-S``) with a QMP unix socket and two serial ports: ttyS0 (the
 kernel console) goes to ``<name>.console.log`` for diagnostics, ttyS1 (the data port) to a unix
 socket the host reads in a thread, timestamping every line with the host's monotonic clock as
-it arrives. That timestamp is what lets a migration see the guest's own progress gap.
+it arrives, and ttyS2 (the control port) to a socket the host writes commands to. That
+timestamp is what lets a migration see the guest's own progress gap.
 
 Every process is started with ``PR_SET_PDEATHSIG`` (it dies if virtbench is killed outright)
 and stopped by ``Guest.stop()``, which ``VMSession`` calls on success, failure, Ctrl-C and
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
 import shutil
 import signal
@@ -30,9 +32,13 @@ from types import TracebackType
 from typing import Any
 
 from virtbench.errors import EnvironmentUnsupported, VirtbenchError
-from virtbench.vm.initramfs import DONE, POWEROFF, READY
+from virtbench.vm.initramfs import DONE, POWEROFF, READY, frame
 
 QEMU_ENV = "VIRTBENCH_QEMU"
+NUDGE_AFTER = 3.0
+_COMMAND_IDS = itertools.count(int(time.time()) % 100000 * 1000)
+"""Command ids, unique per virtbench process: a guest that migrates keeps the agent's memory
+of the last id it ran, so a new QEMU object must never restart the numbering."""
 
 
 class GuestError(VirtbenchError):
@@ -106,14 +112,17 @@ class SerialLine:
 
 
 class SerialReader:
-    """Reads the data port's unix socket in a thread; lines kept with their arrival times."""
+    """Reads the data port's unix socket in a thread (lines kept with their arrival times);
+    sends commands on the control port's socket."""
 
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: Path, ctl_path: Path, name: str) -> None:
         self.name = name
         self.lines: list[SerialLine] = []
         self._cond = threading.Condition()
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.connect(str(path))
+        self._ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._ctl.connect(str(ctl_path))
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=f"serial-{name}", daemon=True)
         self._thread.start()
@@ -141,7 +150,15 @@ class SerialReader:
             self._cond.notify_all()
 
     def send(self, line: str) -> None:
-        self._sock.sendall(line.encode() + b"\n")
+        self._ctl.sendall(line.encode() + b"\n")
+
+    def kick(self) -> None:
+        """Send a byte *into* the data port. After a migration the emulated 16550 sometimes
+        loses its transmit interrupt and the guest's output stalls; a received byte makes the
+        guest's interrupt handler run, and it resumes transmitting. (The agent never reads the
+        data port, so the byte is discarded.)"""
+        with contextlib.suppress(OSError):
+            self._sock.sendall(b"\n")
 
     def wait_for(
         self, predicate: Callable[[SerialLine], bool], start: int, timeout: float
@@ -168,6 +185,7 @@ class SerialReader:
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
+        self._ctl.close()
         self._thread.join(timeout=5)
 
 
@@ -187,6 +205,7 @@ class Guest:
         self.incoming = incoming
         self.qmp_path = workdir / f"{name}.qmp"
         self.data_path = workdir / f"{name}.data"
+        self.ctl_path = workdir / f"{name}.ctl"
         self.console_path = workdir / f"{name}.console.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.qmp: Any = None
@@ -194,6 +213,8 @@ class Guest:
         self.boot_id: str | None = None
         self.booted_at: float | None = None
         self.started_at: float | None = None
+        self.nudges = 0
+        """Times a command or its output had to be pushed through a serial port (``run``)."""
 
     # ---- life cycle ---------------------------------------------------------------------
     def command_line(self, qemu: Path) -> list[str]:
@@ -210,6 +231,8 @@ class Guest:
             "-serial", "chardev:console",
             "-chardev", f"socket,id=data,path={self.data_path},server=on,wait=off",
             "-serial", "chardev:data",
+            "-chardev", f"socket,id=ctl,path={self.ctl_path},server=on,wait=off",
+            "-serial", "chardev:ctl",
         ]  # fmt: skip
         if c.disk is not None:
             args += [
@@ -234,7 +257,8 @@ class Guest:
             )  # fmt: skip
         self.started_at = time.monotonic()
         deadline = self.started_at + timeout
-        while not (self.qmp_path.exists() and self.data_path.exists()):
+        while not (self.qmp_path.exists() and self.data_path.exists()
+                   and self.ctl_path.exists()):
             if self.proc.poll() is not None:
                 raise GuestError(f"{self.name}: QEMU exited at start: {self.stderr_tail()}")
             if time.monotonic() > deadline:
@@ -253,7 +277,7 @@ class Guest:
             ) from None
         qmp.settimeout(60.0)
         self.qmp = qmp
-        self.serial = SerialReader(self.data_path, self.name)
+        self.serial = SerialReader(self.data_path, self.ctl_path, self.name)
         if self.config.pin:
             self.pin_vcpus(self.config.pin)
         if not self.incoming:
@@ -304,16 +328,41 @@ class Guest:
         return self.boot_id
 
     def run(self, command: str, timeout: float) -> tuple[int, list[str]]:
-        """Run a shell command in the guest; returns (exit status, output lines)."""
-        assert self.serial is not None
-        start = len(self.serial.snapshot())
-        self.serial.send(command)
-        hit = self.serial.wait_for(lambda ln: ln.text.startswith(DONE), start, timeout)
-        if hit is None:
-            raise GuestError(f"{self.name}: command did not finish within {timeout:.0f} s: "
-                             f"{command[:60]}")
-        lines = [ln.text for ln in self.serial.snapshot()[start : hit[0]]]
-        return int(hit[1].text.split()[-1]), lines
+        """Run a shell command in the guest; returns (exit status, output lines).
+
+        The line carries an id and a checksum (``initramfs.frame``): a damaged line is
+        answered NAK and sent again; silence for ``NUDGE_AFTER`` seconds gets an empty line
+        on the control port (pushes a stuck tail through; noise to the agent), a kick on the
+        data port (restarts a stalled transmitter) and, the second time, the line again (the
+        agent runs an id once and repeats its status)."""
+        serial = self.data
+        cid = next(_COMMAND_IDS)
+        line = frame(cid, command)
+        start = len(serial.snapshot())
+        done, nak = f"{DONE} {cid} ", f"@@VB NAK {cid}"
+        serial.send(line)
+        deadline = time.monotonic() + timeout
+        pos = start
+        quiet = 0
+        while time.monotonic() < deadline:
+            wait = min(NUDGE_AFTER, max(0.0, deadline - time.monotonic()))
+            hit = serial.wait_for(lambda ln: ln.text.startswith((done, nak)), pos, wait)
+            if hit is not None and hit[1].text.startswith(done):
+                out = [ln.text for ln in serial.snapshot()[start : hit[0]]]
+                out = [t for t in out if not t.startswith(("@@VB NAK", DONE))]
+                return int(hit[1].text.split()[-1]), out
+            self.nudges += 1
+            if hit is not None:  # NAK: damaged on the way, send again
+                pos = hit[0] + 1
+                serial.send(line)
+                continue
+            quiet += 1
+            serial.send("")
+            serial.kick()
+            if quiet % 2 == 0:
+                serial.send(line)
+        raise GuestError(f"{self.name}: command did not finish within {timeout:.0f} s: "
+                         f"{command[:60]}")
 
     def send(self, line: str) -> None:
         assert self.serial is not None

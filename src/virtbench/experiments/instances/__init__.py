@@ -151,6 +151,7 @@ class InstanceBackend(ABC):
 BACKENDS: dict[str, str] = {
     "process": "virtbench.experiments.instances.local:ProcessBackend",
     "container": "virtbench.experiments.instances.local:ContainerBackend",
+    "vm": "virtbench.experiments.instances.vm:VMBackend",
 }
 
 

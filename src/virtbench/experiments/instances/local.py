@@ -47,7 +47,7 @@ from virtbench.experiments.instances import (
 
 GATE = 'read -r go && [ "$go" = go ] && exec "$@"'
 MARKER_ENV = "VIRTBENCH_INSTANCE"
-"""Every instance process carries ``VIRTBENCH_INSTANCE=<session>-<index>`` in its
+"""Every instance process carries ``VIRTBENCH_INSTANCE=<tool pid>.<token>-<index>`` in its
 environment, so leftovers can be found (tests look for it)."""
 
 
@@ -201,7 +201,7 @@ class LocalBackend(InstanceBackend):
         sh = shutil.which("sh") or "/bin/sh"
         argv = [sh, "-c", GATE, "vb-instance", *self.wrap(command)]
         env = dict(os.environ)
-        env[MARKER_ENV] = f"{self.token}-{req.index}"
+        env[MARKER_ENV] = f"{os.getpid()}.{self.token}-{req.index}"
         try:
             pid = os.posix_spawn(
                 sh, argv, env,

@@ -1,0 +1,210 @@
+"""virtbench fleet against REAL hosts: sshd instances on loopback ports (Debian's
+openssh-server), each with its own host key, a test user with a key generated here, an
+ordinary INI inventory with groups, and one host in the inventory that has no sshd.
+
+The stories, in order (they share the hosts and one data directory):
+1. `detect` on the fleet: the unreachable host fails with the reason, the others are in the
+   store, labelled; `fleet results`/`status` show them. `--keep` leaves the venvs.
+2. `run --quick dhry2reg`: one host is killed mid-run (its sshd and its processes), then the
+   controller gets Ctrl-C while the others measure. `fleet resume` collects the others (their
+   commands went on running) and lists the dead host with its reason; once it is back, a
+   second resume redoes only it. The remote files are removed (no --keep).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import SRC, run_cli
+
+from virtbench.fleet.testbed import LocalFleet
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(),
+                       reason="needs openssh-server (scripts/setup-dev.sh installs it)"),
+    pytest.mark.skipif(shutil.which("ansible-playbook") is None
+                       and not (Path(sys.executable).parent / "ansible-playbook").exists(),
+                       reason="needs ansible-core"),
+]
+
+POLL = "1"
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFleet]:
+    base = Path(f"/tmp/vbft-{os.getpid()}")  # short: sshd and ssh control paths
+    with LocalFleet(base, 3, unreachable=1,
+                    groups={"web": ["h1", "h2"], "db": ["h3"], "spare": ["h4"]}) as f:
+        yield f
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    data = tmp_path_factory.mktemp("fleet-data")
+    cache = os.environ.get("VIRTBENCH_TEST_CACHE") or str(tmp_path_factory.mktemp("cache"))
+    return {"XDG_DATA_HOME": str(data), "XDG_CACHE_HOME": cache}
+
+
+@pytest.fixture(autouse=True)
+def _shared_data(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+
+
+def state_of(env: dict[str, str], run_id: str) -> dict[str, Any]:
+    path = Path(env["XDG_DATA_HOME"]) / "virtbench" / "fleet" / run_id / "state.json"
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def fleet_id(stdout: str) -> str:
+    return str(json.loads(stdout)["id"])
+
+
+def store_runs(label: str) -> dict[str, Any]:
+    """Documents in the store with the label fleet=<label>, by host."""
+    from virtbench.store import load_recorded, open_store
+
+    store = open_store()
+    return {r.labels["host"]: load_recorded(r) for r in store.with_label("fleet", label)}
+
+
+def test_detect_on_a_fleet_with_an_unreachable_host(fleet: LocalFleet,
+                                                   env: dict[str, str]) -> None:
+    t0 = time.monotonic()
+    proc = run_cli("fleet", "run", "-i", str(fleet.inventory), "--deps", "ship", "--keep",
+                   "--poll-interval", POLL, "--json", "--", "detect", env=env, timeout=400)
+    assert proc.returncode == 1, proc.stderr  # one host failed
+    state = json.loads(proc.stdout)
+    hosts = state["hosts"]
+    assert [hosts[h]["status"] for h in ("h1", "h2", "h3")] == ["fetched"] * 3, proc.stderr
+    assert hosts["h4"]["status"] == "failed"
+    assert "unreachable" in hosts["h4"]["reason"] and "refused" in hosts["h4"]["reason"]
+    assert "h4: unreachable" in proc.stderr  # failures listed with reasons
+    docs = store_runs(state["id"])
+    assert sorted(docs) == ["h1", "h2", "h3"]
+    for host, doc in docs.items():
+        assert doc.labels["groups"] == {"h1": "web", "h2": "web", "h3": "db"}[host]
+        assert doc.experiment == "detect"
+        layers = doc.environment.virtualization["layers"]
+        assert layers and layers[0]["name"]  # this machine: a VM and a container
+    # --keep: the venv is still on the targets, the run directory too
+    for h in ("h1", "h2", "h3"):
+        remote = Path(hosts[h]["remote_dir"])
+        assert (remote / "venv" / "bin" / "virtbench").exists()
+        assert (Path(hosts[h]["run_dir"]) / "document.json").exists()
+    # the views
+    res = run_cli("fleet", "results", state["id"], env=env, check=True)
+    assert "h4" in res.stdout and "unreachable" in res.stdout
+    assert "group web" in res.stdout and "virt " in res.stdout
+    status = run_cli("fleet", "status", state["id"], env=env, check=True)
+    assert "incomplete" in status.stdout and "h4" in status.stdout
+    assert "fleet resume" in status.stdout
+    sys.stderr.write(f"detect fleet: {time.monotonic() - t0:.1f}s\n")
+
+
+def _start(fleet: LocalFleet, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    full = {**os.environ, **env, "PYTHONPATH": str(SRC)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "virtbench", "fleet", "run", "-i", str(fleet.inventory),
+         "--deps", "ship", "--poll-interval", POLL, "--json", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full,
+    )
+
+
+def _wait_for(env: dict[str, str], pred: Any, proc: subprocess.Popen[str],
+              timeout: float = 240) -> dict[str, Any]:
+    root = Path(env["XDG_DATA_HOME"]) / "virtbench" / "fleet"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            _out, err = proc.communicate()
+            raise AssertionError(f"fleet exited early ({proc.returncode}):\n{err}")
+        states = sorted(root.glob("*/state.json"), key=lambda p: p.stat().st_mtime)
+        if states:
+            try:
+                st: dict[str, Any] = json.loads(states[-1].read_text())
+            except json.JSONDecodeError:
+                st = {}
+            if st and pred(st):
+                return st
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"timed out; stderr:\n{proc.communicate()[1]}")
+
+
+def test_killed_host_and_ctrl_c_then_resume_loses_nothing(fleet: LocalFleet,
+                                                           env: dict[str, str]) -> None:
+    """One host dies mid-run, then the controller is interrupted while the others measure:
+    the first resume collects the others (not re-run) and lists the dead host with its
+    reason; once the host is back, the second resume redoes only it. No --keep: the remote
+    files are removed."""
+    t0 = time.monotonic()
+    proc = _start(fleet, env, "--limit", "all:!h4", "--", "run", "--quick", "-c", "1",
+                  "dhry2reg")
+    st = _wait_for(env, lambda s: all(
+        s["hosts"][h]["status"] == "running" and (Path(s["hosts"][h]["run_dir"]) / "pid").exists()
+        for h in ("h1", "h2", "h3")), proc)
+    time.sleep(0.5)  # the detached shells have started virtbench
+    killed = fleet.kill_host("h3", remote_fragment=st["hosts"]["h3"]["remote_dir"] + "/")
+    assert len(killed) >= 3  # sshd, its sessions, the remote command
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    state = json.loads(out)
+    assert state["status"] == "interrupted"
+    assert all(state["hosts"][h]["status"] == "running" for h in ("h1", "h2", "h3"))
+    assert f"fleet resume {state['id']}" in err
+    status = run_cli("fleet", "status", state["id"], env=env, check=True)
+    assert "interrupted" in status.stdout and "running" in status.stdout
+
+    # h3 is still dead: h1 and h2 are collected (their commands went on running)
+    res = run_cli("fleet", "resume", state["id"], "--poll-interval", POLL, "--json", env=env,
+                  timeout=300)
+    assert res.returncode == 1, res.stderr
+    hosts = json.loads(res.stdout)["hosts"]
+    for h in ("h1", "h2"):
+        assert hosts[h]["status"] == "fetched" and hosts[h]["attempts"] == 1, hosts[h]
+    assert hosts["h3"]["status"] == "failed"
+    assert "unreachable while its command ran" in hosts["h3"]["reason"], hosts["h3"]
+    assert "h3: unreachable while its command ran" in res.stderr  # listed with the reason
+    docs = store_runs(state["id"])
+    assert sorted(docs) == ["h1", "h2"]
+    for h in ("h1", "h2"):
+        test = docs[h].sections[0].tests[0]
+        assert test.test == "dhry2reg" and test.status == "ok" and (test.score or 0) > 0
+        assert docs[h].mode == "quick" and docs[h].labels["groups"] == "web"
+        # no --keep: the host's virtbench directory and the async job file are gone
+        assert hosts[h]["cleaned"] and not Path(hosts[h]["remote_dir"]).exists()
+        assert hosts[h]["job_file"] and not Path(hosts[h]["job_file"]).exists()
+    before = {h: hosts[h]["run_ids"] for h in ("h1", "h2")}
+
+    # h3 is back: only it is redone
+    fleet.restart_host("h3")
+    res = run_cli("fleet", "resume", state["id"], "--poll-interval", POLL, "--json", env=env,
+                  timeout=300)
+    assert res.returncode == 0, res.stderr
+    after = json.loads(res.stdout)["hosts"]
+    assert all(after[h]["status"] == "fetched" for h in ("h1", "h2", "h3")), res.stderr
+    assert {h: after[h]["run_ids"] for h in ("h1", "h2")} == before
+    assert after["h1"]["attempts"] == after["h2"]["attempts"] == 1
+    assert after["h3"]["attempts"] == 2
+    docs = store_runs(state["id"])
+    assert docs["h3"].status == "complete" and docs["h3"].labels["groups"] == "db"
+    assert not Path(after["h3"]["remote_dir"]).exists()
+    table = run_cli("fleet", "results", state["id"], "--json", env=env, check=True)
+    rows = {r["host"]: r for r in json.loads(table.stdout)["hosts"]}
+    assert all((rows[h]["score"] or 0) > 0 for h in ("h1", "h2", "h3"))
+    assert rows["h1"]["partial"]  # one test of twelve
+    sys.stderr.write(f"killed host + ctrl-c + 2 resumes: {time.monotonic() - t0:.1f}s\n")
