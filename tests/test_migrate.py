@@ -52,7 +52,9 @@ def _vm_ready() -> str | None:
 @pytest.mark.slow
 @pytest.mark.skipif(_vm_ready() is not None, reason=f"VM layer not available: {_vm_ready()}")
 def test_real_tcg_migration_then_non_converging(tmp_path: Path) -> None:
-    opts = mig.MigrateOptions(memory_mb=128, wss_mb=16, settle=1.0, timeout=8.0)
+    # block mode: the guest's local disk is mirrored to the destination over NBD first
+    opts = mig.MigrateOptions(memory_mb=128, wss_mb=16, settle=1.0, timeout=8.0,
+                              storage="block", disk_mb=8)
     logs: list[str] = []
     with session() as s:
         m = mig.Migrator(s, kernel.find_kernel(), "tcg", opts, log=logs.append)
@@ -77,6 +79,7 @@ def test_real_tcg_migration_then_non_converging(tmp_path: Path) -> None:
     assert r["first_seq_after"] > 0  # not restarted from 0
     assert ok.iterations and ok.iterations[0]["iteration"] == 1
     assert r["throughput_before"] and r["throughput_after"]
+    assert r["storage"] == "block" and r["mirror_s"] is not None and r["mirror_s"] > 0
 
     n = stuck.row
     assert not n["converged"] and n["status"] != "completed"
