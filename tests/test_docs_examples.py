@@ -99,3 +99,4 @@ def test_readme_starts_with_the_two_setup_commands() -> None:
     assert "pytest" in commands[1]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "scripts/setup-dev.sh" in ci and "-m pytest" in ci
+
