@@ -84,6 +84,7 @@ def test_real_tcg_migration_then_non_converging(tmp_path: Path) -> None:
     n = stuck.row
     assert not n["converged"] and n["status"] != "completed"
     assert "not converged" in n["reason"]
+    assert n["non_convergence"] == "dirty rate >= bandwidth", n["reason"]
     assert n["remaining_mb"] and n["remaining_mb"] > 1
     assert n["counter_continues"] and n["same_boot"]  # still running on the source
     assert n["dirty_mb_s_guest"] > 16

@@ -543,9 +543,18 @@ class Migrator:
                            f"resumed by {kicks} kick(s) of {KICK_AFTER:g} s: guest_downtime_ms "
                            "includes that stall")
         if not converged:
+            dirty = row["dirty_mb_s_qemu"] or row["dirty_mb_s_guest"] or 0.0
+            bw_mb = point.bandwidth / MiB
+            if dirty >= 0.9 * bw_mb:
+                why = (f"the guest dirties {dirty:g} MB/s, as fast as or faster than "
+                       f"{fmt_rate(point.bandwidth)}/s can send: it cannot converge")
+                row["non_convergence"] = "dirty rate >= bandwidth"
+            else:
+                why = (f"still iterating ({dirty:g} MB/s dirtied < {bw_mb:g} MB/s): "
+                       "a longer --timeout may let it finish")
+                row["non_convergence"] = "timeout"
             row["reason"] = (
                 f"not converged in {o.timeout:g} s: {row['iterations']} iterations, "
-                f"{row['remaining_mb']} MB still to send at {fmt_rate(point.bandwidth)}/s "
-                f"while the guest dirties {row['dirty_mb_s_guest']} MB/s"
+                f"{row['remaining_mb']} MB still to send; {why}"
             )
         return PointResult(row=row, iterations=iterations, samples=samples)
