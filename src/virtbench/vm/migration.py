@@ -207,12 +207,16 @@ class Migrator:
                              f"{self.o.memory_mb} MB for the guest kernel (keep "
                              f"{GUEST_RESERVE_MB} MB: --wss at most "
                              f"{max(0, self.o.memory_mb - GUEST_RESERVE_MB)})")
-        initramfs.write(self.initrd, {"vmload": build.static_binary("vmload")})
-        disk = self._disk(0)
+        if not self.initrd.exists():
+            initramfs.write(self.initrd, {"vmload": build.static_binary("vmload")})
+        if self.boot_id is not None:  # a new guest after a crash: new names, new disk
+            self.generation += 1
+        gen = self.generation
+        disk = self._disk(gen)
         if disk is not None:
             self._make_disk(disk, fill=True)
         t0 = time.monotonic()
-        g = self.s.start(self._config(0), name="gen0")
+        g = self.s.start(self._config(gen), name=f"gen{gen}")
         self.boot_id = g.wait_ready(self.o.boot_timeout)
         self.boot_seconds = time.monotonic() - t0
         self.current = g
