@@ -134,3 +134,15 @@ def test_interrupted_migration_leaves_nothing(tmp_path: Path, sig: int) -> None:
     assert "interrupted" in rest
     assert _children_qemu(tmp_path) == []
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("virtbench-")] == []
+
+
+def test_crash_detection_reads_the_console(tmp_path: Path) -> None:
+    from virtbench.vm.qemu import Guest, GuestConfig
+
+    g = Guest(GuestConfig(Path("k"), Path("i")), tmp_path, name="d")
+    assert mig._crash_line(g) is None  # no console yet
+    g.console_path.write_text("[    0.04] ..MP-BIOS bug: 8254 timer not connected\n"
+                              "[   25.7] BUG: unable to handle page fault for address: ffff\n"
+                              "[   25.8] Kernel panic - not syncing: Fatal exception\n")
+    assert mig._crash_line(g) == "BUG: unable to handle page fault for address: ffff"
+    assert mig._crashed(g)  # and QEMU is not even running
