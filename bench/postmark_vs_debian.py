@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """virtbench's Postmark against Debian's ``postmark`` (NetApp 1.5x) at identical settings.
 
-Runs both, interleaved (order alternating by round), each in a fresh directory under
-``--dir``, and prints per-round figures and the ratios virtbench / Debian of transactions
-per second and of total time, with the medians. Target: within ±10%.
+Runs both, interleaved (order alternating by round) or, with ``--concurrent``, started
+together in each round, each in a fresh directory under ``--dir``, and prints per-round
+figures and the ratios virtbench / Debian of transactions per second and of total time,
+with the medians. Target: within ±10%.
 
 Debian's Postmark times with ``time()`` (1 s resolution), so its own figures are integers;
 the script also times both processes from outside (wall clock) and reads their CPU
@@ -17,49 +18,79 @@ clock. Operation counts must be identical (same seed → same operations).
 from __future__ import annotations
 
 import argparse
-import resource
+import contextlib
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from virtbench.analysis.stats import geometric_mean, t_log_interval
 from virtbench.experiments import postmark
 
 
-def _cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
+@dataclass
+class _Running:
+    who: str
+    proc: subprocess.Popen[str]
+    workdir: contextlib.AbstractContextManager[Path]
+    t0: float
 
 
-def run_ours(params: postmark.PostmarkParams, base: Path, exe: Path) -> dict[str, float]:
-    with postmark.workdir(base) as wd:
-        t0, c0 = time.monotonic(), _cpu()
-        proc = subprocess.run(postmark.command(params, wd, exe), capture_output=True,
-                              text=True, check=True)
-        wall, cpu = time.monotonic() - t0, _cpu() - c0
-    r = postmark.parse(proc.stdout)
-    return {"wall": wall, "cpu": cpu, "total": r.seconds_total,
-            "tx_seconds": r.seconds_transactions,
-            "tps": r.transactions_per_second, "created": r.files_created,
-            "read": r.files_read, "appended": r.files_appended, "deleted": r.files_deleted}
+def _start(who: str, params: postmark.PostmarkParams, base: Path, exe: Path) -> _Running:
+    ctx = postmark.workdir(base)
+    wd = ctx.__enter__()
+    t0 = time.monotonic()
+    if who == "ours":
+        proc = subprocess.Popen(postmark.command(params, wd, exe), stdout=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True)
+    else:
+        proc = subprocess.Popen(["postmark"], stdout=subprocess.PIPE, stdin=subprocess.PIPE,
+                                cwd=wd, text=True)
+        assert proc.stdin is not None
+        proc.stdin.write(postmark.reference_script(params))
+        proc.stdin.close()
+    return _Running(who, proc, ctx, t0)
 
 
-def run_debian(params: postmark.PostmarkParams, base: Path) -> dict[str, float]:
-    with postmark.workdir(base) as wd:
-        t0, c0 = time.monotonic(), _cpu()
-        proc = subprocess.run(["postmark"], input=postmark.reference_script(params),
-                              capture_output=True, text=True, cwd=wd, check=True)
-        wall, cpu = time.monotonic() - t0, _cpu() - c0
-    r = postmark.parse_reference_report(proc.stdout)
-    tx_seconds = max(1, r["seconds_transactions"])
-    return {"wall": wall, "cpu": cpu, "total": r["seconds_total"], "tx_seconds": tx_seconds,
-            "tps": params.transactions / tx_seconds, "created": r["files_created"],
-            "read": r["files_read"], "appended": r["files_appended"],
-            "deleted": r["files_deleted"]}
+def _reap(running: list[_Running], params: postmark.PostmarkParams
+          ) -> dict[str, dict[str, float]]:
+    """Wait for every process; each one's wall time ends when it exits, its CPU time is
+    its own (wait4), so concurrent runs are measured separately."""
+    out: dict[str, dict[str, float]] = {}
+    by_pid = {r.proc.pid: r for r in running}
+    while by_pid:
+        pid, status, ru = os.wait4(-1, 0)
+        r = by_pid.pop(pid, None)
+        if r is None:
+            continue
+        wall = time.monotonic() - r.t0
+        r.proc.returncode = os.waitstatus_to_exitcode(status)
+        assert r.proc.stdout is not None
+        text = r.proc.stdout.read()
+        r.workdir.__exit__(None, None, None)
+        if r.proc.returncode != 0:
+            raise SystemExit(f"{r.who} postmark failed (exit {r.proc.returncode})")
+        cpu = ru.ru_utime + ru.ru_stime
+        if r.who == "ours":
+            p = postmark.parse(text)
+            out[r.who] = {"wall": wall, "cpu": cpu, "total": p.seconds_total,
+                          "tx_seconds": p.seconds_transactions,
+                          "tps": p.transactions_per_second, "created": p.files_created,
+                          "read": p.files_read, "appended": p.files_appended,
+                          "deleted": p.files_deleted}
+        else:
+            d = postmark.parse_reference_report(text)
+            tx_seconds = max(1, d["seconds_transactions"])
+            out[r.who] = {"wall": wall, "cpu": cpu, "total": d["seconds_total"],
+                          "tx_seconds": tx_seconds, "tps": params.transactions / tx_seconds,
+                          "created": d["files_created"], "read": d["files_read"],
+                          "appended": d["files_appended"], "deleted": d["files_deleted"]}
+    return out
 
 
 def main() -> int:
@@ -71,6 +102,9 @@ def main() -> int:
     ap.add_argument("--size", default=None, help="MIN:MAX (default: the preset's)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
+    ap.add_argument("--concurrent", action="store_true",
+                    help="start both at once in each round (they share the machine's load "
+                    "at the same moments; slow drifts cancel)")
     args = ap.parse_args()
     if shutil.which("postmark") is None:
         print("Debian's postmark is not installed: apt-get install postmark", file=sys.stderr)
@@ -95,9 +129,12 @@ def main() -> int:
     for rnd in range(1, args.rounds + 1):
         order = ["ours", "debian"] if rnd % 2 else ["debian", "ours"]
         res: dict[str, dict[str, float]] = {}
+        if args.concurrent:
+            res = _reap([_start(who, params, base, exe) for who in order], params)
+        else:
+            for who in order:
+                res.update(_reap([_start(who, params, base, exe)], params))
         for who in order:
-            res[who] = run_ours(params, base, exe) if who == "ours" else \
-                run_debian(params, base)
             r = res[who]
             print(f"{rnd:>5} {who:>9} {r['wall']:>8.2f} {r['cpu']:>7.2f} {r['total']:>8.2f} "
                   f"{r['tx_seconds']:>7.2f} {r['tps']:>9.0f}", flush=True)

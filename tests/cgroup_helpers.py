@@ -113,3 +113,28 @@ def marked_processes(pid: int | None = None) -> list[int]:
         if tag in env:
             pids.append(int(d.name))
     return pids
+
+
+def run_main(*args: str) -> tuple[int, str, str]:
+    """Our commands in this process (fast, for errors that stop before anything runs):
+    (exit status, stdout, stderr). The SIGTERM handler main() installs is restored."""
+    import contextlib
+    import io
+    import signal
+
+    import virtbench.cli as cli
+
+    out, err = io.StringIO(), io.StringIO()
+    handler = signal.getsignal(signal.SIGTERM)
+    saved = cli.COMMAND_MODULES
+    cli.COMMAND_MODULES = ("consolidate", "cap")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = cli.main(list(args))
+            except SystemExit as exc:
+                rc = int(exc.code or 0)
+    finally:
+        cli.COMMAND_MODULES = saved
+        signal.signal(signal.SIGTERM, handler)
+    return rc, out.getvalue(), err.getvalue()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from cgroup_helpers import (
     containers_reason,
     marked_processes,
     run_cli,
+    run_main,
     session_dirs,
 )
 from virtbench import cgroups
@@ -28,28 +30,33 @@ def no_leftovers(tmp: Path, pid: int) -> None:
 
 @needs_quota
 def test_cap_sweep_throttles_more_as_quota_falls(tmp_path: Path) -> None:
-    proc = run_cli("cap", "--kind", "container", "--quota", "1.0,0.5,0.15", "--duration",
+    proc = run_cli("cap", "--kind", "container", "--quota", "1.0,0.5,0.05", "--duration",
                    "0.8", "--sys-fraction", "0.4", "--period-us", "20000", "--json",
                    tmp=tmp_path)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["experiment"] == "cap" and doc["status"] == "complete"
     rows = {r["condition"]: r for r in doc["rows"]}
-    assert list(rows) == ["host", "quota 1", "quota 0.5", "quota 0.15"]
-    host, q1, q05, q015 = rows.values()
+    assert list(rows) == ["host", "quota 1", "quota 0.5", "quota 0.05"]
+    host, q1, q05, q005 = rows.values()
+    if q1["cpus_used"] < 0.08:
+        pytest.skip(f"machine too busy: uncapped, the workload got {q1['cpus_used']} CPU")
     assert host["accounting"] == "rusage" and q05["accounting"].startswith("cgroup v")
-    # Throttled time rises as the quota falls; the tightest cap throttles most periods.
-    assert q015["throttled_s"] > q05["throttled_s"] >= q1["throttled_s"] >= 0
-    assert q015["throttled_s"] > 0.3 * q015["seconds"]
-    assert q015["throttled_share"] > 0.5
+    # Throttled time rises as the quota falls; the tightest cap (1 ms per 20 ms period, the
+    # kernel's minimum) binds even on a busy machine and throttles most periods.
+    assert q005["throttled_s"] > q05["throttled_s"] >= q1["throttled_s"] >= 0
+    assert q005["throttled_s"] > 0.3 * q005["seconds"]
+    assert q005["throttled_share"] > 0.5
     # A cap is a ceiling on CPUs used (some slack for period edges and startup).
-    for r in (q05, q015):
+    for r in (q05, q005):
         assert r["cpus_used"] <= r["quota"] * 1.25 + 0.03
     # (Throughput is not compared: on a machine busy with other work, an uncapped instance
     # may get less CPU than the tightest cap allows.)
     # User/system split: both present, adding up to the cgroup's usage, system share near
-    # what was asked of the workload (0.4 of the time inside system calls).
-    for r in (q1, q05, q015):
+    # what was asked of the workload (0.4 of the time inside system calls). The 0.05 cap
+    # gives too few timer ticks (the kernel samples the split at ticks) to judge it.
+    assert q005["cpu_usage_s"] > 0 and q005["p50_ns"] <= q005["p99_ns"]
+    for r in (q1, q05):
         assert r["cpu_user_s"] > 0 and r["cpu_system_s"] > 0
         # v1 splits user/system by sampling at timer ticks, the total is exact: they agree
         # loosely on a short, busy run.
@@ -69,12 +76,12 @@ def test_cap_sweep_throttles_more_as_quota_falls(tmp_path: Path) -> None:
     (["--quota", "x"], "not a list of CPU quotas"),
 ])
 def test_impossible_caps_one_line(tmp_path: Path, args: list[str], message: str) -> None:
-    proc = run_cli("cap", "--kind", "container", "--duration", "0.2", *args, tmp=tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stdout == ""
-    errors = [x for x in proc.stderr.splitlines() if "error" in x]
-    assert len(errors) == 1 and message in errors[0], proc.stderr
-    no_leftovers(tmp_path, proc.pid)
+    rc, out, err = run_main("cap", "--kind", "container", "--duration", "0.2", *args)
+    assert rc == 2, err
+    assert out == ""
+    errors = [x for x in err.splitlines() if "error" in x]
+    assert len(errors) == 1 and message in errors[0], err
+    no_leftovers(tmp_path, os.getpid())
 
 
 def test_v2_quota_on_a_host_without_v2_cpu_is_refused(tmp_path: Path) -> None:

@@ -221,3 +221,22 @@ def test_session_left_by_kill_9_is_swept() -> None:
     time.sleep(0.05)
     assert not Path(f"/proc/{sleeper}").exists() or "Z" in Path(
         f"/proc/{sleeper}/stat").read_text().split()[2]
+
+
+def test_detect_v2_only_host_picks_a_base_that_can_delegate_cpu(tmp_path: Path) -> None:
+    """On a v2-only host the groups go under our own cgroup when it already hands ``cpu`` to
+    children, else under the root (our own cgroup holds processes: "no internal processes")."""
+    root = fake_v2(tmp_path)
+    own = root / "user.slice" / "session-3.scope"
+    own.mkdir(parents=True)
+    (own / "cgroup.controllers").write_text("cpu memory pids\n")
+    (own / "cgroup.subtree_control").write_text("")
+    mountinfo = f"35 24 0:30 / {root} rw - cgroup2 cgroup2 rw,nsdelegate\n"
+    proc = proc_tree(tmp_path / "proc", mountinfo, "0::/user.slice/session-3.scope\n")
+    b = cgroups.detect("auto", need_quota=True, proc=proc)
+    assert isinstance(b, V2Backend) and b.base == root
+    (own / "cgroup.subtree_control").write_text("cpu\n")
+    b = cgroups.detect("auto", need_quota=True, proc=proc)
+    assert isinstance(b, V2Backend) and b.base == own
+    with pytest.raises(EnvironmentUnsupported, match="v1 cpu/cpuacct"):
+        cgroups.detect("v1", proc=proc)

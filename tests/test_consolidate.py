@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from cgroup_helpers import containers_reason, marked_processes, run_cli, session_dirs
+from cgroup_helpers import (
+    containers_reason,
+    marked_processes,
+    run_cli,
+    run_main,
+    session_dirs,
+)
 from virtbench.cgroups import CpuStats
 from virtbench.errors import UsageError
 from virtbench.experiments import common, consolidate
@@ -19,6 +25,7 @@ from virtbench.experiments.instances import (
     WorkloadOutput,
     make_backend,
 )
+from virtbench.results.model import ExperimentResult
 
 
 def test_plan_has_the_papers_shape() -> None:
@@ -101,38 +108,35 @@ def test_process_consolidation_for_real(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(bool(containers_reason()), reason=containers_reason() or "ok")
 def test_container_consolidation_for_real(tmp_path: Path) -> None:
-    """1, 2 one loaded, 3 all loaded on this host: idle containers cost nothing, three busy
-    ones on two CPUs take longer and use three times the CPU."""
-    proc = run_cli("consolidate", "--kind", "container", "--instances", "1,2,3",
+    """1, 3 one loaded, 3 all loaded on this host: idle containers cost nothing, three busy
+    ones share two CPUs fairly and use three times the CPU."""
+    proc = run_cli("consolidate", "--kind", "container", "--instances", "1,3",
                    "--workload", "sysmix", "--iterations", "900", "--json", tmp=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    check_no_leftovers(tmp_path, proc.pid)
     doc = json.loads(proc.stdout)
     by = {r["condition"]: r for r in doc["rows"]}
-    assert list(by) == ["host", "1", "2 one loaded", "2 all loaded", "3 one loaded",
-                        "3 all loaded"]
+    assert list(by) == ["host", "1", "3 one loaded", "3 all loaded"]
     assert doc["params"]["backend"]["kind"] == "container"
     assert doc["params"]["backend"]["namespaces"] == ["pid", "mount", "uts", "ipc"]
     one, three = by["1"], by["3 all loaded"]
     assert one["accounting"].startswith("cgroup v")
     # Idle instances really idle: a few ms of CPU at most.
-    assert by["2 one loaded"]["idle_cpu_s"] < 0.05
     assert by["3 one loaded"]["idle_cpu_s"] < 0.1
     # The same work three times over: about three times the CPU seconds (cgroup accounting).
     work1 = one["cpu_user_s"] + one["cpu_system_s"]
     work3 = three["cpu_user_s"] + three["cpu_system_s"]
     assert work3 == pytest.approx(3 * work1, rel=0.35)
-    # Three busy instances on (at most) two CPUs cannot all run at full speed.
-    if (doc["environment"]["cpus_usable"] or 1) <= 2:
-        assert three["seconds"] > 1.15 * one["seconds"]
+    # Three instances never get more CPU than the machine has...
+    cpus = doc["environment"]["cpus_usable"] or 1
+    assert 3 * three["cpu_share"] <= cpus * 1.1
+    # ...so on a quiet machine with at most two CPUs they must run slower than one alone.
+    if cpus <= 2 and by["host"]["cpu_share"] > 0.9 and one["cpu_share"] > 0.9:
+        assert three["seconds"] > 1.3 * one["seconds"]
     assert three["fairness"] > 0.6
     assert len(three["per_instance"]) == 3 and three["steal_share"] is not None
-    text = run_cli("consolidate", "--kind", "container", "--instances", "2", "--loaded", "one",
-                   "--workload", "integer", "--iterations", "3000000", tmp=tmp_path)
-    assert text.returncode == 0, text.stderr
-    assert "2 one loaded" in text.stdout and "0.00x" not in text.stdout
-    assert "idle" in text.stdout
-    check_no_leftovers(tmp_path, proc.pid)
-    check_no_leftovers(tmp_path, text.pid)
+    text = consolidate.render(ExperimentResult.from_dict(doc))
+    assert "3 one loaded" in text and "idle, idle" in text and "CPU/wall" in text
 
 
 @pytest.mark.parametrize("args,message", [
@@ -143,12 +147,12 @@ def test_container_consolidation_for_real(tmp_path: Path) -> None:
     (["--kind", "process", "--sys-fraction", "2"], "--sys-fraction must be between"),
 ])
 def test_impossible_requests_one_line(tmp_path: Path, args: list[str], message: str) -> None:
-    proc = run_cli("consolidate", *args, "--iterations", "10", tmp=tmp_path)
-    assert proc.returncode == 2
-    assert proc.stdout == ""
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], proc.stderr
-    check_no_leftovers(tmp_path, proc.pid)
+    rc, out, err = run_main("consolidate", *args, "--iterations", "10")
+    assert rc == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+    check_no_leftovers(tmp_path, os.getpid())
 
 
 NS_SCRIPT = ("echo pid=$$; echo host=$(hostname); echo ns=$(readlink /proc/self/ns/pid); "

@@ -120,7 +120,7 @@ EXPECTED: dict[str, tuple[list[tuple[str, str, str | None]], str, dict[int, list
         "xen (hvm, PV drivers: xen-blkfront, xen-netfront)",
         {0: ["dmesg.txt: Hypervisor detected: Xen HVM",
              "dmesg.txt: Xen Platform PCI: I/O protocol version 1",
-             "compiled for this kernel: unplug emulated disks"]},
+             "dmesg.txt: blkfront: xvda: barrier: enabled"]},
     ),
     "aws-nitro": (
         [("hypervisor", "kvm", "amazon-nitro")],
@@ -380,3 +380,76 @@ def test_fuzzed_trees_never_crash(tmp_path: Path, seed: int) -> None:
         assert not [u for u in report.unreadable if u.startswith("probe ")], (case, report)
         json.dumps(report.to_dict())
         assert render(report)
+
+
+def test_tree_with_a_top_folder_and_other_log_names(tmp_path: Path) -> None:
+    inner = tmp_path / "capture-web1"
+    shutil.copytree(DATA / "xen-pv-old-dmesg-only", inner)
+    (inner / "dmesg.txt").rename(inner / "kern.log")
+    (inner / "proc").mkdir()  # marks the tree
+    report = detect(tmp_path)
+    assert (report.layers[0].name, report.layers[0].variant) == ("xen", "pv")
+    assert report.layers[0].evidence[0].startswith("kern.log: ")
+
+
+def test_rhel5_xenlinux_pv_log(tmp_path: Path) -> None:
+    """A 2.6.18 xenlinux PV kernel has no pv_ops banner: e820 from Xen and 'Xen reported'."""
+    (tmp_path / "dmesg.txt").write_text(
+        "Linux version 2.6.18-419.el5xen (mockbuild@x86-041.build.eng.bos.redhat.com)\n"
+        "BIOS-provided physical RAM map:\n"
+        " Xen: 0000000000000000 - 0000000040800000 (usable)\n"
+        "Xen reported: 2394.502 MHz processor.\n"
+        "xen_mem: Initialising balloon driver.\n"
+        "Xen virtual console successfully installed as xvc0\n"
+        "Registering block device major 202\n"
+        " xvda: xvda1 xvda2\n"
+    )
+    layer = detect(tmp_path).layers[0]
+    assert (layer.name, layer.variant) == ("xen", "pv")
+    assert "dmesg.txt: Xen reported: 2394.502 MHz processor." in layer.evidence
+
+
+def _kvm_leaf(sig: str) -> str:
+    raw = sig.encode().ljust(12, b"\0")
+    b, c, d = (int.from_bytes(raw[i:i + 4], "little") for i in (0, 4, 8))
+    return (
+        f"hypervisor_bit=1\n0x40000000 eax=0x40000001 ebx=0x{b:08x} ecx=0x{c:08x} "
+        f"edx=0x{d:08x}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("files", "expected", "needle"),
+    [
+        ({"proc/sysinfo": "Manufacturer: IBM\nVM00 Name: LINUX01\n"
+          "VM00 Control Program: z/VM    7.2.0\n"}, ("zvm", None, None),
+         "/proc/sysinfo: VM00 Control Program: z/VM"),
+        ({"proc/sysinfo": "VM00 Control Program: KVM/Linux\n"}, ("kvm", None, None),
+         "KVM/Linux"),
+        ({"proc/device-tree/ibm,partition-name": "lpar1\0", "proc/device-tree/hmc-managed?": ""},
+         ("powervm", None, None), "HMC-managed LPAR"),
+        ({"cpuid.txt": _kvm_leaf("bhyve bhyve ")}, ("bhyve", None, None), "'bhyve bhyve'"),
+        ({"cpuid.txt": _kvm_leaf(" lrpepyh  vr")}, ("parallels", None, None), "lrpepyh"),
+        ({"dmesg.txt": "[    0.000000] Hypervisor detected: ACRN\n"}, ("acrn", None, None),
+         "Hypervisor detected: ACRN"),
+        ({"sys/class/dmi/id/sys_vendor": "Google\n",
+          "sys/class/dmi/id/product_name": "Google Compute Engine\n",
+          "dmesg.txt": "[    0.000000] Hypervisor detected: KVM\n"},
+         ("kvm", "google", "google"), "/sys/class/dmi/id/product_name: Google Compute Engine"),
+        ({"sys/class/dmi/id/sys_vendor": "QEMU\n",
+          "sys/class/dmi/id/chassis_asset_tag": "OracleCloud.com\n",
+          "cpuid.txt": _kvm_leaf("KVMKVMKVM")},
+         ("kvm", "qemu", "oracle"), "/sys/class/dmi/id/chassis_asset_tag: OracleCloud.com"),
+    ],
+)
+def test_small_trees_for_other_platforms(
+    tmp_path: Path, files: dict[str, str], expected: tuple[str, str | None, str | None],
+    needle: str,
+) -> None:
+    for rel, text in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    layer = detect(tmp_path).layers[0]
+    assert (layer.name, layer.variant, layer.details.get("cloud")) == expected, layer
+    assert any(needle in e for e in layer.evidence), layer.evidence

@@ -224,7 +224,7 @@ def test_outlier_more_than_3_mad_below_group_median_is_marked_and_explained() ->
             make_run("w5", "web", PV, 1.0, virt="xen")]
     t = table_for_documents(docs)
     rows = {r.host: r for r in t.rows}
-    assert rows["w5"].outlier_in == ["fleet", "group:web"]
+    assert rows["w5"].outlier_in == ["group:web", "fleet"]
     assert all(not rows[h].outlier_in for h in ("w1", "w2", "w3", "w4"))
     web = next(g for g in t.groups if g.by == "group" and g.name == "web")
     scores = sorted(r.score for r in t.rows if r.score is not None)
@@ -238,7 +238,7 @@ def test_outlier_more_than_3_mad_below_group_median_is_marked_and_explained() ->
     xen = next(g for g in t.groups if g.by == "virtualization" and g.name == "xen")
     assert xen.threshold is None and xen.outliers == []
     out = render_table(t)
-    assert "OUTLIER in fleet, group:web" in out and "w5" in out
+    assert "OUTLIER in group:web, fleet" in out and "w5" in out
 
 
 def test_near_identical_hosts_are_not_outliers_thanks_to_the_noise_floor() -> None:
@@ -262,3 +262,64 @@ def test_partial_index_is_flagged_and_hosts_without_results_are_listed() -> None
     out = render_table(t)
     assert "100.0*" in out and "failed: unreachable: Connection refused" in out
     assert any("partial" in n for n in t.notes)
+
+
+# ---- fleet views in compare / report -------------------------------------------------------
+
+
+def _stored_fleet() -> tuple[str, list[RunResult]]:
+    """Five hosts' runs in the store and the fleet state that names them (one PV-like)."""
+    from virtbench.store import save_and_record
+
+    fid = "20990102-000000-f1e2"
+    spec = [("w1", "web", HVM, 1.0), ("w2", "web", HVM, 1.01), ("w3", "web", HVM, 0.99),
+            ("d1", "db", HVM, 1.0), ("w4", "web", PV, 1.0)]
+    runs = []
+    hosts = {}
+    for host, group, idx, scale in spec:
+        r = make_run(host, group, idx, scale, virt="xen" if idx is PV else "kvm")
+        r.labels["fleet"] = fid
+        save_and_record(r)
+        runs.append(r)
+        hosts[host] = HostState(name=host, groups=[group], status="fetched", run_ids=[r.id])
+    hosts["gone"] = HostState(name="gone", groups=["db"], status="failed",
+                              reason="unreachable: Connection refused")
+    FleetState(id=fid, command=["run", "--quick"], inventory="/i", hosts=hosts).save()
+    return fid, runs
+
+
+def test_fleet_ref_resolves_to_each_hosts_latest_run() -> None:
+    from virtbench.results.resolve import resolve_runs
+
+    fid, runs = _stored_fleet()
+    docs = resolve_runs([f"fleet:{fid}"])
+    assert [d.id for d in docs] == [r.id for r in runs]
+    assert [d.id for d in resolve_runs(["fleet:latest"])] == [r.id for r in runs]
+    with pytest.raises(UsageError, match="no such fleet run"):
+        resolve_runs(["fleet:nope"])
+
+
+def test_fleet_results_compare_and_report_show_the_fleet_view(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    fid, _runs = _stored_fleet()
+    out = run_cli("fleet", "results", fid, check=True).stdout
+    assert "OUTLIER in group:web" in out and "gone" in out and "unreachable" in out
+    assert "Kernel entry" in out or "kernel" in out.lower()
+    data = json.loads(run_cli("fleet", "results", fid, "--json", check=True).stdout)
+    rows = {r["host"]: r for r in data["hosts"]}
+    assert rows["w4"]["outlier_in"] and not rows["w1"]["outlier_in"]
+    assert rows["gone"]["status"] == "failed"
+
+    comp = run_cli("compare", f"fleet:{fid}", check=True).stdout
+    assert comp.startswith(f"fleet {fid}") and "OUTLIER in group:web" in comp
+    assert "test-by-test comparison of 5 hosts" not in comp  # 5 <= FLEET_COLUMNS: shown
+    cj = json.loads(run_cli("compare", f"fleet:{fid}", "--json", check=True).stdout)
+    assert cj["fleet"]["fleet"] == fid and len(cj["fleet"]["hosts"]) == 5
+
+    md = run_cli("report", f"fleet:{fid}", "--format", "markdown", check=True).stdout
+    assert f"## Fleet {fid}" in md and "| w4 |" in md and "OUTLIER" in md
+    html = tmp_path / "fleet.html"
+    run_cli("report", f"fleet:{fid}", "-o", str(html), check=True)
+    page = html.read_text()
+    assert 'id="fleet"' in page and 'class="outlier"' in page and "w4" in page

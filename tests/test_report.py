@@ -129,8 +129,8 @@ def test_html_is_self_contained_with_plotly_inlined_once() -> None:
     assert not re.search(r"<link[^>]+href=\"?https?:", page)
     assert "@import" not in page
     specs = re.findall(r'<script type="application/json" data-chart="(chart-\d+)">', page)
-    # index, ratio (1 copy) + consolidate 2 + mystery 1.
-    assert specs == [f"chart-{i}" for i in range(1, 6)]
+    # profile, index, ratio (1 copy) + consolidate 2 + mystery 1.
+    assert specs == [f"chart-{i}" for i in range(1, 7)]
     for spec in re.findall(r'data-chart="chart-\d+">(.*?)</script>', page):
         assert json.loads(spec)["data"]
     assert "Kernel entry is several times slower" in page
@@ -234,9 +234,9 @@ def test_report_renders_in_headless_chromium(tmp_path: Path,
     assert _cli([*docs, "-o", str(out)], capsys) == 0
     page = out.read_text(encoding="utf-8")
     expected = len(re.findall(r'data-chart="chart-\d+">', page))
-    # index x2, ratio x1 (the baseline has no 2-copy section), scaling, passes x2,
-    # consolidate x2, mystery x1
-    assert expected == 9
+    # profile x2, index x2, ratio x1 (the baseline has no 2-copy section), scaling,
+    # passes x2, consolidate x2, mystery x1
+    assert expected == 11
     t0 = time.monotonic()
     dom = _chromium(tmp_path, out.as_uri(), "--dump-dom")
     elapsed = time.monotonic() - t0
@@ -325,3 +325,13 @@ def test_non_finite_experiment_values_are_not_drawn() -> None:
     page = rhtml.render(rdata.build([doc]))
     spec = json.loads(re.findall(r'data-chart="chart-1">(.*?)</script>', page)[0])
     assert spec["data"][0]["x"] == ["b"] and spec["data"][0]["y"] == [3.0]
+
+
+def test_profile_chart_shows_explains_ratios() -> None:
+    report = rdata.build([pv_run(), hvm_run()])
+    (profile,) = report.figures["profile"]
+    pv, hvm = profile["data"]
+    assert pv["x"] == ["Kernel entry", "Syscall + pipe", "File copy", "Shell scripts"]
+    assert pv["y"][0] == pytest.approx(0.2386, abs=1e-4)
+    assert hvm["x"] == ["Kernel entry", "Syscall + pipe"]  # no file or shell tests
+    assert [s["y0"] for s in profile["layout"]["shapes"]] == [1, 0.5, 0.4]

@@ -139,9 +139,13 @@ def test_restore_keeps_journal_when_a_value_cannot_be_written(root: Path,
 
 
 # ---- the A/B run with an injected experiment runner ----------------------------------------
-def _fake_runner(root: Path, seen: list[str],
-                 fail_on: int | None = None) -> Any:
+def _fake_runner(root: Path, seen: list[str], fail_on: int | None = None,
+                 journal: Path | None = None) -> Any:
     def runner(argv: list[str]) -> tuple[dict[str, Any], float]:
+        if journal is not None:  # the originals are on disk while anything is changed
+            doc = json.loads(journal.read_text())
+            assert {s["key"]: s["original"] for s in doc["settings"]} == {
+                "vm.dirty_ratio": "20"}
         value = int((root / "vm" / "dirty_ratio").read_text())
         seen.append(str(value))
         if fail_on is not None and len(seen) == fail_on:
@@ -158,7 +162,7 @@ def test_ab_interleaved_and_restored(root: Path, tmp_path: Path) -> None:
     journal = tmp_path / "j.json"
     params = tune.TuneParams(("vm.dirty_ratio=40",), ("io", "postmark"), rounds=3, root=root,
                              journal=journal)
-    doc = tune.run(params, runner=_fake_runner(root, seen))
+    doc = tune.run(params, runner=_fake_runner(root, seen, journal=journal))
     assert seen == ["20", "40"] * 3
     assert [r["variant"] for r in doc.rows] == ["A", "B"] * 3
     assert (root / "vm" / "dirty_ratio").read_text().strip() == "20"

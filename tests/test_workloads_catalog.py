@@ -135,3 +135,10 @@ def test_min_free_bytes() -> None:
     # copy: two files of maxblocks KiB (plus slack); read/write: one file
     assert CATALOG["fsdisk"].min_free_bytes() >= 2 * 8000 * 1024
     assert 8000 * 1024 <= CATALOG["fsdisk-r"].min_free_bytes() < 2 * 8000 * 1024
+
+
+def test_captured_lines_cover_every_program() -> None:
+    from test_workloads_output import CAPTURED
+
+    # every program a test runs has a captured output line (vbgate is runner support)
+    assert set(CAPTURED) == {spec.program for spec in CATALOG.values()}

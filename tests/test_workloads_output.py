@@ -58,3 +58,25 @@ def test_garbage_is_refused_with_reason(text: str, reason: str) -> None:
 def test_error_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         parse_output("garbage")
+
+
+# Lines captured from the real programs (virtbench 2026-11-22, 2-vCPU VM), one per program.
+CAPTURED = {
+    "dhry2reg": ("COUNT|101711570|1|lps|2.000063", 101711570 / 2.000063),
+    "whetstone-double": ("COUNT|8475.882|0|MWIPS|4.421687", 8475.882),
+    "syscall": ("COUNT|2835462|1|lps|3.000080", 2835462 / 3.000080),
+    "pipe": ("COUNT|3794448|1|lps|3.000083", 3794448 / 3.000083),
+    "context1": ("COUNT|336887|1|lps|3.000227", 336887 / 3.000227),
+    "spawn": ("COUNT|18044|1|lps|3.000090", 18044 / 3.000090),
+    "execl": ("COUNT|5272|1|lps|3.000196", 5272 / 3.000196),
+    "fstime": ("COUNT|664345.713|0|KBps|3.000062", 664345.713),
+    "looper": ("COUNT|103|60|lpm|3.000227", 103 / (3.000227 / 60)),
+}
+
+
+@pytest.mark.parametrize("program", sorted(CAPTURED))
+def test_captured_program_lines(program: str) -> None:
+    line, score = CAPTURED[program]
+    sample = parse_output(line + "\n")
+    assert sample.rate == pytest.approx(score)
+    assert sample.unit in ("lps", "MWIPS", "KBps", "lpm")

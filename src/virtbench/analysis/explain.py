@@ -502,7 +502,7 @@ RULES: tuple[Rule, ...] = (
                 "{syscall_ratio:.2f}x. Slowest: {kernel_entry_slowest}.",
         rationale="On bare metal and hardware-virtualized guests (HVM, KVM) a system call never "
                   "leaves the guest, so syscall/pipe index about as high as the CPU tests "
-                  "(Xen HVM reference: ratio 0.98, syscall+pipe 1.24). A paravirtualized x86-64 "
+                  "(Xen HVM reference: ratio 0.97, syscall+pipe 1.24). A paravirtualized x86-64 "
                   "kernel (Xen PV) runs outside ring 0: every system call bounces through the "
                   "hypervisor and switches page tables, costing 3-6x (Xen PV reference on the "
                   "same Xeon: 0.24 and 0.26). The 0.5 threshold is about the geometric "

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 from virtbench.cli._common import add_db_option, markdown_table, print_json, print_table
 from virtbench.errors import UsageError
 from virtbench.results.model import RunResult
-from virtbench.results.resolve import resolve_runs
+from virtbench.results.resolve import is_fleet_ref, resolve_runs
 
 if TYPE_CHECKING:
     from virtbench.analysis.compare import Comparison, Delta, SectionComparison
+    from virtbench.fleet.views import FleetTable
 
 NAME = "compare"
 HELP = "compare runs test by test against the first (ratios, significance, warnings)"
@@ -23,6 +24,7 @@ HELP = "compare runs test by test against the first (ratios, significance, warni
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN",
                         help="run id or prefix, 'latest', label KEY=VALUE (all its runs), "
+                             "fleet:ID (every host of a fleet run), "
                              "a JSON file or a UnixBench text report; the first is the baseline")
     parser.add_argument("--copies", type=int, metavar="N",
                         help="only the sections with N parallel copies")
@@ -135,6 +137,20 @@ def render_markdown(comp: Comparison) -> str:
     return "\n".join(parts)
 
 
+FLEET_COLUMNS = 6
+"""With a ``fleet:`` reference, the test-by-test table is printed up to this many hosts."""
+
+
+def _fleet_table(refs: list[str], runs: list[RunResult], copies: int | None) -> FleetTable | None:
+    """A fleet reference among the RUNs: the fleet view (index per host, groups, virtualization,
+    outliers explained; docs/fleet.md) comes first."""
+    if not any(is_fleet_ref(r) for r in refs):
+        return None
+    from virtbench.fleet.views import table_for_documents
+
+    return table_for_documents(runs, copies=copies)
+
+
 def run(args: argparse.Namespace) -> int:
     from virtbench.analysis.compare import compare
 
@@ -156,9 +172,22 @@ def run(args: argparse.Namespace) -> int:
     comp = compare(runs)
     for w in comp.warnings:
         sys.stderr.write(f"virtbench: warning: {w}\n")
+    fleet = _fleet_table(args.runs, runs, args.copies)
     if args.json:
-        print_json(comp.to_dict())
+        out = comp.to_dict()
+        if fleet is not None:
+            out["fleet"] = fleet.to_dict()
+        print_json(out)
         return 0
+    if fleet is not None:
+        from virtbench.fleet.views import render_table
+
+        text = render_table(fleet)
+        sys.stdout.write(f"```\n{text}```\n\n" if args.format == "markdown" else text + "\n")
+        if len(runs) > FLEET_COLUMNS:
+            sys.stdout.write(f"(test-by-test comparison of {len(runs)} hosts left out: name "
+                             f"fewer runs, or use --json)\n")
+            return 0
     if args.format == "markdown":
         sys.stdout.write(render_markdown(comp))
         return 0

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from virtbench.cli._common import add_db_option, fmt_num, markdown_table
+from virtbench.cli._common import add_db_option, fmt_num, markdown_table, write_output
 from virtbench.errors import UsageError
 from virtbench.results.model import ExperimentResult, RunResult
 from virtbench.results.resolve import Document, resolve_runs
@@ -129,8 +129,7 @@ def run(args: argparse.Namespace) -> int:
     docs = resolve_runs(args.runs, args.db)
     text = {"json": to_json, "csv": to_csv, "markdown": to_markdown}[args.format](docs)
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
+        write_output(args.output, text)
         sys.stderr.write(f"virtbench: wrote {args.output}\n")
     else:
         sys.stdout.write(text)

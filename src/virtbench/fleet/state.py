@@ -149,6 +149,12 @@ class FleetState:
 
     @classmethod
     def load(cls, run_id: str) -> FleetState:
+        """By id, unique prefix, or ``latest`` (the most recently created run)."""
+        if run_id == "latest":
+            runs = list_run_dirs()
+            if not runs:
+                raise UsageError("no fleet runs yet (virtbench fleet run -i INVENTORY -- CMD)")
+            run_id = runs[-1].name
         path = fleet_root() / run_id / "state.json"
         if not path.exists():
             matches = [p.name for p in list_run_dirs() if p.name.startswith(run_id)]

@@ -184,6 +184,9 @@ def build_table(rows: list[HostRow], docs: dict[str, Document], *, fleet: str | 
                         r.outlier_in.append(f"{by}:{label}" if by != "fleet" else "fleet")
                 medians[(by, name)] = min(scored, key=lambda r: abs((r.score or 0) - med))
         groups.append(st)
+    rank = {"group": 0, "virtualization": 1, "fleet": 2}
+    for r in rows:  # the most specific yardstick first
+        r.outlier_in.sort(key=lambda o: rank.get(o.split(":", 1)[0], 3))
     if any(r.partial for r in rows):
         notes.append("partial: the run did not have all 12 index tests; its score is the "
                      "geometric mean of the index values it has")
@@ -277,15 +280,18 @@ def table_for_documents(docs: Sequence[Document], copies: int | None = None) -> 
     return build_table(rows, by_host, fleet=fleet, command=[], copies=copies)
 
 
-def fleet_documents(ref: str) -> list[Document]:
-    """The documents of a fleet run, one per host (its latest), for ``fleet:<id>`` refs."""
+def fleet_documents(ref: str, db_url: str | None = None) -> list[Document]:
+    """The documents of a fleet run, one per host (its latest), for ``fleet:<id>`` refs.
+    From the fleet state when this controller has it, else from the ``fleet`` label."""
     from virtbench.store import load_recorded, open_store
 
+    if not ref:
+        raise UsageError("fleet: needs a fleet run id, e.g. fleet:latest")
     try:
-        state = FleetState.load(ref)
+        state: FleetState | None = FleetState.load(ref)
     except UsageError:
         state = None
-    store = open_store()
+    store = open_store(db_url)
     out: list[Document] = []
     if state is not None:
         for h in state.hosts.values():
@@ -311,6 +317,52 @@ def _fmt(v: float | None, spec: str = ".1f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def host_cells(r: HostRow) -> dict[str, str]:
+    """A host row as display strings (text, Markdown and the HTML report)."""
+    if r.score is not None:
+        idx = _fmt(r.score) + ("*" if r.partial else "")
+        vs = f"{(r.vs_median - 1) * 100:+.1f}%" if r.vs_median is not None else "-"
+    else:
+        idx, vs = "-", "-"
+    if r.outlier_in:
+        note = "OUTLIER in " + ", ".join(r.outlier_in)
+    elif r.status != "fetched" or r.reason:
+        note = f"{r.status}: {r.reason}" if r.reason else r.status
+    else:
+        note = ""
+    return {"host": r.host, "groups": ",".join(r.groups), "virt": r.virtualization or "-",
+            "index": idx, "vs": vs, "note": note}
+
+
+def group_cells(g: GroupStat) -> dict[str, str]:
+    label = {"fleet": "fleet", "group": "group", "virtualization": "virt"}[g.by]
+    thr = _fmt(g.threshold) if g.threshold is not None else (
+        f"(<{MIN_GROUP} scored)" if g.median is not None else "-")
+    return {"name": f"{label} {g.name}" if g.by != "fleet" else "all hosts",
+            "hosts": str(len(g.hosts)), "scored": str(g.scored), "median": _fmt(g.median),
+            "mad": _fmt(g.mad), "threshold": thr, "outliers": ", ".join(g.outliers) or "-"}
+
+
+def render_markdown(t: FleetTable) -> str:
+    lines = ["| host | groups | virtualization | index | vs median | note |",
+             "|---|---|---|---:|---:|---|"]
+    for r in t.rows:
+        c = host_cells(r)
+        lines.append(f"| {c['host']} | {c['groups']} | {c['virt']} | {c['index']} | {c['vs']} "
+                     f"| {c['note']} |")
+    lines += ["", "| group | hosts | median | MAD | outlier below | outliers |",
+              "|---|---:|---:|---:|---:|---|"]
+    for g in t.groups:
+        c = group_cells(g)
+        lines.append(f"| {c['name']} | {c['hosts']} | {c['median']} | {c['mad']} "
+                     f"| {c['threshold']} | {c['outliers']} |")
+    for r in t.rows:
+        if r.findings:
+            lines += ["", f"**{r.host}** ({r.run_id}):"] + [f"- {f}" for f in r.findings]
+    lines += [f"\n_{n}_" for n in t.notes]
+    return "\n".join(lines) + "\n"
+
+
 def render_table(t: FleetTable) -> str:
     lines: list[str] = []
     cmd = f": virtbench {' '.join(t.command)}" if t.command else ""
@@ -325,29 +377,16 @@ def render_table(t: FleetTable) -> str:
     lines.append(f"{'HOST':<{hw}}  {'GROUPS':<{gw}}  {'VIRTUALIZATION':<{vw}}  "
                  f"{'INDEX':>8}  {'VS MEDIAN':>9}  NOTE")
     for r in t.rows:
-        if r.score is not None:
-            idx = _fmt(r.score) + ("*" if r.partial else "")
-            vs = f"{(r.vs_median - 1) * 100:+.1f}%" if r.vs_median is not None else "-"
-        else:
-            idx, vs = "-", "-"
-        if r.outlier_in:
-            note = "OUTLIER in " + ", ".join(r.outlier_in)
-        elif r.status != "fetched" or r.reason:
-            note = f"{r.status}: {r.reason}" if r.reason else r.status
-        else:
-            note = ""
-        lines.append(f"{r.host:<{hw}}  {','.join(r.groups):<{gw}}  "
-                     f"{(r.virtualization or '-'):<{vw}}  {idx:>8}  {vs:>9}  {note}".rstrip())
+        c = host_cells(r)
+        lines.append(f"{c['host']:<{hw}}  {c['groups']:<{gw}}  {c['virt']:<{vw}}  "
+                     f"{c['index']:>8}  {c['vs']:>9}  {c['note']}".rstrip())
     lines.append("")
     lines.append(f"{'GROUP':<28} {'HOSTS':>5} {'SCORED':>6} {'MEDIAN':>9} {'MAD':>8} "
                  f"{'OUTLIER BELOW':>13}  OUTLIERS")
     for g in t.groups:
-        label = {"fleet": "fleet", "group": "group", "virtualization": "virt"}[g.by]
-        name = f"{label} {g.name}" if g.by != "fleet" else "all hosts"
-        thr = _fmt(g.threshold) if g.threshold is not None else (
-            f"(<{MIN_GROUP} scored)" if g.median is not None else "-")
-        lines.append(f"{name[:28]:<28} {len(g.hosts):>5} {g.scored:>6} {_fmt(g.median):>9} "
-                     f"{_fmt(g.mad):>8} {thr:>13}  {', '.join(g.outliers) or '-'}")
+        c = group_cells(g)
+        lines.append(f"{c['name'][:28]:<28} {c['hosts']:>5} {c['scored']:>6} "
+                     f"{c['median']:>9} {c['mad']:>8} {c['threshold']:>13}  {c['outliers']}")
     explained = [r for r in t.rows if r.findings]
     if explained:
         lines.append("")

@@ -87,7 +87,7 @@ def detect(
     ``unreadable``.
     """
     started = time.perf_counter()
-    r = Root(root)
+    r = Root(_tree_root(Path(root)))
     if not r.path.is_dir():
         raise FileNotFoundError(f"detect root {str(root)!r} is not a directory")
     ctx = Context(r, steal_sample_s=steal_sample_s, test_dir=test_dir)
@@ -162,3 +162,19 @@ def _captured_unreadable(root: Root) -> list[str]:
     items = doc.get("unreadable") if isinstance(doc, dict) else None
     return [f"{u} (at capture)" for u in items if isinstance(u, str)] if isinstance(
         items, list) else []
+
+
+_TREE_MARKERS = ("proc", "sys", "dmesg.txt", "cpuid.txt", "snapshot.json")
+
+
+def _tree_root(path: Path) -> Path:
+    """``path``, or its single subdirectory when an archive was unpacked with a top folder."""
+    try:
+        if path.resolve() == Path("/") or any((path / m).exists() for m in _TREE_MARKERS):
+            return path
+        subdirs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:
+        return path
+    if len(subdirs) == 1 and any((subdirs[0] / m).exists() for m in _TREE_MARKERS):
+        return subdirs[0]
+    return path

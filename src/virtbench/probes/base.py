@@ -184,6 +184,21 @@ _PREFIX_RE = re.compile(
 )
 
 
+# Where a captured tree may keep the kernel log, in order of preference.
+OFFLINE_LOGS = (
+    "/dmesg.txt",
+    "/dmesg",
+    "/dmesg.log",
+    "/kern.log",
+    "/journal.txt",
+    "/var/log/dmesg",
+    "/var/log/kern.log",
+    "/var/log/boot.msg",
+    "/var/log/messages",
+    "/var/log/syslog",
+)
+
+
 @dataclass
 class LogLine:
     raw: str  # the line as it appeared (for evidence)
@@ -211,10 +226,12 @@ class Context:
     def _read_kernel_log(self) -> tuple[str, list[LogLine]]:
         root = self.root
         if not root.live:
-            for rel in ("/dmesg.txt", "/var/log/dmesg", "/var/log/kern.log"):
+            for rel in OFFLINE_LOGS:
                 text = root.read(rel)
                 if text:
-                    return rel.lstrip("/") if rel == "/dmesg.txt" else rel, parse_log(text)
+                    # Files the capture added are shown without the leading '/'.
+                    shown = rel if rel.startswith("/var/") else rel.lstrip("/")
+                    return shown, parse_log(text)
             root.note_unreadable("/dmesg.txt", "no kernel log captured")
             return "", []
         kmsg = read_kmsg()

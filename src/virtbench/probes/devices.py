@@ -66,11 +66,12 @@ _LOG_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^virtio_net virtio\d+|^virtio-net"), "virtio_net"),
     (re.compile(r"^virtio_scsi|^scsi host\d+: Virtio SCSI"), "virtio_scsi"),
     (re.compile(r"^blkfront: xvd|^blkfront: .*barrier|^xen-blkfront|^xen_blkfront|^xen-vbd: "
-                r"registered block device|"
-                r"Blkfront and the Xen platform PCI driver have been compiled for this kernel: "
+                r"registered block device"), "xen_blkfront"),
+    (re.compile(r"Blkfront and the Xen platform PCI driver have been compiled for this kernel: "
                 r"unplug emulated disks"), "xen_blkfront"),
-    (re.compile(r"Initialising Xen virtual ethernet driver|^xen_netfront|^xen-netfront|^xen-vnif|"
-                r"Netfront and the Xen platform PCI driver have been compiled for this kernel: "
+    (re.compile(r"Initialising Xen virtual ethernet driver|^xen_netfront|^xen-netfront|"
+                r"^xen-vnif"), "xen_netfront"),
+    (re.compile(r"Netfront and the Xen platform PCI driver have been compiled for this kernel: "
                 r"unplug emulated NICs"), "xen_netfront"),
     (re.compile(r"^vmxnet3 |^VMware vmxnet3"), "vmxnet3"),
     (re.compile(r"^vmw_pvscsi|^VMware PVSCSI"), "vmw_pvscsi"),
@@ -95,6 +96,16 @@ _BLOCK_NAMES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+def _evidence_rank(line: str) -> int:
+    if line.startswith("/sys/bus/") or line.startswith("/sys/class/net/"):
+        return 0
+    if line.startswith("/sys/block/"):
+        return 2
+    if line.startswith("/proc/modules"):
+        return 4
+    return 3 if "unplug emulated" in line else 1
+
+
 class DevicesProbe(Probe):
     name = "devices"
 
@@ -108,7 +119,7 @@ class DevicesProbe(Probe):
             if drv is None:
                 return
             lst = found.setdefault(drv.name, [])
-            if len(lst) < 2:
+            if len(lst) < 4:
                 lst.append(clip(evidence))
 
         for bus in _BUSES:
@@ -145,6 +156,11 @@ class DevicesProbe(Probe):
                     pending.remove(item)
                     break
 
+        # Best evidence first: a bound device, then the driver at work in the log, then
+        # notices (Xen's 'unplug emulated disks'), then loaded modules.
+        for lines_ in found.values():
+            lines_.sort(key=_evidence_rank)
+            del lines_[2:]
         summary: dict[str, Any] = {}
         for category in ("disk", "net"):
             pv = sorted({d.name for d in DRIVERS.values() if d.category == category and d.pv}

@@ -382,8 +382,9 @@ _RULES: list[Rule] = [
     (re.compile(r"^Xen Platform PCI: "), "hypervisor", "xen", "hvm", 0.8),
     (re.compile(r"xen_platform_pci|xen-platform-pci|^platform_pci: "), "hypervisor", "xen",
      "hvm", 0.6),
-    (re.compile(r"^xen-vbd: registered block device|^xen-vnif: |^xen_mem: Initialising"),
-     "hypervisor", "xen", "hvm", 0.6),  # RHEL 5 xen-pv-drivers in HVM guests
+    (re.compile(r"^xen-vbd: registered block device|^xen-vnif: "),
+     "hypervisor", "xen", "hvm", 0.6),  # RHEL 5 xen-pv-drivers (kmod-xenpv) in HVM guests
+    (re.compile(r"^xen_mem: Initialising balloon driver"), "hypervisor", "xen", None, 0.7),
     (re.compile(r"Xen virtual console successfully installed"), "hypervisor", "xen", "pv",
      0.6),
     (re.compile(r"the Xen platform PCI driver have been compiled"), "hypervisor", "xen", "hvm",

@@ -15,6 +15,8 @@ from typing import Any
 
 from virtbench import __version__
 from virtbench.analysis.explain import (
+    KERNEL_ENTRY_LOW,
+    SYSCALL_LOW,
     Explanation,
     canonical_id,
     explain,
@@ -121,6 +123,9 @@ class Report:
     figures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     experiments: list[ExperimentSection] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    fleet: Any = None
+    """``virtbench.fleet.views.FleetTable`` when the documents are the hosts of one fleet run
+    (their ``fleet`` label): index per host, groups, virtualization, outliers explained."""
 
 
 # ---- labels ----------------------------------------------------------------------------------
@@ -207,6 +212,54 @@ def index_figure(runs: Sequence[RunView], copies: int) -> dict[str, Any] | None:
         barmode="group", xaxis={"tickangle": -30, "automargin": True,
                                 "categoryorder": "array",
                                 "categoryarray": [s for _, s, _ in tests]})}
+
+
+PROFILE_GROUPS: tuple[tuple[str, str], ...] = (
+    ("Kernel entry", "kernel_entry_ratio"), ("Syscall + pipe", "syscall_ratio"),
+    ("File copy", "file_ratio"), ("Shell scripts", "shell_ratio"),
+)
+
+
+def profile_figure(runs: Sequence[RunView], copies: int) -> dict[str, Any] | None:
+    """Test groups relative to the CPU tests (explain's derived metrics), with the thresholds
+    of the kernel-entry rule drawn in."""
+    data = []
+    for rv in runs:
+        m = rv.explanation.sections.get(copies)
+        if not m:
+            continue
+        xs, ys, hover = [], [], []
+        for name, key in PROFILE_GROUPS:
+            v = m.get(key)
+            if isinstance(v, float):
+                xs.append(name)
+                ys.append(round(v, 4))
+                hover.append(f"{name}: {v:.2f}x the CPU tests' index")
+        if xs:
+            data.append({"type": "bar", "name": rv.label, "x": xs, "y": ys,
+                         "marker": {"color": rv.color}, "hovertext": hover,
+                         "hoverinfo": "text+name"})
+    if not data:
+        return None
+    layout = _layout(f"Test groups vs the CPU tests, {_copies_label(copies)}",
+                     "÷ CPU-test index",
+                     barmode="group", xaxis={"automargin": True},
+                     legend={"orientation": "h", "y": -0.12, "x": 0, "xanchor": "left",
+                             "yanchor": "top"},
+                     margin={"l": 60, "r": 20, "t": 50, "b": 40})
+    line = {"color": "#c0392b", "width": 1.5, "dash": "dash"}
+    layout["shapes"] = [
+        {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
+         "line": {"color": "#52606d", "width": 1.5, "dash": "dot"}},
+        {"type": "line", "xref": "x", "x0": -0.45, "x1": 0.45, "y0": KERNEL_ENTRY_LOW,
+         "y1": KERNEL_ENTRY_LOW, "line": line},
+        {"type": "line", "xref": "x", "x0": 0.55, "x1": 1.45, "y0": SYSCALL_LOW,
+         "y1": SYSCALL_LOW, "line": line},
+    ]
+    layout["annotations"] = [{"xref": "x", "x": 0, "y": KERNEL_ENTRY_LOW, "yshift": 9,
+                              "text": "PV-like below", "showarrow": False,
+                              "font": {"size": 10, "color": "#c0392b"}}]
+    return {"data": data, "layout": layout}
 
 
 def ratio_figure(runs: Sequence[RunView], copies: int) -> dict[str, Any] | None:
@@ -509,11 +562,11 @@ def build(docs: Sequence[Document], *, title: str | None = None) -> Report:
             "findings": sum(1 for f in rv.explanation.findings if f.severity != "info"),
             "headline": _headline(rv),
         })
-    figures: dict[str, list[dict[str, Any]]] = {"index": [], "ratio": [], "scaling": [],
-                                                "passes": []}
+    figures: dict[str, list[dict[str, Any]]] = {"profile": [], "index": [], "ratio": [],
+                                                "scaling": [], "passes": []}
     for c in copies:
-        for key, fig in (("index", index_figure(runs, c)), ("ratio", ratio_figure(runs, c)),
-                         ("passes", passes_figure(runs, c))):
+        for key, fig in (("profile", profile_figure(runs, c)), ("index", index_figure(runs, c)),
+                         ("ratio", ratio_figure(runs, c)), ("passes", passes_figure(runs, c))):
             if fig:
                 figures[key].append(fig)
     scaling = scaling_figure(runs)
@@ -528,6 +581,12 @@ def build(docs: Sequence[Document], *, title: str | None = None) -> Report:
         notes.append("The runs were built with different profiles (" + ", ".join(
             sorted(profiles)) + "): CPU-bound tests depend on compiler flags.")
     experiments = [_experiment_section(d, label_of[id(d)]) for d in exps]
+    fleets = {d.labels.get("fleet") for d in docs}
+    fleet = None
+    if len(docs) >= 2 and len(fleets) == 1 and None not in fleets:
+        from virtbench.fleet.views import table_for_documents
+
+        fleet = table_for_documents(list(docs))
     return Report(
         title=title or _default_title(runs, exps),
         generated=utc_now(),
@@ -540,6 +599,7 @@ def build(docs: Sequence[Document], *, title: str | None = None) -> Report:
         figures=figures,
         experiments=experiments,
         notes=notes,
+        fleet=fleet,
     )
 
 

@@ -72,6 +72,10 @@ def _env() -> jinja2.Environment:
     env.filters["script_json"] = _script_json
     env.filters["fmt"] = report_data.fmt
     env.filters["codeticks"] = _codeticks
+    from virtbench.fleet.views import group_cells, host_cells
+
+    env.globals["fleet_cells"] = host_cells
+    env.globals["fleet_group_cells"] = group_cells
     return env
 
 

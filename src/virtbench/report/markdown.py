@@ -24,6 +24,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: int = 1,
 def render(report: Report) -> str:
     lines = [f"# {report.title}", "",
              f"Generated {report.generated} by virtbench {report.version}.", ""]
+    if report.fleet is not None:
+        from virtbench.fleet.views import render_markdown as fleet_markdown
+
+        lines += [f"## Fleet {report.fleet.fleet}", "", fleet_markdown(report.fleet)]
     if report.runs:
         lines += ["## Summary", ""]
         header = ["run", *(lab for lab, _ in report.summary_rows[0]["scores"]),

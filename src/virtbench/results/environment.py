@@ -62,7 +62,8 @@ def _uptime() -> str | None:
     return f"{days}d {hours:02d}:{rem // 60:02d}"
 
 
-def detect_virtualization() -> dict[str, Any] | None:
+def detect_virtualization(test_dir: Path | None = None,
+                          steal_sample_s: float = 0.0) -> dict[str, Any] | None:
     """The ``virtbench detect`` report as a dict, or ``None`` (with the reason) if it failed."""
     try:
         probes = importlib.import_module("virtbench.probes")
@@ -72,14 +73,18 @@ def detect_virtualization() -> dict[str, Any] | None:
     if detect is None:
         return None
     try:
-        report = detect("/")
+        report = detect("/", steal_sample_s=steal_sample_s,
+                        test_dir=str(test_dir) if test_dir else None)
         result: dict[str, Any] = report.to_dict()
         return result
     except Exception as exc:  # detection must never break a measurement
         return {"error": f"detection failed: {exc}"}
 
 
-def collect(*, virtualization: bool = True) -> Environment:
+def collect(*, virtualization: bool = True, test_dir: Path | None = None,
+            steal_sample_s: float = 0.0) -> Environment:
+    """Host facts; with ``virtualization``, the ``virtbench detect`` report too (facts about
+    ``test_dir``, the directory file tests write to, and a steal sample when asked)."""
     uname = os.uname()
     try:
         load = list(os.getloadavg())
@@ -99,5 +104,6 @@ def collect(*, virtualization: bool = True) -> Environment:
         python_version=sys.version.split()[0],
         load_average=[round(x, 2) for x in load] if load else None,
         uptime=_uptime(),
-        virtualization=detect_virtualization() if virtualization else None,
+        virtualization=detect_virtualization(test_dir, steal_sample_s) if virtualization
+        else None,
     )

@@ -6,7 +6,9 @@ A reference is, tried in this order:
    (imported on the fly, not stored);
 2. ``latest``: the most recently started run in the index;
 3. ``key=value``: every indexed run with that label, oldest first;
-4. a run id, or a prefix of exactly one run id.
+4. a run id, or a prefix of exactly one run id;
+5. ``fleet:<id>`` (or ``fleet:latest``): the latest document of every host of a fleet run
+   (``virtbench fleet``), in inventory order.
 
 Anything else is a ``UsageError`` that names the reference.
 """
@@ -26,14 +28,21 @@ if TYPE_CHECKING:
 Document = RunResult | ExperimentResult
 
 
-def load_file(path: Path) -> Document:
-    """A JSON document, or a UnixBench text report parsed in memory (exactly one report)."""
+def _head(path: Path) -> bytes:
+    """The first 4 KiB of ``path``; an unreadable or empty file is one clear error."""
     try:
         with path.open("rb") as fh:
             head = fh.read(4096)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if head.lstrip()[:1] == b"{":
+    if not head.strip():
+        raise UsageError(f"{path}: empty file (no report or result document in it)")
+    return head
+
+
+def load_file(path: Path) -> Document:
+    """A JSON document, or a UnixBench text report parsed in memory (exactly one report)."""
+    if _head(path).lstrip()[:1] == b"{":
         return load_any(path)
     from virtbench.importers.unixbench import parse_file
 
@@ -42,12 +51,7 @@ def load_file(path: Path) -> Document:
 
 def load_file_all(path: Path) -> list[Document]:
     """Like ``load_file``, but a text file holding several UnixBench reports gives them all."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(4096)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if head.lstrip()[:1] == b"{":
+    if _head(path).lstrip()[:1] == b"{":
         return [load_any(path)]
     from virtbench.importers.unixbench import parse_file_all
 
@@ -92,6 +96,28 @@ def resolve_rows(store: Store, ref: str, kind: str | None = None) -> list[RunRow
     )
 
 
+FLEET_PREFIX = "fleet:"
+
+
+def is_fleet_ref(ref: str) -> bool:
+    return ref.startswith(FLEET_PREFIX)
+
+
+def _fleet(ref: str, db_url: str | None, kind: str | None) -> list[Document]:
+    from virtbench.fleet.views import fleet_documents
+
+    docs = fleet_documents(ref[len(FLEET_PREFIX):], db_url)
+    if kind == "suite":
+        docs = [d for d in docs if isinstance(d, RunResult)]
+    elif kind is not None:
+        docs = [d for d in docs if isinstance(d, ExperimentResult)
+                and kind in ("experiment", d.experiment)]
+    if not docs:
+        what = "suite runs" if kind == "suite" else f"{kind} results"
+        raise UsageError(f"{ref!r}: the fleet run has no {what} (it ran another command?)")
+    return docs
+
+
 def resolve_runs(refs: Sequence[str], db_url: str | None = None,
                  *, kind: str | None = None) -> list[Document]:
     """The documents ``refs`` name, in the order given (a label expands in place).
@@ -105,6 +131,9 @@ def resolve_runs(refs: Sequence[str], db_url: str | None = None,
     out: list[Document] = []
     store: Store | None = None
     for ref in refs:
+        if ref.startswith(FLEET_PREFIX):
+            out.extend(_fleet(ref, db_url, kind))
+            continue
         path = Path(ref).expanduser()
         if path.is_file():
             out.extend(load_file_all(path))

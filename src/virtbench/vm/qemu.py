@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
 import shutil
 import signal
@@ -35,6 +36,9 @@ from virtbench.vm.initramfs import DONE, POWEROFF, READY, frame
 
 QEMU_ENV = "VIRTBENCH_QEMU"
 NUDGE_AFTER = 3.0
+_COMMAND_IDS = itertools.count(int(time.time()) % 100000 * 1000)
+"""Command ids, unique per virtbench process: a guest that migrates keeps the agent's memory
+of the last id it ran, so a new QEMU object must never restart the numbering."""
 
 
 class GuestError(VirtbenchError):
@@ -211,7 +215,6 @@ class Guest:
         self.started_at: float | None = None
         self.nudges = 0
         """Times a command or its output had to be pushed through a serial port (``run``)."""
-        self._next_id = 0
 
     # ---- life cycle ---------------------------------------------------------------------
     def command_line(self, qemu: Path) -> list[str]:
@@ -333,8 +336,7 @@ class Guest:
         data port (restarts a stalled transmitter) and, the second time, the line again (the
         agent runs an id once and repeats its status)."""
         serial = self.data
-        self._next_id += 1
-        cid = self._next_id
+        cid = next(_COMMAND_IDS)
         line = frame(cid, command)
         start = len(serial.snapshot())
         done, nak = f"{DONE} {cid} ", f"@@VB NAK {cid}"

@@ -90,7 +90,10 @@ void whet_p3(double *x, double *y, double *z, double t, double t1, double t2)
     *z = (*x + *y) / t2;
 }
 
-static void whetstone(long extra)
+void whetstone(long extra);
+
+/* External linkage, as in the classic source (it is not inlined into main). */
+void whetstone(long extra)
 {
     const long scale = 100;
     const long n1 = 12 * scale, n2 = 14 * scale, n3 = 345 * scale, n4 = 210 * scale;
