@@ -252,9 +252,11 @@ def test_real_run_restores(tmp_path: Path) -> None:
 @REAL
 def test_real_errors_change_nothing() -> None:
     orig = _read(RATIO)
+    with pytest.raises(UsageError, match="read-only"):
+        sysctl.plan(["kernel.osrelease=1"])
+    with pytest.raises(UsageError, match="unknown sysctl"):
+        sysctl.plan(["vm.dirty_ratio=30", "vm.no_such_setting=1"])
     cases = [
-        (["--set", "vm.no_such_setting=1"], "unknown sysctl"),
-        (["--set", "kernel.osrelease=1"], "read-only"),
         (["--set", "vm.dirty_ratio=abc"], "takes integers"),
         (["--set", "vm.dirty_ratio=1000"], "the kernel refused vm.dirty_ratio=1000"),
     ]
@@ -272,7 +274,7 @@ def _start_tune(tmp_path: Path, new: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "virtbench", "tune", "--set", f"vm.dirty_ratio={new}",
          "--rounds", "50", "--", "io", "postmark", "--files", "200", "--transactions",
-         "4000", "--dir", str(tmp_path)],
+         "3000", "--dir", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         start_new_session=True)
 
