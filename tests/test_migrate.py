@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,7 +52,9 @@ def _vm_ready() -> str | None:
 @pytest.mark.slow
 @pytest.mark.skipif(_vm_ready() is not None, reason=f"VM layer not available: {_vm_ready()}")
 def test_real_tcg_migration_then_non_converging(tmp_path: Path) -> None:
-    opts = mig.MigrateOptions(memory_mb=128, wss_mb=16, settle=1.0, timeout=8.0)
+    # block mode: the guest's local disk is mirrored to the destination over NBD first
+    opts = mig.MigrateOptions(memory_mb=128, wss_mb=16, settle=1.0, timeout=8.0,
+                              storage="block", disk_mb=8)
     logs: list[str] = []
     with session() as s:
         m = mig.Migrator(s, kernel.find_kernel(), "tcg", opts, log=logs.append)
@@ -72,6 +79,7 @@ def test_real_tcg_migration_then_non_converging(tmp_path: Path) -> None:
     assert r["first_seq_after"] > 0  # not restarted from 0
     assert ok.iterations and ok.iterations[0]["iteration"] == 1
     assert r["throughput_before"] and r["throughput_after"]
+    assert r["storage"] == "block" and r["mirror_s"] is not None and r["mirror_s"] > 0
 
     n = stuck.row
     assert not n["converged"] and n["status"] != "completed"
@@ -79,3 +87,44 @@ def test_real_tcg_migration_then_non_converging(tmp_path: Path) -> None:
     assert n["remaining_mb"] and n["remaining_mb"] > 1
     assert n["counter_continues"] and n["same_boot"]  # still running on the source
     assert n["dirty_mb_s_guest"] > 16
+
+
+def _children_qemu(tmp: Path) -> list[int]:
+    """QEMU processes whose command line mentions ``tmp`` (ours, not other tests')."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "qemu-system" in cmd and str(tmp) in cmd:
+            found.append(int(d.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_vm_ready() is not None, reason=f"VM layer not available: {_vm_ready()}")
+@pytest.mark.parametrize("sig", [signal.SIGTERM])
+def test_interrupted_migration_leaves_nothing(tmp_path: Path, sig: int) -> None:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent / "src"),
+               TMPDIR=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "data"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "virtbench", "migrate", "--bandwidth", "2M", "--dirty-rate",
+         "4", "--wss", "16", "--settle", "0.5", "--timeout", "60", "--accel", "tcg"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:  # wait until the migration is under way
+        seen.append(line)
+        if "migrating at" in line:
+            break
+    time.sleep(1.0)
+    assert len(_children_qemu(tmp_path)) == 2, seen  # source and destination
+    proc.send_signal(sig)
+    rest = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, rest
+    assert "interrupted" in rest
+    assert _children_qemu(tmp_path) == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("virtbench-")] == []

@@ -138,3 +138,23 @@ def test_default_copies_follow_cpu_count() -> None:
     assert select_copies(None, 8) == [1, 8]
     assert select_copies([4, 1, 4], 2) == [4, 1]
     assert math.isfinite(plan_for(CATALOG["shell8"], "quick").duration)
+
+
+def test_passes_without_a_completed_loop_fail_the_test_with_a_reason(tmp_path: Path) -> None:
+    def script(argv: Sequence[str], copy: int, pass_index: int) -> CopyOutcome:
+        return ok(0.0, 2.0, 60, "lpm")
+
+    runner, _, _ = _runner(tmp_path, ["shell8"], [1], script, mode="quick")
+    t = runner.execute().sections[0].tests[0]
+    assert t.status == "failed" and t.score is None
+    assert t.error == ("2 of 2 passes completed no loop: passes too short for this many copies "
+                       "(use standard mode)")
+
+
+def test_one_zero_pass_among_many_is_dropped_as_the_worst(tmp_path: Path) -> None:
+    def script(argv: Sequence[str], copy: int, pass_index: int) -> CopyOutcome:
+        return ok(0.0 if pass_index == 0 else 30.0, 60.0, 60, "lpm")
+
+    runner, _, _ = _runner(tmp_path, ["shell1"], [1], script)  # 3 passes, worst one dropped
+    t = runner.execute().sections[0].tests[0]
+    assert t.status == "ok" and t.score == pytest.approx(30.0) and t.samples == 2

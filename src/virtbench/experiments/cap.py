@@ -78,6 +78,9 @@ def _row(label: str, kind: str, quota: float | None, outs: list[InstanceOutcome]
     secs = avg(lambda o: o.seconds)
     periods = avg(lambda o: o.cpu.nr_periods if o.cpu else None)
     throttled = avg(lambda o: o.cpu.nr_throttled if o.cpu else None)
+    own_user = avg(lambda o: o.metrics.get("user_s"))
+    own_sys = avg(lambda o: o.metrics.get("sys_s"))
+    units = avg(lambda o: o.metrics.get("units"))
     return {
         "condition": label,
         "kind": kind,
@@ -98,6 +101,18 @@ def _row(label: str, kind: str, quota: float | None, outs: list[InstanceOutcome]
         "throttled_share": common.rnd(throttled / periods if throttled is not None and periods
                                       else None),
         "throttled_s": common.rnd(avg(lambda o: o.cpu.throttled_s if o.cpu else None)),
+        # The workload's own view (its getrusage inside the container or guest): CPU time
+        # per unit of work, user and system.
+        "own_user_s": common.rnd(own_user),
+        "own_system_s": common.rnd(own_sys),
+        "own_system_share": common.rnd(own_sys / (own_user + own_sys)
+                                       if own_user is not None and own_sys is not None
+                                       and own_user + own_sys > 0 else None),
+        "user_us_per_unit": common.rnd(1e6 * own_user / units if own_user is not None and units
+                                       else None, 2),
+        "system_us_per_unit": common.rnd(1e6 * own_sys / units if own_sys is not None and units
+                                         else None, 2),
+        "guest_steal_s": common.rnd(avg(lambda o: o.metrics.get("guest_steal_s"))),
         "p50_ns": avg(lambda o: o.metrics.get("p50_ns")),
         "p90_ns": avg(lambda o: o.metrics.get("p90_ns")),
         "p99_ns": avg(lambda o: o.metrics.get("p99_ns")),
@@ -206,8 +221,11 @@ def render(doc: ExperimentResult) -> str:
             + ("%" if r["system_share"] is not None else ""),
             common.fmt(r["nr_throttled"], ".0f") + "/" + common.fmt(r["nr_periods"], ".0f"),
             common.fmt(r["throttled_s"]),
+            common.fmt(r.get("user_us_per_unit"), ".0f") + "/"
+            + common.fmt(r.get("system_us_per_unit"), ".0f"),
             "/".join(common.fmt(r[k], ".0f") for k in ("p50_ns", "p90_ns", "p99_ns")),
         ])
     return head + common.table(
         ["condition", "units/s", "rel", "CPUs", "user s", "system s", "sys%",
-         "throttled/periods", "throttled s", "syscall p50/p90/p99 ns"], rows)
+         "throttled/periods", "throttled s", "own us/unit usr/sys", "syscall p50/p90/p99 ns"],
+        rows)

@@ -147,15 +147,23 @@ def copy_result(outcome: CopyOutcome) -> tuple[CopyResult | None, float, int, st
 
 def summarize(result: TestResult, level: float = 0.95) -> None:
     """Fill score, samples, elapsed, index and CI from the passes (UnixBench arithmetic)."""
-    scores = [p.score for p in result.passes if p.score > 0]
-    if not scores:
+    scores = [p.score for p in result.passes]
+    kept = stats.kept_scores(scores)
+    if not kept or kept[0] <= 0:
+        # a pass in which no copy completed a loop (a 1 s shell pass with 64 copies): its
+        # score is 0 and UnixBench's geometric mean is undefined; say so instead of guessing
         result.score = result.samples = result.index = result.ci = None
+        zero = sum(1 for x in scores if x <= 0)
+        if zero and result.status == "ok":
+            result.status = "failed"
+            result.error = (f"{zero} of {len(scores)} passes completed no loop: passes too "
+                            "short for this many copies (use standard mode)")
         return
     result.score, result.samples = stats.unixbench_score(scores)
     result.elapsed = math.fsum(p.elapsed for p in result.passes) / len(result.passes)
     if result.baseline:
         result.index = stats.index_value(result.score, result.baseline)
-    interval = stats.t_log_interval(stats.kept_scores(scores), level)
+    interval = stats.t_log_interval(kept, level)
     result.ci = ConfidenceInterval(low=interval[0], high=interval[1], level=level) \
         if interval else None
 

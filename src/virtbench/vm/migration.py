@@ -130,6 +130,25 @@ def _progress(lines: list[SerialLine], where: str) -> list[ProgressSample]:
     return out
 
 
+CRASH_MARKERS = ("Kernel panic", "Oops:", "BUG:", "general protection fault",
+                 "Fatal exception")
+
+
+def _crash_line(g: Guest) -> str | None:
+    try:
+        text = g.console_path.read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if any(m in line for m in CRASH_MARKERS):
+            return line.split("] ", 1)[-1].strip()[:160]
+    return None
+
+
+def _crashed(g: Guest) -> bool:
+    return not g.alive() or _crash_line(g) is not None
+
+
 def _rate(samples: list[ProgressSample], t0: float, t1: float) -> float | None:
     """Work chunks per second between host times t0 and t1 (first and last line inside)."""
     inside = [s for s in samples if t0 <= s.t <= t1]
@@ -253,25 +272,35 @@ class Migrator:
         src.cmd("migrate", uri=uri)
         samples, iterations, info, postcopy_started = self._watch(src, t_start)
         t_end = time.monotonic()
-        status = info.get("status")
-        converged = status == "completed"
+        if info.get("status") not in ("completed", "failed", "cancelled"):
+            with contextlib.suppress(GuestError):
+                src.cmd("migrate_cancel")
+            final = self._wait_status(src, ("cancelled", "failed", "completed"), 30)
+            if final.get("status") == "completed":  # it finished as we cancelled it
+                info = final
+            else:
+                info = {**info, "status": final.get("status", info.get("status"))}
+        converged = info.get("status") == "completed"
         after_guest = src
         source_gone = None
+        job, node = f"mirror{gen}", f"mirror-target{gen}"
         if converged:
             if block:  # complete the mirror (cancel after ready = done, no pivot), resume
                 with contextlib.suppress(GuestError):
-                    src.cmd("block-job-cancel", device="mirror0")
+                    src.cmd("block-job-cancel", device=job)
                 dst.cmd("block-export-del", id="exp0", mode="hard")
                 dst.cmd("nbd-server-stop")
                 dst.cmd("cont")
             after_guest = dst
-        else:
+        elif block:  # the guest stays: drop the mirror and its NBD connection
             with contextlib.suppress(GuestError):
-                src.cmd("migrate_cancel")
-            self._wait_status(src, ("cancelled", "failed", "completed"), 30)
-            if block:
-                with contextlib.suppress(GuestError):
-                    src.cmd("block-job-cancel", device="mirror0", force=True)
+                src.cmd("block-job-cancel", device=job, force=True)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and any(
+                    j.get("device") == job for j in src.cmd("query-block-jobs")):
+                time.sleep(POLL)
+            with contextlib.suppress(GuestError):
+                src.cmd("blockdev-del", **{"node-name": node})
         after_start = len(after_guest.data.snapshot()) if after_guest is src else 0
         hit = None
         kicks = 0
@@ -280,11 +309,13 @@ class Migrator:
             hit = after_guest.data.wait_for(lambda ln: PROGRESS.match(ln.text) is not None,
                                             after_start, KICK_AFTER)
             if hit is None:  # a stalled 16550 transmitter (see SerialReader.kick)
+                if _crashed(after_guest):
+                    break
                 kicks += 1
                 after_guest.data.kick()
         if hit is None:
-            raise GuestError(f"{after_guest.name}: guest printed no progress after the "
-                             "migration: it is not running")
+            return self._crashed_point(point, info, samples, iterations, src, dst, src_start,
+                                       after_guest, t_start, t_end, converged, pid)
         t_resumed = hit[1].t
         if converged:  # the source has nothing left to do: quit it, it must be gone
             src_snapshot = src.data.snapshot()[src_start:]
@@ -314,24 +345,51 @@ class Migrator:
                              t_end, t_resumed, converged, boot_id_after, source_gone,
                              postcopy_started, mirror_seconds, kicks)
 
+    def _crashed_point(self, point: Point, info: dict[str, Any],
+                       samples: list[dict[str, Any]], iterations: list[dict[str, Any]],
+                       src: Guest, dst: Guest, src_start: int, after: Guest, t_start: float,
+                       t_end: float, converged: bool, pid: int) -> PointResult:
+        """The guest did not come back after the move: record why, and end this lineage (the
+        next point boots a new guest, with a new boot id)."""
+        state = "QEMU exited"
+        with contextlib.suppress(GuestError):
+            state = str(after.cmd("query-status").get("status"))
+        console = after.console_tail()
+        crash = _crash_line(after)
+        reason = (f"the guest did not resume on {'the destination' if converged else 'the source'}"
+                  f" (QEMU {state}): " + (f"guest kernel crashed: {crash}" if crash
+                                          else f"no output for 60 s; console: {console}"))
+        self.log(f"  {reason}")
+        src_lines = _progress(src.data.snapshot()[src_start:], "source") if src.serial else []
+        row = self._analyse(point, info, samples, iterations, src_lines, [], t_start, t_end,
+                            t_end, converged, None, None, False, None, 0).row
+        row.update(guest_crashed=True, counter_continues=False, same_boot=False,
+                   reason=reason, status=f"{info.get('status')}, guest crashed")
+        src.stop()
+        dst.stop()
+        row["source_gone"] = src.proc is not None and src.proc.poll() is not None
+        self.current = None
+        return PointResult(row=row, iterations=iterations, samples=samples)
+
     def _mirror(self, src: Guest, dst: Guest, gen: int, bandwidth: int) -> float:
         sock = str(self.s.dir / f"nbd{gen}.sock")
         dst.cmd("nbd-server-start", addr={"type": "unix", "data": {"path": sock}})
         dst.cmd("block-export-add", type="nbd", id="exp0", **{"node-name": "disk0"},
                 name="disk0", writable=True)
-        src.cmd("blockdev-add", driver="nbd", **{"node-name": "mirror-target"},
+        job, node = f"mirror{gen}", f"mirror-target{gen}"
+        src.cmd("blockdev-add", driver="nbd", **{"node-name": node},
                 server={"type": "unix", "path": sock}, export="disk0")
         t0 = time.monotonic()
-        src.cmd("blockdev-mirror", **{"job-id": "mirror0"}, device="disk0",
-                target="mirror-target", sync="full",
+        src.cmd("blockdev-mirror", **{"job-id": job}, device="disk0",
+                target=node, sync="full",
                 **({"speed": bandwidth} if bandwidth < UNLIMITED else {}))
         deadline = t0 + max(self.o.timeout, 30.0)
         while time.monotonic() < deadline:
             jobs = src.cmd("query-block-jobs")
-            job = next((j for j in jobs if j.get("device") == "mirror0"), None)
-            if job is None:
+            state = next((j for j in jobs if j.get("device") == job), None)
+            if state is None:
                 raise GuestError("block mirror job vanished before it was ready")
-            if job.get("ready"):
+            if state.get("ready"):
                 return time.monotonic() - t0
             time.sleep(POLL)
         raise GuestError(f"block mirror of {self.o.disk_mb} MB not ready in "
@@ -478,6 +536,7 @@ class Migrator:
             "last_seq_before": max((s.seq for s in src_lines), default=None),
             "replayed_lines": replayed,
             "serial_kicks": kicks,
+            "guest_crashed": False,
         }
         if kicks:
             row["note"] = (f"the guest's serial output stalled after the switch-over and was "
