@@ -7,12 +7,14 @@ expected non-zero exit status.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,26 @@ def _examples(page: Path) -> list[tuple[str, int]]:
 
 
 CASES = [(p, _examples(p)) for p in PAGES]
+_TESTBED = re.compile(r"<!--\s*docs-test:\s*fleet-testbed\s+hosts=(\d+)(?:\s+unreachable=(\d+))?"
+                      r"\s*-->")
+
+
+@contextlib.contextmanager
+def _fleet_testbed(page: Path, work: Path) -> Iterator[None]:
+    """A page marked ``<!-- docs-test: fleet-testbed hosts=N unreachable=M -->`` gets real
+    sshd hosts on loopback (virtbench.fleet.testbed) and their inventory as ``hosts.ini``."""
+    m = _TESTBED.search(page.read_text(encoding="utf-8"))
+    if m is None:
+        yield
+        return
+    if not Path("/usr/sbin/sshd").exists():
+        pytest.skip("needs openssh-server (scripts/setup-dev.sh installs it)")
+    from virtbench.fleet.testbed import LocalFleet
+
+    with LocalFleet(Path(f"/tmp/vbdoc-{os.getpid()}"), int(m.group(1)),
+                    unreachable=int(m.group(2) or 0)) as fleet:
+        shutil.copy(fleet.inventory, work / "hosts.ini")
+        yield
 
 
 @pytest.mark.parametrize(("page", "examples"), [c for c in CASES if c[1]],
@@ -58,12 +80,13 @@ def test_documented_examples_run(page: Path, examples: list[tuple[str, int]],
     # Examples may name the sample UnixBench reports as if the user had them at hand.
     for sample in (ROOT / "tests" / "data").glob("unixbench-*.txt"):
         shutil.copy(sample, work / sample.name)
-    for cmd, expected in examples:
-        proc = subprocess.run(cmd, shell=True, cwd=work, env=env, capture_output=True,
-                              text=True, timeout=600, check=False)
-        assert proc.returncode == expected, (
-            f"{page.name}: `{cmd}` exited {proc.returncode}, expected {expected}\n"
-            f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    with _fleet_testbed(page, work):
+        for cmd, expected in examples:
+            proc = subprocess.run(cmd, shell=True, cwd=work, env=env, capture_output=True,
+                                  text=True, timeout=600, check=False)
+            assert proc.returncode == expected, (
+                f"{page.name}: `{cmd}` exited {proc.returncode}, expected {expected}\n"
+                f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
 
 
 def test_readme_starts_with_the_two_setup_commands() -> None:
@@ -77,3 +100,16 @@ def test_readme_starts_with_the_two_setup_commands() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "scripts/setup-dev.sh" in ci and "-m pytest" in ci
 
+
+
+def test_every_command_has_a_page_and_links_resolve() -> None:
+    from virtbench.cli import COMMAND_MODULES
+
+    docs = ROOT / "docs"
+    for name in COMMAND_MODULES:
+        name = name.rstrip("_").replace("_", "-")
+        page = docs / ("runs.md" if name in ("show", "export", "rm", "db") else f"{name}.md")
+        assert page.is_file(), f"no docs page for `virtbench {name}`"
+    for page in [ROOT / "README.md", *docs.glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / target).is_file(), f"{page.name}: broken link {target}"

@@ -1,9 +1,11 @@
 """virtbench fleet against REAL hosts: sshd instances on loopback ports (Debian's
 openssh-server), each with its own host key, a test user with a key generated here, an
-ordinary INI inventory with groups, and one host in the inventory that has no sshd.
+ordinary INI inventory with groups, one host without a C compiler on its PATH and one
+host in the inventory that has no sshd.
 
 The stories, in order (they share the hosts and one data directory):
-1. `detect` on the fleet: the unreachable host fails with the reason, the others are in the
+1. `detect` on the fleet: the unreachable host and the one without a compiler fail with the
+   reason, the others are in the
    store, labelled; `fleet results`/`status` show them. `--keep` leaves the venvs.
 2. `run --quick dhry2reg`: one host is killed mid-run (its sshd and its processes), then the
    controller gets Ctrl-C while the others measure. `fleet resume` collects the others (their
@@ -44,8 +46,11 @@ POLL = "1"
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFleet]:
     base = Path(f"/tmp/vbft-{os.getpid()}")  # short: sshd and ssh control paths
-    with LocalFleet(base, 3, unreachable=1,
-                    groups={"web": ["h1", "h2"], "db": ["h3"], "spare": ["h4"]}) as f:
+    f = LocalFleet(base, 4, unreachable=1,
+                   groups={"web": ["h1", "h2"], "db": ["h3"], "spare": ["h4", "h5"]})
+    # h4 has no C compiler on its PATH; h5 has no sshd at all
+    f.sshd_extra["h4"] = [f"SetEnv PATH={f.minimal_path()}"]
+    with f:
         yield f
 
 
@@ -89,9 +94,12 @@ def test_detect_on_a_fleet_with_an_unreachable_host(fleet: LocalFleet,
     state = json.loads(proc.stdout)
     hosts = state["hosts"]
     assert [hosts[h]["status"] for h in ("h1", "h2", "h3")] == ["fetched"] * 3, proc.stderr
+    assert hosts["h5"]["status"] == "failed"
+    assert "unreachable" in hosts["h5"]["reason"] and "refused" in hosts["h5"]["reason"]
+    assert "h5: unreachable" in proc.stderr  # failures listed with reasons
     assert hosts["h4"]["status"] == "failed"
-    assert "unreachable" in hosts["h4"]["reason"] and "refused" in hosts["h4"]["reason"]
-    assert "h4: unreachable" in proc.stderr  # failures listed with reasons
+    assert hosts["h4"]["reason"] == ("no C compiler (cc, gcc or clang); rerun with "
+                                     "--install-deps"), hosts["h4"]
     docs = store_runs(state["id"])
     assert sorted(docs) == ["h1", "h2", "h3"]
     for host, doc in docs.items():
@@ -106,10 +114,10 @@ def test_detect_on_a_fleet_with_an_unreachable_host(fleet: LocalFleet,
         assert (Path(hosts[h]["run_dir"]) / "document.json").exists()
     # the views
     res = run_cli("fleet", "results", state["id"], env=env, check=True)
-    assert "h4" in res.stdout and "unreachable" in res.stdout
+    assert "h5" in res.stdout and "unreachable" in res.stdout
     assert "group web" in res.stdout and "virt " in res.stdout
     status = run_cli("fleet", "status", state["id"], env=env, check=True)
-    assert "incomplete" in status.stdout and "h4" in status.stdout
+    assert "incomplete" in status.stdout and "no C compiler" in status.stdout
     assert "fleet resume" in status.stdout
     sys.stderr.write(f"detect fleet: {time.monotonic() - t0:.1f}s\n")
 
@@ -151,7 +159,7 @@ def test_killed_host_and_ctrl_c_then_resume_loses_nothing(fleet: LocalFleet,
     reason; once the host is back, the second resume redoes only it. No --keep: the remote
     files are removed."""
     t0 = time.monotonic()
-    proc = _start(fleet, env, "--limit", "all:!h4", "--", "run", "--quick", "-c", "1",
+    proc = _start(fleet, env, "--limit", "web:db", "--", "run", "--quick", "-c", "1",
                   "dhry2reg")
     st = _wait_for(env, lambda s: all(
         s["hosts"][h]["status"] == "running" and (Path(s["hosts"][h]["run_dir"]) / "pid").exists()

@@ -61,6 +61,9 @@ def test_real_tcg_migration_then_non_converging(tmp_path: Path) -> None:
         m.boot()
         ok = m.run_point(mig.Point(bandwidth=100 * mig.MiB, dirty_rate_mb=2))
         first_qemu = next(g for g in s.guests if g.name == "gen0")
+        if ok.row["guest_crashed"]:  # QEMU 7.2 TCG sometimes delivers a broken guest
+            assert "did not resume" in ok.row["reason"] and not ok.row["counter_continues"]
+            m.boot()
         # a bandwidth far below the dirty rate: every pass re-sends the whole working set
         stuck = m.run_point(mig.Point(bandwidth=16 * mig.MiB, dirty_rate_mb=64))
         workdir = s.dir
@@ -69,7 +72,17 @@ def test_real_tcg_migration_then_non_converging(tmp_path: Path) -> None:
     assert not workdir.exists()
     assert survivor.proc is not None and survivor.proc.poll() is not None
 
+    n = stuck.row
+    assert not n["converged"] and n["status"] != "completed"
+    assert "not converged" in n["reason"]
+    assert n["non_convergence"] == "dirty rate >= bandwidth", n["reason"]
+    assert n["remaining_mb"] and n["remaining_mb"] > 1
+    assert n["counter_continues"] and n["same_boot"]  # still running on the source
+    assert n["dirty_mb_s_guest"] > 16
+
     r = ok.row
+    if r["guest_crashed"]:
+        pytest.xfail(f"destination guest crashed after the switch-over: {r['reason']}")
     assert r["converged"] and r["status"] == "completed"
     assert r["counter_continues"] and r["same_boot"], r
     assert r["source_gone"] and first_qemu.proc is not None and first_qemu.proc.poll() is not None
@@ -80,13 +93,6 @@ def test_real_tcg_migration_then_non_converging(tmp_path: Path) -> None:
     assert ok.iterations and ok.iterations[0]["iteration"] == 1
     assert r["throughput_before"] and r["throughput_after"]
     assert r["storage"] == "block" and r["mirror_s"] is not None and r["mirror_s"] > 0
-
-    n = stuck.row
-    assert not n["converged"] and n["status"] != "completed"
-    assert "not converged" in n["reason"]
-    assert n["remaining_mb"] and n["remaining_mb"] > 1
-    assert n["counter_continues"] and n["same_boot"]  # still running on the source
-    assert n["dirty_mb_s_guest"] > 16
 
 
 def _children_qemu(tmp: Path) -> list[int]:
@@ -128,3 +134,15 @@ def test_interrupted_migration_leaves_nothing(tmp_path: Path, sig: int) -> None:
     assert "interrupted" in rest
     assert _children_qemu(tmp_path) == []
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("virtbench-")] == []
+
+
+def test_crash_detection_reads_the_console(tmp_path: Path) -> None:
+    from virtbench.vm.qemu import Guest, GuestConfig
+
+    g = Guest(GuestConfig(Path("k"), Path("i")), tmp_path, name="d")
+    assert mig._crash_line(g) is None  # no console yet
+    g.console_path.write_text("[    0.04] ..MP-BIOS bug: 8254 timer not connected\n"
+                              "[   25.7] BUG: unable to handle page fault for address: ffff\n"
+                              "[   25.8] Kernel panic - not syncing: Fatal exception\n")
+    assert mig._crash_line(g) == "BUG: unable to handle page fault for address: ffff"
+    assert mig._crashed(g)  # and QEMU is not even running

@@ -4,9 +4,13 @@ db, compare)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import stat
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from virtbench.errors import UsageError
@@ -38,6 +42,38 @@ def parse_labels(items: Sequence[str]) -> dict[str, str]:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, allow_nan=False, default=str) + "\n")
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write ``text`` to the user's ``-o`` file: atomically (a temporary file next to it,
+    then a rename) for a regular file, so a failure leaves the old content; directly for a
+    device or FIFO (``/dev/stdout``, a pipe), which a rename would replace by a plain file.
+    A symlink is followed (its target is written, the link stays). Any OSError is one
+    ``UsageError`` line naming the file; the temporary file never stays behind."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise UsageError(f"{path}: cannot write: is a directory")
+    try:
+        if mode is not None and not stat.S_ISREG(mode):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            return
+        target = Path(os.path.realpath(path))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, target)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def info(message: str) -> None:

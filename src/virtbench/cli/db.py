@@ -7,6 +7,7 @@ from pathlib import Path
 
 from virtbench import paths
 from virtbench.cli._common import add_db_option, info, print_json
+from virtbench.errors import UsageError
 from virtbench.results.model import load_any
 
 NAME = "db"
@@ -25,6 +26,9 @@ def run(args: argparse.Namespace) -> int:
     from virtbench.store import open_store
 
     if args.action == "rebuild":
+        if args.dir is not None and not args.dir.is_dir():
+            # Rebuilding from a typo'd directory would empty the index.
+            raise UsageError(f"--dir {args.dir}: no such directory; the index is unchanged")
         store = open_store(args.db, check=False)
         directory = args.dir or paths.results_dir()
         report = store.rebuild(directory)
@@ -33,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
                "skipped": [{"file": f, "reason": r} for f, r in report.skipped],
                "duplicates": [{"file": f, "id": i} for f, i in report.duplicates]}
         for f, reason in report.skipped:
-            info(f"skipped {f}: {reason}")
+            # The reason usually starts with the file name already: name it once.
+            info(reason if reason.startswith(f"{f}:") else f"skipped {f}: {reason}")
         for f, run_id in report.duplicates:
             info(f"skipped {f}: run {run_id} already indexed from another file")
         if args.json:
@@ -44,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(args.db)
     counts = store.counts()
     directory = paths.results_dir()
-    files = sorted(directory.rglob("*.json")) if directory.is_dir() else []
+    files = sorted(f for f in directory.rglob("*.json") if f.is_file()) \
+        if directory.is_dir() else []
     indexed_paths = {r.path for r in store.list_runs()}
     unindexed = [str(f) for f in files if str(f.resolve()) not in indexed_paths]
     not_docs = []
@@ -58,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
             "runs": counts["run"], "environments": counts["environment"],
             "results": counts["result"], "labels": counts["label"],
             "files": len(files),
-            "files_not_indexed": [f for f in unindexed if f not in not_docs]}
+            "files_not_indexed": [f for f in unindexed if f not in not_docs],
+            "files_not_documents": not_docs}
     if args.json:
         print_json(data)
         return 0
@@ -69,4 +76,7 @@ def run(args: argparse.Namespace) -> int:
     assert isinstance(missing, list)
     print(f"{'not indexed':<16}{len(missing)}"
           + ("  (run `virtbench db rebuild`)" if missing else ""))
+    if not_docs:
+        print(f"{'not documents':<16}{len(not_docs)}  (unreadable or not virtbench JSON; "
+              "`virtbench db rebuild` names them)")
     return 0

@@ -38,8 +38,12 @@ def read_documents(files: list[str], labels: dict[str, str]) -> list[tuple[Docum
     seen: dict[str, Path] = {}
     for name in files:
         path = Path(name).expanduser()
-        if not path.is_file():
+        if path.is_dir():
+            raise UsageError(f"{name}: is a directory, not a report or result file")
+        if not path.exists():
             raise UsageError(f"{name}: no such file")
+        if not path.is_file():
+            raise UsageError(f"{name}: not a regular file")
         for doc in load_file_all(path):
             if isinstance(doc, RunResult) and doc.source == "native":
                 doc.source = "imported-virtbench"
@@ -60,11 +64,13 @@ def import_documents(docs: list[tuple[Document, Path]], db_url: str | None) -> l
 
     store = open_store(db_url)
     created: list[Path] = []
+    previous: dict[Path, bytes] = {}  # re-imported runs: their master files as they were
     written: list[tuple[Document, Path]] = []
     try:
         for doc, _src in docs:
             target = master_path(doc)
             if target.exists():
+                previous[target] = target.read_bytes()
                 # Importing again keeps the labels given the first time.
                 try:
                     old = load_any(target)
@@ -79,6 +85,8 @@ def import_documents(docs: list[tuple[Document, Path]], db_url: str | None) -> l
     except BaseException:
         for p in created:
             p.unlink(missing_ok=True)
+        for p, data in previous.items():
+            p.write_bytes(data)
         raise
     return [p for _, p in written]
 

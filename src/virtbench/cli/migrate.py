@@ -16,9 +16,9 @@ HELP = "measure a live migration of a running guest between two QEMU processes o
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bandwidth", default="10M,50M,200M", metavar="LIST",
+    p.add_argument("--bandwidth", default="5M,10M,20M,50M,200M", metavar="LIST",
                    help="migration bandwidth limits, bytes/s with K/M/G (binary), comma "
-                        "separated, or 'unlimited' (default: 10M,50M,200M)")
+                        "separated, or 'unlimited' (default: 5M,10M,20M,50M,200M)")
     p.add_argument("--dirty-rate", default="8", metavar="LIST",
                    help="MB/s the guest workload dirties, comma separated (default: 8)")
     p.add_argument("--memory", type=int, default=128, metavar="MB",
@@ -39,9 +39,9 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="switch to post-copy after --postcopy-after iterations")
     p.add_argument("--postcopy-after", type=int, default=2, metavar="N",
                    help="pre-copy iterations before post-copy (default: 2)")
-    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S",
                    help="seconds of pre-copy after which a migration counts as not converging "
-                        "and is cancelled (default: 60)")
+                        "and is cancelled (default: 30)")
     p.add_argument("--settle", type=float, default=2.0, metavar="S",
                    help="seconds of guest throughput measured before and after (default: 2)")
     p.add_argument("--kernel", default=None, metavar="PATH",
@@ -170,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
                     result = m.run_point(mig.Point(bw, rate))
                     row = dict(result.row)
                     row["iteration_log"] = result.iterations
+                    row["samples"] = result.samples
                     doc.rows.append(row)
                     r = result.row
                     info(f"  {r['bandwidth']}/s, {rate:g} MB/s dirty: "

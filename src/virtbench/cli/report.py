@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
+from virtbench.cli._common import write_output
 from virtbench.errors import UsageError
 from virtbench.report import data as report_data
 from virtbench.report.inputs import resolve
@@ -29,16 +29,6 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="database URL of the run store (default: VIRTBENCH_DB or SQLite)")
 
 
-def _write(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     docs = resolve(args.runs, args.db)
     if not docs:
@@ -50,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
         text = markdown.render(report)
         if args.output and args.output != "-":
-            _write(Path(args.output), text)
+            write_output(Path(args.output), text)
             sys.stderr.write(f"virtbench: wrote {args.output}\n")
         else:
             sys.stdout.write(text)
@@ -59,9 +49,14 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.output or "report.html")
     page = html.render(report)
-    _write(out, page)
+    write_output(out, page)
     sys.stderr.write(
-        f"virtbench: wrote {out} ({len(page.encode()) / 1e6:.1f} MB, {len(report.runs)} runs, "
-        f"{len(report.experiments)} experiments, {time.monotonic() - started:.2f} s)\n"
+        f"virtbench: wrote {out} ({len(page.encode()) / 1e6:.1f} MB, "
+        f"{_n(len(report.runs), 'run')}, "
+        f"{_n(len(report.experiments), 'experiment')}, {time.monotonic() - started:.2f} s)\n"
     )
     return 0
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

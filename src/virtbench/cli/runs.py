@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from virtbench.cli._common import (
@@ -12,6 +13,7 @@ from virtbench.cli._common import (
     print_json,
     print_table,
 )
+from virtbench.errors import UsageError
 
 if TYPE_CHECKING:
     from virtbench.store import RunRow
@@ -45,8 +47,27 @@ def scores_text(row: RunRow) -> str:
     return " ".join(f"{c}:{s:.1f}" for c, s in sorted(row.scores.items()))
 
 
+def _date(option: str, value: str | None) -> str | None:
+    """A ``--since``/``--until`` value as given, after checking it is a date: a typo must
+    not silently list nothing (or everything)."""
+    if value is None:
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"{option} {value!r}: expected a date YYYY-MM-DD or a timestamp "
+            "YYYY-MM-DDTHH:MM:SS") from None
+    return value.replace(" ", "T", 1)  # stored timestamps have the T
+
+
 def run(args: argparse.Namespace) -> int:
     from virtbench.store import RunFilter, open_store
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit {args.limit}: expected a number of runs, 1 or more")
+    args.since = _date("--since", args.since)
+    args.until = _date("--until", args.until)
 
     flt = RunFilter(host=args.host, labels=parse_labels(args.label), since=args.since,
                     until=args.until, profile=args.profile, kind=args.kind,

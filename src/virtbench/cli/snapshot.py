@@ -34,7 +34,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.out} exists (use --force to overwrite)")
     if out.exists() and out.is_dir():
         raise UsageError(f"{args.out} is a directory")
-    manifest = capture(out, include_hostname=args.include_hostname)
+    if not out.parent.is_dir():
+        raise UsageError(f"{args.out}: directory {out.parent} does not exist")
+    try:
+        manifest = capture(out, include_hostname=args.include_hostname)
+    except OSError as exc:
+        raise UsageError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
     if args.json:
         json.dump({"path": str(out), **manifest}, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -123,6 +123,7 @@ class LocalFleet:
         *,
         unreachable: int = 0,
         groups: dict[str, list[str]] | None = None,
+        sshd_extra: dict[str, list[str]] | None = None,
     ) -> None:
         if not Path(SSHD).exists() or shutil.which("ssh-keygen") is None:
             raise EnvironmentUnsupported(
@@ -144,6 +145,8 @@ class LocalFleet:
                 "db": [h for i, h in enumerate(names) if i % 2 == 1],
             }
         self.groups = groups
+        self.sshd_extra = sshd_extra or {}
+        """Extra sshd_config lines per host, e.g. ``SetEnv PATH=...`` for a host without cc."""
         for i, name in enumerate(names):
             host_dir = self.base / name
             host_dir.mkdir(exist_ok=True)
@@ -242,6 +245,7 @@ class LocalFleet:
             "MaxSessions 50",
             "LogLevel ERROR",
             "Subsystem sftp internal-sftp",
+            *self.sshd_extra.get(h.name, []),
             "",
         ])
 
@@ -266,6 +270,23 @@ class LocalFleet:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"sshd for {h.name} did not start on port {h.port}")
+
+    def minimal_path(self, *, without: tuple[str, ...] = ("cc", "gcc", "clang")) -> str:
+        """A directory for PATH with the usual programs except ``without`` (a host without a
+        C compiler), readable by the test user."""
+        d = self.base / "minimal-bin"
+        if not d.exists():
+            d.mkdir()
+            for src in ("/usr/bin", "/bin"):
+                for prog in Path(src).iterdir():
+                    if prog.name in without or prog.name.startswith(("gcc", "cc", "clang",
+                                                                     "x86_64-linux-gnu-gcc")):
+                        continue
+                    link = d / prog.name
+                    if not link.exists():
+                        link.symlink_to(prog)
+            os.chmod(d, 0o755)
+        return str(d)
 
     def write_inventory(self, extra_host_vars: dict[str, str] | None = None) -> Path:
         """An INI inventory: every host with its port, groups, the user and the key."""

@@ -28,14 +28,21 @@ if TYPE_CHECKING:
 Document = RunResult | ExperimentResult
 
 
-def load_file(path: Path) -> Document:
-    """A JSON document, or a UnixBench text report parsed in memory (exactly one report)."""
+def _head(path: Path) -> bytes:
+    """The first 4 KiB of ``path``; an unreadable or empty file is one clear error."""
     try:
         with path.open("rb") as fh:
             head = fh.read(4096)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if head.lstrip()[:1] == b"{":
+    if not head.strip():
+        raise UsageError(f"{path}: empty file (no report or result document in it)")
+    return head
+
+
+def load_file(path: Path) -> Document:
+    """A JSON document, or a UnixBench text report parsed in memory (exactly one report)."""
+    if _head(path).lstrip()[:1] == b"{":
         return load_any(path)
     from virtbench.importers.unixbench import parse_file
 
@@ -44,12 +51,7 @@ def load_file(path: Path) -> Document:
 
 def load_file_all(path: Path) -> list[Document]:
     """Like ``load_file``, but a text file holding several UnixBench reports gives them all."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(4096)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if head.lstrip()[:1] == b"{":
+    if _head(path).lstrip()[:1] == b"{":
         return [load_any(path)]
     from virtbench.importers.unixbench import parse_file_all
 

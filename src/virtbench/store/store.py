@@ -121,7 +121,14 @@ def _engine(url: str) -> Engine:
         if backend == "sqlite":
             db = parsed.database
             if db and db != ":memory:":
-                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                parent = Path(db).expanduser().parent
+                if url == default_url():
+                    parent.mkdir(parents=True, exist_ok=True)
+                elif not parent.is_dir():
+                    # A URL the user typed: a typo must not create directories (as root,
+                    # anywhere); sqlite3 itself refuses this too.
+                    raise StoreError(f"database {display_url(url)}: directory {parent} "
+                                     "does not exist")
             engine = create_engine(url, connect_args={"timeout": 30})
             _sqlite_setup(engine)
         elif backend == "postgresql":
@@ -334,8 +341,10 @@ def _run_row(doc: Document, env_id: int, path: Path) -> dict[str, Any]:
 
 
 def _day_end(value: str) -> str:
-    """``2026-11-22`` -> ``2026-11-22T99`` so that ``started < it`` includes the whole day."""
-    return value + "T99" if len(value) == 10 else value
+    """``2026-11-22`` -> ``2026-11-22T99`` so that ``started < it`` includes the whole day;
+    a timestamp gets ``~`` (above every digit, ``.``, ``+``, ``Z``) so that the run started
+    at exactly that time (with any fraction or time zone after it) is included too."""
+    return value + "T99" if len(value) == 10 else value + "~"
 
 
 # ---- the store -------------------------------------------------------------------------------

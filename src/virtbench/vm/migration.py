@@ -207,12 +207,16 @@ class Migrator:
                              f"{self.o.memory_mb} MB for the guest kernel (keep "
                              f"{GUEST_RESERVE_MB} MB: --wss at most "
                              f"{max(0, self.o.memory_mb - GUEST_RESERVE_MB)})")
-        initramfs.write(self.initrd, {"vmload": build.static_binary("vmload")})
-        disk = self._disk(0)
+        if not self.initrd.exists():
+            initramfs.write(self.initrd, {"vmload": build.static_binary("vmload")})
+        if self.boot_id is not None:  # a new guest after a crash: new names, new disk
+            self.generation += 1
+        gen = self.generation
+        disk = self._disk(gen)
         if disk is not None:
             self._make_disk(disk, fill=True)
         t0 = time.monotonic()
-        g = self.s.start(self._config(0), name="gen0")
+        g = self.s.start(self._config(gen), name=f"gen{gen}")
         self.boot_id = g.wait_ready(self.o.boot_timeout)
         self.boot_seconds = time.monotonic() - t0
         self.current = g
@@ -543,9 +547,18 @@ class Migrator:
                            f"resumed by {kicks} kick(s) of {KICK_AFTER:g} s: guest_downtime_ms "
                            "includes that stall")
         if not converged:
+            dirty = row["dirty_mb_s_qemu"] or row["dirty_mb_s_guest"] or 0.0
+            bw_mb = point.bandwidth / MiB
+            if dirty >= 0.9 * bw_mb:
+                why = (f"the guest dirties {dirty:g} MB/s, as fast as or faster than "
+                       f"{fmt_rate(point.bandwidth)}/s can send: it cannot converge")
+                row["non_convergence"] = "dirty rate >= bandwidth"
+            else:
+                why = (f"still iterating ({dirty:g} MB/s dirtied < {bw_mb:g} MB/s): "
+                       "a longer --timeout may let it finish")
+                row["non_convergence"] = "timeout"
             row["reason"] = (
                 f"not converged in {o.timeout:g} s: {row['iterations']} iterations, "
-                f"{row['remaining_mb']} MB still to send at {fmt_rate(point.bandwidth)}/s "
-                f"while the guest dirties {row['dirty_mb_s_guest']} MB/s"
+                f"{row['remaining_mb']} MB still to send; {why}"
             )
         return PointResult(row=row, iterations=iterations, samples=samples)

@@ -1,0 +1,193 @@
+"""Controller overhead of ``virtbench fleet`` for N simulated hosts (figures, not pass/fail).
+
+Each host is a real sshd on a loopback port (``virtbench.fleet.testbed``); the fleet runs
+``detect`` on all of them, at each ``--forks`` value. Printed per forks value:
+
+- wall time of the fleet run, and the part beyond the command itself (the median wall time
+  of ``virtbench detect --json`` run alone, measured here first);
+- controller CPU (the fleet process and everything it waited for: ansible-playbook, its
+  workers, ssh clients) in total and per host;
+- controller peak memory (sum of PSS over its process tree, sampled every 0.2 s: Ansible's
+  forked workers share most pages with their parent) in total and per host;
+- the time of each Ansible phase (preflight, launch, poll rounds, collect).
+
+The venv is installed once (host h1, ``--keep``) and the other hosts' venv directories are
+links to it, so the figures are the steady state of a fleet whose targets already have
+virtbench (a first install is dominated by copying the ~55 MB bundle; its time for one host
+is printed too). The simulated hosts share this machine's CPUs with the controller, so wall
+times include their own work (sshd, Ansible's remote Python, detect itself) on the same
+cores: on a real fleet, that work is on the targets.
+
+Usage: python bench/fleet_overhead.py [--hosts 100] [--forks 10 50] [--poll-interval 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
+sys.path.insert(0, str(SRC))
+
+from virtbench.fleet.testbed import LocalFleet  # noqa: E402
+
+
+def _pss(pid: int) -> int | None:
+    """Proportional set size (bytes): shared pages (Ansible's forked workers share most of
+    theirs with their parent) counted once overall, not once per process."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def tree_rss(pid: int) -> int:
+    """Sum of PSS (RSS where PSS is unreadable), in bytes, of ``pid`` and its descendants."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        p = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(p)
+        rss[p] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        pss = _pss(p)
+        total += pss if pss is not None else rss.get(p, 0)
+        todo.extend(children.get(p, []))
+    return total
+
+
+def run_fleet(args: list[str], env: dict[str, str]) -> tuple[float, float, int, int, str]:
+    """(wall s, controller CPU s, peak tree RSS bytes, exit status, stdout)."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "virtbench", "fleet", "run", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=env)
+    peak = 0
+    assert proc.stdout is not None
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(proc.pid))
+        time.sleep(0.2)
+    wall = time.monotonic() - t0
+    out = proc.stdout.read()
+    # the process is reaped by poll(); its rusage (with everything it waited for) is the
+    # difference of our RUSAGE_CHILDREN before/after, taken by the caller
+    return wall, 0.0, peak, proc.returncode, out
+
+
+def phases(fleet_dir: Path) -> list[tuple[str, float]]:
+    out = []
+    for art in sorted((fleet_dir / "runner" / "artifacts").glob("*")):
+        stamps = []
+        for f in (art / "job_events").glob("*.json"):
+            try:
+                ev = json.loads(f.read_text())
+                stamps.append(datetime.fromisoformat(ev["created"].replace("Z", "+00:00")))
+            except (OSError, ValueError, KeyError):
+                continue
+        if stamps:
+            out.append((art.name.split("-", 1)[1], (max(stamps) - min(stamps)).total_seconds()))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--hosts", type=int, default=100)
+    ap.add_argument("--forks", type=int, nargs="+", default=[10, 50])
+    ap.add_argument("--poll-interval", type=float, default=5.0)
+    a = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="vbfb-"))
+    env = dict(os.environ, PYTHONPATH=str(SRC), XDG_DATA_HOME=str(work / "data"),
+               XDG_CACHE_HOME=os.environ.get("XDG_CACHE_HOME",
+                                             str(Path.home() / ".cache")))
+    # the command alone, for "beyond the command"
+    solo = []
+    for _ in range(3):
+        t = time.monotonic()
+        subprocess.run([sys.executable, "-m", "virtbench", "detect", "--json"], env=env,
+                       capture_output=True, check=True)
+        solo.append(time.monotonic() - t)
+    t_cmd = statistics.median(solo)
+    print(f"virtbench detect --json alone: {t_cmd:.2f} s (median of 3)")
+
+    with LocalFleet(Path(f"/tmp/vbfb-{os.getpid()}"), a.hosts,
+                    groups={"odd": [f"h{i}" for i in range(1, a.hosts + 1, 2)],
+                            "even": [f"h{i}" for i in range(2, a.hosts + 1, 2)]}) as fleet:
+        inv = str(fleet.inventory)
+        common = ["-i", inv, "--deps", "ship", "--keep", "--poll-interval",
+                  str(a.poll_interval), "--json"]
+        wall, _, _, _rc, out = run_fleet([*common, "--limit", "h1", "--", "detect"], env)
+        state = json.loads(out)
+        h1 = state["hosts"]["h1"]
+        if h1["status"] != "fetched":
+            print(f"warm-up failed: {h1['reason']}")
+            return 1
+        print(f"first install + detect on 1 host: {wall:.1f} s")
+        venv = Path(h1["remote_dir"]) / "venv"
+        base = Path(h1["remote_dir"]).parent
+        for i in range(2, a.hosts + 1):
+            hd = base / f"h{i}"
+            hd.mkdir(exist_ok=True)
+            link = hd / "venv"
+            if not link.exists():
+                link.symlink_to(venv)
+            if os.getuid() == 0:
+                os.chown(hd, fleet.uid, -1)
+                os.lchown(link, fleet.uid, -1)
+
+        print(f"\n{a.hosts} hosts (sshd on loopback), detect, poll interval "
+              f"{a.poll_interval:g} s, venvs present (--keep)")
+        header = (f"{'forks':>5} {'fetched':>7} {'wall s':>7} {'beyond cmd':>10} "
+                  f"{'ctl CPU s':>9} {'CPU/host':>8} {'peak MB':>8} {'MB/host':>7}")
+        print(header)
+        rows = []
+        for forks in a.forks:
+            before = os.times()
+            wall, _, peak, _rc, out = run_fleet([*common, "--forks", str(forks), "--",
+                                                "detect"], env)
+            after = os.times()
+            cpu = (after.children_user - before.children_user) + \
+                (after.children_system - before.children_system)
+            st = json.loads(out)
+            fetched = sum(1 for h in st["hosts"].values() if h["status"] == "fetched")
+            n = len(st["hosts"])
+            print(f"{forks:>5} {fetched:>4}/{n:<2} {wall:>7.1f} {wall - t_cmd:>10.1f} "
+                  f"{cpu:>9.1f} {cpu / n:>8.2f} {peak / 1e6:>8.0f} {peak / 1e6 / n:>7.1f}")
+            ph = phases(Path(env["XDG_DATA_HOME"]) / "virtbench" / "fleet" / st["id"])
+            rows.append((forks, ph))
+        for forks, ph in rows:
+            polls = [d for name, d in ph if name == "poll"]
+            parts = [f"{name} {d:.1f}s" for name, d in ph if name != "poll"]
+            print(f"forks {forks}: phases " + ", ".join(parts)
+                  + (f", {len(polls)} poll rounds of {statistics.median(polls):.1f}s (median)"
+                     if polls else ""))
+    print("\nnote: 'ctl CPU' is the fleet process and all it waited for (ansible-playbook, its "
+          "workers, ssh clients); ssh ControlPersist masters are not included. The simulated "
+          "hosts' own work (sshd, Ansible's remote Python, detect) shares the same CPUs and "
+          "inflates wall time.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

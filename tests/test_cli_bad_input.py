@@ -1,0 +1,170 @@
+"""Bad input to the store/report commands: one clear line, a non-zero exit, nothing lost
+(regressions found by trying the commands as a new user would)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from clihelp import vb
+from virtbench import paths
+from virtbench.store import dispose_engines, open_store
+
+DATA = Path(__file__).resolve().parent / "data"
+PV = DATA / "unixbench-centos6-xen-pv.txt"
+HVM = DATA / "unixbench-xen-hvm-synthesized.txt"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_engines() -> None:
+    dispose_engines()
+
+
+def _one_line_error(rc: int, err: str, expected_rc: int = 2) -> str:
+    assert rc == expected_rc, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("virtbench"), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def _import(*files: Path, label: str = "set=a") -> list[str]:
+    rc, out, err = vb("import", "--json", "--label", label, *map(str, files))
+    assert rc == 0, err
+    return [d["id"] for d in json.loads(out)]
+
+
+def test_export_to_unwritable_paths_is_one_line(tmp_path: Path) -> None:
+    _import(PV)
+    rc, _, err = vb("export", "latest", "--format", "csv", "-o", "/proc/virtbench-x.csv")
+    assert "/proc/virtbench-x.csv: cannot write" in _one_line_error(rc, err)
+    rc, _, err = vb("export", "latest", "-o", str(tmp_path))
+    assert "is a directory" in _one_line_error(rc, err)
+    rc, _, err = vb("export", "latest", "-o", "/dev/full")
+    assert "No space left" in _one_line_error(rc, err)
+
+
+def test_writing_to_a_device_writes_it_and_never_replaces_it() -> None:
+    # It used to rename a temporary file over the target: `-o /dev/full` replaced the device
+    # node by a 5 MB regular file (as root) and reported success.
+    before = os.stat("/dev/full")
+    rc, _, err = vb("report", str(PV), "-o", "/dev/full")
+    assert "No space left" in _one_line_error(rc, err)
+    after = os.stat("/dev/full")
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
+    assert not [p for p in Path("/dev").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_write_output_follows_symlinks_and_keeps_old_content_on_failure(
+        tmp_path: Path) -> None:
+    from virtbench.cli._common import write_output
+    from virtbench.errors import UsageError
+
+    real = tmp_path / "real.csv"
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    write_output(link, "a,b\n")
+    assert link.is_symlink() and real.read_text() == "a,b\n"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        write_output(fifo, "through the pipe\n")
+        assert os.read(rfd, 100) == b"through the pipe\n"
+    finally:
+        os.close(rfd)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    with pytest.raises(UsageError, match="cannot write"):
+        write_output(real / "under-a-file.csv", "x")  # parent is a file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "link.csv", "real.csv"]
+
+
+def test_snapshot_to_unwritable_path_is_one_line() -> None:
+    rc, _, err = vb("snapshot", "/proc/virtbench-x.tar.gz")
+    assert "cannot write" in _one_line_error(rc, err)
+    rc, _, err = vb("snapshot", "/nonexistent-dir-qa/x.tar.gz")
+    assert "does not exist" in _one_line_error(rc, err)
+
+
+def test_runs_rejects_bad_dates_and_limits() -> None:
+    (pv,) = _import(PV)
+    for args in (["--since", "notadate"], ["--until", "2015-13-45"]):
+        rc, out, err = vb("runs", *args)
+        assert "expected a date" in _one_line_error(rc, err) and out == ""
+    rc, _, err = vb("runs", "--limit", "0")
+    assert "--limit 0" in _one_line_error(rc, err)
+    rc, _, err = vb("runs", "--limit", "-1")
+    assert "--limit -1" in _one_line_error(rc, err)
+    # A full timestamp is inclusive, with a space or a T (the PV run started 04:42:22).
+    for until in ("2015-08-17 04:42:22", "2015-08-17T04:42:22"):
+        rc, out, _ = vb("runs", "--json", "--until", until)
+        assert [r["id"] for r in json.loads(out)] == [pv]
+    rc, out, _ = vb("runs", "--json", "--since", "2015-08-17T04:42:23")
+    assert json.loads(out) == []
+
+
+def test_rebuild_from_a_missing_dir_keeps_the_index() -> None:
+    (pv,) = _import(PV)
+    rc, _, err = vb("db", "rebuild", "--dir", "/nonexistent-qa-dir")
+    assert "index is unchanged" in _one_line_error(rc, err)
+    assert [r.id for r in open_store().list_runs()] == [pv]
+
+
+def test_rebuild_names_each_bad_file_once_and_goes_on() -> None:
+    _import(PV)
+    bad = paths.results_dir() / "2020-01-01-broken.json"
+    bad.write_text('{"schema_version": 1, "id": "x')
+    rc, out, err = vb("db", "rebuild")
+    assert rc == 0 and "indexed 1 runs" in out
+    (line,) = [ln for ln in err.splitlines() if "broken" in ln]
+    assert line.count(str(bad)) == 1 and "not JSON" in line
+    rc, out, _ = vb("db", "info", "--json")
+    info = json.loads(out)
+    assert info["files"] == 2 and info["files_not_indexed"] == []
+    assert info["files_not_documents"] == [str(bad)]
+    rc, out, _ = vb("db", "info")
+    assert "not documents   1" in out
+
+
+def test_explicit_sqlite_url_never_creates_directories(tmp_path: Path) -> None:
+    target = tmp_path / "no" / "dir" / "x.db"
+    rc, _, err = vb("runs", "--db", f"sqlite:///{target}")
+    assert "does not exist" in _one_line_error(rc, err, 4)
+    assert not (tmp_path / "no").exists()
+    rc, _, err = vb("import", str(PV), "--db", f"sqlite:///{target}")
+    _one_line_error(rc, err, 4)
+    assert list(paths.results_dir().glob("*.json")) == [] if paths.results_dir().is_dir() \
+        else True
+
+
+def test_import_names_directories_devices_and_empty_files(tmp_path: Path) -> None:
+    rc, _, err = vb("import", str(tmp_path))
+    assert "is a directory" in _one_line_error(rc, err)
+    rc, _, err = vb("import", "/dev/null")
+    assert "not a regular file" in _one_line_error(rc, err)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n")
+    for cmd in ("import", "show", "compare", "explain"):
+        rc, _, err = vb(cmd, str(empty))
+        assert "empty.txt: empty file" in _one_line_error(rc, err)
+
+
+def test_failed_reimport_restores_the_master_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (pv,) = _import(PV, label="env=pv")
+    master = next(paths.results_dir().glob(f"*-{pv}.json"))
+    before = master.read_bytes()
+    from virtbench.store.store import Store
+
+    def boom(self: Store, docs: object) -> None:
+        raise RuntimeError("index write failed")
+
+    monkeypatch.setattr(Store, "record_many", boom)
+    with pytest.raises(RuntimeError):
+        vb("import", "--label", "extra=1", str(PV), str(HVM))
+    assert master.read_bytes() == before  # the label extra=1 is not left in the master
+    assert sorted(p.name for p in paths.results_dir().iterdir()) == [master.name]
