@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: one line per need, so additions merge cleanly.
+# Checked on a debootstrap --variant=minbase bookworm root: with --no-install-recommends,
+# Depends still bring seabios + ipxe-qemu (QEMU ROMs), fonts-dejavu-core (Chromium text, via
+# fontconfig-config) and locales (initdb); name a package here rather than rely on Recommends.
 APT_PACKAGES=(
   gcc libc6-dev make          # workloads are C programs compiled on the host
   python3-venv python3-dev    # the project's virtual environment

@@ -100,3 +100,16 @@ def test_readme_starts_with_the_two_setup_commands() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "scripts/setup-dev.sh" in ci and "-m pytest" in ci
 
+
+
+def test_every_command_has_a_page_and_links_resolve() -> None:
+    from virtbench.cli import COMMAND_MODULES
+
+    docs = ROOT / "docs"
+    for name in COMMAND_MODULES:
+        name = name.rstrip("_").replace("_", "-")
+        page = docs / ("runs.md" if name in ("show", "export", "rm", "db") else f"{name}.md")
+        assert page.is_file(), f"no docs page for `virtbench {name}`"
+    for page in [ROOT / "README.md", *docs.glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / target).is_file(), f"{page.name}: broken link {target}"

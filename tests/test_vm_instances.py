@@ -23,15 +23,30 @@ def _vm_ready() -> str | None:
 
 
 def _qemu_pids() -> set[int]:
-    pids = set()
+    """QEMU processes descended from this test process (others' guests on a shared machine,
+    or a parallel test run, must not count)."""
+    parent: dict[int, int] = {}
+    qemu = set()
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                if (d / "comm").read_text().strip().startswith("qemu-system"):
-                    pids.add(int(d.name))
+                stat = (d / "stat").read_text()
             except OSError:
-                pass
-    return pids
+                continue
+            # "pid (comm) state ppid ...": comm may hold spaces, so split after the last ')'
+            parent[int(d.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+            if stat[stat.index("(") + 1:stat.rindex(")")].startswith("qemu-system"):
+                qemu.add(int(d.name))
+    me, mine = os.getpid(), set()
+    for pid in qemu:
+        seen, p = set(), pid
+        while p > 1 and p not in seen:
+            if p == me:
+                mine.add(pid)
+                break
+            seen.add(p)
+            p = parent.get(p, 0)
+    return mine
 
 
 @pytest.mark.slow

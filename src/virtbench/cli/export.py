@@ -27,7 +27,11 @@ CSV_FIELDS = ["run_id", "started", "host", "profile", "source", "copies", "test"
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN",
                         help="run id or prefix, 'latest', label KEY=VALUE, or a result file")
-    parser.add_argument("--format", choices=["json", "csv", "markdown"], default="json")
+    parser.add_argument("--format", choices=["json", "csv", "markdown"], default=None,
+                        help="json (default): the documents; csv: one row per test; "
+                             "markdown: a table per section")
+    parser.add_argument("--json", action="store_true",
+                        help="the same as --format json (like every other command)")
     parser.add_argument("-o", "--output", metavar="FILE", type=Path,
                         help="write here instead of stdout")
     add_db_option(parser)
@@ -127,7 +131,10 @@ def to_markdown(docs: list[Document]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     docs = resolve_runs(args.runs, args.db)
-    text = {"json": to_json, "csv": to_csv, "markdown": to_markdown}[args.format](docs)
+    fmt = args.format or "json"
+    if args.json and fmt != "json":
+        raise UsageError(f"--json and --format {fmt} contradict each other: pick one")
+    text = {"json": to_json, "csv": to_csv, "markdown": to_markdown}[fmt](docs)
     if args.output:
         write_output(args.output, text)
         sys.stderr.write(f"virtbench: wrote {args.output}\n")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from virtbench.cli._common import add_db_option, print_json
+from virtbench.errors import UsageError, VirtbenchError
 
 NAME = "rm"
 HELP = "remove stored runs: their index rows and JSON master files (--keep-file keeps it)"
@@ -28,6 +29,10 @@ def run(args: argparse.Namespace) -> int:
     # Resolve everything first so a typo in the third ref removes nothing.
     rows: list[RunRow] = []
     for ref in args.runs:
+        if Path(ref).expanduser().is_file():
+            raise UsageError(
+                f"{ref}: rm takes run ids, prefixes, 'latest' or labels, not files "
+                f"(the run in this file: `virtbench rm {_file_ids(Path(ref).expanduser())}`)")
         for row in resolve_rows(store, ref):
             if row.id not in {r.id for r in rows}:
                 rows.append(row)
@@ -48,3 +53,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(removed)
     return 0
+
+
+def _file_ids(path: Path) -> str:
+    from virtbench.results.resolve import load_file_all
+
+    try:
+        return " ".join(d.id for d in load_file_all(path))
+    except VirtbenchError:
+        return "ID"

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import TextIO
 
+from rich.console import Group
 from rich.table import Table
 
 from virtbench.fleet.state import FleetState, HostState
@@ -44,8 +45,8 @@ def host_detail(h: HostState) -> str:
         return f"up {_age(h.launched)}" + (f", polled {_age(h.last_poll)} ago"
                                            if h.last_poll else "")
     if h.status == "fetched":
-        note = f" ({h.reason})" if h.reason else ""
-        return (", ".join(h.run_ids[-1:]) or "") + note
+        run = h.run_ids[-1] if h.run_ids else ""
+        return f"{h.summary}, run {run}" if h.summary else run
     return h.reason or ""
 
 
@@ -99,15 +100,14 @@ class RichDisplay(Display):
                          get_renderable=self._render)
         self._t0 = time.monotonic()
 
-    def _render(self) -> Table:
+    def _render(self) -> Group:
         from rich.text import Text
 
         order = {"failed": 0, "fetching": 1, "running": 2, "installing": 3, "checking": 4,
                  "queued": 5, "fetched": 6}
         hosts = sorted(self.state.hosts.values(), key=lambda h: (order.get(h.status, 9), h.name))
         elapsed = int(time.monotonic() - self._t0)
-        table = Table(title=f"{summary_line(self.state)}  [{elapsed // 60}:{elapsed % 60:02d}]",
-                      title_justify="left", expand=False, box=None, pad_edge=False)
+        table = Table(expand=False, box=None, pad_edge=False)
         table.add_column("host")
         table.add_column("groups", style="dim")
         table.add_column("state")
@@ -117,7 +117,9 @@ class RichDisplay(Display):
                           host_detail(h))
         if len(hosts) > self.max_rows:
             table.add_row(f"... {len(hosts) - self.max_rows} more", "", "", "")
-        return table
+        head = Text(f"{summary_line(self.state)}  [{elapsed // 60}:{elapsed % 60:02d}]",
+                    style="bold")
+        return Group(head, table)
 
     def start(self) -> None:
         self.live.start()

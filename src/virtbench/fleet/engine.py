@@ -91,8 +91,9 @@ class TaskResult:
                          and not ln.startswith(("vb-", "Shared connection"))]
                 if lines:
                     text = lines[-1] if key != "msg" else lines[0]
-                    if key == "msg" and text.startswith("Task failed: "):
-                        text = text[len("Task failed: "):]
+                    for noise in ("Task failed: ", "Failed to connect to the host via ssh: "):
+                        if key == "msg" and text.startswith(noise):
+                            text = text[len(noise):]
                     if "rc" in r and key != "msg":
                         return f"exit status {r['rc']}: {text}"[:300]
                     return text[:300]
@@ -367,7 +368,6 @@ class Engine:
 
     def _bundle_for(self, h: HostState) -> bundlemod.Bundle:
         if self._wheel is None:
-            self.display.note("fleet: building the virtbench wheel to ship")
             self._wheel = bundlemod.build_wheel()
         if self.opts.deps == "ship":
             pyver = ".".join((h.python_version or "3.11").split(".")[:2])
@@ -377,12 +377,14 @@ class Engine:
             pyver, tags, key = "", [], "index"
         if key not in self._bundles:
             if self.opts.deps == "ship":
-                self.display.note(f"fleet: downloading dependency wheels for Python {pyver} "
-                                  f"({tags[0]})")
-                self._bundles[key] = bundlemod.make_bundle(self._wheel, python_version=pyver,
-                                                           platform=tags)
+                b = bundlemod.make_bundle(self._wheel, python_version=pyver, platform=tags)
+                what = f"with its dependency wheels for Python {pyver} ({tags[0]})"
             else:
-                self._bundles[key] = bundlemod.make_bundle(self._wheel)
+                b = bundlemod.make_bundle(self._wheel)
+                what = "(dependencies from the targets' package index)"
+            self.display.note(f"fleet: shipping {b.wheel_name} {what}: "
+                              f"{b.path.stat().st_size / 1e6:.1f} MB")
+            self._bundles[key] = b
         return self._bundles[key]
 
     def paths_for(self, h: HostState) -> scripts.RemotePaths:
@@ -581,19 +583,20 @@ class Engine:
                       + (f": {last}" if last else ""), job_id=None)
             return "failed"
         try:
-            run_id, kind = import_document(self.state, name, local)
+            run_id, kind, summary = import_document(self.state, name, local)
         except UsageError as exc:
             self.fail(name, f"fetched document is not usable: {exc}", job_id=None)
             return "failed"
         h = self.state.hosts[name]
         ids = [*h.run_ids, run_id] if run_id else h.run_ids
         if rc == 0:
-            self.update(name, "fetched", reason=None, document=str(local), run_ids=ids, kind=kind)
+            self.update(name, "fetched", reason=None, document=str(local), run_ids=ids, kind=kind,
+                        summary=summary)
             return "fetched"
         why = f"exit status {rc}" if rc is not None else "killed"
         self.fail(name, f"the command failed ({why}{': ' + last if last else ''}); its "
                   f"partial document was imported as {run_id}", document=str(local),
-                  run_ids=ids, kind=kind, job_id=None)
+                  run_ids=ids, kind=kind, job_id=None, summary=summary)
         return "failed"
 
 

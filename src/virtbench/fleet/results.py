@@ -56,11 +56,26 @@ def read_document(state: FleetState, path: Path) -> Document:
     return wrap_report(state, raw)
 
 
-def import_document(state: FleetState, host: str, path: Path) -> tuple[str, str]:
-    """Import the document fetched from ``host`` into the store; (run id, document type)."""
+def summarize(doc: Document) -> str | None:
+    """A few words for the progress display: the index of a run, the layers of a detect."""
+    from virtbench.fleet.views import score_of, virt_key
+
+    if isinstance(doc, RunResult):
+        score, partial, _idx, copies = score_of(doc, None)
+        if score is not None:
+            return f"index {score:.1f}{'*' if partial else ''} ({copies} cop" \
+                f"{'y' if copies == 1 else 'ies'})"
+        return f"run {doc.status}"
+    virt = virt_key(doc.environment.virtualization)
+    return virt or f"{doc.experiment} {doc.status}"
+
+
+def import_document(state: FleetState, host: str, path: Path) -> tuple[str, str, str | None]:
+    """Import the document fetched from ``host`` into the store; (run id, document type,
+    summary)."""
     from virtbench.store import save_and_record
 
     doc = read_document(state, path)
     doc.labels.update(labels_for(state, host))
     save_and_record(doc)
-    return doc.id, doc.type
+    return doc.id, doc.type, summarize(doc)

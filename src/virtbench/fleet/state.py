@@ -81,6 +81,8 @@ class HostState:
     """Ids of the documents imported into the store for this host (latest last)."""
     kind: str | None = None
     """``virtbench.run``, ``virtbench.experiment`` or another document type."""
+    summary: str | None = None
+    """A few words on the fetched document (``index 1523.4 (1 copy)``, detected layers)."""
     stderr_tail: str | None = None
     cleaned: bool = False
     updated: str = field(default_factory=utc_now)

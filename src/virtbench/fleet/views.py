@@ -381,11 +381,12 @@ def render_table(t: FleetTable) -> str:
         lines.append(f"{c['host']:<{hw}}  {c['groups']:<{gw}}  {c['virt']:<{vw}}  "
                      f"{c['index']:>8}  {c['vs']:>9}  {c['note']}".rstrip())
     lines.append("")
-    lines.append(f"{'GROUP':<28} {'HOSTS':>5} {'SCORED':>6} {'MEDIAN':>9} {'MAD':>8} "
+    cells = [group_cells(g) for g in t.groups]
+    nw = max([5, *(len(c["name"]) for c in cells)])
+    lines.append(f"{'GROUP':<{nw}} {'HOSTS':>5} {'SCORED':>6} {'MEDIAN':>9} {'MAD':>8} "
                  f"{'OUTLIER BELOW':>13}  OUTLIERS")
-    for g in t.groups:
-        c = group_cells(g)
-        lines.append(f"{c['name'][:28]:<28} {c['hosts']:>5} {c['scored']:>6} "
+    for c in cells:
+        lines.append(f"{c['name']:<{nw}} {c['hosts']:>5} {c['scored']:>6} "
                      f"{c['median']:>9} {c['mad']:>8} {c['threshold']:>13}  {c['outliers']}")
     explained = [r for r in t.rows if r.findings]
     if explained:

@@ -293,12 +293,32 @@ def parse_text(text: str, name: str = "<report>", first_line: int = 1) -> RunRes
     """Parse one UnixBench report. ``name`` (usually the file name) prefixes errors;
     ``first_line`` is the line number of the text's first line in that file."""
     try:
-        return _parse(text, name)
+        return _parse(_strip_margin(text), name)
     except _Fail as exc:
         raise UsageError(f"{name}:{exc.line + first_line - 1}: {exc.message}") from None
 
 
 RE_RULE_EQ = re.compile(r"^\s*={10,}\s*$")
+RE_MARGIN = re.compile(r"^(?P<margin>[ \t]*(?:>[ \t]?)*[ \t]*)Benchmark Run:", re.MULTILINE)
+
+
+def _strip_margin(text: str) -> str:
+    """A report pasted with a margin (an indented Markdown code block, an e-mail quote
+    ``> ``) as UnixBench printed it: the margin is what precedes ``Benchmark Run:`` (which
+    UnixBench prints at column 0), removed from every line that has it. Line numbers stay."""
+    m = RE_MARGIN.search(text.lstrip("\ufeff"))
+    if m is None or not m.group("margin"):
+        return text
+    margin = m.group("margin")
+    bare = margin.rstrip()  # an empty quoted line is '>' without the trailing space
+    out = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith(margin):
+            line = line[len(margin):]
+        elif bare and line.rstrip("\r\n") == bare:
+            line = line[len(bare):]
+        out.append(line)
+    return "".join(out)
 
 
 def split_reports(text: str) -> list[tuple[int, str]]:
@@ -343,6 +363,14 @@ def _read(path: Path) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # UTF-16 with a byte-order mark: what Windows editors and PowerShell's '>' save.
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    if data.startswith(b"\x1f\x8b"):
+        raise UsageError(f"{path}:1: gzip-compressed: decompress it first (gunzip -k {path})")
     if b"\x00" in data[:65536]:
         raise UsageError(f"{path}:1: not a UnixBench text report (binary data)")
     return decode(data)

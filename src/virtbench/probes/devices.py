@@ -67,6 +67,11 @@ _LOG_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^virtio_scsi|^scsi host\d+: Virtio SCSI"), "virtio_scsi"),
     (re.compile(r"^blkfront: xvd|^blkfront: .*barrier|^xen-blkfront|^xen_blkfront|^xen-vbd: "
                 r"registered block device"), "xen_blkfront"),
+    # Linux 2.6.18-xen (RHEL/CentOS 5 PV guests): the frontends' older wording; block major
+    # 202 is xvd.
+    (re.compile(r"^blkif_init: reqs=|^Registering block device major 202\b|^xvd[a-z]+: xvd"),
+     "xen_blkfront"),
+    (re.compile(r"^netfront: Initialising virtual ethernet driver"), "xen_netfront"),
     (re.compile(r"Blkfront and the Xen platform PCI driver have been compiled for this kernel: "
                 r"unplug emulated disks"), "xen_blkfront"),
     (re.compile(r"Initialising Xen virtual ethernet driver|^xen_netfront|^xen-netfront|"
@@ -80,9 +85,12 @@ _LOG_RULES: list[tuple[re.Pattern[str], str]] = [
      "hv_storvsc"),
     (re.compile(r"^ata_piix |^scsi host\d+: ata_piix|^ata\d+(\.\d+)?: ATA-\d+: (QEMU|VBOX) "
                 r"HARDDISK"), "ata_piix"),
-    (re.compile(r"^8139cp "), "8139cp"),
-    (re.compile(r"^8139too "), "8139too"),
-    (re.compile(r"^e1000: Intel\(R\) PRO/1000|^e1000 \d{4}:"), "e1000"),
+    # Older kernels: '8139cp: 10/100 PCI Ethernet driver v1.3', 'eth0: RTL-8139C+ at ...',
+    # '8139too Fast Ethernet driver 0.9.28', 'Intel(R) PRO/1000 Network Driver - version ...'.
+    (re.compile(r"^8139cp[: ]|^\S+: RTL-8139C\+ at "), "8139cp"),
+    (re.compile(r"^8139too[: ]"), "8139too"),
+    (re.compile(r"^e1000: Intel\(R\) PRO/1000|^e1000 \d{4}:|^Intel\(R\) PRO/1000 Network "
+                r"Driver"), "e1000"),
     (re.compile(r"^e1000e \d{4}:"), "e1000e"),
     (re.compile(r"^pcnet32"), "pcnet32"),
     (re.compile(r"^mptspi|^mptbase: ioc\d+: Initiating"), "mptspi"),

@@ -399,6 +399,11 @@ _RULES: list[Rule] = [
     (re.compile(r"^rtc_cmos \S+: (RTC can wake|registered as rtc|setting system clock)"),
      "variant", "xen", "hvm", 0.3),
     (re.compile(r"^i8042: PNP: PS/2 Controller \["), "variant", "xen", "hvm", 0.3),
+    # hvmloader's ACPI tables: OEM 'Xen', table id 'HVM' (a PV domU has no ACPI at all).
+    (re.compile(r"^ACPI: (?:XSDT|RSDT|FACP|DSDT)\b.*\(v\d+\s+Xen\s+HVM\b"), "hypervisor",
+     "xen", "hvm", 0.85),
+    # An emulated IDE disk of Xen's QEMU device model: HVM (or PVH never has one).
+    (re.compile(r"^ata\d+(\.\d+)?: ATA-\d+: QEMU HARDDISK"), "variant", "xen", "hvm", 0.5),
     (re.compile(r"^xen: PV spinlocks|^xen:balloon|^xen_balloon: |^xen:events|^xen:grant_table|"
                 r"^Grant tables using version|^XENBUS|^xenbus"), "hypervisor", "xen", None, 0.7),
     (re.compile(r"(Switched|Switching) to clocksource xen\b|clocksource: xen:"), "hypervisor",
