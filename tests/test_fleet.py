@@ -170,6 +170,10 @@ def test_remote_command_writes_the_document_to_a_file() -> None:
     assert (out, doc) == ("stdout.log", "document.json")
     argv, out, doc = remote_command(["detect"], "/r")
     assert argv == ["detect", "--json"] and out == doc == "document.json"
+    # sub-sub-commands: the options of `io seqread`, not of `io`
+    validate(["io", "seqread", "--size", "1G"])
+    argv, out, doc = remote_command(["io", "seqread", "--size", "1G"], "/r")
+    assert argv[-1] == "--json" and out == "document.json"
 
 
 # ---- state ------------------------------------------------------------------------------------

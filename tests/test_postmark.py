@@ -166,10 +166,11 @@ def test_cli_table_and_errors(tmp_path: Path) -> None:
     bad = run_cli("io", "postmark", "--size", "10:5")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
     assert "MAX >= MIN" in bad.stderr
-    bad = run_cli("io", "postmark", "--dir", str(tmp_path / "nope"))
-    assert bad.returncode == 2 and "not a directory" in bad.stderr
-    bad = run_cli("io", "postmark", "--files", "100000000", "--dir", str(tmp_path))
-    assert bad.returncode == 2 and "not enough free" in bad.stderr
+    with pytest.raises(UsageError, match="not a directory"):
+        postmark.run_once(TINY, tmp_path / "nope")
+    with pytest.raises(UsageError, match="not enough free space"):
+        postmark.run_once(postmark.with_overrides(TINY, files=100_000_000), tmp_path)
+    assert _leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

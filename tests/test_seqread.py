@@ -85,10 +85,10 @@ def test_cli_table_and_errors(tmp_path: Path) -> None:
     bad = run_cli("io", "seqread", "--size", "100000g", "--dir", str(tmp_path))
     assert bad.returncode == 2 and "not enough free space" in bad.stderr
     assert bad.stderr.count("\n") == 1
-    bad = run_cli("io", "seqread", "--size", "1m", "--block", "100")
-    assert bad.returncode == 2 and "--block" in bad.stderr
-    bad = run_cli("io", "seqread", "--size", "lots")
-    assert bad.returncode == 2
+    with pytest.raises(UsageError, match="--block"):
+        SeqreadParams(size=MiB, block=100).validate()
+    with pytest.raises(UsageError, match="--cache"):
+        SeqreadParams(cache="maybe").validate()
     assert _leftovers(tmp_path) == []
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import os
+import shutil
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +60,24 @@ def save(doc: ExperimentResult) -> Path:
         return path
     day = doc.started[:10] if len(doc.started) >= 10 else datetime.now(UTC).strftime("%Y-%m-%d")
     return doc.save(paths.results_dir() / f"{day}-{doc.id}.json")
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM/SIGHUP during a cleanup or a restore: a Ctrl-C must not cut it
+    short. Pending signals are delivered when the block ends. Main thread only."""
+    sigs = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def remove_tree(path: Path) -> None:
+    """``rm -rf`` that a Ctrl-C or SIGTERM cannot interrupt half-way."""
+    with signals_deferred():
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def progress(message: str) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import statistics
 import subprocess
 import tempfile
@@ -36,7 +35,9 @@ from virtbench.experiments.common import (
     finish,
     location_facts,
     new_document,
+    remove_tree,
     save,
+    signals_deferred,
     stamp_program,
 )
 from virtbench.experiments.metric import MainMetric
@@ -283,13 +284,17 @@ def check_location(params: PostmarkParams, location: Path) -> None:
 
 @contextlib.contextmanager
 def workdir(location: Path | None = None) -> Iterator[Path]:
-    """A fresh directory under ``location`` (default: the temp dir), always removed."""
+    """A fresh directory under ``location`` (default: the temp dir), always removed — a
+    signal cannot fall between its creation and the cleanup, nor cut the cleanup short."""
     base = location if location is not None else Path(tempfile.gettempdir())
-    path = Path(tempfile.mkdtemp(prefix="virtbench-postmark-", dir=base))
+    path: Path | None = None
     try:
+        with signals_deferred():
+            path = Path(tempfile.mkdtemp(prefix="virtbench-postmark-", dir=base))
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        if path is not None:
+            remove_tree(path)
 
 
 def _set_pdeathsig() -> None:

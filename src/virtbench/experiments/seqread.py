@@ -38,6 +38,7 @@ from virtbench.experiments.common import (
     location_facts,
     new_document,
     save,
+    signals_deferred,
     stamp_program,
 )
 from virtbench.experiments.metric import MainMetric
@@ -224,12 +225,19 @@ def drop_caches(path: Path = DROP_CACHES) -> bool:
 
 @contextlib.contextmanager
 def temp_file(location: Path) -> Iterator[Path]:
-    fd, name = tempfile.mkstemp(prefix="virtbench-seqread-", dir=location)
-    os.close(fd)
+    """A new empty file under ``location``, always removed (signals held around creation
+    and removal so none falls in between)."""
+    path: Path | None = None
     try:
-        yield Path(name)
+        with signals_deferred():
+            fd, name = tempfile.mkstemp(prefix="virtbench-seqread-", dir=location)
+            os.close(fd)
+            path = Path(name)
+        yield path
     finally:
-        Path(name).unlink(missing_ok=True)
+        if path is not None:
+            with signals_deferred():
+                path.unlink(missing_ok=True)
 
 
 def run_once(params: SeqreadParams, location: Path, size: int, bin_path: Path,

@@ -19,15 +19,15 @@ import contextlib
 import json
 import os
 import re
-import signal
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from virtbench import paths
 from virtbench.errors import EnvironmentUnsupported, UsageError
+from virtbench.experiments.common import signals_deferred as signals_deferred
 from virtbench.results.model import utc_now
 
 PROC_SYS = Path("/proc/sys")
@@ -308,18 +308,6 @@ def restore(settings: Sequence[Setting]) -> list[Restored]:
             err = f"reads {now!r} after restoring"
         out.append(Restored(s.key, s.original, befores.get(s.key), now, ok, None if ok else err))
     return out
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM/SIGHUP while restoring: a second Ctrl-C must not cut a restore
-    short. Pending signals are delivered when the block ends."""
-    sigs = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def restore_journal(path: Path | None = None) -> tuple[dict[str, Any] | None, list[Restored]]:

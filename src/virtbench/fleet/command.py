@@ -27,21 +27,27 @@ REFUSED = {"fleet": "a fleet cannot run a fleet",
 
 
 @cache
-def _options(command: str) -> frozenset[str] | None:
-    """Option strings of a sub-command (None: the parser cannot be built here)."""
+def _options(command: tuple[str, ...]) -> frozenset[str] | None:
+    """Option strings of the (sub-)sub-command ``command`` names, e.g. ``("io", "seqread",
+    "--size", "1G")`` -> the options of ``io seqread``. None: the parser cannot be built
+    here; empty: no such command."""
     try:
         from virtbench.cli import _only_module, build_parser
 
-        parser = build_parser(_only_module([command]))
+        parser: argparse.ArgumentParser = build_parser(_only_module([command[0]]))
     except Exception:
         return None
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            sub = action.choices.get(command)
-            if sub is None:
-                return frozenset()
-            return frozenset(sub._option_string_actions)
-    return None
+    found = False
+    for word in command:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)),
+                   None)
+        if sub is None or word not in sub.choices:
+            break
+        parser = sub.choices[word]
+        found = True
+    if not found:
+        return frozenset()
+    return frozenset(parser._option_string_actions)
 
 
 def validate(command: list[str]) -> None:
@@ -54,7 +60,7 @@ def validate(command: list[str]) -> None:
         raise UsageError(f"the fleet command must start with a virtbench command, not {name}")
     if name in REFUSED:
         raise UsageError(f"fleet cannot run `{name}`: {REFUSED[name]}")
-    opts = _options(name)
+    opts = _options(tuple(command))
     if opts is None:
         return
     if not opts:
@@ -83,7 +89,7 @@ def validate(command: list[str]) -> None:
 def remote_command(command: list[str], run_dir: str) -> tuple[list[str], str, str]:
     """(argv after ``virtbench``, file that captures stdout, document file name)."""
     argv = list(command)
-    opts = _options(command[0]) if command else None
+    opts = _options(tuple(command)) if command else None
     if opts is not None and "--output" in opts:
         return [*argv, "--output", f"{run_dir}/{DOCUMENT}"], "stdout.log", DOCUMENT
     if "--json" not in argv:
