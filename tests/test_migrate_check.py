@@ -203,3 +203,24 @@ def test_cli_on_documents_and_errors(tmp_path: Path,
     assert main(["migrate-check", str(src), str(bad)]) == 2
     assert main(["migrate-check", "local", "local", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["verdict"] == COMPATIBLE
+
+
+def test_stored_documents_by_label(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Fleet hosts: detect reports stored as experiments labelled host=NAME."""
+    from virtbench.results.model import Environment, ExperimentResult
+    from virtbench.store import save_and_record
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    db = f"sqlite:///{tmp_path / 'index.db'}"
+    for name, report in (("h1", host()), ("h2", host(vendor="AuthenticAMD", flags=EPYC)),
+                         ("h1", host(model=42, flags=SANDY))):
+        doc = ExperimentResult(experiment="detect", status="complete", labels={"host": name},
+                               environment=Environment(virtualization=report), summary=report)
+        save_and_record(doc, db_url=db)
+    assert main(["migrate-check", "host=h1", "host=h2", "--db", db, "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert rule(out, "cpu-vendor")["status"] == "fail"
+    # the newest h1 document (Sandy Bridge) is the one used
+    assert "family 6 model 42" in rule(out, "cpu-family-model")["message"]
+    assert main(["migrate-check", "host=nope", "host=h2", "--db", db]) == 2

@@ -21,8 +21,8 @@ def register(p: argparse.ArgumentParser) -> None:
     for name in ("source", "target"):
         p.add_argument(name, metavar=name.upper(),
                        help="'local' (this host), a `virtbench detect --json` file, a snapshot "
-                            "(tar.gz or directory), a run/experiment document or a stored run "
-                            "id")
+                            "(tar.gz or directory), a run/experiment document, a stored run "
+                            "id or a label such as host=web1 (fleet hosts)")
     p.add_argument("--disk", default=None, metavar="PATH",
                    help="the guest's disk image path (checked for shared storage)")
     p.add_argument("--guest-memory", type=int, default=None, metavar="MB",
@@ -91,10 +91,19 @@ def load_host(ref: str, db: str | None = None) -> dict[str, Any]:
         return _from_document(doc, ref)
     if "/" in ref or ref.endswith((".json", ".gz", ".tgz")):
         raise UsageError(f"{ref}: no such file")
-    from virtbench.results.resolve import resolve_one
+    from virtbench.results.resolve import resolve_runs
 
-    stored = resolve_one(ref, db)
-    return _from_document(stored.to_dict(), ref)
+    # a label (host=web1, as `virtbench fleet run -- detect` stores them) may name several
+    # documents, oldest first: the newest that carries a detect report describes the host
+    docs = [d.to_dict() for d in resolve_runs([ref], db)]
+    for doc in reversed(docs):
+        env = doc.get("environment")
+        virt = env.get("virtualization") if isinstance(env, dict) else None
+        if isinstance(virt, dict) and "facts" in virt:
+            return virt
+    if not docs:
+        raise UsageError(f"{ref!r}: no such file, run id or label")
+    return _from_document(docs[-1], ref)
 
 
 def run(args: argparse.Namespace) -> int:

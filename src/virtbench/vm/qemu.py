@@ -153,12 +153,14 @@ class SerialReader:
         self._ctl.sendall(line.encode() + b"\n")
 
     def kick(self) -> None:
-        """Send a byte *into* the data port. After a migration the emulated 16550 sometimes
-        loses its transmit interrupt and the guest's output stalls; a received byte makes the
-        guest's interrupt handler run, and it resumes transmitting. (The agent never reads the
-        data port, so the byte is discarded.)"""
+        """Wake a guest that went quiet: a byte *into* the data port and an empty line on the
+        control port (both ignored by the agent). After a migration under TCG a guest was
+        seen idle in HLT with its APIC timer never firing and the data port's IRQ masked;
+        the control port's interrupt (IRQ 4) wakes it and it carries on."""
         with contextlib.suppress(OSError):
             self._sock.sendall(b"\n")
+        with contextlib.suppress(OSError):
+            self._ctl.sendall(b"\n")
 
     def wait_for(
         self, predicate: Callable[[SerialLine], bool], start: int, timeout: float
@@ -357,7 +359,6 @@ class Guest:
                 serial.send(line)
                 continue
             quiet += 1
-            serial.send("")
             serial.kick()
             if quiet % 2 == 0:
                 serial.send(line)
