@@ -168,3 +168,41 @@ def test_failed_reimport_restores_the_master_file(
         vb("import", "--label", "extra=1", str(PV), str(HVM))
     assert master.read_bytes() == before  # the label extra=1 is not left in the master
     assert sorted(p.name for p in paths.results_dir().iterdir()) == [master.name]
+
+
+def test_export_of_several_runs_imports_back(tmp_path: Path) -> None:
+    ids = _import(PV, HVM)
+    out = tmp_path / "both.json"
+    rc, _, err = vb("export", "set=a", "-o", str(out))
+    assert rc == 0, err
+    assert isinstance(json.loads(out.read_text()), list)
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    rc, stdout, err = vb("import", "--dry-run", str(out), "--db", other)
+    assert rc == 0, err
+    assert [ln.split(" -> ")[1].split()[0] for ln in stdout.splitlines()] == ids
+    rc, stdout, err = vb("compare", str(out), "--json")
+    assert rc == 0, err
+    comp = json.loads(stdout)
+    syscall = next(t for t in comp["sections"][0]["tests"] if t["test"] == "syscall")
+    assert syscall["deltas"][1]["ratio"] == pytest.approx(2005350.0 / 312263.9, rel=1e-6)
+    rc, _, err = vb("explain", str(out))
+    assert "names 2 runs" in _one_line_error(rc, err)
+
+
+def test_json_errors_name_the_file_and_item(tmp_path: Path) -> None:
+    (pv,) = _import(PV)
+    rc, doc, _ = vb("export", pv)
+    data = json.loads(doc)
+    newer = tmp_path / "v99.json"
+    newer.write_text(json.dumps({**data, "schema_version": 99}))
+    rc, _, err = vb("import", str(newer))
+    assert _one_line_error(rc, err).startswith(f"virtbench: error: {newer}: result document "
+                                               "has schema version 99")
+    items = tmp_path / "items.json"
+    items.write_text(json.dumps([data, {"a": 1}]))
+    rc, _, err = vb("show", str(items))
+    assert f"{items}[1]: not a virtbench run" in _one_line_error(rc, err)
+    empty = tmp_path / "none.json"
+    empty.write_text("[]")
+    rc, _, err = vb("import", str(empty))
+    assert "empty JSON list" in _one_line_error(rc, err)

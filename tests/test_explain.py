@@ -297,3 +297,14 @@ def test_busy_host_and_quick_runs_are_said_once() -> None:
     assert busy.copies is None and "1.60 on 2 usable CPUs" in busy.message
     run.environment.load_average = [0.9, 1.0, 0.5]  # 0.45 per CPU: below the threshold
     assert "busy-host" not in {f.rule for f in ex.explain(run).findings}
+
+
+def test_against_table_does_not_narrow_the_findings() -> None:
+    # The comparison table's name column width used to overwrite the wrap width, so every
+    # finding after an --against table wrapped at ~37 columns.
+    result = ex.explain(pv_run(), hvm_run())
+    text = ex.format_text(pv_run(), result, hvm_run())
+    finding = text[text.index("[HIGH]"):]
+    body = [ln for ln in finding.splitlines() if ln.startswith("  ")]
+    assert max(len(ln) for ln in body) > 80
+    assert all(len(ln) <= 100 for ln in body)

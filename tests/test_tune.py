@@ -350,3 +350,19 @@ def test_real_signal_restores(tmp_path: Path, sig: int, guard: Any) -> None:
     _wait_for(lambda: not any(tmp_path.iterdir()),
               lambda: f"the experiment's cleanup (left: {list(tmp_path.rglob('*'))[:5]})",
               timeout=120)
+
+
+def test_read_only_mount_is_detected(root: Path, tmp_path: Path) -> None:
+    """/proc/sys mounted read-only (unprivileged containers): a clear error, nothing done.
+    Emulated with a read-only bind mount of the fixture tree (needs root)."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    mounted = subprocess.run(["mount", "--bind", "-o", "ro", str(root), str(ro)],
+                             capture_output=True, check=False).returncode == 0
+    if not mounted:
+        pytest.skip("cannot bind-mount here (needs root with mount rights)")
+    try:
+        with pytest.raises(UsageError, match="mounted read-only"):
+            sysctl.plan(["vm.dirty_ratio=40"], ro)
+    finally:
+        subprocess.run(["umount", str(ro)], check=False)

@@ -1006,11 +1006,11 @@ def format_text(run: RunResult, ex: Explanation, against: RunResult | None = Non
                 f"file {_num(vs.get('vs.file'), '.2f', 'x')}, "
                 f"shell {_num(vs.get('vs.shell'), '.2f', 'x')}"
             )
-            width = max(len(r["name"]) for r in rows)
-            lines.append(f"    {'test':<{width}}  {'this':>10}  {'against':>10}  {'ratio':>7}")
+            name_w = max(len(r["name"]) for r in rows)
+            lines.append(f"    {'test':<{name_w}}  {'this':>10}  {'against':>10}  {'ratio':>7}")
             for r in rows:
                 lines.append(
-                    f"    {r['name']:<{width}}  {_num(r['value'], '.1f'):>10}  "
+                    f"    {r['name']:<{name_w}}  {_num(r['value'], '.1f'):>10}  "
                     f"{_num(r['against'], '.1f'):>10}  {_num(r['ratio'], '.2f', 'x'):>7}"
                 )
     lines.append("")

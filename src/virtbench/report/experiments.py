@@ -106,6 +106,9 @@ VIEWS: dict[str, ExperimentView] = {
                     "interleaved.",
         columns=("round", "variant", "value", "seconds", "status"),
         charts=(Chart("Main metric per round", x="round", y=("value",), group="variant"),),
+        summary_keys=("metric", "verdict", "welch.mean_a", "welch.mean_b",
+                      "welch.difference_pct", "welch.ci_low", "welch.ci_high",
+                      "welch.p_value", "restored", "overhead.settings_seconds"),
     ),
     "migrate": ExperimentView(
         title="Live migration",

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from virtbench.errors import UsageError
-from virtbench.results.model import ExperimentResult, RunResult, load_any
+from virtbench.results.model import (
+    DOCUMENT_TYPE,
+    EXPERIMENT_TYPE,
+    ExperimentResult,
+    RunResult,
+    _read_json,
+    _validate,
+)
 
 if TYPE_CHECKING:
     from virtbench.store.store import RunRow, Store
@@ -40,10 +47,40 @@ def _head(path: Path) -> bytes:
     return head
 
 
+def _load_json_all(path: Path) -> list[Document]:
+    """The documents of a JSON file: one document, or a list of them (what `export`,
+    `show --json` and `import --json` print for several runs). Errors name the file (and
+    the list item)."""
+    raw = _read_json(path)
+    items = raw if isinstance(raw, list) else [raw]
+    if not items:
+        raise UsageError(f"{path}: an empty JSON list, no documents")
+    docs: list[Document] = []
+    for i, item in enumerate(items):
+        where = f"{path}" if not isinstance(raw, list) else f"{path}[{i}]"
+        kind = item.get("type") if isinstance(item, dict) else None
+        cls: type[RunResult] | type[ExperimentResult]
+        if kind == EXPERIMENT_TYPE:
+            cls = ExperimentResult
+        elif kind == DOCUMENT_TYPE:
+            cls = RunResult
+        else:
+            raise UsageError(f"{where}: not a virtbench run or experiment document")
+        try:
+            docs.append(_validate(cls, item, Path(where)))
+        except UsageError as exc:
+            text = str(exc)
+            raise UsageError(text if text.startswith(where) else f"{where}: {text}") from None
+    return docs
+
+
 def load_file(path: Path) -> Document:
     """A JSON document, or a UnixBench text report parsed in memory (exactly one report)."""
-    if _head(path).lstrip()[:1] == b"{":
-        return load_any(path)
+    if _head(path).lstrip()[:1] in (b"{", b"["):
+        docs = _load_json_all(path)
+        if len(docs) != 1:
+            raise UsageError(f"{path}: holds {len(docs)} documents; name one")
+        return docs[0]
     from virtbench.importers.unixbench import parse_file
 
     return parse_file(path)
@@ -51,8 +88,8 @@ def load_file(path: Path) -> Document:
 
 def load_file_all(path: Path) -> list[Document]:
     """Like ``load_file``, but a text file holding several UnixBench reports gives them all."""
-    if _head(path).lstrip()[:1] == b"{":
-        return [load_any(path)]
+    if _head(path).lstrip()[:1] in (b"{", b"["):
+        return _load_json_all(path)
     from virtbench.importers.unixbench import parse_file_all
 
     return list(parse_file_all(path))
