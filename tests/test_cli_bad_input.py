@@ -206,3 +206,17 @@ def test_json_errors_name_the_file_and_item(tmp_path: Path) -> None:
     empty.write_text("[]")
     rc, _, err = vb("import", str(empty))
     assert "empty JSON list" in _one_line_error(rc, err)
+
+
+def test_experiment_markdown_has_no_none_cells() -> None:
+    cap = DATA / "experiments" / "cap.json"
+    rc, out, err = vb("export", str(cap), "--format", "markdown")
+    assert rc == 0, err
+    rows = [ln for ln in out.splitlines() if ln.startswith("| ")]
+    header = [c.strip() for c in rows[0].strip("|").split("|")]
+    host = dict(zip(header, (c.strip() for c in rows[1].strip("|").split("|")), strict=True))
+    raw = json.loads(cap.read_text())["rows"][0]
+    assert raw["quota"] is None and host["quota"] == "—"
+    assert "None" not in out
+    assert "samples" not in header  # a per-sample list: in the JSON/CSV, not in the table
+    assert host["max_ns"] == f"{raw['max_ns']:.0f}"

@@ -99,6 +99,16 @@ def _n(v: float | int | None) -> str:
     return repr(v) if isinstance(v, float) else str(v)
 
 
+def _md_cell(value: object) -> str:
+    """A table cell: missing values as a dash (not 'None'); per-sample lists are left to
+    the JSON and CSV exports."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.0f}" if abs(value) >= 1000 or value.is_integer() else f"{value:.4g}"
+    return str(value)
+
+
 def to_markdown(docs: list[Document]) -> str:
     parts: list[str] = []
     for d in docs:
@@ -108,9 +118,10 @@ def to_markdown(docs: list[Document]) -> str:
             parts.append(f"{env.hostname or '?'}, started {d.started}, {d.status}\n")
             keys: list[str] = []
             for row in d.rows:
-                keys.extend(k for k in row if k not in keys)
+                keys.extend(k for k in row if k not in keys
+                            and not isinstance(row[k], (list, dict)))
             if keys:
-                parts.append(markdown_table(keys, [[str(r.get(k, "")) for k in keys]
+                parts.append(markdown_table(keys, [[_md_cell(r.get(k)) for k in keys]
                                                    for r in d.rows]))
             continue
         parts.append(f"## Run `{d.id}` ({d.profile})\n")
