@@ -5,6 +5,7 @@ in test_fleet_hosts.py."""
 from __future__ import annotations
 
 import json
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -53,6 +54,27 @@ def test_list_hosts_reads_a_real_ini_inventory_with_limit(tmp_path: Path) -> Non
         list_hosts(str(tmp_path / "missing.ini"))
 
 
+def test_ansible_env_keeps_host_key_checking_unless_the_users_config_says_otherwise(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from virtbench.fleet.ansible import ansible_env
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for var in ("ANSIBLE_CONFIG", "ANSIBLE_HOST_KEY_CHECKING", "ANSIBLE_PIPELINING"):
+        monkeypatch.delenv(var, raising=False)
+    if Path("/etc/ansible/ansible.cfg").exists():
+        pytest.skip("a system-wide ansible.cfg decides")
+    env = ansible_env()
+    assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"  # ansible-runner would turn it off
+    assert env["ANSIBLE_PIPELINING"] == "True"
+    (tmp_path / "ansible.cfg").write_text("[defaults]\nhost_key_checking = False\n"
+                                          "[connection]\npipelining = False\n")
+    env = ansible_env()
+    assert env["ANSIBLE_HOST_KEY_CHECKING"] == "False"
+    assert "ANSIBLE_PIPELINING" not in env
+    assert env["ANSIBLE_CONFIG"] == str(tmp_path / "ansible.cfg")
+
+
 # ---- preflight and scripts --------------------------------------------------------------------
 
 
@@ -76,6 +98,10 @@ def test_preflight_script_runs_here_and_finds_python_and_cc() -> None:
     versions = [line.split()[1] for line in facts["python"]]
     assert any(tuple(int(x) for x in v.split(".")[:2]) >= (3, 11) for v in versions)
     assert facts["cc"] and "cc-works" in facts
+    # the interpreter the inventory names comes first
+    out = subprocess.run(["/bin/sh", "-c", f"VB_PY={sys.executable}\n" + scripts.preflight(None)],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    assert scripts.parse_facts(out)["python"][0].split()[0] == sys.executable
 
 
 def test_snippets_carry_no_jinja_markers_and_quote_paths() -> None:

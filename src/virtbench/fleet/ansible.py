@@ -6,6 +6,7 @@ user's ansible.cfg and inventory plugins) lists the hosts and their groups.
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import shutil
@@ -39,10 +40,17 @@ def ansible_env() -> dict[str, str]:
     env: dict[str, str] = {}
     if "ANSIBLE_CONFIG" not in os.environ and Path("ansible.cfg").is_file():
         env["ANSIBLE_CONFIG"] = str(Path("ansible.cfg").resolve())
-    if "ANSIBLE_PIPELINING" not in os.environ and not _configured("pipelining"):
+    if "ANSIBLE_PIPELINING" not in os.environ and \
+            _config_value("connection", "pipelining") is None and \
+            _config_value("ssh_connection", "pipelining") is None:
         # One SSH round trip per module instead of several; only when the user's Ansible
         # configuration says nothing about it (requiretty sudoers need it off).
         env["ANSIBLE_PIPELINING"] = "True"
+    if "ANSIBLE_HOST_KEY_CHECKING" not in os.environ:
+        # ansible-runner turns host key checking off unless told; keep Ansible's own default
+        # (on) or what the user's ansible.cfg says.
+        env["ANSIBLE_HOST_KEY_CHECKING"] = _config_value("defaults", "host_key_checking") \
+            or "True"
     bindir = str(Path(ansible_bin("ansible-playbook")).parent)
     path = os.environ.get("PATH", "")
     if bindir not in path.split(os.pathsep):
@@ -50,19 +58,26 @@ def ansible_env() -> dict[str, str]:
     return env
 
 
-def _configured(key: str) -> bool:
-    """Does an Ansible configuration file that applies here mention ``key``?"""
-    candidates = [os.environ.get("ANSIBLE_CONFIG"), "ansible.cfg",
-                  str(Path.home() / ".ansible.cfg"), "/etc/ansible/ansible.cfg"]
-    for c in candidates:
-        if not c:
-            continue
-        try:
-            text = Path(c).read_text(errors="replace")
-        except OSError:
-            continue
-        return key in text.lower()  # the first file found is the one Ansible uses
-    return False
+def _config_file() -> Path | None:
+    """The configuration file Ansible uses here (the first that exists, in its order)."""
+    for c in (os.environ.get("ANSIBLE_CONFIG"), "ansible.cfg",
+              str(Path.home() / ".ansible.cfg"), "/etc/ansible/ansible.cfg"):
+        if c and Path(c).is_file():
+            return Path(c)
+    return None
+
+
+def _config_value(section: str, key: str) -> str | None:
+    path = _config_file()
+    if path is None:
+        return None
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read(path, encoding="utf-8")
+        value = parser.get(section, key, fallback=None)
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return None
+    return value.strip() if value is not None else None
 
 
 @dataclass(frozen=True)

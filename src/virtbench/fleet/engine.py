@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shlex
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -168,10 +166,6 @@ class Engine:
         limit_file = self.private_dir / f"limit-{playbook}.txt"
         limit_file.write_text("\n".join(hosts) + "\n")
         env = ansible_env()
-        # Short control sockets: a long data dir would exceed the Unix socket path limit.
-        cp_dir = Path(tempfile.gettempdir()) / f"vbf-cp-{os.getuid()}"
-        cp_dir.mkdir(mode=0o700, exist_ok=True)
-        env.setdefault("ANSIBLE_SSH_CONTROL_PATH_DIR", str(cp_dir))
         env.setdefault("ANSIBLE_DEPRECATION_WARNINGS", "False")
         env.setdefault("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
         # Extra vars go through a file (-e @file): plans for many hosts would make a long,

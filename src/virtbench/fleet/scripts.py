@@ -44,7 +44,8 @@ if [ -z "$libc" ] && ldd --version 2>&1 | grep -qi musl; then
   libc="musl $(ldd --version 2>&1 | sed -n 's/^Version //p')"
 fi
 echo "vb-libc=$libc"
-for p in {candidates} python3 python3.14 python3.13 python3.12 python3.11; do
+for p in "${{VB_PY:-}}" {candidates} python3 python3.14 python3.13 python3.12 python3.11; do
+  [ -n "$p" ] || continue
   path=$(command -v "$p" 2>/dev/null) || continue
   info=$("$path" -c {q(_PY_PROBE)} 2>/dev/null) || continue
   echo "vb-python=$path $info"

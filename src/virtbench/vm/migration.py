@@ -355,9 +355,10 @@ class Migrator:
                        t_end: float, converged: bool, pid: int) -> PointResult:
         """The guest did not come back after the move: record why, and end this lineage (the
         next point boots a new guest, with a new boot id)."""
-        state = "QEMU exited"
-        with contextlib.suppress(GuestError):
-            state = str(after.cmd("query-status").get("status"))
+        state = "exited"
+        if after.alive():
+            with contextlib.suppress(GuestError):
+                state = str(after.cmd("query-status").get("status"))
         console = after.console_tail()
         crash = _crash_line(after)
         reason = (f"the guest did not resume on {'the destination' if converged else 'the source'}"
