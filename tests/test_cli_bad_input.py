@@ -255,3 +255,12 @@ def test_ctrl_c_during_import_and_report_leaves_nothing_behind(
     assert rc == 130 and common.os.replace is real_replace
     assert page.read_text() == "the previous report"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no temp file
+
+
+def test_labels_with_control_characters_are_refused() -> None:
+    for bad in ("k=v\nx", "k\t=v", "k=\x1b[31mred"):
+        rc, _, err = vb("import", "--dry-run", "--label", bad, str(PV))
+        assert "control characters" in _one_line_error(rc, err)
+    rc, out, err = vb("import", "--dry-run", "--json", "--label", "env=xen pv ü", str(PV))
+    assert rc == 0, err
+    assert json.loads(out)[0]["labels"] == {"env": "xen pv ü"}
