@@ -220,3 +220,38 @@ def test_experiment_markdown_has_no_none_cells() -> None:
     assert "None" not in out
     assert "samples" not in header  # a per-sample list: in the JSON/CSV, not in the table
     assert host["max_ns"] == f"{raw['max_ns']:.0f}"
+
+
+def test_ctrl_c_during_import_and_report_leaves_nothing_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from virtbench.report import html
+    from virtbench.store.store import Store
+
+    def interrupt(*_args: object, **_kw: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(Store, "record_many", interrupt)
+        rc, _, err = vb("import", str(PV), str(HVM))
+    assert rc == 130 and "interrupted" in err
+    results = paths.results_dir()
+    assert not results.is_dir() or list(results.iterdir()) == []
+    assert open_store().list_runs() == []
+
+    page = tmp_path / "report.html"
+    page.write_text("the previous report")
+    with monkeypatch.context() as m:
+        m.setattr(html, "render", interrupt)
+        rc, _, err = vb("report", str(PV), "-o", str(page))
+    assert rc == 130
+    assert page.read_text() == "the previous report"
+
+    import virtbench.cli._common as common
+
+    real_replace = os.replace
+    with monkeypatch.context() as m:
+        m.setattr(common.os, "replace", interrupt)
+        rc, _, _ = vb("report", str(PV), "-o", str(page))
+    assert rc == 130 and common.os.replace is real_replace
+    assert page.read_text() == "the previous report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no temp file
