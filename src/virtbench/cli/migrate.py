@@ -159,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
             m = mig.Migrator(s, kernel, choice.accel, options, log=info)
             m.boot()
             doc.summary.update({"boot_seconds": round(m.boot_seconds or 0, 2),
-                                "guest_boot_id": m.boot_id})
+                                "guest_boot_id": m.boot_id,
+                                "guest_kernel_args": m.kernel_args})
             for rate in rates:
                 for bw in bandwidths:
                     if m.current is None:  # the guest crashed in the previous move
