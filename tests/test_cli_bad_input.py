@@ -264,3 +264,16 @@ def test_labels_with_control_characters_are_refused() -> None:
     rc, out, err = vb("import", "--dry-run", "--json", "--label", "env=xen pv ü", str(PV))
     assert rc == 0, err
     assert json.loads(out)[0]["labels"] == {"env": "xen pv ü"}
+
+
+def test_corrupt_database_says_what_to_do_and_is_left_alone(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    garbage = bytes(range(256)) * 20
+    bad.write_bytes(garbage)
+    for args in (["runs"], ["db", "info"], ["db", "rebuild"], ["import", str(PV)]):
+        rc, _, err = vb(*args, "--db", f"sqlite:///{bad}")
+        line = _one_line_error(rc, err, 4)
+        assert "file is not a database: move the file away" in line
+    assert bad.read_bytes() == garbage
+    results = paths.results_dir()
+    assert not results.is_dir() or list(results.iterdir()) == []
