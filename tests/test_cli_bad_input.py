@@ -220,3 +220,60 @@ def test_experiment_markdown_has_no_none_cells() -> None:
     assert "None" not in out
     assert "samples" not in header  # a per-sample list: in the JSON/CSV, not in the table
     assert host["max_ns"] == f"{raw['max_ns']:.0f}"
+
+
+def test_ctrl_c_during_import_and_report_leaves_nothing_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from virtbench.report import html
+    from virtbench.store.store import Store
+
+    def interrupt(*_args: object, **_kw: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(Store, "record_many", interrupt)
+        rc, _, err = vb("import", str(PV), str(HVM))
+    assert rc == 130 and "interrupted" in err
+    results = paths.results_dir()
+    assert not results.is_dir() or list(results.iterdir()) == []
+    assert open_store().list_runs() == []
+
+    page = tmp_path / "report.html"
+    page.write_text("the previous report")
+    with monkeypatch.context() as m:
+        m.setattr(html, "render", interrupt)
+        rc, _, err = vb("report", str(PV), "-o", str(page))
+    assert rc == 130
+    assert page.read_text() == "the previous report"
+
+    import virtbench.cli._common as common
+
+    real_replace = os.replace
+    with monkeypatch.context() as m:
+        m.setattr(common.os, "replace", interrupt)
+        rc, _, _ = vb("report", str(PV), "-o", str(page))
+    assert rc == 130 and common.os.replace is real_replace
+    assert page.read_text() == "the previous report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no temp file
+
+
+def test_labels_with_control_characters_are_refused() -> None:
+    for bad in ("k=v\nx", "k\t=v", "k=\x1b[31mred"):
+        rc, _, err = vb("import", "--dry-run", "--label", bad, str(PV))
+        assert "control characters" in _one_line_error(rc, err)
+    rc, out, err = vb("import", "--dry-run", "--json", "--label", "env=xen pv ü", str(PV))
+    assert rc == 0, err
+    assert json.loads(out)[0]["labels"] == {"env": "xen pv ü"}
+
+
+def test_corrupt_database_says_what_to_do_and_is_left_alone(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    garbage = bytes(range(256)) * 20
+    bad.write_bytes(garbage)
+    for args in (["runs"], ["db", "info"], ["db", "rebuild"], ["import", str(PV)]):
+        rc, _, err = vb(*args, "--db", f"sqlite:///{bad}")
+        line = _one_line_error(rc, err, 4)
+        assert "file is not a database: move the file away" in line
+    assert bad.read_bytes() == garbage
+    results = paths.results_dir()
+    assert not results.is_dir() or list(results.iterdir()) == []

@@ -213,9 +213,11 @@ def test_stored_documents_by_label(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     db = f"sqlite:///{tmp_path / 'index.db'}"
-    for name, report in (("h1", host()), ("h2", host(vendor="AuthenticAMD", flags=EPYC)),
-                         ("h1", host(model=42, flags=SANDY))):
+    for i, (name, report) in enumerate((("h1", host()),
+                                        ("h2", host(vendor="AuthenticAMD", flags=EPYC)),
+                                        ("h1", host(model=42, flags=SANDY)))):
         doc = ExperimentResult(experiment="detect", status="complete", labels={"host": name},
+                               started=f"2026-11-22T00:00:0{i}Z",
                                environment=Environment(virtualization=report), summary=report)
         save_and_record(doc, db_url=db)
     assert main(["migrate-check", "host=h1", "host=h2", "--db", db, "--json"]) == 1

@@ -15,7 +15,9 @@ HELP = "the run index: 'rebuild' it from the JSON result files, or show 'info'"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["rebuild", "info"])
+    parser.add_argument("action", choices=["rebuild", "info"],
+                        help="rebuild: recreate the index from the JSON result files; "
+                             "info: database, counts, files not indexed")
     parser.add_argument("--dir", type=Path, metavar="DIR",
                         help="rebuild from the JSON files under DIR (default: the results dir)")
     parser.add_argument("--json", action="store_true", help="the outcome as JSON on stdout")

@@ -59,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
             with opened_root(args.root) as root:
                 report = detect(root, test_dir=test_dir)
         except (FileNotFoundError, tarfile.TarError) as exc:
-            raise UsageError(f"--root {args.root}: {exc}") from None
+            text = str(exc)
+            prefix = f"{args.root}: "  # the error usually names the path already
+            raise UsageError(f"--root {args.root}: {text.removeprefix(prefix)}") from None
         report.root = args.root
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=2, sort_keys=False)

@@ -159,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
             m = mig.Migrator(s, kernel, choice.accel, options, log=info)
             m.boot()
             doc.summary.update({"boot_seconds": round(m.boot_seconds or 0, 2),
-                                "guest_boot_id": m.boot_id})
+                                "guest_boot_id": m.boot_id,
+                                "guest_kernel_args": m.kernel_args})
             for rate in rates:
                 for bw in bandwidths:
                     if m.current is None:  # the guest crashed in the previous move
@@ -204,10 +205,12 @@ def run(args: argparse.Namespace) -> int:
         nc = doc.summary.get("non_convergence")
         if nc:
             print(f"migration stops converging at {nc}")
-        print(f"guest boot id {doc.summary.get('guest_boot_id', '?')[:8]} unchanged across "
-              f"{doc.summary.get('moves', 0)} moves: "
-              + ("yes" if all(r["same_boot"] and r["counter_continues"] for r in doc.rows)
-                 else "NO"))
+        moved = [r for r in doc.rows if r["converged"]]
+        good = [r for r in moved if r["same_boot"] and r["counter_continues"]]
+        boots = doc.summary.get("guest_boot_ids") or [doc.summary.get("guest_boot_id") or "?"]
+        print(f"{len(good)} of {len(moved)} completed moves: the guest kept running (same boot "
+              f"id, counter continued); guest boot id(s): "
+              + ", ".join(str(b)[:8] for b in boots))
         for point in doc.summary.get("guest_crashed", []):
             row = next(r for r in doc.rows if r["point"] == point)
             print(f"{point}: {row['reason']}")

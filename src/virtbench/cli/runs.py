@@ -31,7 +31,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", metavar="KIND",
                         help="suite, experiment, or an experiment name (e.g. consolidate)")
     parser.add_argument("--source", choices=["native", "imported-unixbench",
-                                             "imported-virtbench"])
+                                             "imported-virtbench"],
+                        help="measured here (native) or imported from a UnixBench text "
+                             "report or another machine's JSON")
     parser.add_argument("--limit", type=int, metavar="N", help="only the newest N")
     parser.add_argument("--json", action="store_true", help="the list as JSON on stdout")
     add_db_option(parser)

@@ -73,6 +73,8 @@ def _fmt(v: Any, digits: int = 1) -> str:
             return str(v)
         if a >= 1e6:
             return f"{v:,.0f}"
+        if a >= 1e4:  # separators from five digits on, like the millions next to them
+            return f"{v:,.{digits}f}"
         if a >= 100:
             return f"{v:.{digits}f}"
         if a >= 1:

@@ -194,10 +194,20 @@ class Migrator:
             else:
                 f.truncate(self.o.disk_mb * MiB)
 
+    @property
+    def kernel_args(self) -> str:
+        """Extra guest kernel arguments. Under TCG: ``pti=on``. Without it, long migrations
+        (10M/s, 20-30 iterations) left the destination guest crashed or hung in about half of
+        the moves on the development machine (QEMU 7.2); with it, none of 8 such moves did.
+        Consistent with writes through QEMU's software TLB escaping dirty tracking until the
+        TLB is flushed: with page-table isolation every kernel entry reloads CR3, which
+        flushes it. KVM tracks dirty pages in hardware and needs nothing."""
+        return "pti=on" if self.accel == "tcg" else ""
+
     def _config(self, gen: int) -> GuestConfig:
         return GuestConfig(kernel=self.kernel, initrd=self.initrd, accel=self.accel,
                            vcpus=self.o.vcpus, memory_mb=self.o.memory_mb,
-                           disk=self._disk(gen), pin=self.o.pin)
+                           disk=self._disk(gen), pin=self.o.pin, append=self.kernel_args)
 
     def boot(self) -> None:
         if self.o.storage not in STORAGE_MODES:
@@ -355,9 +365,10 @@ class Migrator:
                        t_end: float, converged: bool, pid: int) -> PointResult:
         """The guest did not come back after the move: record why, and end this lineage (the
         next point boots a new guest, with a new boot id)."""
-        state = "QEMU exited"
-        with contextlib.suppress(GuestError):
-            state = str(after.cmd("query-status").get("status"))
+        state = "exited"
+        if after.alive():
+            with contextlib.suppress(GuestError):
+                state = str(after.cmd("query-status").get("status"))
         console = after.console_tail()
         crash = _crash_line(after)
         reason = (f"the guest did not resume on {'the destination' if converged else 'the source'}"
