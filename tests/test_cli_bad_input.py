@@ -277,3 +277,20 @@ def test_corrupt_database_says_what_to_do_and_is_left_alone(tmp_path: Path) -> N
     assert bad.read_bytes() == garbage
     results = paths.results_dir()
     assert not results.is_dir() or list(results.iterdir()) == []
+
+
+def test_rm_never_deletes_files_outside_the_results_dir(tmp_path: Path) -> None:
+    (pv,) = _import(PV)
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    master = next(paths.results_dir().glob(f"*-{pv}.json"))
+    copy = backup / master.name
+    copy.write_bytes(master.read_bytes())
+    master.unlink()
+    rc, _, err = vb("db", "rebuild", "--dir", str(backup))
+    assert rc == 0, err
+    rc, out, err = vb("rm", pv)
+    assert rc == 0, err
+    assert "outside the results directory" in out and f"kept {copy}" in out
+    assert copy.exists()
+    assert open_store().list_runs() == []
