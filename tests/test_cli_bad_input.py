@@ -294,3 +294,15 @@ def test_rm_never_deletes_files_outside_the_results_dir(tmp_path: Path) -> None:
     assert "outside the results directory" in out and f"kept {copy}" in out
     assert copy.exists()
     assert open_store().list_runs() == []
+
+
+def test_detect_root_without_evidence_is_an_error_not_bare_metal(tmp_path: Path) -> None:
+    rc, out, err = vb("detect", "--root", str(tmp_path))
+    assert "not a captured tree" in _one_line_error(rc, err) and out == ""
+    # A tree with only the kernel log under var/log is a captured tree.
+    log = tmp_path / "var" / "log" / "kern.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("Nov 22 00:00:01 host kernel: [    0.000000] Hypervisor detected: KVM\n")
+    rc, out, err = vb("detect", "--root", str(tmp_path), "--json")
+    assert rc == 0, err
+    assert [la["name"] for la in json.loads(out)["layers"]] == ["kvm"]
