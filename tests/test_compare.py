@@ -179,3 +179,15 @@ def test_terminal_output_is_a_rich_table(monkeypatch: pytest.MonkeyPatch) -> Non
     assert main(["compare", str(PV), str(HVM)]) == 0
     text = out.getvalue()
     assert "┃" in text and "6.422" in text and "+? untested" in text
+
+
+def test_comparing_a_run_with_itself_warns() -> None:
+    from virtbench.analysis.compare import compare as _compare
+    from virtbench.importers.unixbench import parse_file
+
+    pv = Path(__file__).resolve().parent / "data" / "unixbench-centos6-xen-pv.txt"
+    a, b = parse_file(pv), parse_file(pv)
+    comp = _compare([a, b])
+    assert any("is the baseline itself" in w for w in comp.warnings)
+    assert all(t.deltas[1] is not None and t.deltas[1].ratio == 1.0
+               for t in comp.sections[0].tests)

@@ -144,6 +144,16 @@ def test_poll_snippet_reports_running_done_dead_missing(tmp_path: Path) -> None:
     assert state() == {"state": ["done"], "rc": ["3"]}
 
 
+def test_install_deps_names_python_venv_and_a_compiler_per_package_manager() -> None:
+    apt = scripts.install_deps("apt-get")
+    assert apt is not None and "python3-venv" in apt and "gcc" in apt and "libc6-dev" in apt
+    dnf = scripts.install_deps("dnf")
+    assert dnf is not None and "python3.12" in dnf and "gcc" in dnf
+    apk = scripts.install_deps("apk")
+    assert apk is not None and "musl-dev" in apk
+    assert scripts.install_deps("") is None and scripts.install_deps("brew") is None
+
+
 def test_platform_tags_from_libc() -> None:
     tags = bundle.platform_tags("x86_64", "glibc 2.36")
     assert tags[0] == "manylinux_2_36_x86_64" and "manylinux_2_17_x86_64" in tags
@@ -353,3 +363,25 @@ def test_fleet_results_compare_and_report_show_the_fleet_view(tmp_path: Path) ->
     run_cli("report", f"fleet:{fid}", "-o", str(html), check=True)
     page = html.read_text()
     assert 'id="fleet"' in page and 'class="outlier"' in page and "w4" in page
+
+
+def test_status_of_a_run_whose_controller_died_says_stopped_and_how_to_resume() -> None:
+    import socket
+    import subprocess
+
+    from conftest import run_cli
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    st = FleetState(id="20990103-000000-dead", command=["run"], inventory="/i",
+                    status="running", controller={"pid": dead.pid, "host": socket.gethostname()},
+                    hosts={"a": HostState(name="a", status="running", run_dir="/r", job_id="1"),
+                           "b": HostState(name="b", status="fetched", run_ids=["x"])})
+    st.save()
+    assert not st.controller_alive()
+    out = run_cli("fleet", "status", st.id, check=True).stdout
+    assert "stopped" in out and f"virtbench fleet resume {st.id}" in out
+    listing = run_cli("fleet", "status", check=True).stdout
+    assert st.id in listing and "stopped" in listing
+    data = json.loads(run_cli("fleet", "status", "--json", check=True).stdout)
+    assert data[-1]["counts"]["running"] == 1 and data[-1]["status"] == "stopped"

@@ -188,6 +188,9 @@ def check_comparable(runs: list[RunResult]) -> list[str]:
     base = runs[0]
     for r in runs[1:]:
         who = f"run {r.id} vs baseline {base.id}"
+        if r.id == base.id:
+            out.append(f"run {r.id} is the baseline itself (named twice, e.g. by an id and a "
+                       "label): its ratios are 1 by construction")
         if r.profile != base.profile:
             out.append(f"{who}: different profiles ({r.profile} vs {base.profile}): the "
                        "workloads were built or scored differently")

@@ -36,6 +36,9 @@ def parse_labels(items: Sequence[str]) -> dict[str, str]:
         key = key.strip()
         if not sep or not key:
             raise UsageError(f"--label {item!r}: expected KEY=VALUE")
+        if any(not ch.isprintable() for ch in item):
+            # A newline or tab would break every table that lists labels.
+            raise UsageError(f"--label {item!r}: control characters are not allowed")
         labels[key] = value.strip()
     return labels
 

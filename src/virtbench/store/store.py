@@ -598,7 +598,12 @@ def _kind_clause(kind: str) -> Any:
 
 def _short(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    first = text[0] if text else type(exc).__name__
+    if first in ("file is not a database", "database disk image is malformed"):
+        # db rebuild cannot repair a damaged file; the JSON files hold every run.
+        first += (": move the file away, then `virtbench db rebuild` recreates the index from "
+                  "the JSON result files")
+    return first
 
 
 def open_store(url: str | None = None, *, check: bool = True) -> Store:
