@@ -277,3 +277,32 @@ def test_corrupt_database_says_what_to_do_and_is_left_alone(tmp_path: Path) -> N
     assert bad.read_bytes() == garbage
     results = paths.results_dir()
     assert not results.is_dir() or list(results.iterdir()) == []
+
+
+def test_rm_never_deletes_files_outside_the_results_dir(tmp_path: Path) -> None:
+    (pv,) = _import(PV)
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    master = next(paths.results_dir().glob(f"*-{pv}.json"))
+    copy = backup / master.name
+    copy.write_bytes(master.read_bytes())
+    master.unlink()
+    rc, _, err = vb("db", "rebuild", "--dir", str(backup))
+    assert rc == 0, err
+    rc, out, err = vb("rm", pv)
+    assert rc == 0, err
+    assert "outside the results directory" in out and f"kept {copy}" in out
+    assert copy.exists()
+    assert open_store().list_runs() == []
+
+
+def test_detect_root_without_evidence_is_an_error_not_bare_metal(tmp_path: Path) -> None:
+    rc, out, err = vb("detect", "--root", str(tmp_path))
+    assert "not a captured tree" in _one_line_error(rc, err) and out == ""
+    # A tree with only the kernel log under var/log is a captured tree.
+    log = tmp_path / "var" / "log" / "kern.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("Nov 22 00:00:01 host kernel: [    0.000000] Hypervisor detected: KVM\n")
+    rc, out, err = vb("detect", "--root", str(tmp_path), "--json")
+    assert rc == 0, err
+    assert [la["name"] for la in json.loads(out)["layers"]] == ["kvm"]

@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             with opened_root(args.root) as root:
+                _check_tree(args.root, root)
                 report = detect(root, test_dir=test_dir)
         except (FileNotFoundError, tarfile.TarError) as exc:
             text = str(exc)
@@ -69,3 +70,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render(report))
     return 0
+
+
+def _check_tree(name: str, root: Path) -> None:
+    """A --root without any evidence file is a mistake (a wrong directory), not a bare-metal
+    machine: say so instead of reporting 'bare metal' from nothing."""
+    from virtbench.probes import _TREE_MARKERS, _tree_root
+
+    tree = _tree_root(root)
+    if tree.resolve() == Path("/"):
+        return
+    markers = (*_TREE_MARKERS, "var/log/dmesg", "var/log/kern.log", "devkvm.txt")
+    if not any((tree / m).exists() for m in markers):
+        raise UsageError(
+            f"--root {name}: not a captured tree: none of {', '.join(markers)} in it "
+            "(see `virtbench snapshot`)")

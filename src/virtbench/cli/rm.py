@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from virtbench import paths
 from virtbench.cli._common import add_db_option, print_json
 from virtbench.errors import UsageError, VirtbenchError
 
@@ -36,19 +37,24 @@ def run(args: argparse.Namespace) -> int:
         for row in resolve_rows(store, ref):
             if row.id not in {r.id for r in rows}:
                 rows.append(row)
+    results = paths.results_dir()
     removed = []
     for row in rows:
         store.remove(row.id)
         path = Path(row.path)
         deleted = False
-        if not args.keep_file and path.exists():
+        outside = not _inside(path, results)
+        if not args.keep_file and not outside and path.exists():
             path.unlink()
             deleted = True
         removed.append({"id": row.id, "started": row.started, "host": row.hostname,
                         "file": str(path), "file_deleted": deleted})
         if not args.json:
             what = f"deleted {path}" if deleted else (
-                f"kept {path}" if path.exists() else f"file {path} was already gone")
+                f"kept {path}" + (" (outside the results directory: indexed by `db rebuild "
+                                  "--dir`, so not virtbench's to delete)"
+                                  if outside and not args.keep_file else "")
+                if path.exists() else f"file {path} was already gone")
             print(f"removed run {row.id} ({row.started}, {row.hostname or '?'}); {what}")
     if args.json:
         print_json(removed)
@@ -62,3 +68,10 @@ def _file_ids(path: Path) -> str:
         return " ".join(d.id for d in load_file_all(path))
     except VirtbenchError:
         return "ID"
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(directory.resolve())
+    except OSError:
+        return False
