@@ -306,3 +306,12 @@ def test_detect_root_without_evidence_is_an_error_not_bare_metal(tmp_path: Path)
     rc, out, err = vb("detect", "--root", str(tmp_path), "--json")
     assert rc == 0, err
     assert [la["name"] for la in json.loads(out)["layers"]] == ["kvm"]
+
+
+def test_runs_host_filter_is_literal_text() -> None:
+    pv, hvm = _import(PV, HVM)  # centos6.takara.org, centos6-hvm.example.org
+    for text, expected in (("%", []), ("_", []), ("centos6_", []), ("CENTOS6.", [pv]),
+                           ("centos6", [pv, hvm]), ("-hvm", [hvm])):
+        rc, out, err = vb("runs", "--json", f"--host={text}")
+        assert rc == 0, err
+        assert [r["id"] for r in json.loads(out)] == expected, text
