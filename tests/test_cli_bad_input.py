@@ -315,3 +315,13 @@ def test_runs_host_filter_is_literal_text() -> None:
         rc, out, err = vb("runs", "--json", f"--host={text}")
         assert rc == 0, err
         assert [r["id"] for r in json.loads(out)] == expected, text
+
+
+def test_report_html_to_stdout_with_dash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = vb("report", str(PV), "-o", "-")
+    assert rc == 0, err
+    assert out.startswith("<!DOCTYPE html>") and "centos6.takara.org" in out
+    assert "wrote stdout" in err
+    assert list(tmp_path.iterdir()) == []  # no file named '-'
