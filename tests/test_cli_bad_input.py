@@ -325,3 +325,11 @@ def test_report_html_to_stdout_with_dash(tmp_path: Path, monkeypatch: pytest.Mon
     assert out.startswith("<!DOCTYPE html>") and "centos6.takara.org" in out
     assert "wrote stdout" in err
     assert list(tmp_path.iterdir()) == []  # no file named '-'
+
+
+def test_export_dash_is_stdout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = vb("export", str(PV), "--format", "csv", "-o", "-")
+    assert rc == 0, err
+    assert out.splitlines()[0].startswith("run_id,started,host")
+    assert list(tmp_path.iterdir()) == []
