@@ -333,3 +333,28 @@ def test_export_dash_is_stdout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert rc == 0, err
     assert out.splitlines()[0].startswith("run_id,started,host")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rebuild_failing_half_way_keeps_the_old_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = _import(PV, HVM, label="env=both")
+    from virtbench.store.store import Store
+
+    real = Store._record
+    calls: list[str] = []
+
+    def second_fails(self: Store, conn: object, doc: object, path: Path) -> None:
+        calls.append(str(path))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(self, conn, doc, path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "_record", second_fails)
+    rc, _, err = vb("db", "rebuild")
+    assert rc == 130 and len(calls) == 2
+    monkeypatch.setattr(Store, "_record", real)
+    dispose_engines()
+    rows = open_store().list_runs()
+    assert sorted(r.id for r in rows) == sorted(ids)
+    assert all(r.labels == {"env": "both"} for r in rows)
+    rc, out, err = vb("db", "rebuild")
+    assert rc == 0 and "indexed 2 runs" in out, err
