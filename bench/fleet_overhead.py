@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -118,6 +119,13 @@ def main() -> int:
     a = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="vbfb-"))
+    try:
+        return _bench(a, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _bench(a: argparse.Namespace, work: Path) -> int:
     env = dict(os.environ, PYTHONPATH=str(SRC), XDG_DATA_HOME=str(work / "data"),
                XDG_CACHE_HOME=os.environ.get("XDG_CACHE_HOME",
                                              str(Path.home() / ".cache")))

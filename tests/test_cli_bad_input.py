@@ -306,3 +306,30 @@ def test_detect_root_without_evidence_is_an_error_not_bare_metal(tmp_path: Path)
     rc, out, err = vb("detect", "--root", str(tmp_path), "--json")
     assert rc == 0, err
     assert [la["name"] for la in json.loads(out)["layers"]] == ["kvm"]
+
+
+def test_runs_host_filter_is_literal_text() -> None:
+    pv, hvm = _import(PV, HVM)  # centos6.takara.org, centos6-hvm.example.org
+    for text, expected in (("%", []), ("_", []), ("centos6_", []), ("CENTOS6.", [pv]),
+                           ("centos6", [pv, hvm]), ("-hvm", [hvm])):
+        rc, out, err = vb("runs", "--json", f"--host={text}")
+        assert rc == 0, err
+        assert [r["id"] for r in json.loads(out)] == expected, text
+
+
+def test_report_html_to_stdout_with_dash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = vb("report", str(PV), "-o", "-")
+    assert rc == 0, err
+    assert out.startswith("<!DOCTYPE html>") and "centos6.takara.org" in out
+    assert "wrote stdout" in err
+    assert list(tmp_path.iterdir()) == []  # no file named '-'
+
+
+def test_export_dash_is_stdout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = vb("export", str(PV), "--format", "csv", "-o", "-")
+    assert rc == 0, err
+    assert out.splitlines()[0].startswith("run_id,started,host")
+    assert list(tmp_path.iterdir()) == []

@@ -154,6 +154,17 @@ def test_install_deps_names_python_venv_and_a_compiler_per_package_manager() -> 
     assert scripts.install_deps("") is None and scripts.install_deps("brew") is None
 
 
+def test_ssh_failures_come_with_what_to_do() -> None:
+    from virtbench.fleet.engine import TaskResult, ssh_hint
+
+    r = TaskResult("unreachable", {"msg": "Task failed: Failed to connect to the host via ssh: "
+                                          "Host key verification failed.", "unreachable": True})
+    assert r.message() == "Host key verification failed."
+    assert "known_hosts" in ssh_hint(r.message())
+    assert "ansible_user" in ssh_hint("root@10.0.0.1: Permission denied (publickey).")
+    assert ssh_hint("ssh: connect to host 127.0.0.1 port 22: Connection refused") == ""
+
+
 def test_platform_tags_from_libc() -> None:
     tags = bundle.platform_tags("x86_64", "glibc 2.36")
     assert tags[0] == "manylinux_2_36_x86_64" and "manylinux_2_17_x86_64" in tags

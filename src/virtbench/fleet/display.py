@@ -24,7 +24,8 @@ def summary_line(state: FleetState) -> str:
     c = state.counts()
     parts = [f"{c[s]} {s}" for s in ("fetched", "running", "installing", "checking",
                                       "fetching", "queued", "failed") if c.get(s)]
-    return f"fleet {state.id}: {len(state.hosts)} hosts: " + ", ".join(parts)
+    n = len(state.hosts)
+    return f"fleet {state.id}: {n} host{'' if n == 1 else 's'}: " + ", ".join(parts)
 
 
 def _age(ts: str | None) -> str:
@@ -61,7 +62,8 @@ class Display:
         self._t0 = time.monotonic()
 
     def start(self) -> None:
-        self.note(f"fleet {self.state.id}: {len(self.state.hosts)} hosts, "
+        n = len(self.state.hosts)
+        self.note(f"fleet {self.state.id}: {n} host{'' if n == 1 else 's'}, "
                   f"command: virtbench {' '.join(self.state.command)}")
 
     def host(self, h: HostState) -> None:

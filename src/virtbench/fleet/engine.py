@@ -280,7 +280,8 @@ class Engine:
         if res is None:
             return False, "no answer from Ansible (host not in inventory?)"
         if res.status == "unreachable":
-            return False, f"unreachable: {res.message()}"
+            msg = res.message()
+            return False, f"unreachable: {msg}{ssh_hint(msg)}"
         if res.status != "ok":
             return False, f"preflight failed: {res.message()}"
         facts = scripts.parse_facts(res.stdout)
@@ -592,6 +593,25 @@ class Engine:
                   f"partial document was imported as {run_id}", document=str(local),
                   run_ids=ids, kind=kind, job_id=None, summary=summary)
         return "failed"
+
+
+SSH_HINTS = (
+    ("Host key verification failed",
+     " (the host's key is not in known_hosts: connect once with ssh, or add it with "
+     "ssh-keyscan; host key checking stays on as in Ansible)"),
+    ("Permission denied", " (check ansible_user and the key: ansible_ssh_private_key_file or "
+     "your ssh agent)"),
+    ("Could not resolve hostname", " (check the name, or set ansible_host)"),
+    ("Connection timed out", " (host down, or a firewall in the way)"),
+)
+
+
+def ssh_hint(message: str) -> str:
+    """What to do about the usual SSH failures."""
+    for needle, hint in SSH_HINTS:
+        if needle in message:
+            return hint
+    return ""
 
 
 def _last_line(text: str | None) -> str:

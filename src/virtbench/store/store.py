@@ -554,7 +554,9 @@ class Store:
         r = S.run
         where: list[Any] = []
         if flt.host:
-            where.append(func.lower(S.environment.c.hostname).contains(flt.host.lower()))
+            # autoescape: '%' and '_' in the text are literal, not LIKE wildcards.
+            where.append(func.lower(S.environment.c.hostname).contains(flt.host.lower(),
+                                                                        autoescape=True))
         for key, value in flt.labels.items():
             where.append(r.c.id.in_(select(S.label.c.run_id).where(
                 and_(S.label.c.key == key, S.label.c.value == value))))
