@@ -306,3 +306,55 @@ def test_detect_root_without_evidence_is_an_error_not_bare_metal(tmp_path: Path)
     rc, out, err = vb("detect", "--root", str(tmp_path), "--json")
     assert rc == 0, err
     assert [la["name"] for la in json.loads(out)["layers"]] == ["kvm"]
+
+
+def test_runs_host_filter_is_literal_text() -> None:
+    pv, hvm = _import(PV, HVM)  # centos6.takara.org, centos6-hvm.example.org
+    for text, expected in (("%", []), ("_", []), ("centos6_", []), ("CENTOS6.", [pv]),
+                           ("centos6", [pv, hvm]), ("-hvm", [hvm])):
+        rc, out, err = vb("runs", "--json", f"--host={text}")
+        assert rc == 0, err
+        assert [r["id"] for r in json.loads(out)] == expected, text
+
+
+def test_report_html_to_stdout_with_dash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = vb("report", str(PV), "-o", "-")
+    assert rc == 0, err
+    assert out.startswith("<!DOCTYPE html>") and "centos6.takara.org" in out
+    assert "wrote stdout" in err
+    assert list(tmp_path.iterdir()) == []  # no file named '-'
+
+
+def test_export_dash_is_stdout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = vb("export", str(PV), "--format", "csv", "-o", "-")
+    assert rc == 0, err
+    assert out.splitlines()[0].startswith("run_id,started,host")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rebuild_failing_half_way_keeps_the_old_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = _import(PV, HVM, label="env=both")
+    from virtbench.store.store import Store
+
+    real = Store._record
+    calls: list[str] = []
+
+    def second_fails(self: Store, conn: object, doc: object, path: Path) -> None:
+        calls.append(str(path))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(self, conn, doc, path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "_record", second_fails)
+    rc, _, err = vb("db", "rebuild")
+    assert rc == 130 and len(calls) == 2
+    monkeypatch.setattr(Store, "_record", real)
+    dispose_engines()
+    rows = open_store().list_runs()
+    assert sorted(r.id for r in rows) == sorted(ids)
+    assert all(r.labels == {"env": "both"} for r in rows)
+    rc, out, err = vb("db", "rebuild")
+    assert rc == 0 and "indexed 2 runs" in out, err

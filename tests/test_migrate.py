@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from virtbench.cli import main
-from virtbench.errors import UsageError
+from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.vm import initramfs, kernel
 from virtbench.vm import migration as mig
 from virtbench.vm.qemu import session
@@ -38,6 +38,14 @@ def test_cli_rejects_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["migrate", "--dirty-rate", "x"]) == 2
     assert main(["migrate", "--kernel", "/nonexistent/vmlinuz"]) == 2
     assert "no such file" in capsys.readouterr().err
+    assert main(["migrate", "--wss", "100", "--memory", "128"]) == 2
+    assert "at most 48" in capsys.readouterr().err
+
+
+def test_a_dynamic_busybox_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIRTBENCH_BUSYBOX", sys.executable)  # a dynamically linked program
+    with pytest.raises(EnvironmentUnsupported, match="statically linked"):
+        initramfs.find_busybox()
 
 
 def _vm_ready() -> str | None:

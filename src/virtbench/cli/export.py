@@ -33,7 +33,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="the same as --format json (like every other command)")
     parser.add_argument("-o", "--output", metavar="FILE", type=Path,
-                        help="write here instead of stdout")
+                        help="write here instead of stdout (- is stdout)")
     add_db_option(parser)
 
 
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json and fmt != "json":
         raise UsageError(f"--json and --format {fmt} contradict each other: pick one")
     text = {"json": to_json, "csv": to_csv, "markdown": to_markdown}[fmt](docs)
-    if args.output:
+    if args.output and str(args.output) != "-":
         write_output(args.output, text)
         sys.stderr.write(f"virtbench: wrote {args.output}\n")
     else:

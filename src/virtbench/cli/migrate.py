@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from virtbench.vm import accel as accel_mod
     from virtbench.vm import kernel as kernel_mod
     from virtbench.vm import migration as mig
+    from virtbench.vm.initramfs import find_busybox
     from virtbench.vm.qemu import find_qemu, qemu_version, session
 
     bandwidths = mig.parse_list(args.bandwidth, lambda t: mig.parse_rate(t, "bandwidth"))
@@ -121,8 +122,14 @@ def run(args: argparse.Namespace) -> int:
         postcopy_after=args.postcopy_after, timeout=args.timeout, settle=args.settle,
         pin=_cpus(args.pin),
     )
+    if args.wss > args.memory - mig.GUEST_RESERVE_MB or args.wss < 1:
+        raise UsageError(f"--wss must be between 1 and --memory - {mig.GUEST_RESERVE_MB} MB "
+                         f"(the guest kernel needs the rest): at most "
+                         f"{max(0, args.memory - mig.GUEST_RESERVE_MB)} for --memory "
+                         f"{args.memory}")
     kernel = kernel_mod.find_kernel(args.kernel)
     qemu = find_qemu()
+    find_busybox()
     choice = accel_mod.choose(kernel, args.accel)
     info(f"accelerator: {choice.label()} -- {choice.reason}")
     doc = ExperimentResult(

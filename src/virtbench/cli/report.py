@@ -21,7 +21,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="result files, UnixBench text reports, run ids, 'latest' or "
                              "labels key=value; the first suite run is the baseline of ratios")
     parser.add_argument("-o", "--output", metavar="FILE",
-                        help="write here (default: report.html for HTML, stdout for Markdown)")
+                        help="write here ('-': stdout; default: report.html for HTML, "
+                             "stdout for Markdown)")
     parser.add_argument("--format", choices=("html", "markdown"), default="html",
                         help="html (default) or markdown")
     parser.add_argument("--title", help="the page title")
@@ -47,9 +48,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from virtbench.report import html
 
-    out = Path(args.output or "report.html")
     page = html.render(report)
-    write_output(out, page)
+    if args.output == "-":
+        sys.stdout.write(page)
+        out = "stdout"
+    else:
+        out = str(args.output or "report.html")
+        write_output(Path(out), page)
     sys.stderr.write(
         f"virtbench: wrote {out} ({len(page.encode()) / 1e6:.1f} MB, "
         f"{_n(len(report.runs), 'run')}, "

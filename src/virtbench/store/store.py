@@ -479,9 +479,18 @@ class Store:
                 continue
             seen[doc.id] = f
             docs.append((doc, f))
-        self.drop_all()
-        self.ensure_schema()
-        self.record_many(docs)
+        # One transaction (SQLite and PostgreSQL both have transactional DDL): a failure or
+        # Ctrl-C half-way leaves the old index as it was, not an empty one.
+        with self._write() as conn:
+            names = set(inspect(conn).get_table_names())
+            for table in S.ALL_TABLES:
+                if table.name in names:
+                    table.drop(conn)
+            S.metadata.create_all(conn)
+            conn.execute(insert(S.schema_info).values(
+                key="version", value=str(S.STORE_SCHEMA_VERSION)))
+            for doc, path in docs:
+                self._record(conn, doc, path)
         report.indexed = len(docs)
         return report
 
@@ -554,7 +563,9 @@ class Store:
         r = S.run
         where: list[Any] = []
         if flt.host:
-            where.append(func.lower(S.environment.c.hostname).contains(flt.host.lower()))
+            # autoescape: '%' and '_' in the text are literal, not LIKE wildcards.
+            where.append(func.lower(S.environment.c.hostname).contains(flt.host.lower(),
+                                                                        autoescape=True))
         for key, value in flt.labels.items():
             where.append(r.c.id.in_(select(S.label.c.run_id).where(
                 and_(S.label.c.key == key, S.label.c.value == value))))

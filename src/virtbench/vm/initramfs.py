@@ -107,7 +107,15 @@ def is_static_elf(path: Path) -> bool:
 
 def find_busybox() -> Path:
     env = os.environ.get("VIRTBENCH_BUSYBOX")
-    names = [env] if env else []
+    if env:
+        if not Path(env).is_file():
+            raise EnvironmentUnsupported(f"$VIRTBENCH_BUSYBOX={env}: no such file")
+        if not is_static_elf(Path(env)):
+            raise EnvironmentUnsupported(
+                f"$VIRTBENCH_BUSYBOX={env} is not a statically linked x86-64 program: the "
+                "guest has no libraries (Debian: apt-get install busybox-static)")
+        return Path(env)
+    names: list[str] = []
     which = shutil.which("busybox")
     names += [*BUSYBOX_CANDIDATES, *([which] if which else [])]
     dynamic: str | None = None
