@@ -11,6 +11,8 @@ The stories, in order (they share the hosts and one data directory):
    controller gets Ctrl-C while the others measure. `fleet resume` collects the others (their
    commands went on running) and lists the dead host with its reason; once it is back, a
    second resume redoes only it. The remote files are removed (no --keep).
+3. A run abandoned after Ctrl-C: `fleet cancel` stops the command still running on the target
+   and removes the remote files.
 """
 
 from __future__ import annotations
@@ -218,3 +220,31 @@ def test_killed_host_and_ctrl_c_then_resume_loses_nothing(fleet: LocalFleet,
     assert all((rows[h]["score"] or 0) > 0 for h in ("h1", "h2", "h3"))
     assert rows["h1"]["partial"]  # one test of twelve
     sys.stderr.write(f"killed host + ctrl-c + 2 resumes: {time.monotonic() - t0:.1f}s\n")
+
+
+def test_cancel_stops_the_detached_command_and_cleans_up(fleet: LocalFleet,
+                                                         env: dict[str, str]) -> None:
+    """A run abandoned after Ctrl-C: `fleet cancel` stops the command still running on the
+    target (its whole process group) and removes virtbench's files there."""
+    from virtbench.fleet.testbed import pids_with_cmdline
+
+    proc = _start(fleet, env, "--limit", "h1", "--poll-interval", "30", "--", "run", "--quick",
+                  "-c", "1", "dhry2reg", "whetstone-double", "syscall", "pipe")
+    st = _wait_for(env, lambda s: s["hosts"]["h1"]["status"] == "running"
+                   and (Path(s["hosts"]["h1"]["run_dir"]) / "pid").exists(), proc)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    remote = st["hosts"]["h1"]["remote_dir"]
+    assert pids_with_cmdline(remote + "/"), "the detached command should still be running"
+    res = run_cli("fleet", "cancel", st["id"], env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    state = state_of(env, st["id"])
+    h1 = state["hosts"]["h1"]
+    assert state["status"] == "cancelled"
+    assert h1["status"] == "failed" and h1["reason"] == "cancelled: its command was stopped", h1
+    deadline = time.monotonic() + 10
+    while pids_with_cmdline(remote + "/") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not pids_with_cmdline(remote + "/")
+    assert not Path(remote).exists()

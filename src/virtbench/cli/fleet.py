@@ -1,6 +1,6 @@
 """``virtbench fleet``: the same measurement on many hosts, through Ansible.
 
-Sub-commands: ``run``, ``status``, ``resume``, ``results`` (see docs/fleet.md).
+Sub-commands: ``run``, ``status``, ``resume``, ``results``, ``cancel`` (see docs/fleet.md).
 """
 
 from __future__ import annotations
@@ -99,6 +99,15 @@ def register(parser: argparse.ArgumentParser) -> None:
                    help="use this inventory instead of the one the run was started with")
     _common_run_options(p, resume=True)
     p.set_defaults(_fleet=_resume)
+
+    p = sub.add_parser("cancel", help="abandon a fleet run: stop the commands still running "
+                                      "on the targets and remove virtbench's files there")
+    p.add_argument("run_id", metavar="RUN", help="fleet run id (or prefix, or latest)")
+    p.add_argument("--keep", action="store_true",
+                   help="stop the commands but keep the remote venv and files")
+    p.add_argument("-f", "--forks", type=_positive_int, default=None,
+                   help="parallel Ansible connections (default: the run's)")
+    p.set_defaults(_fleet=_cancel)
 
     p = sub.add_parser("results", help="index per host, grouped, with outliers explained")
     p.add_argument("run_id", metavar="RUN", help="fleet run id (or prefix)")
@@ -235,6 +244,41 @@ def _print_outcome(state: Any, interrupted: bool) -> None:
         w(f"next: `virtbench fleet resume {state.id}` collects/redoes the unfinished hosts\n")
     if fetched:
         w(f"      `virtbench fleet results {state.id}` compares the hosts\n")
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from virtbench.fleet.display import Display
+    from virtbench.fleet.engine import Engine
+    from virtbench.fleet.state import FleetState, run_lock
+
+    state = FleetState.load(args.run_id)
+    if args.forks:
+        state.forks = args.forks
+    state.options["keep"] = bool(args.keep)
+    todo = [h.name for h in state.hosts.values()
+            if h.status != "fetched" and h.remote_dir and not h.cleaned]
+    if not args.keep:  # fetched hosts run with --keep: their venvs go too
+        todo += [h.name for h in state.hosts.values()
+                 if h.status == "fetched" and h.remote_dir and not h.cleaned]
+    with run_lock(state):
+        state.controller = {"pid": os.getpid(), "host": socket.gethostname()}
+        state.save()
+        if todo:
+            engine = Engine(state, Display(state))
+            fetched = {n for n in todo if state.hosts[n].status == "fetched"}
+            engine.cancel([n for n in todo if n not in fetched])
+            if fetched:
+                engine.cleanup(sorted(fetched))
+        for h in state.hosts.values():
+            if h.status != "fetched" and h.reason != "cancelled" and \
+                    not (h.reason or "").startswith("cancel"):
+                h.status, h.reason = "failed", f"cancelled ({h.reason or h.status})"
+        state.status = "cancelled"
+        state.save()
+    sys.stderr.write(f"fleet {state.id}: cancelled; "
+                     f"{sum(1 for h in state.hosts.values() if h.status == 'fetched')} "
+                     "fetched results stay in the store\n")
+    return 0
 
 
 # ---- status ------------------------------------------------------------------------------------

@@ -462,6 +462,24 @@ class Engine:
             if r is not None and r.status == "ok":
                 self.update(n, cleaned=True)
 
+    def cancel(self, names: list[str]) -> None:
+        """Stop the hosts' detached commands and remove their remote files (unless
+        --keep)."""
+        plan = {n: {"cancel": scripts.cancel(self.paths_for(self.state.hosts[n]),
+                                             self.state.hosts[n].job_file, keep=self.opts.keep)}
+                for n in names if self.state.hosts[n].remote_dir}
+        out = self.play("cancel", list(plan), plan)
+        for n in plan:
+            r = out.get(n, {}).get("vb:cancel")
+            if r is None or r.status != "ok":
+                why = r.message() if r else "no answer"
+                self.fail(n, f"cancel could not reach the host ({why}); its command may still "
+                          "run there", job_id=None)
+                continue
+            stopped = "cancelled" in scripts.parse_facts(r.stdout)
+            self.fail(n, "cancelled" + (": its command was stopped" if stopped else ""),
+                      job_id=None, cleaned=not self.opts.keep)
+
     def wait(self, names: list[str]) -> None:
         """Poll running hosts until each is collected or given up."""
         pending = list(names)

@@ -185,6 +185,22 @@ def cleanup(p: RemotePaths, job_file: str | None) -> str:
     return _check("; ".join(parts) + "; true")
 
 
+def cancel(p: RemotePaths, job_file: str | None, *, keep: bool) -> str:
+    """Stop the detached command: SIGTERM to its process group (Ansible's async wrapper made
+    it a session of its own: the wrapper, the shell, virtbench and its workloads), SIGKILL
+    after 5 s; then the clean up, unless ``keep``."""
+    kill = (
+        f"if cd {q(p.run_dir)} 2>/dev/null && [ -f pid ] && [ ! -f rc ]; then "
+        "p=$(cat pid); g=$(ps -o pgid= -p \"$p\" 2>/dev/null | tr -d ' '); "
+        "if [ -n \"$g\" ] && [ \"$g\" != \"$(ps -o pgid= -p $$ | tr -d ' ')\" ]; then "
+        "kill -TERM -- \"-$g\" 2>/dev/null; t=0; "
+        "while [ $t -lt 10 ] && kill -0 -- \"-$g\" 2>/dev/null; do sleep 0.5; t=$((t+1)); done; "
+        "kill -KILL -- \"-$g\" 2>/dev/null; echo vb-cancelled=1; "
+        "elif [ -d \"/proc/$p\" ]; then kill -TERM \"$p\"; echo vb-cancelled=1; fi; fi; cd /"
+    )
+    return _check(kill + ("; true" if keep else "; " + cleanup(p, job_file)))
+
+
 def parse_facts(stdout: str) -> dict[str, list[str]]:
     """``vb-key=value`` lines of a snippet's output (``\\r`` from a tty removed)."""
     out: dict[str, list[str]] = {}
