@@ -172,7 +172,9 @@ def test_killed_host_and_ctrl_c_then_resume_loses_nothing(fleet: LocalFleet,
     assert proc.returncode == 130, err
     state = json.loads(out)
     assert state["status"] == "interrupted"
-    assert all(state["hosts"][h]["status"] == "running" for h in ("h1", "h2", "h3"))
+    assert state["hosts"]["h3"]["status"] == "running"  # not polled enough to be given up
+    # (on a fast machine h1/h2 may already be done and fetched before the Ctrl-C)
+    assert all(state["hosts"][h]["status"] in ("running", "fetched") for h in ("h1", "h2"))
     assert f"fleet resume {state['id']}" in err
     status = run_cli("fleet", "status", state["id"], env=env, check=True)
     assert "interrupted" in status.stdout and "running" in status.stdout
