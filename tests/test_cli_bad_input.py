@@ -358,3 +358,23 @@ def test_rebuild_failing_half_way_keeps_the_old_index(monkeypatch: pytest.Monkey
     assert all(r.labels == {"env": "both"} for r in rows)
     rc, out, err = vb("db", "rebuild")
     assert rc == 0 and "indexed 2 runs" in out, err
+
+
+def test_rm_keeps_the_run_indexed_when_its_file_cannot_be_deleted(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pv, hvm = _import(PV, HVM)
+    real_unlink = Path.unlink
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if pv in self.name:
+            raise PermissionError(13, "Permission denied")
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    rc, out, err = vb("rm", pv, hvm)
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+    assert rc == 1
+    assert f"run {pv} not removed: cannot delete" in err and "Permission denied" in err
+    assert f"removed run {hvm}" in out and pv not in out
+    assert [r.id for r in open_store().list_runs()] == [pv]
+    assert [p.name.endswith(f"{pv}.json") for p in paths.results_dir().iterdir()] == [True]

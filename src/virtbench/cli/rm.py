@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from virtbench import paths
-from virtbench.cli._common import add_db_option, print_json
+from virtbench.cli._common import add_db_option, info, print_json
 from virtbench.errors import UsageError, VirtbenchError
 
 NAME = "rm"
@@ -39,14 +39,21 @@ def run(args: argparse.Namespace) -> int:
                 rows.append(row)
     results = paths.results_dir()
     removed = []
+    failed = 0
     for row in rows:
-        store.remove(row.id)
         path = Path(row.path)
         deleted = False
         outside = not _inside(path, results)
         if not args.keep_file and not outside and path.exists():
-            path.unlink()
+            try:
+                path.unlink()  # the file first: if it cannot go, the run stays indexed
+            except OSError as exc:
+                info(f"run {row.id} not removed: cannot delete {path}: "
+                     f"{exc.strerror or exc}")
+                failed += 1
+                continue
             deleted = True
+        store.remove(row.id)
         removed.append({"id": row.id, "started": row.started, "host": row.hostname,
                         "file": str(path), "file_deleted": deleted})
         if not args.json:
@@ -58,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"removed run {row.id} ({row.started}, {row.hostname or '?'}); {what}")
     if args.json:
         print_json(removed)
-    return 0
+    return 1 if failed else 0
 
 
 def _file_ids(path: Path) -> str:
