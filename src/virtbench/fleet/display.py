@@ -67,11 +67,13 @@ class Display:
                   f"command: virtbench {' '.join(self.state.command)}")
 
     def host(self, h: HostState) -> None:
-        line = f"{h.status} {host_detail(h)}".strip()
+        # One line per change of state (not per poll: a running host's detail is its age).
+        key = f"{h.status}|{h.reason or ''}|{h.summary or ''}"
         with self.lock:
-            if self._last.get(h.name) == line:
+            if self._last.get(h.name) == key:
                 return
-            self._last[h.name] = line
+            self._last[h.name] = key
+        line = f"{h.status} {host_detail(h)}".strip()
         self.note(f"  {h.name}: {line}")
 
     def note(self, message: str) -> None:
