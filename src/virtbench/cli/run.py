@@ -92,8 +92,9 @@ def register(p: argparse.ArgumentParser) -> None:
 class _Progress:
     """Progress on stderr between passes only: nothing runs in Python while a pass is timed."""
 
-    def __init__(self, stream: Any = sys.stderr) -> None:
+    def __init__(self, stream: Any = sys.stderr, adaptive: bool = False) -> None:
         self.stream = stream
+        self.adaptive = adaptive
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self._last_test = ""
 
@@ -101,6 +102,8 @@ class _Progress:
         eta = int(e.eta_seconds)
         eta_text = f"{eta // 3600}h{eta % 3600 // 60:02d}m" if eta >= 3600 else \
             f"{eta // 60}m{eta % 60:02d}s"
+        if self.adaptive:  # adaptive tests stop early: the ETA is an upper bound
+            eta_text = "<= " + eta_text
         what = f"[{e.test_number}/{e.total_tests}] {e.test.name} ({e.copies} " \
                f"{'copy' if e.copies == 1 else 'copies'})"
         if self.tty:
@@ -143,7 +146,7 @@ def _make_saver(output: Path | None, db: str | None) -> Callable[[RunResult], No
 
 
 def run(args: argparse.Namespace) -> int:
-    progress = _Progress()
+    progress = _Progress(adaptive=bool(args.precision))
     specs = select(args.tests)
     cpus = len(os.sched_getaffinity(0))
     copies = select_copies(args.copies, cpus)
@@ -179,11 +182,11 @@ def run(args: argparse.Namespace) -> int:
         run_doc.notes.append(busy)
 
     eta = estimate_seconds(config)
+    span = f"{eta / 60:.0f} min" if eta >= 120 else f"{eta:.0f} s"
     progress.message(
-        f"{len(specs)} tests x {len(copies)} copy counts {copies}, {mode} mode, profile "
-        f"{profile.name}; about {eta / 60:.0f} min" if eta >= 120 else
         f"{len(specs)} tests x copies {copies}, {mode} mode, profile {profile.name}; "
-        f"about {eta:.0f} s")
+        + (f"at most {span} (adaptive tests usually stop much earlier)" if mode == "adaptive"
+           else f"about {span}"))
     saver = _make_saver(args.output, args.db)
     executor = LocalExecutor(gate=build.bin_dir / "vbgate")
     runner = SuiteRunner(config, executor, run_doc, save=saver, progress=progress)

@@ -102,11 +102,8 @@ def _timeout(plan: Plan, spec: WorkloadSpec, copies: int, slack: float) -> float
 
 def estimate_seconds(config: SuiteConfig) -> float:
     """Nominal seconds of the whole run (sum of pass durations), for the ETA."""
+    # adaptive mode: an upper bound (each test's budget); it usually stops much earlier
     per_section = sum(plan_for(t, config.mode).budget for t in config.tests)
-    if config.mode == "adaptive":  # usually stops early; assume the minimum passes
-        per_section = sum(
-            plan_for(t, "adaptive").duration * ADAPTIVE_MIN_PASSES for t in config.tests
-        )
     return per_section * len(config.copies)
 
 
@@ -282,6 +279,9 @@ class SuiteRunner:
         finally:
             for d in cwds:
                 shutil.rmtree(d, ignore_errors=True)
+        # what this test did not use of its planned time is no longer ahead of us
+        unused = plan.budget - plan.duration * len(result.passes)
+        self._remaining = max(0.0, self._remaining - max(0.0, unused))
         summarize(result)
         if result.status == "ok" and result.score is None:
             result.status = "failed"
