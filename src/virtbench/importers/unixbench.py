@@ -41,6 +41,7 @@ from pathlib import Path
 from virtbench.analysis.stats import geometric_mean
 from virtbench.errors import UsageError
 from virtbench.results.model import Environment, RunResult, Section, TestResult, utc_now
+from virtbench.workloads.catalog import CATALOG, INDEX_TESTS
 
 # ---- facts about UnixBench's reports ---------------------------------------------------------
 # Report name -> test id (UnixBench's own test names).
@@ -86,20 +87,10 @@ TEST_IDS: dict[str, str] = {
     "3D graphics: gears": "ubgears",
 }
 
-# The System Benchmarks Index: its 12 tests and their published baselines.
+# The System Benchmarks Index: its 12 tests and their published baselines (one table: the
+# suite's catalog).
 INDEX_BASELINES: dict[str, float] = {
-    "dhry2reg": 116700.0,
-    "whetstone-double": 55.0,
-    "execl": 43.0,
-    "fstime": 3960.0,
-    "fsbuffer": 1655.0,
-    "fsdisk": 5800.0,
-    "pipe": 12440.0,
-    "context1": 4000.0,
-    "spawn": 126.0,
-    "shell1": 42.4,
-    "shell8": 6.0,
-    "syscall": 15000.0,
+    t: b for t in INDEX_TESTS if (b := CATALOG[t].baseline) is not None
 }
 
 SYSTEM_CATEGORY = "System Benchmarks"
