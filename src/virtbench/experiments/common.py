@@ -9,11 +9,11 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from virtbench import paths
 from virtbench.results.environment import collect
@@ -45,6 +45,42 @@ def stamp_program(doc: ExperimentResult, name: str) -> None:
 def finish(doc: ExperimentResult, status: str = "complete") -> None:
     doc.status = status  # type: ignore[assignment]
     doc.finished = utc_now()
+
+
+class _Figures(Protocol):
+    def figures(self) -> dict[str, Any]: ...
+
+
+_R = TypeVar("_R", bound=_Figures)
+
+
+def run_solo_repeats(
+    doc: ExperimentResult,
+    repeat: int,
+    run_one: Callable[[], _R],
+    summarize: Callable[[ExperimentResult], None],
+    on_run: Callable[[int, _R], None] | None = None,
+) -> ExperimentResult:
+    """Run a solo experiment ``repeat`` times, one row per run, then summarize and save.
+
+    Ctrl-C keeps (summarizes and saves) the runs already measured before re-raising.
+    """
+    try:
+        for i in range(repeat):
+            result = run_one()
+            doc.rows.append({"run": i + 1, "condition": "solo", **result.figures()})
+            if on_run:
+                on_run(i + 1, result)
+    except KeyboardInterrupt:
+        finish(doc, "interrupted")
+        if doc.rows:
+            summarize(doc)
+        save(doc)
+        raise
+    summarize(doc)
+    finish(doc)
+    save(doc)
+    return doc
 
 
 def save(doc: ExperimentResult) -> Path:

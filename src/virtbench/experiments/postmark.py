@@ -32,11 +32,10 @@ from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.experiments import programs
 from virtbench.experiments.common import (
     MEMORY_FILESYSTEMS,
-    finish,
     location_facts,
     new_document,
     remove_tree,
-    save,
+    run_solo_repeats,
     signals_deferred,
     stamp_program,
 )
@@ -355,22 +354,8 @@ def run_experiment(params: PostmarkParams, location: Path | None = None, repeat:
         doc.notes.append(f"{base} is on {facts['fstype']}: files live in memory, this measures "
                          "the kernel's file system code, not a disk")
     doc.notes.append("postmark alone: the run on the host is the solo baseline")
-    try:
-        for i in range(repeat):
-            result = run_once(params, base, bin_path)
-            doc.rows.append({"run": i + 1, "condition": "solo", **result.figures()})
-            if on_run:
-                on_run(i + 1, result)
-    except KeyboardInterrupt:
-        finish(doc, "interrupted")
-        if doc.rows:
-            _summarize(doc)
-        save(doc)
-        raise
-    _summarize(doc)
-    finish(doc)
-    save(doc)
-    return doc
+    return run_solo_repeats(doc, repeat, lambda: run_once(params, base, bin_path), _summarize,
+                            on_run)
 
 
 def _summarize(doc: ExperimentResult) -> None:

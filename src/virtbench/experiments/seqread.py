@@ -34,10 +34,9 @@ from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.experiments import programs
 from virtbench.experiments.common import (
     MEMORY_FILESYSTEMS,
-    finish,
     location_facts,
     new_document,
-    save,
+    run_solo_repeats,
     signals_deferred,
     stamp_program,
 )
@@ -346,23 +345,11 @@ def run_experiment(params: SeqreadParams, location: Path | None = None, repeat: 
     if facts.get("fstype") in MEMORY_FILESYSTEMS:
         doc.notes.append(f"{base} is on {facts['fstype']}: the file lives in memory, so the "
                          "read measures memory bandwidth, not a disk")
-    try:
-        for i in range(repeat):
-            result = run_once(params, base, size, bin_path, doc.notes,
-                              in_memory=facts.get("fstype") in MEMORY_FILESYSTEMS)
-            doc.rows.append({"run": i + 1, "condition": "solo", **result.figures()})
-            if on_run:
-                on_run(i + 1, result)
-    except KeyboardInterrupt:
-        finish(doc, "interrupted")
-        if doc.rows:
-            _summarize(doc)
-        save(doc)
-        raise
-    _summarize(doc)
-    finish(doc)
-    save(doc)
-    return doc
+    in_memory = facts.get("fstype") in MEMORY_FILESYSTEMS
+    return run_solo_repeats(
+        doc, repeat,
+        lambda: run_once(params, base, size, bin_path, doc.notes, in_memory=in_memory),
+        _summarize, on_run)
 
 
 def _summarize(doc: ExperimentResult) -> None:
