@@ -1,8 +1,12 @@
 """Executors run one pass: N copies of a workload started together, then waited for.
 
 ``LocalExecutor`` forks real processes and blocks in ``waitpid`` while they run, so Python
-does nothing while a workload is being timed. Each copy gets its own session (process group)
-so that on Ctrl-C / SIGTERM the whole tree of every copy is killed. ``FakeExecutor`` returns
+does nothing while a workload is being timed. Each copy leads a process group of its own so
+that on Ctrl-C / SIGTERM the whole tree of every copy is killed, but stays in the caller's
+session, as UnixBench's copies stay in the session of ``./Run``: with the kernel's session
+autogroups (``kernel.sched_autogroup_enabled``, on by default in Debian), a new session per
+copy would give N copies N shares of the CPU against other sessions' load instead of one,
+and inflate multi-copy scores on a machine that is not idle. ``FakeExecutor`` returns
 scripted outcomes so the scheduler, statistics and reports can be tested without timing.
 """
 
@@ -80,7 +84,7 @@ class LocalExecutor:
                     procs.append(
                         subprocess.Popen(
                             list(argv), cwd=cwd, stdout=out, stderr=err,
-                            stdin=subprocess.DEVNULL, start_new_session=True, env=self.env,
+                            stdin=subprocess.DEVNULL, process_group=0, env=self.env,
                             pass_fds=(gate_r,) if self.gate is not None else (),
                         )
                     )
