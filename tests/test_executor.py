@@ -84,3 +84,16 @@ def test_copies_lead_their_own_group_in_the_callers_session(bin_dir: Path,
     assert len({pgid for _, pgid, _ in ids}) == 2
     assert all(pgid != os.getpgrp() for _, pgid, _ in ids)
     assert all(sid == os.getsid(0) for _, _, sid in ids)
+
+
+def test_local_settle_syncs_and_rests_for_the_given_time() -> None:
+    import time
+
+    ex = LocalExecutor()
+    t0 = time.monotonic()
+    ex.settle(0.3)
+    rested = time.monotonic() - t0
+    assert rested >= 0.3
+    t0 = time.monotonic()
+    ex.settle(0.0)  # quick mode: nothing at all
+    assert time.monotonic() - t0 < rested
