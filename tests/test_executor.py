@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -65,3 +66,34 @@ def test_missing_program_fails_every_copy(tmp_path: Path) -> None:
     outs = LocalExecutor().run_pass([["/nonexistent/prog"]] * 2, [tmp_path, tmp_path], 5)
     assert [o.returncode for o in outs] == [127, 127]
     assert "cannot start /nonexistent/prog" in outs[0].stderr
+
+
+def test_copies_lead_their_own_group_in_the_callers_session(bin_dir: Path,
+                                                           tmp_path: Path) -> None:
+    # UnixBench's copies stay in ./Run's session; a session per copy would put each copy in
+    # its own scheduler autogroup and give N copies N CPU shares against other load.
+    probe = "import os; print(os.getpid(), os.getpgrp(), os.getsid(0))"
+    cwds = [tmp_path / "a", tmp_path / "b"]
+    for d in cwds:
+        d.mkdir()
+    outs = LocalExecutor(gate=bin_dir / "vbgate").run_pass(
+        [[sys.executable, "-c", probe]] * 2, cwds, timeout=30)
+    ids = [tuple(int(x) for x in o.stdout.split()) for o in outs]
+    assert all(o.returncode == 0 for o in outs)
+    assert all(pgid == pid for pid, pgid, _ in ids)  # killable as a group
+    assert len({pgid for _, pgid, _ in ids}) == 2
+    assert all(pgid != os.getpgrp() for _, pgid, _ in ids)
+    assert all(sid == os.getsid(0) for _, _, sid in ids)
+
+
+def test_local_settle_syncs_and_rests_for_the_given_time() -> None:
+    import time
+
+    ex = LocalExecutor()
+    t0 = time.monotonic()
+    ex.settle(0.3)
+    rested = time.monotonic() - t0
+    assert rested >= 0.3
+    t0 = time.monotonic()
+    ex.settle(0.0)  # quick mode: nothing at all
+    assert time.monotonic() - t0 < rested

@@ -332,3 +332,24 @@ def test_import_index_recomputation_agrees_on_all_samples() -> None:
             gm = math.exp(sum(math.log(i) for i in idx) / 12)
             assert sec.index_score == pytest.approx(gm)
         assert not any("MISMATCH" in n for n in run.notes)
+
+
+def test_text_report_lists_tests_in_unixbench_order_whatever_order_they_ran() -> None:
+    # UnixBench runs syscall before the shell tests but reports sorted by name; a run's
+    # tests are kept in run order, so the report must sort them itself.
+    from virtbench.report.text import render
+
+    run = parse_file(REF)
+    names = [t.name for t in run.sections[0].tests]
+    run.sections[0].tests.reverse()
+    out = render(run).splitlines()
+    original = REF.read_text(encoding="utf-8").splitlines()
+
+    def order(lines: list[str], start: str) -> list[str]:
+        i = next(n for n, line in enumerate(lines) if line.startswith(start))
+        block = [line for line in lines[i:i + 20] if any(line.startswith(n) for n in names)]
+        return [next(n for n in names if line.startswith(n)) for line in block][:12]
+
+    for start in ("Dhrystone 2", "System Benchmarks Index Values"):
+        assert order(out, start) == order(original, start), start
+    assert order(out, "Dhrystone 2")[-1] == "System Call Overhead"

@@ -56,17 +56,18 @@ def test_multi_copy_pass_is_sum_of_counts_over_mean_time(tmp_path: Path) -> None
 
 def test_full_index_score_is_geometric_mean_of_twelve(tmp_path: Path) -> None:
     def script(argv: Sequence[str], copy: int, pass_index: int) -> CopyOutcome:
-        spec = CATALOG[INDEX_TESTS[pass_index // 2]]  # quick mode: 2 passes per test
+        spec = CATALOG[ids[pass_index // 2]]  # quick mode: 2 passes per test
         # every test scores exactly 20x its baseline -> index 200 each, overall 200
         base = spec.baseline or 1.0
         if spec.timebase == 0:
             return ok(base * 20, 9.0, 0, spec.unit)
         return ok(base * 20 * 5 / spec.timebase, 5.0, spec.timebase, spec.unit)
 
+    ids = [s.id for s in select(["index"])]  # run order
     runner, _, saves = _runner(tmp_path, ["index"], [1], script, mode="quick")
     run = runner.execute()
     sec = run.sections[0]
-    assert [t.test for t in sec.tests] == list(INDEX_TESTS)
+    assert [t.test for t in sec.tests] == ids and sorted(ids) == sorted(INDEX_TESTS)
     assert all(t.index == pytest.approx(200.0) for t in sec.tests)
     assert sec.index_tests == 12
     assert sec.index_score == pytest.approx(200.0)
@@ -158,3 +159,30 @@ def test_one_zero_pass_among_many_is_dropped_as_the_worst(tmp_path: Path) -> Non
     runner, _, _ = _runner(tmp_path, ["shell1"], [1], script)  # 3 passes, worst one dropped
     t = runner.execute().sections[0].tests[0]
     assert t.status == "ok" and t.score == pytest.approx(30.0) and t.samples == 2
+
+
+def test_index_runs_in_unixbench_order_syscall_before_the_shell_tests() -> None:
+    # ./Run's order; the report sorts by name, which puts System Call Overhead last
+    assert [s.id for s in select(["index"])] == [
+        "dhry2reg", "whetstone-double", "execl", "fstime", "fsbuffer", "fsdisk",
+        "pipe", "context1", "spawn", "syscall", "shell1", "shell8",
+    ]
+
+
+def test_every_pass_is_preceded_by_a_settle_scaled_to_the_mode(tmp_path: Path) -> None:
+    def script(argv: Sequence[str], copy: int, pass_index: int) -> CopyOutcome:
+        return ok(1000 + pass_index, 10.0)
+
+    for mode, expected in (("standard", 3.0), ("adaptive", 0.3), ("quick", 0.0)):
+        runner, ex, _ = _runner(tmp_path, ["pipe"], [1], script, mode=mode, precision=0.5)
+        runner.execute()
+        assert len(ex.settles) == len(ex.calls) > 0
+        assert ex.settles == pytest.approx([expected] * len(ex.calls)), mode
+
+
+def test_eta_counts_the_settle_pauses(tmp_path: Path) -> None:
+    from virtbench.runner.suite import estimate_seconds
+
+    cfg = SuiteConfig(tests=select(["pipe", "spawn"]), copies=[1, 2], tmpdir=tmp_path)
+    # pipe 10 x (10 + 3) s, spawn 3 x (30 + 3) s, twice
+    assert estimate_seconds(cfg) == pytest.approx(2 * (10 * 13 + 3 * 33))

@@ -73,8 +73,13 @@ def test_line(t: TestResult) -> str:
            f"{_plural(t.samples or 0, 'sample', 'samples')})"
 
 
+def by_name(section: Section) -> list[TestResult]:
+    """The section's tests in UnixBench's report order: sorted by name (they run in another)."""
+    return sorted(section.tests, key=lambda t: t.name)
+
+
 def index_table(section: Section) -> list[str]:
-    rows = [t for t in section.tests if t.baseline is not None]
+    rows = [t for t in by_name(section) if t.baseline is not None]
     if not rows:
         return []
     title = "System Benchmarks Index Values"
@@ -96,7 +101,7 @@ def index_table(section: Section) -> list[str]:
 def extras(run: RunResult, section: Section) -> list[str]:
     lines = ["", f"virtbench: 95% confidence intervals ({run.mode} mode"
              + (f", target ±{run.precision * 100:g}%" if run.precision else "") + ")"]
-    for t in section.tests:
+    for t in by_name(section):
         if t.status != "ok":
             lines.append(f"  {t.name:<40s} {t.status.upper()}: {t.error or ''}")
             continue
@@ -120,7 +125,7 @@ def render(run: RunResult) -> str:
         lines += [THIN, f"Benchmark Run: {_run_span(section, run)}",
                   f"{_plural(cpus, 'CPU', 'CPUs')} in system; running "
                   f"{_plural(section.copies, 'parallel copy', 'parallel copies')} of tests", ""]
-        lines += [test_line(t) for t in section.tests]
+        lines += [test_line(t) for t in by_name(section)]
         table = index_table(section)
         if table:
             lines += ["", *table]

@@ -1,8 +1,12 @@
 """Executors run one pass: N copies of a workload started together, then waited for.
 
 ``LocalExecutor`` forks real processes and blocks in ``waitpid`` while they run, so Python
-does nothing while a workload is being timed. Each copy gets its own session (process group)
-so that on Ctrl-C / SIGTERM the whole tree of every copy is killed. ``FakeExecutor`` returns
+does nothing while a workload is being timed. Each copy leads a process group of its own so
+that on Ctrl-C / SIGTERM the whole tree of every copy is killed, but stays in the caller's
+session, as UnixBench's copies stay in the session of ``./Run``: with the kernel's session
+autogroups (``kernel.sched_autogroup_enabled``, on by default in Debian), a new session per
+copy would give N copies N shares of the CPU against other sessions' load instead of one,
+and inflate multi-copy scores on a machine that is not idle. ``FakeExecutor`` returns
 scripted outcomes so the scheduler, statistics and reports can be tested without timing.
 """
 
@@ -39,6 +43,10 @@ class Executor(Protocol):
         self, argvs: Sequence[Sequence[str]], cwds: Sequence[Path], timeout: float
     ) -> list[CopyOutcome]: ...
 
+    def settle(self, seconds: float) -> None:
+        """Before a pass: flush dirty data and let the machine come to rest for ``seconds``."""
+        ...
+
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -53,6 +61,17 @@ class LocalExecutor:
         them have been started, then begin together."""
         self.env = env
         self.gate = gate
+
+    def settle(self, seconds: float) -> None:
+        """UnixBench's ``sync; sleep 1; sync; sleep 2`` before every pass, scaled to
+        ``seconds`` (3 s in standard mode): the previous pass's dirty pages are written out
+        and the machine is quiet when the pass starts, so no pass pays for another's I/O."""
+        if seconds <= 0:
+            return
+        os.sync()
+        time.sleep(seconds / 3)
+        os.sync()
+        time.sleep(seconds * 2 / 3)
 
     def run_pass(
         self, argvs: Sequence[Sequence[str]], cwds: Sequence[Path], timeout: float
@@ -80,7 +99,7 @@ class LocalExecutor:
                     procs.append(
                         subprocess.Popen(
                             list(argv), cwd=cwd, stdout=out, stderr=err,
-                            stdin=subprocess.DEVNULL, start_new_session=True, env=self.env,
+                            stdin=subprocess.DEVNULL, process_group=0, env=self.env,
                             pass_fds=(gate_r,) if self.gate is not None else (),
                         )
                     )
@@ -147,6 +166,10 @@ class FakeExecutor:
     def __init__(self, script: Callable[[Sequence[str], int, int], CopyOutcome]) -> None:
         self.script = script
         self.calls: list[list[list[str]]] = []
+        self.settles: list[float] = []
+
+    def settle(self, seconds: float) -> None:
+        self.settles.append(seconds)  # recorded, not slept: tests need no real time
 
     def run_pass(
         self, argvs: Sequence[Sequence[str]], cwds: Sequence[Path], timeout: float

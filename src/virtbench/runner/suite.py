@@ -43,6 +43,9 @@ ADAPTIVE_MIN_DURATION = 1.0
 QUICK_PASSES = 2
 QUICK_DURATION = 1.0
 QUICK_DURATION_LONG = 2.0  # shell and file tests: enough for a few complete loops
+# Before every pass UnixBench's Run does `sync; sleep 1; sync; sleep 2`; standard mode does
+# the same, adaptive mode scales the pause with its shorter passes, quick mode skips it.
+SETTLE_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -54,19 +57,23 @@ class Plan:
     min_passes: int
     max_passes: int
     budget: float
-    """Seconds this test may use at most (adaptive); for other modes duration x passes."""
+    """Seconds of passes this test may use at most (adaptive); otherwise duration x passes."""
+    settle: float = 0.0
+    """Seconds of sync-and-rest before each pass (not part of the budget)."""
 
 
 def plan_for(spec: WorkloadSpec, mode: str) -> Plan:
     if mode == "standard":
-        return Plan(spec.duration, spec.passes, spec.passes, spec.duration * spec.passes)
+        return Plan(spec.duration, spec.passes, spec.passes, spec.duration * spec.passes,
+                    SETTLE_SECONDS)
     if mode == "quick":
         d = QUICK_DURATION_LONG if spec.duration > 10 else QUICK_DURATION
         return Plan(d, QUICK_PASSES, QUICK_PASSES, d * QUICK_PASSES)
     if mode == "adaptive":
         d = max(ADAPTIVE_MIN_DURATION, spec.duration * ADAPTIVE_PASS_FRACTION)
         budget = spec.duration * spec.passes
-        return Plan(d, ADAPTIVE_MIN_PASSES, max(ADAPTIVE_MIN_PASSES, int(budget // d)), budget)
+        return Plan(d, ADAPTIVE_MIN_PASSES, max(ADAPTIVE_MIN_PASSES, int(budget // d)), budget,
+                    SETTLE_SECONDS * ADAPTIVE_PASS_FRACTION)
     raise ValueError(f"unknown mode {mode}")
 
 
@@ -101,9 +108,12 @@ def _timeout(plan: Plan, spec: WorkloadSpec, copies: int, slack: float) -> float
 
 
 def estimate_seconds(config: SuiteConfig) -> float:
-    """Nominal seconds of the whole run (sum of pass durations), for the ETA."""
+    """Nominal seconds of the whole run (pass durations and pauses), for the ETA."""
     # adaptive mode: an upper bound (each test's budget); it usually stops much earlier
-    per_section = sum(plan_for(t, config.mode).budget for t in config.tests)
+    per_section = 0.0
+    for t in config.tests:
+        plan = plan_for(t, config.mode)
+        per_section += plan.budget + plan.settle * plan.max_passes
     return per_section * len(config.copies)
 
 
@@ -250,8 +260,9 @@ class SuiteRunner:
                 self.progress(ProgressEvent(spec, copies, pass_index, plan.min_passes if
                                             self.config.mode == "adaptive" else plan.max_passes,
                                             number, total, self._remaining))
+                self.executor.settle(plan.settle)
                 outcomes = self.executor.run_pass(argvs, cwds, timeout)
-                self._remaining = max(0.0, self._remaining - plan.duration)
+                self._remaining = max(0.0, self._remaining - plan.duration - plan.settle)
                 parsed = [copy_result(o) for o in outcomes]
                 errors = [e for (_, _, _, e) in parsed if e]
                 if errors:
@@ -280,7 +291,8 @@ class SuiteRunner:
             for d in cwds:
                 shutil.rmtree(d, ignore_errors=True)
         # what this test did not use of its planned time is no longer ahead of us
-        unused = plan.budget - plan.duration * len(result.passes)
+        unused = (plan.budget + plan.settle * plan.max_passes
+                  - (plan.duration + plan.settle) * len(result.passes))
         self._remaining = max(0.0, self._remaining - max(0.0, unused))
         summarize(result)
         if result.status == "ok" and result.score is None:

@@ -6,7 +6,7 @@
  * Each run: fork, exec COMMAND, wait for it; it must exit with status 0.  When DURATION
  * seconds have passed the run in progress is not counted: all its processes are killed,
  * so nothing outlives the measurement.  How they are found:
- *   - when looper leads its process group (virtbench starts every copy in a session of
+ *   - when looper leads its process group (virtbench starts every copy in a process group of
  *     its own), runs stay in that group, so whoever kills the group (virtbench on Ctrl-C)
  *     kills the scripts too; at the deadline looper sends SIGTERM to the group while
  *     ignoring it itself;
