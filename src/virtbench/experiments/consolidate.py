@@ -147,6 +147,15 @@ def analyze(conds: list[Condition], samples: dict[str, list[Sample]]) -> tuple[
 
         shares_cpu = [o.cpu.usage_s / o.seconds for o in loaded
                       if o.cpu is not None and o.seconds]
+        # CPUs in use: all loaded instances' CPU seconds over the span from the start signal
+        # until the last one ended. Unlike the per-instance share, this is bounded by the
+        # machine's CPUs even when the instances end at different times.
+        used = []
+        for s in got:
+            busy = [o for o in s.outcomes if o.loaded and o.cpu is not None]
+            span = max((o.wall_s for o in busy), default=0.0)
+            if busy and span > 0:
+                used.append(sum(o.cpu.usage_s for o in busy if o.cpu is not None) / span)
         steals = [s.steal_s for s in got if s.steal_s is not None]
         shares = [s.steal_share for s in got if s.steal_share is not None]
         rows.append({
@@ -162,6 +171,7 @@ def analyze(conds: list[Condition], samples: dict[str, list[Sample]]) -> tuple[
             "steal_s": common.rnd(common.mean(steals), 3),
             "steal_share": common.rnd(common.mean(shares)),
             "cpu_share": common.rnd(common.mean(shares_cpu), 3),
+            "cpus_used": common.rnd(common.mean(used), 3),
             "cpu_user_s": total("user_s", True),
             "cpu_system_s": total("system_s", True),
             "idle_cpu_s": total("usage_s", False),
