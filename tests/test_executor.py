@@ -51,6 +51,42 @@ def test_all_copies_run_behind_the_gate(bin_dir: Path, tmp_path: Path) -> None:
     assert all(not (d / ".vb-stdout").exists() for d in cwds)
 
 
+def _wakeups() -> int:
+    """Voluntary context switches of the calling thread so far (each sleep, each wake)."""
+    with open("/proc/thread-self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches in /proc/thread-self/status")
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs os.pidfd_open (Linux >= 5.3)")
+def test_harness_sleeps_through_a_pass(tmp_path: Path) -> None:
+    """While a 2 s copy runs, the harness thread stays asleep in the kernel: a handful of
+    context switches (start, reap), not the ~40 of Popen.wait(timeout)'s 50 ms polling."""
+    ex = LocalExecutor()
+    before = _wakeups()
+    outs = ex.run_pass([["/bin/sleep", "2"]], [tmp_path], timeout=30)
+    switches = _wakeups() - before
+    assert outs[0].returncode == 0 and 1.9 < outs[0].wall < 5
+    assert switches < 15, switches
+
+
+def test_quiet_wait_times_out_and_reports_it(tmp_path: Path) -> None:
+    from virtbench.runner.executor import wait_quietly
+    proc = subprocess.Popen(["/bin/sleep", "30"])
+    try:
+        t0 = time.monotonic()
+        assert wait_quietly(proc, 0.3) is False
+        assert 0.25 < time.monotonic() - t0 < 5
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+    done = subprocess.Popen(["/bin/true"])
+    assert wait_quietly(done, 10) is True and done.returncode == 0
+
+
 def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     marker = tmp_path / "grandchild-survived"
     script = f"(sleep 3; touch {marker}) & sleep 60"
