@@ -152,10 +152,11 @@ def analyze(conds: list[Condition], samples: dict[str, list[Sample]]) -> tuple[
         # machine's CPUs even when the instances end at different times.
         used = []
         for s in got:
-            busy = [o for o in s.outcomes if o.loaded and o.cpu is not None]
-            span = max((o.wall_s for o in busy), default=0.0)
-            if busy and span > 0:
-                used.append(sum(o.cpu.usage_s for o in busy if o.cpu is not None) / span)
+            busy = [(o.cpu.usage_s, o.wall_s) for o in s.outcomes
+                    if o.loaded and o.cpu is not None]
+            span = max((wall for _, wall in busy), default=0.0)
+            if span > 0:
+                used.append(sum(cpu for cpu, _ in busy) / span)
         steals = [s.steal_s for s in got if s.steal_s is not None]
         shares = [s.steal_share for s in got if s.steal_share is not None]
         rows.append({
