@@ -6,7 +6,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -242,13 +241,15 @@ def _writer(args: tuple[str, str | None, int]) -> int:
     return n
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="fork-based")
 def test_concurrent_writers(db_url: str | None, capfd: pytest.CaptureFixture[str]) -> None:
     data_home = os.environ["XDG_DATA_HOME"]
     open_store(db_url)
-    ctx = multiprocessing.get_context("fork")
+    # Fresh interpreters, not forks: a fork of this multi-threaded test process can inherit
+    # a lock another thread held and hang for ever (seen in a CI run: one writer asleep on a
+    # futex, the pool waiting on it). The timeout turns any other hang into a failure.
+    ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(3) as pool:
-        done = pool.map(_writer, [(data_home, db_url, 15)] * 3)
+        done = pool.map_async(_writer, [(data_home, db_url, 15)] * 3).get(timeout=300)
     assert sum(done) == 45
     assert "warning" not in capfd.readouterr().err  # every record made it into the index
     dispose_engines()
