@@ -247,6 +247,9 @@ def test_a_nesting_bomb_in_the_results_directory_breaks_no_command(tmp_path: Pat
         assert rc == 0 and "Traceback" not in err, (argv, err)
         assert out.strip()
     rc, _, err = vb("show", str(paths.results_dir() / "bomb.json"))
+    _one_line_error(rc, err)  # "[[[..." is not taken for JSON: a report that is not one
+    (paths.results_dir() / "bomb2.json").write_text('{"a":' * 100_000)
+    rc, _, err = vb("show", str(paths.results_dir() / "bomb2.json"))
     assert "nested too deeply" in _one_line_error(rc, err)
 
 
