@@ -45,6 +45,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "migrate-check",
     "migrate",
     "fleet",
+    "serve",
 )
 
 
