@@ -11,9 +11,9 @@ from virtbench.cli._common import (
     add_label_option,
     parse_labels,
     print_json,
-    print_table,
 )
 from virtbench.errors import UsageError
+from virtbench.table import Col, print_table
 
 if TYPE_CHECKING:
     from virtbench.store import RunRow
@@ -37,6 +37,18 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, metavar="N", help="only the newest N")
     parser.add_argument("--json", action="store_true", help="the list as JSON on stdout")
     add_db_option(parser)
+
+
+# Ids, dates, copies, index values and statuses are never cut; names and labels wrap.
+RUNS_COLUMNS = [
+    Col("ID"), Col("STARTED", wrap=True, min_width=10, breakable=False),
+    Col("KIND", wrap=True, min_width=8, breakable=False),
+    Col("HOST", wrap=True, min_width=8, hyphens=True),
+    Col("PROFILE", wrap=True, min_width=8, breakable=False, hyphens=True),
+    Col("COPIES", wrap=True, min_width=6, breakable=False),
+    Col("INDEX", wrap=True, min_width=8, breakable=False), Col("STATUS"),
+    Col("LABELS", wrap=True, min_width=10, breakable=False, detail=True),
+]
 
 
 def describe_kind(row: RunRow) -> str:
@@ -85,6 +97,5 @@ def run(args: argparse.Namespace) -> int:
          " ".join(f"{k}={v}" for k, v in sorted(r.labels.items()))]
         for r in rows
     ]
-    print_table(["ID", "STARTED", "KIND", "HOST", "PROFILE", "COPIES", "INDEX", "STATUS",
-                 "LABELS"], table)
+    print_table(RUNS_COLUMNS, table)
     return 0
