@@ -87,7 +87,9 @@ def _load(name: str) -> ModuleType:
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse's default prints usage + message with exit 2; keep it to one clear line.
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        from virtbench.safeio import clip_message
+
+        sys.stderr.write(f"{self.prog}: error: {clip_message(message)}\n")
         raise SystemExit(2)
 
 
@@ -163,7 +165,7 @@ OVERVIEW = """virtbench {version}: measure and explain what virtualization costs
   virtbench run              run the UnixBench-compatible suite (--list: the tests)
   virtbench runs             list the stored runs
   virtbench compare A B      what changed between runs, beyond noise
-  virtbench report RUN...     an offline HTML report of runs
+  virtbench report RUN...    an offline HTML report of runs
   virtbench detect           what virtualization is this machine under?
 
 `virtbench --help` lists every command; `virtbench COMMAND --help` its options and examples.
@@ -171,6 +173,14 @@ OVERVIEW = """virtbench {version}: measure and explain what virtualization costs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:  # Ctrl-C while the command modules are imported is one line too, not a traceback
+        return _main(argv)
+    except KeyboardInterrupt:
+        sys.stderr.write("virtbench: interrupted\n")
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not args_list:
         # Bare `virtbench`: a short overview, not an error.

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from virtbench import paths
+from virtbench.probes import hypervisors
 
 HELPER_SOURCE = r"""/* virtbench cpuid helper: print the CPUID hypervisor leaves. */
 #include <stdio.h>
@@ -46,23 +47,9 @@ int main(void)
 """
 FLAGS = ("-O1", "-w")
 
-# Signatures (EBX, ECX, EDX as 12 bytes) -> hypervisor name.
+# Signatures (EBX, ECX, EDX as 12 bytes) -> hypervisor name, from the definitions.
 SIGNATURES: dict[str, str] = {
-    "KVMKVMKVM": "kvm",
-    "Linux KVM Hv": "kvm",
-    "TCGTCGTCGTCG": "qemu-tcg",
-    "XenVMMXenVMM": "xen",
-    "VMwareVMware": "vmware",
-    "Microsoft Hv": "hyper-v",
-    "VBoxVBoxVBox": "virtualbox",
-    "prl hyperv": "parallels",
-    "lrpepyh  vr": "parallels",
-    "bhyve bhyve": "bhyve",
-    "ACRNACRNACRN": "acrn",
-    "QNXQVMBSQG": "qnx",
-    "Jailhouse": "jailhouse",
-    "EVMMEVMMEVMM": "intel-evmm",
-    "UnisysSpar64": "unisys-spar",
+    sig: name for sig, (name, _) in hypervisors.cpuid_signatures().items()
 }
 
 _LEAF_RE = re.compile(
@@ -96,12 +83,24 @@ def _signature(b: int, c: int, d: int) -> str:
     return raw.decode("latin-1").replace("\x00", " ").strip()
 
 
-def lookup(signature: str) -> str | None:
+def _lookup(signature: str) -> str | None:
     text = signature.strip()
-    for sig, name in SIGNATURES.items():
+    for sig in SIGNATURES:
         if text == sig.strip() or (len(sig) >= 9 and sig.strip() in text):
-            return name
+            return sig
     return None
+
+
+def lookup(signature: str) -> str | None:
+    """The hypervisor a CPUID signature names, or ``None``."""
+    sig = _lookup(signature)
+    return SIGNATURES[sig] if sig else None
+
+
+def variant_of(signature: str) -> str | None:
+    """The variant a CPUID signature implies (kvmtool's LKVM is KVM, variant kvmtool)."""
+    sig = _lookup(signature)
+    return hypervisors.cpuid_signatures()[sig][1] if sig else None
 
 
 def parse(text: str, source: str) -> CpuidResult:

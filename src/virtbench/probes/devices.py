@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from virtbench.probes import hypervisors
 from virtbench.probes.base import Context, Probe, ProbeResult, clip
 
 
@@ -184,7 +185,7 @@ class DevicesProbe(Probe):
         summary["pv_families"] = families
         res.facts["devices"] = summary
         # PV drivers of one hypervisor family are evidence for that hypervisor.
-        for fam, hv in (("xen", "xen"), ("vmware", "vmware"), ("hyper-v", "hyper-v")):
+        for fam, hv in hypervisors.pv_families().items():
             names = [d.name for d in DRIVERS.values() if d.family == fam and d.name in found]
             if names:
                 first = found[sorted(names)[0]][0]

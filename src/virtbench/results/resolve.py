@@ -15,9 +15,12 @@ Anything else is a ``UsageError`` that names the reference.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
 
 from virtbench.errors import UsageError
 from virtbench.results.model import (
@@ -28,6 +31,7 @@ from virtbench.results.model import (
     _read_json,
     _validate,
 )
+from virtbench.safeio import clip
 
 if TYPE_CHECKING:
     from virtbench.store.store import RunRow, Store
@@ -45,6 +49,21 @@ def _head(path: Path) -> bytes:
     if not head.strip():
         raise UsageError(f"{path}: empty file (no report or result document in it)")
     return head
+
+
+def looks_like_json(head: bytes) -> bool:
+    """Whether a file that starts with ``head`` is JSON, judged by its structure and not by
+    its first byte alone: a console log starting with a shell prompt (``[root@host ~]# ./Run``)
+    starts with ``[`` too. A JSON document here is an object (``{`` then a key or ``}``) or a
+    list of them (``[`` then ``{`` or ``]``)."""
+    s = head.lstrip(b" \t\r\n\xef\xbb\xbf")
+    if s[:1] == b"{":
+        nxt = s[1:].lstrip()[:1]
+        return nxt in (b'"', b"}") or not nxt
+    if s[:1] == b"[":
+        nxt = s[1:].lstrip()[:1]
+        return nxt in (b"{", b"]") or not nxt
+    return False
 
 
 def _load_json_all(path: Path) -> list[Document]:
@@ -76,23 +95,38 @@ def _load_json_all(path: Path) -> list[Document]:
 
 def load_file(path: Path) -> Document:
     """A JSON document, or a UnixBench text report parsed in memory (exactly one report)."""
-    if _head(path).lstrip()[:1] in (b"{", b"["):
+    if looks_like_json(_head(path)):
         docs = _load_json_all(path)
         if len(docs) != 1:
             raise UsageError(f"{path}: holds {len(docs)} documents; name one")
         return docs[0]
     from virtbench.importers.unixbench import parse_file
 
-    return parse_file(path)
+    with _report_numbers(path):
+        return parse_file(path)
 
 
 def load_file_all(path: Path) -> list[Document]:
     """Like ``load_file``, but a text file holding several UnixBench reports gives them all."""
-    if _head(path).lstrip()[:1] in (b"{", b"["):
+    if looks_like_json(_head(path)):
         return _load_json_all(path)
     from virtbench.importers.unixbench import parse_file_all
 
-    return list(parse_file_all(path))
+    with _report_numbers(path):
+        return list(parse_file_all(path))
+
+
+@contextmanager
+def _report_numbers(path: Path) -> Iterator[None]:
+    """A report whose numbers the document model refuses (out of its sane ranges) is one
+    clear line, not a pydantic traceback."""
+    try:
+        yield
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"{clip(path)}: a number is out of range ({clip(where, 80)}: "
+                         f"{clip(first['msg'])})") from None
 
 
 def _looks_like_path(ref: str) -> bool:
