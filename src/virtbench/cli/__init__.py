@@ -17,12 +17,14 @@ To add a command, write the module and add its name to ``COMMAND_MODULES`` (the 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import re
 import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 from virtbench import __version__
@@ -84,6 +86,30 @@ def _load(name: str) -> ModuleType:
     return importlib.import_module(f"virtbench.cli.{name.replace('-', '_')}")
 
 
+def _summary(name: str) -> tuple[str, str]:
+    """(NAME, HELP) of a command module, read from its source without importing it: the
+    top-level ``virtbench --help`` lists every command, and importing them all costs more
+    than the 0.25 s start-up budget (bench/cli_startup.py). Falls back to importing when the
+    values are not plain string literals."""
+    mod_name = f"virtbench.cli.{name.replace('-', '_')}"
+    path = Path(__file__).with_name(name.replace("-", "_") + ".py")
+    found: dict[str, str] = {}
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        tree = None
+    for node in tree.body if tree is not None else []:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id in ("NAME", "HELP")
+                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+            found[node.targets[0].id] = node.value.value
+    if len(found) == 2:
+        return found["NAME"], found["HELP"]
+    mod = importlib.import_module(mod_name)
+    return mod.NAME, mod.HELP
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse's default prints usage + message with exit 2; keep it to one clear line.
@@ -99,7 +125,7 @@ _COMMON_FLAGS = ("--quiet", "--verbose", "--debug")
 def _only_module(argv: Sequence[str] | None) -> str | None:
     """The module of the sub-command named first on the command line, if it is a known one.
 
-    Importing every command module costs seconds (numpy/scipy/pydantic); a command such as
+    Importing every command module costs seconds (pydantic, SQLAlchemy); a command such as
     ``detect`` must answer in well under a second, so only its own module is loaded.
     """
     args = list(sys.argv[1:] if argv is None else argv)
@@ -138,7 +164,9 @@ def _epilog(examples: Sequence[str], env: bool) -> str:
     return "\n".join(parts)
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None, summary: bool = False) -> argparse.ArgumentParser:
+    """The parser of every command (``only``: of that one). ``summary``: commands listed with
+    their one-line help but no options, for the top-level ``--help`` (no module imported)."""
     parser = _Parser(
         prog="virtbench",
         description="Measure and explain what virtualization costs a Linux server.",
@@ -149,6 +177,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     add_common_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES if only is None else (only,):
+        if summary:
+            word, help_text = _summary(name)
+            sub.add_parser(word, help=help_text)
+            continue
         mod = _load(name)
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP,
                            epilog=_epilog(getattr(mod, "EXAMPLES", ()), env=False)
@@ -186,7 +218,9 @@ def _main(argv: Sequence[str] | None) -> int:
         # Bare `virtbench`: a short overview, not an error.
         sys.stdout.write(OVERVIEW.format(version=__version__))
         return 0
-    parser = build_parser(_only_module(args_list))
+    only = _only_module(args_list)
+    top_help = only is None and any(a in ("-h", "--help") for a in args_list)
+    parser = build_parser(only, summary=top_help)
     args = parser.parse_args(args_list)
     from virtbench import console
 

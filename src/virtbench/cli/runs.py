@@ -16,7 +16,7 @@ from virtbench.errors import UsageError
 from virtbench.table import Col, print_table
 
 if TYPE_CHECKING:
-    from virtbench.store import RunRow
+    from virtbench.store.rows import RunRow
 
 NAME = "runs"
 HELP = "list stored runs (filter by host, label, date, profile, kind)"
@@ -76,7 +76,8 @@ def _date(option: str, value: str | None) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from virtbench.store import RunFilter, open_store
+    from virtbench.store.quick import list_runs
+    from virtbench.store.rows import RunFilter
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit {args.limit}: expected a number of runs, 1 or more")
@@ -86,7 +87,11 @@ def run(args: argparse.Namespace) -> int:
     flt = RunFilter(host=args.host, labels=parse_labels(args.label), since=args.since,
                     until=args.until, profile=args.profile, kind=args.kind,
                     source=args.source, limit=args.limit)
-    rows = open_store(args.db).list_runs(flt)
+    rows = list_runs(args.db, flt)  # the fast read-only path, else the store
+    if rows is None:
+        from virtbench.store import open_store
+
+        rows = open_store(args.db).list_runs(flt)
     if args.json:
         print_json([r.to_dict() for r in rows])
         return 0
