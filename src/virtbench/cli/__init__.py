@@ -52,6 +52,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "migrate-check",
     "migrate",
     "fleet",
+    "serve",
     "completion",
 )
 
@@ -63,6 +64,7 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("VIRTBENCH_ACCEL", "QEMU accelerator: kvm or tcg (default: kvm if a guest boots)"),
     ("VIRTBENCH_BUSYBOX", "static busybox for the guest's initramfs (default: found on PATH)"),
     ("VIRTBENCH_QEMU", "QEMU binary (default: qemu-system-x86_64 on PATH)"),
+    ("VIRTBENCH_TOKEN", "virtbench serve: the token every request must carry"),
     ("XDG_DATA_HOME", "data dir: results and the SQLite index (default: ~/.local/share)"),
     ("CC", "C compiler for the workloads (default: cc)"),
     ("COLUMNS", "table width (default: the terminal's; unlimited in a pipe)"),
