@@ -327,3 +327,41 @@ def test_concurrent_reimports_lose_no_label_and_the_index_agrees(tmp_path: Path)
         sys.path.remove(str(ROOT / "bench"))
     assert failures == []
     assert (lost, disagree) == (0, 0)
+
+
+# ---- CI ------------------------------------------------------------------------------------
+
+
+def test_a_hung_test_times_out_and_its_fixture_still_stops_its_daemon(tmp_path: Path) -> None:
+    # The project's pytest configuration (pyproject.toml), a 2 s deadline instead of 300 s:
+    # the hung test fails, and the fixture's finalizer stops the "daemon" it started.
+    pidfile = tmp_path / "daemon.pid"
+    (tmp_path / "test_hung.py").write_text(f'''
+import subprocess, time
+from collections.abc import Iterator
+import pytest
+
+@pytest.fixture
+def daemon() -> Iterator[None]:
+    proc = subprocess.Popen(["sleep", "600"])
+    with open({str(pidfile)!r}, "w") as fh:
+        fh.write(str(proc.pid))
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+def test_hangs(daemon: None) -> None:
+    time.sleep(600)
+''')
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), "-o", "timeout=2",
+         str(tmp_path / "test_hung.py")],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Timeout" in proc.stdout and "1 failed" in proc.stdout, proc.stdout
+    pid = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the finalizer ran: the daemon is gone
