@@ -117,13 +117,13 @@ def welch_log(base: list[float], other: list[float], level: float = 0.95
         p = 1.0 if d == 0 else 0.0
         r = math.exp(d)
         return r, r, r, p
-    from scipy import stats as _st  # imported here: ~1 s of start-up otherwise
+    from virtbench.analysis.student_t import t_ppf, t_sf
 
     se = math.sqrt(se2)
     df = se2**2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
     t = d / se
-    p = float(2 * _st.t.sf(abs(t), df))
-    q = float(_st.t.ppf(0.5 + level / 2, df))
+    p = 2 * t_sf(abs(t), df)
+    q = t_ppf(0.5 + level / 2, df)
     return math.exp(d), math.exp(d - q * se), math.exp(d + q * se), p
 
 

@@ -60,12 +60,12 @@ def welch(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> WelchR
         # no spread at all: t is infinite (or undefined); it is left out (JSON has no inf)
         return WelchResult(ma, mb, 0.0, 0.0, len(a), len(b), diff, pct, None, df, p, diff,
                            diff, level)
-    from scipy import stats as _stats  # late: scipy takes a second to import
+    from virtbench.analysis.student_t import t_ppf, t_sf
 
     df = (qa + qb) ** 2 / ((qa * qa / (len(a) - 1) if qa else 0.0)
                            + (qb * qb / (len(b) - 1) if qb else 0.0))
     t = diff / se
-    p = float(2 * _stats.t.sf(abs(t), df))
-    half = float(_stats.t.ppf(0.5 + level / 2, df)) * se
+    p = 2 * t_sf(abs(t), df)
+    half = t_ppf(0.5 + level / 2, df) * se
     return WelchResult(ma, mb, math.sqrt(va), math.sqrt(vb), len(a), len(b), diff, pct, t, df,
                        p, diff - half, diff + half, level)

@@ -39,6 +39,8 @@ _LEAF_RE = re.compile(
     re.IGNORECASE,
 )
 _BIT_RE = re.compile(r"hypervisor_bit\s*[=:]\s*([01])")
+# A reader that looked at every hypervisor leaf and found no known signature says so.
+NO_SIGNATURE = "no known signature"
 
 
 @dataclass
@@ -51,6 +53,7 @@ class CpuidLeaf:
 @dataclass
 class CpuidResult:
     source: str  # 'cpuid instruction' or 'cpuid.txt'
+    no_signature: bool = False  # the text says no leaf holds a known signature
     hypervisor_bit: bool | None = None
     leaves: list[CpuidLeaf] = field(default_factory=list)
     # (name, signature, leaf) for every known signature found, outermost leaf first
@@ -86,7 +89,7 @@ def variant_of(signature: str) -> str | None:
 
 def parse(text: str, source: str) -> CpuidResult:
     """Parse helper output, a ``cpuid`` tool dump, or free text naming a signature."""
-    res = CpuidResult(source=source)
+    res = CpuidResult(source=source, no_signature=NO_SIGNATURE in text)
     m = _BIT_RE.search(text)
     if m:
         res.hypervisor_bit = m.group(1) == "1"
