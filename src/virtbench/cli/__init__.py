@@ -45,6 +45,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "migrate-check",
     "migrate",
     "fleet",
+    "serve",
 )
 
 
@@ -55,7 +56,9 @@ def _load(name: str) -> ModuleType:
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse's default prints usage + message with exit 2; keep it to one clear line.
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        from virtbench.safeio import clip_message
+
+        sys.stderr.write(f"{self.prog}: error: {clip_message(message)}\n")
         raise SystemExit(2)
 
 
@@ -91,6 +94,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:  # Ctrl-C while the command modules are imported is one line too, not a traceback
+        return _main(argv)
+    except KeyboardInterrupt:
+        sys.stderr.write("virtbench: interrupted\n")
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser(_only_module(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

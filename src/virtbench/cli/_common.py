@@ -4,7 +4,6 @@ db, compare)."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import stat
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from virtbench.errors import UsageError
+from virtbench.safeio import atomic_write, clip, write_error
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
@@ -48,35 +48,28 @@ def print_json(data: Any) -> None:
 
 
 def write_output(path: Path, text: str) -> None:
-    """Write ``text`` to the user's ``-o`` file: atomically (a temporary file next to it,
-    then a rename) for a regular file, so a failure leaves the old content; directly for a
-    device or FIFO (``/dev/stdout``, a pipe), which a rename would replace by a plain file.
-    A symlink is followed (its target is written, the link stays). Any OSError is one
-    ``UsageError`` line naming the file; the temporary file never stays behind."""
+    """Write ``text`` to the user's ``-o`` file: atomically (``safeio.atomic_write``: a
+    temporary file created exclusively next to it, fsync, rename) for a regular file, so a
+    failure leaves the old content and no temporary file; directly for a device or FIFO
+    (``/dev/stdout``, a pipe), which a rename would replace by a plain file. A symlink the
+    user named is followed (its target is written, the link stays). Any OSError is one
+    ``UsageError`` line naming the file."""
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
         mode = None
     except OSError as exc:
-        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise write_error(path, exc) from None
     if mode is not None and stat.S_ISDIR(mode):
-        raise UsageError(f"{path}: cannot write: is a directory")
-    try:
-        if mode is not None and not stat.S_ISREG(mode):
+        raise UsageError(f"{clip(path)}: cannot write: is a directory")
+    if mode is not None and not stat.S_ISREG(mode):
+        try:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
-            return
-        target = Path(os.path.realpath(path))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, target)
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        except OSError as exc:
+            raise write_error(path, exc) from None
+        return
+    atomic_write(Path(os.path.realpath(path)), text)
 
 
 def info(message: str) -> None:
