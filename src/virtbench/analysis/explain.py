@@ -798,6 +798,7 @@ RULES: tuple[Rule, ...] = (
         severity="info",
         scope="section",
         when=(Cond("env.samples_max", "<=", SHORT_RUN_SAMPLES),),
+        unless=(Cond("comparable", "==", "no"),),
         message="At most {env.samples_max:.0f} sample(s) per test.",
         rationale="UnixBench's default runs each 10-second test 10 times and keeps the best 7 "
                   "(the long tests: 3 runs, 2 kept), which every full report of the corpus "
@@ -806,7 +807,8 @@ RULES: tuple[Rule, ...] = (
                   "pays cold caches and frequency ramp-up: scores are noisier, differences of "
                   "10-20% are not significant.",
         advice="Rerun with UnixBench's default iterations (or virtbench's standard mode) "
-               "before comparing these numbers.",
+               "before comparing these numbers. (A virtbench quick run says so as "
+               "not-comparable instead.)",
     ),
     Rule(
         id="not-comparable",
