@@ -17,6 +17,7 @@ APT_PACKAGES=(
   postgresql util-linux       # the store is tested against a real PostgreSQL (runuser)
   postmark                    # io postmark is compared with NetApp's Postmark (docs/io.md)
   openssh-server openssh-client  # fleet tests: real sshd hosts on loopback (docs/fleet.md)
+  zsh fish                    # `virtbench completion zsh|fish` scripts are syntax-checked
 )
 
 if [ "$(id -u)" = 0 ]; then

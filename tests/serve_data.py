@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from unixbench_runs import REFERENCE_SCORES, make_section
 from virtbench.results.model import (
     ConfidenceInterval,
@@ -26,7 +28,7 @@ from virtbench.results.model import (
     PassResult,
     RunResult,
 )
-from virtbench.store import open_store
+from virtbench.store import dispose_engines, open_store
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -143,3 +145,29 @@ def running_server(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=20)
         sock.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+       ) -> Iterator[str]:
+    """A store filled with ``documents()``: SQLite, then a real PostgreSQL (tests/pgserver.py;
+    the test module imports its ``postgres_url`` fixture)."""
+    base = tmp_path_factory.mktemp(f"serve-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{base / 'vb.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        open_store(url, check=False).drop_all()
+        dispose_engines()
+    fill_store(url, base / "docs")
+    yield url
+    dispose_engines()
+
+
+@pytest.fixture(scope="module")
+def server(db: str) -> Iterator[str]:
+    """The dashboard over ``db``, read-only, on an ephemeral loopback port."""
+    from virtbench.serve.app import ServeConfig, create_app
+
+    with running_server(create_app(ServeConfig(db_url=db))) as url:
+        yield url

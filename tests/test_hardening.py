@@ -327,3 +327,63 @@ def test_concurrent_reimports_lose_no_label_and_the_index_agrees(tmp_path: Path)
         sys.path.remove(str(ROOT / "bench"))
     assert failures == []
     assert (lost, disagree) == (0, 0)
+
+
+# ---- CI ------------------------------------------------------------------------------------
+
+
+def test_a_hung_test_times_out_and_its_fixture_still_stops_its_daemon(tmp_path: Path) -> None:
+    # The project's pytest configuration (pyproject.toml), a 2 s deadline instead of 300 s:
+    # the hung test fails, and the fixture's finalizer stops the "daemon" it started.
+    pidfile = tmp_path / "daemon.pid"
+    (tmp_path / "test_hung.py").write_text(f'''
+import subprocess, time
+from collections.abc import Iterator
+import pytest
+
+@pytest.fixture
+def daemon() -> Iterator[None]:
+    proc = subprocess.Popen(["sleep", "600"])
+    with open({str(pidfile)!r}, "w") as fh:
+        fh.write(str(proc.pid))
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+def test_hangs(daemon: None) -> None:
+    time.sleep(600)
+''')
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), "-o", "timeout=2",
+         str(tmp_path / "test_hung.py")],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Timeout" in proc.stdout and "1 failed" in proc.stdout, proc.stdout
+    pid = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the finalizer ran: the daemon is gone
+
+
+# ---- bounds --------------------------------------------------------------------------------
+
+
+def test_copies_beyond_what_the_machine_can_run_are_refused_before_anything_is_made(
+        tmp_path: Path) -> None:
+    from virtbench.runner.limits import check_copies, max_copies
+
+    limit = max_copies()
+    assert 1 <= limit.copies < 1 << 20, limit
+    check_copies([1])
+    with pytest.raises(UsageError, match="at most"):
+        check_copies([1, limit.copies * 2 + 10])
+    work = tmp_path / "work"
+    work.mkdir()
+    start = time.monotonic()
+    rc, _, err = vb("run", "-c", "100000000", "--quick", "--tmpdir", str(work), "dhry2reg")
+    line = _one_line_error(rc, err)
+    assert "-c 100000000: this machine can run at most" in line
+    assert time.monotonic() - start < 10
+    assert not list(work.iterdir())  # not one work directory created

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,36 +19,18 @@ import pytest
 pytest.importorskip("starlette", reason="the [serve] extra is not installed")
 httpx = pytest.importorskip("httpx")
 
+import serve_data  # noqa: E402
 from conftest import SRC  # noqa: E402
 from pgserver import postgres_url  # noqa: E402, F401  (fixture)
 from serve_data import fill_store, running_server, suite_run  # noqa: E402
 from virtbench.serve.app import ServeConfig, create_app  # noqa: E402
 from virtbench.store import dispose_engines, open_store  # noqa: E402
 
+db = serve_data.db  # fixtures: a filled store per database, the dashboard over it
+server = serve_data.server
 FLEET = "20261110-000000-ab12"
 ALL_IDS = {*(f"web1run{i}" for i in range(6)), "db1run0", *(f"fleetrun{i}" for i in range(4)),
            "expconsolidate", "expcap", "exppostmark", "expseqread"}
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-       ) -> Iterator[str]:
-    base = tmp_path_factory.mktemp(f"serve-{request.param}")
-    if request.param == "sqlite":
-        url = f"sqlite:///{base / 'vb.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-        open_store(url, check=False).drop_all()
-        dispose_engines()
-    fill_store(url, base / "docs")
-    yield url
-    dispose_engines()
-
-
-@pytest.fixture(scope="module")
-def server(db: str) -> Iterator[str]:
-    with running_server(create_app(ServeConfig(db_url=db))) as url:
-        yield url
 
 
 def get(base: str, path: str, **params: object) -> httpx.Response:

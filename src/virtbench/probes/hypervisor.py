@@ -93,7 +93,8 @@ class CpuidProbe(Probe):
                 return res
             parsed = cpuid_mod.parse(text, "cpuid.txt")
             src = "cpuid.txt"
-            if not parsed.leaves and not parsed.found and parsed.hypervisor_bit is None:
+            if (not parsed.leaves and not parsed.found and parsed.hypervisor_bit is None
+                    and not parsed.no_signature):
                 root.note_unreadable("/cpuid.txt", "malformed: no CPUID leaf or signature found")
                 res.facts["cpuid"] = {"read": False, "reason": "cpuid.txt malformed"}
                 return res
@@ -237,26 +238,34 @@ class PlatformProbe(Probe):
         res = ProbeResult()
         texts: dict[str, str | None] = {}
         for d, rule in hv.rules("files"):
-            if rule.exists:
-                if ctx.root.exists(rule.path):
-                    note = rule.pattern.replace("\\", "")
-                    kind, name, weight, variant = hv.meaning(d, rule)
-                    res.clue(kind, name, f"{rule.path}: present {note}".strip(), weight, variant)
+            if rule.unless_path and ctx.root.exists(rule.unless_path):
                 continue
-            if rule.path not in texts:
-                raw = ctx.root.read(rule.path, 1024 * 1024)
-                texts[rule.path] = raw.replace("\x00", " ") if raw is not None else None
-            text = texts[rule.path]
-            if not text:
-                continue
-            m = rule.match(text)
-            if m:
-                start = text.rfind("\n", 0, m.start()) + 1
-                end = text.find("\n", m.end())
-                line = text[start: end if end >= 0 else None].strip()
+            found = self._match(ctx, rule, texts)
+            if found is not None:
                 kind, name, weight, variant = hv.meaning(d, rule)
-                res.clue(kind, name, f"{rule.path}: {line}", weight, variant)
+                res.clue(kind, name, f"{rule.path}: {found}", weight, variant)
         return res
+
+    @staticmethod
+    def _match(ctx: Context, rule: hv.Rule, texts: dict[str, str | None]) -> str | None:
+        """What of ``rule.path`` matched (shown as evidence), or ``None``."""
+        root = ctx.root
+        if rule.exists:
+            note = rule.pattern.replace("\\", "")
+            return f"present {note}".strip() if root.exists(rule.path) else None
+        if rule.listing:
+            names = [n for n in root.listdir(rule.path) if rule.rx.search(n)]
+            return f"contains {', '.join(names[:3])}" if names else None
+        if rule.path not in texts:
+            raw = root.read(rule.path, 1024 * 1024)
+            texts[rule.path] = raw.replace("\x00", " ") if raw is not None else None
+        text = texts[rule.path]
+        m = rule.match(text) if text else None
+        if m is None or text is None:
+            return None
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.end())
+        return text[start: end if end >= 0 else None].strip()
 
 
 # ---------------------------------------------------------------------------------------------
