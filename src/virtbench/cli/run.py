@@ -16,6 +16,7 @@ from virtbench.report.text import render
 from virtbench.results.environment import collect
 from virtbench.results.model import Mode, RunResult
 from virtbench.runner.executor import LocalExecutor
+from virtbench.runner.limits import check_copies
 from virtbench.runner.suite import (
     ProgressEvent,
     SuiteConfig,
@@ -189,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
     specs = select(args.tests)
     cpus = len(os.sched_getaffinity(0))
     copies = select_copies(args.copies, cpus)
+    check_copies(copies)  # before any directory is created (pid_max, RLIMIT_NPROC, memory)
     mode: Mode = "quick" if args.quick else "adaptive" if args.precision else "standard"
     tmpdir: Path = args.tmpdir or Path(tempfile.gettempdir())
     if not tmpdir.is_dir():
