@@ -365,3 +365,25 @@ def test_hangs(daemon: None) -> None:
     pid = int(pidfile.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # the finalizer ran: the daemon is gone
+
+
+# ---- bounds --------------------------------------------------------------------------------
+
+
+def test_copies_beyond_what_the_machine_can_run_are_refused_before_anything_is_made(
+        tmp_path: Path) -> None:
+    from virtbench.runner.limits import check_copies, max_copies
+
+    limit = max_copies()
+    assert 1 <= limit.copies < 1 << 20, limit
+    check_copies([1])
+    with pytest.raises(UsageError, match="at most"):
+        check_copies([1, limit.copies * 2 + 10])
+    work = tmp_path / "work"
+    work.mkdir()
+    start = time.monotonic()
+    rc, _, err = vb("run", "-c", "100000000", "--quick", "--tmpdir", str(work), "dhry2reg")
+    line = _one_line_error(rc, err)
+    assert "-c 100000000: this machine can run at most" in line
+    assert time.monotonic() - start < 10
+    assert not list(work.iterdir())  # not one work directory created
