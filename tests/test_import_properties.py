@@ -20,7 +20,7 @@ REF_LINES = (DATA / "unixbench-centos6-xen-pv.txt").read_text().splitlines(keepe
 MULTI_LINES = (DATA / "unixbench-5.1.3-16cpu-1-16copies.txt").read_text().splitlines(
     keepends=True)
 
-SETTINGS = settings(max_examples=120, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=120, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 NUMBERS = st.one_of(
