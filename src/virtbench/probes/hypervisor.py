@@ -57,6 +57,8 @@ class DmiProbe(Probe):
         joined = " ".join(values.values())
         for fname, value in values.items():
             for clue in dmi_clues(value, f"/sys/class/dmi/id/{fname}: {value}", joined):
+                if fname == "chassis_asset_tag" and clue.kind != "cloud":
+                    continue  # set by the owner: only clouds' own tags count
                 res.clues.append(clue)
         if not any(c.kind == "hypervisor" for c in res.clues):
             res.clue(
