@@ -91,7 +91,7 @@ def load_host(ref: str, db: str | None = None) -> dict[str, Any]:
         return _from_document(doc, ref)
     if "/" in ref or ref.endswith((".json", ".gz", ".tgz")):
         raise UsageError(f"{ref}: no such file")
-    from virtbench.results.resolve import resolve_runs
+    from virtbench.cli.resolve import resolve_runs
 
     # a label (host=web1, as `virtbench fleet run -- detect` stores them) may name several
     # documents, oldest first: the newest that carries a detect report describes the host
