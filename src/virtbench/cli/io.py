@@ -154,13 +154,10 @@ def _table(title: str, rows: list[dict[str, object]], keys: list[tuple[str, str]
     if summary is not None and len(rows) > 1:
         for line, (k, _) in zip(lines, keys, strict=True):
             line.append(_fmt(summary.get(k, "")))
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *lines, strict=True)]
-    out = [title]
-    for line in [headers, *lines]:
-        out.append("  ".join([str(line[0]).ljust(widths[0]),
-                              *(str(c).rjust(w) for c, w in zip(line[1:], widths[1:],
-                                                                 strict=True))]).rstrip())
-    return "\n".join(out) + "\n"
+    from virtbench.table import Col, output_width, render
+
+    cols = [Col(h, right=i > 0, wrap=i == 0, min_width=12) for i, h in enumerate(headers)]
+    return title + "\n" + render(cols, lines, width=output_width(), rule=False)
 
 
 def _where(doc: ExperimentResult) -> str:

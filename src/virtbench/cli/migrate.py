@@ -205,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
         _summarise(doc)
         if doc.rows or status == "complete":
             save()
+            _say_where(doc, args)
     if args.json:
         print_json(doc.to_dict())
     else:
@@ -223,6 +224,21 @@ def run(args: argparse.Namespace) -> int:
             print(f"{point}: {row['reason']}")
     broken = [r for r in doc.rows if not (r["counter_continues"] and r["same_boot"])]
     return 1 if broken else 0
+
+
+def _say_where(doc: ExperimentResult, args: argparse.Namespace) -> None:
+    """One line on stderr: where the document was saved (as `run` and the experiments say)."""
+    places = [] if args.no_save else [str(_master_path(doc))]
+    if args.output:
+        places.append(str(args.output))
+    if places:
+        info("result saved: " + " and ".join(places))
+
+
+def _master_path(doc: ExperimentResult) -> object:
+    from virtbench.store import master_path
+
+    return master_path(doc)
 
 
 def _summarise(doc: ExperimentResult) -> None:

@@ -247,14 +247,14 @@ def fmt(value: float | None, spec: str = ".2f", none: str = "-") -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Plain text table: first column left-aligned, others right-aligned."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    """An experiment's table (virtbench.table): the first column (the condition) left-aligned
+    and wrapping, the numbers right-aligned and never cut; fitted to the terminal, one line
+    per row in a pipe."""
+    from virtbench.table import Col, output_width, render
 
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-
-    return "\n".join([line(headers), *(line(r) for r in rows)]) + "\n"
+    cols = [Col(h, right=i > 0, wrap=True, min_width=10 if i == 0 else 4,
+                breakable=i == 0) for i, h in enumerate(headers)]
+    return render(cols, rows, width=output_width(), rule=False)
 
 
 def outcome_dicts(outcomes: Sequence[Any]) -> list[dict[str, Any]]:
