@@ -51,6 +51,8 @@ _XEN_KERNEL = re.compile(r"xen", re.IGNORECASE)
 BUSY_LOAD_PER_CPU = 0.5
 """Load average per usable CPU from which the machine counts as busy (docs/explain.md)."""
 
+_NOT_PV_OS = ("darwin", "cygwin", "windows", "mingw", "msys")
+
 MITIGATION_YEAR = 2018
 """Kernels released from January 2018 (4.15, and the 4.4/4.9/4.14 stable updates of that
 month) enable page-table isolation and retpolines by default."""
@@ -147,8 +149,15 @@ def platform_facts(run: RunResult, env_facts: Mapping[str, Value]) -> dict[str, 
     facts["env.platform"] = kind
     facts["env.guest_kind"] = guest_kind or None
     facts["env.platform_evidence"] = evidence
-    # Can this be a Xen PV guest? Only on x86, and not where the platform is another kind.
-    if facts["env.x86"] == "no":
+    # Can this be a Xen PV guest? Only on x86, only Linux or NetBSD kernels, and not where
+    # the platform is another kind.
+    os_name = (run.environment.os or "").strip()
+    facts["env.os"] = os_name or None
+    if os_name.lower().startswith(_NOT_PV_OS):
+        facts["env.pv_possible"] = "no"
+        facts["env.pv_excluded_by"] = (f"{os_name} never runs as a Xen PV guest (Xen PV guests "
+                                       "run Linux or NetBSD kernels)")
+    elif facts["env.x86"] == "no":
         facts["env.pv_possible"] = "no"
         facts["env.pv_excluded_by"] = f"{a} ({a_src}): Xen PV exists only on x86"
     elif kind == "bare-metal" or (kind in ("guest", "container") and guest_kind
@@ -159,7 +168,7 @@ def platform_facts(run: RunResult, env_facts: Mapping[str, Value]) -> dict[str, 
         facts["env.pv_possible"] = "yes"
     env = run.environment
     facts["env.kernel"] = env.kernel
-    kv = kernel_version(env.kernel)
+    kv = kernel_version(env.kernel) if not os_name or "linux" in os_name.lower() else None
     year = run_year(run)
     facts["env.run_year"] = float(year) if year else None
     if (year is not None and year >= MITIGATION_YEAR) or (kv is not None
