@@ -49,7 +49,22 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 def _load(name: str) -> ModuleType:
+    from virtbench.experiments import registry
+
+    if name.replace("_", "-") in registry.command_words():  # the experiments' commands
+        from virtbench.cli._experiment import command_for
+
+        found: ModuleType = command_for(name)  # type: ignore[assignment]
+        return found
     return importlib.import_module(f"virtbench.cli.{name.replace('-', '_')}")
+
+
+def _command_names() -> tuple[str, ...]:
+    """``COMMAND_MODULES``, then the experiments' commands it does not list."""
+    from virtbench.experiments import registry
+
+    return COMMAND_MODULES + tuple(w for w in registry.command_words()
+                                   if w not in COMMAND_MODULES)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,7 +84,7 @@ def _only_module(argv: Sequence[str] | None) -> str | None:
     if not args or args[0].startswith("-"):
         return None
     word = args[0].replace("-", "_")
-    for name in COMMAND_MODULES:
+    for name in _command_names():
         if name.replace("-", "_") in (word, word + "_"):
             return name
     return None
@@ -82,7 +97,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"virtbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES if only is None else (only,):
+    for name in _command_names() if only is None else (only,):
         mod = _load(name)
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
         mod.register(p)
