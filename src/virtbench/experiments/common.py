@@ -8,7 +8,6 @@ import math
 import os
 import shutil
 import signal
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,9 +84,10 @@ def remove_tree(path: Path) -> None:
 
 
 def progress(message: str) -> None:
-    """A progress line on stderr (stdout stays clean for ``--json``)."""
-    sys.stderr.write(f"virtbench: {message}\n")
-    sys.stderr.flush()
+    """A progress line on stderr (stdout stays clean for ``--json``); silent with ``-q``."""
+    from virtbench import console
+
+    console.info(message)
 
 
 @dataclass(frozen=True)

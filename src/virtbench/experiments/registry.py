@@ -8,7 +8,9 @@ one experiment does not pay for the others.
 
 from __future__ import annotations
 
+import ast
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # importing the spec module costs pydantic; `virtbench detect` must not
@@ -57,3 +59,24 @@ def find(words: list[str]) -> tuple[ExperimentSpec[Any], list[str]] | None:
         if words[:n] == cmd.split():
             return get(name), words[n:]
     return None
+
+
+def help_of(word: str) -> str:
+    """The one-line help of command ``word`` without importing its module (the top-level
+    ``virtbench --help`` must stay fast): a group's, else the ``help="..."`` literal of its
+    ``SPEC = ExperimentSpec(...)``; importing is the fallback."""
+    if word in GROUPS:
+        return GROUPS[word]
+    name = next(n for n, (cmd, _) in EXPERIMENTS.items() if cmd.split()[0] == word)
+    path = Path(__file__).with_name(EXPERIMENTS[name][1].rsplit(".", 1)[1] + ".py")
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return get(name).help
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "ExperimentSpec":
+            for kw in node.keywords:
+                if kw.arg == "help" and isinstance(kw.value, ast.Constant) \
+                        and isinstance(kw.value.value, str):
+                    return kw.value.value
+    return get(name).help

@@ -53,6 +53,8 @@ from virtbench.experiments.spec import (
     Summary,
 )
 from virtbench.results.model import ExperimentResult
+from virtbench.units import format_size as _h
+from virtbench.units import parse_size
 
 PROGRAM = "seqread"
 MiB = 1024 * 1024
@@ -126,13 +128,6 @@ def plan_size(params: SeqreadParams, location: Path) -> tuple[int, list[str]]:
         notes.append(f"file capped at {_h(size)} by free space (2x RAM would be {_h(want)}); "
                      "the page cache is dropped/bypassed, so the read is still cold")
     return size, notes
-
-
-def _h(n: float) -> str:
-    for unit, scale in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
-        if abs(n) >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{int(n)} B"
 
 
 @dataclass(frozen=True)
@@ -411,10 +406,8 @@ def _summarize(doc: ExperimentResult) -> None:
 
 # ---- the command: options, text, report view ------------------------------------------------
 def _bytes_arg(text: str) -> int:
-    from virtbench.experiments.postmark import _bytes
-
     try:
-        return _bytes(text, "size")
+        return parse_size(text)
     except UsageError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

@@ -190,8 +190,9 @@ def parse_labels(items: Sequence[str]) -> dict[str, str]:
 
 # ---- running one -------------------------------------------------------------------------------
 def _say(message: str) -> None:
-    sys.stderr.write(f"virtbench: {message}\n")
-    sys.stderr.flush()
+    from virtbench import console  # progress on stderr; silent with -q
+
+    console.info(message)
 
 
 @dataclass

@@ -185,20 +185,33 @@ def _role_and_cloud(best: str, clues: list[Clue], details: dict[str, Any]) -> li
         if role == "dom0" or combine([c.weight for c in role_scores[role]]) >= 0.6:
             details["role"] = role
             extra.extend(sorted(role_scores[role], key=lambda c: -c.weight)[:3])
-    clouds = [c for c in clues if c.kind == "cloud"]
-    if clouds:
-        top = max(clouds, key=lambda c: c.weight)
-        details["cloud"] = top.name
-        extra.append(top)
+    defn = hypervisors.get(best)
+    if "role" not in details and defn is not None and defn.default_role:
+        details["role"] = defn.default_role
+        extra.append(Clue("role", defn.default_role, f"role: {defn.default_role} (no "
+                          "evidence of another role)", 0.0))
+    for kind in ("cloud", "platform"):
+        named = [c for c in clues if c.kind == kind]
+        if named:
+            top = max(named, key=lambda c: c.weight)
+            details[kind] = top.name
+            extra.append(top)
     return extra
 
 
-def _device_details(facts: dict[str, Any], details: dict[str, Any]) -> list[Clue]:
+def _device_details(facts: dict[str, Any], details: dict[str, Any],
+                    pv_only: bool) -> list[Clue]:
+    """Disk and network: paravirtual, emulated or unknown (``pv_only``: a guest type that
+    has nothing but paravirtual devices, such as Xen PV)."""
     dev = facts.get("devices") or {}
     if not dev:
         return []
     details["disk"] = (dev.get("disk") or {}).get("state")
     details["net"] = (dev.get("net") or {}).get("state")
+    if pv_only:
+        for cat in ("disk", "net"):
+            if details[cat] == "unknown":
+                details[cat] = "pv"
     details["pv_drivers"] = sorted(
         set((dev.get("disk") or {}).get("pv", []) + (dev.get("net") or {}).get("pv", []))
     )
@@ -235,6 +248,11 @@ def _hypervisor_layer(clues: list[Clue], facts: dict[str, Any], unreadable: list
     named = {n: s for n, s in score.items() if n != "none"}
     best = max(named, key=lambda n: named[n]) if named else None
     factor, missing = _penalty(unreadable, _HV_SOURCES)
+    neg = combine([c.weight for c in clues if c.kind == "not-hypervisor"])
+    if best is not None and neg >= 0.8 and max(c.weight for c in by_name[best]) < 0.7:
+        # Only hints (a cloud vendor's DMI strings) against the CPU's own word: bare metal,
+        # e.g. an AWS or Alibaba bare-metal instance.
+        return _no_hypervisor(clues, by_name, unknown, None, factor, missing)
     if best is None or named[best] < 0.5:
         top = (best, named[best]) if best is not None else None
         return _no_hypervisor(clues, by_name, unknown, top, factor, missing)
@@ -253,7 +271,10 @@ def _hypervisor_layer(clues: list[Clue], facts: dict[str, Any], unreadable: list
     details: dict[str, Any] = {}
     evidence_clues = _own_evidence(best, variant, chosen, hints)
     extra_clues = _role_and_cloud(best, clues, details)  # role, cloud, devices: always shown
-    extra_clues += _device_details(facts, details)
+    defn = hypervisors.get(best)
+    extra_clues += _device_details(facts, details,
+                                   bool(defn and variant in defn.pv_only_variants
+                                        and details.get("role") != "dom0"))
     if missing:
         details["unreadable_sources"] = missing
     own = _evidence(evidence_clues, 7)
@@ -324,7 +345,7 @@ def describe(layer: Layer) -> str:
     """One summary fragment, e.g. 'kvm (firecracker-like micro-VM)'."""
     d = layer.details
     if layer.kind == "hardware":
-        return "bare metal"
+        return f"bare metal (cloud: {d['cloud']})" if d.get("cloud") else "bare metal"
     if layer.kind == "container":
         if layer.name == "wsl":
             return f"wsl ({layer.variant})" if layer.variant else "wsl"
@@ -350,8 +371,12 @@ def describe(layer: Layer) -> str:
             parts.append("emulated devices: " + ", ".join(emu))
         elif pv and (layer.name != "kvm" or layer.variant != "firecracker-like"):
             parts.append("PV drivers: " + ", ".join(pv))
+    if d.get("role") and layer.name != "xen":
+        parts.append(f"role: {d['role']}")
     if d.get("cloud"):
         parts.append(f"cloud: {d['cloud']}")
+    if d.get("platform"):
+        parts.append(f"platform: {d['platform']}")
     if layer.name == "unknown":
         name = "unidentified hypervisor"
     return f"{name} ({', '.join(parts)})" if parts else name

@@ -73,6 +73,9 @@ _LOG_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^blkif_init: reqs=|^Registering block device major 202\b|^xvd[a-z]+: xvd"),
      "xen_blkfront"),
     (re.compile(r"^netfront: Initialising virtual ethernet driver"), "xen_netfront"),
+    # xenbus found the guest's virtual disk / NIC before its frontend driver loaded.
+    (re.compile(r"^XENBUS: Device with no driver: device/vbd/"), "xen_blkfront"),
+    (re.compile(r"^XENBUS: Device with no driver: device/vif/"), "xen_netfront"),
     (re.compile(r"Blkfront and the Xen platform PCI driver have been compiled for this kernel: "
                 r"unplug emulated disks"), "xen_blkfront"),
     (re.compile(r"Initialising Xen virtual ethernet driver|^xen_netfront|^xen-netfront|"

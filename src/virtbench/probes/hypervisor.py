@@ -57,6 +57,8 @@ class DmiProbe(Probe):
         joined = " ".join(values.values())
         for fname, value in values.items():
             for clue in dmi_clues(value, f"/sys/class/dmi/id/{fname}: {value}", joined):
+                if fname == "chassis_asset_tag" and clue.kind != "cloud":
+                    continue  # set by the owner: only clouds' own tags count
                 res.clues.append(clue)
         if not any(c.kind == "hypervisor" for c in res.clues):
             res.clue(
@@ -93,7 +95,8 @@ class CpuidProbe(Probe):
                 return res
             parsed = cpuid_mod.parse(text, "cpuid.txt")
             src = "cpuid.txt"
-            if not parsed.leaves and not parsed.found and parsed.hypervisor_bit is None:
+            if (not parsed.leaves and not parsed.found and parsed.hypervisor_bit is None
+                    and not parsed.no_signature):
                 root.note_unreadable("/cpuid.txt", "malformed: no CPUID leaf or signature found")
                 res.facts["cpuid"] = {"read": False, "reason": "cpuid.txt malformed"}
                 return res
@@ -151,6 +154,9 @@ class CpuinfoProbe(Probe):
                 res.clue("role", "domU", ev, 0.6)
         elif flags and ("vendor_id" in first):  # x86 with a flags line and no hypervisor bit
             res.clue("not-hypervisor", "none", "/proc/cpuinfo: no 'hypervisor' flag", 0.8)
+        if "vendor_id" in first and "apic" in flags:
+            res.clue("hint", "apic", "/proc/cpuinfo: 'apic' flag (a local APIC: not a Xen PV "
+                     "guest)", 0.0)
         if "QEMU Virtual CPU" in model or "Common KVM processor" in model:
             name = "kvm" if "KVM" in model else "qemu"
             res.clue("hypervisor", name, f"/proc/cpuinfo: model name : {model}", 0.5)
@@ -237,26 +243,34 @@ class PlatformProbe(Probe):
         res = ProbeResult()
         texts: dict[str, str | None] = {}
         for d, rule in hv.rules("files"):
-            if rule.exists:
-                if ctx.root.exists(rule.path):
-                    note = rule.pattern.replace("\\", "")
-                    kind, name, weight, variant = hv.meaning(d, rule)
-                    res.clue(kind, name, f"{rule.path}: present {note}".strip(), weight, variant)
+            if rule.unless_path and ctx.root.exists(rule.unless_path):
                 continue
-            if rule.path not in texts:
-                raw = ctx.root.read(rule.path, 1024 * 1024)
-                texts[rule.path] = raw.replace("\x00", " ") if raw is not None else None
-            text = texts[rule.path]
-            if not text:
-                continue
-            m = rule.match(text)
-            if m:
-                start = text.rfind("\n", 0, m.start()) + 1
-                end = text.find("\n", m.end())
-                line = text[start: end if end >= 0 else None].strip()
+            found = self._match(ctx, rule, texts)
+            if found is not None:
                 kind, name, weight, variant = hv.meaning(d, rule)
-                res.clue(kind, name, f"{rule.path}: {line}", weight, variant)
+                res.clue(kind, name, f"{rule.path}: {found}", weight, variant)
         return res
+
+    @staticmethod
+    def _match(ctx: Context, rule: hv.Rule, texts: dict[str, str | None]) -> str | None:
+        """What of ``rule.path`` matched (shown as evidence), or ``None``."""
+        root = ctx.root
+        if rule.exists:
+            note = rule.pattern.replace("\\", "")
+            return f"present {note}".strip() if root.exists(rule.path) else None
+        if rule.listing:
+            names = [n for n in root.listdir(rule.path) if rule.rx.search(n)]
+            return f"contains {', '.join(names[:3])}" if names else None
+        if rule.path not in texts:
+            raw = root.read(rule.path, 1024 * 1024)
+            texts[rule.path] = raw.replace("\x00", " ") if raw is not None else None
+        text = texts[rule.path]
+        m = rule.match(text) if text else None
+        if m is None or text is None:
+            return None
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.end())
+        return text[start: end if end >= 0 else None].strip()
 
 
 # ---------------------------------------------------------------------------------------------

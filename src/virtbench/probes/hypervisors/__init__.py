@@ -7,10 +7,20 @@ from __future__ import annotations
 
 from functools import cache
 
-from virtbench.probes.hypervisors import desktop, hyperv, ibm, kvm, others, vmware, xen
+from virtbench.probes.hypervisors import (
+    containers,
+    desktop,
+    hyperv,
+    ibm,
+    kvm,
+    others,
+    sparc,
+    vmware,
+    xen,
+)
 from virtbench.probes.hypervisors.definition import Hypervisor, Rule
 
-__all__ = ["REGISTRY", "Hypervisor", "Rule", "by_name"]
+__all__ = ["REGISTRY", "Hypervisor", "Rule", "by_name", "get", "meaning"]
 
 REGISTRY: tuple[Hypervisor, ...] = (
     *xen.DEFINITIONS,
@@ -20,6 +30,8 @@ REGISTRY: tuple[Hypervisor, ...] = (
     *desktop.DEFINITIONS,
     *others.DEFINITIONS,
     *ibm.DEFINITIONS,
+    *sparc.DEFINITIONS,
+    *containers.DEFINITIONS,
 )
 
 

@@ -29,7 +29,8 @@ class Rule:
     ``not-hypervisor`` or ``hint``. ``name``: the role, cloud, platform or container name
     (default: the definition's name). ``unless``: a pattern on the same text that cancels the
     rule; ``unless_any``: one on all the strings of the source together (all DMI strings).
-    ``path``: for file rules, the file (a live path; ``exists`` rules match when it exists).
+    ``path``: for file rules, the file (a live path; ``exists`` rules match when it exists);
+    ``unless_path``: a path whose existence cancels the rule.
     """
 
     pattern: str
@@ -40,7 +41,9 @@ class Rule:
     unless: str = ""
     unless_any: str = ""
     path: str = ""
+    unless_path: str = ""
     exists: bool = False
+    listing: bool = False
     flags: int = 0
     rx: re.Pattern[str] = field(init=False, repr=False, compare=False)
     unless_rx: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
@@ -80,6 +83,12 @@ def file(path: str, pattern: str, weight: float, variant: str | None = None,
     return Rule(pattern, weight, variant, path=path, flags=re.M | kw.pop("flags", 0), **kw)
 
 
+def listing(path: str, pattern: str, weight: float, variant: str | None = None,
+            **kw: Any) -> Rule:
+    """A rule on the names in directory ``path`` (e.g. a 'fw-cfg@...' device-tree node)."""
+    return Rule(pattern, weight, variant, path=path, listing=True, **kw)
+
+
 def exists(path: str, weight: float, variant: str | None = None, note: str = "",
            **kw: Any) -> Rule:
     """A rule that matches when ``path`` exists (``note`` is added to the evidence)."""
@@ -94,7 +103,8 @@ class Hypervisor:
     ``Hypervisor detected: X`` line (lower case) as (value, variant, weight); a variant with
     a weight under 0.9 is only a hint (the hypervisor itself is then certain).
     ``booting``: the X of ``Booting paravirtualized kernel on X`` (lower case, exact), with
-    ``booting_contains`` matched as substrings. ``advice``: (condition, text) where the
+    ``booting_contains`` matched as substrings. ``systemd``/``virt_what``: the names those
+    tools print for this platform (the bench compares them). ``advice``: (condition, text) where the
     condition is ``""`` (always), ``variant=V`` or ``role=R``.
     """
 
@@ -120,5 +130,9 @@ class Hypervisor:
     variants: tuple[tuple[str, str], ...] = ()
     pv_advice: str | None = None
     advice: tuple[tuple[str, str], ...] = ()
+    # The role when no role clue was found (LDoms: a guest domain unless control-domain
+    # evidence), and the variants whose devices are paravirtual by definition (Xen PV).
+    default_role: str | None = None
+    pv_only_variants: tuple[str, ...] = ()
     # Extra variant hints computed from all clues and facts: (clues, facts) -> clues.
     variant_hints: Callable[[list[Any], dict[str, Any]], list[ClueTuple]] | None = None

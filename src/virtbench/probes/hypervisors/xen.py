@@ -8,6 +8,7 @@ from virtbench.probes.hypervisors.definition import (
     ClueTuple,
     Hypervisor,
     dmi,
+    exists,
     file,
     log,
 )
@@ -31,6 +32,19 @@ def _variant_hints(clues: list[Any], facts: dict[str, Any]) -> list[ClueTuple]:
     if no_dmi and acpi_xen:
         # ACPI tables from Xen but no SMBIOS firmware: a PVH guest (HVM has DMI, PV no ACPI).
         out.append(("variant", "xen", no_dmi[0].evidence, 0.4, "pvh"))
+    apic = [c for c in clues if c.kind == "hint" and c.name == "apic"]
+    if apic and facts.get("dmi"):
+        # A local APIC (PV guests have none) and SMBIOS firmware (PVH has none): HVM.
+        out.append(("variant", "xen", apic[0].evidence, 0.45, "hvm"))
+    cpuid = facts.get("cpuid") or {}
+    names = {s.get("name") for s in cpuid.get("signatures", [])}
+    if cpuid.get("read") and "xen" not in names:
+        # HVM and PVH guests run CPUID in a trapping container: Xen's leaf is always there.
+        # A PV guest executes CPUID natively (no faulting) and sees the hardware's answer.
+        bit = cpuid.get("hypervisor_bit")
+        what = "hypervisor bit 0" if bit is False else "no Xen leaf"
+        out.append(("variant", "xen", f"{cpuid.get('source')}: {what} while Xen is present: "
+                    "CPUID is not intercepted (a PV guest)", 0.7, "pv"))
     return out
 
 
@@ -56,6 +70,7 @@ XEN = Hypervisor(
         log(r"^Xen version: \d+\.\d+.*\(preserve-AD\)", 0.9, "pv"),
         log(r"^Xen version: \d+\.\d+(?!.*preserve-AD)", 0.9),
         log(r"^Xen version \d+\.\d+\.", 0.9),
+        log(r"^Xen \d+\.\d+ support found", 0.9),  # arm and arm64 guests
         log(r"^Xen: \[mem 0x|^Xen: [0-9a-f]{8,16} - [0-9a-f]{8,16}", 0.8, "pv"),
         log(r"^Xen-provided physical RAM map", 0.8, "pv"),
         log(r"^Xen reported: [\d.]+ MHz processor", 0.85, "pv"),
@@ -97,6 +112,11 @@ XEN = Hypervisor(
     files=(
         file("/proc/device-tree/hypervisor/compatible", r"xen", 0.9,
              unless=r"linux,kvm"),
+        # 2.6.18 'xenlinux' kernels (RHEL/CentOS 5 '-xen', SUSE '-xen') boot only as PV.
+        file("/proc/version", r"^Linux version \S+[-.]?xen(U|0)?\b", 0.6, "pv", kind="variant"),
+        exists("/proc/xen", 0.6, note="(Xen's guest interface)"),
+        # The xenbus bus registers only on Xen (any guest type, any kernel).
+        exists("/sys/bus/xen", 0.8, note="(xenbus: registered only on Xen)"),
     ),
     clocksources=("xen",),
     pv_family="xen",
@@ -116,6 +136,7 @@ XEN = Hypervisor(
          "guests' I/O backends; results include that background work."),
     ),
     variant_hints=_variant_hints,
+    pv_only_variants=("pv", "pvh"),
 )
 
 
