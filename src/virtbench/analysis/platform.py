@@ -92,6 +92,41 @@ def arch(run: RunResult) -> tuple[str | None, str]:
     return None, ""
 
 
+_XEON_SCALABLE = re.compile(r"(?:Platinum|Gold|Silver|Bronze) (\d)(\d)\d\d")
+_CORE_GEN = re.compile(r"Core\(TM\) i\d-(\d{4,5})")
+
+
+def meltdown(cpu_model: str | None) -> tuple[str, str]:
+    """(``affected`` | ``not affected`` | ``unknown``, a sentence) for Meltdown, from the CPU
+    model: the CPU generation decides whether page-table isolation (the costly mitigation on
+    every kernel entry) is on."""
+    model = cpu_model or ""
+    low = model.lower()
+    if any(k in low for k in ("amd", "epyc", "ryzen", "opteron", "athlon")):
+        return "not affected", (f"The CPU ({model}) is an AMD one, not affected by Meltdown: no "
+                                "page-table isolation; retpolines and the like cost less.")
+    m = _XEON_SCALABLE.search(model)
+    if m and "xeon" in low:
+        if int(m.group(2)) >= 2:
+            return "not affected", (f"The CPU ({model}) is a Xeon Scalable of the second "
+                                    "generation or later, not affected by Meltdown.")
+        return "affected", (f"The CPU ({model}) is a first-generation Xeon Scalable (Skylake), "
+                            "affected by Meltdown: page-table isolation on every kernel entry.")
+    m = _CORE_GEN.search(model)
+    if m:
+        digits = m.group(1)
+        gen = int(digits[:2]) if len(digits) == 5 else int(digits[0])
+        if gen >= 10:
+            return "not affected", f"The CPU ({model}) is not affected by Meltdown."
+        return "affected", (f"The CPU ({model}) is affected by Meltdown: page-table isolation "
+                            "on every kernel entry.")
+    if "intel" in low and "xeon" in low:
+        return "affected", (f"The CPU ({model}) is an Intel Xeon from before 2019, affected by "
+                            "Meltdown: page-table isolation on every kernel entry.")
+    return "unknown", ("The CPU model does not tell whether it is affected by Meltdown."
+                       if model else "The document does not name the CPU model.")
+
+
 def kernel_version(release: str | None) -> tuple[int, int] | None:
     m = re.match(r"(\d{1,2})\.(\d{1,3})", release or "")
     return (int(m.group(1)), int(m.group(2))) if m else None
@@ -189,6 +224,10 @@ def platform_facts(run: RunResult, env_facts: Mapping[str, Value]) -> dict[str, 
         facts["env.era_sentence"] = (
             "The document carries neither a readable run date nor a kernel version, so "
             "CPU-vulnerability mitigations can be neither ruled in nor out.")
+    md, md_sentence = meltdown(env.cpu_model)
+    facts["env.meltdown"] = md
+    if facts["env.mitigation_era"] != "no":
+        facts["env.era_sentence"] = f"{facts['env.era_sentence']} {md_sentence}"
     load = env.load_average
     cpus = env_facts.get("env.usable_cpus")
     if load and len(load) >= 3 and isinstance(cpus, float) and cpus > 0:

@@ -95,6 +95,18 @@ def run_spec(spec: ExperimentSpec[Any], args: argparse.Namespace) -> int:
         raise
     sys.stdout.write(doc.to_json() if args.json else spec.render(doc))
     sys.stdout.flush()
-    if not getattr(args, "no_save", False):
-        ctx.say(f"result saved: {master_path(doc)}")
+    say_where(doc, args)
     return spec.exit_code(doc)
+
+
+def say_where(doc: ExperimentResult, args: argparse.Namespace) -> None:
+    """One line on stderr: where the document was saved (the results directory unless
+    ``--no-save``, and ``-o FILE``)."""
+    from virtbench import console
+    from virtbench.store import master_path
+
+    places = [] if getattr(args, "no_save", False) else [str(master_path(doc))]
+    if args.output:
+        places.append(str(args.output))
+    if places:
+        console.info("result saved: " + " and ".join(places))

@@ -214,14 +214,14 @@ def fmt(value: float | None, spec: str = ".2f", none: str = "-") -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Plain text table: first column left-aligned, others right-aligned."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    """An experiment's table (virtbench.table): the first column (the condition) left-aligned
+    and wrapping, the numbers right-aligned and never cut; fitted to the terminal, one line
+    per row in a pipe."""
+    from virtbench.table import Col, output_width, render
 
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-
-    return "\n".join([line(headers), *(line(r) for r in rows)]) + "\n"
+    cols = [Col(h, right=i > 0, wrap=True, min_width=10 if i == 0 else 4,
+                breakable=i == 0) for i, h in enumerate(headers)]
+    return render(cols, rows, width=output_width(), rule=False)
 
 
 def outcome_dicts(outcomes: Sequence[Any]) -> list[dict[str, Any]]:
@@ -249,13 +249,10 @@ def runs_table(title: str, rows: list[dict[str, Any]], keys: list[tuple[str, str
     if summary is not None and len(rows) > 1:
         for line, (k, _) in zip(lines, keys, strict=True):
             line.append(fmt_value(summary.get(k, "")))
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *lines, strict=True)]
-    out = [title]
-    for line in [headers, *lines]:
-        out.append("  ".join([str(line[0]).ljust(widths[0]),
-                              *(str(c).rjust(w) for c, w in zip(line[1:], widths[1:],
-                                                                 strict=True))]).rstrip())
-    return "\n".join(out) + "\n"
+    from virtbench.table import Col, output_width, render
+
+    cols = [Col(h, right=i > 0, wrap=i == 0, min_width=12) for i, h in enumerate(headers)]
+    return title + "\n" + render(cols, lines, width=output_width(), rule=False)
 
 
 def where(doc: ExperimentResult) -> str:
