@@ -249,6 +249,8 @@ def _main(argv: Sequence[str] | None) -> int:
     from virtbench import console
 
     console.configure(quiet=args.quiet, verbose=args.verbose, debug_on=args.debug)
+    console.detail(f"virtbench {__version__} (Python {sys.version.split()[0]}, "
+                   f"{Path(__file__).parent.parent})")
     if not getattr(args, "_run", None):
         # Only options (e.g. `virtbench -v`): the overview, as for bare `virtbench`.
         sys.stdout.write(OVERVIEW.format(version=__version__))
