@@ -159,13 +159,13 @@ def test_crash_detection_reads_the_console(tmp_path: Path) -> None:
 def test_migrate_says_where_it_saved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 
-    from virtbench.cli import migrate as cli_migrate
+    from virtbench.cli._experiment import say_where
     from virtbench.results.model import ExperimentResult
     from virtbench.store import master_path
 
     doc = ExperimentResult(experiment="migrate", status="complete")
     out = tmp_path / "m.json"
-    cli_migrate._say_where(doc, argparse.Namespace(no_save=False, output=out))
+    say_where(doc, argparse.Namespace(no_save=False, output=out))
     assert capsys.readouterr().err == f"virtbench: result saved: {master_path(doc)} and {out}\n"
-    cli_migrate._say_where(doc, argparse.Namespace(no_save=True, output=None))
+    say_where(doc, argparse.Namespace(no_save=True, output=None))
     assert capsys.readouterr().err == ""

@@ -3,7 +3,8 @@
 An :class:`~virtbench.results.model.ExperimentResult` has ``rows`` (one dict per measured
 condition, fields documented on each experiment's docs page) and ``summary``. The report shows
 every document as a table of its rows plus charts. What the table shows and which charts are
-drawn come from :data:`VIEWS`; an experiment without an entry gets the generic view (every
+drawn come from the experiment's spec (``SPEC.view``, see
+:mod:`virtbench.experiments.registry`); an unknown experiment gets the generic view (every
 scalar field in the table, and a bar chart of the first numeric field against the first text
 field). To give a new experiment better charts, add one entry here (see docs/report.md).
 """
@@ -12,127 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeGuard
+from typing import Any, TypeGuard
 
-ChartKind = Literal["bar", "stacked-bar", "line"]
+from virtbench.experiments.spec import Chart, ChartKind, ExperimentView
 
-
-@dataclass(frozen=True)
-class Chart:
-    """One chart of an experiment's rows.
-
-    ``x``: the row field on the x axis (categories, in row order). ``y``: numeric row fields,
-    one trace each. ``group``: instead, split rows into one trace per value of this field
-    (then only ``y[0]`` is drawn). Rows missing a field are skipped for that trace.
-    """
-
-    title: str
-    x: str
-    y: tuple[str, ...]
-    kind: ChartKind = "bar"
-    group: str | None = None
-    y_title: str = ""
-    log_y: bool = False
-
-
-@dataclass(frozen=True)
-class ExperimentView:
-    title: str
-    columns: tuple[str, ...] = ()
-    """Row fields shown in the table, in order (empty: every scalar field)."""
-    charts: tuple[Chart, ...] = ()
-    """Empty: the generic chart."""
-    description: str = ""
-    summary_keys: tuple[str, ...] = field(default_factory=tuple)
-    """Summary entries shown, dotted for nested ones (``median.seconds_total``); empty: every
-    entry."""
-
-
-# The registry. Keys are ``ExperimentResult.experiment`` names.
-VIEWS: dict[str, ExperimentView] = {
-    "consolidate": ExperimentView(
-        title="Consolidation",
-        description="The same fixed work alone and with 1, 2, 3 instances side by side: "
-                    "seconds per condition, slowdown against the solo baseline, and fairness "
-                    "across instances (Jain's index, 1.0 = equal shares).",
-        columns=("condition", "instances", "loaded", "seconds", "seconds_min", "seconds_max",
-                 "slowdown", "fairness", "steal_share", "throttled_s", "repeats"),
-        charts=(
-            Chart("Seconds per condition", x="condition", y=("seconds",), y_title="seconds"),
-            Chart("Slowdown against solo", x="condition", y=("slowdown",), y_title="x solo"),
-        ),
-    ),
-    "cap": ExperimentView(
-        title="CPU cap",
-        description="A workload with a known share of system calls under decreasing CPU "
-                    "quotas: where the CPU time goes (user vs system) and how often the "
-                    "quota throttled it.",
-        columns=("condition", "quota", "seconds", "units_per_s", "throughput_rel",
-                 "cpus_used", "cpu_user_s", "cpu_system_s", "system_share", "nr_throttled",
-                 "throttled_share", "throttled_s", "p50_ns", "p99_ns"),
-        charts=(
-            Chart("User vs system CPU time per quota", x="condition",
-                  y=("cpu_user_s", "cpu_system_s"), kind="stacked-bar", y_title="CPU seconds"),
-            Chart("Throughput relative to uncapped", x="condition", y=("throughput_rel",),
-                  y_title="x uncapped"),
-            Chart("System-call latency", x="condition", y=("p50_ns", "p90_ns", "p99_ns"),
-                  kind="line", y_title="ns", log_y=True),
-        ),
-    ),
-    "postmark": ExperimentView(
-        title="Postmark",
-        columns=("run", "condition", "transactions", "seconds_total",
-                 "transactions_per_second", "read_bytes_per_second",
-                 "written_bytes_per_second"),
-        charts=(Chart("Transactions per second", x="run", y=("transactions_per_second",),
-                      y_title="transactions/s"),),
-        summary_keys=("runs", "median.seconds_total", "median.transactions_per_second",
-                      "median.read_bytes_per_second", "median.written_bytes_per_second",
-                      "main_metric"),
-    ),
-    "seqread": ExperimentView(
-        title="Sequential read",
-        columns=("run", "condition", "bytes_read", "seconds_read", "read_mib_per_second",
-                 "cache_state"),
-        charts=(Chart("Sequential read throughput", x="run", y=("read_mib_per_second",),
-                      y_title="MiB/s"),),
-        summary_keys=("runs", "median.read_mib_per_second", "cache_method", "from_cache",
-                      "main_metric"),
-    ),
-    "tune": ExperimentView(
-        title="Tuning (A/B)",
-        description="The experiment run with the current settings (A) and the new ones (B), "
-                    "interleaved.",
-        columns=("round", "variant", "value", "seconds", "status"),
-        charts=(Chart("Main metric per round", x="round", y=("value",), group="variant"),),
-        summary_keys=("metric", "verdict", "welch.mean_a", "welch.mean_b",
-                      "welch.difference_pct", "welch.ci_low", "welch.ci_high",
-                      "welch.p_value", "restored", "overhead.settings_seconds"),
-    ),
-    "migrate": ExperimentView(
-        title="Live migration",
-        description="A running guest moved between two QEMU processes at each bandwidth and "
-                    "dirty rate: total time and downtime rise as bandwidth falls, until the "
-                    "guest dirties memory faster than it can be sent and the migration no "
-                    "longer converges (converged = false). Guest work per second before, "
-                    "during and after the move; the guest's counter proves it never restarted.",
-        # The figures that tell the story; every field stays in the JSON and `virtbench show`.
-        columns=("point", "converged", "total_time_s", "downtime_ms", "guest_downtime_ms",
-                 "iterations", "transferred_mb", "throughput_before", "throughput_during",
-                 "throughput_after", "counter_continues"),
-        charts=(
-            Chart("Total migration time vs bandwidth", x="bandwidth", y=("total_time_s",),
-                  kind="line", group="dirty_rate_mb_s", y_title="seconds"),
-            Chart("Downtime per point (QMP and as the guest saw it)", x="point",
-                  y=("downtime_ms", "guest_downtime_ms"), y_title="ms"),
-            Chart("Iterations per point", x="point", y=("iterations",), y_title="iterations"),
-            Chart("Guest throughput before / during / after", x="point",
-                  y=("throughput_before", "throughput_during", "throughput_after"),
-                  y_title="work chunks/s"),
-        ),
-    ),
-}
+__all__ = ["FIELD_TITLES", "Chart", "ChartKind", "ExperimentView", "accel_note", "accelerator",
+           "charts_for", "column_title", "generic_chart", "is_number", "is_scalar",
+           "table_columns", "view_for"]
 
 
 # Human column names with units for the report's tables and chart legends (docs/report.md).
@@ -202,7 +89,12 @@ def accel_note(accel: str | None) -> str:
 
 
 def view_for(name: str) -> ExperimentView:
-    return VIEWS.get(name, ExperimentView(title=name))
+    """The view of a registered experiment (its spec's ``view``), else the generic one."""
+    from virtbench.experiments import registry
+
+    if name in registry.EXPERIMENTS:
+        return registry.get(name).view
+    return ExperimentView(title=name)
 
 
 def is_scalar(v: Any) -> bool:
