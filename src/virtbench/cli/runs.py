@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 
 NAME = "runs"
 HELP = "list stored runs (filter by host, label, date, profile, kind)"
+EXAMPLES = (
+    'virtbench runs',
+    'virtbench runs --label env=xen-pv --since 2026-01-01',
+    'virtbench runs --host centos6 --json',
+    'virtbench runs --kind consolidate --limit 5',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
