@@ -387,3 +387,20 @@ def test_copies_beyond_what_the_machine_can_run_are_refused_before_anything_is_m
     assert "-c 100000000: this machine can run at most" in line
     assert time.monotonic() - start < 10
     assert not list(work.iterdir())  # not one work directory created
+
+
+# ---- found by bench/fuzz.py ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", [0, -1, True])
+def test_a_schema_version_no_virtbench_wrote_is_refused(tmp_path: Path, version: Any) -> None:
+    path = _mutated(tmp_path, f"v{version}", lambda d: d.update(schema_version=version))
+    rc, _, err = vb("show", str(path))
+    assert "schema" in _one_line_error(rc, err)
+
+
+@pytest.mark.parametrize("command", ["show", "rm", "import", "migrate-check"])
+def test_a_reference_too_long_for_a_path_is_one_line(command: str) -> None:
+    rc, _, err = vb(command, "x" * 5000)
+    line = _one_line_error(rc, err)
+    assert "internal error" not in line and len(line) < 4 * MAX_QUOTE

@@ -156,6 +156,18 @@ def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None) -> P
 # ---- reading -------------------------------------------------------------------------------
 
 
+def path_kind(path: Path) -> str | None:
+    """``file`` (regular), ``dir``, ``other`` (FIFO, device, socket) or ``None`` (missing,
+    or a name the system cannot look up: too long, a symlink loop, not a directory)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # ValueError: a NUL in the name
+        return None
+    if stat.S_ISREG(mode):
+        return "file"
+    return "dir" if stat.S_ISDIR(mode) else "other"
+
+
 def read_regular(path: Path, *, limit: int = MAX_JSON_BYTES) -> bytes:
     """The bytes of the regular file ``path``; a FIFO, device or directory is refused without
     blocking, and so is a file larger than ``limit``. Errors are one ``UsageError``."""
