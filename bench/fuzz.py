@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-KILL_FACTOR = 6
+KILL_FACTOR = 12
 """An in-process input is a hang when it uses more than --hang CPU seconds; a worker that
 does not answer within KILL_FACTOR x --hang wall seconds (a machine shared with other
 work) is killed and the input counted as a hang."""
@@ -452,7 +452,11 @@ def _process_argvs(rng: random.Random, n: int) -> list[list[str]]:
         for a in p._actions:
             if a.option_strings and a.nargs is None and not isinstance(
                     a, argparse._StoreConstAction | argparse._HelpAction):
-                typed = a.type is not None or a.choices is not None
+                # A value that must be refused: a number or a choice (a Path or a string
+                # option takes anything, and a command that measures would then run).
+                typed = a.choices is not None or a.type in (int, float) or (
+                    callable(a.type) and getattr(a.type, "__name__", "") not in (
+                        "Path", "str", "parse_label", "_label", "word_list"))
                 options.append((name, a.option_strings[-1], typed))
     risky = {"tune", "fleet", "migrate", "run", "io", "consolidate", "cap", "build",
              "snapshot", "detect"}
