@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from clihelp import vb
-from virtbench.analysis.compare import compare, welch_log
+from virtbench.analysis.compare import compare
+from virtbench.analysis.welch import welch_log
 from virtbench.results import model
 from virtbench.store import dispose_engines
 

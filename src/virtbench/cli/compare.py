@@ -31,7 +31,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="the comparison as JSON on stdout")
     out.add_argument("--format", choices=["table", "markdown"], default="table",
-                     help="table (rich on a terminal, plain text otherwise) or markdown")
+                     help="table (fitted to the terminal, one line per row in a pipe) or markdown")
     parser.add_argument("--fail-above", metavar="P%", type=_percent, default=None,
                         help="CI gate: exit 1 when a test or the index is worse than the "
                              "baseline beyond noise by more than P percent (e.g. 5%%)")

@@ -43,6 +43,7 @@ from pathlib import Path
 
 from virtbench.analysis.stats import geometric_mean
 from virtbench.errors import UsageError
+from virtbench.importers.unixbench_html import html_to_text, looks_like_html_report
 from virtbench.results.model import Environment, RunResult, Section, TestResult, utc_now
 from virtbench.workloads.catalog import CATALOG, INDEX_TESTS
 
@@ -612,7 +613,7 @@ class _Parser:
         elif s.startswith("Machine:"):
             words = s[len("Machine:"):].split(None, 1)
             if words:
-                env.machine = words[0][:40]
+                env.machine = words[0].rstrip(":")[:40]
         elif s.startswith("Language:"):
             rep.language = s[len("Language:"):].strip()[:QUOTE]
         elif s.startswith("Graphics:"):
@@ -695,9 +696,16 @@ def _reports(text: str, name: str, first_line: int = 1) -> list[RunResult]:
     """Every report in ``text`` (the work behind :func:`parse_reports`; raises only
     ``UsageError``, and anything else is a bug)."""
     text = text.lstrip("\ufeff")
+    from_html = looks_like_html_report(text)
+    if from_html:
+        text = html_to_text(text[:MAX_BYTES])
     lines = text.splitlines(keepends=True)
     parser = _Parser(lines)
     reports = parser.run()
+    if from_html:
+        for rep in reports:
+            rep.notes.insert(0, "read from UnixBench's HTML report; line numbers refer to its "
+                                "text form (original_text)")
     runs: list[RunResult] = []
     bounds = [r.start for r in reports] + [len(lines)]
     bounds[0] = 0

@@ -249,7 +249,7 @@ def _hypervisor_layer(clues: list[Clue], facts: dict[str, Any], unreadable: list
     best = max(named, key=lambda n: named[n]) if named else None
     factor, missing = _penalty(unreadable, _HV_SOURCES)
     neg = combine([c.weight for c in clues if c.kind == "not-hypervisor"])
-    if best is not None and neg >= 0.9 and max(c.weight for c in by_name[best]) < 0.7:
+    if best is not None and neg >= 0.8 and max(c.weight for c in by_name[best]) < 0.7:
         # Only hints (a cloud vendor's DMI strings) against the CPU's own word: bare metal,
         # e.g. an AWS or Alibaba bare-metal instance.
         return _no_hypervisor(clues, by_name, unknown, None, factor, missing)

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +174,14 @@ class Dashboard:
         self.cfg = cfg
         self.env = _templates()
         self._store: Store | None = None
+        self._facets: tuple[float, Q.Facets] | None = None
+
+    def facets(self) -> Q.Facets:
+        """The filter suggestions, recomputed at most every 30 s (four DISTINCT scans)."""
+        now = time.monotonic()
+        if self._facets is None or now - self._facets[0] > 30:
+            self._facets = (now, Q.facets(self.store))
+        return self._facets[1]
 
     @property
     def store(self) -> Store:
@@ -240,7 +249,7 @@ class Dashboard:
             return _download(_csv(header, rows) if fmt == "csv" else _md(header, rows), fmt,
                              "runs")
         return self.page(request, "runs.html.j2", title="Runs", p=page, rq=rq,
-                         facets=Q.facets(self.store))
+                         facets=self.facets())
 
     def _row(self, run_id: str) -> RunRow:
         if len(run_id) > 64 or not run_id.isprintable():
@@ -321,7 +330,7 @@ class Dashboard:
         labels = Q.parse_labels(qp.getlist("label"))
         if not host and not labels:
             return self.page(request, "history_pick.html.j2", title="History",
-                             facets=Q.facets(self.store))
+                             facets=self.facets())
         available = Q.history_copies(self.store, host=host, labels=labels)
         copies = Q._int("copies", qp.get("copies"), available[0] if available else 1, 1, 4096)
         limit = Q._int("limit", qp.get("limit"), self.cfg.history_limit, 2, 100_000)
@@ -509,6 +518,7 @@ class Dashboard:
         doc.save(path)
         self.store.record(doc, path)
         _load.cache_clear()
+        self._facets = None
         return row.id
 
     async def delete(self, request: Request) -> Response:
@@ -530,6 +540,7 @@ class Dashboard:
             path.unlink()  # the file first: if it cannot go, the run stays indexed
         self.store.remove(row.id)
         _load.cache_clear()
+        self._facets = None
 
 
 async def _form(request: Request, limit: int = 16_384) -> dict[str, str]:
@@ -644,7 +655,11 @@ def _significance(c: Any) -> list[dict[str, Any]]:
                               "p": f"{d.p_value:.3g}" if d.p_value is not None else ""})
             rows.append({"name": row.name, "cells": cells})
         geo = [f"{g:.3f}x" if g is not None else "—" for g in sc.geomean_ratios[1:]]
-        label = ", ".join(f"{x}" if x is not None else "-" for x in sc.copies)
+        base = sc.copies[0]
+        label = f"{base} cop{'y' if base == 1 else 'ies'}"
+        if any(x != base for x in sc.copies[1:]):
+            label += " (the others: " + ", ".join(
+                "none" if x is None else str(x) for x in sc.copies[1:]) + ")"
         out.append({"copies": label, "rows": rows, "geomean": geo})
     return out
 

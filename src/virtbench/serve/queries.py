@@ -175,15 +175,18 @@ def _where(rq: RunQuery) -> list[Any]:
 
 
 def _score_1() -> Any:
+    """The 1-copy System Benchmarks Index Score rows (found through ix_result_test)."""
     res = S.result
-    return (select(res.c.value)
-            .where(and_(res.c.run_id == S.run.c.id, res.c.kind == "score"))
-            .order_by(res.c.copies).limit(1).scalar_subquery())
+    return (select(res.c.run_id, res.c.value)
+            .where(and_(res.c.test == "index_score", res.c.kind == "score", res.c.copies == 1))
+            .subquery("score1"))
 
 
-def _base(columns: list[Any]) -> Select[Any]:
-    return select(*columns).select_from(
-        S.run.join(S.environment, S.environment.c.id == S.run.c.environment_id))
+def _base(columns: list[Any], score: Any = None) -> Select[Any]:
+    joined = S.run.join(S.environment, S.environment.c.id == S.run.c.environment_id)
+    if score is not None:
+        joined = joined.outerjoin(score, score.c.run_id == S.run.c.id)
+    return select(*columns).select_from(joined)
 
 
 @dataclass
@@ -208,8 +211,10 @@ def run_page(store: Store, rq: RunQuery) -> RunPage:
     where = _where(rq)
     desc = rq.sort.startswith("-")
     key = rq.sort.lstrip("-")
+    score = _score_1() if key == "score" else None
     col: Any = {"started": r.c.started, "host": e.c.hostname, "profile": r.c.profile,
-                "kind": func.coalesce(r.c.experiment, r.c.kind), "score": _score_1(),
+                "kind": func.coalesce(r.c.experiment, r.c.kind),
+                "score": score.c.value if score is not None else None,
                 "id": r.c.id, "status": r.c.status}[key]
     order = [col.desc().nulls_last() if desc else col.asc().nulls_last(),
              r.c.started.desc(), r.c.id.desc()]
@@ -219,7 +224,7 @@ def run_page(store: Store, rq: RunQuery) -> RunPage:
         if rq.page > pages:
             raise BadQuery(f"page {rq.page}: there {'is' if pages == 1 else 'are'} only "
                            f"{pages} page{'' if pages == 1 else 's'} of {total} runs", 404)
-        q = (_base([r.c.id]).where(*where).order_by(*order)
+        q = (_base([r.c.id], score).where(*where).order_by(*order)
              .limit(rq.per).offset((rq.page - 1) * rq.per))
         rows = _rows(store, conn, q)
     return RunPage(query=rq, rows=rows, total=total, pages=pages)

@@ -137,7 +137,8 @@ def _engine(url: str) -> Engine:
                 engine = create_engine(url, pool_pre_ping=True)
             except ImportError as exc:
                 raise StoreError(
-                    f"PostgreSQL needs psycopg 3 (pip install 'psycopg[binary]'): {exc}"
+                    "a PostgreSQL index needs the [postgres] extra (psycopg 3): "
+                    f"pip install 'virtbench[postgres]' ({exc})"
                 ) from None
         else:
             raise StoreError(

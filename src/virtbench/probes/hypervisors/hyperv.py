@@ -13,6 +13,10 @@ HYPERV = Hypervisor(
     dmi=(
         dmi(r"7783-7084-3265-9085-8269-3286-77", 0.95, kind="cloud", name="azure"),
         dmi(r"microsoft corporation.*virtual machine", 0.85),
+        # The same two strings in separate files (sys_vendor, product_name), and the
+        # firmware's 'Hyper-V UEFI Release' version.
+        dmi(r"^virtual machine$", 0.85, unless_any=r"^(?!.*microsoft corporation)"),
+        dmi(r"^hyper-v", 0.85),
     ),
     acpi_oem=(("VRTUAL", None, 0.7), ("MSFTVM", None, 0.7)),
     detected=(("microsoft hyper-v", None, 0.95), ("microsoft hyperv", None, 0.95)),

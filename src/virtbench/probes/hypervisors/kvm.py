@@ -17,8 +17,10 @@ KVM = Hypervisor(
         dmi(r"amazon ec2|\bamazon\b", 0.9, kind="cloud", name="amazon"),
         # An AWS bare-metal instance ('i3.metal', 'c5.metal-...') has the same vendor.
         dmi(r"amazon ec2", 0.6, "amazon-nitro", unless=r"xen", unless_any=r"\.metal\b"),
-        dmi(r"google compute engine|\bgoogle\b", 0.9, kind="cloud", name="google"),
-        dmi(r"google compute engine|\bgoogle\b", 0.6, "google"),
+        # 'Google' alone is also a Chromebook's vendor: only with 'Google Compute Engine'.
+        dmi(r"\bgoogle\b", 0.9, kind="cloud", name="google",
+            unless_any=r"^(?!.*google compute engine)"),
+        dmi(r"\bgoogle\b", 0.6, "google", unless_any=r"^(?!.*google compute engine)"),
         dmi(r"oraclecloud", 0.9, kind="cloud", name="oracle"),
         dmi(r"alibaba cloud", 0.9, kind="cloud", name="alibaba"),
         dmi(r"alibaba cloud", 0.5),
