@@ -345,7 +345,9 @@ def _run_case(target: str, seed: int, work: Path, seeds: list[dict[str, Any]],
         lines = err.getvalue().strip().splitlines()
         if "internal error" in err.getvalue():  # main's catch-all for a bug
             return "traceback", f"{argv!r:.300}: {err.getvalue()[:500]!r}"
-        if rc != 0 and (len(lines) != 1 or len(lines[0]) > 1000):
+        errors = [ln for ln in lines if ln.startswith(("virtbench: error", "virtbench ")) or
+                  "error:" in ln]
+        if rc != 0 and (len(errors) != 1 or len(errors[0]) > 1000):
             return "traceback", f"{argv!r:.300}: not one short line: {err.getvalue()[:500]!r}"
         return ("ok" if rc == 0 else "refused"), ""
     raise ValueError(target)
@@ -458,7 +460,7 @@ def _process_argvs(rng: random.Random, n: int) -> list[list[str]]:
                     callable(a.type) and getattr(a.type, "__name__", "") not in (
                         "Path", "str", "parse_label", "_label", "word_list"))
                 options.append((name, a.option_strings[-1], typed))
-    risky = {"tune", "fleet", "migrate", "run", "io", "consolidate", "cap", "build",
+    risky = {"tune", "fleet", "migrate", "run", "io", "consolidate", "cap", "build", "serve",
              "snapshot", "detect"}
     argvs = []
     while len(argvs) < n:
@@ -515,8 +517,9 @@ def run_subprocesses(argvs: list[list[str]], hang: float, workers: int,
                 else:
                     err = proc.stderr.read() if proc.stderr else ""
                     lines = err.strip().splitlines()
+                    errors = [ln for ln in lines if "error:" in ln]
                     if "Traceback" in err or "internal error" in err or (
-                            proc.returncode != 0 and len(lines) != 1):
+                            proc.returncode != 0 and len(errors) != 1):
                         kind, detail = "traceback", err[-800:]
                     elif proc.returncode == 0:
                         kind, detail = "ok", ""
