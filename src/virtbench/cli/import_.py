@@ -16,12 +16,7 @@ from virtbench.cli._common import (
 from virtbench.cli.resolve import Document, load_file_all
 from virtbench.errors import UsageError
 from virtbench.results.model import RunResult, load_any
-<<<<<<< HEAD
-from virtbench.safeio import atomic_write, read_regular
-=======
-from virtbench.results.resolve import Document, load_file_all
 from virtbench.safeio import atomic_write, path_kind, read_regular
->>>>>>> main
 
 NAME = "import"
 HELP = "import UnixBench text reports or virtbench JSON documents into the store"
