@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from clihelp import vb
+from virtbench.cli.resolve import load_file_all, looks_like_json
 from virtbench.errors import UsageError
 from virtbench.importers.unixbench import parse_reports, parse_text
 from virtbench.results.model import RunResult
-from virtbench.results.resolve import load_file_all, looks_like_json
 from virtbench.store import dispose_engines
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -1,5 +1,5 @@
 """The sweep on start: after `kill -9`, the next virtbench command marks the document
-abandoned, removes the work directories and restores journaled sysctls (virtbench.sweep)."""
+abandoned, removes the work directories and restores journaled sysctls (virtbench.experiments.sweep)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from virtbench import paths
 from virtbench.experiments import sysctl
 from virtbench.results.model import ExperimentResult, Owner
 from virtbench.runner.lifecycle import current_owner, lifecycle, owner_alive, running_dir
-from virtbench.sweep import sweep
+from virtbench.experiments.sweep import sweep
 
 
 def _dead_pid() -> int:

@@ -316,7 +316,7 @@ def test_real_kill9_then_restore(tmp_path: Path, guard: Any) -> None:
         proc.communicate()
     assert _read(RATIO) == new, "tune was killed while B was applied"
     assert sysctl.journal_path().exists()
-    # the next virtbench command, whatever it is, restores (virtbench.sweep) and says so
+    # the next virtbench command, whatever it is, restores (virtbench.experiments.sweep) and says so
     fixed = run_cli("runs", check=True)
     assert f"restored vm.dirty_ratio={orig}" in fixed.stderr, fixed.stderr
     assert _read(RATIO) == orig

@@ -275,7 +275,10 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.debug:
             traceback.print_exc()
             return INTERNAL_ERROR
-        sys.stderr.write(f"virtbench: internal error: {type(exc).__name__}: {exc}\n"
+        from virtbench.safeio import clip_message
+
+        sys.stderr.write(f"virtbench: internal error: {type(exc).__name__}: "
+                         f"{clip_message(str(exc))}\n"
                          "virtbench: rerun with --debug for the traceback\n")
         return INTERNAL_ERROR
 
@@ -286,9 +289,9 @@ INTERNAL_ERROR = 70
 
 def _sweep() -> None:
     """What a killed virtbench left (documents stuck ``running``, work directories, cgroups,
-    changed sysctls) is cleaned before any command runs (:mod:`virtbench.sweep`)."""
+    changed sysctls) is cleaned before any command runs (:mod:`virtbench.experiments.sweep`)."""
     from virtbench import console
-    from virtbench.sweep import sweep
+    from virtbench.experiments.sweep import sweep
 
     try:
         sweep()

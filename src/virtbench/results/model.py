@@ -254,14 +254,18 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 def migrate(doc: dict[str, Any]) -> dict[str, Any]:
     version = doc.get("schema_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise UsageError("not a virtbench result document (no integer schema_version)")
+    if version < 1:
+        raise UsageError(f"schema version {version}: no virtbench ever wrote it")
     if version > SCHEMA_VERSION:
         raise UsageError(
             f"result document has schema version {version}, newer than this virtbench "
             f"understands ({SCHEMA_VERSION}): upgrade virtbench"
         )
     while version < SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise UsageError(f"schema version {version}: no migration from it")
         doc = MIGRATIONS[version](dict(doc))
         version += 1
         doc["schema_version"] = version

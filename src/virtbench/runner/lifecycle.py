@@ -14,7 +14,7 @@ While it runs, the document records its owner (this process: host, pid, boot id,
 time) and a marker ``<data dir>/running/<id>.json`` says so, with the work directories the
 run registers (:func:`track`). A run killed without a word (SIGKILL, power loss) leaves the
 marker: the next virtbench command finds its owner gone, marks the document ``abandoned`` and
-removes the directories (:mod:`virtbench.sweep`).
+removes the directories (:mod:`virtbench.experiments.sweep`).
 """
 
 from __future__ import annotations
