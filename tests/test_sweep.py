@@ -1,5 +1,6 @@
-"""The sweep on start: after `kill -9`, the next virtbench command marks the document
-abandoned, removes the work directories and restores journaled sysctls (virtbench.experiments.sweep)."""
+"""The sweep on start (virtbench.experiments.sweep): after `kill -9`, the next virtbench
+command marks the document abandoned, removes the work directories and restores journaled
+sysctls."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from tests.conftest import SRC, run_cli
 
 from virtbench import paths
 from virtbench.experiments import sysctl
+from virtbench.experiments.sweep import sweep
 from virtbench.results.model import ExperimentResult, Owner
 from virtbench.runner.lifecycle import current_owner, lifecycle, owner_alive, running_dir
-from virtbench.experiments.sweep import sweep
 
 
 def _dead_pid() -> int:
