@@ -31,9 +31,12 @@ What the importer does (docs/import.md):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -118,58 +121,95 @@ for _num, _names in enumerate(
     for _n in _names.split():
         _MONTHS.setdefault(_n, _num)
 
+# ---- bounds ----------------------------------------------------------------------------------
+MAX_BYTES = 64 * 1024 * 1024
+"""Largest file read (a report with its console log is a few hundred KiB)."""
+MAX_LINES = 200_000
+"""Lines read per file; the rest is ignored (and said so)."""
+MAX_LINE = 4096
+"""Longest line read; a longer line is skipped with a note (a report line is < 120)."""
+QUOTE = 200
+"""Characters of input quoted in a message, at most."""
+MAX_SKIP_NOTES = 40
+"""Skipped-line notes per report; beyond, one line counts the rest."""
+
+# Sane ranges for the numbers of a report (UnixBench's own values sit well inside them): a
+# number outside its range makes its line unreadable (skipped with a note naming the line).
+RANGES: dict[str, tuple[float, float]] = {
+    "score": (0.0, 1e13),
+    "seconds": (0.0, 1e6),
+    "baseline": (1e-3, 1e9),
+    "index": (0.0, 1e13),
+    "bogomips": (0.0, 1e9),
+    "load": (0.0, 1e6),
+}
+MAX_COUNT = 1_000_000
+"""Largest CPU, copies or samples count accepted."""
+
+
+def quote(text: str, limit: int = QUOTE) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters."""
+    if len(text) <= limit:
+        return repr(text)
+    return repr(text[:limit]) + f"... ({len(text) - limit} more characters)"
+
+
 # ---- line patterns ---------------------------------------------------------------------------
-_NUM = r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
-RE_BANNER = re.compile(r"BYTE UNIX Benchmarks \(Version\s+([^)\s]+)\s*\)")
-RE_SYSTEM = re.compile(r"^\s*System:\s*(?P<host>[^:]*?)\s*:\s*(?P<system>.*?)\s*$")
-RE_OS = re.compile(r"^\s*OS:\s*(?P<os>.*?)\s+--\s+(?P<rel>.*?)\s+--\s+(?P<ver>.*?)\s*$")
-RE_MACHINE = re.compile(r"^\s*Machine:\s*(?P<mach>\S+)(?:\s*[:(]\s*(?P<plat>[^)]*)\)?)?\s*$")
-RE_LANGUAGE = re.compile(r"^\s*Language:\s*(?P<lang>.*?)\s*$")
-RE_CPU = re.compile(
-    r"^\s*CPU\s+(?P<n>\d+):\s*(?P<model>.*?)\s*\((?P<bogo>" + _NUM + r")\s+bogomips\)\s*$"
-)
-RE_CPU_NONE = re.compile(r"^\s*CPU:\s*no details available")
-RE_GRAPHICS = re.compile(r"^\s*Graphics:\s*(?P<g>.*?)\s*$")
-RE_UPTIME = re.compile(
-    r"\bup\s+(?P<up>.*?),\s+\d+\s+users?,\s+load averages?:\s*(?P<l1>\d+[.,]\d+),?\s+"
-    r"(?P<l5>\d+[.,]\d+),?\s+(?P<l15>\d+[.,]\d+)(?:;\s*runlevel\s*(?P<rl>\S*))?"
-)
-RE_RUN = re.compile(r"^\s*Benchmark Run:\s*(?P<when>.*?)\s*$")
-RE_TIMES = re.compile(r"(\d{1,2}):(\d{2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2}):(\d{2})\s*$")
+# Every pattern below is applied to one line of at most MAX_LINE characters and is linear in
+# it: no two adjacent quantifiers can match the same characters, and free text is split with
+# str methods, not with lazy wildcards.
+_NUM = r"[-+]?(?:\d{1,15}(?:\.\d{0,15})?|\.\d{1,15})(?:[eE][-+]?\d{1,4})?"
+RE_NUMBER = re.compile(_NUM)
+RE_BANNER = re.compile(r"BYTE UNIX Benchmarks \(Version[ \t]+([^)\s]{1,40})[ \t]*\)")
 RE_CPUS = re.compile(
-    r"^\s*(?P<cpus>\d+)\s+CPUs?\s+in\s+system;\s+running\s+(?P<copies>\d+)\s+parallel\s+"
-    r"cop(?:y|ies)\s+of\s+tests\s*$"
+    r"(?P<cpus>\d{1,12})[ \t]+CPUs?[ \t]+in[ \t]+system;[ \t]+running[ \t]+(?P<copies>\d{1,12})"
+    r"[ \t]+parallel[ \t]+cop(?:y|ies)[ \t]+of[ \t]+tests"
 )
-RE_TEST = re.compile(
-    r"^(?P<name>\S.*?)\s+(?P<value>" + _NUM + r")\s+(?P<unit>\S+)\s+"
-    r"\(\s*(?P<secs>" + _NUM + r")\s+s,\s+(?P<samples>\d+)\s+samples?\)\s*$"
+RE_TAIL = re.compile(
+    r"\([ \t]*(?P<secs>" + _NUM + r")[ \t]+s,[ \t]+(?P<samples>\d{1,12})[ \t]+samples?\)"
 )
-RE_INDEX_HEAD = re.compile(
-    r"^(?P<cat>\S.*?)\s+(?P<kind>Index Values|Partial Index)\s+BASELINE\s+RESULT\s+INDEX\s*$"
-)
-RE_INDEX_ROW = re.compile(
-    r"^(?P<name>\S.*?)\s+(?P<base>" + _NUM + r"|---)\s+(?P<res>" + _NUM + r")\s+"
-    r"(?P<idx>" + _NUM + r"|---)\s*$"
-)
-RE_SCORE = re.compile(
-    r"^(?P<cat>\S.*?)\s+Index Score(?P<partial>\s+\(Partial Only\))?\s+(?P<score>" + _NUM
-    + r")\s*$"
-)
-RE_NO_INDEX = re.compile(r"^\s*No index results available for (?P<cat>.*?)\s*$")
-RE_RULE = re.compile(r"^\s*(?:-{10,}|={8,})\s*$")
-RE_FAILED = re.compile(r"^(?P<name>\S.*?)\s*:?\s+(?:\(?no measured results\)?|FAILED.*)$")
+RE_CPU_N = re.compile(r"CPU[ \t]+\d{1,7}:")
+RE_PROGRESS = re.compile(r"\d{1,7} x \S")
+RE_TIMES = re.compile(r"(\d{1,2}):(\d{2}):(\d{2})[ \t]*-[ \t]*(\d{1,2}):(\d{2}):(\d{2})[ \t]*$")
+RE_RULE_EQ = re.compile(r"={10,}")
+
+
+class _Skip(Exception):
+    """A line that cannot be read: skipped, with ``reason`` in the notes."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _number(token: str, what: str) -> float:
+    """``token`` as a float within the sane range of ``what``."""
+    if len(token) > 40 or RE_NUMBER.fullmatch(token) is None:
+        raise _Skip(f"{quote(token, 40)} is not a number")
+    value = float(token)
+    lo, hi = RANGES[what]
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise _Skip(f"{what} {quote(token, 40)} is outside the sane range [{lo:g}, {hi:g}]")
+    return value
+
+
+def _count(token: str, what: str, lo: int = 0) -> int:
+    if not token.isdigit() or len(token) > 7 or not lo <= int(token) <= MAX_COUNT:
+        raise _Skip(f"{what} {quote(token, 40)} is outside the sane range [{lo}, {MAX_COUNT}]")
+    return int(token)
 
 
 def test_id(name: str) -> str:
     """The test id of a report name (a slug for names this importer does not know)."""
     if name in TEST_IDS:
         return TEST_IDS[name]
-    m = re.fullmatch(r"Shell Scripts \((\d+) concurrent\)", name)
-    if m:
-        return f"shell{m.group(1)}"
+    if name.startswith("Shell Scripts (") and name.endswith(" concurrent)"):
+        n = name[len("Shell Scripts ("):-len(" concurrent)")]
+        if n.isdigit() and len(n) <= 4:
+            return f"shell{n}"
     if name.startswith("C Compiler Throughput"):
         return "C"
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "unnamed"
+    return re.sub(r"[^a-z0-9]+", "-", name[:80].lower()).strip("-") or "unnamed"
 
 
 def profile_for(version: str | None) -> str:
@@ -184,6 +224,7 @@ def profile_for(version: str | None) -> str:
 # ---- dates -----------------------------------------------------------------------------------
 def parse_run_date(when: str) -> tuple[datetime, datetime] | None:
     """(start, end) of ``%a %b %d %Y HH:MM:SS - HH:MM:SS`` in any locale, or ``None``."""
+    when = when[:QUOTE]
     tm = RE_TIMES.search(when)
     if not tm:
         return None
@@ -194,7 +235,7 @@ def parse_run_date(when: str) -> tuple[datetime, datetime] | None:
     year = int(years[-1])
     rest = re.sub(r"(?<!\d)\d{4}(?!\d)", " ", date_part)
     month: int | None = None
-    m = re.search(r"(?<!\d)(\d{1,2})\s*(?:月|월)", rest)
+    m = re.search(r"(?<!\d)(\d{1,2})[ \t]*(?:月|월)", rest)
     if m:
         month = int(m.group(1))
         rest = rest[: m.start()] + " " + rest[m.end():]
@@ -218,7 +259,7 @@ def parse_run_date(when: str) -> tuple[datetime, datetime] | None:
         h1, m1, s1, h2, m2, s2 = (int(g) for g in tm.groups())
         start = datetime(year, month, days[-1], h1, m1, s1)
         end = datetime(year, month, days[-1], h2, m2, s2)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     if end < start:
         end += timedelta(days=1)
@@ -238,35 +279,47 @@ class _IndexRow:
 @dataclass
 class _Section:
     line: int
-    when: str
-    cpus: int = 0
-    copies: int = 0
+    when: str | None
+    cpus: int | None = None
+    copies: int | None = None
     tests: list[TestResult] = field(default_factory=list)
     test_lines: dict[str, int] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    """Report name -> test id, for reading index rows."""
     index_rows: dict[str, list[_IndexRow]] = field(default_factory=dict)
     scores: dict[str, tuple[float, bool, int]] = field(default_factory=dict)
     """category -> (reported score, partial, line)."""
     no_index: list[str] = field(default_factory=list)
-    phase: str = "cpus"
     category: str | None = None
+    done: bool = False
+    """The index score (or 'No index results') was read: the section is over."""
+
+
+@dataclass
+class _Report:
+    start: int
+    """Index (0-based) of the report's first line in the file."""
+    env: Environment = field(default_factory=Environment)
+    version: str | None = None
+    version_line: int = 0
+    cpus: list[tuple[str, float]] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    language: str | None = None
+    graphics: str | None = None
+    system: str | None = None
+    runlevel: str | None = None
+    sections: list[_Section] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: int = 0
+
+    def skip(self, no: int, reason: str) -> None:
+        self.skipped += 1
+        if self.skipped <= MAX_SKIP_NOTES:
+            self.notes.append(f"line {no} skipped: {reason}")
 
     @property
-    def complete(self) -> bool:
-        return bool(self.scores or self.no_index)
-
-
-class _Fail(Exception):
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-        self.message = message
-
-
-def _f(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(text)
-    return value
+    def has_data(self) -> bool:
+        return any(s.tests for s in self.sections)
 
 
 def _score_tolerance(reported_rounding: float, values: list[tuple[float, float]]) -> float:
@@ -280,59 +333,438 @@ def _score_tolerance(reported_rounding: float, values: list[tuple[float, float]]
     return reported_rounding + rel * geometric_mean([s / b * 10 for s, b in values]) + 1e-9
 
 
-def parse_text(text: str, name: str = "<report>", first_line: int = 1) -> RunResult:
-    """Parse one UnixBench report. ``name`` (usually the file name) prefixes errors;
-    ``first_line`` is the line number of the text's first line in that file."""
+def _normalize(raw: str) -> str:
+    """A line without what pasting adds around UnixBench's text: trailing blanks, a margin
+    (indentation, e-mail quote marks ``>``), Markdown code fences."""
+    s = raw.strip().lstrip(">").strip()
+    while s.startswith(">"):
+        s = s.lstrip(">").strip()
+    for fence in ("```", "~~~"):
+        if s.startswith(fence):
+            s = s.lstrip(fence[0])
+            if not s or s.replace("-", "").replace("_", "").isalnum():
+                return ""  # a fence line, with or without its info string
+        if s.endswith(fence):
+            s = s.rstrip(fence[0]).rstrip()
+    return s
+
+
+def _is_rule(s: str) -> bool:
+    return len(s) >= 8 and (set(s) == {"-"} or set(s) == {"="})
+
+
+class _Parser:
+    """One pass over the lines of a file; every line is looked at once, with linear work."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.reports: list[_Report] = [_Report(start=0)]
+        self.old_version: tuple[int, str] | None = None
+        self.last_cpu_line = -10
+
+    @property
+    def rep(self) -> _Report:
+        return self.reports[-1]
+
+    @property
+    def cur(self) -> _Section | None:
+        return self.rep.sections[-1] if self.rep.sections else None
+
+    def run(self) -> list[_Report]:
+        for i, raw in enumerate(self.lines[:MAX_LINES]):
+            no = i + 1
+            if len(raw) > MAX_LINE:
+                self.rep.skip(no, f"{len(raw)} characters long (the limit is {MAX_LINE})")
+                continue
+            s = _normalize(raw)
+            if not s:
+                continue
+            try:
+                self._line(i, no, s)
+            except _Skip as exc:
+                self.rep.skip(no, exc.reason)
+        if len(self.lines) > MAX_LINES:
+            self.rep.notes.append(f"only the first {MAX_LINES} lines were read (the file has "
+                                  f"{len(self.lines)})")
+        return self.reports
+
+    # -- structure ----------------------------------------------------------------------------
+    def _new_report(self, i: int) -> None:
+        self.reports.append(_Report(start=i))
+
+    def _report_start(self, i: int) -> int:
+        """Where a report whose banner is on line index ``i`` starts: at the ``=====`` rule
+        above the banner when there is one."""
+        j = i - 1
+        while j >= 0 and not self.lines[j].strip():
+            j -= 1
+        if j >= 0 and RE_RULE_EQ.fullmatch(_normalize(self.lines[j])):
+            return j
+        return i
+
+    def _section(self, i: int, no: int, when: str | None) -> _Section:
+        sec = _Section(line=no, when=when)
+        self.rep.sections.append(sec)
+        return sec
+
+    def _line(self, i: int, no: int, s: str) -> None:
+        if "BYTE UNIX Benchmarks" in s:
+            bm = RE_BANNER.search(s)
+            if bm:
+                self._banner(i, no, bm.group(1))
+                return
+        if s.startswith("Benchmark Run:"):
+            self._section(i, no, s[len("Benchmark Run:"):].strip()[:QUOTE])
+            return
+        cm = RE_CPUS.match(s)
+        if cm:
+            self._cpus_line(i, no, cm)
+            return
+        if RE_PROGRESS.match(s) or _is_rule(s):
+            return
+        if "samples" in s or "sample)" in s:
+            tm = RE_TAIL.search(s)
+            if tm:
+                self._test_line(i, no, s, tm)
+                return
+        cur = self.cur
+        if cur is not None and not cur.done:
+            if self._table_line(cur, no, s):
+                return
+            if cur.tests and self._failed_line(cur, no, s):
+                return
+            if cur.tests or cur.copies is not None:
+                raise _Skip(f"not a line of a UnixBench report: {quote(s)}")
+            return
+        if cur is not None and cur.done and self._table_line(cur, no, s, after_score=True):
+            return
+        if not self.rep.sections:
+            self._header_line(no, s)
+
+    def _banner(self, i: int, no: int, version: str) -> None:
+        if self.rep.sections or self.rep.version is not None:
+            self._new_report(self._report_start(i))
+        elif self.rep.start == 0 and len(self.reports) > 1:
+            self.rep.start = self._report_start(i)
+        self.rep.version = version
+        self.rep.version_line = no
+        if version.split(".")[0] in {"1", "2", "3", "4"} and self.old_version is None:
+            self.old_version = (no, version)
+
+    def _split_if_repeated(self, i: int, sec: _Section) -> None:
+        """A section whose copies count the report already has, or with another CPU count,
+        starts the next report (reports pasted one after the other without banners)."""
+        rep = self.rep
+        earlier = rep.sections[:-1]
+        if not earlier:
+            return
+        if any(e.copies == sec.copies for e in earlier) or any(
+            e.cpus is not None and sec.cpus is not None and e.cpus != sec.cpus for e in earlier
+        ):
+            rep.sections.pop()
+            start = i
+            for k in range(i - 1, -1, -1):  # back to the section's 'Benchmark Run:' line
+                if k + 1 == sec.line:
+                    start = k
+                    break
+            self._new_report(start)
+            self.rep.sections.append(sec)
+
+    def _cpus_line(self, i: int, no: int, m: re.Match[str]) -> None:
+        cpus = _count(m.group("cpus"), "CPU count")
+        copies = _count(m.group("copies"), "parallel copies", lo=1)
+        cur = self.cur
+        if cur is None or cur.done or cur.tests or cur.copies is not None:
+            cur = self._section(i, no, None)
+        cur.cpus = cpus or None  # '0 CPUs in system': the count was not available
+        cur.copies = copies
+        self._split_if_repeated(i, cur)
+
+    def _test_line(self, i: int, no: int, s: str, tm: re.Match[str]) -> None:
+        head = s[: tm.start()].rstrip()
+        parts = head.rsplit(None, 2)
+        if len(parts) != 3:
+            raise _Skip(f"a test result line without a name, score or unit: {quote(s)}")
+        tname, value_s, unit = parts[0].strip(), parts[1], parts[2]
+        value = _number(value_s, "score")
+        secs = _number(tm.group("secs"), "seconds")
+        samples = _count(tm.group("samples"), "sample count")
+        cur = self.cur
+        if cur is None or cur.done:
+            cur = self._section(i, no, None)
+        tid = test_id(tname)
+        if tid in cur.test_lines:
+            raise _Skip(f"a second {quote(tname, 60)} result in this section (the first is on "
+                        f"line {cur.test_lines[tid]})")
+        ok = samples > 0 and value > 0
+        cur.tests.append(TestResult(
+            test=tid, name=tname, unit=unit[:40], copies=cur.copies or 1,
+            score=value, samples=samples, elapsed=secs,
+            status="ok" if ok else "failed", error=None if ok else "no measured results",
+        ))
+        cur.test_lines[tid] = no
+        cur.names[tname] = tid
+        note = s[tm.end():].strip()
+        if note:
+            self.rep.notes.append(f"line {no} ({tname[:60]}): annotation {quote(note)}")
+
+    def _failed_line(self, cur: _Section, no: int, s: str) -> bool:
+        low = s.lower()
+        for marker in ("no measured results", "failed"):
+            k = low.find(marker)
+            if k > 0:
+                tname = s[:k].rstrip(" \t:(").strip()
+                if not tname:
+                    return False
+                tid = test_id(tname)
+                if tid in cur.test_lines:
+                    return False
+                cur.tests.append(TestResult(test=tid, name=tname[:200], unit="",
+                                            copies=cur.copies or 1, status="failed",
+                                            error=s[:QUOTE]))
+                cur.test_lines[tid] = no
+                cur.names[tname] = tid
+                return True
+        return False
+
+    def _table_line(self, cur: _Section, no: int, s: str, after_score: bool = False) -> bool:
+        """Index tables: head, rows, the score line, 'No index results'."""
+        if "BASELINE" in s and "RESULT" in s and "INDEX" in s:
+            for kind in (" Index Values", " Partial Index"):
+                k = s.find(kind)
+                if k > 0:
+                    cur.category = s[:k].strip()[:80]
+                    cur.index_rows.setdefault(cur.category, [])
+                    cur.done = False
+                    return True
+        k = s.find("Index Score")
+        if k > 0:
+            cat = s[:k].strip()[:80]
+            rest = s[k + len("Index Score"):].strip()
+            partial = rest.startswith("(Partial Only)")
+            if partial:
+                rest = rest[len("(Partial Only)"):].strip()
+            tokens = rest.split(None, 1)
+            if not tokens:
+                raise _Skip(f"an index score line without a score: {quote(s)}")
+            score = _number(tokens[0], "index")
+            cur.scores[cat] = (score, partial, no)
+            if len(tokens) > 1:
+                self.rep.notes.append(f"line {no} ({cat} Index Score): annotation "
+                                      f"{quote(tokens[1])}")
+            cur.category = None
+            cur.done = True
+            return True
+        if s.startswith("No index results available for "):
+            cur.no_index.append(s[len("No index results available for "):].strip()[:80])
+            cur.done = True
+            return True
+        if after_score or cur.category is None:
+            return False
+        self._index_row(cur, no, s)
+        return True
+
+    def _index_row(self, cur: _Section, no: int, s: str) -> None:
+        assert cur.category is not None
+        name: str | None = None
+        for known in cur.names:  # the longest test name of this section the row starts with
+            if s.startswith(known) and (name is None or len(known) > len(name)) and (
+                    len(s) == len(known) or s[len(known)] in " \t"):
+                name = known
+        if name is not None:
+            tokens = s[len(name):].split()
+        else:
+            all_tokens = s.split()
+            for k in range(1, max(1, len(all_tokens) - 2)):
+                if all(t == "---" or RE_NUMBER.fullmatch(t) for t in all_tokens[k:k + 3]):
+                    name, tokens = " ".join(all_tokens[:k]), all_tokens[k:]
+                    break
+            else:
+                raise _Skip(f"expected an index row 'NAME BASELINE RESULT INDEX': {quote(s)}")
+        if len(tokens) < 3:
+            raise _Skip(f"expected an index row 'NAME BASELINE RESULT INDEX': {quote(s)}")
+        base_s, res_s, idx_s = tokens[:3]
+        row = _IndexRow(
+            line=no, name=name,
+            baseline=None if base_s == "---" else _number(base_s, "baseline"),
+            result=_number(res_s, "score"),
+            index=None if idx_s == "---" else _number(idx_s, "index"),
+        )
+        tid = cur.names.get(name, test_id(name))
+        if tid not in cur.test_lines:
+            raise _Skip(f"an index row for {quote(name, 60)}, which has no result line in this "
+                        "section")
+        cur.index_rows[cur.category].append(row)
+        if len(tokens) > 3:
+            self.rep.notes.append(f"line {no} ({name[:60]}, index table): annotation "
+                                  f"{quote(' '.join(tokens[3:]))}")
+
+    def _header_line(self, no: int, s: str) -> None:
+        rep, env = self.rep, self.rep.env
+        if s.startswith("System:"):
+            host, _, system = s[len("System:"):].partition(":")
+            env.hostname = host.strip()[:QUOTE] or None
+            rep.system = system.strip()[:QUOTE] or None
+        elif s.startswith("OS:"):
+            parts = [p.strip() for p in s[len("OS:"):].split(" -- ", 2)]
+            if len(parts) == 3:
+                env.os, env.kernel, env.kernel_version = (p[:QUOTE] for p in parts)
+        elif s.startswith("Machine:"):
+            words = s[len("Machine:"):].split(None, 1)
+            if words:
+                env.machine = words[0][:40]
+        elif s.startswith("Language:"):
+            rep.language = s[len("Language:"):].strip()[:QUOTE]
+        elif s.startswith("Graphics:"):
+            rep.graphics = s[len("Graphics:"):].strip()[:QUOTE]
+        elif RE_CPU_N.match(s):
+            rest = s[s.index(":") + 1:].strip()
+            k = rest.rfind("(")
+            if k >= 0 and rest.endswith("bogomips)"):
+                model = rest[:k].strip()[:QUOTE]
+                bogo = _number(rest[k + 1:-len("bogomips)")].strip(), "bogomips")
+                rep.cpus.append((model, bogo))
+                if env.cpu_model is None:
+                    env.cpu_model = model or None
+                self.last_cpu_line = no
+        elif no == self.last_cpu_line + 1 and ":" not in s:
+            rep.flags.append(s[:QUOTE])
+        elif "load average" in s and " up " in s:
+            self._uptime(s)
+
+    def _uptime(self, s: str) -> None:
+        env = self.rep.env
+        j = s.find("load average")
+        before = s[:j].rstrip().rstrip(",")
+        up = before[before.find(" up ") + 4:]
+        up_part, _, users = up.rpartition(",")
+        if "user" in users:
+            env.uptime = up_part.strip()[:QUOTE] or None
+        loads_part, _, rl = s[j:].partition(":")[2].partition(";")
+        loads = re.findall(r"\d{1,9}[.,]\d{1,9}", loads_part)
+        if len(loads) >= 3:
+            with contextlib.suppress(_Skip):
+                env.load_average = [_number(v.replace(",", "."), "load") for v in loads[:3]]
+        rl = rl.strip()
+        if rl.startswith("runlevel"):
+            self.rep.runlevel = rl[len("runlevel"):].strip()[:40] or None
+
+
+def _fail(name: str, line: int, message: str) -> UsageError:
+    return UsageError(f"{name}:{line}: {message}")
+
+
+def _infer_copies(rep: _Report) -> None:
+    """Sections whose 'N CPUs in system; running M parallel copies' line is missing: the
+    first pass of UnixBench is 1 copy, the second one copy per CPU."""
+    cpus = next((s.cpus for s in rep.sections if s.cpus), None) or len(rep.cpus) or None
+    kept: list[_Section] = []
+    for sec in rep.sections:
+        if not sec.tests:
+            if sec.copies is not None:
+                rep.notes.append(f"the section on line {sec.line} ({sec.copies} "
+                                 f"cop{'y' if sec.copies == 1 else 'ies'}) has no results: "
+                                 "UnixBench was stopped before its first test")
+            continue
+        if sec.copies is None:
+            taken = {s.copies for s in kept}
+            guess = 1 if 1 not in taken else (cpus if cpus and cpus not in taken else None)
+            if guess is None:
+                rep.notes.append(f"the results from line {sec.line} have no 'running N "
+                                 "parallel copies' line and no copies count can be assumed; "
+                                 "skipped")
+                continue
+            sec.copies = guess
+            rep.notes.append(f"the results from line {sec.line} have no 'N CPUs in system; "
+                             f"running N parallel copies' line: taken as {guess} "
+                             f"cop{'y' if guess == 1 else 'ies'}")
+        elif any(s.copies == sec.copies for s in kept):
+            rep.notes.append(f"the section on line {sec.line} repeats {sec.copies} copies; "
+                             "skipped")
+            continue
+        for t in sec.tests:
+            t.copies = sec.copies
+        if not sec.done:
+            rep.notes.append(f"the section on line {sec.line} has no index score: the report "
+                             "is cut short there")
+        kept.append(sec)
+    rep.sections = kept
+
+
+def _reports(text: str, name: str, first_line: int = 1) -> list[RunResult]:
+    """Every report in ``text`` (the work behind :func:`parse_reports`; raises only
+    ``UsageError``, and anything else is a bug)."""
+    text = text.lstrip("\ufeff")
+    lines = text.splitlines(keepends=True)
+    parser = _Parser(lines)
+    reports = parser.run()
+    runs: list[RunResult] = []
+    bounds = [r.start for r in reports] + [len(lines)]
+    bounds[0] = 0
+    skipped: list[str] = []
+    for k, rep in enumerate(reports):
+        if rep.skipped > MAX_SKIP_NOTES:
+            rep.notes.append(f"... and {rep.skipped - MAX_SKIP_NOTES} more lines skipped")
+        skipped.extend(n for n in rep.notes if " skipped: " in n)
+        if not rep.has_data:
+            continue
+        _infer_copies(rep)
+        if not rep.sections:
+            continue
+        chunk = "".join(lines[bounds[k]:bounds[k + 1]])
+        if first_line != 1:
+            rep.notes = [_shift(n, first_line - 1) for n in rep.notes]
+        runs.append(_build(name, chunk, rep))
+    if runs:
+        return runs
+    last = max(len(lines), 1) + first_line - 1
+    if parser.old_version is not None:
+        no, version = parser.old_version
+        raise _fail(name, no + first_line - 1, f"UnixBench {version} reports are not supported "
+                                               "(5.1.x and 6.x are)")
+    if any("FINAL SCORE" in ln or "INDEX VALUES" in ln for ln in lines[:MAX_LINES]):
+        raise _fail(name, first_line, "this looks like a UnixBench 4.x report: only 5.1.x and "
+                                      "6.x reports are supported")
+    why = f" ({skipped[0]})" if skipped else ""
+    raise _fail(name, last, "not a UnixBench report: no readable test result line like "
+                            f"'Pipe Throughput  364987.0 lps  (10.0 s, 7 samples)'{why}")
+
+
+def _shift(note: str, by: int) -> str:
+    m = re.match(r"line (\d{1,9})", note)
+    return f"line {int(m.group(1)) + by}{note[m.end():]}" if m else note
+
+
+def parse_reports(text: str, name: str = "<report>", first_line: int = 1) -> list[RunResult]:
+    """Every report in ``text`` (a file may hold several, one after the other). Raises
+    ``UsageError`` (naming ``name`` and a line) and nothing else."""
     try:
-        return _parse(_strip_margin(text), name)
-    except _Fail as exc:
-        raise UsageError(f"{name}:{exc.line + first_line - 1}: {exc.message}") from None
+        return _reports(text, name, first_line)
+    except UsageError:
+        raise
+    except Exception as exc:  # a bug: still one line, never a traceback
+        raise UsageError(f"{name}: could not read the report ({type(exc).__name__}: "
+                         f"{quote(str(exc), 80)}); please report this") from None
 
 
-RE_RULE_EQ = re.compile(r"^\s*={10,}\s*$")
-RE_MARGIN = re.compile(r"^(?P<margin>[ \t]*(?:>[ \t]?)*[ \t]*)Benchmark Run:", re.MULTILINE)
-
-
-def _strip_margin(text: str) -> str:
-    """A report pasted with a margin (an indented Markdown code block, an e-mail quote
-    ``> ``) as UnixBench printed it: the margin is what precedes ``Benchmark Run:`` (which
-    UnixBench prints at column 0), removed from every line that has it. Line numbers stay."""
-    m = RE_MARGIN.search(text.lstrip("\ufeff"))
-    if m is None or not m.group("margin"):
-        return text
-    margin = m.group("margin")
-    bare = margin.rstrip()  # an empty quoted line is '>' without the trailing space
-    out = []
-    for line in text.splitlines(keepends=True):
-        if line.startswith(margin):
-            line = line[len(margin):]
-        elif bare and line.rstrip("\r\n") == bare:
-            line = line[len(bare):]
-        out.append(line)
-    return "".join(out)
+def parse_text(text: str, name: str = "<report>", first_line: int = 1) -> RunResult:
+    """The one report in ``text``. ``name`` (usually the file name) prefixes errors;
+    ``first_line`` is the line number of the text's first line in that file."""
+    runs = parse_reports(text, name, first_line)
+    if len(runs) > 1:
+        raise UsageError(f"{name}: holds {len(runs)} UnixBench reports; parse them with "
+                         "parse_reports")
+    return runs[0]
 
 
 def split_reports(text: str) -> list[tuple[int, str]]:
-    """(first line number, text) of each report in ``text``. A report starts at its banner
-    (with the ``=====`` rule above it); text before the first banner goes with the first."""
-    lines = text.splitlines(keepends=True)
-    starts: list[int] = []
-    for i, line in enumerate(lines):
-        if RE_BANNER.search(line):
-            j = i - 1
-            while j >= 0 and not lines[j].strip():
-                j -= 1
-            starts.append(j if j >= 0 and RE_RULE_EQ.match(lines[j]) else i)
-    if len(starts) <= 1:
-        return [(1, text)]
-    bounds = [0, *starts[1:], len(lines)]
+    """(first line number, text) of each report in ``text``, as :func:`parse_reports`
+    splits it."""
+    lines = text.lstrip("\ufeff").splitlines(keepends=True)
+    reports = [r for r in _Parser(lines).run()]
+    bounds = [0] + [r.start for r in reports[1:]] + [len(lines)]
     return [(bounds[k] + 1, "".join(lines[bounds[k]:bounds[k + 1]]))
-            for k in range(len(bounds) - 1)]
-
-
-def parse_reports(text: str, name: str = "<report>") -> list[RunResult]:
-    """Every report in ``text`` (a file may hold several, one after the other)."""
-    return [parse_text(chunk, name, first) for first, chunk in split_reports(text)]
+            for k in range(len(reports))]
 
 
 # Encodings tried, in order, for a file that is not UTF-8 (reports from CJK-locale machines
@@ -349,11 +781,38 @@ def decode(data: bytes) -> str:
     return data.decode("latin-1")  # pragma: no cover (latin-1 never fails)
 
 
-def _read(path: Path) -> str:
+def read_bytes(path: Path, limit: int = MAX_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, as one clear error otherwise
+    (a FIFO or a device is refused without blocking on it)."""
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"{path}: not a regular file")
+        if st.st_size > limit:
+            raise UsageError(f"{path}: {st.st_size} bytes; a report is at most {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise UsageError(f"{path}: more than {limit} bytes; a report is smaller")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path) -> str:
+    data = read_bytes(path)
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         # UTF-16 with a byte-order mark: what Windows editors and PowerShell's '>' save.
         try:
@@ -384,219 +843,14 @@ def parse_file(path: Path) -> RunResult:
     return runs[0]
 
 
-def _parse(text: str, name: str) -> RunResult:
-    text = text.lstrip("\ufeff")
-    lines = text.splitlines()
-    env = Environment()
-    version: str | None = None
-    cpus_seen: list[tuple[str, float]] = []
-    flags: list[str] = []
-    language: str | None = None
-    graphics: str | None = None
-    system: str | None = None
-    runlevel: str | None = None
-    sections: list[_Section] = []
-    cur: _Section | None = None
-    last_cpu_line = -10
-    after_final = False
-
-    for no, raw in enumerate(lines, start=1):
-        line = raw.rstrip()
-        stripped = line.strip()
-        if not stripped:
-            continue
-        bm = RE_BANNER.search(line)
-        if bm:
-            if sections:
-                raise _Fail(no, "a second UnixBench report starts here: split the file, "
-                                "one report per file")
-            version = bm.group(1)
-            if version.split(".")[0] in {"1", "2", "3", "4"}:
-                raise _Fail(no, f"UnixBench {version} reports are not supported (5.1.x and "
-                                "6.x are)")
-            continue
-        rm = RE_RUN.match(line)
-        if rm:
-            if cur is not None and not cur.complete:
-                raise _Fail(no, f"the section that starts at line {cur.line} has no index "
-                                "score: the report is truncated or garbled")
-            cur = _Section(line=no, when=rm.group("when"))
-            sections.append(cur)
-            after_final = False
-            continue
-        if cur is None:
-            _header_line(line, no, env, cpus_seen, flags, last_cpu_line)
-            if RE_CPU.match(line):
-                last_cpu_line = no
-            elif RE_LANGUAGE.match(line):
-                language = RE_LANGUAGE.match(line).group("lang")  # type: ignore[union-attr]
-            elif RE_GRAPHICS.match(line):
-                graphics = RE_GRAPHICS.match(line).group("g")  # type: ignore[union-attr]
-            sm = RE_SYSTEM.match(line)
-            if sm:
-                system = sm.group("system") or None
-            um = RE_UPTIME.search(line)
-            if um and um.group("rl"):
-                runlevel = um.group("rl")
-            continue
-        if RE_RULE.match(line):
-            continue
-        if after_final:
-            continue  # trailing text after the last score (a shell prompt, a signature)
-        _section_line(cur, line, no)
-        if cur.complete and cur.phase == "done":
-            after_final = True
-
-    if not sections:
-        if any("FINAL SCORE" in ln or "INDEX VALUES" in ln for ln in lines):
-            raise _Fail(1, "this looks like a UnixBench 4.x report: only 5.1.x and 6.x "
-                           "reports are supported")
-        raise _Fail(max(len(lines), 1), "not a UnixBench report: no 'Benchmark Run:' line")
-    last = sections[-1]
-    if not last.complete:
-        where = len(lines)
-        if last.phase == "cpus":
-            raise _Fail(last.line + 1, "the report is truncated: no 'N CPUs in system; "
-                                       "running N parallel copies of tests' line")
-        raise _Fail(where, f"the report is truncated: the section that starts at line "
-                           f"{last.line} has no index score")
-
-    return _build(name, text, env, version, cpus_seen, flags, language, graphics, system,
-                  runlevel, sections)
-
-
-def _header_line(line: str, no: int, env: Environment, cpus: list[tuple[str, float]],
-                 flags: list[str], last_cpu_line: int) -> None:
-    m = RE_SYSTEM.match(line)
-    if m:
-        env.hostname = m.group("host") or None
-        return
-    m = RE_OS.match(line)
-    if m:
-        env.os, env.kernel, env.kernel_version = m.group("os"), m.group("rel"), m.group("ver")
-        return
-    m = RE_MACHINE.match(line)
-    if m:
-        env.machine = m.group("mach")
-        return
-    m = RE_CPU.match(line)
-    if m:
-        try:
-            cpus.append((m.group("model"), _f(m.group("bogo"))))
-        except ValueError:
-            raise _Fail(no, "unreadable bogomips in the CPU line") from None
-        if env.cpu_model is None:
-            env.cpu_model = m.group("model") or None
-        return
-    if no == last_cpu_line + 1 and line.startswith("   ") and ":" not in line:
-        flags.append(line.strip())
-        return
-    m = RE_UPTIME.search(line)
-    if m:
-        env.uptime = m.group("up").strip()
-        env.load_average = [float(m.group(k).replace(",", ".")) for k in ("l1", "l5", "l15")]
-
-
-def _section_line(cur: _Section, line: str, no: int) -> None:
-    if cur.phase == "cpus":
-        m = RE_CPUS.match(line)
-        if not m:
-            raise _Fail(no, "expected 'N CPUs in system; running N parallel copies of tests' "
-                            f"after 'Benchmark Run:', found {line.strip()!r}")
-        cur.cpus, cur.copies = int(m.group("cpus")), int(m.group("copies"))
-        if cur.copies < 1:
-            raise _Fail(no, "the number of parallel copies must be at least 1")
-        cur.phase = "tests"
-        return
-    if cur.phase == "tests":
-        m = RE_TEST.match(line)
-        if m:
-            tname = m.group("name").strip()
-            tid = test_id(tname)
-            if tid in cur.test_lines:
-                raise _Fail(no, f"{tname!r} appears twice in this section (first at line "
-                                f"{cur.test_lines[tid]})")
-            try:
-                value, secs = _f(m.group("value")), _f(m.group("secs"))
-            except ValueError:
-                raise _Fail(no, f"unreadable number in {line.strip()!r}") from None
-            samples = int(m.group("samples"))
-            cur.tests.append(TestResult(
-                test=tid, name=tname, unit=m.group("unit"), copies=cur.copies,
-                score=value, samples=samples, elapsed=secs,
-                status="ok" if samples > 0 and value > 0 else "failed",
-                error=None if samples > 0 and value > 0 else "no measured results",
-            ))
-            cur.test_lines[tid] = no
-            return
-        fm = RE_FAILED.match(line)
-        if fm and not RE_INDEX_HEAD.match(line) and not RE_NO_INDEX.match(line):
-            tname = fm.group("name").strip()
-            cur.tests.append(TestResult(test=test_id(tname), name=tname, unit="",
-                                        copies=cur.copies, status="failed",
-                                        error=line.strip()))
-            cur.test_lines[test_id(tname)] = no
-            return
-        if not cur.tests or not (RE_INDEX_HEAD.match(line) or RE_NO_INDEX.match(line)
-                                 or RE_SCORE.match(line)):
-            raise _Fail(no, "not a test result line like 'Pipe Throughput  364987.0 lps   "
-                            f"(10.0 s, 7 samples)': {line.strip()!r}")
-        cur.phase = "index"
-    # index tables and scores (one table per category)
-    m = RE_INDEX_HEAD.match(line)
-    if m:
-        cur.category = m.group("cat").strip()
-        cur.index_rows.setdefault(cur.category, [])
-        return
-    m = RE_SCORE.match(line)
-    if m:
-        cat = m.group("cat").strip()
-        try:
-            cur.scores[cat] = (_f(m.group("score")), bool(m.group("partial")), no)
-        except ValueError:
-            raise _Fail(no, f"unreadable index score in {line.strip()!r}") from None
-        cur.category = None
-        cur.phase = "done"
-        return
-    m = RE_NO_INDEX.match(line)
-    if m:
-        cur.no_index.append(m.group("cat"))
-        cur.phase = "done"
-        return
-    if cur.category is not None:
-        m = RE_INDEX_ROW.match(line)
-        if not m:
-            raise _Fail(no, f"expected an index row 'NAME BASELINE RESULT INDEX', found "
-                            f"{line.strip()!r}")
-        rname = m.group("name").strip()
-        try:
-            row = _IndexRow(
-                line=no, name=rname,
-                baseline=None if m.group("base") == "---" else _f(m.group("base")),
-                result=_f(m.group("res")),
-                index=None if m.group("idx") == "---" else _f(m.group("idx")),
-            )
-        except ValueError:
-            raise _Fail(no, f"unreadable number in {line.strip()!r}") from None
-        if test_id(rname) not in cur.test_lines:
-            raise _Fail(no, f"index row for {rname!r}, which has no result line in this "
-                            "section")
-        cur.index_rows[cur.category].append(row)
-        return
-    if cur.phase == "done":
-        # A new table may follow (another category); anything else ends the report.
-        raise _Fail(no, f"unexpected line after the index score: {line.strip()!r}")
-    raise _Fail(no, f"unexpected line in the results: {line.strip()!r}")
-
-
-def _build(name: str, text: str, env: Environment, version: str | None,
-           cpus: list[tuple[str, float]], flags: list[str], language: str | None,
-           graphics: str | None, system: str | None, runlevel: str | None,
-           parsed: list[_Section]) -> RunResult:
+def _build(name: str, text: str, rep: _Report) -> RunResult:
+    env, version, cpus, flags = rep.env, rep.version, rep.cpus, rep.flags
+    language, graphics, system, runlevel = rep.language, rep.graphics, rep.system, rep.runlevel
+    parsed = rep.sections
     normalized = "\n".join(line.rstrip() for line in text.lstrip("\ufeff").splitlines()).strip()
     run_id = hashlib.sha256(normalized.encode()).hexdigest()[:12]
-    notes: list[str] = []
-    env.cpu_count = parsed[0].cpus or (len(cpus) or None)
+    notes: list[str] = list(rep.notes)
+    env.cpu_count = next((s.cpus for s in parsed if s.cpus), None) or (len(cpus) or None)
     extra: dict[str, object] = {"unixbench_version": version}
     if system:
         extra["system"] = system
@@ -611,32 +865,37 @@ def _build(name: str, text: str, env: Environment, version: str | None,
         extra["bogomips"] = cpus[0][1]
     if flags:
         extra["cpu_flags"] = flags[0]
-    extra["benchmark_run"] = [s.when for s in parsed]
+    extra["benchmark_run"] = [s.when for s in parsed if s.when is not None]
     env.extra = {k: v for k, v in extra.items() if v is not None}
 
-    when = parse_run_date(parsed[0].when)
-    end = parse_run_date(parsed[-1].when)
+    dates = [d for d in (parse_run_date(s.when) for s in parsed if s.when) if d is not None]
+    when = dates[0] if dates else None
+    end = dates[-1] if dates else None
+    first_when = next((s.when for s in parsed if s.when), None)
     if when is not None:
         started = when[0].isoformat()
         finished = end[1].isoformat() if end is not None else when[1].isoformat()
     else:
         started, finished = utc_now(), None
-        notes.append(f"benchmark date {parsed[0].when!r} not understood: 'started' is the "
-                     "import time")
+        notes.append(f"benchmark date {quote(first_when or '')} not understood: 'started' "
+                     "is the import time" if first_when else "no 'Benchmark Run:' date in the "
+                     "report: 'started' is the import time")
 
     sections: list[Section] = []
     all_full = True
     for sec in parsed:
-        if any(s.copies == sec.copies for s in sections):
-            raise UsageError(f"{name}:{sec.line}: a second section with {sec.copies} "
-                             "parallel copies")
+        assert sec.copies is not None  # _infer_copies
         section = Section(copies=sec.copies, tests=sec.tests)
         by_id = {t.test: t for t in sec.tests}
+
+        def tid_of(row_name: str, sec: _Section = sec) -> str:
+            return sec.names.get(row_name, test_id(row_name))
+
         label = f"{sec.copies} cop{'y' if sec.copies == 1 else 'ies'}"
         # Per-test index values: recomputed from the score, compared with the report.
         for cat, rows in sec.index_rows.items():
             for row in rows:
-                t = by_id[test_id(row.name)]
+                t = by_id[tid_of(row.name)]
                 if t.score is not None and abs(row.result - t.score) > 0.051:
                     notes.append(f"{label}: {row.name}: index table RESULT {row.result} "
                                  f"differs from the result line {t.score}")
@@ -656,9 +915,9 @@ def _build(name: str, text: str, env: Environment, version: str | None,
                                  f"{t.score} / {row.baseline} x 10 = {t.index:.2f}")
         # The System Benchmarks Index Score.
         sys_rows = sec.index_rows.get(SYSTEM_CATEGORY, [])
-        pairs = [(by_id[test_id(r.name)].score or 0.0, r.baseline or 0.0) for r in sys_rows
+        pairs = [(by_id[tid_of(r.name)].score or 0.0, r.baseline or 0.0) for r in sys_rows
                  if r.baseline and r.index is not None]
-        index_tests = [by_id[test_id(r.name)] for r in sys_rows
+        index_tests = [by_id[tid_of(r.name)] for r in sys_rows
                        if r.baseline and r.index is not None]
         section.index_tests = len(index_tests)
         reported = sec.scores.get(SYSTEM_CATEGORY)

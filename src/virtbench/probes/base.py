@@ -13,10 +13,21 @@ from __future__ import annotations
 
 import errno
 import os
-import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+
+from virtbench.probes.klog import (
+    OFFLINE_LOGS,
+    LogLine,
+    LogText,
+    parse_log,
+    read_kmsg,
+    read_latest_boot,
+)
+
+__all__ = ["OFFLINE_LOGS", "LogLine", "parse_log", "read_kmsg"]
 
 # Files in /proc and /sys report size 0 or 4096; read at most this much of any one file.
 MAX_READ = 4 * 1024 * 1024
@@ -41,18 +52,71 @@ def excerpt(prefix: str, line: str, start: int, end: int, limit: int = MAX_EVIDE
     return prefix + ("..." if a else "") + line[a:b] + ("..." if b < len(line) else "")
 
 
+_MAX_LINKS = 40  # as the kernel (MAXSYMLINKS)
+
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(mode: int) -> str:
+    kind = next((k for test, k in _KINDS if test(mode)), "not a regular file")
+    return f"{kind}, not read" if kind.startswith("a ") else kind
+
+
 class Root:
-    """Read-only view of a file tree rooted at ``path`` (``/`` means the live system)."""
+    """Read-only view of a file tree rooted at ``path`` (``/`` means the live system).
+
+    Every read is hostile-proof: only regular files are opened (non-blocking, checked with
+    ``fstat`` after opening, so a FIFO or a device in a captured tree cannot hang or touch
+    hardware), reads are bounded, and in a captured tree every symbolic link is resolved
+    *inside the tree* as if it were the root directory (an absolute link ``/proc/x`` means
+    ``DIR/proc/x``, ``..`` stops at ``DIR``), so a snapshot can never describe the machine
+    that reads it. Loops and anything that is not a regular file are listed as unreadable.
+    """
 
     def __init__(self, path: Path | str = "/") -> None:
         self.path = Path(path)
         self.live = self.path.resolve() == Path("/")
+        self._base = "/" if self.live else os.path.realpath(self.path)
         self.unreadable: list[str] = []
         self._cache: dict[str, bytes | None] = {}
 
     def p(self, rel: str) -> Path:
-        """The real path of ``rel`` (a live path such as ``/proc/cpuinfo``) under this root."""
+        """The path of ``rel`` (a live path such as ``/proc/cpuinfo``) under this root,
+        before resolving links (see :meth:`real`)."""
         return self.path / rel.lstrip("/")
+
+    def real(self, rel: str, follow: bool = True) -> str:
+        """The real path of ``rel`` with every link resolved inside the tree (the last
+        component too when ``follow``). Raises ``OSError`` (``ELOOP`` for loops)."""
+        if "\x00" in rel:
+            raise OSError(errno.ENOENT, "NUL in path")
+        if self.live:
+            return "/" + rel.lstrip("/")
+        todo = [c for c in reversed(rel.split("/")) if c and c != "."]
+        done: list[str] = []
+        hops = 0
+        while todo:
+            name = todo.pop()
+            if name == "..":
+                if done:
+                    done.pop()
+                continue
+            cur = os.path.join(self._base, *done, name)
+            st = os.lstat(cur)
+            if stat.S_ISLNK(st.st_mode) and (follow or todo):
+                hops += 1
+                if hops > _MAX_LINKS:
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+                target = os.readlink(cur)
+                if target.startswith("/"):
+                    done = []
+                todo.extend(c for c in reversed(target.split("/")) if c and c != ".")
+                continue
+            done.append(name)
+        return os.path.join(self._base, *done)
 
     def note_unreadable(self, rel: str, reason: str) -> None:
         entry = f"{rel}: {reason}"
@@ -64,30 +128,71 @@ class Root:
             return
         self.note_unreadable(rel, exc.strerror or type(exc).__name__)
 
+    def open_regular(self, rel: str) -> tuple[int, int] | None:
+        """(fd, size) of the regular file ``rel``, opened without blocking; ``None`` when
+        absent, a directory, or not readable (the last two kinds are noted). Close the fd."""
+        try:
+            real = self.real(rel)
+            if not self.live:
+                st = os.lstat(real)  # never open a FIFO or device, not even non-blocking
+                if stat.S_ISDIR(st.st_mode):
+                    return None
+                if not stat.S_ISREG(st.st_mode):
+                    self.note_unreadable(rel, _not_regular(st.st_mode))
+                    return None
+            flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+            fd = os.open(real, flags if self.live else flags | os.O_NOFOLLOW)
+        except IsADirectoryError:
+            return None
+        except OSError as exc:
+            self._oserror(rel, exc)
+            return None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            if not stat.S_ISDIR(st.st_mode):
+                self.note_unreadable(rel, _not_regular(st.st_mode))
+            return None
+        return fd, st.st_size
+
     def read_bytes(self, rel: str, limit: int = MAX_READ) -> bytes | None:
         if rel in self._cache:
             return self._cache[rel]
-        if "\x00" in rel:  # a path built from a corrupt file
-            return None
         data: bytes | None = None
-        try:
-            with open(self.p(rel), "rb", buffering=0) as fh:
+        opened = self.open_regular(rel)
+        if opened is not None:
+            fd = opened[0]
+            try:
                 # Small reads: sysctl files fail with ENOMEM on a multi-megabyte read().
                 chunks: list[bytes] = []
                 total = 0
                 while total < limit:
-                    chunk = fh.read(min(65536, limit - total))
+                    chunk = os.read(fd, min(65536, limit - total))
                     if not chunk:
                         break
                     chunks.append(chunk)
                     total += len(chunk)
                 data = b"".join(chunks)
-        except IsADirectoryError:
-            data = None
-        except OSError as exc:
-            self._oserror(rel, exc)
+            except OSError as exc:
+                self._oserror(rel, exc)
+            finally:
+                os.close(fd)
         self._cache[rel] = data
         return data
+
+    def read_log(self, rel: str) -> LogText | None:
+        """The latest boot of the kernel log ``rel`` (bounded, see klog.read_latest_boot)."""
+        opened = self.open_regular(rel)
+        if opened is None:
+            return None
+        fd, size = opened
+        try:
+            return read_latest_boot(fd, size)
+        except OSError as exc:
+            self._oserror(rel, exc)
+            return None
+        finally:
+            os.close(fd)
 
     def read(self, rel: str, limit: int = MAX_READ) -> str | None:
         """The text of ``rel``, or ``None`` when absent or unreadable (the latter is noted)."""
@@ -109,10 +214,8 @@ class Root:
         return text.splitlines() if text else []
 
     def exists(self, rel: str) -> bool:
-        if "\x00" in rel:
-            return False
         try:
-            os.lstat(self.p(rel))
+            os.lstat(self.real(rel, follow=False))
         except OSError as exc:
             if exc.errno not in _ABSENT:
                 self._oserror(rel, exc)
@@ -120,22 +223,21 @@ class Root:
         return True
 
     def is_dir(self, rel: str) -> bool:
-        return "\x00" not in rel and self.p(rel).is_dir()
+        try:
+            return stat.S_ISDIR(os.stat(self.real(rel)).st_mode)
+        except OSError:
+            return False
 
     def listdir(self, rel: str) -> list[str]:
-        if "\x00" in rel:
-            return []
         try:
-            return sorted(os.listdir(self.p(rel)))
+            return sorted(os.listdir(self.real(rel)))
         except OSError as exc:
             self._oserror(rel, exc)
             return []
 
     def readlink(self, rel: str) -> str | None:
-        if "\x00" in rel:
-            return None
         try:
-            return os.readlink(self.p(rel))
+            return os.readlink(self.real(rel, follow=False))
         except OSError as exc:
             if exc.errno != errno.EINVAL:  # EINVAL: not a link
                 self._oserror(rel, exc)
@@ -169,42 +271,6 @@ class ProbeResult:
         self.clues.append(Clue(kind, name, clip(evidence), weight, variant))
 
 
-_KMSG_RE = re.compile(r"^(\d+),(\d+),(\d+),[^;]*;(.*)$")
-_PREFIX_RE = re.compile(
-    r"^(?:<\d+>)?"  # syslog priority
-    r"(?:\S+\s+\d+\s+[\d:]+\s+\S+\s+kernel:\s*|"  # 'Nov 22 00:00:00 host kernel: '
-    r"\d{4}-\d\d-\d\dT\S+\s+\S+\s+kernel:\s*)?"  # ISO timestamp syslog / journalctl
-    r"(?:<\d+>)?"
-    r"(?:(?:kern|user|daemon|syslog)\s*:(?:emerg|alert|crit|err|warn|notice|info|debug)"
-    r"\s*:\s*)?"  # dmesg -x: 'kern  :info  : '
-    r"(?:\[\s*\d+\.\d+\]\s?|"  # '[    0.000000] '
-    r"\[[A-Z][a-z]{2} [A-Z][a-z]{2}\s+\d+ [\d:]+ \d{4}\]\s?|"  # dmesg -T
-    r"\d{4}-\d\d-\d\dT[\d:,.]+[+-]\d\d:?\d\d\s)?"  # dmesg --time-format iso
-    r"(?:(?:\S+\s+)?kernel:\s+)?"  # journalctl -k -o short-monotonic: '[ 0.1] host kernel: '
-)
-
-
-# Where a captured tree may keep the kernel log, in order of preference.
-OFFLINE_LOGS = (
-    "/dmesg.txt",
-    "/dmesg",
-    "/dmesg.log",
-    "/kern.log",
-    "/journal.txt",
-    "/var/log/dmesg",
-    "/var/log/kern.log",
-    "/var/log/boot.msg",
-    "/var/log/messages",
-    "/var/log/syslog",
-)
-
-
-@dataclass
-class LogLine:
-    raw: str  # the line as it appeared (for evidence)
-    msg: str  # the message without timestamps and syslog prefixes
-
-
 class Context:
     """What probes share: the root, and lazily parsed common sources."""
 
@@ -214,20 +280,29 @@ class Context:
         self.test_dir = test_dir
         self._log: tuple[str, list[LogLine]] | None = None
         self._cpuinfo: list[dict[str, str]] | None = None
+        self.log_skipped: list[str] = []
         self.facts: dict[str, Any] = {}
 
     # ---- kernel log -------------------------------------------------------------------------
     def kernel_log(self) -> tuple[str, list[LogLine]]:
-        """(source, lines) of the kernel log; source is ``""`` when none was readable."""
+        """(source, lines) of the kernel log; source is ``""`` when none was readable. Of a
+        log with several boots only the latest is read; ``log_skipped`` says what was not."""
         if self._log is None:
             self._log = self._read_kernel_log()
         return self._log
+
+    def _log_file(self, rel: str) -> str | None:
+        got = self.root.read_log(rel)
+        if got is None or not got.text.strip():
+            return None
+        self.log_skipped = got.skipped
+        return got.text
 
     def _read_kernel_log(self) -> tuple[str, list[LogLine]]:
         root = self.root
         if not root.live:
             for rel in OFFLINE_LOGS:
-                text = root.read(rel)
+                text = self._log_file(rel)
                 if text:
                     # Files the capture added are shown without the leading '/'.
                     shown = rel if rel.startswith("/var/") else rel.lstrip("/")
@@ -239,7 +314,7 @@ class Context:
             return "/dev/kmsg", parse_log(kmsg)
         reason = kmsg[1]
         for rel in ("/var/log/dmesg", "/var/log/boot.msg", "/var/log/kern.log"):
-            content = root.read(rel)
+            content = self._log_file(rel)
             if content:
                 root.note_unreadable("/dev/kmsg", f"{reason} (used {rel} instead)")
                 return rel, parse_log(content)
@@ -272,55 +347,6 @@ class Context:
                 if key in block:
                     return set(block[key].split())
         return set()
-
-
-def parse_log(text: str) -> list[LogLine]:
-    out: list[LogLine] = []
-    for raw in text.splitlines():
-        raw = raw.replace("\x00", "").rstrip()
-        if not raw.strip():
-            continue
-        m = _KMSG_RE.match(raw)
-        if m:
-            usec = int(m.group(3))
-            msg = m.group(4)
-            raw = f"[{usec // 1000000:5d}.{usec % 1000000:06d}] {msg}"
-            out.append(LogLine(raw, msg.strip()))
-            continue
-        msg = _PREFIX_RE.sub("", raw, count=1).strip()
-        out.append(LogLine(raw.strip(), msg))
-    return out
-
-
-def read_kmsg(limit: int = 8 * 1024 * 1024) -> str | tuple[None, str]:
-    """Read the live kernel ring buffer without blocking: its text, or (None, reason)."""
-    try:
-        fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        return None, exc.strerror or "cannot open"
-    chunks: list[str] = []
-    total = 0
-    try:
-        while total < limit:
-            try:
-                rec = os.read(fd, 8192)
-            except BlockingIOError:
-                break
-            except BrokenPipeError:  # EPIPE: records were overwritten while reading; go on
-                continue
-            except OSError as exc:
-                if not chunks:
-                    return None, exc.strerror or "read failed"
-                break
-            if not rec:
-                break
-            total += len(rec)
-            # Continuation lines (' KEY=value') carry device metadata, not messages.
-            first = rec.decode("utf-8", errors="replace").split("\n", 1)[0]
-            chunks.append(first)
-    finally:
-        os.close(fd)
-    return "\n".join(chunks)
 
 
 class Probe:

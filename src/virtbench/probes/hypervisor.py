@@ -454,6 +454,8 @@ class KernelLogProbe(Probe):
         res = ProbeResult()
         source, lines = ctx.kernel_log()
         res.facts["kernel_log"] = {"source": source or None, "lines": len(lines)}
+        if ctx.log_skipped:
+            res.facts["kernel_log"]["skipped"] = list(ctx.log_skipped)
         if not lines:
             return res
         seen_rules: set[int] = set()

@@ -77,6 +77,10 @@ def fact_lines(facts: dict[str, Any]) -> list[tuple[str, str]]:
         if nest.get("kvm_backend"):
             s += f" via {nest['kvm_backend']}"
         rows.append(("nesting", s))
+    log = facts.get("kernel_log") or {}
+    if log.get("skipped"):
+        rows.append(("kernel log", f"{log.get('source')}: latest boot only; skipped "
+                     + "; ".join(log["skipped"])))
     dev = facts.get("devices") or {}
     if dev:
         for cat in ("disk", "net"):

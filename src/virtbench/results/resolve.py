@@ -47,6 +47,21 @@ def _head(path: Path) -> bytes:
     return head
 
 
+def looks_like_json(head: bytes) -> bool:
+    """Whether a file that starts with ``head`` is JSON, judged by its structure and not by
+    its first byte alone: a console log starting with a shell prompt (``[root@host ~]# ./Run``)
+    starts with ``[`` too. A JSON document here is an object (``{`` then a key or ``}``) or a
+    list of them (``[`` then ``{`` or ``]``)."""
+    s = head.lstrip(b" \t\r\n\xef\xbb\xbf")
+    if s[:1] == b"{":
+        nxt = s[1:].lstrip()[:1]
+        return nxt in (b'"', b"}") or not nxt
+    if s[:1] == b"[":
+        nxt = s[1:].lstrip()[:1]
+        return nxt in (b"{", b"]") or not nxt
+    return False
+
+
 def _load_json_all(path: Path) -> list[Document]:
     """The documents of a JSON file: one document, or a list of them (what `export`,
     `show --json` and `import --json` print for several runs). Errors name the file (and
@@ -76,7 +91,7 @@ def _load_json_all(path: Path) -> list[Document]:
 
 def load_file(path: Path) -> Document:
     """A JSON document, or a UnixBench text report parsed in memory (exactly one report)."""
-    if _head(path).lstrip()[:1] in (b"{", b"["):
+    if looks_like_json(_head(path)):
         docs = _load_json_all(path)
         if len(docs) != 1:
             raise UsageError(f"{path}: holds {len(docs)} documents; name one")
@@ -88,7 +103,7 @@ def load_file(path: Path) -> Document:
 
 def load_file_all(path: Path) -> list[Document]:
     """Like ``load_file``, but a text file holding several UnixBench reports gives them all."""
-    if _head(path).lstrip()[:1] in (b"{", b"["):
+    if looks_like_json(_head(path)):
         return _load_json_all(path)
     from virtbench.importers.unixbench import parse_file_all
 
