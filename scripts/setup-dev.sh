@@ -17,6 +17,7 @@ APT_PACKAGES=(
   postgresql util-linux       # the store is tested against a real PostgreSQL (runuser)
   postmark                    # io postmark is compared with NetApp's Postmark (docs/io.md)
   openssh-server openssh-client  # fleet tests: real sshd hosts on loopback (docs/fleet.md)
+  zsh fish                    # `virtbench completion zsh|fish` scripts are syntax-checked
 )
 
 if [ "$(id -u)" = 0 ]; then
@@ -36,4 +37,6 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[dev]'
+# playwright (the dashboard's browser test) drives Debian's chromium: never download one.
+# The pinned versions of constraints.txt (scripts/refresh-constraints.sh refreshes them).
+PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'

@@ -12,6 +12,9 @@ SRC = ROOT / "src"
 SHARED = ROOT.parent / "shared"
 DATA = Path(__file__).resolve().parent / "data"
 
+# CLI tables fit $COLUMNS when it is set (virtbench.table); tests that check widths set it.
+os.environ.pop("COLUMNS", None)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_xdg(

@@ -90,14 +90,23 @@ def postgres_url() -> Iterator[str]:
         )
     except subprocess.CalledProcessError as exc:
         log = (base / "log").read_text(errors="replace") if (base / "log").exists() else ""
-        shutil.rmtree(base, ignore_errors=True)
+        _stop(pg_ctl, data, base, user, env)
         pytest.fail(f"could not start PostgreSQL: {exc.stderr!r} {log[-2000:]}")
+    except BaseException:  # pytest-timeout or Ctrl-C while it starts: stop what started
+        _stop(pg_ctl, data, base, user, env)
+        raise
     try:
         yield f"postgresql+psycopg://vb@127.0.0.1:{port}/postgres"
     finally:
         from virtbench.store import dispose_engines
 
         dispose_engines()
+        _stop(pg_ctl, data, base, user, env)
+
+
+def _stop(pg_ctl: str, data: Path, base: Path, user: str | None, env: dict[str, str]) -> None:
+    """Stop the server if it runs (also half-started), then remove its directory."""
+    if (data / "postmaster.pid").exists():
         subprocess.run(_as_user([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
                                 user), capture_output=True, env=env, timeout=60, check=False,
                        cwd=base)
@@ -105,4 +114,4 @@ def postgres_url() -> Iterator[str]:
             if not (data / "postmaster.pid").exists():
                 break
             time.sleep(0.1)
-        shutil.rmtree(base, ignore_errors=True)
+    shutil.rmtree(base, ignore_errors=True)

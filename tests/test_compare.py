@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
 
 from clihelp import vb
-from virtbench.analysis.compare import compare, welch_log
+from virtbench.analysis.compare import compare
+from virtbench.analysis.welch import welch_log
 from virtbench.results import model
 from virtbench.store import dispose_engines
 
@@ -163,7 +165,7 @@ def test_compare_errors() -> None:
     assert rc == 2 and "no 4-copy section" in err
 
 
-def test_terminal_output_is_a_rich_table(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_terminal_output_is_fitted_and_coloured(monkeypatch: pytest.MonkeyPatch) -> None:
     import io
     import sys
 
@@ -178,7 +180,9 @@ def test_terminal_output_is_a_rich_table(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("COLUMNS", "160")
     assert main(["compare", str(PV), str(HVM)]) == 0
     text = out.getvalue()
-    assert "┃" in text and "6.422" in text and "+? untested" in text
+    assert "\x1b[" in text and "6.422" in text and "+? untested" in text
+    assert max(len(re.sub(r"\x1b\[[0-9;]*m", "", ln)) for ln in text.splitlines()
+               if not ln.startswith("beyond noise")) <= 160
 
 
 def test_comparing_a_run_with_itself_warns() -> None:

@@ -33,7 +33,7 @@ EXPECTED: dict[str, tuple[list[tuple[str, str, str | None]], str, dict[int, list
     ),
     "kvm-emulated": (
         [("hypervisor", "kvm", None)],
-        "kvm (emulated devices: ata_piix, e1000)",
+        "kvm (emulated devices: ata_piix, e1000, platform: redhat)",
         {0: ["dmesg.txt: [    0.000000] Hypervisor detected: KVM",
              "/sys/bus/pci/drivers/ata_piix: bound to 0000:00:01.1",
              "/sys/bus/pci/drivers/e1000: bound to 0000:00:03.0"]},

@@ -92,3 +92,28 @@ def test_archive_with_escaping_paths_is_refused(tmp_path: Path) -> None:
     with pytest.raises(tarfile.TarError), opened_root(bad):
         pass
     assert not (tmp_path.parent / "escape.txt").exists()
+
+
+def test_snapshot_captures_what_the_definitions_read(tmp_path: Path) -> None:
+    """The device tree, lparcfg, /dev/mdesc...: capturing follows the hypervisor definitions
+    (and leaves lparcfg's serial number out)."""
+    from virtbench.probes.base import Root
+    from virtbench.probes.snapshot import _safe_extract, _write_platform_files
+
+    data = Path(__file__).resolve().parent / "data" / "detect"
+    for case, expected in (("virt-what-ppc64-lpar-shared", ("powervm", "shared")),
+                           ("ldoms-control", ("ldoms", None)),
+                           ("arm64-qemu-kvm", ("qemu-tcg", "tcg"))):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            _write_platform_files(Root(data / case), _Writer(tar, []))
+        buf.seek(0)
+        out = tmp_path / case
+        out.mkdir()
+        with tarfile.open(fileobj=buf) as tar:
+            _safe_extract(tar, out)
+        layer = detect(out).layers[0]
+        assert (layer.name, layer.variant) == expected, (case, layer)
+    lparcfg = (tmp_path / "virt-what-ppc64-lpar-shared" / "proc/ppc64/lparcfg").read_text()
+    assert "shared_processor_mode=1" in lparcfg and "serial_number" not in lparcfg
+    assert (tmp_path / "ldoms-control" / "sys/class/vlds/ctrl").is_dir()

@@ -64,6 +64,7 @@ def _fleet_testbed(page: Path, work: Path) -> Iterator[None]:
         yield
 
 
+@pytest.mark.timeout(1200)  # a page runs several commands (each bounded to 600 s below)
 @pytest.mark.parametrize(("page", "examples"), [c for c in CASES if c[1]],
                          ids=[c[0].name for c in CASES if c[1]])
 def test_documented_examples_run(page: Path, examples: list[tuple[str, int]],

@@ -140,3 +140,42 @@ def test_local_settle_syncs_and_rests_for_the_given_time() -> None:
     t0 = time.monotonic()
     ex.settle(0.0)  # quick mode: nothing at all
     assert time.monotonic() - t0 < rested
+
+
+def test_a_group_is_signalled_only_while_its_leader_is_unreaped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # killpg after wait() reaped the leader can kill an unrelated group that got the
+    # reused pid. Every killpg the executor makes must find its leader still our child,
+    # running or a zombie (waitid WNOWAIT sees it; once reaped it raises ChildProcessError).
+    import virtbench.runner.executor as ex_mod
+
+    calls: list[tuple[int, bool]] = []
+    real_killpg = os.killpg
+
+    def checking_killpg(pgid: int, sig: int) -> None:
+        try:
+            os.waitid(os.P_PID, pgid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
+            unreaped = True
+        except ChildProcessError:
+            unreaped = False
+        calls.append((pgid, unreaped))
+        real_killpg(pgid, sig)
+
+    monkeypatch.setattr(ex_mod.os, "killpg", checking_killpg)
+    cwds = []
+    for i in range(3):
+        (tmp_path / str(i)).mkdir()
+        cwds.append(tmp_path / str(i))
+    marker = tmp_path / "orphan-alive"
+    # Each copy leaves a child behind in its group; the pass must kill it.
+    script = f"(sleep 2; touch {marker}) & echo done"
+    outs = LocalExecutor().run_pass([["/bin/sh", "-c", script]] * 3, cwds, timeout=30)
+    assert [o.stdout for o in outs] == ["done\n"] * 3 and all(o.returncode == 0 for o in outs)
+    assert len(calls) == 3 and all(unreaped for _, unreaped in calls), calls
+    time.sleep(2.5)
+    assert not marker.exists()  # the children left in the groups were killed
+    # A copy that outlives its timeout: killed (group first, leader unreaped), then reaped.
+    calls.clear()
+    outs = LocalExecutor().run_pass([["/bin/sleep", "30"]], cwds[:1], timeout=0.3)
+    assert outs[0].returncode == -9
+    assert calls and all(unreaped for _, unreaped in calls), calls

@@ -35,6 +35,7 @@ from virtbench.fleet.testbed import LocalFleet
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(900),  # fleet runs over real sshd hosts (commands bounded to 400 s)
     pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(),
                        reason="needs openssh-server (scripts/setup-dev.sh installs it)"),
     pytest.mark.skipif(shutil.which("ansible-playbook") is None

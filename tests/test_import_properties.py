@@ -5,22 +5,30 @@ Examples are bounded so the suite stays fast; ``bench/fuzz.py`` runs the big cam
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import math
+import shutil
+import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, configuration, given, settings
 from hypothesis import strategies as st
 
 from virtbench.errors import UsageError
 from virtbench.importers.unixbench import RANGES, _reports, parse_reports
+
+# Hypothesis keeps caches in ./.hypothesis; keep them out of the work tree, and remove them.
+_HOME = tempfile.mkdtemp(prefix="virtbench-hypothesis-")
+atexit.register(shutil.rmtree, _HOME, True)
+configuration.set_hypothesis_home_dir(_HOME)
 
 DATA = Path(__file__).resolve().parent / "data"
 REF_LINES = (DATA / "unixbench-centos6-xen-pv.txt").read_text().splitlines(keepends=True)
 MULTI_LINES = (DATA / "unixbench-5.1.3-16cpu-1-16copies.txt").read_text().splitlines(
     keepends=True)
 
-SETTINGS = settings(max_examples=120, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=120, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 NUMBERS = st.one_of(

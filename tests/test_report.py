@@ -133,7 +133,7 @@ def test_html_is_self_contained_with_plotly_inlined_once() -> None:
     assert specs == [f"chart-{i}" for i in range(1, 7)]
     for spec in re.findall(r'data-chart="chart-\d+">(.*?)</script>', page):
         assert json.loads(spec)["data"]
-    assert "Kernel entry is several times slower" in page
+    assert "several times slower than this CPU predicts" in page
     assert "2 guests loaded" in page and "Consolidation" in page and "mystery" in page
 
 
@@ -143,7 +143,7 @@ def test_markdown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # '2,005,350').
     assert re.search(r"\| System Call Overhead \| 312,300\.0 lps \| 208\.2 \| 2,005,350 lps \| "
                      r"1336\.9 \| 6\.42x \|", text), text
-    assert "**Important: Kernel entry is several times slower" in text
+    assert "**Important: Kernel entry and fork/exec are several times slower" in text
     assert "| 3 guests loaded | 3 | all | 229.0 | 3.18 | 0.97 |" in text
     assert "| Virtualization | not detected | not detected | not detected |" in text
     out = tmp_path / "r.md"

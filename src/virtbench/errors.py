@@ -9,7 +9,10 @@ class VirtbenchError(Exception):
     exit_code: int = 2
 
     def __init__(self, message: str, exit_code: int | None = None) -> None:
-        super().__init__(message)
+        from virtbench.safeio import clip_message
+
+        # One line, and at most MAX_QUOTE characters of any input it quotes (a 10 MB line).
+        super().__init__(clip_message(str(message)))
         if exit_code is not None:
             self.exit_code = exit_code
 

@@ -20,11 +20,11 @@ index tests both runs have (equal to the ratio of the index scores when all 12 a
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from virtbench.analysis.stats import geometric_mean, kept_scores
+from virtbench.analysis.welch import welch_log
 from virtbench.results.model import RunResult, Section, TestResult
 
 ALPHA = 0.05
@@ -100,33 +100,6 @@ class Comparison:
 
 
 # ---- statistics ------------------------------------------------------------------------------
-def welch_log(base: list[float], other: list[float], level: float = 0.95
-              ) -> tuple[float, float, float, float] | None:
-    """(ratio, ci_low, ci_high, p) of geometric means ``other / base`` from their samples,
-    by Welch's t-test on logarithms; None with fewer than two positive samples a side."""
-    if len(base) < 2 or len(other) < 2 or min(base + other) <= 0:
-        return None
-    la, lb = [math.log(x) for x in base], [math.log(x) for x in other]
-    na, nb = len(la), len(lb)
-    ma, mb = math.fsum(la) / na, math.fsum(lb) / nb
-    va = math.fsum((x - ma) ** 2 for x in la) / (na - 1)
-    vb = math.fsum((x - mb) ** 2 for x in lb) / (nb - 1)
-    d = mb - ma
-    se2 = va / na + vb / nb
-    if se2 == 0:
-        p = 1.0 if d == 0 else 0.0
-        r = math.exp(d)
-        return r, r, r, p
-    from scipy import stats as _st  # imported here: ~1 s of start-up otherwise
-
-    se = math.sqrt(se2)
-    df = se2**2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
-    t = d / se
-    p = float(2 * _st.t.sf(abs(t), df))
-    q = float(_st.t.ppf(0.5 + level / 2, df))
-    return math.exp(d), math.exp(d - q * se), math.exp(d + q * se), p
-
-
 def _kept(t: TestResult) -> list[float]:
     return kept_scores([p.score for p in t.passes]) if t.passes else []
 

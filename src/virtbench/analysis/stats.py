@@ -70,9 +70,9 @@ def t_log_interval(values: Sequence[float], level: float = 0.95) -> tuple[float,
     mean = math.fsum(logs) / n
     var = math.fsum((x - mean) ** 2 for x in logs) / (n - 1)
     sem = math.sqrt(var / n)
-    from scipy import stats as _scipy_stats  # imported here: ~1 s, only needed for CIs
+    from virtbench.analysis.student_t import t_ppf
 
-    t = float(_scipy_stats.t.ppf(0.5 + level / 2, n - 1))
+    t = t_ppf(0.5 + level / 2, n - 1)
     return math.exp(mean - t * sem), math.exp(mean + t * sem)
 
 

@@ -1,6 +1,8 @@
 """Welch's unequal-variance t-test for two independent samples (A vs B).
 
-Used by ``virtbench tune`` to say whether new settings changed an experiment's main figure.
+The one Welch test: ``virtbench tune`` uses :func:`welch` to say whether new settings changed an
+experiment's main figure; ``virtbench compare`` uses :func:`welch_log` (the same test on
+logarithms) for the ratio of two runs' geometric means.
 Computed directly (not ``scipy.stats.ttest_ind``) so that degenerate samples — identical
 values, a single value — give defined answers instead of NaN and warnings.
 """
@@ -60,12 +62,23 @@ def welch(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> WelchR
         # no spread at all: t is infinite (or undefined); it is left out (JSON has no inf)
         return WelchResult(ma, mb, 0.0, 0.0, len(a), len(b), diff, pct, None, df, p, diff,
                            diff, level)
-    from scipy import stats as _stats  # late: scipy takes a second to import
+    from virtbench.analysis.student_t import t_ppf, t_sf
 
     df = (qa + qb) ** 2 / ((qa * qa / (len(a) - 1) if qa else 0.0)
                            + (qb * qb / (len(b) - 1) if qb else 0.0))
     t = diff / se
-    p = float(2 * _stats.t.sf(abs(t), df))
-    half = float(_stats.t.ppf(0.5 + level / 2, df)) * se
+    p = 2 * t_sf(abs(t), df)
+    half = t_ppf(0.5 + level / 2, df) * se
     return WelchResult(ma, mb, math.sqrt(va), math.sqrt(vb), len(a), len(b), diff, pct, t, df,
                        p, diff - half, diff + half, level)
+
+
+def welch_log(base: Sequence[float], other: Sequence[float], level: float = 0.95
+              ) -> tuple[float, float, float, float] | None:
+    """(ratio, ci_low, ci_high, p) of geometric means ``other / base`` from their samples,
+    by :func:`welch` on logarithms; None with fewer than two positive samples a side."""
+    if len(base) < 2 or len(other) < 2 or min(*base, *other) <= 0:
+        return None
+    w = welch([math.log(x) for x in base], [math.log(x) for x in other], level)
+    assert w.p_value is not None and w.ci_low is not None and w.ci_high is not None
+    return math.exp(w.difference), math.exp(w.ci_low), math.exp(w.ci_high), w.p_value

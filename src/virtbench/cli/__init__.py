@@ -6,6 +6,9 @@ Each sub-command lives in its own module under ``virtbench.cli`` and exposes::
     HELP: str                      # one line for ``virtbench --help``
     def register(parser: argparse.ArgumentParser) -> None   # add its options
     def run(args: argparse.Namespace) -> int                # do it, return exit code
+    EXAMPLES: tuple[str, ...]      # optional: example command lines for its --help
+
+Every command also gets the common options ``-q``, ``-v`` and ``--debug`` (docs/index.md).
 
 To add a command, write the module and add its name to ``COMMAND_MODULES`` (the one place).
 ``main()`` stays tiny: parse, dispatch, turn ``VirtbenchError`` into one line on stderr.
@@ -14,10 +17,14 @@ To add a command, write the module and add its name to ``COMMAND_MODULES`` (the 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import re
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 from virtbench import __version__
@@ -45,6 +52,35 @@ COMMAND_MODULES: tuple[str, ...] = (
     "migrate-check",
     "migrate",
     "fleet",
+    "serve",
+    "completion",
+)
+
+# Every environment variable virtbench reads (tests/test_cli_conventions.py greps the code
+# for VIRTBENCH_ names and checks each is here).
+ENVIRONMENT: tuple[tuple[str, str], ...] = (
+    ("VIRTBENCH_DB", "index database URL (default: SQLite in the data dir)"),
+    ("VIRTBENCH_KERNEL", "guest kernel for VM experiments (default: the newest in /boot)"),
+    ("VIRTBENCH_ACCEL", "QEMU accelerator: kvm or tcg (default: kvm if a guest boots)"),
+    ("VIRTBENCH_BUSYBOX", "static busybox for the guest's initramfs (default: found on PATH)"),
+    ("VIRTBENCH_QEMU", "QEMU binary (default: qemu-system-x86_64 on PATH)"),
+    ("VIRTBENCH_TOKEN", "virtbench serve: the token every request must carry"),
+    ("XDG_DATA_HOME", "data dir: results and the SQLite index (default: ~/.local/share)"),
+    ("CC", "C compiler for the workloads (default: cc)"),
+    ("COLUMNS", "table width (default: the terminal's; unlimited in a pipe)"),
+    ("NO_COLOR", "no colours on a terminal"),
+)
+INTERNAL_ENVIRONMENT = ("VIRTBENCH_INSTANCE", "VIRTBENCH_TEST_CACHE")
+"""Set by virtbench itself (a marker on instance processes) or by its tests, not by users."""
+
+EXAMPLES: tuple[str, ...] = (
+    "virtbench run                      # the 12 index tests, 1 copy then one per CPU",
+    "virtbench run --list               # tests, groups, units, baselines",
+    "virtbench runs                     # the stored runs",
+    "virtbench compare env=old env=new  # what changed, beyond noise (labels or run ids)",
+    "virtbench compare env=old env=new --fail-above 5%  # CI gate: exit 1 on a regression",
+    "virtbench report env=old env=new -o report.html  # an offline HTML page",
+    "virtbench detect                   # what virtualization is this?",
 )
 
 
@@ -52,20 +88,51 @@ def _load(name: str) -> ModuleType:
     return importlib.import_module(f"virtbench.cli.{name.replace('-', '_')}")
 
 
+def _summary(name: str) -> tuple[str, str]:
+    """(NAME, HELP) of a command module, read from its source without importing it: the
+    top-level ``virtbench --help`` lists every command, and importing them all costs more
+    than the 0.25 s start-up budget (bench/cli_startup.py). Falls back to importing when the
+    values are not plain string literals."""
+    mod_name = f"virtbench.cli.{name.replace('-', '_')}"
+    path = Path(__file__).with_name(name.replace("-", "_") + ".py")
+    found: dict[str, str] = {}
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        tree = None
+    for node in tree.body if tree is not None else []:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id in ("NAME", "HELP")
+                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+            found[node.targets[0].id] = node.value.value
+    if len(found) == 2:
+        return found["NAME"], found["HELP"]
+    mod = importlib.import_module(mod_name)
+    return mod.NAME, mod.HELP
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse's default prints usage + message with exit 2; keep it to one clear line.
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        from virtbench.safeio import clip_message
+
+        sys.stderr.write(f"{self.prog}: error: {clip_message(message)}\n")
         raise SystemExit(2)
+
+
+_COMMON_FLAGS = ("--quiet", "--verbose", "--debug")
 
 
 def _only_module(argv: Sequence[str] | None) -> str | None:
     """The module of the sub-command named first on the command line, if it is a known one.
 
-    Importing every command module costs seconds (numpy/scipy/pydantic); a command such as
+    Importing every command module costs seconds (pydantic, SQLAlchemy); a command such as
     ``detect`` must answer in well under a second, so only its own module is loaded.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    while args and (args[0] in _COMMON_FLAGS or re.fullmatch(r"-v+|-q", args[0])):
+        args.pop(0)
     if not args or args[0].startswith("-"):
         return None
     word = args[0].replace("-", "_")
@@ -75,33 +142,103 @@ def _only_module(argv: Sequence[str] | None) -> str | None:
     return None
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def add_common_options(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    """``-q``/``-v``/``--debug``, accepted before the command word and after it."""
+    keep = argparse.SUPPRESS  # a sub-command's default must not overwrite the top-level value
+    g = parser.add_argument_group("output options (every command)")
+    g.add_argument("-q", "--quiet", action="store_true", default=False if top else keep,
+                   help="no progress or info lines on stderr (warnings and errors stay)")
+    g.add_argument("-v", "--verbose", action="count", default=0 if top else keep,
+                   help="more detail on stderr")
+    g.add_argument("--debug", action="store_true", default=False if top else keep,
+                   help="an unexpected error prints its traceback")
+
+
+def _epilog(examples: Sequence[str], env: bool) -> str:
+    parts = []
+    if examples:
+        parts.append("examples:\n" + "".join(f"  {e}\n" for e in examples))
+    if env:
+        w = max(len(k) for k, _ in ENVIRONMENT)
+        parts.append("environment:\n" + "".join(f"  {k:<{w}}  {v}\n" for k, v in ENVIRONMENT))
+    parts.append("docs: docs/index.md (one page per command); exit codes: 0 ok, 1 failed or "
+                 "gate failed, 2 bad usage, 70 internal error, 130 interrupted\n")
+    return "\n".join(parts)
+
+
+def build_parser(only: str | None = None, summary: bool = False) -> argparse.ArgumentParser:
+    """The parser of every command (``only``: of that one). ``summary``: commands listed with
+    their one-line help but no options, for the top-level ``--help`` (no module imported)."""
     parser = _Parser(
         prog="virtbench",
         description="Measure and explain what virtualization costs a Linux server.",
+        epilog=_epilog(EXAMPLES, env=True),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"virtbench {__version__}")
+    add_common_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES if only is None else (only,):
+        if summary:
+            word, help_text = _summary(name)
+            sub.add_parser(word, help=help_text)
+            continue
         mod = _load(name)
-        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP,
+                           epilog=_epilog(getattr(mod, "EXAMPLES", ()), env=False)
+                           + "environment variables: virtbench --help\n",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.register(p)
+        add_common_options(p)
         p.set_defaults(_run=mod.run)
     return parser
 
 
+OVERVIEW = """virtbench {version}: measure and explain what virtualization costs a Linux server.
+
+  virtbench run              run the UnixBench-compatible suite (--list: the tests)
+  virtbench runs             list the stored runs
+  virtbench compare A B      what changed between runs, beyond noise
+  virtbench report RUN...    an offline HTML report of runs
+  virtbench detect           what virtualization is this machine under?
+
+`virtbench --help` lists every command; `virtbench COMMAND --help` its options and examples.
+"""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser(_only_module(argv))
-    args = parser.parse_args(argv)
+    try:  # Ctrl-C while the command modules are imported is one line too, not a traceback
+        return _main(argv)
+    except KeyboardInterrupt:
+        sys.stderr.write("virtbench: interrupted\n")
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list:
+        # Bare `virtbench`: a short overview, not an error.
+        sys.stdout.write(OVERVIEW.format(version=__version__))
+        return 0
+    only = _only_module(args_list)
+    top_help = only is None and any(a in ("-h", "--help") for a in args_list)
+    parser = build_parser(only, summary=top_help)
+    args = parser.parse_args(args_list)
+    from virtbench import console
+
+    console.configure(quiet=args.quiet, verbose=args.verbose, debug_on=args.debug)
     if not getattr(args, "_run", None):
-        parser.print_help()
-        return 2
+        # Only options (e.g. `virtbench -v`): the overview, as for bare `virtbench`.
+        sys.stdout.write(OVERVIEW.format(version=__version__))
+        return 0
     # SIGTERM behaves like Ctrl-C so every cleanup path (finally blocks) runs.
     signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
         rc: int = args._run(args)
         return rc
     except VirtbenchError as exc:
+        if args.debug:
+            traceback.print_exc()
         sys.stderr.write(f"virtbench: error: {exc}\n")
         return exc.exit_code
     except KeyboardInterrupt:
@@ -109,6 +246,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 141
+    except Exception as exc:  # a bug: one line, the traceback only when asked for
+        if args.debug:
+            traceback.print_exc()
+            return INTERNAL_ERROR
+        sys.stderr.write(f"virtbench: internal error: {type(exc).__name__}: {exc}\n"
+                         "virtbench: rerun with --debug for the traceback\n")
+        return INTERNAL_ERROR
+
+
+INTERNAL_ERROR = 70
+"""Exit code of an unexpected error (sysexits' EX_SOFTWARE)."""
 
 
 def _sigterm_to_interrupt(signum: int, frame: object) -> None:

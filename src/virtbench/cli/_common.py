@@ -4,16 +4,18 @@ db, compare)."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from virtbench.errors import UsageError
+from virtbench.safeio import atomic_write, clip, write_error
+from virtbench.table import Col, markdown, render
+from virtbench.table import print_table as table_print
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
@@ -48,77 +50,61 @@ def print_json(data: Any) -> None:
 
 
 def write_output(path: Path, text: str) -> None:
-    """Write ``text`` to the user's ``-o`` file: atomically (a temporary file next to it,
-    then a rename) for a regular file, so a failure leaves the old content; directly for a
-    device or FIFO (``/dev/stdout``, a pipe), which a rename would replace by a plain file.
-    A symlink is followed (its target is written, the link stays). Any OSError is one
-    ``UsageError`` line naming the file; the temporary file never stays behind."""
+    """Write ``text`` to the user's ``-o`` file: atomically (``safeio.atomic_write``: a
+    temporary file created exclusively next to it, fsync, rename) for a regular file, so a
+    failure leaves the old content and no temporary file; directly for a device or FIFO
+    (``/dev/stdout``, a pipe), which a rename would replace by a plain file. A symlink the
+    user named is followed (its target is written, the link stays). Any OSError is one
+    ``UsageError`` line naming the file."""
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
         mode = None
     except OSError as exc:
-        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise write_error(path, exc) from None
     if mode is not None and stat.S_ISDIR(mode):
-        raise UsageError(f"{path}: cannot write: is a directory")
-    try:
-        if mode is not None and not stat.S_ISREG(mode):
+        raise UsageError(f"{clip(path)}: cannot write: is a directory")
+    if mode is not None and not stat.S_ISREG(mode):
+        try:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
-            return
-        target = Path(os.path.realpath(path))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, target)
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        except OSError as exc:
+            raise write_error(path, exc) from None
+        return
+    atomic_write(Path(os.path.realpath(path)), text)
 
 
 def info(message: str) -> None:
-    sys.stderr.write(f"virtbench: {message}\n")
-    sys.stderr.flush()
+    """A progress line on stderr; silent with ``-q`` (virtbench.console)."""
+    from virtbench import console
+
+    console.info(message)
+
+
+def _columns(headers: Sequence[str], right: Sequence[int],
+             style: Callable[[str], str] | None = None,
+             wrap: Sequence[int] = ()) -> list[Col]:
+    right_set, wrap_set = set(right), set(wrap)
+    return [Col(h, right=i in right_set, wrap=i in wrap_set,
+                style=None if i in right_set else style) for i, h in enumerate(headers)]
 
 
 def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
                 right: Sequence[int] = ()) -> str:
-    """Columns padded with spaces; ``right`` lists the column numbers to right-align."""
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
-
-    def fmt(cells: Sequence[str]) -> str:
-        out = []
-        for i, cell in enumerate(cells):
-            out.append(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]))
-        return "  ".join(out).rstrip()
-
-    lines = [fmt(headers), fmt(["-" * w for w in widths])]
-    lines.extend(fmt(r) for r in rows)
-    return "\n".join(lines) + "\n"
+    """Columns padded with spaces, one line per row (``virtbench.table.render``)."""
+    return render(_columns(headers, right), rows)
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
                    right: Sequence[int] = ()) -> str:
-    def esc(s: str) -> str:
-        return s.replace("|", "\\|")
-
-    lines = ["| " + " | ".join(esc(h) for h in headers) + " |",
-             "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|"]
-    lines.extend("| " + " | ".join(esc(c) for c in r) + " |" for r in rows)
-    return "\n".join(lines) + "\n"
+    return markdown(_columns(headers, right), rows)
 
 
-_CHANGE_STYLES = (("+ ", "bold green"), ("- ", "bold red"), ("+?", "green"), ("-?", "red"),
-                  ("~ ", "dim"))
+_CHANGE_STYLES = (("+ ", "1;32"), ("- ", "1;31"), ("+?", "32"), ("-?", "31"), ("~ ", "2"))
 
 
-def _style(cell: str) -> str:
+def change_style(cell: str) -> str:
+    """compare's change marks (``+ ``/``- ``/``+?``/``-?``/``~ ``) as colours."""
     for prefix, style in _CHANGE_STYLES:
         if cell.startswith(prefix):
             return style
@@ -127,26 +113,12 @@ def _style(cell: str) -> str:
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
                 right: Sequence[int] = (), title: str | None = None,
-                color_changes: bool = False) -> None:
-    """A rich table on a terminal, plain aligned text otherwise (pipes, files, tests).
-
-    ``color_changes``: cells starting ``+ ``/``- ``/``+?``/``-?``/``~ `` (compare's change
-    marks) are coloured on a terminal."""
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-        from rich.text import Text
-
-        table = Table(title=title, show_lines=False)
-        for i, h in enumerate(headers):
-            table.add_column(h, justify="right" if i in right else "left")
-        for r in rows:
-            table.add_row(*(Text(c, style=_style(c) if color_changes else "") for c in r))
-        Console().print(table)
-        return
-    if title:
-        sys.stdout.write(title + "\n")
-    sys.stdout.write(plain_table(headers, rows, right))
+                color_changes: bool = False, wrap: Sequence[int] = ()) -> None:
+    """Print with the one table renderer (``virtbench.table``): fitted to the terminal or
+    ``$COLUMNS`` (``wrap`` lists the columns that may wrap; the others are never cut), plain
+    one-line rows in a pipe. ``color_changes``: compare's change marks are coloured."""
+    table_print(_columns(headers, right, change_style if color_changes else None, wrap), rows,
+                title=title)
 
 
 def fmt_num(value: float | None, digits: int = 1) -> str:

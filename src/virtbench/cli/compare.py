@@ -31,8 +31,22 @@ def register(parser: argparse.ArgumentParser) -> None:
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="the comparison as JSON on stdout")
     out.add_argument("--format", choices=["table", "markdown"], default="table",
-                     help="table (rich on a terminal, plain text otherwise) or markdown")
+                     help="table (fitted to the terminal, one line per row in a pipe) or markdown")
+    parser.add_argument("--fail-above", metavar="P%", type=_percent, default=None,
+                        help="CI gate: exit 1 when a test or the index is worse than the "
+                             "baseline beyond noise by more than P percent (e.g. 5%%)")
     add_db_option(parser)
+
+
+def _percent(text: str) -> float:
+    """``5%``, ``5`` or ``2.5%``: a percentage in [0, 100)."""
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a percentage such as 5%") from None
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a percentage from 0 to 100")
+    return value
 
 
 def _letters(n: int) -> list[str]:
@@ -51,7 +65,8 @@ def _ratio(d: Delta | None) -> str:
         return "-"
     text = f"{d.ratio:.3f}"
     if d.ci_low is not None and d.ci_high is not None:
-        text += f" [{d.ci_low:.3f}, {d.ci_high:.3f}]"
+        # A no-break space: a narrow table wraps between the ratio and its interval only.
+        text += f" [{d.ci_low:.3f},\u00a0{d.ci_high:.3f}]"
     return text
 
 
@@ -120,6 +135,11 @@ def _right(headers: list[str]) -> list[int]:
     return [i for i, h in enumerate(headers) if h.endswith(("score", "index", "/A"))]
 
 
+def _wrap(headers: list[str]) -> list[int]:
+    """Columns that may wrap in a narrow terminal: test names, ratio | interval, changes."""
+    return [i for i, h in enumerate(headers) if i == 0 or h.endswith(("/A", "change"))]
+
+
 def legend(comp: Comparison) -> list[str]:
     return [f"{letter}: {r.id} {r.label} ({r.profile}, {r.started[:10]})"
             for letter, r in zip(_letters(len(comp.runs)), comp.runs, strict=True)]
@@ -177,8 +197,12 @@ def run(args: argparse.Namespace) -> int:
         out = comp.to_dict()
         if fleet is not None:
             out["fleet"] = fleet.to_dict()
+        if args.fail_above is not None:
+            from virtbench.analysis.gate import gate
+
+            out["gate"] = gate(comp, args.fail_above, _letters(len(comp.runs))).to_dict()
         print_json(out)
-        return 0
+        return _gate(args, comp)
     if fleet is not None:
         from virtbench.fleet.views import render_table
 
@@ -187,17 +211,36 @@ def run(args: argparse.Namespace) -> int:
         if len(runs) > FLEET_COLUMNS:
             sys.stdout.write(f"(test-by-test comparison of {len(runs)} hosts left out: name "
                              f"fewer runs, or use --json)\n")
-            return 0
+            return _gate(args, comp)
     if args.format == "markdown":
         sys.stdout.write(render_markdown(comp))
-        return 0
+        return _gate(args, comp)
     for line in legend(comp):
         print(line)
     for sc in comp.sections:
         headers, rows = section_rows(sc, len(comp.runs))
         print()
         print_table(headers, rows, right=_right(headers), title=section_title(sc),
-                    color_changes=True)
+                    color_changes=True, wrap=_wrap(headers))
     print()
     print(comp.rule)
-    return 0
+    return _gate(args, comp)
+
+
+def _gate(args: argparse.Namespace, comp: Comparison) -> int:
+    """``--fail-above``: exit 1 when the gate fails (virtbench.analysis.gate), 0 otherwise;
+    the verdict goes to stderr (stdout stays the report or the JSON)."""
+    if args.fail_above is None:
+        return 0
+    from virtbench.analysis.gate import gate
+
+    res = gate(comp, args.fail_above, _letters(len(comp.runs)))
+    for line in res.untested:
+        sys.stderr.write(f"virtbench: gate: not judged: {line}\n")
+    for line in res.failures:
+        sys.stderr.write(f"virtbench: gate: FAIL: {line}\n")
+    verdict = "failed" if res.failed else "passed"
+    sys.stderr.write(f"virtbench: gate {verdict}: --fail-above {args.fail_above:g}% "
+                     f"({len(res.failures)} regression{'' if len(res.failures) == 1 else 's'} "
+                     "beyond noise and the threshold)\n")
+    return 1 if res.failed else 0

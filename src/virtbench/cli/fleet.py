@@ -12,7 +12,7 @@ import socket
 import sys
 from typing import Any
 
-from virtbench.errors import UsageError
+from virtbench.errors import EnvironmentUnsupported, UsageError
 
 NAME = "fleet"
 HELP = "run a virtbench command on many hosts through Ansible and bring the results home"
@@ -122,8 +122,22 @@ def run(args: argparse.Namespace) -> int:
     if handler is None:
         raise UsageError("fleet needs a sub-command: run, status, resume or results "
                          "(virtbench fleet --help)")
+    _need_fleet_extra()
     rc: int = handler(args)
     return rc
+
+
+def _need_fleet_extra() -> None:
+    """One line naming the extra when Ansible or rich is not installed."""
+    import importlib
+
+    for module in ("ansible_runner", "ansible", "rich"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise EnvironmentUnsupported(
+                f"virtbench fleet needs the [fleet] extra ({module} is missing): "
+                "pip install 'virtbench[fleet]'") from None
 
 
 # ---- run / resume ------------------------------------------------------------------------------

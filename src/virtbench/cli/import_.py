@@ -16,6 +16,7 @@ from virtbench.cli._common import (
 from virtbench.errors import UsageError
 from virtbench.results.model import RunResult, load_any
 from virtbench.results.resolve import Document, load_file_all
+from virtbench.safeio import atomic_write, read_regular
 
 NAME = "import"
 HELP = "import UnixBench text reports or virtbench JSON documents into the store"
@@ -59,35 +60,41 @@ def read_documents(files: list[str], labels: dict[str, str]) -> list[tuple[Docum
 
 def import_documents(docs: list[tuple[Document, Path]], db_url: str | None) -> list[Path]:
     """Write the master files and index them all in one transaction; on failure, remove the
-    master files this import created and re-raise."""
+    master files this import created and re-raise.
+
+    Read-modify-write of master files (labels merged) and the index happen under the store
+    lock: without it concurrent re-imports lose labels and the index disagrees with the
+    files (docs/reliability.md)."""
     from virtbench.store import master_path, open_store
+    from virtbench.store.lock import store_lock
 
     store = open_store(db_url)
     created: list[Path] = []
     previous: dict[Path, bytes] = {}  # re-imported runs: their master files as they were
     written: list[tuple[Document, Path]] = []
-    try:
-        for doc, _src in docs:
-            target = master_path(doc)
-            if target.exists():
-                previous[target] = target.read_bytes()
-                # Importing again keeps the labels given the first time.
-                try:
-                    old = load_any(target)
-                    doc.labels = {**old.labels, **doc.labels}
-                except UsageError:
-                    pass
-            else:
-                created.append(target)
-            doc.save(target)
-            written.append((doc, target))
-        store.record_many(written)
-    except BaseException:
-        for p in created:
-            p.unlink(missing_ok=True)
-        for p, data in previous.items():
-            p.write_bytes(data)
-        raise
+    with store_lock():
+        try:
+            for doc, _src in docs:
+                target = master_path(doc)
+                if target.exists():
+                    previous[target] = read_regular(target)
+                    # Importing again keeps the labels given the first time.
+                    try:
+                        old = load_any(target)
+                        doc.labels = {**old.labels, **doc.labels}
+                    except UsageError:
+                        pass
+                else:
+                    created.append(target)
+                doc.save(target)
+                written.append((doc, target))
+            store.record_many(written)
+        except BaseException:
+            for p in created:
+                p.unlink(missing_ok=True)
+            for p, data in previous.items():
+                atomic_write(p, data)
+            raise
     return [p for _, p in written]
 
 

@@ -10,6 +10,7 @@ from virtbench.errors import UsageError
 from virtbench.experiments import postmark, seqread
 from virtbench.experiments.common import progress
 from virtbench.results.model import ExperimentResult
+from virtbench.units import parse_size
 
 NAME = "io"
 HELP = "I/O experiments: Postmark small-file transactions, sequential read of a large file"
@@ -24,7 +25,7 @@ def _int(text: str) -> int:
 
 def _bytes(text: str) -> int:
     try:
-        return postmark._bytes(text, "size")
+        return parse_size(text)
     except UsageError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

@@ -10,11 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from virtbench import console
 from virtbench.errors import UsageError
 from virtbench.report.text import render
 from virtbench.results.environment import collect
 from virtbench.results.model import Mode, RunResult
 from virtbench.runner.executor import LocalExecutor
+from virtbench.runner.limits import check_copies
 from virtbench.runner.suite import (
     ProgressEvent,
     SuiteConfig,
@@ -87,6 +89,37 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="print the result document (JSON) instead of the text report")
     p.add_argument("--no-detect", action="store_true",
                    help="skip virtualization detection in the environment record")
+    p.add_argument("--list", action="store_true",
+                   help="list the tests (ids, names, units, index baselines) and groups; "
+                        "run nothing")
+
+
+EXAMPLES = (
+    "virtbench run                       # the 12 index tests: 1 copy, then one per CPU",
+    "virtbench run --list                # the test ids and groups to name",
+    "virtbench run dhry2reg pipe -c 1    # two tests, one copy",
+    "virtbench run --quick               # a smoke run (not comparable)",
+    "virtbench run --precision 2% --label env=vm -o result.json",
+)
+
+
+def list_tests() -> str:
+    """``run --list``: every test of the catalog, then the groups."""
+    from virtbench.table import Col, output_width, render
+    from virtbench.workloads.catalog import CATALOG, GROUPS
+
+    cols = [Col("TEST"), Col("NAME", wrap=True, min_width=16), Col("UNIT"),
+            Col("BASELINE", right=True), Col("PASSES", right=True), Col("SECONDS", right=True),
+            Col("GROUPS", wrap=True, min_width=10, breakable=False)]
+    rows = [[s.id, s.name, s.unit, f"{s.baseline:.1f}" if s.baseline else "-", str(s.passes),
+             f"{s.duration:g}", ",".join(s.groups)] for s in CATALOG.values()]
+    width = output_width()
+    out = [render(cols, rows, width=width)]
+    out.append("BASELINE: the index's reference score (George, a SPARCstation 20-61: index 10);"
+               " SECONDS: one pass\n")
+    out.append(render([Col("GROUP"), Col("TESTS", wrap=True, breakable=False)],
+                      [[g, " ".join(ids)] for g, ids in GROUPS.items()], width=width))
+    return "\n".join(out)
 
 
 class _Progress:
@@ -99,6 +132,8 @@ class _Progress:
         self._last_test = ""
 
     def __call__(self, e: ProgressEvent) -> None:
+        if console.level < console.NORMAL:
+            return
         eta = int(e.eta_seconds)
         eta_text = f"{eta // 3600}h{eta % 3600 // 60:02d}m" if eta >= 3600 else \
             f"{eta // 60}m{eta % 60:02d}s"
@@ -116,6 +151,8 @@ class _Progress:
             self.stream.flush()
 
     def message(self, text: str) -> None:
+        if console.level < console.NORMAL and not text.startswith("warning"):
+            return
         if self.tty:
             self.stream.write("\r\033[K")
         self.stream.write(f"virtbench: {text}\n")
@@ -146,10 +183,14 @@ def _make_saver(output: Path | None, db: str | None) -> Callable[[RunResult], No
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list:
+        sys.stdout.write(list_tests())
+        return 0
     progress = _Progress(adaptive=bool(args.precision))
     specs = select(args.tests)
     cpus = len(os.sched_getaffinity(0))
     copies = select_copies(args.copies, cpus)
+    check_copies(copies)  # before any directory is created (pid_max, RLIMIT_NPROC, memory)
     mode: Mode = "quick" if args.quick else "adaptive" if args.precision else "standard"
     tmpdir: Path = args.tmpdir or Path(tempfile.gettempdir())
     if not tmpdir.is_dir():

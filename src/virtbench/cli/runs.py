@@ -11,12 +11,12 @@ from virtbench.cli._common import (
     add_label_option,
     parse_labels,
     print_json,
-    print_table,
 )
 from virtbench.errors import UsageError
+from virtbench.table import Col, print_table
 
 if TYPE_CHECKING:
-    from virtbench.store import RunRow
+    from virtbench.store.rows import RunRow
 
 NAME = "runs"
 HELP = "list stored runs (filter by host, label, date, profile, kind)"
@@ -37,6 +37,18 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, metavar="N", help="only the newest N")
     parser.add_argument("--json", action="store_true", help="the list as JSON on stdout")
     add_db_option(parser)
+
+
+# Ids, dates, copies, index values and statuses are never cut; names and labels wrap.
+RUNS_COLUMNS = [
+    Col("ID"), Col("STARTED", wrap=True, min_width=10, breakable=False),
+    Col("KIND", wrap=True, min_width=8, breakable=False),
+    Col("HOST", wrap=True, min_width=8, hyphens=True),
+    Col("PROFILE", wrap=True, min_width=8, breakable=False, hyphens=True),
+    Col("COPIES", wrap=True, min_width=6, breakable=False),
+    Col("INDEX", wrap=True, min_width=8, breakable=False), Col("STATUS"),
+    Col("LABELS", wrap=True, min_width=10, breakable=False, detail=True),
+]
 
 
 def describe_kind(row: RunRow) -> str:
@@ -64,7 +76,8 @@ def _date(option: str, value: str | None) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from virtbench.store import RunFilter, open_store
+    from virtbench.store.quick import list_runs
+    from virtbench.store.rows import RunFilter
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit {args.limit}: expected a number of runs, 1 or more")
@@ -74,7 +87,11 @@ def run(args: argparse.Namespace) -> int:
     flt = RunFilter(host=args.host, labels=parse_labels(args.label), since=args.since,
                     until=args.until, profile=args.profile, kind=args.kind,
                     source=args.source, limit=args.limit)
-    rows = open_store(args.db).list_runs(flt)
+    rows = list_runs(args.db, flt)  # the fast read-only path, else the store
+    if rows is None:
+        from virtbench.store import open_store
+
+        rows = open_store(args.db).list_runs(flt)
     if args.json:
         print_json([r.to_dict() for r in rows])
         return 0
@@ -85,6 +102,5 @@ def run(args: argparse.Namespace) -> int:
          " ".join(f"{k}={v}" for k, v in sorted(r.labels.items()))]
         for r in rows
     ]
-    print_table(["ID", "STARTED", "KIND", "HOST", "PROFILE", "COPIES", "INDEX", "STATUS",
-                 "LABELS"], table)
+    print_table(RUNS_COLUMNS, table)
     return 0

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.assignments:
         raise UsageError("nothing to tune: give at least one --set KEY=VALUE")
 
-    from virtbench.experiments import tune  # late: it imports scipy
+    from virtbench.experiments import tune  # late: it imports the experiments
 
     def on_event(e: tune.Event) -> None:
         if e.kind == "start":

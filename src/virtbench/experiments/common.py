@@ -117,9 +117,10 @@ def remove_tree(path: Path) -> None:
 
 
 def progress(message: str) -> None:
-    """A progress line on stderr (stdout stays clean for ``--json``)."""
-    sys.stderr.write(f"virtbench: {message}\n")
-    sys.stderr.flush()
+    """A progress line on stderr (stdout stays clean for ``--json``); silent with ``-q``."""
+    from virtbench import console
+
+    console.info(message)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from virtbench.experiments.common import (
 )
 from virtbench.experiments.metric import MainMetric
 from virtbench.results.model import ExperimentResult
+from virtbench.units import parse_size
 
 PROGRAM = "postmark"
 MiB = 1024 * 1024
@@ -99,25 +100,11 @@ PRESETS: dict[str, PostmarkParams] = {
 
 
 def parse_size_range(text: str) -> tuple[int, int]:
-    """``MIN:MAX`` in bytes (suffixes k, m: KiB, MiB) → (min, max)."""
+    """``MIN:MAX`` in bytes (suffixes k, m, g: KiB, MiB, GiB) → (min, max)."""
     lo, sep, hi = text.partition(":")
     if not sep:
         raise UsageError(f"--size wants MIN:MAX in bytes, e.g. 500:10000 (got {text!r})")
-    return _bytes(lo, "--size"), _bytes(hi, "--size")
-
-
-def _bytes(text: str, opt: str) -> int:
-    t = text.strip().lower()
-    mult = 1
-    for suffix, m in (("k", 1024), ("m", MiB), ("g", 1024 * MiB)):
-        if t.endswith(suffix):
-            t, mult = t[:-1], m
-            break
-    try:
-        value = int(t) * mult
-    except ValueError:
-        raise UsageError(f"{opt}: not a byte count: {text!r}") from None
-    return value
+    return parse_size(lo, "--size"), parse_size(hi, "--size")
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from virtbench.experiments.common import (
 )
 from virtbench.experiments.metric import MainMetric
 from virtbench.results.model import ExperimentResult
+from virtbench.units import format_size as _h
 
 PROGRAM = "seqread"
 MiB = 1024 * 1024
@@ -115,13 +116,6 @@ def plan_size(params: SeqreadParams, location: Path) -> tuple[int, list[str]]:
         notes.append(f"file capped at {_h(size)} by free space (2x RAM would be {_h(want)}); "
                      "the page cache is dropped/bypassed, so the read is still cold")
     return size, notes
-
-
-def _h(n: float) -> str:
-    for unit, scale in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
-        if abs(n) >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{int(n)} B"
 
 
 @dataclass(frozen=True)

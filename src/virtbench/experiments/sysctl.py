@@ -20,6 +20,7 @@ import json
 import os
 import re
 import stat
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -206,16 +207,20 @@ def write_journal(settings: Sequence[Setting], root: Path, path: Path | None = N
         "started": utc_now(), "root": str(root),
         "settings": [s.to_dict() for s in settings],
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
+    # Created exclusively (mkstemp): a symlink planted at a predictable name is not followed.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
     try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
         os.link(tmp, path)  # atomic and exclusive: fails if another run created it meanwhile
     except FileExistsError:
         raise UsageError(f"another tune run created {path} just now; try again") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write the sysctl journal: {exc.strerror}") from None
     finally:
         tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from virtbench.results.model import (
     utc_now,
 )
 from virtbench.results.salvage import detect_report
+from virtbench.safeio import read_json
 
 Document = RunResult | ExperimentResult
 
@@ -48,12 +48,7 @@ def wrap_report(state: FleetState, raw: dict[str, Any]) -> ExperimentResult:
 
 
 def read_document(state: FleetState, path: Path) -> Document:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"not JSON (line {exc.lineno}: {exc.msg})") from None
+    raw = read_json(path)  # a host's file: nesting, number and file-type limits
     if not isinstance(raw, dict):
         raise UsageError("not a JSON object")
     if raw.get("type") in (DOCUMENT_TYPE, EXPERIMENT_TYPE):

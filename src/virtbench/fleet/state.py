@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from virtbench import paths
 from virtbench.errors import UsageError
+from virtbench.safeio import atomic_write, check_id
 
 STATE_VERSION = 1
 
@@ -133,10 +134,7 @@ class FleetState:
 
     def save(self) -> None:
         self.updated = utc_now()
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_name(f".state.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.state_path)
+        atomic_write(self.state_path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FleetState:
@@ -157,6 +155,7 @@ class FleetState:
             if not runs:
                 raise UsageError("no fleet runs yet (virtbench fleet run -i INVENTORY -- CMD)")
             run_id = runs[-1].name
+        check_id(run_id, "fleet run id")
         path = fleet_root() / run_id / "state.json"
         if not path.exists():
             matches = [p.name for p in list_run_dirs() if p.name.startswith(run_id)]

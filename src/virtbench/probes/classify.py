@@ -5,37 +5,19 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from virtbench.probes import hypervisors
 from virtbench.probes.base import Clue
 from virtbench.probes.model import Layer
 
 MAX_EVIDENCE_LINES = 8
 
-VARIANT_TEXT = {
-    "firecracker-like": "firecracker-like micro-VM",
-    "cloud-hypervisor": "cloud-hypervisor",
-    "crosvm": "crosvm",
-    "amazon-nitro": "AWS Nitro",
-    "google": "Google Compute Engine",
-    "qemu": "qemu",
-    "tcg": "pure emulation",
-    "pv": "pv",
-    "hvm": "hvm",
-    "pvh": "pvh",
-}
+# Variant names as shown in summaries (from the hypervisor definitions).
+VARIANT_TEXT = hypervisors.variant_texts()
 
 # Unreadable sources that weaken each kind of verdict.
 _HV_SOURCES = ("/dev/kmsg", "/dmesg.txt", "cpuid", "/cpuid.txt", "/sys/class/dmi",
                "/sys/hypervisor", "/proc/xen", "/proc/cpuinfo")
 _CT_SOURCES = ("/proc/1/environ", "/proc/1/cgroup", "/proc/self/", "/run/", "/.dockerenv")
-
-
-# (real hypervisor, interfaces it may offer), most specific first.
-_OFFERS: list[tuple[str, tuple[str, ...]]] = [
-    ("virtualbox", ("kvm", "hyper-v")),
-    ("parallels", ("kvm", "hyper-v")),
-    ("xen", ("hyper-v",)),
-    ("kvm", ("hyper-v",)),
-]
 
 
 def combine(weights: list[float]) -> float:
@@ -84,74 +66,68 @@ def classify(
     return layers
 
 
-def _hypervisor_layer(clues: list[Clue], facts: dict[str, Any], unreadable: list[str]) -> Layer:
-    hv = [c for c in clues if c.kind == "hypervisor"]
+def _scores(clues: list[Clue]) -> tuple[dict[str, list[Clue]], dict[str, float]]:
     by_name: dict[str, list[Clue]] = defaultdict(list)
-    for c in hv:
-        by_name[c.name].append(c)
-    score = {n: combine([c.weight for c in cs]) for n, cs in by_name.items()}
-    unknown = score.pop("unknown", 0.0)
+    for c in clues:
+        if c.kind == "hypervisor":
+            by_name[c.name].append(c)
+    return by_name, {n: combine([c.weight for c in cs]) for n, cs in by_name.items()}
+
+
+def _fold_qemu(by_name: dict[str, list[Clue]], score: dict[str, float],
+               facts: dict[str, Any]) -> None:
+    """QEMU's firmware is KVM's when KVM is seen, else pure emulation (TCG)."""
     qemu = score.pop("qemu", 0.0)
-    cpuid_names = {
-        s.get("name") for s in (facts.get("cpuid") or {}).get("signatures", [])
-    }
-    if qemu:
-        if score.get("kvm", 0.0) >= 0.5:
-            by_name["kvm"].extend(by_name["qemu"])
-        elif not any(score.get(n, 0.0) >= 0.5 for n in score if n != "qemu-tcg"):
-            # QEMU firmware but no KVM anywhere: pure emulation. Stronger when CPUID was read.
-            extra = 0.3 if (facts.get("cpuid") or {}).get("read") else 0.0
-            score["qemu-tcg"] = combine([score.get("qemu-tcg", 0.0), qemu, extra])
-            by_name["qemu-tcg"].extend(by_name["qemu"])
-    # Hypervisors offer other hypervisors' paravirtual interfaces (VirtualBox offers KVM's and
-    # Hyper-V's, Xen and KVM offer Hyper-V's): the firmware-named one is the real one.
+    if not qemu:
+        return
+    if score.get("kvm", 0.0) >= 0.5:
+        by_name["kvm"].extend(by_name["qemu"])
+    elif not any(score.get(n, 0.0) >= 0.5 for n in score if n != "qemu-tcg"):
+        # QEMU firmware but no KVM anywhere: pure emulation. Stronger when CPUID was read.
+        extra = 0.3 if (facts.get("cpuid") or {}).get("read") else 0.0
+        score["qemu-tcg"] = combine([score.get("qemu-tcg", 0.0), qemu, extra])
+        by_name["qemu-tcg"].extend(by_name["qemu"])
+
+
+def _fold_offers(by_name: dict[str, list[Clue]], score: dict[str, float]) -> dict[str, str]:
+    """Hypervisors offer other hypervisors' paravirtual interfaces (VirtualBox offers KVM's
+    and Hyper-V's, Xen and KVM offer Hyper-V's): the firmware-named one is the real one."""
     interface_of: dict[str, str] = {}
-    for real, offered in _OFFERS:
+    for real, offered in hypervisors.offers():
         if score.get(real, 0.0) >= 0.8:
             for other in offered:
                 if other in score and other != real:
                     score.pop(other)
                     interface_of[other] = real
                     by_name[real].extend(by_name[other])
-    named = {n: s for n, s in score.items() if n != "none"}
-    best = max(named, key=lambda n: named[n]) if named else None
-    factor, missing = _penalty(unreadable, _HV_SOURCES)
+    return interface_of
 
-    if best is None or named[best] < 0.5:
-        if unknown >= 0.5:
-            return Layer(
-                kind="hypervisor",
-                name="unknown",
-                variant=None,
-                confidence=_conf(unknown * factor),
-                evidence=_evidence(by_name["unknown"]),
-                details={"unreadable_sources": missing} if missing else {},
-            )
-        neg = [c for c in clues if c.kind == "not-hypervisor"]
-        conf = combine([c.weight for c in neg]) if neg else 0.5
-        # Clues that were too weak to decide still count against bare metal.
-        if best is not None:
-            conf *= 1.0 - named[best]
-        return Layer(
-            kind="hardware",
-            name="bare-metal",
-            variant=None,
-            confidence=_conf(conf * factor),
-            evidence=_evidence(neg) or ["no hypervisor signature in any readable source"],
-            details={"unreadable_sources": missing} if missing else {},
-        )
 
-    chosen = by_name[best]
-    conf = combine([named[best], 0.5 * unknown]) * factor
-    # Competing hypervisors lower confidence (e.g. DMI says one thing, CPUID another).
-    rivals = [s for n, s in named.items() if n != best and s >= 0.5]
-    if rivals:
-        conf *= 1.0 - 0.5 * max(rivals)
-    if best == "qemu-tcg" and "kvm" not in cpuid_names and not cpuid_names:
-        conf *= 0.9
-    hints = [c for c in clues if c.kind == "variant" and c.name == best]
-    if best == "xen":
-        hints.extend(_xen_variant_hints(clues, facts))
+def _no_hypervisor(clues: list[Clue], by_name: dict[str, list[Clue]], unknown: float,
+                   best: tuple[str, float] | None, factor: float, missing: list[str]) -> Layer:
+    """Bare metal (or an unidentified hypervisor when only the CPUID bit says so)."""
+    details: dict[str, Any] = {"unreadable_sources": missing} if missing else {}
+    if unknown >= 0.5:
+        return Layer("hypervisor", "unknown", None, _conf(unknown * factor),
+                     _evidence(by_name["unknown"]), details)
+    neg = [c for c in clues if c.kind == "not-hypervisor"]
+    conf = combine([c.weight for c in neg]) if neg else 0.5
+    # Clues that were too weak to decide still count against bare metal.
+    if best is not None:
+        conf *= 1.0 - best[1]
+    extra: list[str] = []
+    clouds = [c for c in clues if c.kind == "cloud"]
+    if clouds:  # a bare-metal instance of a cloud (AWS *.metal, Alibaba ECS bare metal)
+        top = max(clouds, key=lambda c: c.weight)
+        details["cloud"] = top.name
+        extra.append(top.evidence)
+    evidence = _evidence(neg) or ["no hypervisor signature in any readable source"]
+    return Layer("hardware", "bare-metal", None, _conf(conf * factor),
+                 evidence + [e for e in extra if e not in evidence], details)
+
+
+def _variant(best: str, chosen: list[Clue], hints: list[Clue],
+             interface_of: dict[str, str]) -> str | None:
     variants: dict[str, list[float]] = defaultdict(list)
     for c in chosen + hints:
         if c.variant:
@@ -161,18 +137,25 @@ def _hypervisor_layer(clues: list[Clue], facts: dict[str, Any], unreadable: list
     )
     if best == "qemu-tcg":
         variant = "tcg"
-        log = facts.get("kernel_log") or {}
-        if log.get("source") and log.get("hypervisor_line") is False:
-            chosen.append(Clue("hypervisor", best, f"{log['source']}: no 'Hypervisor detected' "
-                               "line: the kernel found no KVM (or other) hypervisor", 0.9))
-        cpuid = facts.get("cpuid") or {}
-        if cpuid.get("read") and not cpuid_names:
-            chosen.append(Clue("hypervisor", best, f"{cpuid.get('source')}: no KVM signature "
-                               "in the hypervisor leaves", 0.9))
     offering = sorted(o for o, r in interface_of.items() if r == best)
     if offering and best in ("virtualbox", "parallels"):
         variant = f"{offering[0]}-paravirt"
-    details: dict[str, Any] = {}
+    return variant
+
+
+def _tcg_evidence(chosen: list[Clue], facts: dict[str, Any], cpuid_names: set[Any]) -> None:
+    log = facts.get("kernel_log") or {}
+    if log.get("source") and log.get("hypervisor_line") is False:
+        chosen.append(Clue("hypervisor", "qemu-tcg", f"{log['source']}: no 'Hypervisor "
+                           "detected' line: the kernel found no KVM (or other) hypervisor", 0.9))
+    cpuid = facts.get("cpuid") or {}
+    if cpuid.get("read") and not cpuid_names:
+        chosen.append(Clue("hypervisor", "qemu-tcg", f"{cpuid.get('source')}: no KVM "
+                           "signature in the hypervisor leaves", 0.9))
+
+
+def _own_evidence(best: str, variant: str | None, chosen: list[Clue],
+                  hints: list[Clue]) -> list[Clue]:
     evidence_clues = [
         c for c in chosen
         if c.name == best and (c.variant in (None, variant) or c.variant == "qemu")
@@ -188,75 +171,116 @@ def _hypervisor_layer(clues: list[Clue], facts: dict[str, Any], unreadable: list
                           if c.evidence in own]
         evidence_clues += [Clue(c.kind, c.name, c.evidence, min(c.weight, 0.99))
                            for c in folded]
-    extra_clues: list[Clue] = []  # role, cloud and device lines: always shown
-    # Role (Xen dom0/domU) and cloud.
-    roles = [c for c in clues if c.kind == "role"]
-    if best == "xen" and roles:
-        role_scores: dict[str, list[Clue]] = defaultdict(list)
-        for c in roles:
+    return evidence_clues
+
+
+def _role_and_cloud(best: str, clues: list[Clue], details: dict[str, Any]) -> list[Clue]:
+    extra: list[Clue] = []
+    role_scores: dict[str, list[Clue]] = defaultdict(list)
+    for c in clues:  # a role clue names its hypervisor in 'variant' (older probes: Xen)
+        if c.kind == "role" and (c.variant or "xen") == best:
             role_scores[c.name].append(c)
+    if role_scores:
         role = max(role_scores, key=lambda r: combine([c.weight for c in role_scores[r]]))
         if role == "dom0" or combine([c.weight for c in role_scores[role]]) >= 0.6:
             details["role"] = role
-            extra_clues.extend(sorted(role_scores[role], key=lambda c: -c.weight)[:3])
-    clouds = [c for c in clues if c.kind == "cloud"]
-    if clouds:
-        top = max(clouds, key=lambda c: c.weight)
-        details["cloud"] = top.name
-        extra_clues.append(top)
+            extra.extend(sorted(role_scores[role], key=lambda c: -c.weight)[:3])
+    defn = hypervisors.get(best)
+    if "role" not in details and defn is not None and defn.default_role:
+        details["role"] = defn.default_role
+        extra.append(Clue("role", defn.default_role, f"role: {defn.default_role} (no "
+                          "evidence of another role)", 0.0))
+    for kind in ("cloud", "platform"):
+        named = [c for c in clues if c.kind == kind]
+        if named:
+            top = max(named, key=lambda c: c.weight)
+            details[kind] = top.name
+            extra.append(top)
+    return extra
+
+
+def _device_details(facts: dict[str, Any], details: dict[str, Any],
+                    pv_only: bool) -> list[Clue]:
+    """Disk and network: paravirtual, emulated or unknown (``pv_only``: a guest type that
+    has nothing but paravirtual devices, such as Xen PV)."""
     dev = facts.get("devices") or {}
-    if dev:
-        details["disk"] = (dev.get("disk") or {}).get("state")
-        details["net"] = (dev.get("net") or {}).get("state")
-        details["pv_drivers"] = sorted(
-            set((dev.get("disk") or {}).get("pv", []) + (dev.get("net") or {}).get("pv", []))
-        )
-        # Emulated devices count only where no PV driver serves that category (Xen HVM
-        # guests keep ata_piix for the CD-ROM after the disks were unplugged).
-        details["emulated_devices"] = sorted(
-            {
-                drv
-                for cat in ("disk", "net")
-                if (dev.get(cat) or {}).get("state") == "emulated"
-                for drv in (dev.get(cat) or {}).get("emulated", [])
-            }
-        )
-        devs_ev = dev.get("evidence") or {}
-        for drv in details["pv_drivers"][:2] + details["emulated_devices"][:2]:
-            for line in devs_ev.get(drv, [])[:1]:
-                extra_clues.append(Clue("device", drv, line, 0.0))
+    if not dev:
+        return []
+    details["disk"] = (dev.get("disk") or {}).get("state")
+    details["net"] = (dev.get("net") or {}).get("state")
+    if pv_only:
+        for cat in ("disk", "net"):
+            if details[cat] == "unknown":
+                details[cat] = "pv"
+    details["pv_drivers"] = sorted(
+        set((dev.get("disk") or {}).get("pv", []) + (dev.get("net") or {}).get("pv", []))
+    )
+    # Emulated devices count only where no PV driver serves that category (Xen HVM guests
+    # keep ata_piix for the CD-ROM after the disks were unplugged).
+    details["emulated_devices"] = sorted(
+        {
+            drv
+            for cat in ("disk", "net")
+            if (dev.get(cat) or {}).get("state") == "emulated"
+            for drv in (dev.get(cat) or {}).get("emulated", [])
+        }
+    )
+    devs_ev = dev.get("evidence") or {}
+    return [Clue("device", drv, line, 0.0)
+            for drv in details["pv_drivers"][:2] + details["emulated_devices"][:2]
+            for line in devs_ev.get(drv, [])[:1]]
+
+
+def _hints(best: str, clues: list[Clue], facts: dict[str, Any]) -> list[Clue]:
+    hints = [c for c in clues if c.kind == "variant" and c.name == best]
+    d = hypervisors.get(best)
+    if d is not None and d.variant_hints is not None:
+        hints.extend(Clue(*t) for t in d.variant_hints(clues, facts))
+    return hints
+
+
+def _hypervisor_layer(clues: list[Clue], facts: dict[str, Any], unreadable: list[str]) -> Layer:
+    by_name, score = _scores(clues)
+    unknown = score.pop("unknown", 0.0)
+    cpuid_names = {s.get("name") for s in (facts.get("cpuid") or {}).get("signatures", [])}
+    _fold_qemu(by_name, score, facts)
+    interface_of = _fold_offers(by_name, score)
+    named = {n: s for n, s in score.items() if n != "none"}
+    best = max(named, key=lambda n: named[n]) if named else None
+    factor, missing = _penalty(unreadable, _HV_SOURCES)
+    neg = combine([c.weight for c in clues if c.kind == "not-hypervisor"])
+    if best is not None and neg >= 0.8 and max(c.weight for c in by_name[best]) < 0.7:
+        # Only hints (a cloud vendor's DMI strings) against the CPU's own word: bare metal,
+        # e.g. an AWS or Alibaba bare-metal instance.
+        return _no_hypervisor(clues, by_name, unknown, None, factor, missing)
+    if best is None or named[best] < 0.5:
+        top = (best, named[best]) if best is not None else None
+        return _no_hypervisor(clues, by_name, unknown, top, factor, missing)
+    chosen = by_name[best]
+    conf = combine([named[best], 0.5 * unknown]) * factor
+    # Competing hypervisors lower confidence (e.g. DMI says one thing, CPUID another).
+    rivals = [s for n, s in named.items() if n != best and s >= 0.5]
+    if rivals:
+        conf *= 1.0 - 0.5 * max(rivals)
+    if best == "qemu-tcg" and "kvm" not in cpuid_names and not cpuid_names:
+        conf *= 0.9
+    hints = _hints(best, clues, facts)
+    variant = _variant(best, chosen, hints, interface_of)
+    if best == "qemu-tcg":
+        _tcg_evidence(chosen, facts, cpuid_names)
+    details: dict[str, Any] = {}
+    evidence_clues = _own_evidence(best, variant, chosen, hints)
+    extra_clues = _role_and_cloud(best, clues, details)  # role, cloud, devices: always shown
+    defn = hypervisors.get(best)
+    extra_clues += _device_details(facts, details,
+                                   bool(defn and variant in defn.pv_only_variants
+                                        and details.get("role") != "dom0"))
     if missing:
         details["unreadable_sources"] = missing
-    return Layer(
-        kind="hypervisor",
-        name=best,
-        variant=variant,
-        confidence=_conf(conf),
-        evidence=_evidence(evidence_clues, 7)
-        + [e for e in _evidence(extra_clues, 7) if e not in _evidence(evidence_clues, 7)],
-        details=details,
-    )
-
-
-def _xen_variant_hints(clues: list[Clue], facts: dict[str, Any]) -> list[Clue]:
-    """Xen guest type from indirect signs, for logs that lost their first lines."""
-    out: list[Clue] = []
-    dev = facts.get("devices") or {}
-    emulated = sorted(
-        {d for cat in ("disk", "net") for d in (dev.get(cat) or {}).get("emulated", [])}
-    )
-    if emulated:
-        # Only HVM guests have emulated hardware (PV and PVH have none).
-        ev = (dev.get("evidence") or {}).get(emulated[0], ["emulated device"])[0]
-        out.append(Clue("variant", "xen", ev, 0.5, "hvm"))
-    no_dmi = [c for c in clues if c.kind == "hint" and c.name == "no-dmi"]
-    acpi_xen = [
-        c for c in clues if c.kind == "hypervisor" and c.name == "xen" and "ACPI:" in c.evidence
-    ]
-    if no_dmi and acpi_xen:
-        # ACPI tables from Xen but no SMBIOS firmware: a PVH guest (HVM has DMI, PV no ACPI).
-        out.append(Clue("variant", "xen", no_dmi[0].evidence, 0.4, "pvh"))
-    return out
+    own = _evidence(evidence_clues, 7)
+    return Layer(kind="hypervisor", name=best, variant=variant, confidence=_conf(conf),
+                 evidence=own + [e for e in _evidence(extra_clues, 7) if e not in own],
+                 details=details)
 
 
 def _container_layer(
@@ -321,7 +345,7 @@ def describe(layer: Layer) -> str:
     """One summary fragment, e.g. 'kvm (firecracker-like micro-VM)'."""
     d = layer.details
     if layer.kind == "hardware":
-        return "bare metal"
+        return f"bare metal (cloud: {d['cloud']})" if d.get("cloud") else "bare metal"
     if layer.kind == "container":
         if layer.name == "wsl":
             return f"wsl ({layer.variant})" if layer.variant else "wsl"
@@ -347,8 +371,12 @@ def describe(layer: Layer) -> str:
             parts.append("emulated devices: " + ", ".join(emu))
         elif pv and (layer.name != "kvm" or layer.variant != "firecracker-like"):
             parts.append("PV drivers: " + ", ".join(pv))
+    if d.get("role") and layer.name != "xen":
+        parts.append(f"role: {d['role']}")
     if d.get("cloud"):
         parts.append(f"cloud: {d['cloud']}")
+    if d.get("platform"):
+        parts.append(f"platform: {d['platform']}")
     if layer.name == "unknown":
         name = "unidentified hypervisor"
     return f"{name} ({', '.join(parts)})" if parts else name
@@ -358,41 +386,27 @@ def summarize(layers: list[Layer]) -> str:
     return " > ".join(describe(layer) for layer in layers)
 
 
+def _definition_advice(layer: Layer) -> list[str]:
+    """A hypervisor's own advice: for its variant, its emulated devices, always, its role."""
+    d = layer.details
+    defn = hypervisors.get(layer.name)
+    given = defn.advice if defn else ()
+    out = [text for cond, text in given if cond == f"variant={layer.variant}"]
+    emu = d.get("emulated_devices") or []
+    if emu and "emulated" in (d.get("disk"), d.get("net")):
+        pv_name = (defn.pv_advice if defn else None) or "the hypervisor's paravirtual drivers"
+        out.append(f"Emulated devices in use ({', '.join(emu)}): every I/O traps into the "
+                   f"device model. Switch to {pv_name}.")
+    out += [text for cond, text in given if cond == ""]
+    out += [text for cond, text in given if cond == f"role={d.get('role')}"]
+    return out
+
+
 def layer_advice(layers: list[Layer], facts: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for layer in layers:
-        d = layer.details
-        emu = d.get("emulated_devices") or []
-        if layer.kind == "hypervisor" and layer.name == "xen" and layer.variant == "pv":
-            out.append(
-                "Xen PV guest: system calls, page-table updates and context switches go through "
-                "the hypervisor, so kernel-entry tests (System Call, Pipe, Context Switching, "
-                "Process Creation, Execl) run several times slower than on HVM/PVH on the same "
-                "CPU while CPU-bound tests are equal. Convert the guest to PVH or HVM with PV "
-                "drivers if you can."
-            )
-        if layer.kind == "hypervisor" and emu and "emulated" in (d.get("disk"), d.get("net")):
-            pv_name = {
-                "xen": "xen-blkfront/xen-netfront (a kernel with CONFIG_XEN_PVHVM; do not boot "
-                "with xen_emul_unplug=never)",
-                "kvm": "virtio-blk/virtio-net (or virtio-scsi) in the VM definition",
-                "vmware": "vmxnet3 and pvscsi (VMware Tools / open-vm-tools)",
-                "hyper-v": "hv_netvsc/hv_storvsc (synthetic devices instead of legacy ones)",
-            }.get(layer.name, "the hypervisor's paravirtual drivers")
-            out.append(
-                f"Emulated devices in use ({', '.join(emu)}): every I/O traps into the device "
-                f"model. Switch to {pv_name}."
-            )
-        if layer.kind == "hypervisor" and layer.name == "qemu-tcg":
-            out.append(
-                "QEMU TCG (pure emulation): CPU-bound scores are 10-50x below the hardware and "
-                "say nothing about the host CPU. Run with KVM (-accel kvm) for real numbers."
-            )
-        if layer.kind == "hypervisor" and d.get("role") == "dom0":
-            out.append(
-                "Xen dom0: this kernel is a PV (or PVH) guest too, and it serves the other "
-                "guests' I/O backends; results include that background work."
-            )
+        if layer.kind == "hypervisor":
+            out += _definition_advice(layer)
         if layer.kind == "container" and layer.variant == "markers-only":
             out.append(
                 "Container markers are present but this process shares the initial PID "

@@ -44,6 +44,8 @@ _ENV_NAMES = {
     "oci": "generic",
     "wsl": "wsl",
     "rkt": "rkt",
+    "pouch": "pouch",
+    "zone": "illumos-lx",  # the lx brand's init: a Linux userland in an illumos zone
 }
 
 
@@ -104,6 +106,7 @@ class ContainerProbe(Probe):
                 variant = "wsl2" if re.search(r"WSL2|microsoft-standard", text, re.I) else "wsl1"
                 res.clue("container", "wsl", f"{rel}: {text}", 0.95, variant)
                 break
+        self._proot(ctx, res)
         if root.exists("/proc/sys/fs/binfmt_misc/WSLInterop"):
             res.clue("container", "wsl", "/proc/sys/fs/binfmt_misc/WSLInterop: present", 0.8)
         self._namespaces(ctx, res)
@@ -135,6 +138,17 @@ class ContainerProbe(Probe):
                 res.clue("container", "generic", ev, 0.4)
             ctx.facts.setdefault("root_fs", fstype)
             break
+
+    @staticmethod
+    def _proot(ctx: Context, res: ProbeResult) -> None:
+        """proot runs programs under ptrace, without namespaces: our tracer is 'proot'."""
+        m = re.search(r"^TracerPid:\s*(\d+)", ctx.root.read("/proc/self/status") or "", re.M)
+        if m and m.group(1) != "0":
+            comm = ctx.root.read_line(f"/proc/{m.group(1)}/comm") or ""
+            if comm.startswith("proot"):
+                res.clue("container", "proot",
+                         f"/proc/self/status: TracerPid: {m.group(1)} (/proc/{m.group(1)}/comm: "
+                         f"{comm})", 0.9)
 
     @staticmethod
     def _namespaces(ctx: Context, res: ProbeResult) -> None:

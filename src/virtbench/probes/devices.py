@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from virtbench.probes import hypervisors
 from virtbench.probes.base import Context, Probe, ProbeResult, clip
 
 
@@ -72,6 +73,9 @@ _LOG_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^blkif_init: reqs=|^Registering block device major 202\b|^xvd[a-z]+: xvd"),
      "xen_blkfront"),
     (re.compile(r"^netfront: Initialising virtual ethernet driver"), "xen_netfront"),
+    # xenbus found the guest's virtual disk / NIC before its frontend driver loaded.
+    (re.compile(r"^XENBUS: Device with no driver: device/vbd/"), "xen_blkfront"),
+    (re.compile(r"^XENBUS: Device with no driver: device/vif/"), "xen_netfront"),
     (re.compile(r"Blkfront and the Xen platform PCI driver have been compiled for this kernel: "
                 r"unplug emulated disks"), "xen_blkfront"),
     (re.compile(r"Initialising Xen virtual ethernet driver|^xen_netfront|^xen-netfront|"
@@ -184,7 +188,7 @@ class DevicesProbe(Probe):
         summary["pv_families"] = families
         res.facts["devices"] = summary
         # PV drivers of one hypervisor family are evidence for that hypervisor.
-        for fam, hv in (("xen", "xen"), ("vmware", "vmware"), ("hyper-v", "hyper-v")):
+        for fam, hv in hypervisors.pv_families().items():
             names = [d.name for d in DRIVERS.values() if d.family == fam and d.name in found]
             if names:
                 first = found[sorted(names)[0]][0]

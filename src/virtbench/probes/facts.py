@@ -9,6 +9,7 @@ import re
 import time
 from typing import Any
 
+from virtbench.probes import hypervisors
 from virtbench.probes.base import Context, Probe, ProbeResult
 
 
@@ -78,9 +79,7 @@ class ClockProbe(Probe):
         # Paravirtual clocks register only when the kernel found their hypervisor: readable
         # by everyone, so this still answers when the kernel log is restricted.
         ev = f"{self._base}/available_clocksource: {' '.join(available)}"
-        for cs, hv in (("kvm-clock", "kvm"), ("xen", "xen"),
-                       ("hyperv_clocksource_tsc_page", "hyper-v"),
-                       ("hyperv_clocksource_msr", "hyper-v")):
+        for cs, hv in hypervisors.clocksources():
             if cs in available:
                 res.clue("hypervisor", hv, ev, 0.85)
                 break

@@ -6,63 +6,21 @@ from __future__ import annotations
 import re
 
 from virtbench.probes import cpuid as cpuid_mod
+from virtbench.probes import hypervisors as hv
 from virtbench.probes.base import Clue, Context, LogLine, Probe, ProbeResult, clip, excerpt
 
 # ---------------------------------------------------------------------------------------------
 # DMI: used for /sys/class/dmi/id/* and for the kernel's 'DMI: ...' boot line.
 
 
-def dmi_clues(text: str, evidence: str) -> list[Clue]:
-    """Clues from DMI strings (vendor, product, BIOS, chassis asset tag joined by spaces)."""
-    t = text.lower()
+def dmi_clues(text: str, evidence: str, everything: str = "") -> list[Clue]:
+    """Clues from one DMI string (or the kernel's 'DMI:' line); ``everything`` is all DMI
+    strings together (for rules that another string cancels, e.g. an AWS '*.metal')."""
     out: list[Clue] = []
-
-    def add(kind: str, name: str, weight: float, variant: str | None = None) -> None:
-        out.append(Clue(kind, name, clip(evidence), weight, variant))
-
-    if "hvm domu" in t:
-        add("hypervisor", "xen", 0.9, "hvm")
-        add("role", "domU", 0.6)
-    elif re.search(r"\bxen\b", t):
-        add("hypervisor", "xen", 0.8, "hvm")
-    if "amazon ec2" in t or re.search(r"\bamazon\b", t):
-        add("cloud", "amazon", 0.9)
-        if "amazon ec2" in t and "xen" not in t:
-            add("hypervisor", "kvm", 0.6, "amazon-nitro")
-    if "google compute engine" in t or re.search(r"\bgoogle\b", t):
-        add("cloud", "google", 0.9)
-        add("hypervisor", "kvm", 0.6, "google")
-    if "7783-7084-3265-9085-8269-3286-77" in t:
-        add("cloud", "azure", 0.95)
-    if "oraclecloud" in t:
-        add("cloud", "oracle", 0.9)
-    if "alibaba cloud" in t:
-        add("cloud", "alibaba", 0.9)
-        add("hypervisor", "kvm", 0.5)
-    if "digitalocean" in t:
-        add("cloud", "digitalocean", 0.9)
-        add("hypervisor", "kvm", 0.5)
-    if "openstack" in t:
-        add("cloud", "openstack", 0.6)
-    if "microsoft corporation" in t and "virtual machine" in t:
-        add("hypervisor", "hyper-v", 0.85)
-    if "vmware" in t:
-        add("hypervisor", "vmware", 0.85)
-    if "innotek" in t or "virtualbox" in t:
-        add("hypervisor", "virtualbox", 0.85)
-    if "parallels" in t:
-        add("hypervisor", "parallels", 0.85)
-    if "bhyve" in t:
-        add("hypervisor", "bhyve", 0.85)
-    if "cloud hypervisor" in t or "cloud-hypervisor" in t:
-        add("hypervisor", "kvm", 0.5, "cloud-hypervisor")
-    if "firecracker" in t:
-        add("hypervisor", "kvm", 0.5, "firecracker-like")
-    if re.search(r"\bqemu\b|\bbochs\b|standard pc \((i440fx|q35)", t):
-        # QEMU's firmware: KVM-accelerated or pure emulation (decided with the other clues).
-        add("hypervisor", "qemu", 0.7, "qemu")
-    if re.search(r"\bkvm\b", t):
-        add("hypervisor", "kvm", 0.6)
+    for d, rule in hv.rules("dmi"):
+        if rule.match(text, everything or text):
+            kind, name, weight, variant = hv.meaning(d, rule)
+            out.append(Clue(kind, name, clip(evidence), weight, variant))
     return out
 
 
@@ -96,11 +54,13 @@ class DmiProbe(Probe):
             return res
         res.facts["dmi"] = values
         # One clue per deciding file keeps the evidence precise.
+        joined = " ".join(values.values())
         for fname, value in values.items():
-            for clue in dmi_clues(value, f"/sys/class/dmi/id/{fname}: {value}"):
+            for clue in dmi_clues(value, f"/sys/class/dmi/id/{fname}: {value}", joined):
+                if fname == "chassis_asset_tag" and clue.kind != "cloud":
+                    continue  # set by the owner: only clouds' own tags count
                 res.clues.append(clue)
         if not any(c.kind == "hypervisor" for c in res.clues):
-            joined = " ".join(values.values())
             res.clue(
                 "not-hypervisor",
                 "none",
@@ -135,7 +95,8 @@ class CpuidProbe(Probe):
                 return res
             parsed = cpuid_mod.parse(text, "cpuid.txt")
             src = "cpuid.txt"
-            if not parsed.leaves and not parsed.found and parsed.hypervisor_bit is None:
+            if (not parsed.leaves and not parsed.found and parsed.hypervisor_bit is None
+                    and not parsed.no_signature):
                 root.note_unreadable("/cpuid.txt", "malformed: no CPUID leaf or signature found")
                 res.facts["cpuid"] = {"read": False, "reason": "cpuid.txt malformed"}
                 return res
@@ -155,10 +116,8 @@ class CpuidProbe(Probe):
                 # Xen and KVM offer Hyper-V enlightenments at 0x40000000 and their own
                 # signature at 0x40000100: the other one is the real hypervisor.
                 res.clue("hypervisor", name, ev + " (Hyper-V interface offered)", 0.1)
-            elif name == "qemu-tcg":
-                res.clue("hypervisor", "qemu-tcg", ev, 0.95, "tcg")
             else:
-                res.clue("hypervisor", name, ev, 0.95)
+                res.clue("hypervisor", name, ev, 0.95, cpuid_mod.variant_of(sig))
         if parsed.hypervisor_bit is False and not parsed.found:
             res.clue("not-hypervisor", "none", f"{src}: CPUID.1:ECX bit 31 (hypervisor) = 0", 0.8)
         elif parsed.hypervisor_bit and not parsed.found:
@@ -254,10 +213,11 @@ class CmdlineProbe(Probe):
     def collect(self, ctx: Context) -> ProbeResult:
         res = ProbeResult()
         line = ctx.root.read_line("/proc/cmdline") or ""
-        for rx, kind, name, variant, weight in _CMDLINE_RULES:
-            m = rx.search(line)
+        for d, rule in hv.rules("cmdline"):
+            m = rule.match(line)
             if m:
                 text = excerpt("/proc/cmdline: ", line, m.start(), m.end(), 160)
+                kind, name, weight, variant = hv.meaning(d, rule)
                 res.clue(kind, name, text, weight, variant)
         # No SMBIOS at all on x86 while sysfs was captured: no firmware, a micro-VM.
         if (
@@ -271,90 +231,59 @@ class CmdlineProbe(Probe):
 
 
 class PlatformProbe(Probe):
-    """s390 (/proc/sysinfo) and POWER (/proc/device-tree) hypervisors."""
+    """Files that name a platform: the device tree, /proc/sysinfo (s390), lparcfg (POWER),
+    cpuinfo, /proc/version... (the ``files`` rules of every hypervisor definition)."""
 
     name = "platform"
 
     def collect(self, ctx: Context) -> ProbeResult:
         res = ProbeResult()
-        root = ctx.root
-        sysinfo = root.read("/proc/sysinfo")
-        if sysinfo:
-            for line in sysinfo.splitlines():
-                if "Control Program:" in line:
-                    ev = f"/proc/sysinfo: {line.strip()}"
-                    if "z/VM" in line:
-                        res.clue("hypervisor", "zvm", ev, 0.95)
-                    elif "KVM" in line:
-                        res.clue("hypervisor", "kvm", ev, 0.9)
-                    break
-            else:
-                if "LPAR" in sysinfo:
-                    res.clue("not-hypervisor", "none", "/proc/sysinfo: LPAR only", 0.4)
-        compat = root.read("/proc/device-tree/hypervisor/compatible")
-        if compat:
-            c = compat.replace("\x00", " ").strip()
-            ev = f"/proc/device-tree/hypervisor/compatible: {c}"
-            if "linux,kvm" in c:
-                res.clue("hypervisor", "kvm", ev, 0.9)
-            elif "xen" in c:
-                res.clue("hypervisor", "xen", ev, 0.9)
-        if root.exists("/proc/device-tree/ibm,partition-name") and root.exists(
-            "/proc/device-tree/hmc-managed?"
-        ):
-            res.clue(
-                "hypervisor",
-                "powervm",
-                "/proc/device-tree/ibm,partition-name: present (HMC-managed LPAR)",
-                0.85,
-            )
+        texts: dict[str, str | None] = {}
+        for d, rule in hv.rules("files"):
+            if rule.unless_path and ctx.root.exists(rule.unless_path):
+                continue
+            found = self._match(ctx, rule, texts)
+            if found is not None:
+                kind, name, weight, variant = hv.meaning(d, rule)
+                res.clue(kind, name, f"{rule.path}: {found}", weight, variant)
         return res
+
+    @staticmethod
+    def _match(ctx: Context, rule: hv.Rule, texts: dict[str, str | None]) -> str | None:
+        """What of ``rule.path`` matched (shown as evidence), or ``None``."""
+        root = ctx.root
+        if rule.exists:
+            note = rule.pattern.replace("\\", "")
+            return f"present {note}".strip() if root.exists(rule.path) else None
+        if rule.listing:
+            names = [n for n in root.listdir(rule.path) if rule.rx.search(n)]
+            return f"contains {', '.join(names[:3])}" if names else None
+        if rule.path not in texts:
+            raw = root.read(rule.path, 1024 * 1024)
+            texts[rule.path] = raw.replace("\x00", " ") if raw is not None else None
+        text = texts[rule.path]
+        m = rule.match(text) if text else None
+        if m is None or text is None:
+            return None
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.end())
+        return text[start: end if end >= 0 else None].strip()
 
 
 # ---------------------------------------------------------------------------------------------
 # Kernel log.
 
 _ACPI_OEM = re.compile(r"^ACPI: (?:RSDP|XSDT|RSDT|FACP|DSDT)\b.*?\(v\d+\s+(\S+)")
-_OEMS: dict[str, tuple[str, str | None, float]] = {
-    "FIRECK": ("kvm", "firecracker-like", 0.5),
-    "CLOUDH": ("kvm", "cloud-hypervisor", 0.5),
-    "CROSVM": ("kvm", "crosvm", 0.5),
-    "BOCHS": ("qemu", "qemu", 0.5),
-    "BXPC": ("qemu", "qemu", 0.5),
-    "Xen": ("xen", None, 0.7),
-    "VBOX": ("virtualbox", None, 0.7),
-    "VMWARE": ("vmware", None, 0.7),
-    "PTLTD": ("vmware", None, 0.3),
-    "VRTUAL": ("hyper-v", None, 0.7),
-    "MSFTVM": ("hyper-v", None, 0.7),
-    "PRLS": ("parallels", None, 0.7),
-    "BHYVE": ("bhyve", None, 0.7),
-    "AMAZON": ("kvm", "amazon-nitro", 0.4),
-    "Google": ("kvm", "google", 0.4),
-}
-
-_HV_DETECTED: dict[str, tuple[str, str | None, float]] = {
-    "kvm": ("kvm", None, 0.95),
-    "xen pv": ("xen", "pv", 0.95),
-    "xen hvm": ("xen", "hvm", 0.6),  # PVH guests print 'Xen HVM' too
-    "vmware": ("vmware", None, 0.95),
-    "microsoft hyper-v": ("hyper-v", None, 0.95),
-    "microsoft hyperv": ("hyper-v", None, 0.95),
-    "acrn": ("acrn", None, 0.95),
-    "jailhouse": ("jailhouse", None, 0.95),
-    "bhyve": ("bhyve", None, 0.95),
-}
-
+_SYSTEMD = re.compile(r"^systemd\[1\]: Detected virtualization ([\w-]+)")
 
 
 def _hv_detected(value: str) -> tuple[str, str | None, float]:
     """Map the value of 'Hypervisor detected: X' (tolerating truncated lines)."""
     v = value.strip().lower()
-    hit = _HV_DETECTED.get(v)
+    hit = hv.detected_values().get(v)
     if hit:
         return hit
-    for prefix, name in (("xen", "xen"), ("kvm", "kvm"), ("vmware", "vmware"),
-                         ("microsoft", "hyper-v"), ("hyper", "hyper-v"), ("acrn", "acrn")):
+    for prefix, name in hv.detected_prefixes():
         if v.startswith(prefix):
             return name, None, 0.8
     return (v.split()[0] if v else "unknown"), None, 0.6
@@ -362,89 +291,6 @@ def _hv_detected(value: str) -> tuple[str, str | None, float]:
 
 # 'Booting kernel on X' is the newer wording of the Xen banner (Linux 6.x).
 _BOOTING = re.compile(r"^Booting (?:paravirtualized )?kernel (with PVH extensions )?on (.+?)\s*$")
-
-Rule = tuple[re.Pattern[str], str, str, str | None, float]
-# (pattern on the message, clue kind, name, variant, weight)
-_RULES: list[Rule] = [
-    # 'Xen version: X.Y... (preserve-AD)' is the PV banner; newer kernels print the colon
-    # form for PVH too (without preserve-AD); 'Xen version X.Y.' is the HVM/PVH one.
-    (re.compile(r"^Xen version: \d+\.\d+.*\(preserve-AD\)"), "hypervisor", "xen", "pv", 0.9),
-    (re.compile(r"^Xen version: \d+\.\d+(?!.*preserve-AD)"), "hypervisor", "xen", None, 0.9),
-    (re.compile(r"^Xen version \d+\.\d+\."), "hypervisor", "xen", None, 0.9),
-    (re.compile(r"^Xen: \[mem 0x|^Xen: [0-9a-f]{8,16} - [0-9a-f]{8,16}"), "hypervisor", "xen",
-     "pv", 0.8),
-    (re.compile(r"^Xen-provided physical RAM map"), "hypervisor", "xen", "pv", 0.8),
-    (re.compile(r"^Xen reported: [\d.]+ MHz processor"), "hypervisor", "xen", "pv", 0.85),
-    (re.compile(r"^Linux version \S+xen(U|0)?\b"), "hypervisor", "xen", "pv", 0.5),
-    (re.compile(r"multicall\(s\) failed"), "hypervisor", "xen", "pv", 0.6),
-    (re.compile(r"Xen HVM callback vector for event delivery is enabled"), "hypervisor", "xen",
-     None, 0.8),
-    (re.compile(r"^Xen Platform PCI: "), "hypervisor", "xen", "hvm", 0.8),
-    (re.compile(r"xen_platform_pci|xen-platform-pci|^platform_pci: "), "hypervisor", "xen",
-     "hvm", 0.6),
-    (re.compile(r"^xen-vbd: registered block device|^xen-vnif: "),
-     "hypervisor", "xen", "hvm", 0.6),  # RHEL 5 xen-pv-drivers (kmod-xenpv) in HVM guests
-    (re.compile(r"^xen_mem: Initialising balloon driver"), "hypervisor", "xen", None, 0.7),
-    (re.compile(r"Xen virtual console successfully installed"), "hypervisor", "xen", "pv",
-     0.6),
-    (re.compile(r"the Xen platform PCI driver have been compiled"), "hypervisor", "xen", "hvm",
-     0.8),
-    (re.compile(r"^ACPI in unprivileged domain disabled"), "hypervisor", "xen", "pv", 0.85),
-    (re.compile(r"^ACPI in unprivileged domain disabled"), "role", "domU", None, 0.8),
-    # Variant hints: they pick PV/HVM/PVH once Xen is decided, but never decide Xen.
-    (re.compile(r"^[Rr]eleased \d+ page(\(s\)|s of unused memory)"), "variant", "xen", "pv",
-     0.6),
-    (re.compile(r"^PCI: setting up Xen PCI frontend stub|^pcifront "), "variant", "xen", "pv",
-     0.6),
-    (re.compile(r"^rtc_cmos \S+: (RTC can wake|registered as rtc|setting system clock)"),
-     "variant", "xen", "hvm", 0.3),
-    (re.compile(r"^i8042: PNP: PS/2 Controller \["), "variant", "xen", "hvm", 0.3),
-    # hvmloader's ACPI tables: OEM 'Xen', table id 'HVM' (a PV domU has no ACPI at all).
-    (re.compile(r"^ACPI: (?:XSDT|RSDT|FACP|DSDT)\b.*\(v\d+\s+Xen\s+HVM\b"), "hypervisor",
-     "xen", "hvm", 0.85),
-    # An emulated IDE disk of Xen's QEMU device model: HVM (or PVH never has one).
-    (re.compile(r"^ata\d+(\.\d+)?: ATA-\d+: QEMU HARDDISK"), "variant", "xen", "hvm", 0.5),
-    (re.compile(r"^xen: PV spinlocks|^xen:balloon|^xen_balloon: |^xen:events|^xen:grant_table|"
-                r"^Grant tables using version|^XENBUS|^xenbus"), "hypervisor", "xen", None, 0.7),
-    (re.compile(r"(Switched|Switching) to clocksource xen\b|clocksource: xen:"), "hypervisor",
-     "xen", None, 0.7),
-    (re.compile(r"^xen: registering gsi \d+"), "role", "dom0", None, 0.8),
-    # 'xl dmesg' output (the hypervisor's own console) can only be read in dom0.
-    (re.compile(r"^\(XEN\) "), "hypervisor", "xen", None, 0.9),
-    (re.compile(r"^\(XEN\) "), "role", "dom0", None, 0.7),
-    (re.compile(r"^xen_mcelog: /dev/mcelog registered by Xen"), "role", "dom0", None, 0.8),
-    (re.compile(r"^xen_acpi_processor: "), "role", "dom0", None, 0.7),
-    (re.compile(r"^Xen: Dom0|dom0_mem=|Initializing Xen dom0|xen-pciback|^xen_pciback"), "role",
-     "dom0", None, 0.6),
-    (re.compile(r"^kvm-clock: |clocksource: kvm-clock:|(Switched|Switching) to clocksource "
-                r"kvm-clock"),
-     "hypervisor", "kvm", None, 0.8),
-    (re.compile(r"^kvm-guest: "), "hypervisor", "kvm", None, 0.85),
-    (re.compile(r"^Hyper-V: |^hv_vmbus: |Switched to clocksource hyperv_clocksource"),
-     "hypervisor", "hyper-v", None, 0.8),
-    (re.compile(r"^vmw_vmci|^VMware vmxnet3|vmware-balloon|^vmw_balloon|Switched to clocksource"
-                r" vmware|^vmware: "), "hypervisor", "vmware", None, 0.7),
-    (re.compile(r"^vboxguest: |^vboxvideo|VBoxService"), "hypervisor", "virtualbox", None, 0.8),
-    (re.compile(r"--firecracker-init|[Ff]irecracker"), "variant", "kvm", "firecracker-like",
-     0.4),
-    (re.compile(r"virtio_mmio virtio_mmio|virtio-mmio: Registering device"), "variant", "kvm",
-     "firecracker-like", 0.3),
-    (re.compile(r"\bTCG\b.*(accel|accelerator)|QEMU TCG"), "hypervisor", "qemu-tcg", "tcg", 0.5),
-    (re.compile(r"^systemd\[1\]: Detected virtualization ([\w-]+)"), "hypervisor", "", None,
-     0.6),
-]
-
-_CMDLINE_RULES: list[Rule] = [
-    (re.compile(r"--firecracker-init"), "variant", "kvm", "firecracker-like", 0.4),
-    (re.compile(r"virtio_mmio\.device="), "variant", "kvm", "firecracker-like", 0.3),
-    (re.compile(r"\bxen_nopv\b"), "variant", "xen", "hvm", 0.5),
-]
-
-_SYSTEMD_NAMES = {
-    "kvm": "kvm", "qemu": "qemu", "xen": "xen", "vmware": "vmware", "microsoft": "hyper-v",
-    "oracle": "virtualbox", "parallels": "parallels", "bhyve": "bhyve", "acrn": "acrn",
-    "zvm": "zvm", "powervm": "powervm", "amazon": "kvm", "google": "kvm", "xen-dom0": "xen",
-}
 
 
 class KernelLogProbe(Probe):
@@ -458,93 +304,91 @@ class KernelLogProbe(Probe):
             res.facts["kernel_log"]["skipped"] = list(ctx.log_skipped)
         if not lines:
             return res
-        seen_rules: set[int] = set()
         done: set[str] = set()
-        saw_hv_line = False
-
-        def ev(line: LogLine) -> str:
-            return f"{source}: {line.raw}"
-
+        seen_rules: set[int] = set()
         for line in lines:
-            msg = line.msg
-            if "hv-detected" not in done and msg.startswith("Hypervisor detected: "):
-                value = msg.split(":", 1)[1].strip()
-                name, variant, weight = _hv_detected(value)
-                if name == "xen" and variant == "hvm":
-                    # Certain about Xen; PVH guests print 'Xen HVM' too, so the type is a hint.
-                    res.clue("hypervisor", name, ev(line), 0.95)
-                    res.clue("variant", name, ev(line), weight, variant)
-                else:
-                    res.clue("hypervisor", name, ev(line), weight, variant)
-                done.add("hv-detected")
-                saw_hv_line = True
-                continue
-            m = _BOOTING.match(msg)
-            if m and "booting" not in done:
-                done.add("booting")
-                saw_hv_line = True
-                self._booting(res, m.group(1) is not None, m.group(2), ev(line))
-                continue
-            if "dmi" not in done and msg.startswith("DMI: "):
-                done.add("dmi")
-                res.clues.extend(dmi_clues(msg[5:], ev(line)))
-                res.facts["dmi_line"] = msg[5:]
-                continue
-            if "dmi" not in done and msg.startswith("DMI not present or invalid"):
-                done.add("dmi")
-                res.facts["dmi_line"] = None
-                res.clue("hint", "no-dmi", ev(line), 0.3)
-                continue
-            m = _ACPI_OEM.match(msg)
-            if m and "acpi" not in done:
-                oem = m.group(1).rstrip(")")
-                hit = _OEMS.get(oem) or _OEMS.get(oem.upper())
-                if hit:
-                    done.add("acpi")
-                    res.clue("hypervisor", hit[0], ev(line), hit[2], hit[1])
-                continue
-            for i, (rx, kind, name, variant, weight) in enumerate(_RULES):
-                if i in seen_rules:
-                    continue
-                mm = rx.search(msg)
-                if not mm:
-                    continue
-                seen_rules.add(i)
-                if not name:  # systemd's own verdict
-                    name = _SYSTEMD_NAMES.get(mm.group(1).lower(), mm.group(1).lower())
-                    if mm.group(1).lower() == "none":
-                        res.clue("not-hypervisor", "none", ev(line), 0.4)
-                        break
-                # Long lines (the kernel command line) are cut around the deciding part.
-                off = line.raw.find(msg) if msg else 0
-                off = max(off, 0)
-                text = excerpt(f"{source}: ", line.raw, off + mm.start(), off + mm.end())
-                res.clue(kind, name, text, weight, variant)
-        if not saw_hv_line:
+            if not self._banner(res, line, f"{source}: {line.raw}", done):
+                self._rules(res, line, source, seen_rules)
+        if not done & {"hv-detected", "booting"}:
             res.facts["kernel_log"]["hypervisor_line"] = False
         return res
 
+    def _banner(self, res: ProbeResult, line: LogLine, ev: str, done: set[str]) -> bool:
+        """The one-per-boot lines: 'Hypervisor detected', 'Booting ... on', DMI, ACPI OEM."""
+        msg = line.msg
+        if "hv-detected" not in done and msg.startswith("Hypervisor detected: "):
+            name, variant, weight = _hv_detected(msg.split(":", 1)[1])
+            if variant and weight < 0.9:
+                # Certain about the hypervisor, the type is a hint (PVH guests print 'Xen HVM').
+                res.clue("hypervisor", name, ev, 0.95)
+                res.clue("variant", name, ev, weight, variant)
+            else:
+                res.clue("hypervisor", name, ev, weight, variant)
+            done.add("hv-detected")
+            return True
+        m = _BOOTING.match(msg)
+        if m and "booting" not in done:
+            done.add("booting")
+            target = m.group(2).strip().lower()
+            self._booting(res, f"with pvh extensions on {target}" if m.group(1) else target, ev)
+            return True
+        if "dmi" not in done and msg.startswith("DMI: "):
+            done.add("dmi")
+            res.clues.extend(dmi_clues(msg[5:], ev))
+            res.facts["dmi_line"] = msg[5:]
+            return True
+        if "dmi" not in done and msg.startswith("DMI not present or invalid"):
+            done.add("dmi")
+            res.facts["dmi_line"] = None
+            res.clue("hint", "no-dmi", ev, 0.3)
+            return True
+        m = _ACPI_OEM.match(msg)
+        if m and "acpi" not in done:
+            oem = m.group(1).rstrip(")")
+            hit = hv.acpi_oems().get(oem) or hv.acpi_oems().get(oem.upper())
+            if hit:
+                done.add("acpi")
+                res.clue("hypervisor", hit[0], ev, hit[2], hit[1])
+            return True
+        return False
+
     @staticmethod
-    def _booting(res: ProbeResult, pvh_ext: bool, on: str, evidence: str) -> None:
-        target = on.strip().lower()
+    def _rules(res: ProbeResult, line: LogLine, source: str, seen: set[int]) -> None:
+        """Every definition's log rules (each fires once), then systemd's own verdict."""
+        msg = line.msg
+        off = max(line.raw.find(msg) if msg else 0, 0)
+        for i, (d, rule) in enumerate(hv.rules("log")):
+            if i in seen:
+                continue
+            mm = rule.match(msg)
+            if mm:
+                seen.add(i)
+                # Long lines (the kernel command line) are cut around the deciding part.
+                text = excerpt(f"{source}: ", line.raw, off + mm.start(), off + mm.end())
+                kind, name, weight, variant = hv.meaning(d, rule)
+                res.clue(kind, name, text, weight, variant)
+        if -1 not in seen and (mm := _SYSTEMD.search(msg)):
+            seen.add(-1)
+            sid = mm.group(1).lower()
+            if sid == "none":
+                res.clue("not-hypervisor", "none", f"{source}: {line.raw}", 0.4)
+                return
+            text = excerpt(f"{source}: ", line.raw, off + mm.start(), off + mm.end())
+            res.clue("hypervisor", hv.systemd_names().get(sid, sid), text, 0.6)
+
+    @staticmethod
+    def _booting(res: ProbeResult, target: str, evidence: str) -> None:
         if target == "bare hardware":
             # Hyper-V and VMware without paravirt ops print this too: a weak clue.
             res.clue("not-hypervisor", "none", evidence, 0.3)
-        elif target == "xen":
-            res.clue("hypervisor", "xen", evidence, 0.95, "pvh" if pvh_ext else "pv")
-        elif target == "xen hvm":
-            res.clue("hypervisor", "xen", evidence, 0.95, "hvm")
-        elif target == "xen pvh":
-            res.clue("hypervisor", "xen", evidence, 0.95, "pvh")
-        elif target == "kvm":
-            res.clue("hypervisor", "kvm", evidence, 0.95)
-        elif "vmware" in target:
-            res.clue("hypervisor", "vmware", evidence, 0.9)
-        elif "hyper-v" in target or "hyperv" in target:
-            res.clue("hypervisor", "hyper-v", evidence, 0.9)
-        elif "acrn" in target:
-            res.clue("hypervisor", "acrn", evidence, 0.9)
-        else:
-            res.clue("hypervisor", target.split()[0], evidence, 0.7)
-
-
+            return
+        hit = hv.booting_targets().get(target)
+        target = target.removeprefix("with pvh extensions on ")
+        if hit:
+            res.clue("hypervisor", hit[0], evidence, hit[2], hit[1])
+            return
+        for d in hv.REGISTRY:
+            if any(part in target for part in d.booting_contains):
+                res.clue("hypervisor", d.name, evidence, 0.9)
+                return
+        res.clue("hypervisor", target.split()[0] if target.split() else "unknown", evidence, 0.7)

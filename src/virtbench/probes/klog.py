@@ -132,7 +132,7 @@ def find_last_boot(fd: int, size: int) -> int:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n} bytes"
+    return f"{n / 2**20:.1f} MB" if n >= 100_000 else f"{n} bytes"
 
 
 def read_latest_boot(fd: int, size: int) -> LogText:

@@ -15,6 +15,7 @@ captures /proc/cpuinfo, /proc/meminfo and /proc/self/mountinfo) yields the same 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -168,13 +169,11 @@ def _qemu() -> dict[str, Any] | None:
         pass
     out = _ask_qemu(qemu)
     if cache is not None and out.get("version"):
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(out))
-            os.replace(tmp, cache)
-        except OSError:
-            pass
+        from virtbench.errors import UsageError
+        from virtbench.safeio import atomic_write
+
+        with contextlib.suppress(UsageError):  # a cache: not writing it costs time only
+            atomic_write(cache, json.dumps(out))
     return out
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from virtbench import __version__
 from virtbench.probes import cpuid as cpuid_mod
+from virtbench.probes import hypervisors as hv
 from virtbench.probes.base import Context, Root, read_kmsg
 from virtbench.probes.facts import NestingProbe
 
@@ -86,7 +87,8 @@ MARKER_DIRS = [
     "/var/run/secrets/kubernetes.io/serviceaccount",
     "/run/secrets/kubernetes.io/serviceaccount",
 ]
-STATUS_KEYS = ("Name", "Pid", "NSpid", "Cpus_allowed_list", "Mems_allowed_list", "Seccomp")
+STATUS_KEYS = ("Name", "Pid", "NSpid", "Cpus_allowed_list", "Mems_allowed_list", "Seccomp",
+               "TracerPid", "VxID", "NxID")
 BUSES = ("pci", "virtio", "xen", "vmbus", "platform")
 CGROUP_FILES = ("cpu.max", "memory.max", "cpuset.cpus.effective", "cpu.cfs_quota_us",
                 "cpu.cfs_period_us", "memory.limit_in_bytes")
@@ -178,11 +180,42 @@ def capture(out: Path | str, *, include_hostname: bool = False) -> dict[str, Any
     return manifest
 
 
+_SECRET_LINE = re.compile(rb"^.*(serial|uuid).*$\n?", re.I | re.M)
+
+
+def _write_platform_files(root: Root, w: _Writer) -> None:
+    """Every file, marker and directory listing a hypervisor definition reads (the device
+    tree, lparcfg, /dev/mdesc, ...): capturing follows the definitions. Lines naming serial
+    numbers or UUIDs (lparcfg's serial_number) are left out."""
+    done = set(w.names)
+    for _, rule in hv.rules("files"):
+        for rel in filter(None, (rule.path, rule.unless_path)):
+            name = rel.lstrip("/")
+            if name in done or name + "/" in done or rel in ("/proc/self/status",):
+                continue
+            if not rule.listing:
+                done.add(name)
+            if rule.listing and rel == rule.path:
+                for entry in (e for e in root.listdir(rel) if rule.rx.search(e)):
+                    path = f"{rel}/{entry}"
+                    w.directory(path) if root.is_dir(path) else w.file(path, b"")
+            elif root.is_dir(rel):
+                w.directory(rel)
+            elif rule.exists or rel != rule.path:
+                if root.exists(rel):
+                    w.file(rel, b"")
+            else:
+                data = root.read_bytes(rel, 1024 * 1024)
+                if data is not None:
+                    w.file(rel, _SECRET_LINE.sub(b"", data))
+
+
 def _write_all(root: Root, w: _Writer, include_hostname: bool) -> dict[str, Any]:
     for rel in FILES:
         data = root.read_bytes(rel)
         if data is not None:
             w.file(rel, data)
+    _write_platform_files(root, w)
     for name in DMI:
         rel = f"/sys/class/dmi/id/{name}"
         data = root.read_bytes(rel)
@@ -197,6 +230,24 @@ def _write_all(root: Root, w: _Writer, include_hostname: bool) -> dict[str, Any]
     for rel in MARKER_DIRS:
         if root.exists(rel):
             w.directory(rel)
+    _write_identity(root, w)
+    _write_sysfs(root, w)
+    _write_live(root, w)
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "virtbench": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "kernel": os.uname().release,
+        "hostname_included": include_hostname,
+        "files": len(w.names),
+        "unreadable": list(root.unreadable),
+    }
+
+
+
+
+def _write_identity(root: Root, w: _Writer) -> None:
+    """Container markers of PID 1 and this process (filtered: no other environment)."""
     env = root.read_bytes("/proc/1/environ")
     if env is not None:
         keep = [item for item in env.split(b"\0") if item.startswith(b"container=")]
@@ -213,10 +264,20 @@ def _write_all(root: Root, w: _Writer, include_hostname: bool) -> dict[str, Any]
         kept = [ln for ln in kept if not ln.startswith("Cpus_allowed_list")]
         kept.append(f"Cpus_allowed_list:\t{format_cpulist(sorted(os.sched_getaffinity(0)))}")
     w.file("/proc/self/status", "\n".join(kept) + "\n")
+    tracer = next((ln.split(":", 1)[1].strip() for ln in kept if ln.startswith("TracerPid:")),
+                  "0")
+    if tracer.isdigit() and tracer != "0":  # proot: the tracer's name only
+        comm = root.read_bytes(f"/proc/{tracer}/comm", 256)
+        if comm is not None:
+            w.file(f"/proc/{tracer}/comm", comm)
     for ns in ("pid", "user", "uts", "ipc", "cgroup", "net", "mnt"):
         target = root.readlink(f"/proc/self/ns/{ns}")
         if target:
             w.link(f"/proc/self/ns/{ns}", target)
+
+
+def _write_sysfs(root: Root, w: _Writer) -> None:
+    """Vulnerabilities, governors, bound drivers, block devices, the own cgroup's limits."""
     vdir = "/sys/devices/system/cpu/vulnerabilities"
     for name in root.listdir(vdir):
         data = root.read_bytes(f"{vdir}/{name}")
@@ -257,7 +318,10 @@ def _write_all(root: Root, w: _Writer, include_hostname: bool) -> dict[str, Any]
         data = root.read_bytes(rel)
         if data is not None:
             w.file(rel, data)
-    # Live-only evidence, turned into files.
+
+
+def _write_live(root: Root, w: _Writer) -> None:
+    """Live-only evidence, turned into files: kernel log, CPUID leaves, /dev/kvm."""
     kmsg = read_kmsg()
     if isinstance(kmsg, str):
         from virtbench.probes.base import parse_log
@@ -273,16 +337,6 @@ def _write_all(root: Root, w: _Writer, include_hostname: bool) -> dict[str, Any]
     nest = NestingProbe().collect(Context(root)).facts["nesting"]
     api = f" api={nest['kvm_api']}" if nest.get("kvm_api") is not None else ""
     w.file("devkvm.txt", f"{str(nest['dev_kvm']).replace(' ', '-')}{api}\n")
-    return {
-        "format": SNAPSHOT_FORMAT,
-        "virtbench": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "kernel": os.uname().release,
-        "hostname_included": include_hostname,
-        "files": len(w.names),
-        "unreadable": list(root.unreadable),
-    }
-
 
 @contextlib.contextmanager
 def opened_root(path: Path | str) -> Iterator[Path]:

@@ -62,8 +62,15 @@ def _codeticks(text: str) -> markupsafe.Markup:
 
 @functools.cache
 def _env() -> jinja2.Environment:
+    return template_env()
+
+
+def template_env(*extra: jinja2.BaseLoader) -> jinja2.Environment:
+    """The report's Jinja environment (filters, globals, templates); ``extra`` loaders are
+    searched first (``virtbench serve`` adds its pages, which extend ``report.html.j2``)."""
+    base = jinja2.PackageLoader("virtbench.report", "templates")
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("virtbench.report", "templates"),
+        loader=jinja2.ChoiceLoader([*extra, base]) if extra else base,
         autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
         trim_blocks=True,
         lstrip_blocks=True,

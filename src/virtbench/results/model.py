@@ -12,18 +12,18 @@ JSON Schema is ``json_schema()``. ``SCHEMA_VERSION`` increases on every incompat
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from virtbench.errors import UsageError
 from virtbench.probes.model import DetectReport, KeyFacts
 from virtbench.results.salvage import detect_report
+from virtbench.safeio import ID_PATTERN, atomic_write, clip, read_json
 
 SCHEMA_VERSION = 2
 DOCUMENT_TYPE: Literal["virtbench.run"] = "virtbench.run"
@@ -40,10 +40,25 @@ def utc_now() -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    # NaN and infinities are not JSON numbers; a document holding one could not be saved.
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, allow_inf_nan=False)
 
 
 _D = TypeVar("_D", bound="_Document")
+
+# Sane ranges: a number outside them is a corrupt or hostile document, refused on load
+# (docs/reliability.md). Counts fit SQLite's 64-bit INTEGER; a baseline is a positive number
+# large enough that score / baseline * 10 stays finite.
+MAX_COUNT = 10**15
+MAX_CPUS = 1 << 20
+MAX_COPIES = 1 << 20
+MAX_VALUE = 1e18
+MIN_BASELINE = 1e-6
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Cpus = Annotated[int, Field(ge=0, le=MAX_CPUS)]
+Copies = Annotated[int, Field(ge=1, le=MAX_COPIES)]
+Value = Annotated[float, Field(ge=0, le=MAX_VALUE)]
+DocumentId = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
 class Environment(_Model):
@@ -61,11 +76,11 @@ class Environment(_Model):
     machine: str | None = None
     """``uname -m``."""
     cpu_model: str | None = None
-    cpu_count: int | None = None
+    cpu_count: Cpus | None = None
     """CPUs online in the system."""
-    cpus_usable: int | None = None
+    cpus_usable: Cpus | None = None
     """CPUs this process may run on (affinity), which can be fewer than ``cpu_count``."""
-    memory_bytes: int | None = None
+    memory_bytes: Count | None = None
     compiler: str | None = None
     compiler_version: str | None = None
     cflags: list[str] = Field(default_factory=list)
@@ -109,8 +124,8 @@ class Environment(_Model):
 class CopyResult(_Model):
     """One copy of a workload in one pass, as the program reported it."""
 
-    count: float
-    elapsed: float
+    count: Value
+    elapsed: Value
     """Seconds, the program's own wall clock from start to end of its timed loop."""
 
 
@@ -118,8 +133,8 @@ class PassResult(_Model):
     """One pass: all copies started together. ``score`` follows UnixBench: the sum of the
     copies' counts over the mean of their times (scaled by the time base)."""
 
-    score: float
-    elapsed: float
+    score: Value
+    elapsed: Value
     """Mean of the copies' elapsed seconds."""
     copies: list[CopyResult] = Field(default_factory=list)
 
@@ -146,20 +161,20 @@ class TestResult(_Model):
     name: str
     """UnixBench report name, e.g. ``Dhrystone 2 using register variables``."""
     unit: str
-    copies: int
+    copies: Copies
     status: TestStatus = "ok"
     error: str | None = None
-    duration: float | None = None
+    duration: Value | None = None
     """Nominal seconds of one pass."""
     passes: list[PassResult] = Field(default_factory=list)
-    score: float | None = None
+    score: Value | None = None
     """UnixBench score: geometric mean of the pass scores after dropping the worst third."""
-    samples: int | None = None
+    samples: Count | None = None
     """Number of pass scores the score is made of (after dropping)."""
-    elapsed: float | None = None
+    elapsed: Value | None = None
     """Mean seconds of the passes (UnixBench's ``(10.0 s, 7 samples)``)."""
-    baseline: float | None = None
-    index: float | None = None
+    baseline: Annotated[float, Field(ge=MIN_BASELINE, le=MAX_VALUE)] | None = None
+    index: Value | None = None
     """``score / baseline * 10`` for index tests."""
     ci: ConfidenceInterval | None = None
     stop_reason: str | None = None
@@ -169,13 +184,13 @@ class TestResult(_Model):
 class Section(_Model):
     """All tests run with one number of parallel copies."""
 
-    copies: int
+    copies: Copies
     started: str | None = None
     finished: str | None = None
     tests: list[TestResult] = Field(default_factory=list)
-    index_score: float | None = None
+    index_score: Value | None = None
     """Geometric mean of the 12 index values; ``None`` unless all 12 succeeded."""
-    index_tests: int = 0
+    index_tests: Annotated[int, Field(ge=0, le=1000)] = 0
     """How many index tests contributed (12 for a full System Benchmarks Index Score)."""
 
     def test(self, test_id: str) -> TestResult | None:
@@ -199,18 +214,19 @@ class _Document(_Model):
         return cls.model_validate(migrate(doc))
 
     def save(self, path: Path) -> Path:
-        """Write atomically (temp file + rename) so a crash never leaves half a document."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        """Write atomically (``safeio.atomic_write``) so a crash, a full disk or Ctrl-C never
+        leaves half a document; a failure is one ``UsageError`` line."""
+        try:
+            text = self.to_json()
+        except ValueError as exc:  # inf/NaN set after validation: refuse, do not crash
+            raise UsageError(f"{clip(path)}: cannot save the document: {exc}") from None
+        return atomic_write(path, text)
 
 
 class RunResult(_Document):
     schema_version: int = SCHEMA_VERSION
     type: Literal["virtbench.run"] = DOCUMENT_TYPE
-    id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
+    id: DocumentId = Field(default_factory=lambda: uuid.uuid4().hex[:12])
     source: Source = "native"
     suite: str = "unixbench"
     profile: str
@@ -283,14 +299,8 @@ def migrate(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    """Hostile-file-safe: regular files only, nesting and number limits (``safeio``)."""
+    return read_json(path)
 
 
 def _validate(cls: type[_D], raw: dict[str, Any], path: Path) -> _D:
@@ -300,7 +310,8 @@ def _validate(cls: type[_D], raw: dict[str, Any], path: Path) -> _D:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         kind = "experiment" if cls is ExperimentResult else "result"
-        raise UsageError(f"{path}: invalid {kind} document at {where}: {first['msg']}") from None
+        raise UsageError(f"{clip(path)}: invalid {kind} document at {clip(where, 80)}: "
+                         f"{clip(first['msg'])}") from None
 
 
 def load_document(path: Path) -> RunResult:
@@ -331,7 +342,7 @@ class ExperimentResult(_Document):
 
     schema_version: int = SCHEMA_VERSION
     type: Literal["virtbench.experiment"] = EXPERIMENT_TYPE
-    id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
+    id: DocumentId = Field(default_factory=lambda: uuid.uuid4().hex[:12])
     experiment: str
     status: ExperimentStatus = "running"
     started: str = Field(default_factory=utc_now)

@@ -15,9 +15,12 @@ Anything else is a ``UsageError`` that names the reference.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
 
 from virtbench.errors import UsageError
 from virtbench.results.model import (
@@ -28,6 +31,7 @@ from virtbench.results.model import (
     _read_json,
     _validate,
 )
+from virtbench.safeio import clip
 
 if TYPE_CHECKING:
     from virtbench.store.store import RunRow, Store
@@ -98,7 +102,8 @@ def load_file(path: Path) -> Document:
         return docs[0]
     from virtbench.importers.unixbench import parse_file
 
-    return parse_file(path)
+    with _report_numbers(path):
+        return parse_file(path)
 
 
 def load_file_all(path: Path) -> list[Document]:
@@ -107,7 +112,21 @@ def load_file_all(path: Path) -> list[Document]:
         return _load_json_all(path)
     from virtbench.importers.unixbench import parse_file_all
 
-    return list(parse_file_all(path))
+    with _report_numbers(path):
+        return list(parse_file_all(path))
+
+
+@contextmanager
+def _report_numbers(path: Path) -> Iterator[None]:
+    """A report whose numbers the document model refuses (out of its sane ranges) is one
+    clear line, not a pydantic traceback."""
+    try:
+        yield
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"{clip(path)}: a number is out of range ({clip(where, 80)}: "
+                         f"{clip(first['msg'])})") from None
 
 
 def _looks_like_path(ref: str) -> bool:

@@ -51,6 +51,12 @@ class Executor(Protocol):
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process group ``proc`` leads, only while the leader is not reaped: a
+    process's id (the group's id) stays reserved while it runs or is a zombie; once reaped
+    it can be reused within seconds by an unrelated process group (fork-heavy workloads
+    cycle through a 32,768-pid space), which ``killpg`` would then kill."""
+    if proc.returncode is not None:
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
 
@@ -119,14 +125,13 @@ class LocalExecutor:
             deadline = time.monotonic() + timeout
             for i, proc in enumerate(procs):
                 remaining = max(0.1, deadline - time.monotonic())
-                if not wait_quietly(proc, remaining):
+                # Ended, not reaped: its group stays ours to kill below (see _kill_group).
+                if not wait_ended(proc, remaining):
                     _kill_group(proc)
-                    proc.wait()
                 walls.append(time.monotonic() - starts[i])
         except BaseException:
             for proc in procs:
-                if proc.poll() is None:
-                    _kill_group(proc)
+                _kill_group(proc)
             for proc in procs:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=5)
@@ -135,9 +140,13 @@ class LocalExecutor:
             for fd in (gate_r, gate_w):
                 if fd >= 0:
                     os.close(fd)
-            # Children of copies (shell scripts' pipelines) must not outlive the pass.
+            # Children of copies (shell scripts' pipelines) must not outlive the pass: kill
+            # each group while its leader is unreaped, then reap the leaders.
             for proc in procs:
                 _kill_group(proc)
+            for proc in procs:
+                if proc.returncode is None:
+                    proc.wait()
         outcomes = []
         for proc, cwd, wall in zip(procs, cwds, walls, strict=True):
             outcomes.append(
@@ -158,15 +167,31 @@ def wait_quietly(proc: subprocess.Popen[bytes], timeout: float) -> bool:
     ``Popen.wait(timeout=...)`` polls: it wakes every 50 ms to try ``waitpid(WNOHANG)``,
     20 wake-ups a second on a CPU the timed copies are using. The process's pidfd
     (Linux >= 5.3) becomes readable when it ends, so one ``poll`` covers the whole pass. An
-    older kernel falls back to ``Popen.wait``'s polling."""
+    older kernel falls back to polling ``waitid``."""
+    if not wait_ended(proc, timeout):
+        return False
+    proc.wait()  # it has ended: this reaps it at once
+    return True
+
+
+def wait_ended(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Like ``wait_quietly`` but without reaping ``proc``: it stays a zombie, so its pid
+    (and the id of the process group it leads) cannot be reused until ``proc.wait()``."""
+    if proc.returncode is not None:
+        return True
     try:
         fd = os.pidfd_open(proc.pid)
     except (AttributeError, OSError):
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG):
+                    return True
+            except ChildProcessError:  # reaped by someone else
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
     try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
@@ -174,10 +199,7 @@ def wait_quietly(proc: subprocess.Popen[bytes], timeout: float) -> bool:
         ready = poller.poll(max(0, int(timeout * 1000)))
     finally:
         os.close(fd)
-    if not ready:
-        return False
-    proc.wait()  # it has ended: this reaps it at once
-    return True
+    return bool(ready)
 
 
 def _read_and_remove(path: Path) -> str:

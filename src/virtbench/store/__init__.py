@@ -1,16 +1,15 @@
 """The run index (SQLAlchemy Core over SQLite or PostgreSQL); see docs/store.md.
 
-``master_path`` and ``save_and_record`` are imported eagerly (they are light); everything
-else is loaded on first use, so importing this package does not import SQLAlchemy.
+Everything is loaded on first use, so importing this package (or its light modules ``rows``
+and ``quick``, which ``virtbench runs`` uses) imports neither SQLAlchemy nor pydantic.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from virtbench.store.files import master_path, save_and_record
-
 if TYPE_CHECKING:
+    from virtbench.store.files import master_path, save_and_record
     from virtbench.store.store import (
         Document,
         RebuildReport,
@@ -32,6 +31,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name in ("master_path", "save_and_record"):
+        from virtbench.store import files
+
+        return getattr(files, name)
     if name in _LAZY:
         from virtbench.store import store
 

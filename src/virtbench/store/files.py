@@ -13,12 +13,15 @@ from pathlib import Path
 from virtbench import paths
 from virtbench.errors import VirtbenchError
 from virtbench.results.model import ExperimentResult, RunResult
+from virtbench.safeio import check_id
 
 Document = RunResult | ExperimentResult
 
 
 def master_path(doc: Document) -> Path:
-    """``results_dir()/<started-date>-<id>.json``."""
+    """``results_dir()/<started-date>-<id>.json``. The id is checked again here (a document
+    changed after validation): it must never name another directory."""
+    check_id(doc.id)
     day = doc.started[:10]
     try:
         datetime.strptime(day, "%Y-%m-%d")
@@ -42,18 +45,21 @@ def save_and_record(doc: Document, *, output: Path | None = None,
     Cheap and idempotent: call it after every test or step. A database problem is a
     warning on stderr (once per problem per process); the JSON is always written first.
     """
-    path = master_path(doc)
-    doc.save(path)
-    if output is not None and output.resolve() != path.resolve():
-        doc.save(output)
-    try:
-        from virtbench.store.store import _short, open_store
+    from virtbench.store.lock import store_lock
 
-        open_store(db_url).record(doc, path)
-    except Exception as exc:  # the document is safe; the index can be rebuilt later
-        message = str(exc) if isinstance(exc, VirtbenchError) else _short(exc)
-        if message not in _WARNED:
-            _WARNED.add(message)
-            warn(f"run {doc.id} saved to {path} but not indexed ({message}); "
-                 "`virtbench db rebuild` will index it later")
+    path = master_path(doc)
+    with store_lock():  # the file and its index row change together (see store.lock)
+        doc.save(path)
+        if output is not None and output.resolve() != path.resolve():
+            doc.save(output)
+        try:
+            from virtbench.store.store import _short, open_store
+
+            open_store(db_url).record(doc, path)
+        except Exception as exc:  # the document is safe; the index can be rebuilt later
+            message = str(exc) if isinstance(exc, VirtbenchError) else _short(exc)
+            if message not in _WARNED:
+                _WARNED.add(message)
+                warn(f"run {doc.id} saved to {path} but not indexed ({message}); "
+                     "`virtbench db rebuild` will index it later")
     return path

@@ -26,7 +26,7 @@ from sqlalchemy import (
     Text,
 )
 
-STORE_SCHEMA_VERSION = 1
+from virtbench.store.rows import STORE_SCHEMA_VERSION as STORE_SCHEMA_VERSION
 
 metadata = MetaData()
 

@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from virtbench.results.model import (
 )
 from virtbench.store import schema as S
 from virtbench.store.files import master_path, save_and_record, warn
+from virtbench.store.rows import RunFilter, RunRow, day_end, parse_copies
 
 Document = RunResult | ExperimentResult
 
@@ -136,7 +137,8 @@ def _engine(url: str) -> Engine:
                 engine = create_engine(url, pool_pre_ping=True)
             except ImportError as exc:
                 raise StoreError(
-                    f"PostgreSQL needs psycopg 3 (pip install 'psycopg[binary]'): {exc}"
+                    "a PostgreSQL index needs the [postgres] extra (psycopg 3): "
+                    f"pip install 'virtbench[postgres]' ({exc})"
                 ) from None
         else:
             raise StoreError(
@@ -158,54 +160,7 @@ def dispose_engines(close: bool = True) -> None:
         _READY.clear()
 
 
-# ---- rows ------------------------------------------------------------------------------------
-@dataclass
-class RunRow:
-    """One indexed run, as ``virtbench runs`` lists it."""
-
-    id: str
-    kind: str
-    experiment: str | None
-    source: str
-    profile: str | None
-    mode: str | None
-    comparable: bool | None
-    copies: list[int]
-    status: str
-    started: str
-    finished: str | None
-    path: str
-    tool_version: str | None
-    hostname: str | None
-    cpu_model: str | None
-    kernel: str | None
-    virtualization: str | None
-    labels: dict[str, str] = field(default_factory=dict)
-    scores: dict[int, float] = field(default_factory=dict)
-    """Suite runs: System Benchmarks Index Score by number of copies."""
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["scores"] = {str(k): v for k, v in self.scores.items()}
-        return d
-
-
-@dataclass
-class RunFilter:
-    host: str | None = None
-    """Substring of the hostname (case-insensitive)."""
-    labels: dict[str, str] = field(default_factory=dict)
-    since: str | None = None
-    """ISO date or timestamp: runs started at or after it."""
-    until: str | None = None
-    """ISO date or timestamp: runs started before the end of it."""
-    profile: str | None = None
-    kind: str | None = None
-    """``suite``, ``experiment``, or an experiment name."""
-    source: str | None = None
-    limit: int | None = None
-
-
+# ---- rows (virtbench.store.rows: light, shared with the fast listing) -------------------------
 @dataclass
 class RebuildReport:
     indexed: int = 0
@@ -309,11 +264,7 @@ def _run_row(doc: Document, env_id: int, path: Path) -> dict[str, Any]:
     )
 
 
-def _day_end(value: str) -> str:
-    """``2026-11-22`` -> ``2026-11-22T99`` so that ``started < it`` includes the whole day;
-    a timestamp gets ``~`` (above every digit, ``.``, ``+``, ``Z``) so that the run started
-    at exactly that time (with any fraction or time zone after it) is included too."""
-    return value + "T99" if len(value) == 10 else value + "~"
+_day_end = day_end
 
 
 # ---- the store -------------------------------------------------------------------------------
@@ -477,7 +428,7 @@ class Store:
             q = q.limit(limit)
         out: list[RunRow] = []
         for m in conn.execute(q).mappings():
-            copies = [int(c) for c in (m["copies"] or "").split(",") if c.strip().isdigit()]
+            copies = parse_copies(m["copies"])
             out.append(RunRow(
                 id=m["id"], kind=m["kind"], experiment=m["experiment"], source=m["source"],
                 profile=m["profile"], mode=m["mode"],

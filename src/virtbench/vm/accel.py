@@ -19,6 +19,7 @@ from pathlib import Path
 
 from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.paths import cache_dir
+from virtbench.safeio import atomic_write
 from virtbench.vm import initramfs
 from virtbench.vm.qemu import GuestConfig, GuestError, VMSession, find_qemu
 
@@ -107,13 +108,10 @@ def choose(kernel: Path, requested: str | None = None, use_cache: bool = True) -
                 return _apply_request(choice, req)
     ok, reason, secs = probe_kvm(kernel)
     choice = AccelChoice("kvm" if ok else "tcg", reason, secs, probed=True)
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError, UsageError):  # a cache: not writing it costs time only
         cached = {k: v for k, v in cached.items() if k.startswith(_boot_id())}
         cached[key] = asdict(choice)
-        tmp = path.with_name(f".accel.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cached, indent=1))
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(cached, indent=1))
     return _apply_request(choice, req)
 
 

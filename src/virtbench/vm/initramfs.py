@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from virtbench.errors import EnvironmentUnsupported
+from virtbench.safeio import atomic_write
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox", "/usr/lib/busybox/busybox")
 READY = "@@VB READY"
@@ -204,10 +205,7 @@ def build(programs: Mapping[str, Path] | None = None, busybox: Path | None = Non
 def write(dest: Path, programs: Mapping[str, Path] | None = None) -> Path:
     """Write the initramfs to ``dest`` (atomically); returns ``dest``."""
     data = build(programs)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, dest)
-    return dest
+    return atomic_write(dest, data)
 
 
 def digest(programs: Mapping[str, Path] | None = None) -> str:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from virtbench.errors import UsageError
+from virtbench.units import parse_size
 from virtbench.vm import build, initramfs
 from virtbench.vm.qemu import Guest, GuestConfig, GuestError, SerialLine, VMSession
 
@@ -50,16 +51,10 @@ STORAGE_MODES = ("none", "shared", "block")
 def parse_rate(text: str, what: str = "bandwidth") -> int:
     """``10M``, ``512K``, ``1.5G``, ``200MB/s``, ``unlimited`` -> bytes per second (binary units,
     as QEMU's ``migrate_set_speed``)."""
-    t = text.strip().lower().removesuffix("/s").removesuffix("b").removesuffix("i")
+    t = text.strip().lower().removesuffix("/s")
     if t in ("unlimited", "max", "inf"):
         return UNLIMITED
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)([kmg]?)", t)
-    if not m:
-        raise UsageError(f"--{what}: {text!r} is not a rate like 10M, 512K or 1G")
-    value = float(m.group(1)) * {"": 1, "k": 1024, "m": MiB, "g": 1024 * MiB}[m.group(2)]
-    if value <= 0:
-        raise UsageError(f"--{what}: must be positive, not {text!r}")
-    return int(value)
+    return parse_size(t, f"--{what}", positive=True, kind="rate like 10M, 512K or 1G")
 
 
 def parse_list(text: str, parse: Callable[[str], Any]) -> list[Any]:

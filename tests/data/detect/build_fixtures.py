@@ -969,6 +969,25 @@ def build() -> None:
             path = base / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             os.symlink(target, path)
+        (base / "README.md").write_text(_readme(name, files, links))
+
+
+def _readme(name: str, files: dict[str, str], links: dict[str, str]) -> str:
+    listed = ", ".join(f"`{rel}`" for rel in sorted(files))
+    out = [
+        f"# {name}", "",
+        "Written by `build_fixtures.py` (the `case(\"" + name + "\", ...)` entry there, whose "
+        "comments name the kernel source or documentation each line follows). Where every "
+        "file came from: written by hand after what the Linux kernel prints on this platform "
+        "(kernel log lines, /proc and /sys contents), after the CPUID signature the hypervisor "
+        "documents (`cpuid.txt`, in virtbench's own helper format) and the DMI strings the "
+        "platform's firmware sets. None is a capture of a real machine.", "",
+        f"Files: {listed}.",
+    ]
+    if links:
+        out += ["", "Symbolic links: " + ", ".join(f"`{k}` -> `{v}`" for k, v in links.items())
+                + "."]
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,25 @@
+"""VMware (ESXi, Workstation, Fusion), on x86 and ARM."""
+
+from __future__ import annotations
+
+from virtbench.probes.hypervisors.definition import Hypervisor, dmi, file, log
+
+VMWARE = Hypervisor(
+    name="vmware",
+    title="VMware",
+    systemd=("vmware",),
+    virt_what=("vmware",),
+    cpuid=("VMwareVMware",),
+    dmi=(dmi(r"vmware", 0.85),),
+    acpi_oem=(("VMWARE", None, 0.7), ("PTLTD", None, 0.3)),
+    detected=(("vmware", None, 0.95),),
+    detected_prefixes=("vmware",),
+    booting_contains=("vmware",),
+    log=(log(r"^vmw_vmci|^VMware vmxnet3|vmware-balloon|^vmw_balloon|Switched to clocksource"
+             r" vmware|^vmware: ", 0.7),),
+    files=(file("/proc/device-tree/hypervisor/compatible", r"vmware", 0.9),),
+    pv_family="vmware",
+    pv_advice="vmxnet3 and pvscsi (VMware Tools / open-vm-tools)",
+)
+
+DEFINITIONS = (VMWARE,)

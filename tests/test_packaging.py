@@ -1,0 +1,126 @@
+"""Packaging (issue 16): the core installs what `virtbench run` needs, each optional part is
+an extra that its command names in one line, `.[dev]` holds every extra, CI installs the
+pinned versions of constraints.txt."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SRC
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+# distribution name -> the module it provides
+MODULES = {"pydantic": "pydantic", "sqlalchemy": "sqlalchemy", "jinja2": "jinja2",
+           "plotly": "plotly", "qemu.qmp": "qemu", "shtab": "shtab",
+           "psycopg": "psycopg", "ansible-core": "ansible", "ansible-runner": "ansible_runner",
+           "rich": "rich", "starlette": "starlette", "uvicorn": "uvicorn"}
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0].strip().lower()
+
+
+def test_core_and_extras() -> None:
+    core = {_name(r) for r in PYPROJECT["dependencies"]}
+    extras = {k: {_name(r) for r in v} for k, v in PYPROJECT["optional-dependencies"].items()}
+    assert not core & {"psycopg", "ansible-core", "ansible-runner", "numpy", "scipy", "rich"}
+    assert extras["postgres"] == {"psycopg"}
+    assert {"ansible-core", "ansible-runner"} <= extras["fleet"]
+    dev = PYPROJECT["optional-dependencies"]["dev"]
+    selfref = next(r for r in dev if r.startswith("virtbench["))
+    named = set(selfref[len("virtbench["):selfref.index("]")].split(","))
+    assert named == set(extras) - {"dev"}, "`.[dev]` must hold every extra"
+
+
+def test_every_dependency_is_imported_somewhere() -> None:
+    text = "\n".join(p.read_text(encoding="utf-8") for p in (SRC / "virtbench").rglob("*.py"))
+    deps = [*PYPROJECT["dependencies"]]
+    for extra, reqs in PYPROJECT["optional-dependencies"].items():
+        if extra != "dev":
+            deps += reqs
+    for req in deps:
+        module = MODULES[_name(req)]
+        used = re.search(rf"^\s*(import|from) {re.escape(module)}\b", text, re.M)
+        if module == "psycopg":  # SQLAlchemy's dialect loads it for postgresql+psycopg URLs
+            used = used or "postgresql+psycopg://" in text
+        if module == "ansible":  # its programs are run
+            used = used or '"ansible-playbook"' in text
+        assert used, req
+
+
+def test_ci_installs_pinned_versions() -> None:
+    setup = (ROOT / "scripts" / "setup-dev.sh").read_text(encoding="utf-8")
+    assert re.search(r"pip install .*-c constraints\.txt.*'\.\[dev\]'", setup)
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, line
+            pins[name.lower().replace("_", "-")] = version
+    wanted = [*PYPROJECT["dependencies"]]
+    for reqs in PYPROJECT["optional-dependencies"].values():
+        wanted += [r for r in reqs if not r.startswith("virtbench")]
+    for req in wanted:
+        assert _name(req).replace("_", "-").replace(".", "-") in {
+            n.replace(".", "-") for n in pins}, f"{req} is not pinned in constraints.txt"
+    assert "virtbench" not in pins
+    assert (ROOT / "scripts" / "refresh-constraints.sh").is_file()
+
+
+def _missing(modules: list[str], argv: list[str]) -> subprocess.CompletedProcess[str]:
+    code = ("import sys\n"
+            f"for m in {modules!r}: sys.modules[m] = None  # as if not installed\n"
+            "from virtbench.cli import main\n"
+            f"raise SystemExit(main({argv!r}))\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False, env={"PYTHONPATH": str(SRC),
+                                                         "PATH": "/usr/bin:/bin"})
+
+
+def test_commands_name_the_extra_they_need() -> None:
+    proc = _missing(["psycopg", "psycopg2"], ["runs", "--db", "postgresql://u@127.0.0.1:1/x"])
+    assert proc.returncode != 0
+    assert "pip install 'virtbench[postgres]'" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    proc = _missing(["ansible_runner"], ["fleet", "status"])
+    assert proc.returncode == 3
+    assert proc.stderr.strip().splitlines() == [
+        "virtbench: error: virtbench fleet needs the [fleet] extra (ansible_runner is "
+        "missing): pip install 'virtbench[fleet]'"]
+
+
+def test_throwaway_postgresql_block_runs(tmp_path: Path) -> None:
+    """docs/database.md's throw-away PostgreSQL, run as written (on a free port)."""
+    import glob
+    import os
+    import socket
+
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL binaries not found (scripts/setup-dev.sh installs them)")
+        pytest.skip("PostgreSQL is not installed")
+    page = (ROOT / "docs" / "database.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- docs-test: throwaway-postgres -->\n```sh\n(.*?)```", page, re.S)
+    assert block
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = block.group(1).replace("54329", str(port))
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "virtbench").write_text(f'#!/bin/sh\nexec {sys.executable} -m virtbench "$@"\n')
+    (shim / "virtbench").chmod(0o755)
+    env = dict(os.environ, PYTHONPATH=str(SRC), PATH=f"{shim}:{os.environ['PATH']}",
+               XDG_DATA_HOME=str(tmp_path / "data"))
+    env.pop("TMPDIR", None)  # the server's user must reach the directory: /tmp
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True,
+                          text=True, timeout=300, env=env, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert any(ln.split()[:2] == ["ID", "STARTED"] for ln in proc.stdout.splitlines())
+    assert "server stopped" in proc.stdout

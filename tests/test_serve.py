@@ -1,0 +1,330 @@
+"""``virtbench serve`` over HTTP: every page, filter, download and error, against SQLite and a
+real PostgreSQL, with uvicorn on an ephemeral loopback port (tests/serve_data.py)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette", reason="the [serve] extra is not installed")
+httpx = pytest.importorskip("httpx")
+
+import serve_data  # noqa: E402
+from conftest import SRC  # noqa: E402
+from pgserver import postgres_url  # noqa: E402, F401  (fixture)
+from serve_data import fill_store, running_server, suite_run  # noqa: E402
+from virtbench.serve.app import ServeConfig, create_app  # noqa: E402
+from virtbench.store import dispose_engines, open_store  # noqa: E402
+
+db = serve_data.db  # fixtures: a filled store per database, the dashboard over it
+server = serve_data.server
+FLEET = "20261110-000000-ab12"
+ALL_IDS = {*(f"web1run{i}" for i in range(6)), "db1run0", *(f"fleetrun{i}" for i in range(4)),
+           "expconsolidate", "expcap", "exppostmark", "expseqread"}
+
+
+def get(base: str, path: str, **params: object) -> httpx.Response:
+    return httpx.get(base + path, params=params or None, timeout=30)  # type: ignore[arg-type]
+
+
+def row_ids(html: str) -> list[str]:
+    return re.findall(r'<tr data-run="([^"]+)"', html)
+
+
+# ---- pages -------------------------------------------------------------------------------------
+def test_runs_list_filters_sort_and_paging(server: str) -> None:
+    r = get(server, "/runs")
+    assert r.status_code == 200
+    assert set(row_ids(r.text)) == ALL_IDS
+    assert "15 runs" in r.text
+    assert row_ids(r.text)[0] == "expseqread"  # newest first
+    assert r.headers["content-security-policy"].startswith("default-src 'self'")
+
+    assert set(row_ids(get(server, "/runs", host="WEB").text)) == {
+        f"web1run{i}" for i in range(6)}
+    assert set(row_ids(get(server, "/runs", label="env=staging").text)) == {"db1run0"}
+    assert row_ids(get(server, "/runs", kind="cap").text) == ["expcap"]
+    assert len(row_ids(get(server, "/runs", kind="experiment").text)) == 4
+    assert row_ids(get(server, "/runs", q="xeon").text) == ["db1run0"]
+    assert row_ids(get(server, "/runs", q="prod", since="2026-11-05").text) == [
+        "web1run5", "web1run4"]
+    assert row_ids(get(server, "/runs", until="2026-11-01").text) == ["web1run0"]
+    # the best 1-copy index first (db1 ran at 1.3x the reference), runs without one last
+    by_score = row_ids(get(server, "/runs", sort="-score").text)
+    assert by_score[0] == "db1run0" and by_score[-4:] != [] and set(by_score[-4:]) == {
+        "expconsolidate", "expcap", "exppostmark", "expseqread"}
+    assert row_ids(get(server, "/runs", sort="id", per=3).text) == [
+        "db1run0", "expcap", "expconsolidate"]
+    page3 = get(server, "/runs", sort="id", per=3, page=3).text
+    assert row_ids(page3) == ["fleetrun1", "fleetrun2", "fleetrun3"]
+    assert "page 3 of 5" in page3
+    empty = get(server, "/runs", host="no-such-host")
+    assert empty.status_code == 200 and "No runs match" in empty.text
+
+
+def test_run_page_is_the_report(server: str) -> None:
+    r = get(server, "/runs/web1run0")
+    assert r.status_code == 200
+    html = r.text
+    assert "<h1>Run web1run0</h1>" in html
+    assert "kvm (qemu)" in html and "confidence 0.99" in html  # detect layers
+    assert "Dhrystone 2 using register variables" in html
+    assert "±1.5%" in html  # the confidence intervals
+    assert 'id="findings"' in html and "Pass scores around each test" in html
+    assert len(re.findall(r'data-chart="chart-\d+"', html)) == 7
+    assert '<script src="/static/plotly.js">' in html
+    assert "Plotly.newPlot" in html and "plotly.js v" not in html  # not inlined
+    # a unique prefix redirects to the run
+    prefix = get(server, "/runs/web1run")
+    assert prefix.status_code == 404  # six runs share it: ambiguous
+    one = httpx.get(server + "/runs/db1r", timeout=30, follow_redirects=False)
+    assert one.status_code == 307 and one.headers["location"] == "/runs/db1run0"
+    exp = get(server, "/runs/expconsolidate")
+    assert exp.status_code == 200 and "Consolidation" in exp.text
+    assert len(re.findall(r'data-chart="chart-\d+"', exp.text)) == 2
+
+
+def test_compare_significance(server: str) -> None:
+    r = get(server, "/compare?run=web1run0&run=web1run1&run=web1run4")
+    assert r.status_code == 200
+    html = r.text
+    assert "Ratios to the baseline, with significance" in html
+    # web1run4 is 0.70x web1run0 in every test, with passes: beyond noise, marked worse
+    assert html.count("0.700x ▼") == 24
+    assert "1.010x" in html  # web1run1: 1% better, within noise
+    assert 'title="95% CI' in html
+    assert len(re.findall(r'data-chart="chart-\d+"', html)) >= 8
+    comma = get(server, "/compare", run="web1run0,web1run4")
+    assert comma.status_code == 200
+
+
+def test_history_marks_environment_changes(server: str) -> None:
+    r = get(server, "/history", host="web1")
+    assert r.status_code == 200
+    html = r.text
+    assert "6 suite runs, 1 copy; 2 environment changes" in html
+    assert "6.1.0-13-amd64 → 6.5.0-1-amd64" in html
+    assert "kvm (qemu) → xen (hvm)" in html
+    specs = [json.loads(s) for s in re.findall(
+        r'<script type="application/json" data-chart="chart-\d+">(.*?)</script>', html)]
+    assert len(specs) == 2
+    index = specs[0]
+    assert len(index["layout"]["shapes"]) == 2  # the two change markers
+    assert index["data"][0]["y"][4] < 0.75 * index["data"][0]["y"][3]  # the regression
+    assert len(specs[1]["data"]) == 12  # one line per test
+    two = get(server, "/history", host="web1", copies=2)
+    assert "6 suite runs, 2 copies" in two.text
+    by_label = get(server, "/history", label="env=prod")
+    assert by_label.status_code == 200 and "6 suite runs" in by_label.text
+    pick = get(server, "/history")
+    assert pick.status_code == 200 and "/history?host=web1" in pick.text
+
+
+def test_fleet_and_experiments(server: str) -> None:
+    listing = get(server, "/fleet")
+    assert listing.status_code == 200 and f"/fleet/{FLEET}" in listing.text
+    r = get(server, f"/fleet/{FLEET}")
+    assert r.status_code == 200
+    assert re.search(r'<tr class="outlier" data-host="node3">', r.text)
+    assert "OUTLIER" in r.text and 'data-outlier="node3"' in r.text
+    exps = get(server, "/experiments")
+    assert exps.status_code == 200
+    for title in ("Consolidation (1)", "CPU cap (1)", "Postmark (1)", "Sequential read (1)"):
+        assert title in exps.text
+    only = get(server, "/experiments", experiment="cap")
+    assert "/runs/expcap" in only.text and "/runs/expseqread" not in only.text
+
+
+def test_downloads(server: str) -> None:
+    rows = list(csv.DictReader(io.StringIO(get(server, "/runs", format="csv", host="web1").text)))
+    assert [r["id"] for r in rows] == [f"web1run{i}" for i in range(5, -1, -1)]
+    data = get(server, "/runs", format="json", per=2).json()
+    assert data["total"] == 15 and data["pages"] == 8 and len(data["runs"]) == 2
+    md = get(server, "/runs", format="md", kind="suite")
+    assert md.text.startswith("| id | started |") and "attachment" in md.headers[
+        "content-disposition"]
+    doc = get(server, "/runs/web1run0", format="json").json()
+    assert doc["id"] == "web1run0" and doc["type"] == "virtbench.run"
+    tests = list(csv.DictReader(io.StringIO(get(server, "/runs/web1run0", format="csv").text)))
+    assert len(tests) == 26 and tests[-1]["test"] == "index_score"
+    assert "# virtbench report" in get(server, "/runs/web1run0", format="md").text
+    cmp_ = get(server, "/compare", run=["web1run0", "web1run4"], format="json").json()
+    assert cmp_["runs"][1]["id"] == "web1run4"
+    cmp_rows = list(csv.DictReader(io.StringIO(
+        get(server, "/compare", run=["web1run0", "web1run4"], format="csv").text)))
+    assert {r["change"] for r in cmp_rows} == {"worse"}
+    hist = list(csv.DictReader(io.StringIO(get(server, "/history", host="web1",
+                                                  format="csv").text)))
+    assert [h["kernel"] for h in hist][2] == "6.5.0-1-amd64"
+    fleet = get(server, f"/fleet/{FLEET}", format="json").json()
+    assert [h["host"] for h in fleet["hosts"] if h["outlier_in"]] == ["node3"]
+    assert "| node3 |" in get(server, f"/fleet/{FLEET}", format="md").text
+    report = get(server, "/report", run=["web1run0", "web1run4", "expcap"])
+    assert report.status_code == 200 and "attachment" in report.headers["content-disposition"]
+    assert "self-contained: works offline" in report.text and "plotly.js v" in report.text
+    plotly = get(server, "/static/plotly.js")
+    assert plotly.status_code == 200 and plotly.headers["etag"]
+    again = httpx.get(server + "/static/plotly.js", headers={"if-none-match":
+                                                              plotly.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_no_third_party_assets(server: str) -> None:
+    for path in ("/runs", "/runs/web1run0", "/compare?run=web1run0&run=web1run4",
+                 "/history?host=web1", f"/fleet/{FLEET}", "/experiments", "/fleet"):
+        html = get(server, path).text
+        external = re.findall(r'(?:src|href)="(https?:)?//[^"]*"', html)
+        assert external == [], (path, external)
+
+
+@pytest.mark.parametrize(("path", "status", "text"), [
+    ("/runs/no-such-run", 404, "no run 'no-such-run' in the store"),
+    ("/runs?page=999999", 404, "page 999999: there is only 1 page of 15 runs"),
+    ("/runs?page=0", 400, "page=0: expected 1 to"),
+    ("/runs?page=abc", 400, "page='abc': expected a whole number"),
+    ("/runs?per=100000", 400, "per=100000: expected 1 to 500"),
+    ("/runs?since=yesterday", 400, "since='yesterday': expected a date"),
+    ("/runs?sort=bogus", 400, "sort='bogus': expected one of"),
+    ("/runs?label=novalue", 400, "label='novalue': expected KEY=VALUE"),
+    ("/runs?format=xml", 400, "format='xml': expected one of"),
+    ("/runs?q=" + "x" * 300, 400, "at most 200 characters"),
+    ("/compare?run=web1run0", 400, "compare takes 2 to 10 runs"),
+    ("/compare?" + "&".join(f"run=web1run{i % 6}" for i in range(11)), 400,
+     "compare takes 2 to 10 runs"),
+    ("/compare?run=web1run0&run=expcap", 400, "expcap is an experiment"),
+    ("/compare?run=web1run0&run=nope", 404, "no run 'nope'"),
+    ("/report", 400, "report takes 1 to 50 runs"),
+    ("/history?host=nobody", 404, "no suite runs of host 'nobody'"),
+    ("/history?host=web1&copies=x", 400, "copies='x'"),
+    ("/fleet/nope", 404, "no fleet run 'nope'"),
+    ("/nothing/here", 404, "no page '/nothing/here'"),
+])
+def test_errors_are_clear_4xx_pages(server: str, path: str, status: int, text: str) -> None:
+    r = httpx.get(server + path, timeout=30)
+    assert r.status_code == status, r.text[:500]
+    assert text in r.text.replace("&#39;", "'"), r.text[:2000]
+    assert "<h2>" in r.text and "Back to the runs list" in r.text
+
+
+def test_json_errors_and_write_refused(server: str) -> None:
+    r = get(server, "/runs/nope", format="json")
+    assert r.status_code == 404 and r.json()["error"].startswith("no run 'nope'")
+    post = httpx.post(server + "/runs/web1run0/labels", data={"key": "a", "value": "b"})
+    assert post.status_code == 403 and "read-only" in post.text
+    assert httpx.post(server + "/runs", data={}).status_code == 405
+
+
+def test_missing_document_file_is_410(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'vb.db'}"
+    fill_store(url, tmp_path / "docs", [suite_run("gone1", host="h", started="2026-01-01")])
+    (tmp_path / "docs" / "gone1.json").unlink()
+    with running_server(create_app(ServeConfig(db_url=url))) as base:
+        r = get(base, "/runs/gone1")
+        assert r.status_code == 410 and "its file" in r.text and "db rebuild" in r.text
+        assert get(base, "/runs").status_code == 200
+    dispose_engines()
+
+
+# ---- write actions and the token -----------------------------------------------------------
+def test_token_and_write_actions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    from virtbench import paths
+
+    url = f"sqlite:///{tmp_path / 'vb.db'}"
+    docs_dir = paths.results_dir()
+    fill_store(url, docs_dir, [suite_run("w1", host="h", started="2026-01-01"),
+                               suite_run("w2", host="h", started="2026-01-02")])
+    app = create_app(ServeConfig(db_url=url, allow_write=True, token="s3cret"))
+    with running_server(app) as base:
+        assert httpx.get(base + "/runs").status_code == 401
+        ok = httpx.get(base + "/runs", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        with httpx.Client(base_url=base, follow_redirects=True) as c:
+            first = c.get("/runs/w1?token=s3cret")
+            assert first.status_code == 200 and str(first.url).endswith("/runs/w1")
+            assert "Set label" in first.text
+            bad = c.post("/runs/w1/labels", data={"key": "team", "value": "a",
+                                                  "token": "wrong"})
+            assert bad.status_code == 403
+            set_ = c.post("/runs/w1/labels", data={"key": "team", "value": "blue",
+                                                   "token": "s3cret"})
+            assert set_.status_code == 200 and "team=blue" in set_.text
+            saved = json.loads((docs_dir / "w1.json").read_text())
+            assert saved["labels"] == {"team": "blue"}
+            assert open_store(url).get("w1").labels == {"team": "blue"}  # type: ignore[union-attr]
+            gone = c.post("/runs/w2/delete", data={"token": "s3cret"})
+            assert gone.status_code == 200 and 'data-run="w2"' not in gone.text
+            assert not (docs_dir / "w2.json").exists() and open_store(url).get("w2") is None
+    dispose_engines()
+
+
+# ---- the command -------------------------------------------------------------------------------
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    return subprocess.run([sys.executable, "-m", "virtbench", "serve", *args],
+                          capture_output=True, text=True, timeout=60, env=env, check=False)
+
+
+def test_cli_refuses_unsafe_or_bad_options(tmp_path: Path) -> None:
+    r = _cli("--host", "0.0.0.0", "--port", "0")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "not a loopback address" in r.stderr
+    r = _cli("--allow-write", "--port", "0")
+    assert r.returncode == 2 and "--allow-write needs --token" in r.stderr
+    r = _cli("--db", f"sqlite:///{tmp_path}/missing/dir/vb.db", "--port", "0")
+    assert r.returncode == 4 and r.stderr.count("\n") == 1 and "does not exist" in r.stderr
+    r = _cli("--port", "70000")
+    assert r.returncode == 2 and "expected 0 to 65535" in r.stderr
+
+
+def test_cli_names_the_extra_when_it_is_missing() -> None:
+    code = ("import sys; sys.modules['starlette'] = None; "
+            "from virtbench.cli import main; sys.exit(main(['serve', '--port', '0']))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60, env=dict(os.environ, PYTHONPATH=str(SRC)), check=False)
+    assert r.returncode != 0
+    assert r.stderr.strip().splitlines() == [
+        "virtbench: error: virtbench serve needs the [serve] extra (starlette is missing): "
+        "pip install 'virtbench[serve]'"]
+
+
+def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'vb.db'}"
+    fill_store(url, tmp_path / "docs", [suite_run("c1", host="h", started="2026-01-01")])
+    dispose_engines()
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    proc = subprocess.Popen([sys.executable, "-m", "virtbench", "serve", "--db", url,
+                             "--port", "0"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        m = re.search(r"serving (http://127\.0\.0\.1:\d+)/ \(read-only", line)
+        assert m, line
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                health = httpx.get(m.group(1) + "/healthz", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert health.json()["runs"] == 1
+        assert "c1" in httpx.get(m.group(1) + "/runs", timeout=10).text
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) in (0, 130)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
