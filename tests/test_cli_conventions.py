@@ -152,6 +152,15 @@ def test_quiet_silences_info_lines() -> None:
     assert rc == 0 and err == ""
 
 
+def test_verbose_adds_detail_lines() -> None:
+    _import_reports()
+    rc, out, err = vb("runs")
+    assert rc == 0 and err == ""
+    rc, out_v, err = vb("runs", "-v")
+    assert rc == 0 and out_v == out
+    assert err.startswith("virtbench: virtbench ") and f"{len(REPORTS)} runs from the index" in err
+
+
 def test_bare_virtbench_prints_an_overview() -> None:
     rc, out, err = vb()
     assert rc == 0 and "virtbench run" in out and "--help" in out and err == ""

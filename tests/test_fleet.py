@@ -217,10 +217,11 @@ def test_remote_command_writes_the_document_to_a_file() -> None:
     assert (out, doc) == ("stdout.log", "document.json")
     argv, out, doc = remote_command(["detect"], "/r")
     assert argv == ["detect", "--json"] and out == doc == "document.json"
-    # sub-sub-commands: the options of `io seqread`, not of `io`
+    # sub-sub-commands: the options of `io seqread`, not of `io`; every experiment has
+    # --output now, so a host killed mid-run keeps its partial document
     validate(["io", "seqread", "--size", "1G"])
     argv, out, doc = remote_command(["io", "seqread", "--size", "1G"], "/r")
-    assert argv[-1] == "--json" and out == "document.json"
+    assert argv[-2:] == ["--output", "/r/document.json"] and out == "stdout.log"
 
 
 # ---- state ------------------------------------------------------------------------------------

@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 
 NAME = "compare"
 HELP = "compare runs test by test against the first (ratios, significance, warnings)"
+EXAMPLES = (
+    'virtbench compare env=old env=new',
+    'virtbench compare A.json B.json --copies 1',
+    'virtbench compare env=old env=new --fail-above 5%   # CI gate',
+    'virtbench compare fleet:latest',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,11 @@ from virtbench.report.inputs import resolve_run
 
 NAME = "explain"
 HELP = "say why a run's numbers look the way they do (rules with thresholds, in plain words)"
+EXAMPLES = (
+    'virtbench explain latest',
+    'virtbench explain env=new --against env=old',
+    'virtbench explain unixbench-report.txt --json',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -18,6 +18,10 @@ from virtbench.results.resolve import Document, resolve_runs
 
 NAME = "export"
 HELP = "export runs as JSON, CSV (one row per test) or markdown tables"
+EXAMPLES = (
+    'virtbench export env=xen-pv --format csv -o results.csv',
+    'virtbench export latest --format markdown',
+)
 
 CSV_FIELDS = ["run_id", "started", "host", "profile", "source", "copies", "test", "name",
               "unit", "score", "samples", "elapsed", "baseline", "index", "ci_low", "ci_high",

@@ -20,6 +20,10 @@ from virtbench.safeio import atomic_write, read_regular
 
 NAME = "import"
 HELP = "import UnixBench text reports or virtbench JSON documents into the store"
+EXAMPLES = (
+    'virtbench import unixbench-report.txt --label env=xen-pv',
+    'virtbench import other-host/*.json',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

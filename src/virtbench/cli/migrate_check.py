@@ -13,6 +13,10 @@ from virtbench.errors import UsageError
 
 NAME = "migrate-check"
 HELP = "check whether a guest can live-migrate from one host to another, with reasons"
+EXAMPLES = (
+    'virtbench migrate-check here.json there.json',
+    'virtbench migrate-check local local --disk guest.img --json',
+)
 
 EXIT_NOT_COMPATIBLE = 1
 

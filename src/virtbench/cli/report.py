@@ -14,6 +14,11 @@ from virtbench.report.inputs import resolve
 
 NAME = "report"
 HELP = "draw runs and experiments as one self-contained offline HTML page (or Markdown)"
+EXAMPLES = (
+    'virtbench report env=old env=new -o report.html',
+    'virtbench report fleet:latest -o fleet.html',
+    'virtbench report latest --format markdown',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

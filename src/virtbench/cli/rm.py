@@ -11,6 +11,10 @@ from virtbench.errors import UsageError, VirtbenchError
 
 NAME = "rm"
 HELP = "remove stored runs: their index rows and JSON master files (--keep-file keeps it)"
+EXAMPLES = (
+    'virtbench rm latest',
+    'virtbench rm --keep-file env=test',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

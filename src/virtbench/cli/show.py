@@ -15,6 +15,11 @@ from virtbench.results.resolve import Document, resolve_runs
 
 NAME = "show"
 HELP = "print a stored run's report again (UnixBench layout), or its JSON"
+EXAMPLES = (
+    'virtbench show latest',
+    'virtbench show --original env=xen-pv',
+    'virtbench show f4b553a4 --json',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -349,23 +349,25 @@ def render_table(t: FleetTable) -> str:
     lines.append(f"{len(t.rows)} hosts, {scored} with an index score"
                  + (f", {t.copies} cop{'y' if t.copies == 1 else 'ies'}" if t.copies else ""))
     lines.append("")
-    hw = max([4, *(len(r.host) for r in t.rows)])
-    gw = max([6, *(len(",".join(r.groups)) for r in t.rows)])
-    vw = max([14, *(len(r.virtualization or "") for r in t.rows)])
-    lines.append(f"{'HOST':<{hw}}  {'GROUPS':<{gw}}  {'VIRTUALIZATION':<{vw}}  "
-                 f"{'INDEX':>8}  {'VS MEDIAN':>9}  NOTE")
-    for r in t.rows:
-        c = host_cells(r)
-        lines.append(f"{c['host']:<{hw}}  {c['groups']:<{gw}}  {c['virt']:<{vw}}  "
-                     f"{c['index']:>8}  {c['vs']:>9}  {c['note']}".rstrip())
+    from virtbench.table import Col, output_width, render
+
+    width = output_width()
+    hosts = [host_cells(r) for r in t.rows]
+    lines.append(render(
+        [Col("HOST"), Col("GROUPS", wrap=True, min_width=8, breakable=False),
+         Col("VIRTUALIZATION", wrap=True, min_width=14), Col("INDEX", right=True),
+         Col("VS MEDIAN", right=True), Col("NOTE", wrap=True, min_width=12)],
+        [[c["host"], c["groups"], c["virt"], c["index"], c["vs"], c["note"]] for c in hosts],
+        width=width, rule=False).rstrip("\n"))
     lines.append("")
     cells = [group_cells(g) for g in t.groups]
-    nw = max([5, *(len(c["name"]) for c in cells)])
-    lines.append(f"{'GROUP':<{nw}} {'HOSTS':>5} {'SCORED':>6} {'MEDIAN':>9} {'MAD':>8} "
-                 f"{'OUTLIER BELOW':>13}  OUTLIERS")
-    for c in cells:
-        lines.append(f"{c['name']:<{nw}} {c['hosts']:>5} {c['scored']:>6} "
-                     f"{c['median']:>9} {c['mad']:>8} {c['threshold']:>13}  {c['outliers']}")
+    lines.append(render(
+        [Col("GROUP", wrap=True, min_width=10), Col("HOSTS", right=True),
+         Col("SCORED", right=True), Col("MEDIAN", right=True), Col("MAD", right=True),
+         Col("OUTLIER BELOW", right=True), Col("OUTLIERS", wrap=True, min_width=12,
+                                               breakable=False)],
+        [[c["name"], str(c["hosts"]), str(c["scored"]), c["median"], c["mad"], c["threshold"],
+          c["outliers"]] for c in cells], width=width, rule=False).rstrip("\n"))
     explained = [r for r in t.rows if r.findings]
     if explained:
         lines.append("")

@@ -60,7 +60,8 @@ def render(report: Report) -> str:
                 rows.append(cells)
             total = ["**System Benchmarks Index Score**"]
             for s in n["index_scores"]:
-                total += ["", f"**{s['score']}**"] + ([""] if s["show_ratio"] else [])
+                partial = f" ({s['partial']})" if s.get("partial") else ""
+                total += ["", f"**{s['score']}**{partial}"] + ([""] if s["show_ratio"] else [])
             rows.append(total)
             lines += [*_table(header, rows), ""]
         lines += ["## Findings", ""]

@@ -329,7 +329,7 @@ def json_schema() -> dict[str, Any]:
 
 # ---- experiments -----------------------------------------------------------------------------
 EXPERIMENT_TYPE: Literal["virtbench.experiment"] = "virtbench.experiment"
-ExperimentStatus = Literal["running", "complete", "failed", "interrupted"]
+ExperimentStatus = Literal["running", "complete", "partial", "failed", "interrupted"]
 
 
 class ExperimentResult(_Document):
