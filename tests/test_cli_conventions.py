@@ -185,6 +185,9 @@ def test_help_has_examples_and_every_environment_variable() -> None:
         parser.parse_args(words[1:])
     rc, out, _ = vb("run", "--help")
     assert "examples:" in out and "virtbench run --list" in out
+    from virtbench.workloads.catalog import CATALOG
+
+    assert all(re.search(rf"\b{re.escape(t)}\b", out) for t in CATALOG)  # the test ids
 
 
 def test_run_list_shows_tests_groups_units_baselines() -> None:

@@ -403,6 +403,7 @@ def test_polish_names_accelerator_partial() -> None:
         assert all("_" not in c for c in section.columns)
         for fig in section.figures:
             assert all("_" not in (t.get("name") or "") for t in fig["data"])
+    assert cons.accel.startswith("VMs under TCG") and mig.accel == cons.accel  # table caption
     assert "Downtime, guest (ms)" in mig.columns and len(mig.columns) <= 11
     assert "Slowest (s)" in cons.columns and "Steal (share of CPU)" in cons.columns
     params = dict(cons.summary)
@@ -432,3 +433,4 @@ def test_tables_fit_their_card_in_headless_chromium(
     assert attrs.get("overflowing-tables") == "0", attrs.get("overflowing-which")
     assert "(partial: 9 of 12 tests)" in dom.stdout and ">partial: 9 of 12 tests<" in dom.stdout
     assert dom.stdout.count("(TCG)") >= 4  # chart titles of both VM experiments
+    assert dom.stdout.count("<caption>VMs under TCG") == 2  # and their tables

@@ -23,6 +23,7 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,40 @@ def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None) -> P
     return path
 
 
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """For writers that need a path (a compiler, ``tarfile``, ``zipfile``): yields a
+    temporary file created exclusively beside ``path`` (so never a planted symlink); on
+    normal exit it is fsync'd and renamed over ``path``, on any error removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 # ---- reading -------------------------------------------------------------------------------
+
+
+def path_kind(path: Path) -> str | None:
+    """``file`` (regular), ``dir``, ``other`` (FIFO, device, socket) or ``None`` (missing,
+    or a name the system cannot look up: too long, a symlink loop, not a directory)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # ValueError: a NUL in the name
+        return None
+    if stat.S_ISREG(mode):
+        return "file"
+    return "dir" if stat.S_ISDIR(mode) else "other"
 
 
 def read_regular(path: Path, *, limit: int = MAX_JSON_BYTES) -> bytes:

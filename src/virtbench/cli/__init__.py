@@ -274,7 +274,10 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.debug:
             traceback.print_exc()
             return INTERNAL_ERROR
-        sys.stderr.write(f"virtbench: internal error: {type(exc).__name__}: {exc}\n"
+        from virtbench.safeio import clip_message
+
+        sys.stderr.write(f"virtbench: internal error: {type(exc).__name__}: "
+                         f"{clip_message(str(exc))}\n"
                          "virtbench: rerun with --debug for the traceback\n")
         return INTERNAL_ERROR
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from virtbench import paths
 from virtbench.cli._common import add_db_option, info, print_json
 from virtbench.errors import UsageError, VirtbenchError
+from virtbench.safeio import path_kind
 
 NAME = "rm"
 HELP = "remove stored runs: their index rows and JSON master files (--keep-file keeps it)"
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     # Resolve everything first so a typo in the third ref removes nothing.
     rows: list[RunRow] = []
     for ref in args.runs:
-        if Path(ref).expanduser().is_file():
+        if path_kind(Path(ref).expanduser()) == "file":
             raise UsageError(
                 f"{ref}: rm takes run ids, prefixes, 'latest' or labels, not files "
                 f"(the run in this file: `virtbench rm {_file_ids(Path(ref).expanduser())}`)")

@@ -938,8 +938,10 @@ def _build(name: str, text: str, rep: _Report) -> RunResult:
         section.index_tests = len(index_tests)
         reported = sec.scores.get(SYSTEM_CATEGORY)
         recomputed: float | None = None
-        if pairs and all(s > 0 for s, _ in pairs):
-            recomputed = geometric_mean([t.index for t in index_tests if t.index is not None])
+        indexes = [t.index for t in index_tests if t.index is not None]
+        # A tiny positive score can still give an index of 0.0 (underflow): no mean then.
+        if pairs and all(s > 0 for s, _ in pairs) and indexes and all(v > 0 for v in indexes):
+            recomputed = geometric_mean(indexes)
         full = (reported is not None and not reported[1]
                 and {t.test for t in index_tests} == set(INDEX_BASELINES))
         if full:

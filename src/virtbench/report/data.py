@@ -114,6 +114,8 @@ class ExperimentSection:
     """Per column: all its values are numbers (right-aligned)."""
     summary: list[tuple[str, str]]
     figures: list[dict[str, Any]]
+    accel: str = ""
+    """``VMs under TCG (...)`` / ``VMs under KVM`` for documents that ran in VMs."""
 
 
 @dataclass
@@ -699,4 +701,4 @@ def _experiment_section(doc: ExperimentResult, label: str) -> ExperimentSection:
                              description=view.description,
                              columns=[column_title(c) for c in columns], rows=table,
                              numeric=numeric,
-                             summary=summary, figures=figures)
+                             summary=summary, figures=figures, accel=accel_note(accel))

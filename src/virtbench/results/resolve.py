@@ -206,10 +206,14 @@ def resolve_runs(refs: Sequence[str], db_url: str | None = None,
             out.extend(_fleet(ref, db_url, kind))
             continue
         path = Path(ref).expanduser()
-        if path.is_file():
+        try:
+            is_file, is_dir = path.is_file(), path.is_dir()
+        except OSError:  # a name too long for a path (ENAMETOOLONG): not a file
+            is_file = is_dir = False
+        if is_file:
             out.extend(load_file_all(path))
             continue
-        if path.is_dir():
+        if is_dir:
             raise UsageError(f"{ref}: is a directory, not a result file")
         if _looks_like_path(ref) and "=" not in ref:
             raise UsageError(f"{ref}: no such file")

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Literal, TypeVar
 
-from virtbench.errors import VirtbenchError
 from virtbench.results.model import ExperimentResult, RunResult, utc_now
 
 Document = RunResult | ExperimentResult
@@ -81,8 +80,8 @@ def lifecycle(doc: D, save: Callable[[D], object],
             doc.finished = utc_now()
             if on_end is not None:
                 on_end()
-            if failing:
-                with contextlib.suppress(VirtbenchError, OSError):
+            if failing:  # the error in flight is the one to report
+                with contextlib.suppress(Exception):
                     save(doc)
             else:
                 save(doc)
