@@ -17,7 +17,7 @@ from virtbench.fleet import bundle, scripts
 from virtbench.fleet.ansible import hosts_from_listing
 from virtbench.fleet.command import remote_command, validate
 from virtbench.fleet.state import FleetState, HostState, list_runs
-from virtbench.fleet.views import build_table, render_table, row_for, table_for_documents
+from virtbench.report.fleet import build_table, render_table, row_for, table_for_documents
 from virtbench.results.model import RunResult, Section, TestResult
 
 # ---- inventory --------------------------------------------------------------------------------
@@ -306,7 +306,7 @@ def test_partial_index_is_flagged_and_hosts_without_results_are_listed() -> None
     run = make_run("q1", "", {"dhry2reg": 100.0})
     row = row_for(run, "q1", [], None)
     assert row.partial and row.score == pytest.approx(100.0)
-    from virtbench.fleet.views import HostRow
+    from virtbench.report.fleet import HostRow
 
     t = build_table([row, HostRow(host="dead", groups=[], status="failed",
                                   reason="unreachable: Connection refused")],
@@ -341,7 +341,7 @@ def _stored_fleet() -> tuple[str, list[RunResult]]:
 
 
 def test_fleet_ref_resolves_to_each_hosts_latest_run() -> None:
-    from virtbench.results.resolve import resolve_runs
+    from virtbench.cli.resolve import resolve_runs
 
     fid, runs = _stored_fleet()
     docs = resolve_runs([f"fleet:{fid}"])

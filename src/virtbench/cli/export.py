@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from virtbench.cli._common import add_db_option, write_output
+from virtbench.cli.resolve import Document, resolve_runs
 from virtbench.errors import UsageError
 from virtbench.results.model import ExperimentResult, RunResult
-from virtbench.results.resolve import Document, resolve_runs
 
 NAME = "export"
 HELP = "export runs as JSON, CSV (one row per test) or markdown tables"

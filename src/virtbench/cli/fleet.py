@@ -354,7 +354,8 @@ def _run_summary(state: Any) -> dict[str, Any]:
 # ---- results -----------------------------------------------------------------------------------
 def _results(args: argparse.Namespace) -> int:
     from virtbench.fleet.state import FleetState
-    from virtbench.fleet.views import fleet_table, render_table
+    from virtbench.fleet.views import fleet_table
+    from virtbench.report.fleet import render_table
 
     state = FleetState.load(args.run_id)
     table = fleet_table(state, copies=args.copies)

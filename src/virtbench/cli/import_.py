@@ -13,9 +13,9 @@ from virtbench.cli._common import (
     parse_labels,
     print_json,
 )
+from virtbench.cli.resolve import Document, load_file_all
 from virtbench.errors import UsageError
 from virtbench.results.model import RunResult, load_any
-from virtbench.results.resolve import Document, load_file_all
 from virtbench.safeio import atomic_write, path_kind, read_regular
 
 NAME = "import"

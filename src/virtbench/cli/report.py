@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 from virtbench.cli._common import write_output
+from virtbench.cli.resolve import resolve
 from virtbench.errors import UsageError
 from virtbench.report import data as report_data
-from virtbench.report.inputs import resolve
 
 NAME = "report"
 HELP = "draw runs and experiments as one self-contained offline HTML page (or Markdown)"

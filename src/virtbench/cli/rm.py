@@ -33,7 +33,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from virtbench.results.resolve import resolve_rows
+    from virtbench.cli.resolve import resolve_rows
     from virtbench.store import open_store
 
     store = open_store(args.db)
@@ -86,7 +86,7 @@ def _remove(rows: list[RunRow], results: Path, store: Store, args: argparse.Name
 
 
 def _file_ids(path: Path) -> str:
-    from virtbench.results.resolve import load_file_all
+    from virtbench.cli.resolve import load_file_all
 
     try:
         return " ".join(d.id for d in load_file_all(path))

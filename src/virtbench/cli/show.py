@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from virtbench.cli._common import add_db_option, plain_table, print_json
+from virtbench.cli.resolve import Document, resolve_runs
 from virtbench.errors import UsageError
 from virtbench.results.model import ExperimentResult, RunResult
-from virtbench.results.resolve import Document, resolve_runs
 
 NAME = "show"
 HELP = "print a stored run's report again (UnixBench layout), or its JSON"

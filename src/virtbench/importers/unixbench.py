@@ -149,6 +149,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "bogomips": (0.0, 1e9),
     "load": (0.0, 1e6),
 }
+MIN_POSITIVE = 1e-6
+"""Smallest positive number accepted (UnixBench prints 0.1 at the least)."""
 MAX_COUNT = 1_000_000
 """Largest CPU, copies or samples count accepted."""
 
@@ -196,6 +198,10 @@ def _number(token: str, what: str) -> float:
     lo, hi = RANGES[what]
     if not math.isfinite(value) or not lo <= value <= hi:
         raise _Skip(f"{what} {quote(token, 40)} is outside the sane range [{lo:g}, {hi:g}]")
+    if 0 < value < MIN_POSITIVE:
+        # UnixBench prints one decimal: a positive value this small (a denormal like 1e-320)
+        # was not printed by it, and its index would underflow to 0.
+        raise _Skip(f"{what} {quote(token, 40)} is positive but below {MIN_POSITIVE:g}")
     return value
 
 
@@ -380,14 +386,24 @@ class _Parser:
         return self.rep.sections[-1] if self.rep.sections else None
 
     def run(self) -> list[_Report]:
-        for i, raw in enumerate(self.lines[:MAX_LINES]):
+        lines = self.lines[:MAX_LINES]
+        joined: set[int] = set()
+        for i, raw in enumerate(lines):
             no = i + 1
+            if i in joined:
+                continue
             if len(raw) > MAX_LINE:
                 self.rep.skip(no, f"{len(raw)} characters long (the limit is {MAX_LINE})")
                 continue
             s = _normalize(raw)
             if not s:
                 continue
+            wrapped = self._wrapped(s, lines, i)
+            if wrapped is not None:  # a test line a forum or a mail client wrapped
+                s = wrapped
+                joined.add(i + 1)
+                self.rep.line_note(f"line {no} joined with line {no + 1}: one test line "
+                                   "wrapped in two")
             try:
                 self._line(i, no, s)
             except _Skip as exc:
@@ -396,6 +412,21 @@ class _Parser:
             self.rep.notes.append(f"only the first {MAX_LINES} lines were read (the file has "
                                   f"{len(self.lines)})")
         return self.reports
+
+    @staticmethod
+    def _wrapped(s: str, lines: list[str], i: int) -> str | None:
+        """``s`` joined with the next line when together they make the one test line that
+        was wrapped (``... KBps  (30.0 s, 2`` then ``samples)``), else ``None``."""
+        if i + 1 >= len(lines) or s.endswith(")") or len(s) + len(lines[i + 1]) > MAX_LINE:
+            return None
+        nxt = _normalize(lines[i + 1])
+        if not ("(" in s or nxt.startswith("(")) or RE_TAIL.search(s):
+            return None
+        own = RE_TAIL.search(nxt)
+        if own is not None and own.start() > 0:
+            return None  # the next line is a test line of its own
+        both = f"{s} {nxt}"
+        return both if RE_TAIL.search(both) else None
 
     # -- structure ----------------------------------------------------------------------------
     def _new_report(self, i: int) -> bool:

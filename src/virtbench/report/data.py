@@ -134,7 +134,7 @@ class Report:
     experiments: list[ExperimentSection] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     fleet: Any = None
-    """``virtbench.fleet.views.FleetTable`` when the documents are the hosts of one fleet run
+    """``virtbench.report.fleet.FleetTable`` when the documents are the hosts of one fleet run
     (their ``fleet`` label): index per host, groups, virtualization, outliers explained."""
 
 
@@ -624,7 +624,7 @@ def build(docs: Sequence[Document], *, title: str | None = None) -> Report:
     fleets = {d.labels.get("fleet") for d in docs}
     fleet = None
     if len(docs) >= 2 and len(fleets) == 1 and None not in fleets:
-        from virtbench.fleet.views import table_for_documents
+        from virtbench.report.fleet import table_for_documents
 
         fleet = table_for_documents(list(docs))
     return Report(

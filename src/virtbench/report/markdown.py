@@ -25,7 +25,7 @@ def render(report: Report) -> str:
     lines = [f"# {report.title}", "",
              f"Generated {report.generated} by virtbench {report.version}.", ""]
     if report.fleet is not None:
-        from virtbench.fleet.views import render_markdown as fleet_markdown
+        from virtbench.report.fleet import render_markdown as fleet_markdown
 
         lines += [f"## Fleet {report.fleet.fleet}", "", fleet_markdown(report.fleet)]
     if report.runs:
