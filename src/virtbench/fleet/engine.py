@@ -60,6 +60,9 @@ class Options:
     """Consecutive unreachable polls after which a running host is reported failed."""
     remote_dir: str | None = None
     """Base directory on targets (default ``$HOME/.cache/virtbench-fleet``)."""
+    output_option: bool = False
+    """The command takes ``--output`` (the CLI's parser said so when the run started): it
+    writes its document there after every step; otherwise its ``--json`` stdout is kept."""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Options:
@@ -403,7 +406,8 @@ class Engine:
                 self.fail(n, str(exc))
                 continue
             p = self.paths_for(h)
-            argv, stdout_name, _document = remote_command(self.state.command, p.run_dir)
+            argv, stdout_name, _document = remote_command(self.state.command, p.run_dir,
+                                                          self.opts.output_option)
             plan[n] = {
                 "python": h.python,
                 "prepare": scripts.prepare(p, b.key),
@@ -553,7 +557,8 @@ class Engine:
                 local.unlink()
             from virtbench.fleet.command import remote_command
 
-            _argv, _stdout, document = remote_command(self.state.command, p.run_dir)
+            _argv, _stdout, document = remote_command(self.state.command, p.run_dir,
+                                                      self.opts.output_option)
             plan[n] = {
                 "python": h.python,
                 "info": scripts.info(p, document),
