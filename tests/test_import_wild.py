@@ -167,3 +167,12 @@ def test_test_lines_wrapped_by_a_forum_are_joined() -> None:
     run = parse_text(text, "wrapped.txt")
     assert run.sections[0].index_score == pytest.approx(440.9, abs=0.06)
     assert sum("joined with line" in n for n in run.notes) == 2
+
+
+def test_denormal_score_is_refused_with_its_line() -> None:
+    lines = REF.read_text().splitlines(keepends=True)
+    k = next(i for i, ln in enumerate(lines) if ln.startswith("Pipe Throughput  "))
+    lines[k] = lines[k].replace("364987.0", "1e-320")
+    run = parse_text("".join(lines), "tiny.txt")
+    assert any(n.startswith(f"line {k + 1} skipped: ") and "1e-320" in n for n in run.notes)
+    assert run.sections[0].test("pipe") is None and run.sections[0].index_score is None

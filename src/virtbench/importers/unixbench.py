@@ -149,6 +149,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "bogomips": (0.0, 1e9),
     "load": (0.0, 1e6),
 }
+MIN_POSITIVE = 1e-6
+"""Smallest positive number accepted (UnixBench prints 0.1 at the least)."""
 MAX_COUNT = 1_000_000
 """Largest CPU, copies or samples count accepted."""
 
@@ -196,6 +198,10 @@ def _number(token: str, what: str) -> float:
     lo, hi = RANGES[what]
     if not math.isfinite(value) or not lo <= value <= hi:
         raise _Skip(f"{what} {quote(token, 40)} is outside the sane range [{lo:g}, {hi:g}]")
+    if 0 < value < MIN_POSITIVE:
+        # UnixBench prints one decimal: a positive value this small (a denormal like 1e-320)
+        # was not printed by it, and its index would underflow to 0.
+        raise _Skip(f"{what} {quote(token, 40)} is positive but below {MIN_POSITIVE:g}")
     return value
 
 
@@ -412,6 +418,8 @@ class _Parser:
         """``s`` joined with the next line when together they make the one test line that
         was wrapped (``... KBps  (30.0 s, 2`` then ``samples)``), else ``None``."""
         if i + 1 >= len(lines) or s.endswith(")") or len(s) + len(lines[i + 1]) > MAX_LINE:
+            return None
+        if "(" not in s and "(" not in lines[i + 1]:
             return None
         nxt = _normalize(lines[i + 1])
         if not ("(" in s or nxt.startswith("(")) or RE_TAIL.search(s):

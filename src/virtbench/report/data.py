@@ -20,11 +20,9 @@ from virtbench.analysis.explain import (
     Explanation,
     canonical_id,
     explain,
-    layer_summary,
     section_indexes,
     section_scores,
     test_index,
-    usable_cpus,
 )
 from virtbench.report.experiments import (
     Chart,
@@ -338,7 +336,7 @@ def scaling_figure(runs: Sequence[RunView]) -> dict[str, Any] | None:
         if one is None:
             continue
         s1 = section_scores(one)
-        cpus = usable_cpus(rv.doc.environment)
+        cpus = rv.doc.environment.usable_cpus()
         for section in sorted(rv.doc.sections, key=lambda s: s.copies):
             if section.copies <= 1:
                 continue
@@ -461,10 +459,7 @@ def experiment_figure(chart: Chart, rows: Sequence[dict[str, Any]],
 # ---- tables ----------------------------------------------------------------------------------
 def _environment_rows(docs: Sequence[Document]) -> list[tuple[str, list[str]]]:
     def virt(d: Document) -> str:
-        rep = d.environment.virtualization
-        if isinstance(rep, dict) and rep.get("error"):
-            return str(rep["error"])
-        return layer_summary(rep if isinstance(rep, dict) else None) or "not detected"
+        return d.environment.virtualization_line()
 
     def cpus(d: Document) -> str:
         e = d.environment
