@@ -29,7 +29,6 @@ KNOWN_LONG = {
     "virtbench/importers/unixbench.py:_build",
     "virtbench/vm/migration.py:Migrator.run_point",
     "virtbench/vm/migration.py:Migrator._analyse",
-    "virtbench/experiments/consolidate.py:analyze",
     "virtbench/analysis/explain.py:environment_facts",
 }
 
