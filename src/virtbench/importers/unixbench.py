@@ -379,6 +379,8 @@ class _Parser:
         was wrapped (``... KBps  (30.0 s, 2`` then ``samples)``), else ``None``."""
         if i + 1 >= len(lines) or s.endswith(")") or len(s) + len(lines[i + 1]) > MAX_LINE:
             return None
+        if "(" not in s and "(" not in lines[i + 1]:
+            return None
         nxt = _normalize(lines[i + 1])
         if not ("(" in s or nxt.startswith("(")) or RE_TAIL.search(s):
             return None
