@@ -52,6 +52,7 @@ from virtbench.results.model import ExperimentResult, RunResult, load_any
 from virtbench.serve import queries as Q
 from virtbench.store import Store, StoreError, open_store
 from virtbench.store.store import RunRow
+from virtbench.workloads.catalog import CATALOG
 
 Document = RunResult | ExperimentResult
 FORMATS = ("html", "json", "csv", "md")
@@ -705,7 +706,7 @@ def _history_figures(points: Sequence[Q.HistoryPoint], changes: Sequence[Q.Chang
         if not tx:
             continue
         data.append({"type": "scatter", "mode": "lines+markers",
-                     "name": report_data.SHORT_NAMES.get(tid, name),
+                     "name": CATALOG[tid].label if tid in CATALOG else name,
                      "x": [a for a, _ in tx], "y": [b for _, b in tx],
                      "line": {"color": report_data.PALETTE[n % len(report_data.PALETTE)]},
                      "marker": {"size": 4}})
