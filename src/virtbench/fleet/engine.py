@@ -35,6 +35,7 @@ from virtbench.fleet import scripts
 from virtbench.fleet.ansible import ansible_env
 from virtbench.fleet.display import Display
 from virtbench.fleet.state import FleetState, HostState, utc_now
+from virtbench.safeio import atomic_write
 
 PLAYBOOKS = Path(__file__).parent / "playbooks"
 RESULT_EVENTS = {
@@ -167,16 +168,16 @@ class Engine:
 
         self.private_dir.mkdir(parents=True, exist_ok=True)
         limit_file = self.private_dir / f"limit-{playbook}.txt"
-        limit_file.write_text("\n".join(hosts) + "\n")
+        atomic_write(limit_file, "\n".join(hosts) + "\n")
         env = ansible_env()
         env.setdefault("ANSIBLE_DEPRECATION_WARNINGS", "False")
         env.setdefault("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
         # Extra vars go through a file (-e @file): plans for many hosts would make a long,
         # world-readable command line.
         vars_file = self.private_dir / f"vars-{playbook}.json"
-        vars_file.touch(mode=0o600)
-        vars_file.write_text(json.dumps({"vb_plan": plan, "vb_timeout": int(self.opts.timeout),
-                                         **(extravars or {})}))
+        atomic_write(vars_file, json.dumps({"vb_plan": plan,
+                                            "vb_timeout": int(self.opts.timeout),
+                                            **(extravars or {})}), mode=0o600)
         cmdline = f"-e @{shlex.quote(str(vars_file))}"
         if self.opts.become:
             cmdline += " --become"
