@@ -27,7 +27,6 @@ TARGET = 3
 # function fails here: split it.
 KNOWN_LONG = {
     "virtbench/importers/unixbench.py:_build",
-    "virtbench/analysis/explain.py:environment_facts",
 }
 
 
