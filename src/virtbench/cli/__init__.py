@@ -68,7 +68,8 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("VIRTBENCH_QEMU", "QEMU binary (default: qemu-system-x86_64 on PATH)"),
     ("VIRTBENCH_TOKEN", "virtbench serve: the token every request must carry"),
     ("XDG_DATA_HOME", "data dir: results and the SQLite index (default: ~/.local/share)"),
-    ("CC", "C compiler for the workloads (default: cc)"),
+    ("CC", "C compiler for every C program virtbench builds, may hold arguments "
+           "(default: cc; e.g. CC=\"ccache gcc\")"),
     ("COLUMNS", "table width (default: the terminal's; unlimited in a pipe)"),
     ("NO_COLOR", "no colours on a terminal"),
 )
