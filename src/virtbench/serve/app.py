@@ -567,11 +567,14 @@ def _round(v: float | None, digits: int = 2) -> float | None:
 
 
 def _as_dict(value: Any) -> dict[str, Any] | None:
+    """A detect report as a plain dict, whether the document holds it free-form (schema 1)
+    or typed (a model with ``to_dict``/``model_dump``)."""
     if value is None:
         return None
-    if hasattr(value, "model_dump"):
-        dumped: dict[str, Any] = value.model_dump(mode="json")
-        return dumped
+    for method in ("to_dict", "model_dump"):
+        if callable(getattr(value, method, None)):
+            dumped = getattr(value, method)()
+            return dumped if isinstance(dumped, dict) else None
     return value if isinstance(value, dict) else None
 
 
@@ -597,6 +600,9 @@ def _layers(doc: Document) -> list[dict[str, Any]]:
 
 def _detect(doc: Document) -> dict[str, Any]:
     rep = _as_dict(doc.environment.virtualization)
+    error = getattr(doc.environment, "virtualization_error", None)
+    if error and not rep:
+        return {"ran": True, "error": error, "summary": None, "advice": []}
     if not rep:
         return {"ran": False, "summary": None, "advice": []}
     from virtbench.analysis.explain import layer_summary
