@@ -61,6 +61,15 @@ EXPECTED: dict[str, tuple[list[tuple[str, str, str | None]], dict[str, Any]]] = 
     "virt-what-vmm": ([("hypervisor", "openbsd-vmm", None)], {}),
     "virt-what-xen-arm": ([("hypervisor", "xen", None)], {}),
     "virt-what-zvm": ([("hypervisor", "zvm", None)], {}),
+    # virt-what 2023 (zdyxry/virt-what mirror): trees 1.20 did not have
+    "virt-what-alibaba-cloud-arm": ([("hypervisor", "kvm", None)], {"cloud": "alibaba"}),
+    "virt-what-alibaba-cloud-x86": ([("hypervisor", "kvm", None)], {"cloud": "alibaba"}),
+    "virt-what-crio": ([BARE, ("container", "crio", None)], {}),
+    "virt-what-esx-arm": ([("hypervisor", "vmware", None)], {}),
+    "virt-what-google-cloud": ([("hypervisor", "kvm", "google")], {"cloud": "google"}),
+    "virt-what-illumos-lx": ([BARE, ("container", "illumos-lx", None)], {}),
+    "virt-what-oci": ([BARE, ("container", "generic", None)], {}),
+    "virt-what-upcloud": ([("hypervisor", "kvm", "qemu")], {"cloud": "upcloud"}),
     # -- written after documentation and sources (build_platform_fixtures.py) --------------
     "s390x-lpar": ([("hypervisor", "prsm", "lpar")], {}),
     "s390x-kvm": ([("hypervisor", "kvm", None)], {}),
@@ -166,3 +175,36 @@ def test_dmi_strings_that_must_not_decide(
         path.write_text(text)
     layer = detect(tmp_path).layers[0]
     assert (layer.name, layer.variant, layer.details.get("cloud")) == expected, layer
+
+
+def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path
+
+
+def test_xen_hvm_from_apic_and_firmware(tmp_path: Path) -> None:
+    """No guest_type, no log, no Xen DMI: a local APIC and SMBIOS firmware mean HVM."""
+    cpuinfo = (DATA / "kvm-virtio" / "proc" / "cpuinfo").read_text()
+    layer = detect(_tree(tmp_path, {
+        "sys/hypervisor/type": "xen\n", "proc/cpuinfo": cpuinfo,
+        "sys/class/dmi/id/sys_vendor": "Dell Inc.\n",
+        "cpuid.txt": "hypervisor_id = \"XenVMMXenVMM\"\n"})).layers[0]
+    assert (layer.name, layer.variant) == ("xen", "hvm"), layer
+
+
+def test_a_vmware_workstation_host_is_bare_metal(tmp_path: Path) -> None:
+    cpuinfo = (DATA / "bare-metal" / "proc" / "cpuinfo").read_text()
+    report = detect(_tree(tmp_path, {
+        "proc/cpuinfo": cpuinfo, "cpuid.txt": "hypervisor_bit=0\n",
+        "dmesg.txt": "[   12.000000] vmw_vmci: Initialized host personality\n"
+                     "[   12.100000] vboxdrv: Found 8 processor cores\n"}))
+    assert report.layers[0].kind == "hardware", report.layers[0]
+
+
+def test_xen_on_arm_from_the_log(tmp_path: Path) -> None:
+    layer = detect(_tree(tmp_path, {
+        "dmesg.txt": "[    0.000000] Xen 4.17 support found\n"})).layers[0]
+    assert layer.name == "xen", layer

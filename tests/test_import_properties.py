@@ -5,22 +5,30 @@ Examples are bounded so the suite stays fast; ``bench/fuzz.py`` runs the big cam
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import math
+import shutil
+import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, configuration, given, settings
 from hypothesis import strategies as st
 
 from virtbench.errors import UsageError
 from virtbench.importers.unixbench import RANGES, _reports, parse_reports
+
+# Hypothesis keeps caches in ./.hypothesis; keep them out of the work tree, and remove them.
+_HOME = tempfile.mkdtemp(prefix="virtbench-hypothesis-")
+atexit.register(shutil.rmtree, _HOME, True)
+configuration.set_hypothesis_home_dir(_HOME)
 
 DATA = Path(__file__).resolve().parent / "data"
 REF_LINES = (DATA / "unixbench-centos6-xen-pv.txt").read_text().splitlines(keepends=True)
 MULTI_LINES = (DATA / "unixbench-5.1.3-16cpu-1-16copies.txt").read_text().splitlines(
     keepends=True)
 
-SETTINGS = settings(max_examples=120, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=120, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 NUMBERS = st.one_of(
@@ -99,3 +107,32 @@ def test_any_bytes_through_the_public_entry(data: bytes) -> None:
     text = data.decode("latin-1")
     with contextlib.suppress(UsageError):
         parse_reports(text, "bytes.txt")
+
+
+HTML_REPORT = (DATA / "published" / "kose-nuc10i5-2020-11-15-01.html").read_text()
+
+
+@SETTINGS
+@given(st.integers(min_value=0, max_value=len(HTML_REPORT)),
+       st.text(alphabet=st.sampled_from("<>/tdrhb &#;x1.0 :\n\"="), max_size=300),
+       st.integers(min_value=0, max_value=len(HTML_REPORT)))
+def test_html_report_mutated(at: int, noise: str, cut: int) -> None:
+    _check(HTML_REPORT[:at] + noise + HTML_REPORT[at:cut])
+
+
+TEST_ROWS = [i for i, ln in enumerate(REF_LINES) if "samples)" in ln]
+
+
+@SETTINGS
+@given(st.sampled_from(TEST_ROWS), NUMBERS, st.sampled_from(["score", "secs", "samples"]))
+def test_a_test_line_number_replaced(row: int, number: str, field: str) -> None:
+    line = REF_LINES[row]
+    head, _, tail = line.partition("(")
+    if field == "score":
+        parts = head.rsplit(None, 2)
+        line = line.replace(parts[1], number, 1)
+    elif field == "secs":
+        line = head + "(" + tail.replace(tail.split()[0], number, 1)
+    else:
+        line = head + "(" + tail.replace(tail.split()[2], number, 1)
+    _check("".join([*REF_LINES[:row], line, *REF_LINES[row + 1:]]))

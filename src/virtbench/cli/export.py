@@ -11,13 +11,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from virtbench.cli._common import add_db_option, fmt_num, markdown_table, write_output
+from virtbench.cli._common import add_db_option, write_output
+from virtbench.cli.resolve import Document, resolve_runs
 from virtbench.errors import UsageError
 from virtbench.results.model import ExperimentResult, RunResult
-from virtbench.results.resolve import Document, resolve_runs
 
 NAME = "export"
 HELP = "export runs as JSON, CSV (one row per test) or markdown tables"
+EXAMPLES = (
+    'virtbench export env=xen-pv --format csv -o results.csv',
+    'virtbench export latest --format markdown',
+)
 
 CSV_FIELDS = ["run_id", "started", "host", "profile", "source", "copies", "test", "name",
               "unit", "score", "samples", "elapsed", "baseline", "index", "ci_low", "ci_high",
@@ -29,7 +33,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="run id or prefix, 'latest', label KEY=VALUE, or a result file")
     parser.add_argument("--format", choices=["json", "csv", "markdown"], default=None,
                         help="json (default): the documents; csv: one row per test; "
-                             "markdown: a table per section")
+                             "markdown: the same Markdown as virtbench report --format markdown")
     parser.add_argument("--json", action="store_true",
                         help="the same as --format json (like every other command)")
     parser.add_argument("-o", "--output", metavar="FILE", type=Path,
@@ -99,45 +103,11 @@ def _n(v: float | int | None) -> str:
     return repr(v) if isinstance(v, float) else str(v)
 
 
-def _md_cell(value: object) -> str:
-    """A table cell: missing values as a dash (not 'None'); per-sample lists are left to
-    the JSON and CSV exports."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.0f}" if abs(value) >= 1000 or value.is_integer() else f"{value:.4g}"
-    return str(value)
-
-
 def to_markdown(docs: list[Document]) -> str:
-    parts: list[str] = []
-    for d in docs:
-        env = d.environment
-        if isinstance(d, ExperimentResult):
-            parts.append(f"## Experiment {d.experiment} `{d.id}`\n")
-            parts.append(f"{env.hostname or '?'}, started {d.started}, {d.status}\n")
-            keys: list[str] = []
-            for row in d.rows:
-                keys.extend(k for k in row if k not in keys
-                            and not isinstance(row[k], (list, dict)))
-            if keys:
-                parts.append(markdown_table(keys, [[_md_cell(r.get(k)) for k in keys]
-                                                   for r in d.rows]))
-            continue
-        parts.append(f"## Run `{d.id}` ({d.profile})\n")
-        parts.append(f"{env.hostname or '?'} · {env.cpu_model or '?'} · "
-                     f"{env.cpu_count or '?'} CPUs · kernel {env.kernel or '?'} · "
-                     f"started {d.started} · {d.source}\n")
-        for s in d.sections:
-            rows = [[t.name, fmt_num(t.score), t.unit, fmt_num(t.baseline),
-                     fmt_num(t.index)] for t in s.tests]
-            if s.index_score is not None:
-                rows.append(["**System Benchmarks Index Score**", "", "", "",
-                             f"**{s.index_score:.1f}**"])
-            parts.append(f"### {s.copies} parallel cop{'y' if s.copies == 1 else 'ies'}\n")
-            parts.append(markdown_table(["Test", "Score", "Unit", "Baseline", "Index"], rows,
-                                        right=(1, 3, 4)))
-    return "\n".join(parts)
+    """The one Markdown rendering of runs and experiments: ``virtbench report``'s."""
+    from virtbench.report import markdown
+
+    return markdown.render_documents(docs)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,13 +6,19 @@ Sub-commands: ``run``, ``status``, ``resume``, ``results``, ``cancel`` (see docs
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import io
 import json
 import os
 import socket
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from virtbench.errors import EnvironmentUnsupported, UsageError
+from virtbench.fleet.command import CommandInfo
+from virtbench.table import Col, print_table
 
 NAME = "fleet"
 HELP = "run a virtbench command on many hosts through Ansible and bring the results home"
@@ -140,17 +146,70 @@ def _need_fleet_extra() -> None:
                 "pip install 'virtbench[fleet]'") from None
 
 
+# ---- the command the hosts run ----------------------------------------------------------------
+def _sub_parser(command: Sequence[str]) -> argparse.ArgumentParser | None:
+    """The parser of the (sub-)sub-command ``command`` names, e.g. ``io seqread`` for
+    ``("io", "seqread", "--size", "1G")``; None: no such command."""
+    from virtbench.cli import _only_module, build_parser
+
+    parser: argparse.ArgumentParser = build_parser(_only_module([command[0]]))
+    found = False
+    for word in command:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)),
+                   None)
+        if sub is None or word not in sub.choices:
+            break
+        parser = sub.choices[word]
+        found = True
+    return parser if found else None
+
+
+@functools.cache
+def _describe(command: tuple[str, ...]) -> CommandInfo:
+    from virtbench.cli import _only_module, build_parser
+
+    try:
+        parser = _sub_parser(command)
+    except Exception:
+        return CommandInfo(options=None)
+    if parser is None:
+        return CommandInfo(options=frozenset())
+    options = frozenset(parser._option_string_actions)
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            build_parser(_only_module([command[0]])).parse_args(list(command))
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            msg = err.getvalue().strip().splitlines()
+            text = msg[-1] if msg else "invalid arguments"
+            return CommandInfo(options, error=text.split("error: ", 1)[-1])
+        return CommandInfo(options, help_only=True)
+    return CommandInfo(options)
+
+
+def describe_command(command: list[str]) -> CommandInfo:
+    """What virtbench's own parser says about the fleet command ``command``."""
+    return _describe(tuple(command))
+
+
+def check_command(command: list[str]) -> CommandInfo:
+    """The fleet command checked (``UsageError`` if the hosts could not run it)."""
+    from virtbench.fleet.command import validate
+
+    return validate(command, describe_command)
+
+
 # ---- run / resume ------------------------------------------------------------------------------
 def _run(args: argparse.Namespace) -> int:
     from virtbench.fleet.ansible import list_hosts
-    from virtbench.fleet.command import validate
     from virtbench.fleet.engine import Options
     from virtbench.fleet.state import FleetState, HostState, new_run_id
 
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
-    validate(command)
+    info = check_command(command)
     inventory = _inventory_source(args.inventory)
     hosts = list_hosts(inventory, args.limit)
     if not hosts:
@@ -158,7 +217,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"no hosts{where} in inventory {args.inventory}")
     opts = Options(install_deps=args.install_deps, keep=args.keep, become=args.become,
                    deps=args.deps, poll_interval=args.poll_interval, timeout=args.timeout,
-                   remote_dir=args.remote_dir)
+                   remote_dir=args.remote_dir, output_option=info.takes_output)
     state = FleetState(id=new_run_id(), command=command, inventory=inventory,
                        limit=args.limit, forks=args.forks, options=opts.to_dict(),
                        hosts={h.name: HostState(name=h.name, groups=list(h.groups))
@@ -309,12 +368,11 @@ def _status(args: argparse.Namespace) -> int:
         if not runs:
             out.write("no fleet runs yet (virtbench fleet run -i INVENTORY -- COMMAND)\n")
             return 0
-        out.write(f"{'RUN':<22} {'STATUS':<12} {'HOSTS':>5} {'FETCHED':>7} {'FAILED':>6}  "
-                  "COMMAND\n")
-        for s in runs:
-            c = s.counts()
-            out.write(f"{s.id:<22} {_run_status(s):<12} {len(s.hosts):>5} {c['fetched']:>7} "
-                      f"{c['failed']:>6}  {' '.join(s.command)}\n")
+        rows = [[s.id, _run_status(s), str(len(s.hosts)), str(s.counts()["fetched"]),
+                 str(s.counts()["failed"]), " ".join(s.command)] for s in runs]
+        print_table([Col("RUN"), Col("STATUS"), Col("HOSTS", right=True),
+                     Col("FETCHED", right=True), Col("FAILED", right=True),
+                     Col("COMMAND", wrap=True, min_width=16)], rows, rule=False)
         return 0
     state = FleetState.load(args.run_id)
     if args.json:
@@ -328,11 +386,11 @@ def _status(args: argparse.Namespace) -> int:
                                                   if state.limit else "") + "\n")
     out.write(f"  started   {state.created}, last change {state.updated}, "
               f"{state.attempts} controller run(s)\n\n")
-    width = max([4, *(len(n) for n in state.hosts)])
-    out.write(f"{'HOST':<{width}}  {'GROUPS':<16} {'STATE':<10} DETAIL\n")
-    for h in state.hosts.values():
-        out.write(f"{h.name:<{width}}  {','.join(h.groups)[:16]:<16} {h.status:<10} "
-                  f"{host_detail(h)}\n")
+    out.flush()
+    print_table([Col("HOST"), Col("GROUPS", wrap=True, min_width=8, breakable=False),
+                 Col("STATE"), Col("DETAIL", wrap=True, min_width=16)],
+                [[h.name, ",".join(h.groups), h.status, host_detail(h)]
+                 for h in state.hosts.values()], rule=False)
     unfinished = state.unfinished()
     if unfinished and not state.controller_alive():
         out.write(f"\n{len(unfinished)} host(s) unfinished: `virtbench fleet resume "
@@ -354,7 +412,8 @@ def _run_summary(state: Any) -> dict[str, Any]:
 # ---- results -----------------------------------------------------------------------------------
 def _results(args: argparse.Namespace) -> int:
     from virtbench.fleet.state import FleetState
-    from virtbench.fleet.views import fleet_table, render_table
+    from virtbench.fleet.views import fleet_table
+    from virtbench.report.fleet import render_table
 
     state = FleetState.load(args.run_id)
     table = fleet_table(state, copies=args.copies)

@@ -43,52 +43,13 @@ from pathlib import Path
 
 from virtbench.analysis.stats import geometric_mean
 from virtbench.errors import UsageError
+from virtbench.importers.unixbench_html import html_to_text, looks_like_html_report
 from virtbench.results.model import Environment, RunResult, Section, TestResult, utc_now
-from virtbench.workloads.catalog import CATALOG, INDEX_TESTS
+from virtbench.workloads.catalog import CATALOG, INDEX_TESTS, REPORT_NAMES
 
 # ---- facts about UnixBench's reports ---------------------------------------------------------
-# Report name -> test id (UnixBench's own test names).
-TEST_IDS: dict[str, str] = {
-    "Dhrystone 2 using register variables": "dhry2reg",
-    "Dhrystone 2 without register variables": "dhry2",
-    "Double-Precision Whetstone": "whetstone-double",
-    "System Call Overhead": "syscall",
-    "Pipe-based Context Switching": "context1",
-    "Pipe Throughput": "pipe",
-    "Process Creation": "spawn",
-    "Execl Throughput": "execl",
-    "File Write 1024 bufsize 2000 maxblocks": "fstime-w",
-    "File Read 1024 bufsize 2000 maxblocks": "fstime-r",
-    "File Copy 1024 bufsize 2000 maxblocks": "fstime",
-    "File Write 256 bufsize 500 maxblocks": "fsbuffer-w",
-    "File Read 256 bufsize 500 maxblocks": "fsbuffer-r",
-    "File Copy 256 bufsize 500 maxblocks": "fsbuffer",
-    "File Write 4096 bufsize 8000 maxblocks": "fsdisk-w",
-    "File Read 4096 bufsize 8000 maxblocks": "fsdisk-r",
-    "File Copy 4096 bufsize 8000 maxblocks": "fsdisk",
-    "Arithoh": "arithoh",
-    "Arithmetic Test (short)": "short",
-    "Arithmetic Test (int)": "int",
-    "Arithmetic Test (long)": "long",
-    "Arithmetic Test (float)": "float",
-    "Arithmetic Test (double)": "double",
-    "Dc: sqrt(2) to 99 decimal places": "dc",
-    "Recursion Test -- Tower of Hanoi": "hanoi",
-    "Recursion Test--Tower of Hanoi": "hanoi",
-    "Grep a large file (system's grep)": "grep",
-    "Exec System Call Overhead": "sysexec",
-    "2D graphics: rectangles": "2d-rects",
-    "2D graphics: lines": "2d-lines",
-    "2D graphics: circles": "2d-circle",
-    "2D graphics: ellipses": "2d-ellipse",
-    "2D graphics: polygons": "2d-shapes",
-    "2D graphics: aa polygons": "2d-aashapes",
-    "2D graphics: complex polygons": "2d-polys",
-    "2D graphics: text": "2d-text",
-    "2D graphics: images and blits": "2d-blit",
-    "2D graphics: windows": "2d-window",
-    "3D graphics: gears": "ubgears",
-}
+# Report name -> test id (UnixBench's own test names): the catalog's table.
+TEST_IDS: dict[str, str] = REPORT_NAMES
 
 # The System Benchmarks Index: its 12 tests and their published baselines (one table: the
 # suite's catalog).
@@ -131,7 +92,12 @@ MAX_LINE = 4096
 QUOTE = 200
 """Characters of input quoted in a message, at most."""
 MAX_SKIP_NOTES = 40
-"""Skipped-line notes per report; beyond, one line counts the rest."""
+"""Notes about single lines (skipped, annotated) per report; beyond, one line counts the
+rest."""
+MAX_SECTIONS = 64
+"""Sections per report (UnixBench prints one per copies count: usually 2)."""
+MAX_REPORTS = 256
+"""Reports per file; the lines of any further ones stay with the last."""
 
 # Sane ranges for the numbers of a report (UnixBench's own values sit well inside them): a
 # number outside its range makes its line unreadable (skipped with a note naming the line).
@@ -143,6 +109,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "bogomips": (0.0, 1e9),
     "load": (0.0, 1e6),
 }
+MIN_POSITIVE = 1e-6
+"""Smallest positive number accepted (UnixBench prints 0.1 at the least)."""
 MAX_COUNT = 1_000_000
 """Largest CPU, copies or samples count accepted."""
 
@@ -190,6 +158,10 @@ def _number(token: str, what: str) -> float:
     lo, hi = RANGES[what]
     if not math.isfinite(value) or not lo <= value <= hi:
         raise _Skip(f"{what} {quote(token, 40)} is outside the sane range [{lo:g}, {hi:g}]")
+    if 0 < value < MIN_POSITIVE:
+        # UnixBench prints one decimal: a positive value this small (a denormal like 1e-320)
+        # was not printed by it, and its index would underflow to 0.
+        raise _Skip(f"{what} {quote(token, 40)} is positive but below {MIN_POSITIVE:g}")
     return value
 
 
@@ -313,9 +285,12 @@ class _Report:
     skipped: int = 0
 
     def skip(self, no: int, reason: str) -> None:
+        self.line_note(f"line {no} skipped: {reason}")
+
+    def line_note(self, note: str) -> None:
         self.skipped += 1
         if self.skipped <= MAX_SKIP_NOTES:
-            self.notes.append(f"line {no} skipped: {reason}")
+            self.notes.append(note)
 
     @property
     def has_data(self) -> bool:
@@ -371,14 +346,24 @@ class _Parser:
         return self.rep.sections[-1] if self.rep.sections else None
 
     def run(self) -> list[_Report]:
-        for i, raw in enumerate(self.lines[:MAX_LINES]):
+        lines = self.lines[:MAX_LINES]
+        joined: set[int] = set()
+        for i, raw in enumerate(lines):
             no = i + 1
+            if i in joined:
+                continue
             if len(raw) > MAX_LINE:
                 self.rep.skip(no, f"{len(raw)} characters long (the limit is {MAX_LINE})")
                 continue
             s = _normalize(raw)
             if not s:
                 continue
+            wrapped = self._wrapped(s, lines, i)
+            if wrapped is not None:  # a test line a forum or a mail client wrapped
+                s = wrapped
+                joined.add(i + 1)
+                self.rep.line_note(f"line {no} joined with line {no + 1}: one test line "
+                                   "wrapped in two")
             try:
                 self._line(i, no, s)
             except _Skip as exc:
@@ -388,9 +373,29 @@ class _Parser:
                                   f"{len(self.lines)})")
         return self.reports
 
+    @staticmethod
+    def _wrapped(s: str, lines: list[str], i: int) -> str | None:
+        """``s`` joined with the next line when together they make the one test line that
+        was wrapped (``... KBps  (30.0 s, 2`` then ``samples)``), else ``None``."""
+        if i + 1 >= len(lines) or s.endswith(")") or len(s) + len(lines[i + 1]) > MAX_LINE:
+            return None
+        if "(" not in s and "(" not in lines[i + 1]:
+            return None
+        nxt = _normalize(lines[i + 1])
+        if not ("(" in s or nxt.startswith("(")) or RE_TAIL.search(s):
+            return None
+        own = RE_TAIL.search(nxt)
+        if own is not None and own.start() > 0:
+            return None  # the next line is a test line of its own
+        both = f"{s} {nxt}"
+        return both if RE_TAIL.search(both) else None
+
     # -- structure ----------------------------------------------------------------------------
-    def _new_report(self, i: int) -> None:
+    def _new_report(self, i: int) -> bool:
+        if len(self.reports) >= MAX_REPORTS:
+            return False
         self.reports.append(_Report(start=i))
+        return True
 
     def _report_start(self, i: int) -> int:
         """Where a report whose banner is on line index ``i`` starts: at the ``=====`` rule
@@ -403,6 +408,8 @@ class _Parser:
         return i
 
     def _section(self, i: int, no: int, when: str | None) -> _Section:
+        if len(self.rep.sections) >= MAX_SECTIONS:
+            raise _Skip(f"more than {MAX_SECTIONS} sections in one report")
         sec = _Section(line=no, when=when)
         self.rep.sections.append(sec)
         return sec
@@ -458,16 +465,10 @@ class _Parser:
         earlier = rep.sections[:-1]
         if not earlier:
             return
-        if any(e.copies == sec.copies for e in earlier) or any(
-            e.cpus is not None and sec.cpus is not None and e.cpus != sec.cpus for e in earlier
-        ):
+        repeated = any(e.copies == sec.copies for e in earlier) or any(
+            e.cpus is not None and sec.cpus is not None and e.cpus != sec.cpus for e in earlier)
+        if repeated and self._new_report(min(i, sec.line - 1)):  # from 'Benchmark Run:'
             rep.sections.pop()
-            start = i
-            for k in range(i - 1, -1, -1):  # back to the section's 'Benchmark Run:' line
-                if k + 1 == sec.line:
-                    start = k
-                    break
-            self._new_report(start)
             self.rep.sections.append(sec)
 
     def _cpus_line(self, i: int, no: int, m: re.Match[str]) -> None:
@@ -506,7 +507,7 @@ class _Parser:
         cur.names[tname] = tid
         note = s[tm.end():].strip()
         if note:
-            self.rep.notes.append(f"line {no} ({tname[:60]}): annotation {quote(note)}")
+            self.rep.line_note(f"line {no} ({tname[:60]}): annotation {quote(note)}")
 
     def _failed_line(self, cur: _Section, no: int, s: str) -> bool:
         low = s.lower()
@@ -550,8 +551,8 @@ class _Parser:
             score = _number(tokens[0], "index")
             cur.scores[cat] = (score, partial, no)
             if len(tokens) > 1:
-                self.rep.notes.append(f"line {no} ({cat} Index Score): annotation "
-                                      f"{quote(tokens[1])}")
+                self.rep.line_note(f"line {no} ({cat} Index Score): annotation "
+                                   f"{quote(tokens[1])}")
             cur.category = None
             cur.done = True
             return True
@@ -596,8 +597,8 @@ class _Parser:
                         "section")
         cur.index_rows[cur.category].append(row)
         if len(tokens) > 3:
-            self.rep.notes.append(f"line {no} ({name[:60]}, index table): annotation "
-                                  f"{quote(' '.join(tokens[3:]))}")
+            self.rep.line_note(f"line {no} ({name[:60]}, index table): annotation "
+                               f"{quote(' '.join(tokens[3:]))}")
 
     def _header_line(self, no: int, s: str) -> None:
         rep, env = self.rep, self.rep.env
@@ -612,7 +613,7 @@ class _Parser:
         elif s.startswith("Machine:"):
             words = s[len("Machine:"):].split(None, 1)
             if words:
-                env.machine = words[0][:40]
+                env.machine = words[0].rstrip(":")[:40]
         elif s.startswith("Language:"):
             rep.language = s[len("Language:"):].strip()[:QUOTE]
         elif s.startswith("Graphics:"):
@@ -695,16 +696,24 @@ def _reports(text: str, name: str, first_line: int = 1) -> list[RunResult]:
     """Every report in ``text`` (the work behind :func:`parse_reports`; raises only
     ``UsageError``, and anything else is a bug)."""
     text = text.lstrip("\ufeff")
+    from_html = looks_like_html_report(text)
+    if from_html:
+        text = html_to_text(text[:MAX_BYTES])
     lines = text.splitlines(keepends=True)
     parser = _Parser(lines)
     reports = parser.run()
+    if from_html:
+        for rep in reports:
+            rep.notes.insert(0, "read from UnixBench's HTML report; line numbers refer to its "
+                                "text form (original_text)")
     runs: list[RunResult] = []
     bounds = [r.start for r in reports] + [len(lines)]
     bounds[0] = 0
     skipped: list[str] = []
     for k, rep in enumerate(reports):
         if rep.skipped > MAX_SKIP_NOTES:
-            rep.notes.append(f"... and {rep.skipped - MAX_SKIP_NOTES} more lines skipped")
+            rep.notes.append(f"... and {rep.skipped - MAX_SKIP_NOTES} more notes about single "
+                             "lines (skipped or annotated)")
         skipped.extend(n for n in rep.notes if " skipped: " in n)
         if not rep.has_data:
             continue
@@ -922,8 +931,10 @@ def _build(name: str, text: str, rep: _Report) -> RunResult:
         section.index_tests = len(index_tests)
         reported = sec.scores.get(SYSTEM_CATEGORY)
         recomputed: float | None = None
-        if pairs and all(s > 0 for s, _ in pairs):
-            recomputed = geometric_mean([t.index for t in index_tests if t.index is not None])
+        indexes = [t.index for t in index_tests if t.index is not None]
+        # A tiny positive score can still give an index of 0.0 (underflow): no mean then.
+        if pairs and all(s > 0 for s, _ in pairs) and indexes and all(v > 0 for v in indexes):
+            recomputed = geometric_mean(indexes)
         full = (reported is not None and not reported[1]
                 and {t.test for t in index_tests} == set(INDEX_BASELINES))
         if full:

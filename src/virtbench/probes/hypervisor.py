@@ -154,6 +154,9 @@ class CpuinfoProbe(Probe):
                 res.clue("role", "domU", ev, 0.6)
         elif flags and ("vendor_id" in first):  # x86 with a flags line and no hypervisor bit
             res.clue("not-hypervisor", "none", "/proc/cpuinfo: no 'hypervisor' flag", 0.8)
+        if "vendor_id" in first and "apic" in flags:
+            res.clue("hint", "apic", "/proc/cpuinfo: 'apic' flag (a local APIC: not a Xen PV "
+                     "guest)", 0.0)
         if "QEMU Virtual CPU" in model or "Common KVM processor" in model:
             name = "kvm" if "KVM" in model else "qemu"
             res.clue("hypervisor", name, f"/proc/cpuinfo: model name : {model}", 0.5)

@@ -21,13 +21,15 @@ from typing import Annotated, Any, Literal, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from virtbench.errors import UsageError
+from virtbench.probes.model import DetectReport, KeyFacts
+from virtbench.results.salvage import detect_report
 from virtbench.safeio import ID_PATTERN, atomic_write, clip, read_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DOCUMENT_TYPE: Literal["virtbench.run"] = "virtbench.run"
 
 Mode = Literal["standard", "adaptive", "quick"]
-RunStatus = Literal["running", "complete", "partial", "failed", "interrupted"]
+RunStatus = Literal["running", "complete", "partial", "failed", "interrupted", "abandoned"]
 TestStatus = Literal["ok", "failed", "interrupted"]
 Source = Literal["native", "imported-unixbench", "imported-virtbench"]
 
@@ -62,6 +64,8 @@ DocumentId = Annotated[str, Field(pattern=ID_PATTERN)]
 class Environment(_Model):
     """Where a number was measured. Facts we could not read are ``None``."""
 
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
     hostname: str | None = None
     os: str | None = None
     """Operating system family and release, e.g. ``GNU/Linux -- Debian GNU/Linux 12 (bookworm)``."""
@@ -86,9 +90,50 @@ class Environment(_Model):
     python_version: str | None = None
     load_average: list[float] | None = None
     uptime: str | None = None
-    virtualization: dict[str, Any] | None = None
+    virtualization: DetectReport | None = None
     """The ``virtbench detect`` report (see docs/detect.md), when detection ran."""
+    virtualization_error: str | None = None
+    """Why there is no report although detection ran (``detection failed: ...``)."""
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    # ---- summaries (explain, store, fleet and report read these, never the raw facts) -----
+    def key_facts(self) -> KeyFacts:
+        """The detect report's typed key facts (all unset when there is no report)."""
+        return self.virtualization.key_facts() if self.virtualization else KeyFacts()
+
+    def usable_cpus(self) -> float | None:
+        """CPUs the run could use: the detect report's figure (affinity and cgroup quota)
+        when present, else the affinity count, else the CPUs in the system."""
+        usable = self.key_facts().usable_cpus
+        if usable is not None:
+            return usable
+        for n in (self.cpus_usable, self.cpu_count):
+            if n is not None and n > 0:
+                return float(n)
+        return None
+
+    def virtualization_summary(self) -> str | None:
+        """The detected layers in one line, outermost first; ``None`` when not detected."""
+        return self.virtualization.headline() if self.virtualization else None
+
+    def virtualization_line(self) -> str:
+        """For tables: the layers, else why detection failed, else ``not detected``."""
+        return self.virtualization_summary() or self.virtualization_error or "not detected"
+
+
+class Owner(_Model):
+    """The process that writes a ``running`` document. Once it is gone (another boot, or no
+    process with this pid and start time on this host), the next virtbench command marks the
+    document ``abandoned`` and removes its work directories (docs/schema.md)."""
+
+    hostname: str | None = None
+    pid: int
+    boot_id: str | None = None
+    """``/proc/sys/kernel/random/boot_id`` when the document was created."""
+    start_time: int | None = None
+    """When the process started, in clock ticks after boot (``/proc/PID/stat`` field 22)."""
+    workdirs: list[str] = Field(default_factory=list)
+    """Temporary directories the run works in (removed if it is abandoned)."""
 
 
 class CopyResult(_Model):
@@ -211,6 +256,8 @@ class RunResult(_Document):
     finished: str | None = None
     command: list[str] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
+    owner: Owner | None = None
+    """The process writing the document (see :class:`Owner`)."""
     wall_seconds: float | None = None
     """Wall time of the whole run."""
     harness_cpu_seconds: float | None = None
@@ -232,19 +279,40 @@ class RunResult(_Document):
 
 # ---- versions --------------------------------------------------------------------------------
 # MIGRATIONS[n] turns a version-n document into a version-(n+1) document.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+def _v1_environment(doc: dict[str, Any]) -> dict[str, Any]:
+    """1 -> 2: ``environment.virtualization`` becomes a typed detect report. The free-form
+    mapping of version 1 may hold anything (old producers, fleet hosts): what validates is
+    kept, what does not is dropped and named in ``notes``; an ``{"error": ...}`` entry moves
+    to ``environment.virtualization_error``."""
+    env = doc.get("environment")
+    if not isinstance(env, dict) or "virtualization" not in env:
+        return doc
+    report, error, dropped = detect_report(env["virtualization"], "environment.virtualization")
+    env = dict(env, virtualization=report, virtualization_error=error)
+    doc["environment"] = env
+    if dropped and isinstance(doc.get("notes", []), list):
+        doc["notes"] = [*doc.get("notes", []),
+                        "schema 1 -> 2: dropped invalid parts: " + "; ".join(dropped)]
+    return doc
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_environment}
 
 
 def migrate(doc: dict[str, Any]) -> dict[str, Any]:
     version = doc.get("schema_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise UsageError("not a virtbench result document (no integer schema_version)")
+    if version < 1:
+        raise UsageError(f"schema version {version}: no virtbench ever wrote it")
     if version > SCHEMA_VERSION:
         raise UsageError(
             f"result document has schema version {version}, newer than this virtbench "
             f"understands ({SCHEMA_VERSION}): upgrade virtbench"
         )
     while version < SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise UsageError(f"schema version {version}: no migration from it")
         doc = MIGRATIONS[version](dict(doc))
         version += 1
         doc["schema_version"] = version
@@ -282,7 +350,8 @@ def json_schema() -> dict[str, Any]:
 
 # ---- experiments -----------------------------------------------------------------------------
 EXPERIMENT_TYPE: Literal["virtbench.experiment"] = "virtbench.experiment"
-ExperimentStatus = Literal["running", "complete", "failed", "interrupted"]
+ExperimentStatus = Literal["running", "complete", "partial", "failed", "interrupted",
+                           "abandoned"]
 
 
 class ExperimentResult(_Document):
@@ -302,6 +371,8 @@ class ExperimentResult(_Document):
     finished: str | None = None
     command: list[str] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
+    owner: Owner | None = None
+    """The process writing the document (see :class:`Owner`)."""
     environment: Environment = Field(default_factory=Environment)
     params: dict[str, Any] = Field(default_factory=dict)
     rows: list[dict[str, Any]] = Field(default_factory=list)

@@ -14,10 +14,14 @@ three programs' output into the files a virtbench snapshot has:
 
 Each tree gets a README.md saying where every file came from and what virt-what prints.
 
-    python tests/data/detect/import_virt_what.py /path/to/virt-what-git-checkout-or-bare-repo
+    python tests/data/detect/import_virt_what.py REPO [LABEL [NAME ...]]
 
-Source used for the committed trees: the GitHub mirror jordemort/virt-what at commit
-bf42d9b (2020-04-14, "Add podman support"), read with ``git show``.
+REPO is a virt-what git repository (checkout or bare), LABEL how the READMEs name it, NAMEs
+the test trees to convert (default: all). Sources of the committed trees, read with
+``git show``: the GitHub mirror jordemort/virt-what at commit bf42d9b (2020-04-14, virt-what
+1.20: all its trees) and the mirror zdyxry/virt-what at 9477302 (2023-06-29: the trees 1.20
+did not have: alibaba-cloud-arm, alibaba-cloud-x86, crio, esx-arm, google-cloud, illumos-lx,
+oci, upcloud).
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ def dmi_files(text: str) -> dict[str, str]:
     return files
 
 
-def import_case(repo: Path, commit: str, name: str, expected: str) -> None:
+def import_case(repo: Path, commit: str, name: str, expected: str, label: str) -> None:
     dest = HERE / f"virt-what-{name}"
     if dest.exists():
         shutil.rmtree(dest)
@@ -118,8 +122,8 @@ def import_case(repo: Path, commit: str, name: str, expected: str) -> None:
     readme = [
         f"# virt-what-{name}",
         "",
-        f"Converted from virt-what's test tree `tests/{name}` (GitHub mirror "
-        f"jordemort/virt-what, commit {commit[:7]}) by `import_virt_what.py`.",
+        f"Converted from virt-what's test tree `tests/{name}` ({label}, commit {commit[:7]}) "
+        "by `import_virt_what.py`.",
         "virt-what is GPL-2.0-or-later; these are files its contributors captured on the "
         "platform.",
         "",
@@ -137,13 +141,17 @@ def import_case(repo: Path, commit: str, name: str, expected: str) -> None:
 
 def main() -> int:
     repo = Path(sys.argv[1])
+    label = sys.argv[2] if len(sys.argv) > 2 else "GitHub mirror jordemort/virt-what"
+    only = set(sys.argv[3:])
     commit = git(repo, "rev-parse", "HEAD").strip()
     names = [p.split("/", 1)[1] for p in git(repo, "ls-tree", "--name-only", commit,
                                              "tests/").split() if not p.endswith(".am")]
     for name in names:
+        if only and name not in only:
+            continue
         test = git(repo, "show", f"{commit}:tests/{name}/test.sh")
         m = re.search(r'^expected="([^"]*)"', test, re.M)
-        import_case(repo, commit, name, " ".join((m.group(1) if m else "").split()))
+        import_case(repo, commit, name, " ".join((m.group(1) if m else "").split()), label)
     return 0
 
 

@@ -15,8 +15,9 @@ VMWARE = Hypervisor(
     detected=(("vmware", None, 0.95),),
     detected_prefixes=("vmware",),
     booting_contains=("vmware",),
-    log=(log(r"^vmw_vmci|^VMware vmxnet3|vmware-balloon|^vmw_balloon|Switched to clocksource"
-             r" vmware|^vmware: ", 0.7),),
+    # Guest-side lines only: a VMware Workstation host loads vmw_vmci too (host personality).
+    log=(log(r"^vmw_vmci \S+: Found VMCI PCI device|^VMware vmxnet3|vmware-balloon|"
+             r"^vmw_balloon|Switched to clocksource vmware|^vmware: ", 0.7),),
     files=(file("/proc/device-tree/hypervisor/compatible", r"vmware", 0.9),),
     pv_family="vmware",
     pv_advice="vmxnet3 and pvscsi (VMware Tools / open-vm-tools)",

@@ -32,6 +32,10 @@ def _variant_hints(clues: list[Any], facts: dict[str, Any]) -> list[ClueTuple]:
     if no_dmi and acpi_xen:
         # ACPI tables from Xen but no SMBIOS firmware: a PVH guest (HVM has DMI, PV no ACPI).
         out.append(("variant", "xen", no_dmi[0].evidence, 0.4, "pvh"))
+    apic = [c for c in clues if c.kind == "hint" and c.name == "apic"]
+    if apic and facts.get("dmi"):
+        # A local APIC (PV guests have none) and SMBIOS firmware (PVH has none): HVM.
+        out.append(("variant", "xen", apic[0].evidence, 0.45, "hvm"))
     cpuid = facts.get("cpuid") or {}
     names = {s.get("name") for s in cpuid.get("signatures", [])}
     if cpuid.get("read") and "xen" not in names:
@@ -66,6 +70,7 @@ XEN = Hypervisor(
         log(r"^Xen version: \d+\.\d+.*\(preserve-AD\)", 0.9, "pv"),
         log(r"^Xen version: \d+\.\d+(?!.*preserve-AD)", 0.9),
         log(r"^Xen version \d+\.\d+\.", 0.9),
+        log(r"^Xen \d+\.\d+ support found", 0.9),  # arm and arm64 guests
         log(r"^Xen: \[mem 0x|^Xen: [0-9a-f]{8,16} - [0-9a-f]{8,16}", 0.8, "pv"),
         log(r"^Xen-provided physical RAM map", 0.8, "pv"),
         log(r"^Xen reported: [\d.]+ MHz processor", 0.85, "pv"),
