@@ -268,6 +268,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
     # SIGTERM behaves like Ctrl-C so every cleanup path (finally blocks) runs.
     signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    _sweep()
     try:
         rc: int = args._run(args)
         return rc
@@ -295,6 +296,18 @@ def _main(argv: Sequence[str] | None) -> int:
 
 INTERNAL_ERROR = 70
 """Exit code of an unexpected error (sysexits' EX_SOFTWARE)."""
+
+
+def _sweep() -> None:
+    """What a killed virtbench left (documents stuck ``running``, work directories, cgroups,
+    changed sysctls) is cleaned before any command runs (:mod:`virtbench.experiments.sweep`)."""
+    from virtbench import console
+    from virtbench.experiments.sweep import sweep
+
+    try:
+        sweep()
+    except Exception as exc:  # the command asked for must still run
+        console.warn(f"could not clean up after a killed run: {exc}")
 
 
 def _sigterm_to_interrupt(signum: int, frame: object) -> None:
