@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from unixbench_runs import reference_run  # noqa: E402
+from virtbench.cli.resolve import resolve  # noqa: E402
 from virtbench.report import data, html  # noqa: E402
-from virtbench.report.inputs import resolve  # noqa: E402
 from virtbench.results.model import PassResult  # noqa: E402
 
 

@@ -209,6 +209,8 @@ def test_json_errors_name_the_file_and_item(tmp_path: Path) -> None:
 
 
 def test_experiment_markdown_has_no_none_cells() -> None:
+    from virtbench.report.experiments import column_title
+
     cap = DATA / "experiments" / "cap.json"
     rc, out, err = vb("export", str(cap), "--format", "markdown")
     assert rc == 0, err
@@ -216,10 +218,11 @@ def test_experiment_markdown_has_no_none_cells() -> None:
     header = [c.strip() for c in rows[0].strip("|").split("|")]
     host = dict(zip(header, (c.strip() for c in rows[1].strip("|").split("|")), strict=True))
     raw = json.loads(cap.read_text())["rows"][0]
-    assert raw["quota"] is None and host["quota"] == "—"
+    title = column_title  # human column names with units, as in the HTML report
+    assert raw["quota"] is None and host[title("quota")] == "—"
     assert "None" not in out
-    assert "samples" not in header  # a per-sample list: in the JSON/CSV, not in the table
-    assert host["condition"] == "host" and float(host["seconds"]) == pytest.approx(
+    assert "Samples" not in header  # a per-sample list: in the JSON/CSV, not in the table
+    assert host[title("condition")] == "host" and float(host[title("seconds")]) == pytest.approx(
         raw["seconds"], rel=0.01)
 
 

@@ -152,6 +152,15 @@ def test_quiet_silences_info_lines() -> None:
     assert rc == 0 and err == ""
 
 
+def test_verbose_adds_detail_lines() -> None:
+    _import_reports()
+    rc, out, err = vb("runs")
+    assert rc == 0 and err == ""
+    rc, out_v, err = vb("runs", "-v")
+    assert rc == 0 and out_v == out
+    assert err.startswith("virtbench: virtbench ") and f"{len(REPORTS)} runs from the index" in err
+
+
 def test_bare_virtbench_prints_an_overview() -> None:
     rc, out, err = vb()
     assert rc == 0 and "virtbench run" in out and "--help" in out and err == ""
@@ -176,6 +185,9 @@ def test_help_has_examples_and_every_environment_variable() -> None:
         parser.parse_args(words[1:])
     rc, out, _ = vb("run", "--help")
     assert "examples:" in out and "virtbench run --list" in out
+    from virtbench.workloads.catalog import CATALOG
+
+    assert all(re.search(rf"\b{re.escape(t)}\b", out) for t in CATALOG)  # the test ids
 
 
 def test_run_list_shows_tests_groups_units_baselines() -> None:

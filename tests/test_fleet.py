@@ -17,7 +17,7 @@ from virtbench.fleet import bundle, scripts
 from virtbench.fleet.ansible import hosts_from_listing
 from virtbench.fleet.command import remote_command, validate
 from virtbench.fleet.state import FleetState, HostState, list_runs
-from virtbench.fleet.views import build_table, render_table, row_for, table_for_documents
+from virtbench.report.fleet import build_table, render_table, row_for, table_for_documents
 from virtbench.results.model import RunResult, Section, TestResult
 
 # ---- inventory --------------------------------------------------------------------------------
@@ -217,10 +217,11 @@ def test_remote_command_writes_the_document_to_a_file() -> None:
     assert (out, doc) == ("stdout.log", "document.json")
     argv, out, doc = remote_command(["detect"], "/r")
     assert argv == ["detect", "--json"] and out == doc == "document.json"
-    # sub-sub-commands: the options of `io seqread`, not of `io`
+    # sub-sub-commands: the options of `io seqread`, not of `io`; every experiment has
+    # --output now, so a host killed mid-run keeps its partial document
     validate(["io", "seqread", "--size", "1G"])
     argv, out, doc = remote_command(["io", "seqread", "--size", "1G"], "/r")
-    assert argv[-1] == "--json" and out == "document.json"
+    assert argv[-2:] == ["--output", "/r/document.json"] and out == "stdout.log"
 
 
 # ---- state ------------------------------------------------------------------------------------
@@ -305,7 +306,7 @@ def test_partial_index_is_flagged_and_hosts_without_results_are_listed() -> None
     run = make_run("q1", "", {"dhry2reg": 100.0})
     row = row_for(run, "q1", [], None)
     assert row.partial and row.score == pytest.approx(100.0)
-    from virtbench.fleet.views import HostRow
+    from virtbench.report.fleet import HostRow
 
     t = build_table([row, HostRow(host="dead", groups=[], status="failed",
                                   reason="unreachable: Connection refused")],
@@ -340,7 +341,7 @@ def _stored_fleet() -> tuple[str, list[RunResult]]:
 
 
 def test_fleet_ref_resolves_to_each_hosts_latest_run() -> None:
-    from virtbench.results.resolve import resolve_runs
+    from virtbench.cli.resolve import resolve_runs
 
     fid, runs = _stored_fleet()
     docs = resolve_runs([f"fleet:{fid}"])

@@ -387,3 +387,75 @@ def test_copies_beyond_what_the_machine_can_run_are_refused_before_anything_is_m
     assert "-c 100000000: this machine can run at most" in line
     assert time.monotonic() - start < 10
     assert not list(work.iterdir())  # not one work directory created
+
+
+# ---- found by bench/fuzz.py ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", [0, -1, True])
+def test_a_schema_version_no_virtbench_wrote_is_refused(tmp_path: Path, version: Any) -> None:
+    path = _mutated(tmp_path, f"v{version}", lambda d: d.update(schema_version=version))
+    rc, _, err = vb("show", str(path))
+    assert "schema" in _one_line_error(rc, err)
+
+
+@pytest.mark.parametrize("command", ["show", "rm", "import", "migrate-check"])
+def test_a_reference_too_long_for_a_path_is_one_line(command: str) -> None:
+    rc, _, err = vb(command, "x" * 5000)
+    line = _one_line_error(rc, err)
+    assert "internal error" not in line and len(line) < 4 * MAX_QUOTE
+
+
+def test_replacing_renames_on_success_and_keeps_the_previous_file_on_failure(
+        tmp_path: Path) -> None:
+    from virtbench.safeio import replacing
+
+    target = tmp_path / "bundle.tar"
+    target.write_text("previous")
+    with pytest.raises(RuntimeError), replacing(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.is_file() and not tmp.is_symlink()
+        tmp.write_text("half")
+        raise RuntimeError("failed half-way")
+    assert target.read_text() == "previous" and sorted(tmp_path.iterdir()) == [target]
+    with replacing(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new" and sorted(tmp_path.iterdir()) == [target]
+
+
+def test_a_denormal_score_whose_index_underflows_to_zero_is_imported(tmp_path: Path) -> None:
+    # bench/fuzz.py report:182813824: "4.9e-324 lpm" gave an index of 0.0 and the
+    # geometric mean of the index values raised (the importer's safety net caught it).
+    text = (DATA / "unixbench-xen-hvm-synthesized.txt").read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith("Shell Scripts (1 concurrent)")
+                and "lpm" in ln)
+    score = line.split()[4]
+    bad = tmp_path / "denormal.txt"
+    bad.write_text(text.replace(line, line.replace(score, "4.9e-324", 1)))
+    rc, out, err = vb("import", "--dry-run", "--json", str(bad))
+    assert rc == 0, err
+    assert "please report this" not in err
+    section = json.loads(out)[0]["sections"][0]
+    assert section["index_score"] is None  # not recomputable, and said so in a note
+
+
+def test_output_to_a_fifo_nobody_reads_is_one_line_not_a_hang(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # bench/fuzz.py cli:2156858044: `report ... -o fifo.json` blocked in open() forever.
+    import threading
+
+    import virtbench.cli._common as common
+
+    monkeypatch.setattr(common, "FIFO_READER_WAIT", 0.5)
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    rc, _, err = vb("export", str(PV), "--format", "csv", "-o", str(fifo))
+    assert "no process reads this FIFO" in _one_line_error(rc, err)
+    assert time.monotonic() - start < 30
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()  # a reader that opens the FIFO while virtbench waits for one
+    rc, _, err = vb("export", str(PV), "--format", "csv", "-o", str(fifo))
+    reader.join(timeout=30)
+    assert rc == 0, err
+    assert got and b"dhry2reg" in got[0]

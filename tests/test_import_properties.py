@@ -107,3 +107,14 @@ def test_any_bytes_through_the_public_entry(data: bytes) -> None:
     text = data.decode("latin-1")
     with contextlib.suppress(UsageError):
         parse_reports(text, "bytes.txt")
+
+
+HTML_REPORT = (DATA / "published" / "kose-nuc10i5-2020-11-15-01.html").read_text()
+
+
+@SETTINGS
+@given(st.integers(min_value=0, max_value=len(HTML_REPORT)),
+       st.text(alphabet=st.sampled_from("<>/tdrhb &#;x1.0 :\n\"="), max_size=300),
+       st.integers(min_value=0, max_value=len(HTML_REPORT)))
+def test_html_report_mutated(at: int, noise: str, cut: int) -> None:
+    _check(HTML_REPORT[:at] + noise + HTML_REPORT[at:cut])

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from clihelp import vb
+from virtbench.cli.resolve import load_file_all, looks_like_json
 from virtbench.errors import UsageError
 from virtbench.importers.unixbench import parse_reports, parse_text
-from virtbench.results.resolve import load_file_all, looks_like_json
+from virtbench.results.model import RunResult
 from virtbench.store import dispose_engines
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -136,3 +137,24 @@ def test_messages_quote_at_most_200_characters() -> None:
         parse_text("Benchmark Run: x\n1 CPU in system; running 1 parallel copy of tests\n"
                    + "y" * 100_000 + "\n", "junk.txt")
     assert len(str(err.value)) < 400
+
+
+def test_unixbench_html_report_reads_like_the_text_one() -> None:
+    # UnixBench also writes its report as HTML (results/HOST-DATE-NN.html); published as is.
+    f = DATA / "published" / "kose-nuc10i5-2020-11-15-01.html"
+    (run,) = load_file_all(f)
+    assert isinstance(run, RunResult)
+    assert [s.copies for s in run.sections] == [1, 8]
+    assert run.environment.machine == "x86_64" and run.environment.cpu_count == 8
+    assert run.started == "2020-11-15T19:12:29"  # date from the page title, time per section
+    dhry = run.sections[0].test("dhry2reg")
+    assert dhry is not None and dhry.score == 49815325.2 and dhry.samples == 7
+    assert run.sections[0].index_score == pytest.approx(2200.9, abs=0.06)
+    assert any("HTML" in n for n in run.notes)
+    assert all("agrees within rounding" in n for n in run.notes if "recomputed" in n)
+
+
+def test_html_that_is_not_a_report_is_refused() -> None:
+    with pytest.raises(UsageError, match="not a UnixBench report"):
+        parse_text("<html><body><table><tr><td>Benchmark Run: soon</td></tr></table>"
+                   "<script>alert(1)</script></body></html>", "page.html")

@@ -154,3 +154,18 @@ def test_crash_detection_reads_the_console(tmp_path: Path) -> None:
                               "[   25.8] Kernel panic - not syncing: Fatal exception\n")
     assert mig._crash_line(g) == "BUG: unable to handle page fault for address: ffff"
     assert mig._crashed(g)  # and QEMU is not even running
+
+
+def test_migrate_says_where_it_saved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from virtbench.cli._experiment import say_where
+    from virtbench.results.model import ExperimentResult
+    from virtbench.store import master_path
+
+    doc = ExperimentResult(experiment="migrate", status="complete")
+    out = tmp_path / "m.json"
+    say_where(doc, argparse.Namespace(no_save=False, output=out))
+    assert capsys.readouterr().err == f"virtbench: result saved: {master_path(doc)} and {out}\n"
+    say_where(doc, argparse.Namespace(no_save=True, output=None))
+    assert capsys.readouterr().err == ""

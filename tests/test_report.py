@@ -91,8 +91,11 @@ def test_grouped_and_stacked_experiment_charts() -> None:
 
 
 def test_report_data_hand_checked() -> None:
-    report = rdata.build([pv_run(), hvm_run()])
-    assert [rv.label for rv in report.runs] == ["centos6.takara.org (xenpv)", "hvm (xenhvm)"]
+    pv, hvm = pv_run(), hvm_run()
+    report = rdata.build([pv, hvm])
+    # named by a `name` label, else other labels, else host and date
+    assert [rv.label for rv in report.runs] == [f"centos6.takara.org {pv.started[:10]}",
+                                                f"hvm {hvm.started[:10]}"]
     (ratio,) = report.figures["ratio"]
     bars = dict(zip(ratio["data"][0]["x"], ratio["data"][0]["y"], strict=True))
     # Bars start at 1.0 (base) and reach the ratio: HVM / PV per test.
@@ -262,16 +265,17 @@ def test_report_renders_in_headless_chromium(tmp_path: Path,
 
 
 def test_numbers_table_only_has_runs_with_that_section() -> None:
-    report = rdata.build([pv_run(), reference_run()])
+    ref = reference_run()
+    report = rdata.build([pv_run(), ref])
     one, two = report.numbers[1], report.numbers[2]
     assert [c["ratio"] for c in one["columns"]] == [False, True]
-    assert [c["label"] for c in two["columns"]] == ["ref (reference)"]
+    assert [c["label"] for c in two["columns"]] == [f"ref {ref.started[:10]}"]
     assert two["columns"][0]["ratio"] is False  # the baseline has no 2-copy section
     cells = {row["name"]: row["cells"] for row in one["rows"]}
     assert cells["Process Creation"][1]["ratio"] == pytest.approx(
         6969.8 / 126.0 * 10 / 208.8, rel=1e-6)
     text = rmd.render(report)
-    assert "| test | ref (reference) score | index |\n" in text
+    assert f"| test | ref {ref.started[:10]} score | index |\n" in text
 
 
 EXPERIMENTS = Path(__file__).resolve().parent / "data" / "experiments"
@@ -287,7 +291,9 @@ def test_real_experiment_documents_use_their_registered_charts(name: str) -> Non
     (section,) = rdata.build([doc]).experiments
     view = rexp.view_for(name)
     assert [f["layout"]["title"]["text"] for f in section.figures] == [c.title for c in view.charts]
-    assert section.columns == [c for c in view.columns if any(c in r for r in doc.rows)]
+    assert section.columns == [rexp.column_title(c) for c in view.columns
+                               if any(c in r for r in doc.rows)]
+    assert all(c[:1].isupper() and "_" not in c for c in section.columns)  # human names
     assert len(section.rows) == len(doc.rows)
     assert section.summary  # parameters at least
 
@@ -300,19 +306,20 @@ def test_user_text_is_escaped() -> None:
     assert "<script>alert(1)" not in page
     assert "&lt;/script&gt;&lt;script&gt;alert(1)" in page
     assert "&lt;b&gt;x&lt;/b&gt;" in page
-    # Inside chart specs the label is JSON with <, > escaped.
-    assert "\\u003c/script\\u003e" in page
+    # Inside chart specs the label (its labels: note=<b>x</b>) is JSON with <, > escaped.
+    assert "note=\\u003cb\\u003ex\\u003c/b\\u003e" in page
 
 
 def test_summary_headline_against_the_baseline() -> None:
-    report = rdata.build([pv_run(), hvm_run()])
+    hvm = hvm_run()
+    report = rdata.build([pv_run(), hvm])
     assert report.summary_rows[0]["headline"] is None
     headline = report.summary_rows[1]["headline"]
     ke = (1336.9 / 208.2 * 1055.5 / 293.4 * 682.3 / 160.2 * 912.8 / 208.8 * 801.9 / 310.6) ** 0.2
     assert headline.startswith("Against the baseline (1 copy): overall ")
     assert f"kernel entry {ke:.2f}x" in headline and "CPU 1.00x" in headline
     assert "file" not in headline  # the HVM figures have no file tests
-    assert f"- hvm (xenhvm): {headline}" in rmd.render(report)
+    assert f"- hvm {hvm.started[:10]}: {headline}" in rmd.render(report)
 
 
 def test_backticks_become_code_after_escaping() -> None:
@@ -337,3 +344,93 @@ def test_profile_chart_shows_explains_ratios() -> None:
     assert pv["y"][0] == pytest.approx(0.2386, abs=1e-4)
     assert hvm["x"] == ["Kernel entry", "Syscall + pipe"]  # no file or shell tests
     assert [s["y0"] for s in profile["layout"]["shapes"]] == [1, 0.5, 0.4]
+
+
+# ---- polish (issue 16): human names, accelerator, partial index, tables that fit ------------
+def vm_consolidate_doc() -> ExperimentResult:
+    doc = consolidate_doc()
+    doc.params = {"kind": "vm", "instances": [1, 2, 3],
+                  "backend": {"kind": "vm", "vcpus": 1, "memory_mb": 128, "pin": None,
+                              "kernel": "/boot/vmlinuz-6.1.0-28-amd64", "accel": "tcg",
+                              "accel_reason": "no /dev/kvm"}}
+    for r in doc.rows:
+        r.update(seconds_min=r["seconds"] * 0.98, seconds_max=r["seconds"] * 1.02,
+                 steal_share=0.01, throttled_s=0.0, repeats=3)
+    return doc
+
+
+def migrate_doc() -> ExperimentResult:
+    rows = []
+    for n, (bw, rate) in enumerate([("100MiB", 2.0), ("32MiB", 2.0), ("16MiB", 64.0)]):
+        rows.append({"point": f"{bw}/s @ {rate:g} MB/s", "bandwidth": bw,
+                     "dirty_rate_mb_s": rate, "storage": "shared", "converged": n < 2,
+                     "total_time_s": 1.5 + n, "downtime_ms": 30.0 + n,
+                     "guest_downtime_ms": 41.5 + n, "iterations": 3 + n,
+                     "transferred_mb": 130.2 + n, "remaining_mb": 0.0 if n < 2 else 60.0,
+                     "dirty_mb_s_qemu": 2.1, "throughput_before": 1000.0 + n,
+                     "throughput_during": 700.0, "throughput_after": 990.0,
+                     "counter_continues": True, "same_boot": True,
+                     "reason": "" if n < 2 else "not converged: dirty rate >= bandwidth"})
+    return ExperimentResult(experiment="migrate", status="complete",
+                            params={"memory_mb": 128}, rows=rows,
+                            summary={"accel": "tcg", "accel_reason": "no /dev/kvm"})
+
+
+def partial_run() -> RunResult:
+    run = reference_run()
+    run.status = "partial"
+    run.labels = {"env": "vm-a"}
+    sec = run.sections[0]
+    sec.tests = sec.tests[:9]
+    sec.index_score = None
+    return run
+
+
+def test_polish_names_accelerator_partial() -> None:
+    part = partial_run()
+    report = rdata.build([part, vm_consolidate_doc(), migrate_doc()])
+    assert report.runs[0].label == "env=vm-a"  # its labels name it
+    (scores,) = [row["scores"] for row in report.summary_rows]
+    assert scores[0][1].endswith("(partial: 9 of 12 tests)")
+    assert float(scores[0][1].split()[0]) > 0
+    first = report.numbers[1]["index_scores"][0]
+    assert f"{first['score']} ({first['partial']})" == scores[0][1]
+    cons, mig = report.experiments
+    for section in (cons, mig):
+        assert "TCG" in section.title
+        assert section.figures and all(f["layout"]["title"]["text"].endswith("(TCG)")
+                                       for f in section.figures)
+        assert all("_" not in c for c in section.columns)
+        for fig in section.figures:
+            assert all("_" not in (t.get("name") or "") for t in fig["data"])
+    assert cons.accel.startswith("VMs under TCG") and mig.accel == cons.accel  # table caption
+    assert "Downtime, guest (ms)" in mig.columns and len(mig.columns) <= 11
+    assert "Slowest (s)" in cons.columns and "Steal (share of CPU)" in cons.columns
+    params = dict(cons.summary)
+    assert "accel: tcg" in params["parameter backend"]  # not hidden in a cut JSON dump
+    assert "…" not in params["parameter backend"]
+    assert rexp.column_title("foo_bar_ms") == "Foo bar (ms)"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [1024, 1400])
+def test_tables_fit_their_card_in_headless_chromium(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], width: int) -> None:
+    out = tmp_path / "report.html"
+    long_env = pv_run()
+    long_env.environment.cflags = ["-O3", "-ffast-math", "-march=native", "-mtune=native",
+                                   "-fno-strict-aliasing", "-DVERY_LONG_DEFINE_" + "X" * 60]
+    docs = _save(tmp_path, long_env, hvm_run(), partial_run(), vm_consolidate_doc(),
+                 migrate_doc(), mystery_doc())
+    assert _cli([*docs, "-o", str(out)], capsys) == 0
+    dom = _chromium(tmp_path, out.as_uri(), f"--window-size={width},3000", "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    body = re.search(r"<body[^>]*>", dom.stdout)
+    assert body, dom.stdout[:500]
+    attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(0)))
+    assert attrs["render-errors"] == "0"
+    assert attrs["charts-rendered"] == attrs["charts-expected"]
+    assert attrs.get("overflowing-tables") == "0", attrs.get("overflowing-which")
+    assert "(partial: 9 of 12 tests)" in dom.stdout and ">partial: 9 of 12 tests<" in dom.stdout
+    assert dom.stdout.count("(TCG)") >= 4  # chart titles of both VM experiments
+    assert dom.stdout.count("<caption>VMs under TCG") == 2  # and their tables

@@ -71,7 +71,7 @@ def test_full_index_score_is_geometric_mean_of_twelve(tmp_path: Path) -> None:
     assert all(t.index == pytest.approx(200.0) for t in sec.tests)
     assert sec.index_tests == 12
     assert sec.index_score == pytest.approx(200.0)
-    assert len(saves) == 13  # after each test, and once at the end
+    assert len(saves) == 14  # at creation, after each test, and once at the end
 
 
 def test_failed_workload_marks_test_and_others_continue(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ from sqlalchemy import text
 
 from pgserver import postgres_url  # noqa: F401  (fixture)
 from virtbench import paths
+from virtbench.cli.resolve import resolve_one, resolve_runs
 from virtbench.errors import UsageError
 from virtbench.results import model
-from virtbench.results.resolve import resolve_one, resolve_runs
 from virtbench.store import (
     RunFilter,
     StoreError,

@@ -23,18 +23,18 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from virtbench.errors import UsageError
+from virtbench.errors import MAX_QUOTE, UsageError, clip_message
+
+__all__ = ["MAX_QUOTE", "clip_message"]  # defined in errors (the bottom layer), used from here
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 """Document ids: letters, digits, ``_`` and ``-``, at most 64 characters, no dot and no
 slash, so an id can never name another directory."""
 _ID_RE = re.compile(ID_PATTERN)
-
-MAX_QUOTE = 200
-"""The most characters of any input an error message quotes."""
 
 MAX_JSON_DEPTH = 64
 """Deepest nesting of arrays and objects accepted in a JSON file."""
@@ -55,21 +55,6 @@ def clip(text: object, limit: int = MAX_QUOTE) -> str:
         s = s[:limit]
     s = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in s)
     return f"{s}... ({cut} more characters)" if cut > 0 else s
-
-
-def clip_message(message: str, word: int = MAX_QUOTE, total: int = 3 * MAX_QUOTE) -> str:
-    """An error message made safe to print on one line: control characters escaped, any
-    run of more than ``word`` non-blank characters cut, the whole at most ``total``."""
-    if len(message) <= word and message.isprintable():
-        return message
-    head = message[: total * 4]
-    head = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in head)
-    out = re.sub(rf"\S{{{word + 1},}}",
-                 lambda m: f"{m.group()[:word]}... ({len(m.group()) - word} more characters)",
-                 head)
-    if len(out) > total or len(message) > len(head):
-        out = out[:total] + f"... ({len(message)} characters in all)"
-    return out
 
 
 def check_id(value: str, what: str = "document id") -> str:
@@ -153,7 +138,40 @@ def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None) -> P
     return path
 
 
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """For writers that need a path (a compiler, ``tarfile``, ``zipfile``): yields a
+    temporary file created exclusively beside ``path`` (so never a planted symlink); on
+    normal exit it is fsync'd and renamed over ``path``, on any error removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 # ---- reading -------------------------------------------------------------------------------
+
+
+def path_kind(path: Path) -> str | None:
+    """``file`` (regular), ``dir``, ``other`` (FIFO, device, socket) or ``None`` (missing,
+    or a name the system cannot look up: too long, a symlink loop, not a directory)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # ValueError: a NUL in the name
+        return None
+    if stat.S_ISREG(mode):
+        return "file"
+    return "dir" if stat.S_ISDIR(mode) else "other"
 
 
 def read_regular(path: Path, *, limit: int = MAX_JSON_BYTES) -> bytes:

@@ -244,11 +244,12 @@ def render(columns: Sequence[Column], rows: Sequence[Sequence[str]], *,
 
 
 def print_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], *,
-                title: str | None = None, stream: TextIO | None = None) -> None:
+                title: str | None = None, stream: TextIO | None = None,
+                rule: bool = True) -> None:
     """Render for ``stream`` (stdout): fitted to its width, coloured on a terminal."""
     stream = sys.stdout if stream is None else stream
     stream.write(render(columns, rows, width=output_width(stream), title=title,
-                        color=use_color(stream)))
+                        color=use_color(stream), rule=rule))
 
 
 def markdown(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> str:

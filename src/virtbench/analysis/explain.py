@@ -1151,13 +1151,16 @@ def format_text(run: RunResult, ex: Explanation, against: RunResult | None = Non
                 f"file {_num(vs.get('vs.file'), '.2f', 'x')}, "
                 f"shell {_num(vs.get('vs.shell'), '.2f', 'x')}"
             )
-            name_w = max(len(r["name"]) for r in rows)
-            lines.append(f"    {'test':<{name_w}}  {'this':>10}  {'against':>10}  {'ratio':>7}")
-            for r in rows:
-                lines.append(
-                    f"    {r['name']:<{name_w}}  {_num(r['value'], '.1f'):>10}  "
-                    f"{_num(r['against'], '.1f'):>10}  {_num(r['ratio'], '.2f', 'x'):>7}"
-                )
+            from virtbench.table import Col, output_width, render
+
+            term = output_width()
+            text = render(
+                [Col("test", wrap=True, min_width=16), Col("this", right=True),
+                 Col("against", right=True), Col("ratio", right=True)],
+                [[r["name"], _num(r["value"], ".1f"), _num(r["against"], ".1f"),
+                  _num(r["ratio"], ".2f", "x")] for r in rows],
+                width=None if term is None else term - 4, rule=False)
+            lines.extend("    " + ln for ln in text.splitlines())
     lines.append("")
     if not ex.findings:
         lines.append("No findings: nothing in this run stands out against the rules "

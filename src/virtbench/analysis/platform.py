@@ -51,6 +51,8 @@ _XEN_KERNEL = re.compile(r"xen", re.IGNORECASE)
 BUSY_LOAD_PER_CPU = 0.5
 """Load average per usable CPU from which the machine counts as busy (docs/explain.md)."""
 
+_NOT_PV_OS = ("darwin", "cygwin", "windows", "mingw", "msys")
+
 MITIGATION_YEAR = 2018
 """Kernels released from January 2018 (4.15, and the 4.4/4.9/4.14 stable updates of that
 month) enable page-table isolation and retpolines by default."""
@@ -88,6 +90,41 @@ def arch(run: RunResult) -> tuple[str | None, str]:
     if "riscv" in kernel:
         return "riscv", f"kernel {kernel}"
     return None, ""
+
+
+_XEON_SCALABLE = re.compile(r"(?:Platinum|Gold|Silver|Bronze) (\d)(\d)\d\d")
+_CORE_GEN = re.compile(r"Core\(TM\) i\d-(\d{4,5})")
+
+
+def meltdown(cpu_model: str | None) -> tuple[str, str]:
+    """(``affected`` | ``not affected`` | ``unknown``, a sentence) for Meltdown, from the CPU
+    model: the CPU generation decides whether page-table isolation (the costly mitigation on
+    every kernel entry) is on."""
+    model = cpu_model or ""
+    low = model.lower()
+    if any(k in low for k in ("amd", "epyc", "ryzen", "opteron", "athlon")):
+        return "not affected", (f"The CPU ({model}) is an AMD one, not affected by Meltdown: no "
+                                "page-table isolation; retpolines and the like cost less.")
+    m = _XEON_SCALABLE.search(model)
+    if m and "xeon" in low:
+        if int(m.group(2)) >= 2:
+            return "not affected", (f"The CPU ({model}) is a Xeon Scalable of the second "
+                                    "generation or later, not affected by Meltdown.")
+        return "affected", (f"The CPU ({model}) is a first-generation Xeon Scalable (Skylake), "
+                            "affected by Meltdown: page-table isolation on every kernel entry.")
+    m = _CORE_GEN.search(model)
+    if m:
+        digits = m.group(1)
+        gen = int(digits[:2]) if len(digits) == 5 else int(digits[0])
+        if gen >= 10:
+            return "not affected", f"The CPU ({model}) is not affected by Meltdown."
+        return "affected", (f"The CPU ({model}) is affected by Meltdown: page-table isolation "
+                            "on every kernel entry.")
+    if "intel" in low and "xeon" in low:
+        return "affected", (f"The CPU ({model}) is an Intel Xeon from before 2019, affected by "
+                            "Meltdown: page-table isolation on every kernel entry.")
+    return "unknown", ("The CPU model does not tell whether it is affected by Meltdown."
+                       if model else "The document does not name the CPU model.")
 
 
 def kernel_version(release: str | None) -> tuple[int, int] | None:
@@ -147,8 +184,15 @@ def platform_facts(run: RunResult, env_facts: Mapping[str, Value]) -> dict[str, 
     facts["env.platform"] = kind
     facts["env.guest_kind"] = guest_kind or None
     facts["env.platform_evidence"] = evidence
-    # Can this be a Xen PV guest? Only on x86, and not where the platform is another kind.
-    if facts["env.x86"] == "no":
+    # Can this be a Xen PV guest? Only on x86, only Linux or NetBSD kernels, and not where
+    # the platform is another kind.
+    os_name = (run.environment.os or "").strip()
+    facts["env.os"] = os_name or None
+    if os_name.lower().startswith(_NOT_PV_OS):
+        facts["env.pv_possible"] = "no"
+        facts["env.pv_excluded_by"] = (f"{os_name} never runs as a Xen PV guest (Xen PV guests "
+                                       "run Linux or NetBSD kernels)")
+    elif facts["env.x86"] == "no":
         facts["env.pv_possible"] = "no"
         facts["env.pv_excluded_by"] = f"{a} ({a_src}): Xen PV exists only on x86"
     elif kind == "bare-metal" or (kind in ("guest", "container") and guest_kind
@@ -159,7 +203,7 @@ def platform_facts(run: RunResult, env_facts: Mapping[str, Value]) -> dict[str, 
         facts["env.pv_possible"] = "yes"
     env = run.environment
     facts["env.kernel"] = env.kernel
-    kv = kernel_version(env.kernel)
+    kv = kernel_version(env.kernel) if not os_name or "linux" in os_name.lower() else None
     year = run_year(run)
     facts["env.run_year"] = float(year) if year else None
     if (year is not None and year >= MITIGATION_YEAR) or (kv is not None
@@ -180,6 +224,10 @@ def platform_facts(run: RunResult, env_facts: Mapping[str, Value]) -> dict[str, 
         facts["env.era_sentence"] = (
             "The document carries neither a readable run date nor a kernel version, so "
             "CPU-vulnerability mitigations can be neither ruled in nor out.")
+    md, md_sentence = meltdown(env.cpu_model)
+    facts["env.meltdown"] = md
+    if facts["env.mitigation_era"] != "no":
+        facts["env.era_sentence"] = f"{facts['env.era_sentence']} {md_sentence}"
     load = env.load_average
     cpus = env_facts.get("env.usable_cpus")
     if load and len(load) >= 3 and isinstance(cpus, float) and cpus > 0:

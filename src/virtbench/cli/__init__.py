@@ -11,6 +11,8 @@ Each sub-command lives in its own module under ``virtbench.cli`` and exposes::
 Every command also gets the common options ``-q``, ``-v`` and ``--debug`` (docs/index.md).
 
 To add a command, write the module and add its name to ``COMMAND_MODULES`` (the one place).
+The experiments' commands (``io``, ``tune``, ``consolidate``, ``cap``, ``migrate``...) come
+from the experiment registry instead (:mod:`virtbench.cli._experiment`).
 ``main()`` stays tiny: parse, dispatch, turn ``VirtbenchError`` into one line on stderr.
 """
 
@@ -85,7 +87,23 @@ EXAMPLES: tuple[str, ...] = (
 
 
 def _load(name: str) -> ModuleType:
+    from virtbench.experiments import registry
+
+    if name.replace("_", "-") in registry.command_words():  # the experiments' commands
+        from virtbench.cli._experiment import command_for
+
+        found: ModuleType = command_for(name)  # type: ignore[assignment]
+        return found
     return importlib.import_module(f"virtbench.cli.{name.replace('-', '_')}")
+
+
+def _command_names() -> tuple[str, ...]:
+    """``COMMAND_MODULES``, then the experiments' commands it does not list
+    (:mod:`virtbench.experiments.registry`: adding an experiment is one line there)."""
+    from virtbench.experiments import registry
+
+    return COMMAND_MODULES + tuple(w for w in registry.command_words()
+                                   if w not in COMMAND_MODULES)
 
 
 def _summary(name: str) -> tuple[str, str]:
@@ -93,6 +111,10 @@ def _summary(name: str) -> tuple[str, str]:
     top-level ``virtbench --help`` lists every command, and importing them all costs more
     than the 0.25 s start-up budget (bench/cli_startup.py). Falls back to importing when the
     values are not plain string literals."""
+    from virtbench.experiments import registry
+
+    if name.replace("_", "-") in registry.command_words():
+        return name.replace("_", "-"), registry.help_of(name.replace("_", "-"))
     mod_name = f"virtbench.cli.{name.replace('-', '_')}"
     path = Path(__file__).with_name(name.replace("-", "_") + ".py")
     found: dict[str, str] = {}
@@ -136,7 +158,7 @@ def _only_module(argv: Sequence[str] | None) -> str | None:
     if not args or args[0].startswith("-"):
         return None
     word = args[0].replace("-", "_")
-    for name in COMMAND_MODULES:
+    for name in _command_names():
         if name.replace("-", "_") in (word, word + "_"):
             return name
     return None
@@ -178,7 +200,7 @@ def build_parser(only: str | None = None, summary: bool = False) -> argparse.Arg
     parser.add_argument("--version", action="version", version=f"virtbench {__version__}")
     add_common_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES if only is None else (only,):
+    for name in _command_names() if only is None else (only,):
         if summary:
             word, help_text = _summary(name)
             sub.add_parser(word, help=help_text)
@@ -227,6 +249,8 @@ def _main(argv: Sequence[str] | None) -> int:
     from virtbench import console
 
     console.configure(quiet=args.quiet, verbose=args.verbose, debug_on=args.debug)
+    console.detail(f"virtbench {__version__} (Python {sys.version.split()[0]}, "
+                   f"{Path(__file__).parent.parent})")
     if not getattr(args, "_run", None):
         # Only options (e.g. `virtbench -v`): the overview, as for bare `virtbench`.
         sys.stdout.write(OVERVIEW.format(version=__version__))
@@ -250,7 +274,10 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.debug:
             traceback.print_exc()
             return INTERNAL_ERROR
-        sys.stderr.write(f"virtbench: internal error: {type(exc).__name__}: {exc}\n"
+        from virtbench.safeio import clip_message
+
+        sys.stderr.write(f"virtbench: internal error: {type(exc).__name__}: "
+                         f"{clip_message(str(exc))}\n"
                          "virtbench: rerun with --debug for the traceback\n")
         return INTERNAL_ERROR
 

@@ -4,10 +4,12 @@ db, compare)."""
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import stat
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,12 +68,38 @@ def write_output(path: Path, text: str) -> None:
         raise UsageError(f"{clip(path)}: cannot write: is a directory")
     if mode is not None and not stat.S_ISREG(mode):
         try:
-            with open(path, "w", encoding="utf-8") as f:
+            fd = _open_nonregular(path, mode)
+            with open(fd, "w", encoding="utf-8") as f:
                 f.write(text)
         except OSError as exc:
             raise write_error(path, exc) from None
         return
     atomic_write(Path(os.path.realpath(path)), text)
+
+
+FIFO_READER_WAIT = 10.0
+"""Seconds ``-o FIFO`` waits for a process to open the FIFO for reading."""
+
+
+def _open_nonregular(path: Path, mode: int) -> int:
+    """Open a device or FIFO for writing. A FIFO nobody reads would block ``open`` forever:
+    wait up to ``FIFO_READER_WAIT`` seconds for a reader, then say so."""
+    if not stat.S_ISFIFO(mode):
+        return os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOCTTY)
+    deadline = time.monotonic() + FIFO_READER_WAIT
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+            if time.monotonic() >= deadline:
+                raise UsageError(f"{clip(path)}: cannot write: no process reads this FIFO "
+                                 f"(waited {FIFO_READER_WAIT:.0f} s)") from None
+            time.sleep(0.1)
+            continue
+        os.set_blocking(fd, True)
+        return fd
 
 
 def info(message: str) -> None:

@@ -11,6 +11,10 @@ from virtbench.workloads.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 
 NAME = "build"
 HELP = "compile the workload programs for a profile into the cache (run does it on first use)"
+EXAMPLES = (
+    'virtbench build',
+    'virtbench build --profile unixbench-5.1.3 --json',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -9,16 +9,22 @@ import sys
 from typing import TYPE_CHECKING
 
 from virtbench.cli._common import add_db_option, markdown_table, print_json, print_table
+from virtbench.cli.resolve import is_fleet_ref, resolve_runs
 from virtbench.errors import UsageError
 from virtbench.results.model import RunResult
-from virtbench.results.resolve import is_fleet_ref, resolve_runs
 
 if TYPE_CHECKING:
     from virtbench.analysis.compare import Comparison, Delta, SectionComparison
-    from virtbench.fleet.views import FleetTable
+    from virtbench.report.fleet import FleetTable
 
 NAME = "compare"
 HELP = "compare runs test by test against the first (ratios, significance, warnings)"
+EXAMPLES = (
+    'virtbench compare env=old env=new',
+    'virtbench compare A.json B.json --copies 1',
+    'virtbench compare env=old env=new --fail-above 5%   # CI gate',
+    'virtbench compare fleet:latest',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -166,7 +172,7 @@ def _fleet_table(refs: list[str], runs: list[RunResult], copies: int | None) -> 
     outliers explained; docs/fleet.md) comes first."""
     if not any(is_fleet_ref(r) for r in refs):
         return None
-    from virtbench.fleet.views import table_for_documents
+    from virtbench.report.fleet import table_for_documents
 
     return table_for_documents(runs, copies=copies)
 
@@ -204,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(out)
         return _gate(args, comp)
     if fleet is not None:
-        from virtbench.fleet.views import render_table
+        from virtbench.report.fleet import render_table
 
         text = render_table(fleet)
         sys.stdout.write(f"```\n{text}```\n\n" if args.format == "markdown" else text + "\n")

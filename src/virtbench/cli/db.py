@@ -12,6 +12,11 @@ from virtbench.results.model import load_any
 
 NAME = "db"
 HELP = "the run index: 'rebuild' it from the JSON result files, or show 'info'"
+EXAMPLES = (
+    'virtbench db info',
+    'virtbench db rebuild',
+    'virtbench db rebuild --db postgresql://me@dbhost/virtbench',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,10 @@ from virtbench.errors import UsageError
 
 NAME = "detect"
 HELP = "show what this system runs on (hypervisor, container), with evidence and advice"
+EXAMPLES = (
+    'virtbench detect',
+    'virtbench detect --json',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

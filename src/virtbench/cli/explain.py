@@ -7,10 +7,15 @@ import json
 import sys
 
 from virtbench.analysis.explain import explain, format_text
-from virtbench.report.inputs import resolve_run
+from virtbench.cli.resolve import resolve_run
 
 NAME = "explain"
 HELP = "say why a run's numbers look the way they do (rules with thresholds, in plain words)"
+EXAMPLES = (
+    'virtbench explain latest',
+    'virtbench explain env=new --against env=old',
+    'virtbench explain unixbench-report.txt --json',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from virtbench.cli._common import add_db_option, write_output
+from virtbench.cli.resolve import Document, resolve_runs
 from virtbench.errors import UsageError
 from virtbench.results.model import ExperimentResult, RunResult
-from virtbench.results.resolve import Document, resolve_runs
 
 NAME = "export"
 HELP = "export runs as JSON, CSV (one row per test) or markdown tables"
+EXAMPLES = (
+    'virtbench export env=xen-pv --format csv -o results.csv',
+    'virtbench export latest --format markdown',
+)
 
 CSV_FIELDS = ["run_id", "started", "host", "profile", "source", "copies", "test", "name",
               "unit", "score", "samples", "elapsed", "baseline", "index", "ci_low", "ci_high",

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from virtbench.errors import EnvironmentUnsupported, UsageError
+from virtbench.table import Col, print_table
 
 NAME = "fleet"
 HELP = "run a virtbench command on many hosts through Ansible and bring the results home"
@@ -309,12 +310,11 @@ def _status(args: argparse.Namespace) -> int:
         if not runs:
             out.write("no fleet runs yet (virtbench fleet run -i INVENTORY -- COMMAND)\n")
             return 0
-        out.write(f"{'RUN':<22} {'STATUS':<12} {'HOSTS':>5} {'FETCHED':>7} {'FAILED':>6}  "
-                  "COMMAND\n")
-        for s in runs:
-            c = s.counts()
-            out.write(f"{s.id:<22} {_run_status(s):<12} {len(s.hosts):>5} {c['fetched']:>7} "
-                      f"{c['failed']:>6}  {' '.join(s.command)}\n")
+        rows = [[s.id, _run_status(s), str(len(s.hosts)), str(s.counts()["fetched"]),
+                 str(s.counts()["failed"]), " ".join(s.command)] for s in runs]
+        print_table([Col("RUN"), Col("STATUS"), Col("HOSTS", right=True),
+                     Col("FETCHED", right=True), Col("FAILED", right=True),
+                     Col("COMMAND", wrap=True, min_width=16)], rows, rule=False)
         return 0
     state = FleetState.load(args.run_id)
     if args.json:
@@ -328,11 +328,11 @@ def _status(args: argparse.Namespace) -> int:
                                                   if state.limit else "") + "\n")
     out.write(f"  started   {state.created}, last change {state.updated}, "
               f"{state.attempts} controller run(s)\n\n")
-    width = max([4, *(len(n) for n in state.hosts)])
-    out.write(f"{'HOST':<{width}}  {'GROUPS':<16} {'STATE':<10} DETAIL\n")
-    for h in state.hosts.values():
-        out.write(f"{h.name:<{width}}  {','.join(h.groups)[:16]:<16} {h.status:<10} "
-                  f"{host_detail(h)}\n")
+    out.flush()
+    print_table([Col("HOST"), Col("GROUPS", wrap=True, min_width=8, breakable=False),
+                 Col("STATE"), Col("DETAIL", wrap=True, min_width=16)],
+                [[h.name, ",".join(h.groups), h.status, host_detail(h)]
+                 for h in state.hosts.values()], rule=False)
     unfinished = state.unfinished()
     if unfinished and not state.controller_alive():
         out.write(f"\n{len(unfinished)} host(s) unfinished: `virtbench fleet resume "
@@ -354,7 +354,8 @@ def _run_summary(state: Any) -> dict[str, Any]:
 # ---- results -----------------------------------------------------------------------------------
 def _results(args: argparse.Namespace) -> int:
     from virtbench.fleet.state import FleetState
-    from virtbench.fleet.views import fleet_table, render_table
+    from virtbench.fleet.views import fleet_table
+    from virtbench.report.fleet import render_table
 
     state = FleetState.load(args.run_id)
     table = fleet_table(state, copies=args.copies)

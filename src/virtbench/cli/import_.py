@@ -13,13 +13,17 @@ from virtbench.cli._common import (
     parse_labels,
     print_json,
 )
+from virtbench.cli.resolve import Document, load_file_all
 from virtbench.errors import UsageError
 from virtbench.results.model import RunResult, load_any
-from virtbench.results.resolve import Document, load_file_all
-from virtbench.safeio import atomic_write, read_regular
+from virtbench.safeio import atomic_write, path_kind, read_regular
 
 NAME = "import"
 HELP = "import UnixBench text reports or virtbench JSON documents into the store"
+EXAMPLES = (
+    'virtbench import unixbench-report.txt --label env=xen-pv',
+    'virtbench import other-host/*.json',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -39,11 +43,12 @@ def read_documents(files: list[str], labels: dict[str, str]) -> list[tuple[Docum
     seen: dict[str, Path] = {}
     for name in files:
         path = Path(name).expanduser()
-        if path.is_dir():
+        kind = path_kind(path)
+        if kind == "dir":
             raise UsageError(f"{name}: is a directory, not a report or result file")
-        if not path.exists():
+        if kind is None:
             raise UsageError(f"{name}: no such file")
-        if not path.is_file():
+        if kind != "file":
             raise UsageError(f"{name}: not a regular file")
         for doc in load_file_all(path):
             if isinstance(doc, RunResult) and doc.source == "native":

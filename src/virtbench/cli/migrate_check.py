@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import json
 import tarfile
 from pathlib import Path
 from typing import Any
 
 from virtbench.cli._common import print_json
 from virtbench.errors import UsageError
+from virtbench.safeio import parse_json, path_kind, read_regular
 
 NAME = "migrate-check"
 HELP = "check whether a guest can live-migrate from one host to another, with reasons"
+EXAMPLES = (
+    'virtbench migrate-check here.json there.json',
+    'virtbench migrate-check local local --disk guest.img --json',
+)
 
 EXIT_NOT_COMPATIBLE = 1
 
@@ -75,23 +79,19 @@ def load_host(ref: str, db: str | None = None) -> dict[str, Any]:
         report: dict[str, Any] = detect("/").to_dict()
         return report
     path = Path(ref).expanduser()
-    if path.is_dir():
+    kind = path_kind(path)
+    if kind == "dir":
         return _detect_root(path)
-    if path.is_file():
+    if kind == "file":
         if tarfile.is_tarfile(path):
             return _detect_root(path)
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{ref}: cannot read: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{ref}: not JSON (line {exc.lineno}: {exc.msg})") from None
+        doc = parse_json(read_regular(path), ref)
         if not isinstance(doc, dict):
             raise UsageError(f"{ref}: not a JSON object")
         return _from_document(doc, ref)
     if "/" in ref or ref.endswith((".json", ".gz", ".tgz")):
         raise UsageError(f"{ref}: no such file")
-    from virtbench.results.resolve import resolve_runs
+    from virtbench.cli.resolve import resolve_runs
 
     # a label (host=web1, as `virtbench fleet run -- detect` stores them) may name several
     # documents, oldest first: the newest that carries a detect report describes the host

@@ -8,12 +8,17 @@ import time
 from pathlib import Path
 
 from virtbench.cli._common import write_output
+from virtbench.cli.resolve import resolve
 from virtbench.errors import UsageError
 from virtbench.report import data as report_data
-from virtbench.report.inputs import resolve
 
 NAME = "report"
 HELP = "draw runs and experiments as one self-contained offline HTML page (or Markdown)"
+EXAMPLES = (
+    'virtbench report env=old env=new -o report.html',
+    'virtbench report fleet:latest -o fleet.html',
+    'virtbench report latest --format markdown',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

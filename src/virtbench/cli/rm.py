@@ -8,9 +8,14 @@ from pathlib import Path
 from virtbench import paths
 from virtbench.cli._common import add_db_option, info, print_json
 from virtbench.errors import UsageError, VirtbenchError
+from virtbench.safeio import path_kind
 
 NAME = "rm"
 HELP = "remove stored runs: their index rows and JSON master files (--keep-file keeps it)"
+EXAMPLES = (
+    'virtbench rm latest',
+    'virtbench rm --keep-file env=test',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -23,14 +28,14 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from virtbench.results.resolve import resolve_rows
+    from virtbench.cli.resolve import resolve_rows
     from virtbench.store import RunRow, open_store
 
     store = open_store(args.db)
     # Resolve everything first so a typo in the third ref removes nothing.
     rows: list[RunRow] = []
     for ref in args.runs:
-        if Path(ref).expanduser().is_file():
+        if path_kind(Path(ref).expanduser()) == "file":
             raise UsageError(
                 f"{ref}: rm takes run ids, prefixes, 'latest' or labels, not files "
                 f"(the run in this file: `virtbench rm {_file_ids(Path(ref).expanduser())}`)")
@@ -69,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _file_ids(path: Path) -> str:
-    from virtbench.results.resolve import load_file_all
+    from virtbench.cli.resolve import load_file_all
 
     try:
         return " ".join(d.id for d in load_file_all(path))

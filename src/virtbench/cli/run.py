@@ -27,7 +27,7 @@ from virtbench.runner.suite import (
 )
 from virtbench.store import master_path, save_and_record
 from virtbench.workloads.build import ensure_built
-from virtbench.workloads.catalog import select
+from virtbench.workloads.catalog import CATALOG, GROUPS, select
 from virtbench.workloads.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 
 NAME = "run"
@@ -66,7 +66,8 @@ def parse_label(text: str) -> tuple[str, str]:
 
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("tests", nargs="*", metavar="TEST",
-                   help="test ids and groups (index, system, fs, shell, all); default: index")
+                   help=f"test ids ({', '.join(CATALOG)}) and groups "
+                        f"({', '.join(GROUPS)}); default: index; --list describes them")
     p.add_argument("-c", "--copies", type=positive_int, action="append", metavar="N",
                    help="parallel copies (repeatable); default: 1, then one per CPU")
     p.add_argument("--profile", default=DEFAULT_PROFILE, choices=sorted(PROFILES),

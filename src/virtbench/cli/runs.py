@@ -6,6 +6,7 @@ import argparse
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from virtbench import console
 from virtbench.cli._common import (
     add_db_option,
     add_label_option,
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
 
 NAME = "runs"
 HELP = "list stored runs (filter by host, label, date, profile, kind)"
+EXAMPLES = (
+    'virtbench runs',
+    'virtbench runs --label env=xen-pv --since 2026-01-01',
+    'virtbench runs --host centos6 --json',
+    'virtbench runs --kind consolidate --limit 5',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -88,10 +95,14 @@ def run(args: argparse.Namespace) -> int:
                     until=args.until, profile=args.profile, kind=args.kind,
                     source=args.source, limit=args.limit)
     rows = list_runs(args.db, flt)  # the fast read-only path, else the store
+    how = "sqlite3, read-only"
     if rows is None:
         from virtbench.store import open_store
 
-        rows = open_store(args.db).list_runs(flt)
+        store = open_store(args.db)
+        rows = store.list_runs(flt)
+        how = store.display_url
+    console.detail(f"{len(rows)} run{'' if len(rows) == 1 else 's'} from the index ({how})")
     if args.json:
         print_json([r.to_dict() for r in rows])
         return 0

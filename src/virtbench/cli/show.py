@@ -9,12 +9,17 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from virtbench.cli._common import add_db_option, plain_table, print_json
+from virtbench.cli.resolve import Document, resolve_runs
 from virtbench.errors import UsageError
 from virtbench.results.model import ExperimentResult, RunResult
-from virtbench.results.resolve import Document, resolve_runs
 
 NAME = "show"
 HELP = "print a stored run's report again (UnixBench layout), or its JSON"
+EXAMPLES = (
+    'virtbench show latest',
+    'virtbench show --original env=xen-pv',
+    'virtbench show f4b553a4 --json',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

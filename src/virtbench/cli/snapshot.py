@@ -11,6 +11,10 @@ from virtbench.errors import UsageError
 
 NAME = "snapshot"
 HELP = "capture the evidence detect reads (proc, sys, kernel log, CPUID) into a tar.gz"
+EXAMPLES = (
+    'virtbench snapshot host.tar.gz',
+    'virtbench detect --dir host.tar.gz',
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

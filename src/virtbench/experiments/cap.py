@@ -10,8 +10,8 @@ percentiles measured by the workload itself.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -23,10 +23,19 @@ from virtbench.experiments.instances import (
     BackendOptions,
     InstanceOutcome,
     InstanceRequest,
+    WorkloadCommand,
+    kinds,
     make_backend,
 )
-from virtbench.results.environment import collect
-from virtbench.results.model import ExperimentResult, utc_now
+from virtbench.experiments.spec import (
+    Chart,
+    Context,
+    ExperimentSpec,
+    ExperimentView,
+    Row,
+    Summary,
+)
+from virtbench.results.model import ExperimentResult
 
 
 @dataclass(frozen=True)
@@ -123,70 +132,83 @@ def _row(label: str, kind: str, quota: float | None, outs: list[InstanceOutcome]
     }
 
 
-def run(params: CapParams, *, command: list[str] | None = None,
-        say: Callable[[str], None] = common.progress, save: bool = True) -> ExperimentResult:
-    params.validate()
-    say(f"cap: calibrating sysmix at full speed (system-call share {params.sys_fraction:g})")
-    cal = fixedwork.sysmix_calibration(params.sys_fraction)
-    workload = fixedwork.sysmix_command(cal, seconds=params.duration)
+class CapRow(Row):
+    condition: str
+    kind: str
+    quota: float | None
+    seconds: float | None
+    units_per_s: float | None
+    throughput_rel: float | None
+    system_share: float | None
+    throttled_s: float | None
+    repeats: int
+
+
+class CapSummary(Summary):
+    throughput_rel: dict[str, float | None]
+    throttled_s: dict[str, float | None]
+    system_share: dict[str, float | None]
+
+
+def _plan(params: CapParams) -> list[tuple[str, str, float | None]]:
+    """One condition per (kind, quota): "quota 0.5" with one kind, "vm quota 0.5" with more."""
+    plan: list[tuple[str, str, float | None]] = [("host", "host", None)]
+    for quota in params.quotas:
+        for kind in params.kinds:
+            label = f"quota {quota:g}" if len(params.kinds) == 1 else f"{kind} quota {quota:g}"
+            plan.append((label, kind, quota))
+    return plan
+
+
+def _params_dict(params: CapParams, cal: fixedwork.SysmixCalibration,
+                 workload: WorkloadCommand) -> dict[str, Any]:
     d = asdict(params)
     d["kind"] = ",".join(params.kinds)
     d["kinds"] = list(params.kinds)
     d["quotas"] = list(params.quotas)
     d["calibration"] = cal.to_dict()
     d["workload_args"] = list(workload.args)
-    doc = ExperimentResult(experiment="cap", command=command or sys.argv,
-                           environment=collect(), params=d)
-    doc.environment.workload_hash = programs.source_hash("sysmix")
+    return d
+
+
+def run(params: CapParams, ctx: Context) -> None:
+    params.validate()
+    ctx.say(f"cap: calibrating sysmix at full speed (system-call share {params.sys_fraction:g})")
+    cal = fixedwork.sysmix_calibration(params.sys_fraction)
+    workload = fixedwork.sysmix_command(cal, seconds=params.duration)
     samples: dict[str, list[InstanceOutcome]] = {}
-    # One condition per (kind, quota): "quota 0.5" with one kind, "vm quota 0.5" with more.
-    plan: list[tuple[str, str, float | None]] = [("host", "host", None)]
-    for quota in params.quotas:
-        for kind in params.kinds:
-            label = f"quota {quota:g}" if len(params.kinds) == 1 else f"{kind} quota {quota:g}"
-            plan.append((label, kind, quota))
+    plan = _plan(params)
     host = make_backend("process", BackendOptions())
     options = BackendOptions(cgroup=params.cgroup, net=params.net, extra=params.extra)
     backends = {kind: make_backend(kind, options) for kind in params.kinds}
 
-    def rows() -> list[dict[str, Any]]:
+    def summarize(doc: ExperimentResult) -> None:
         base = samples.get("host")
         base_rate = _row("host", "host", None, base, None)["units_per_s"] if base else None
-        return [_row(lbl, kind, q, samples[lbl], base_rate) for lbl, kind, q in plan
-                if lbl in samples]
+        doc.rows = [_row(lbl, kind, q, samples[lbl], base_rate) for lbl, kind, q in plan
+                    if lbl in samples]
+        doc.summary = _summary(doc.rows)
 
-    try:
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(host)
-            for backend in backends.values():
-                stack.enter_context(backend)
-                backend.check(workload, min(params.quotas))
-            doc.params["backend"] = {k: b.describe() for k, b in backends.items()} \
-                if len(backends) > 1 else backends[params.kinds[0]].describe()
-            for rep in range(params.repeat):
-                for label, kind, q in plan:
-                    say(f"cap: {label}" + (f", repeat {rep + 1}/{params.repeat}"
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(host)
+        for backend in backends.values():
+            stack.enter_context(backend)
+            backend.check(workload, min(params.quotas))
+        doc = ctx.open(_params_dict(params, cal, workload))
+        ctx.summarize = summarize
+        doc.environment.workload_hash = programs.source_hash("sysmix")
+        doc.params["backend"] = {k: b.describe() for k, b in backends.items()} \
+            if len(backends) > 1 else backends[params.kinds[0]].describe()
+        for rep in range(params.repeat):
+            for label, kind, q in plan:
+                ctx.say(f"cap: {label}" + (f", repeat {rep + 1}/{params.repeat}"
                                            if params.repeat > 1 else ""))
-                    b = host if q is None else backends[kind]
-                    out = b.run([InstanceRequest(0, workload, q, params.period_us)],
-                                timeout=params.timeout + params.duration)
-                    samples.setdefault(label, []).extend(out)
-                    doc.rows = rows()
-            doc.status = "complete"
-    except KeyboardInterrupt:
-        doc.status = "interrupted"
-        raise
-    except BaseException:
-        doc.status = "failed"
-        raise
-    finally:
-        doc.finished = utc_now()
-        if samples:
-            doc.rows = rows()
-            doc.summary = _summary(doc.rows)
-            if save:
-                doc.summary["saved"] = str(common.save(doc))
-    return doc
+                b = host if q is None else backends[kind]
+                out = b.run([InstanceRequest(0, workload, q, params.period_us)],
+                            timeout=params.timeout + params.duration)
+                samples.setdefault(label, []).extend(out)
+                summarize(doc)
+                ctx.step()
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -229,3 +251,84 @@ def render(doc: ExperimentResult) -> str:
         ["condition", "units/s", "rel", "CPUs", "user s", "system s", "sys%",
          "throttled/periods", "throttled s", "own us/unit usr/sys", "syscall p50/p90/p99 ns"],
         rows)
+
+
+# ---- the command: options, report view --------------------------------------------------------
+def float_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of CPU quotas: {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("empty list")
+    return values
+
+
+def kind_list(choices: list[str]) -> Callable[[str], tuple[str, ...]]:
+    def parse(text: str) -> tuple[str, ...]:
+        found = tuple(x.strip() for x in text.split(",") if x.strip())
+        bad = [k for k in found if k not in choices]
+        if bad or not found:
+            raise argparse.ArgumentTypeError(
+                f"invalid kind {','.join(bad) or text!r} (choose from {', '.join(choices)})")
+        return found
+    return parse
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    from virtbench.experiments.consolidate import add_instance_options
+
+    capped = [k for k in kinds() if k != "process"]
+    parser.add_argument("--quota", type=float_list, default=(1.0, 0.5, 0.3),
+                        metavar="Q,Q,...", help="CPU quotas in CPUs (default 1.0,0.5,0.3)")
+    parser.add_argument("--kind", type=kind_list(capped), default=("container",),
+                        metavar="KIND[,KIND]",
+                        help=f"what is capped: {', '.join(capped)}, or several side by side "
+                             "(default container)")
+    parser.add_argument("--workload", default="sysmix", choices=("sysmix",),
+                        help="workload (sysmix: user computation + system calls)")
+    parser.add_argument("--sys-fraction", type=float, default=fixedwork.DEFAULT_SYS_FRACTION,
+                        metavar="F", help="share of CPU time in system calls at full speed "
+                                          f"(default {fixedwork.DEFAULT_SYS_FRACTION})")
+    parser.add_argument("--duration", type=float, default=3.0, metavar="S",
+                        help="seconds per quota (default 3)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run every quota N times, round-robin (default 1)")
+    add_instance_options(parser)
+
+
+def params_from_args(args: argparse.Namespace) -> CapParams:
+    from virtbench.experiments.consolidate import vm_extra
+
+    return CapParams(kinds=args.kind, quotas=args.quota, workload=args.workload,
+                     sys_fraction=args.sys_fraction, duration=args.duration,
+                     repeat=args.repeat, period_us=args.period_us, cgroup=args.cgroup,
+                     net=args.net, timeout=args.timeout, extra=vm_extra(args))
+
+
+VIEW = ExperimentView(
+    title="CPU cap",
+    description="A workload with a known share of system calls under decreasing CPU "
+                "quotas: where the CPU time goes (user vs system) and how often the "
+                "quota throttled it.",
+    columns=("condition", "quota", "seconds", "units_per_s", "throughput_rel",
+             "cpus_used", "cpu_user_s", "cpu_system_s", "system_share", "nr_throttled",
+             "throttled_share", "throttled_s", "p50_ns", "p99_ns"),
+    charts=(
+        Chart("User vs system CPU time per quota", x="condition",
+              y=("cpu_user_s", "cpu_system_s"), kind="stacked-bar", y_title="CPU seconds"),
+        Chart("Throughput relative to uncapped", x="condition", y=("throughput_rel",),
+              y_title="x uncapped"),
+        Chart("System-call latency", x="condition", y=("p50_ns", "p90_ns", "p99_ns"),
+              kind="line", y_title="ns", log_y=True),
+    ),
+)
+
+SPEC = ExperimentSpec(
+    name="cap", command=("cap",),
+    help="CPU caps: throughput, user vs system time and throttling per CPU quota",
+    params=CapParams, row=CapRow, summary=CapSummary,
+    main_metric="units/s under the tightest quota",
+    add_options=add_options, params_from_args=params_from_args, run=run, render=render,
+    view=VIEW, docs="cap.md",
+)

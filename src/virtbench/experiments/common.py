@@ -1,4 +1,4 @@
-"""Helpers every experiment shares: its document, saving it, facts about a directory."""
+"""Helpers experiments share: repeated solo runs, saving, facts about a directory, tables."""
 
 from __future__ import annotations
 
@@ -8,27 +8,17 @@ import math
 import os
 import shutil
 import signal
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from virtbench import paths
-from virtbench.results.environment import collect
-from virtbench.results.model import ExperimentResult, utc_now
+from virtbench.results.model import ExperimentResult
 
-
-def new_document(experiment: str, params: dict[str, Any],
-                 command: Sequence[str] | None = None) -> ExperimentResult:
-    """A ``running`` experiment document carrying the environment it is measured in."""
-    return ExperimentResult(
-        experiment=experiment,
-        params=params,
-        command=list(command if command is not None else ["virtbench", *sys.argv[1:]]),
-        environment=collect(),
-    )
+if TYPE_CHECKING:
+    from virtbench.experiments.spec import Context
 
 
 def stamp_program(doc: ExperimentResult, name: str) -> None:
@@ -42,11 +32,6 @@ def stamp_program(doc: ExperimentResult, name: str) -> None:
     doc.environment.workload_hash = programs.source_hash(name)
 
 
-def finish(doc: ExperimentResult, status: str = "complete") -> None:
-    doc.status = status  # type: ignore[assignment]
-    doc.finished = utc_now()
-
-
 class _Figures(Protocol):
     def figures(self) -> dict[str, Any]: ...
 
@@ -54,33 +39,15 @@ class _Figures(Protocol):
 _R = TypeVar("_R", bound=_Figures)
 
 
-def run_solo_repeats(
-    doc: ExperimentResult,
-    repeat: int,
-    run_one: Callable[[], _R],
-    summarize: Callable[[ExperimentResult], None],
-    on_run: Callable[[int, _R], None] | None = None,
-) -> ExperimentResult:
-    """Run a solo experiment ``repeat`` times, one row per run, then summarize and save.
-
-    Ctrl-C keeps (summarizes and saves) the runs already measured before re-raising.
-    """
-    try:
-        for i in range(repeat):
-            result = run_one()
-            doc.rows.append({"run": i + 1, "condition": "solo", **result.figures()})
-            if on_run:
-                on_run(i + 1, result)
-    except KeyboardInterrupt:
-        finish(doc, "interrupted")
-        if doc.rows:
-            summarize(doc)
-        save(doc)
-        raise
-    summarize(doc)
-    finish(doc)
-    save(doc)
-    return doc
+def run_solo_repeats(ctx: Context, repeat: int, run_one: Callable[[], _R],
+                     on_run: Callable[[int, _R], None] | None = None) -> None:
+    """Run a solo experiment ``repeat`` times, one row per run (summarized and saved after
+    each by the context)."""
+    for i in range(repeat):
+        result = run_one()
+        ctx.add_row({"run": i + 1, "condition": "solo", **result.figures()})
+        if on_run:
+            on_run(i + 1, result)
 
 
 def save(doc: ExperimentResult) -> Path:
@@ -247,15 +214,58 @@ def fmt(value: float | None, spec: str = ".2f", none: str = "-") -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Plain text table: first column left-aligned, others right-aligned."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    """An experiment's table (virtbench.table): the first column (the condition) left-aligned
+    and wrapping, the numbers right-aligned and never cut; fitted to the terminal, one line
+    per row in a pipe."""
+    from virtbench.table import Col, output_width, render
 
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-
-    return "\n".join([line(headers), *(line(r) for r in rows)]) + "\n"
+    cols = [Col(h, right=i > 0, wrap=True, min_width=10 if i == 0 else 4,
+                breakable=i == 0) for i, h in enumerate(headers)]
+    return render(cols, rows, width=output_width(), rule=False)
 
 
 def outcome_dicts(outcomes: Sequence[Any]) -> list[dict[str, Any]]:
     return [o.to_dict() for o in outcomes]
+
+
+# ---- run-by-run tables (io postmark, io seqread) -------------------------------------------
+def fmt_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:,.2f}" if abs(v) < 1e6 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def runs_table(title: str, rows: list[dict[str, Any]], keys: list[tuple[str, str]],
+               summary: dict[str, float] | None) -> str:
+    """One column per run (and the median when there are several), one line per figure."""
+    headers = ["", *(f"run {r['run']}" for r in rows)]
+    if summary is not None and len(rows) > 1:
+        headers.append("median")
+    lines = [[label, *(fmt_value(r.get(k)) for r in rows)] for k, label in keys]
+    if summary is not None and len(rows) > 1:
+        for line, (k, _) in zip(lines, keys, strict=True):
+            line.append(fmt_value(summary.get(k, "")))
+    from virtbench.table import Col, output_width, render
+
+    cols = [Col(h, right=i > 0, wrap=i == 0, min_width=12) for i, h in enumerate(headers)]
+    return title + "\n" + render(cols, lines, width=output_width(), rule=False)
+
+
+def where(doc: ExperimentResult) -> str:
+    """``directory (fstype on device)`` of an I/O experiment."""
+    loc = doc.params.get("location", {})
+    return f"{loc.get('directory')} ({loc.get('fstype', '?')} on {loc.get('device', '?')})"
+
+
+def int_arg(text: str) -> int:
+    """argparse type: an integer, with a clear message."""
+    import argparse
+
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None

@@ -13,9 +13,8 @@ steal time (/proc/stat) while it ran, CPU user/system seconds and CFS throttling
 
 from __future__ import annotations
 
+import argparse
 import os
-import sys
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -28,10 +27,18 @@ from virtbench.experiments.instances import (
     InstanceOutcome,
     InstanceRequest,
     WorkloadCommand,
+    kinds,
     make_backend,
 )
-from virtbench.results.environment import collect
-from virtbench.results.model import ExperimentResult, utc_now
+from virtbench.experiments.spec import (
+    Chart,
+    Context,
+    ExperimentSpec,
+    ExperimentView,
+    Row,
+    Summary,
+)
+from virtbench.results.model import ExperimentResult
 
 LOADED_CHOICES = ("one", "all")
 
@@ -199,52 +206,56 @@ def analyze(conds: list[Condition], samples: dict[str, list[Sample]]) -> tuple[
     return rows, summary
 
 
-def run(params: ConsolidateParams, *, command: list[str] | None = None,
-        say: Callable[[str], None] = common.progress,
-        save: bool = True) -> ExperimentResult:
+class ConsolidateRow(Row):
+    condition: str
+    instances: int
+    loaded: int
+    seconds: float | None
+    slowdown: float | None
+    fairness: float | None
+    per_instance: list[dict[str, Any]]
+    repeats: int
+
+
+class ConsolidateSummary(Summary):
+    solo_seconds: float | None
+    seconds: dict[str, float | None]
+    slowdown: dict[str, float | None]
+    worst_fairness: float | None
+
+
+def run(params: ConsolidateParams, ctx: Context) -> None:
     params.validate()
     workload = fixedwork.make_workload(params.workload, iterations=params.iterations,
                                        sys_fraction=params.sys_fraction)
-    doc = ExperimentResult(experiment="consolidate", command=command or sys.argv,
-                           environment=collect(), params=_params_dict(params, workload))
-    doc.environment.workload_hash = programs.source_hash(workload.program) \
-        if workload.program in programs.PROGRAMS else None
     conds = plan(params)
     samples: dict[str, list[Sample]] = {}
+
+    def summarize(doc: ExperimentResult) -> None:
+        doc.rows, doc.summary = analyze(conds, samples)
+
     options = BackendOptions(cgroup=params.cgroup, net=params.net, workdir=params.workdir,
                              extra=params.extra)
     host: InstanceBackend = make_backend("process", BackendOptions(workdir=params.workdir))
     backend = make_backend(params.kind, options)
-    try:
-        with host, backend:
-            host.check(workload, None)
-            backend.check(workload, params.cpus)
-            doc.params["backend"] = backend.describe()
-            for rep in range(params.repeat):
-                for cond in conds:
-                    b = host if cond.instances == 0 else backend
-                    say(f"consolidate: {cond.label} ({params.kind if cond.instances else 'host'})"
+    with host, backend:
+        host.check(workload, None)
+        backend.check(workload, params.cpus)
+        doc = ctx.open({**_params_dict(params, workload), "backend": backend.describe()})
+        ctx.summarize = summarize
+        doc.environment.workload_hash = programs.source_hash(workload.program) \
+            if workload.program in programs.PROGRAMS else None
+        for rep in range(params.repeat):
+            for cond in conds:
+                b = host if cond.instances == 0 else backend
+                ctx.say(f"consolidate: {cond.label} ({params.kind if cond.instances else 'host'})"
                         + (f", repeat {rep + 1}/{params.repeat}" if params.repeat > 1 else ""))
-                    before = common.read_cpu_times()
-                    outcomes = b.run(requests_for(cond, workload, params),
-                                     timeout=params.timeout)
-                    steal, share = common.steal_between(before, common.read_cpu_times())
-                    samples.setdefault(cond.label, []).append(Sample(outcomes, steal, share))
-                    doc.rows, doc.summary = analyze(conds, samples)
-            doc.status = "complete"
-    except KeyboardInterrupt:
-        doc.status = "interrupted"
-        raise
-    except BaseException:
-        doc.status = "failed"
-        raise
-    finally:
-        doc.finished = utc_now()
-        if doc.rows or doc.status == "complete":
-            doc.rows, doc.summary = analyze(conds, samples)
-            if save:
-                doc.summary["saved"] = str(common.save(doc))
-    return doc
+                before = common.read_cpu_times()
+                outcomes = b.run(requests_for(cond, workload, params), timeout=params.timeout)
+                steal, share = common.steal_between(before, common.read_cpu_times())
+                samples.setdefault(cond.label, []).append(Sample(outcomes, steal, share))
+                summarize(doc)
+                ctx.step()
 
 
 def _params_dict(params: ConsolidateParams, workload: WorkloadCommand) -> dict[str, Any]:
@@ -279,3 +290,115 @@ def render(doc: ExperimentResult) -> str:
         ["condition", "seconds", "slowdown", "per-instance slowdown", "fairness", "CPU/wall",
          "steal",
          "user s", "system s", "throttled"], rows)
+
+
+# ---- the command: options, report view --------------------------------------------------------
+def int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of counts: {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("empty list")
+    return values
+
+
+def word_list(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def add_instance_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by consolidate and cap."""
+    parser.add_argument("--cgroup", choices=("auto", "v1", "v2"), default="auto",
+                        help="cgroup version for containers/VMs (default: auto-detect)")
+    parser.add_argument("--net", action="store_true",
+                        help="containers: also a network namespace (loopback only)")
+    parser.add_argument("--period-us", type=int, default=100_000, metavar="US",
+                        help="CFS period for quotas in microseconds (default 100000)")
+    parser.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                        help="give up on a condition after S seconds (default 600)")
+    vm = parser.add_argument_group("vm instances (docs/vm.md)")
+    vm.add_argument("--vcpus", type=int, default=1, help="vCPUs per guest (default 1)")
+    vm.add_argument("--memory", type=int, default=128, metavar="MB",
+                    help="memory per guest (default 128)")
+    vm.add_argument("--kernel", default=None, metavar="PATH",
+                    help="guest kernel (default: $VIRTBENCH_KERNEL or newest /boot/vmlinuz-*)")
+    vm.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
+                    help="KVM if a guest really boots under it, else TCG (default auto)")
+    vm.add_argument("--pin", default=None, metavar="CPUS",
+                    help="pin guest i's vCPUs to host CPU CPUS[i %% n], e.g. 0,1")
+
+
+def vm_extra(args: argparse.Namespace) -> dict[str, Any]:
+    """``BackendOptions.extra`` for ``--kind vm`` from the options above."""
+    if getattr(args, "vcpus", 1) < 1 or getattr(args, "memory", 128) < 64:
+        raise UsageError("--vcpus must be >= 1 and --memory >= 64 (MB)")
+    pin = None
+    if getattr(args, "pin", None):
+        try:
+            pin = [int(c) for c in args.pin.split(",") if c.strip()]
+        except ValueError:
+            raise UsageError(f"--pin {args.pin!r}: expected CPU numbers like 0,1") from None
+    return {"vcpus": args.vcpus, "memory": args.memory, "kernel": args.kernel,
+            "accel": args.accel, "pin": pin}
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kind", choices=kinds(), required=True,
+                        help="what an instance is: process, container" + (
+                            ", vm" if "vm" in kinds() else ""))
+    parser.add_argument("--instances", type=int_list, default=(1, 2, 3), metavar="N,N,...",
+                        help="instance counts (default 1,2,3)")
+    parser.add_argument("--loaded", type=word_list, default=("one", "all"),
+                        metavar="one|all",
+                        help="for counts >= 2: one instance loaded (others idle), all loaded, "
+                             "or both (one,all; the default)")
+    parser.add_argument("--workload", default="integer", metavar="NAME",
+                        help=f"fixed-work workload: {', '.join(fixedwork.workload_names())} "
+                             "(default integer)")
+    parser.add_argument("--iterations", type=int, default=None, metavar="N",
+                        help="amount of fixed work (workload units; default per workload)")
+    parser.add_argument("--sys-fraction", type=float, default=fixedwork.DEFAULT_SYS_FRACTION,
+                        metavar="F", help="sysmix: share of CPU time in system calls "
+                                          f"(default {fixedwork.DEFAULT_SYS_FRACTION})")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run every condition N times, round-robin (default 1)")
+    parser.add_argument("--cpus", type=float, default=None, metavar="CPUS",
+                        help="cap every instance at CPUS CPUs (container/vm)")
+    parser.add_argument("--dir", default=None, metavar="DIR",
+                        help="where postmark/seqread instances get their scratch directories "
+                             "(default: the temp directory)")
+    add_instance_options(parser)
+
+
+def params_from_args(args: argparse.Namespace) -> ConsolidateParams:
+    if args.cpus is not None and args.kind == "process":
+        raise UsageError("--cpus needs --kind container or vm (plain processes have no cap)")
+    return ConsolidateParams(
+        kind=args.kind, instances=args.instances, loaded=args.loaded, workload=args.workload,
+        iterations=args.iterations, sys_fraction=args.sys_fraction, repeat=args.repeat,
+        cpus=args.cpus, period_us=args.period_us, cgroup=args.cgroup, net=args.net,
+        timeout=args.timeout, workdir=args.dir, extra=vm_extra(args))
+
+
+VIEW = ExperimentView(
+    title="Consolidation",
+    description="The same fixed work alone and with 1, 2, 3 instances side by side: "
+                "seconds per condition, slowdown against the solo baseline, and fairness "
+                "across instances (Jain's index, 1.0 = equal shares).",
+    columns=("condition", "instances", "loaded", "seconds", "seconds_min", "seconds_max",
+             "slowdown", "fairness", "steal_share", "throttled_s", "repeats"),
+    charts=(
+        Chart("Seconds per condition", x="condition", y=("seconds",), y_title="seconds"),
+        Chart("Slowdown against solo", x="condition", y=("slowdown",), y_title="x solo"),
+    ),
+)
+
+SPEC = ExperimentSpec(
+    name="consolidate", command=("consolidate",),
+    help="Consolidation: seconds of fixed work for the host alone and 1, 2, 3... instances",
+    params=ConsolidateParams, row=ConsolidateRow, summary=ConsolidateSummary,
+    main_metric="seconds of the most consolidated condition (lower is better)",
+    add_options=add_options, params_from_args=params_from_args, run=run, render=render,
+    view=VIEW, docs="consolidate.md",
+)

@@ -18,12 +18,13 @@ or simply ``postmark.run_once(params, location)``.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import statistics
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -32,14 +33,24 @@ from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.experiments import programs
 from virtbench.experiments.common import (
     MEMORY_FILESYSTEMS,
+    int_arg,
     location_facts,
-    new_document,
     remove_tree,
     run_solo_repeats,
+    runs_table,
     signals_deferred,
     stamp_program,
+    where,
 )
 from virtbench.experiments.metric import MainMetric
+from virtbench.experiments.spec import (
+    Chart,
+    Context,
+    ExperimentSpec,
+    ExperimentView,
+    Row,
+    Summary,
+)
 from virtbench.results.model import ExperimentResult
 from virtbench.units import parse_size
 
@@ -319,30 +330,65 @@ def run_once(params: PostmarkParams, location: Path | None = None,
 MAIN_METRIC = ("transactions_per_second", "tx/s", False)
 
 
-def run_experiment(params: PostmarkParams, location: Path | None = None, repeat: int = 1,
-                   command_line: Sequence[str] | None = None,
-                   on_run: Callable[[int, PostmarkResult], None] | None = None
-                   ) -> ExperimentResult:
-    """``virtbench io postmark``: ``repeat`` runs on the host (the solo baseline), one row
-    each; the summary holds the medians and the main metric (transactions per second)."""
-    params.validate()
-    if repeat < 1:
-        raise UsageError("--repeat must be at least 1")
-    base = (location if location is not None else Path(tempfile.gettempdir())).resolve()
+@dataclass(frozen=True)
+class PostmarkExperiment:
+    """``virtbench io postmark``: Postmark's settings, where the files go, how many runs."""
+
+    workload: PostmarkParams = PostmarkParams()
+    location: Path | None = None
+    """Default: the temp directory."""
+    repeat: int = 1
+
+    def validate(self) -> None:
+        self.workload.validate()
+        if self.repeat < 1:
+            raise UsageError("--repeat must be at least 1")
+
+
+class PostmarkRow(Row):
+    run: int
+    condition: str
+    status: str
+    seconds_total: float
+    seconds_transactions: float
+    transactions: int
+    transactions_per_second: float
+    read_bytes_per_second: float
+    written_bytes_per_second: float
+
+
+class PostmarkSummary(Summary):
+    runs: int
+    median: dict[str, float]
+
+
+def run(exp: PostmarkExperiment, ctx: Context) -> None:
+    """``repeat`` runs on the host (the solo baseline), one row each; the summary holds the
+    medians and the main metric (transactions per second)."""
+    exp.validate()
+    params = exp.workload
+    base = (exp.location if exp.location is not None else Path(tempfile.gettempdir())).resolve()
     check_location(params, base)
     bin_path = binary()
     facts = location_facts(base)
-    doc = new_document("postmark", {**params.to_dict(), "repeat": repeat, "location": facts,
-                                    "program_sha256": programs.source_hash(PROGRAM)},
-                       command_line)
-    doc.labels["condition"] = "solo"
-    stamp_program(doc, PROGRAM)
+    ctx.say(f"postmark: {params.files} files of {params.size_min}..{params.size_max - 1} "
+            f"bytes, {params.transactions} transactions, seed {params.seed}")
+    notes = []
     if facts.get("fstype") in MEMORY_FILESYSTEMS:
-        doc.notes.append(f"{base} is on {facts['fstype']}: files live in memory, this measures "
-                         "the kernel's file system code, not a disk")
-    doc.notes.append("postmark alone: the run on the host is the solo baseline")
-    return run_solo_repeats(doc, repeat, lambda: run_once(params, base, bin_path), _summarize,
-                            on_run)
+        notes.append(f"{base} is on {facts['fstype']}: files live in memory, this measures "
+                     "the kernel's file system code, not a disk")
+    notes.append("postmark alone: the run on the host is the solo baseline")
+    ctx.summarize = _summarize
+    doc = ctx.open({**params.to_dict(), "repeat": exp.repeat, "location": facts,
+                    "program_sha256": programs.source_hash(PROGRAM)}, notes=notes)
+    doc.labels.setdefault("condition", "solo")
+    stamp_program(doc, PROGRAM)
+
+    def on_run(i: int, r: PostmarkResult) -> None:
+        ctx.say(f"postmark run {i}/{exp.repeat}: {r.seconds_total:.2f} s, "
+                f"{r.transactions_per_second:.0f} transactions/s")
+
+    run_solo_repeats(ctx, exp.repeat, lambda: run_once(params, base, bin_path), on_run)
 
 
 def _summarize(doc: ExperimentResult) -> None:
@@ -404,3 +450,107 @@ def parse_reference_report(text: str) -> dict[str, int]:
             raise ValueError(f"Postmark report lacks {key}")
         out[key] = int(m.group(1))
     return out
+
+
+# ---- the command: options, text, report view ------------------------------------------------
+def _bytes_arg(text: str) -> int:
+    try:
+        return parse_size(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_options(pm: argparse.ArgumentParser) -> None:
+    pm.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                    help="starting settings; the options below override them")
+    pm.add_argument("--files", type=int_arg, help="initial pool of files (default 1000)")
+    pm.add_argument("--size", metavar="MIN:MAX",
+                    help="file sizes in bytes, uniform in [MIN, MAX) (default 500:10000)")
+    pm.add_argument("--transactions", type=int_arg, help="transactions (default 20000)")
+    pm.add_argument("--subdirs", type=int_arg, help="spread files over N subdirectories (0)")
+    pm.add_argument("--read-block", type=_bytes_arg, help="read block size in bytes (512)")
+    pm.add_argument("--write-block", type=_bytes_arg, help="write block size in bytes (512)")
+    pm.add_argument("--bias-read", type=int_arg,
+                    help="chance out of 10 of read over append; -1 disables (5)")
+    pm.add_argument("--bias-create", type=int_arg,
+                    help="chance out of 10 of create over delete; -1 disables (5)")
+    pm.add_argument("--unbuffered", action="store_true",
+                    help="use read(2)/write(2) instead of C stdio buffered I/O")
+    pm.add_argument("--seed", type=int_arg, help="random seed (42); same seed, same operations")
+    pm.add_argument("--dir", type=Path, help="where the files go (default: the temp dir)")
+    pm.add_argument("--repeat", type=int_arg, default=1, help="runs (default 1)")
+
+
+def params_from_args(args: argparse.Namespace) -> PostmarkExperiment:
+    size_min = size_max = None
+    if args.size is not None:
+        size_min, size_max = parse_size_range(args.size)
+    params = with_overrides(
+        PRESETS[args.preset], files=args.files, size_min=size_min, size_max=size_max,
+        transactions=args.transactions, subdirs=args.subdirs, read_block=args.read_block,
+        write_block=args.write_block, bias_read=args.bias_read,
+        bias_create=args.bias_create, seed=args.seed,
+        buffered=False if args.unbuffered else None)
+    exp = PostmarkExperiment(params, args.dir, args.repeat)
+    exp.validate()
+    return exp
+
+
+_TABLE_KEYS = [
+    ("seconds_total", "total time (s)"),
+    ("seconds_transactions", "transaction time (s)"),
+    ("transactions_per_second", "transactions/s"),
+    ("files_created", "files created"),
+    ("created_per_second", "  per second"),
+    ("files_initial", "  creation alone"),
+    ("created_alone_per_second", "    per second"),
+    ("files_created_mixed", "  mixed with transactions"),
+    ("files_read", "files read"),
+    ("read_per_second", "  per second"),
+    ("files_appended", "files appended"),
+    ("appended_per_second", "  per second"),
+    ("files_deleted", "files deleted"),
+    ("deleted_per_second", "  per second"),
+    ("files_deleted_alone", "  deletion alone"),
+    ("deleted_alone_per_second", "    per second"),
+    ("files_deleted_mixed", "  mixed with transactions"),
+    ("bytes_read", "bytes read"),
+    ("read_bytes_per_second", "  per second"),
+    ("bytes_written", "bytes written"),
+    ("written_bytes_per_second", "  per second"),
+    ("user_seconds", "user CPU (s)"),
+    ("system_seconds", "system CPU (s)"),
+]
+
+
+def render(doc: ExperimentResult) -> str:
+    p = doc.params
+    title = (f"Postmark in {where(doc)}: {p['files']} files of {p['size_min']}.."
+             f"{p['size_max'] - 1} bytes, {p['transactions']} transactions, seed {p['seed']}")
+    text = runs_table(title, doc.rows, _TABLE_KEYS, doc.summary.get("median"))
+    return text + "".join(f"note: {n}\n" for n in doc.notes)
+
+
+VIEW = ExperimentView(
+    title="Postmark",
+    columns=("run", "condition", "transactions", "seconds_total",
+             "transactions_per_second", "read_bytes_per_second",
+             "written_bytes_per_second"),
+    charts=(Chart("Transactions per second", x="run", y=("transactions_per_second",),
+                  y_title="transactions/s"),),
+    summary_keys=("runs", "median.seconds_total", "median.transactions_per_second",
+                  "median.read_bytes_per_second", "median.written_bytes_per_second",
+                  "main_metric"),
+)
+
+SPEC = ExperimentSpec(
+    name="postmark", command=("io", "postmark"),
+    help="Postmark 1.5 small-file transactions",
+    description="Postmark 1.5 small-file transactions (C, seeded, reproducible). Defaults: "
+    "Postmark 1.5's, with 1000 files and 20000 transactions; --preset postmark gives 1.5's "
+    "own 500/500, --preset paper 30000 files of 1..100000 bytes.",
+    params=PostmarkExperiment, row=PostmarkRow, summary=PostmarkSummary,
+    main_metric="median transactions per second",
+    add_options=add_options, params_from_args=params_from_args, run=run, render=render,
+    view=VIEW, docs="io.md",
+)

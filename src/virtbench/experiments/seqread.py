@@ -20,12 +20,13 @@ after the read, so the result says whether the read came from the cache.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import statistics
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,15 +35,26 @@ from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.experiments import programs
 from virtbench.experiments.common import (
     MEMORY_FILESYSTEMS,
+    int_arg,
     location_facts,
-    new_document,
     run_solo_repeats,
+    runs_table,
     signals_deferred,
     stamp_program,
+    where,
 )
 from virtbench.experiments.metric import MainMetric
+from virtbench.experiments.spec import (
+    Chart,
+    Context,
+    ExperimentSpec,
+    ExperimentView,
+    Row,
+    Summary,
+)
 from virtbench.results.model import ExperimentResult
 from virtbench.units import format_size as _h
+from virtbench.units import parse_size
 
 PROGRAM = "seqread"
 MiB = 1024 * 1024
@@ -314,14 +326,43 @@ def workload_command(size: int, block: int = MiB, cache: str = "fadvise") -> Any
 MAIN_METRIC = ("read_mib_per_second", "MiB/s", False)
 
 
-def run_experiment(params: SeqreadParams, location: Path | None = None, repeat: int = 1,
-                   command_line: Sequence[str] | None = None,
-                   on_run: Callable[[int, SeqreadResult], None] | None = None
-                   ) -> ExperimentResult:
-    params.validate()
-    if repeat < 1:
-        raise UsageError("--repeat must be at least 1")
-    base = (location if location is not None else Path(tempfile.gettempdir())).resolve()
+@dataclass(frozen=True)
+class SeqreadExperiment:
+    """``virtbench io seqread``: the read's settings, where the file goes, how many runs."""
+
+    workload: SeqreadParams = SeqreadParams()
+    location: Path | None = None
+    """Default: the temp directory."""
+    repeat: int = 1
+
+    def validate(self) -> None:
+        self.workload.validate()
+        if self.repeat < 1:
+            raise UsageError("--repeat must be at least 1")
+
+
+class SeqreadRow(Row):
+    run: int
+    condition: str
+    bytes_read: int
+    seconds_read: float
+    read_mib_per_second: float
+    write_mib_per_second: float
+    cache_method: str
+    from_cache: bool
+
+
+class SeqreadSummary(Summary):
+    runs: int
+    median: dict[str, float]
+    cache_method: str
+    from_cache: bool
+
+
+def run(exp: SeqreadExperiment, ctx: Context) -> None:
+    exp.validate()
+    params = exp.workload
+    base = (exp.location if exp.location is not None else Path(tempfile.gettempdir())).resolve()
     if not base.is_dir():
         raise UsageError(f"--dir {base}: not a directory")
     if not os.access(base, os.W_OK | os.X_OK):
@@ -329,21 +370,25 @@ def run_experiment(params: SeqreadParams, location: Path | None = None, repeat: 
     size, notes = plan_size(params, base)
     bin_path = binary()
     facts = location_facts(base)
-    doc = new_document("seqread", {**params.to_dict(), "size_used": size, "repeat": repeat,
-                                   "location": facts,
-                                   "program_sha256": programs.source_hash(PROGRAM)},
-                       command_line)
-    doc.labels["condition"] = "solo"
-    stamp_program(doc, PROGRAM)
-    doc.notes.extend(notes)
-    if facts.get("fstype") in MEMORY_FILESYSTEMS:
-        doc.notes.append(f"{base} is on {facts['fstype']}: the file lives in memory, so the "
-                         "read measures memory bandwidth, not a disk")
     in_memory = facts.get("fstype") in MEMORY_FILESYSTEMS
-    return run_solo_repeats(
-        doc, repeat,
+    if in_memory:
+        notes.append(f"{base} is on {facts['fstype']}: the file lives in memory, so the "
+                     "read measures memory bandwidth, not a disk")
+    ctx.summarize = _summarize
+    doc = ctx.open({**params.to_dict(), "size_used": size, "repeat": exp.repeat,
+                    "location": facts, "program_sha256": programs.source_hash(PROGRAM)},
+                   notes=notes)
+    doc.labels.setdefault("condition", "solo")
+    stamp_program(doc, PROGRAM)
+
+    def on_run(i: int, r: SeqreadResult) -> None:
+        ctx.say(f"seqread run {i}/{exp.repeat}: {r.read_mib_per_second:.0f} MiB/s "
+                f"({r.cache_state})")
+
+    run_solo_repeats(
+        ctx, exp.repeat,
         lambda: run_once(params, base, size, bin_path, doc.notes, in_memory=in_memory),
-        _summarize, on_run)
+        on_run)
 
 
 def _summarize(doc: ExperimentResult) -> None:
@@ -357,3 +402,68 @@ def _summarize(doc: ExperimentResult) -> None:
         "from_cache": any(bool(r["from_cache"]) for r in doc.rows),
         "main_metric": MainMetric(name, medians[name], unit, lower).to_dict(),
     }
+
+
+# ---- the command: options, text, report view ------------------------------------------------
+def _bytes_arg(text: str) -> int:
+    try:
+        return parse_size(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_options(sr: argparse.ArgumentParser) -> None:
+    sr.add_argument("--size", type=_bytes_arg,
+                    help="file size (bytes, or with k/m/g); default 2x RAM capped by free space")
+    sr.add_argument("--block", type=_bytes_arg, default=MiB,
+                    help="read/write size (default 1m)")
+    sr.add_argument("--cache", choices=CACHE_METHODS, default="auto",
+                    help="how to keep the page cache out (default auto: drop when root, "
+                    "else O_DIRECT)")
+    sr.add_argument("--dir", type=Path, help="where the file goes (default: the temp dir)")
+    sr.add_argument("--repeat", type=int_arg, default=1, help="runs (default 1)")
+
+
+def params_from_args(args: argparse.Namespace) -> SeqreadExperiment:
+    return SeqreadExperiment(SeqreadParams(size=args.size, block=args.block, cache=args.cache),
+                             args.dir, args.repeat)
+
+
+def render(doc: ExperimentResult) -> str:
+    size = doc.params["size_used"]
+    title = (f"Sequential read in {where(doc)}: {size / MiB:,.0f} MiB file, "
+             f"{doc.params['block']:,}-byte blocks")
+    keys = [
+        ("read_mib_per_second", "read MiB/s"),
+        ("seconds_read", "read time (s)"),
+        ("write_mib_per_second", "write MiB/s (with fsync)"),
+        ("cache_method", "cache method"),
+        ("resident_before", "cached before read"),
+        ("from_cache", "read from cache"),
+    ]
+    text = runs_table(title, doc.rows, keys, doc.summary.get("median"))
+    states = dict.fromkeys(str(r["cache_state"]) for r in doc.rows)
+    return text + "".join(f"cache: {s}\n" for s in states) + \
+        "".join(f"note: {n}\n" for n in doc.notes)
+
+
+VIEW = ExperimentView(
+    title="Sequential read",
+    columns=("run", "condition", "bytes_read", "seconds_read", "read_mib_per_second",
+             "cache_state"),
+    charts=(Chart("Sequential read throughput", x="run", y=("read_mib_per_second",),
+                  y_title="MiB/s"),),
+    summary_keys=("runs", "median.read_mib_per_second", "cache_method", "from_cache",
+                  "main_metric"),
+)
+
+SPEC = ExperimentSpec(
+    name="seqread", command=("io", "seqread"),
+    help="sequential read of a large file, page cache out",
+    description="Write a file (default 2x RAM, capped by free space minus a margin), drop it "
+    "from the page cache, time one sequential read.",
+    params=SeqreadExperiment, row=SeqreadRow, summary=SeqreadSummary,
+    main_metric="median read MiB/s",
+    add_options=add_options, params_from_args=params_from_args, run=run, render=render,
+    view=VIEW, docs="io.md",
+)

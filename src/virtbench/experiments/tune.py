@@ -11,25 +11,35 @@ and by ``virtbench tune --restore`` after a crash.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from virtbench.analysis.welch import WelchResult, welch
-from virtbench.errors import EnvironmentUnsupported, UsageError, VirtbenchError
-from virtbench.experiments import sysctl
-from virtbench.experiments.common import finish, new_document, save
+from virtbench.errors import EnvironmentUnsupported, UsageError
+from virtbench.experiments import registry, sysctl
+from virtbench.experiments.common import save
 from virtbench.experiments.metric import MainMetric, main_metric_of
+from virtbench.experiments.spec import (
+    Chart,
+    Context,
+    ExperimentSpec,
+    ExperimentView,
+    Row,
+    Summary,
+    execute,
+)
 from virtbench.results.model import ExperimentResult
+
+if TYPE_CHECKING:
+    from virtbench.analysis.welch import WelchResult
 
 CHILD_STOP_SECONDS = 30.0
 
@@ -58,7 +68,8 @@ class Event:
 
 
 def experiment_argv(command: Sequence[str]) -> list[str]:
-    """The argv that runs the experiment as a child virtbench printing its document."""
+    """The experiment's words as typed after ``--`` (without ``virtbench``), checked through
+    the experiment registry: its options are parsed by the experiment's own spec."""
     cmd = list(command)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
@@ -69,20 +80,32 @@ def experiment_argv(command: Sequence[str]) -> list[str]:
                          "`virtbench tune --set vm.dirty_ratio=40 -- io postmark`")
     if cmd[0] == "tune":
         raise UsageError("tune cannot run tune")
-    if "--json" not in cmd:
-        cmd.append("--json")
-    from virtbench.cli import build_parser  # late: the CLI imports this module
-
-    devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
-    try:
-        with contextlib.redirect_stderr(devnull), contextlib.redirect_stdout(devnull):
-            build_parser().parse_args(cmd)
-    except SystemExit:
+    if cmd[0] == "run":  # the suite: checked by the child that runs it
+        return cmd
+    found = registry.find(cmd)
+    if found is None:
         raise UsageError(f"not a valid virtbench command: virtbench {' '.join(cmd)} "
-                         "(try it alone first)") from None
-    finally:
-        devnull.close()
-    return [sys.executable, "-m", "virtbench", *cmd]
+                         "(tune runs `run` or an experiment: "
+                         + ", ".join(c for c, _ in registry.EXPERIMENTS.values()
+                                     if c != "tune") + ")")
+    spec, rest = found
+    try:
+        spec.parser().parse_args(rest)
+    except (UsageError, SystemExit) as exc:
+        raise UsageError(f"not a valid virtbench command: virtbench {' '.join(cmd)} "
+                         f"({exc})") from None
+    return cmd
+
+
+def run_experiment(words: list[str]) -> tuple[dict[str, Any], float]:
+    """Run one experiment (checked by :func:`experiment_argv`): (its document, wall seconds).
+
+    It runs as a child virtbench that dies with tune (``PR_SET_PDEATHSIG``) and then cleans
+    up after itself: an experiment run inside tune's own process could not remove its work
+    directory when tune is killed with SIGKILL."""
+    start = time.monotonic()
+    doc = run_child([sys.executable, "-m", "virtbench", *words, "--json"])
+    return doc, time.monotonic() - start
 
 
 def _child_setup() -> None:
@@ -104,16 +127,14 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
-def run_child(argv: list[str]) -> tuple[dict[str, Any], float]:
-    """Run one experiment; (its document, wall seconds). Its stderr passes through."""
-    start = time.monotonic()
+def run_child(argv: list[str]) -> dict[str, Any]:
+    """Run a virtbench child printing its document; the document. Its stderr passes through."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             text=True, errors="replace", preexec_fn=_child_setup)
     try:
         out, _ = proc.communicate()
     finally:
         _stop(proc)
-    seconds = time.monotonic() - start
     if proc.returncode != 0:
         raise EnvironmentUnsupported(f"the experiment failed (exit {proc.returncode}; its "
                                      "error is above): " + " ".join(argv[3:]))
@@ -123,109 +144,123 @@ def run_child(argv: list[str]) -> tuple[dict[str, Any], float]:
         raise EnvironmentUnsupported("the experiment printed no JSON document") from None
     if not isinstance(doc, dict):
         raise EnvironmentUnsupported("the experiment printed no JSON document")
-    return doc, seconds
+    return doc
 
 
-def _hangup_to_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+Runner = Callable[[list[str]], tuple[dict[str, Any], float]]
 
 
 def run(params: TuneParams, on_event: Callable[[Event], None] | None = None,
-        runner: Callable[[list[str]], tuple[dict[str, Any], float]] = run_child
-        ) -> ExperimentResult:
-    """Run the A/B comparison; the settings are restored whatever happens."""
+        runner: Runner = run_experiment) -> ExperimentResult:
+    """Run the A/B comparison (saved in the results directory); the settings are restored
+    whatever happens."""
+    spec = replace(SPEC, run=lambda p, ctx: ab(p, ctx, on_event, runner))
+    return execute(spec, params, Context(spec, save))
+
+
+@dataclass
+class _State:
+    settings_seconds: float = 0.0
+    metric: MainMetric | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+def ab(params: TuneParams, ctx: Context, on_event: Callable[[Event], None] | None = None,
+       runner: Runner = run_experiment) -> None:
+    """``run(params, ctx)`` of the spec: check, record the originals, A B A B, restore."""
     if params.rounds < 1:
         raise UsageError("--rounds must be at least 1")
     settings = sysctl.plan(params.assignments, params.root)
-    argv = experiment_argv(params.command)
+    words = experiment_argv(params.command)
     changed = [s for s in settings if s.new is not None]
-    doc = new_document("tune", {
+    doc = ctx.open({
         "settings": [{"key": s.key, "a": s.original, "b": s.new} for s in changed],
         "recorded": [{"key": s.key, "value": s.original} for s in settings if s.new is None],
         "rounds": params.rounds,
-        "experiment": argv[3:],
+        "experiment": words,
         "sysctl_root": str(params.root),
     })
     emit = on_event or (lambda e: None)
     journal = sysctl.write_journal(settings, params.root, params.journal)
     doc.params["journal"] = str(journal)
-    old_hup = signal.signal(signal.SIGHUP, _hangup_to_interrupt)
-    state = "complete"
-    settings_seconds = 0.0
-    started = time.monotonic()
-    metric: MainMetric | None = None
+    state = _State()
+    outcomes: list[sysctl.Restored] = []
     try:
-        # Try the new values once before measuring anything: a value the kernel refuses is
-        # reported now, with everything put back.
-        t0 = time.monotonic()
-        try:
-            applied = sysctl.apply(settings)
-        finally:
-            _restore_or_raise(settings)
-        settings_seconds += time.monotonic() - t0
-        doc.params["applied"] = [{"key": a.key, "asked": a.asked, "kernel": a.got}
-                                 for a in applied]
-        emit(Event("start", extra={"applied": applied}))
+        _try_once(settings, doc, state, emit)
         for rnd in range(1, params.rounds + 1):
             for variant in ("A", "B"):
-                if variant == "B":
-                    t0 = time.monotonic()
-                    sysctl.apply(settings)
-                    settings_seconds += time.monotonic() - t0
-                try:
-                    child, seconds = runner(argv)
-                finally:
-                    if variant == "B":
-                        t0 = time.monotonic()
-                        _restore_or_raise(settings)
-                        settings_seconds += time.monotonic() - t0
-                m = main_metric_of(child)
-                if metric is None:
-                    metric = MainMetric(m.name, 0.0, m.unit, m.lower_is_better)
-                elif m.name != metric.name:
-                    raise EnvironmentUnsupported(f"the experiment's main metric changed from "
-                                                 f"{metric.name} to {m.name}")
-                doc.rows.append({"round": rnd, "variant": variant, "value": m.value,
-                                 "seconds": round(seconds, 3), "document": child.get("id"),
-                                 "status": child.get("status")})
-                save(doc)
-                emit(Event("run", rnd, variant, m.value, m))
-    except KeyboardInterrupt:
-        state = "interrupted"
-        raise
-    except BaseException:
-        state = "failed"
-        raise
+                _one_run(settings, words, rnd, variant, runner, ctx, state, emit)
     finally:
         with sysctl.signals_deferred():
             outcomes = sysctl.restore(settings)
             restored = all(o.ok for o in outcomes)
             if restored:
                 sysctl.remove_journal(journal)
-        signal.signal(signal.SIGHUP, old_hup)
-        doc.summary["restored"] = restored
-        doc.summary["restore"] = [{"key": o.key, "value": o.now, "ok": o.ok,
-                                   "error": o.error} for o in outcomes]
-        wall = time.monotonic() - started
-        child_seconds = sum(float(r["seconds"]) for r in doc.rows)
-        doc.summary["overhead"] = {
-            "settings_seconds": round(settings_seconds, 6),
-            "wall_seconds": round(wall, 3),
-            "experiment_seconds": round(child_seconds, 3),
-            "tune_seconds": round(wall - child_seconds, 3),
-        }
-        if metric is not None:
-            _analyze(doc, metric)
-        finish(doc, state)
-        with contextlib.suppress(VirtbenchError, OSError):
-            save(doc)
+        _finish_summary(doc, outcomes, state)
         emit(Event("restored", extra={"outcomes": outcomes}))
         if not restored:
             bad = ", ".join(f"{o.key} ({o.error})" for o in outcomes if not o.ok)
             raise EnvironmentUnsupported(  # this must win over any other error
                 f"could not restore {bad}; the journal {journal} is kept: run "
                 "`virtbench tune --restore`")
-    return doc
+
+
+def _try_once(settings: list[sysctl.Setting], doc: ExperimentResult, state: _State,
+              emit: Callable[[Event], None]) -> None:
+    """Try the new values once before measuring anything: a value the kernel refuses is
+    reported now, with everything put back."""
+    t0 = time.monotonic()
+    try:
+        applied = sysctl.apply(settings)
+    finally:
+        _restore_or_raise(settings)
+    state.settings_seconds += time.monotonic() - t0
+    doc.params["applied"] = [{"key": a.key, "asked": a.asked, "kernel": a.got}
+                             for a in applied]
+    emit(Event("start", extra={"applied": applied}))
+
+
+def _one_run(settings: list[sysctl.Setting], words: list[str], rnd: int, variant: str,
+             runner: Runner, ctx: Context, state: _State,
+             emit: Callable[[Event], None]) -> None:
+    if variant == "B":
+        t0 = time.monotonic()
+        sysctl.apply(settings)
+        state.settings_seconds += time.monotonic() - t0
+    try:
+        child, seconds = runner(words)
+    finally:
+        if variant == "B":
+            t0 = time.monotonic()
+            _restore_or_raise(settings)
+            state.settings_seconds += time.monotonic() - t0
+    m = main_metric_of(child)
+    if state.metric is None:
+        state.metric = MainMetric(m.name, 0.0, m.unit, m.lower_is_better)
+    elif m.name != state.metric.name:
+        raise EnvironmentUnsupported(f"the experiment's main metric changed from "
+                                     f"{state.metric.name} to {m.name}")
+    ctx.add_row({"round": rnd, "variant": variant, "value": m.value,
+                 "seconds": round(seconds, 3), "document": child.get("id"),
+                 "status": child.get("status")})
+    emit(Event("run", rnd, variant, m.value, m))
+
+
+def _finish_summary(doc: ExperimentResult, outcomes: Sequence[sysctl.Restored],
+                    state: _State) -> None:
+    doc.summary["restored"] = all(o.ok for o in outcomes)
+    doc.summary["restore"] = [{"key": o.key, "value": o.now, "ok": o.ok,
+                               "error": o.error} for o in outcomes]
+    wall = time.monotonic() - state.started
+    child_seconds = sum(float(r["seconds"]) for r in doc.rows)
+    doc.summary["overhead"] = {
+        "settings_seconds": round(state.settings_seconds, 6),
+        "wall_seconds": round(wall, 3),
+        "experiment_seconds": round(child_seconds, 3),
+        "tune_seconds": round(wall - child_seconds, 3),
+    }
+    if state.metric is not None:
+        _analyze(doc, state.metric)
 
 
 def _restore_or_raise(settings: Sequence[sysctl.Setting]) -> None:
@@ -238,6 +273,8 @@ def _restore_or_raise(settings: Sequence[sysctl.Setting]) -> None:
 
 
 def _analyze(doc: ExperimentResult, metric: MainMetric) -> None:
+    from virtbench.analysis.welch import welch  # late: it imports scipy
+
     a = [float(r["value"]) for r in doc.rows if r["variant"] == "A"]
     b = [float(r["value"]) for r in doc.rows if r["variant"] == "B"]
     doc.summary["metric"] = {"name": metric.name, "unit": metric.unit,
@@ -263,3 +300,152 @@ def verdict(w: WelchResult, lower_is_better: bool) -> str:
     better = (w.difference > 0) != lower_is_better
     return (f"B (new settings) is {'better' if better else 'worse'}: {pct}, "
             f"p = {w.p_value:.3g}")
+
+
+# ---- the command: options, --restore, text, report view ---------------------------------------
+class TuneRow(Row):
+    round: int
+    variant: str
+    value: float
+    seconds: float
+    document: str | None
+    status: str | None
+
+
+class TuneSummary(Summary):
+    restored: bool | None = None
+    verdict: str | None = None
+    significant: bool | None = None
+
+
+def _rounds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.usage = ("virtbench tune --set KEY=VALUE [--set ...] [--rounds N] [--json] "
+                    "-- EXPERIMENT...\n       virtbench tune --restore [--json]")
+    parser.add_argument("--set", dest="assignments", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="a sysctl and its new value, e.g. vm.dirty_ratio=40 (repeatable)")
+    parser.add_argument("--rounds", type=_rounds, default=3,
+                        help="A B rounds (default 3; 2 or more for a significance test)")
+    parser.add_argument("--restore", action="store_true",
+                        help="put back the settings a crashed tune run left changed")
+    parser.add_argument("--sysctl-root", type=Path, default=sysctl.PROC_SYS,
+                        help="directory standing for /proc/sys (tests, captured trees)")
+    parser.add_argument("experiment", nargs=argparse.REMAINDER,
+                        help="the virtbench experiment command, after --")
+
+
+def params_from_args(args: argparse.Namespace) -> TuneParams:
+    if not args.assignments:
+        raise UsageError("nothing to tune: give at least one --set KEY=VALUE")
+    return TuneParams(assignments=tuple(args.assignments), command=tuple(args.experiment),
+                      rounds=args.rounds, root=args.sysctl_root)
+
+
+def restore_command(args: argparse.Namespace) -> int | None:
+    """``tune --restore``: put back what a crashed run left changed (no document)."""
+    if not args.restore:
+        return None
+    if args.assignments or args.experiment:
+        raise UsageError("--restore takes no --set and no experiment")
+    journal, outcomes = sysctl.restore_journal()
+    if args.json:
+        sys.stdout.write(json.dumps({
+            "journal": journal is not None,
+            "restored": [{"key": o.key, "original": o.original, "before": o.before,
+                          "now": o.now, "ok": o.ok, "error": o.error} for o in outcomes],
+        }, indent=2) + "\n")
+    elif journal is None:
+        sys.stdout.write("nothing to restore: no tune journal was left behind\n")
+    else:
+        for o in outcomes:
+            state = "restored" if o.ok else f"NOT restored ({o.error})"
+            sys.stdout.write(f"{o.key} = {o.now} (was {o.before}): {state}\n")
+    if any(not o.ok for o in outcomes):
+        raise UsageError(f"some settings could not be restored; the journal "
+                         f"{sysctl.journal_path()} is kept")
+    return 0
+
+
+def _command_run(params: TuneParams, ctx: Context) -> None:
+    def on_event(e: Event) -> None:
+        if e.kind == "start":
+            for a in e.extra["applied"]:
+                if a.asked != a.got:
+                    ctx.say(f"warning: asked {a.key}={a.asked}, the kernel keeps {a.got!r}")
+        elif e.kind == "run" and e.metric is not None:
+            ctx.say(f"tune round {e.round} {e.variant}: {e.metric.name} = {e.value:,.4g} "
+                    f"{e.metric.unit}")
+
+    ab(params, ctx, on_event)
+
+
+def render(doc: ExperimentResult) -> str:
+    p, s = doc.params, doc.summary
+    m = s.get("metric", {})
+    better = "lower" if m.get("lower_is_better") else "higher"
+    lines = [
+        "tune: " + ", ".join(f"{x['key']} {x['a']} -> {x['b']}" for x in p["settings"]),
+        f"experiment: virtbench {' '.join(p['experiment'])}",
+        f"main figure: {m.get('name')} ({m.get('unit')}, {better} is better)",
+        "",
+    ]
+    value = {(int(r["round"]), r["variant"]): float(r["value"]) for r in doc.rows}
+    lines.append(f"{'round':>5}  {'A (current)':>14}  {'B (new)':>14}")
+    for rnd in sorted({int(r["round"]) for r in doc.rows}):
+        a, b = value.get((rnd, "A")), value.get((rnd, "B"))
+        lines.append(f"{rnd:>5}  {_n(a):>14}  {_n(b):>14}")
+    w = s.get("welch")
+    if w:
+        lines.append(f"{'mean':>5}  {_n(w['mean_a']):>14}  {_n(w['mean_b']):>14}")
+        if w.get("sd_a") is not None:
+            lines.append(f"{'sd':>5}  {_n(w['sd_a']):>14}  {_n(w['sd_b']):>14}")
+        if w.get("ci_low") is not None:
+            lines.append(f"B - A = {_n(w['difference'])} {m.get('unit', '')}, 95% CI "
+                         f"{_n(w['ci_low'])} .. {_n(w['ci_high'])} (Welch t-test)")
+    if "verdict" in s:
+        lines.append(f"verdict: {s['verdict']}")
+    restored = ", ".join(f"{r['key']}={r['value']}" for r in s.get("restore", []))
+    lines.append(f"restored: {restored} ({'verified' if s.get('restored') else 'FAILED'})")
+    o = s.get("overhead", {})
+    if o:
+        lines.append(f"overhead: {o['settings_seconds'] * 1000:.1f} ms changing settings, "
+                     f"{o['tune_seconds']:.2f} s outside the experiments of "
+                     f"{o['wall_seconds']:.1f} s")
+    return "\n".join(lines) + "\n"
+
+
+def _n(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:,.2f}" if abs(v) < 1e5 else f"{v:,.0f}"
+
+
+VIEW = ExperimentView(
+    title="Tuning (A/B)",
+    description="The experiment run with the current settings (A) and the new ones (B), "
+                "interleaved.",
+    columns=("round", "variant", "value", "seconds", "status"),
+    charts=(Chart("Main metric per round", x="round", y=("value",), group="variant"),),
+    summary_keys=("metric", "verdict", "welch.mean_a", "welch.mean_b",
+                  "welch.difference_pct", "welch.ci_low", "welch.ci_high",
+                  "welch.p_value", "restored", "overhead.settings_seconds"),
+)
+
+SPEC: ExperimentSpec[TuneParams] = ExperimentSpec(
+    name="tune", command=("tune",),
+    help="compare an experiment under current (A) and new (B) sysctls, A B A B, then restore",
+    params=TuneParams, row=TuneRow, summary=TuneSummary,
+    main_metric="difference B - A of the experiment's main metric, in %",
+    add_options=add_options, params_from_args=params_from_args, run=_command_run,
+    render=render, view=VIEW, docs="tune.md", before=restore_command,
+)

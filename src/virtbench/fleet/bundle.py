@@ -33,6 +33,7 @@ from pathlib import Path
 
 from virtbench import __version__, paths
 from virtbench.errors import EnvironmentUnsupported
+from virtbench.safeio import replacing
 
 CONTROLLER_ONLY = frozenset({"ansible-core", "ansible-runner", "ansible"})
 """Dependencies only the controller needs: not installed on targets."""
@@ -110,8 +111,8 @@ def build_wheel() -> Path:
             )
         out.mkdir(parents=True, exist_ok=True)
         final = out / wheels[0].name
-        shutil.copy2(wheels[0], final.with_suffix(".tmp"))
-        os.replace(final.with_suffix(".tmp"), final)
+        with replacing(final) as tmp_wheel:
+            shutil.copy2(wheels[0], tmp_wheel)
         _prune(wheel_cache(), "*", keep=6)
         return final
 
@@ -141,8 +142,7 @@ def _repack_installed() -> Path:
     info = f"virtbench-{version}.dist-info"
     record = io.StringIO()
     writer = csv.writer(record, lineterminator="\n")
-    tmp = final.with_suffix(".tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+    with replacing(final) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for f in sorted(files, key=str):
             data = Path(str(dist.locate_file(f))).read_bytes()
             arc = str(f)
@@ -151,7 +151,6 @@ def _repack_installed() -> Path:
             writer.writerow([arc, f"sha256={digest.decode()}", str(len(data))])
         writer.writerow([f"{info}/RECORD", "", ""])
         zf.writestr(f"{info}/RECORD", record.getvalue())
-    os.replace(tmp, final)
     return final
 
 
@@ -284,11 +283,9 @@ def make_bundle(wheel: Path, *, python_version: str | None = None,
     out = paths.cache_dir() / "fleet" / "bundles" / f"{key}.tar"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp_tar = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        with tarfile.open(tmp_tar, "w") as tf:
+        with replacing(out) as tmp_tar, tarfile.open(tmp_tar, "w") as tf:
             for f in [wheel, pip, *deps]:
                 tf.add(f, arcname=f.name)
-        os.replace(tmp_tar, out)
         _prune(out.parent, "*.tar", keep=6)
     return Bundle(out, wheel.name, pip.name, tuple(reqs), ship, key)
 

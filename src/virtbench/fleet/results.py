@@ -53,7 +53,7 @@ def read_document(state: FleetState, path: Path) -> Document:
 
 def summarize(doc: Document) -> str | None:
     """A few words for the progress display: the index of a run, the layers of a detect."""
-    from virtbench.fleet.views import score_of, virt_key
+    from virtbench.report.fleet import score_of, virt_key
 
     if isinstance(doc, RunResult):
         score, partial, _idx, copies = score_of(doc, None)

@@ -43,6 +43,7 @@ from pathlib import Path
 
 from virtbench.analysis.stats import geometric_mean
 from virtbench.errors import UsageError
+from virtbench.importers.unixbench_html import html_to_text, looks_like_html_report
 from virtbench.results.model import Environment, RunResult, Section, TestResult, utc_now
 from virtbench.workloads.catalog import CATALOG, INDEX_TESTS
 
@@ -131,7 +132,12 @@ MAX_LINE = 4096
 QUOTE = 200
 """Characters of input quoted in a message, at most."""
 MAX_SKIP_NOTES = 40
-"""Skipped-line notes per report; beyond, one line counts the rest."""
+"""Notes about single lines (skipped, annotated) per report; beyond, one line counts the
+rest."""
+MAX_SECTIONS = 64
+"""Sections per report (UnixBench prints one per copies count: usually 2)."""
+MAX_REPORTS = 256
+"""Reports per file; the lines of any further ones stay with the last."""
 
 # Sane ranges for the numbers of a report (UnixBench's own values sit well inside them): a
 # number outside its range makes its line unreadable (skipped with a note naming the line).
@@ -313,9 +319,12 @@ class _Report:
     skipped: int = 0
 
     def skip(self, no: int, reason: str) -> None:
+        self.line_note(f"line {no} skipped: {reason}")
+
+    def line_note(self, note: str) -> None:
         self.skipped += 1
         if self.skipped <= MAX_SKIP_NOTES:
-            self.notes.append(f"line {no} skipped: {reason}")
+            self.notes.append(note)
 
     @property
     def has_data(self) -> bool:
@@ -389,8 +398,11 @@ class _Parser:
         return self.reports
 
     # -- structure ----------------------------------------------------------------------------
-    def _new_report(self, i: int) -> None:
+    def _new_report(self, i: int) -> bool:
+        if len(self.reports) >= MAX_REPORTS:
+            return False
         self.reports.append(_Report(start=i))
+        return True
 
     def _report_start(self, i: int) -> int:
         """Where a report whose banner is on line index ``i`` starts: at the ``=====`` rule
@@ -403,6 +415,8 @@ class _Parser:
         return i
 
     def _section(self, i: int, no: int, when: str | None) -> _Section:
+        if len(self.rep.sections) >= MAX_SECTIONS:
+            raise _Skip(f"more than {MAX_SECTIONS} sections in one report")
         sec = _Section(line=no, when=when)
         self.rep.sections.append(sec)
         return sec
@@ -458,16 +472,10 @@ class _Parser:
         earlier = rep.sections[:-1]
         if not earlier:
             return
-        if any(e.copies == sec.copies for e in earlier) or any(
-            e.cpus is not None and sec.cpus is not None and e.cpus != sec.cpus for e in earlier
-        ):
+        repeated = any(e.copies == sec.copies for e in earlier) or any(
+            e.cpus is not None and sec.cpus is not None and e.cpus != sec.cpus for e in earlier)
+        if repeated and self._new_report(min(i, sec.line - 1)):  # from 'Benchmark Run:'
             rep.sections.pop()
-            start = i
-            for k in range(i - 1, -1, -1):  # back to the section's 'Benchmark Run:' line
-                if k + 1 == sec.line:
-                    start = k
-                    break
-            self._new_report(start)
             self.rep.sections.append(sec)
 
     def _cpus_line(self, i: int, no: int, m: re.Match[str]) -> None:
@@ -506,7 +514,7 @@ class _Parser:
         cur.names[tname] = tid
         note = s[tm.end():].strip()
         if note:
-            self.rep.notes.append(f"line {no} ({tname[:60]}): annotation {quote(note)}")
+            self.rep.line_note(f"line {no} ({tname[:60]}): annotation {quote(note)}")
 
     def _failed_line(self, cur: _Section, no: int, s: str) -> bool:
         low = s.lower()
@@ -550,8 +558,8 @@ class _Parser:
             score = _number(tokens[0], "index")
             cur.scores[cat] = (score, partial, no)
             if len(tokens) > 1:
-                self.rep.notes.append(f"line {no} ({cat} Index Score): annotation "
-                                      f"{quote(tokens[1])}")
+                self.rep.line_note(f"line {no} ({cat} Index Score): annotation "
+                                   f"{quote(tokens[1])}")
             cur.category = None
             cur.done = True
             return True
@@ -596,8 +604,8 @@ class _Parser:
                         "section")
         cur.index_rows[cur.category].append(row)
         if len(tokens) > 3:
-            self.rep.notes.append(f"line {no} ({name[:60]}, index table): annotation "
-                                  f"{quote(' '.join(tokens[3:]))}")
+            self.rep.line_note(f"line {no} ({name[:60]}, index table): annotation "
+                               f"{quote(' '.join(tokens[3:]))}")
 
     def _header_line(self, no: int, s: str) -> None:
         rep, env = self.rep, self.rep.env
@@ -612,7 +620,7 @@ class _Parser:
         elif s.startswith("Machine:"):
             words = s[len("Machine:"):].split(None, 1)
             if words:
-                env.machine = words[0][:40]
+                env.machine = words[0].rstrip(":")[:40]
         elif s.startswith("Language:"):
             rep.language = s[len("Language:"):].strip()[:QUOTE]
         elif s.startswith("Graphics:"):
@@ -695,16 +703,24 @@ def _reports(text: str, name: str, first_line: int = 1) -> list[RunResult]:
     """Every report in ``text`` (the work behind :func:`parse_reports`; raises only
     ``UsageError``, and anything else is a bug)."""
     text = text.lstrip("\ufeff")
+    from_html = looks_like_html_report(text)
+    if from_html:
+        text = html_to_text(text[:MAX_BYTES])
     lines = text.splitlines(keepends=True)
     parser = _Parser(lines)
     reports = parser.run()
+    if from_html:
+        for rep in reports:
+            rep.notes.insert(0, "read from UnixBench's HTML report; line numbers refer to its "
+                                "text form (original_text)")
     runs: list[RunResult] = []
     bounds = [r.start for r in reports] + [len(lines)]
     bounds[0] = 0
     skipped: list[str] = []
     for k, rep in enumerate(reports):
         if rep.skipped > MAX_SKIP_NOTES:
-            rep.notes.append(f"... and {rep.skipped - MAX_SKIP_NOTES} more lines skipped")
+            rep.notes.append(f"... and {rep.skipped - MAX_SKIP_NOTES} more notes about single "
+                             "lines (skipped or annotated)")
         skipped.extend(n for n in rep.notes if " skipped: " in n)
         if not rep.has_data:
             continue
@@ -922,8 +938,10 @@ def _build(name: str, text: str, rep: _Report) -> RunResult:
         section.index_tests = len(index_tests)
         reported = sec.scores.get(SYSTEM_CATEGORY)
         recomputed: float | None = None
-        if pairs and all(s > 0 for s, _ in pairs):
-            recomputed = geometric_mean([t.index for t in index_tests if t.index is not None])
+        indexes = [t.index for t in index_tests if t.index is not None]
+        # A tiny positive score can still give an index of 0.0 (underflow): no mean then.
+        if pairs and all(s > 0 for s, _ in pairs) and indexes and all(v > 0 for v in indexes):
+            recomputed = geometric_mean(indexes)
         full = (reported is not None and not reported[1]
                 and {t.test for t in index_tests} == set(INDEX_BASELINES))
         if full:

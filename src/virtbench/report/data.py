@@ -21,19 +21,24 @@ from virtbench.analysis.explain import (
     canonical_id,
     explain,
     layer_summary,
+    section_indexes,
     section_scores,
     test_index,
     usable_cpus,
 )
 from virtbench.report.experiments import (
     Chart,
+    accel_note,
+    accelerator,
     charts_for,
+    column_title,
     is_number,
     is_scalar,
     table_columns,
     view_for,
 )
-from virtbench.results.model import ExperimentResult, RunResult, TestResult, utc_now
+from virtbench.results.model import ExperimentResult, RunResult, Section, TestResult, utc_now
+from virtbench.workloads.catalog import INDEX_TESTS
 
 Document = RunResult | ExperimentResult
 
@@ -105,11 +110,14 @@ class ExperimentSection:
     title: str
     description: str
     columns: list[str]
+    """Human column titles with units (report.experiments.column_title)."""
     rows: list[list[str]]
     numeric: list[bool]
     """Per column: all its values are numbers (right-aligned)."""
     summary: list[tuple[str, str]]
     figures: list[dict[str, Any]]
+    accel: str = ""
+    """``VMs under TCG (...)`` / ``VMs under KVM`` for documents that ran in VMs."""
 
 
 @dataclass
@@ -126,18 +134,26 @@ class Report:
     experiments: list[ExperimentSection] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     fleet: Any = None
-    """``virtbench.fleet.views.FleetTable`` when the documents are the hosts of one fleet run
+    """``virtbench.report.fleet.FleetTable`` when the documents are the hosts of one fleet run
     (their ``fleet`` label): index per host, groups, virtualization, outliers explained."""
 
 
 # ---- labels ----------------------------------------------------------------------------------
 def run_label(doc: Document) -> str:
-    short = doc.id[:8] if len(doc.id) > 10 else doc.id
+    """How the report names a run: its ``name`` (or ``label``) label, else its other labels
+    (``env=xen-pv``), else its host and date; the id only when there is nothing else. Two runs
+    with the same name get ``#2``, ``#3`` (``_unique``)."""
     name = doc.labels.get("name") or doc.labels.get("label")
     if name:
-        return f"{name} ({short})"
+        return name
+    shown = {k: v for k, v in doc.labels.items() if k != "fleet"}
+    if shown:
+        return ", ".join(f"{k}={v}" for k, v in sorted(shown.items()))
     host = doc.environment.hostname
-    return f"{host} ({short})" if host else doc.id
+    date = (doc.started or "")[:10]
+    if host:
+        return f"{host} {date}".strip()
+    return doc.id
 
 
 def _unique(labels: list[str]) -> list[str]:
@@ -387,7 +403,10 @@ def passes_figure(runs: Sequence[RunView], copies: int) -> dict[str, Any] | None
 
 
 def experiment_figure(chart: Chart, rows: Sequence[dict[str, Any]],
-                      colors: Sequence[str] = PALETTE) -> dict[str, Any] | None:
+                      colors: Sequence[str] = PALETTE, accel: str | None = None
+                      ) -> dict[str, Any] | None:
+    """One chart of an experiment's rows; legends and axes use human field names, and the
+    title says ``(TCG)``/``(KVM)`` when the document ran in virtual machines."""
     def xval(i: int, row: dict[str, Any]) -> str:
         if chart.x == "#":
             return str(i + 1)
@@ -395,6 +414,7 @@ def experiment_figure(chart: Chart, rows: Sequence[dict[str, Any]],
             row[chart.x])
 
     traces: list[tuple[str, list[str], list[float]]] = []
+    title = chart.title + (f" ({accel})" if accel else "")
     if chart.group:
         groups: dict[str, tuple[list[str], list[float]]] = {}
         for i, row in enumerate(rows):
@@ -415,7 +435,7 @@ def experiment_figure(chart: Chart, rows: Sequence[dict[str, Any]],
                     xs.append(xval(i, row))
                     ys.append(float(v))
             if xs:
-                traces.append((field_name, xs, ys))
+                traces.append((column_title(field_name), xs, ys))
     if not traces:
         return None
     data = []
@@ -427,10 +447,10 @@ def experiment_figure(chart: Chart, rows: Sequence[dict[str, Any]],
         else:
             data.append({"type": "bar", "name": name, "x": xs, "y": ys,
                          "marker": {"color": color}})
-    layout = _layout(chart.title, chart.y_title,
+    layout = _layout(title, chart.y_title,
                      barmode="stack" if chart.kind == "stacked-bar" else "group",
                      xaxis={"type": "category", "tickangle": -30, "automargin": True,
-                            "title": {"text": "" if chart.x == "#" else chart.x}})
+                            "title": {"text": "" if chart.x == "#" else column_title(chart.x)}})
     if chart.log_y:
         layout["yaxis"]["type"] = "log"
     if len(data) == 1:
@@ -493,6 +513,26 @@ def _environment_rows(docs: Sequence[Document]) -> list[tuple[str, list[str]]]:
     return [(name, [str(get(d)) for d in docs]) for name, get in fields]
 
 
+def index_value(section: Section | None) -> tuple[str, str]:
+    """(the section's System Benchmarks Index Score, a note). A section without one (a
+    partial or interrupted run) gets the geometric mean of the index values it has and the
+    note ``partial: 9 of 12 tests``, as the fleet table does (fleet.views.score_of)."""
+    if section is None:
+        return "—", ""
+    if section.index_score:
+        return _fmt(section.index_score), ""
+    values = [v for v in section_indexes(section).values() if v > 0]
+    if not values:
+        return "—", ""
+    gm = math.exp(math.fsum(math.log(v) for v in values) / len(values))
+    return _fmt(gm), f"partial: {len(values)} of {len(INDEX_TESTS)} tests"
+
+
+def index_text(section: Section | None) -> str:
+    value, note = index_value(section)
+    return f"{value} ({note})" if note else value
+
+
 def _numbers(all_runs: Sequence[RunView], copies: int) -> dict[str, Any]:
     """The numbers table of one copies count: the runs that have that section, each with
     score and index, and the ratio to the first run when the first run has the section."""
@@ -528,8 +568,8 @@ def _numbers(all_runs: Sequence[RunView], copies: int) -> dict[str, Any]:
     index_scores = []
     for rv, col in zip(runs, columns, strict=True):
         sec = rv.doc.section(copies)
-        index_scores.append({"score": _fmt(sec.index_score) if sec and sec.index_score else "—",
-                             "show_ratio": col["ratio"]})
+        value, note = index_value(sec)
+        index_scores.append({"score": value, "partial": note, "show_ratio": col["ratio"]})
     return {"columns": columns, "rows": rows, "index_scores": index_scores}
 
 
@@ -552,9 +592,7 @@ def build(docs: Sequence[Document], *, title: str | None = None) -> Report:
         m1 = rv.explanation.sections
         scores = []
         for c in copies:
-            sec = rv.doc.section(c)
-            scores.append((_copies_label(c), _fmt(sec.index_score)
-                           if sec is not None and sec.index_score else "—"))
+            scores.append((_copies_label(c), index_text(rv.doc.section(c))))
         summary_rows.append({
             "label": rv.label, "color": rv.color,
             "scores": scores,
@@ -586,7 +624,7 @@ def build(docs: Sequence[Document], *, title: str | None = None) -> Report:
     fleets = {d.labels.get("fleet") for d in docs}
     fleet = None
     if len(docs) >= 2 and len(fleets) == 1 and None not in fleets:
-        from virtbench.fleet.views import table_for_documents
+        from virtbench.report.fleet import table_for_documents
 
         fleet = table_for_documents(list(docs))
     return Report(
@@ -655,11 +693,17 @@ def _experiment_section(doc: ExperimentResult, label: str) -> ExperimentSection:
     else:
         for k, v in doc.summary.items():
             _flatten(k, v, summary)
-    params = ", ".join(f"{k}={_fmt(v)}" for k, v in doc.params.items())
-    if params:
-        summary.insert(0, ("parameters", params))
-    figures = [f for f in (experiment_figure(c, rows) for c in charts_for(view, rows)) if f]
-    return ExperimentSection(doc=doc, label=label, title=view.title,
-                             description=view.description, columns=columns, rows=table,
+    # Parameters one per line (nested ones dotted), never a truncated JSON dump.
+    params: list[tuple[str, str]] = []
+    for k, v in doc.params.items():
+        _flatten(k, v, params)
+    summary[:0] = [(f"parameter {k}", v) for k, v in params]
+    accel = accelerator(doc)
+    figures = [f for f in (experiment_figure(c, rows, accel=accel)
+                           for c in charts_for(view, rows)) if f]
+    title = view.title + (f" — {accel_note(accel)}" if accel else "")
+    return ExperimentSection(doc=doc, label=label, title=title,
+                             description=view.description,
+                             columns=[column_title(c) for c in columns], rows=table,
                              numeric=numeric,
-                             summary=summary, figures=figures)
+                             summary=summary, figures=figures, accel=accel_note(accel))

@@ -79,7 +79,7 @@ def template_env(*extra: jinja2.BaseLoader) -> jinja2.Environment:
     env.filters["script_json"] = _script_json
     env.filters["fmt"] = report_data.fmt
     env.filters["codeticks"] = _codeticks
-    from virtbench.fleet.views import group_cells, host_cells
+    from virtbench.report.fleet import group_cells, host_cells
 
     env.globals["fleet_cells"] = host_cells
     env.globals["fleet_group_cells"] = group_cells

@@ -25,7 +25,7 @@ def render(report: Report) -> str:
     lines = [f"# {report.title}", "",
              f"Generated {report.generated} by virtbench {report.version}.", ""]
     if report.fleet is not None:
-        from virtbench.fleet.views import render_markdown as fleet_markdown
+        from virtbench.report.fleet import render_markdown as fleet_markdown
 
         lines += [f"## Fleet {report.fleet.fleet}", "", fleet_markdown(report.fleet)]
     if report.runs:
@@ -60,7 +60,8 @@ def render(report: Report) -> str:
                 rows.append(cells)
             total = ["**System Benchmarks Index Score**"]
             for s in n["index_scores"]:
-                total += ["", f"**{s['score']}**"] + ([""] if s["show_ratio"] else [])
+                partial = f" ({s['partial']})" if s.get("partial") else ""
+                total += ["", f"**{s['score']}**{partial}"] + ([""] if s["show_ratio"] else [])
             rows.append(total)
             lines += [*_table(header, rows), ""]
         lines += ["## Findings", ""]

@@ -27,7 +27,7 @@ SCHEMA_VERSION = 1
 DOCUMENT_TYPE: Literal["virtbench.run"] = "virtbench.run"
 
 Mode = Literal["standard", "adaptive", "quick"]
-RunStatus = Literal["running", "complete", "partial", "failed", "interrupted"]
+RunStatus = Literal["running", "complete", "partial", "failed", "interrupted", "abandoned"]
 TestStatus = Literal["ok", "failed", "interrupted"]
 Source = Literal["native", "imported-unixbench", "imported-virtbench"]
 
@@ -89,6 +89,21 @@ class Environment(_Model):
     virtualization: dict[str, Any] | None = None
     """The ``virtbench detect`` report (see docs/detect.md), when detection ran."""
     extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class Owner(_Model):
+    """The process that writes a ``running`` document. Once it is gone (another boot, or no
+    process with this pid and start time on this host), the next virtbench command marks the
+    document ``abandoned`` and removes its work directories (docs/schema.md)."""
+
+    hostname: str | None = None
+    pid: int
+    boot_id: str | None = None
+    """``/proc/sys/kernel/random/boot_id`` when the document was created."""
+    start_time: int | None = None
+    """When the process started, in clock ticks after boot (``/proc/PID/stat`` field 22)."""
+    workdirs: list[str] = Field(default_factory=list)
+    """Temporary directories the run works in (removed if it is abandoned)."""
 
 
 class CopyResult(_Model):
@@ -211,6 +226,8 @@ class RunResult(_Document):
     finished: str | None = None
     command: list[str] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
+    owner: Owner | None = None
+    """The process writing the document (see :class:`Owner`)."""
     wall_seconds: float | None = None
     """Wall time of the whole run."""
     harness_cpu_seconds: float | None = None
@@ -237,14 +254,18 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 def migrate(doc: dict[str, Any]) -> dict[str, Any]:
     version = doc.get("schema_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise UsageError("not a virtbench result document (no integer schema_version)")
+    if version < 1:
+        raise UsageError(f"schema version {version}: no virtbench ever wrote it")
     if version > SCHEMA_VERSION:
         raise UsageError(
             f"result document has schema version {version}, newer than this virtbench "
             f"understands ({SCHEMA_VERSION}): upgrade virtbench"
         )
     while version < SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise UsageError(f"schema version {version}: no migration from it")
         doc = MIGRATIONS[version](dict(doc))
         version += 1
         doc["schema_version"] = version
@@ -282,7 +303,8 @@ def json_schema() -> dict[str, Any]:
 
 # ---- experiments -----------------------------------------------------------------------------
 EXPERIMENT_TYPE: Literal["virtbench.experiment"] = "virtbench.experiment"
-ExperimentStatus = Literal["running", "complete", "failed", "interrupted"]
+ExperimentStatus = Literal["running", "complete", "partial", "failed", "interrupted",
+                           "abandoned"]
 
 
 class ExperimentResult(_Document):
@@ -302,6 +324,8 @@ class ExperimentResult(_Document):
     finished: str | None = None
     command: list[str] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
+    owner: Owner | None = None
+    """The process writing the document (see :class:`Owner`)."""
     environment: Environment = Field(default_factory=Environment)
     params: dict[str, Any] = Field(default_factory=dict)
     rows: list[dict[str, Any]] = Field(default_factory=list)

@@ -34,6 +34,7 @@ from virtbench.results.model import (
     utc_now,
 )
 from virtbench.runner.executor import CopyOutcome, Executor
+from virtbench.runner.lifecycle import lifecycle
 from virtbench.workloads.catalog import INDEX_TESTS, WorkloadSpec
 from virtbench.workloads.output import WorkloadOutputError, parse_output
 
@@ -209,37 +210,41 @@ class SuiteRunner:
         self._remaining = estimate_seconds(config)
 
     def execute(self) -> RunResult:
-        total = len(self.config.tests) * len(self.config.copies)
-        number = 0
+        """Run every (copies, test) pair; the document's lifecycle (status, saves, signals)
+        is :func:`virtbench.runner.lifecycle.lifecycle`'s."""
         wall0 = time.monotonic()
         cpu0 = _self_cpu()
-        workroot = Path(tempfile.mkdtemp(prefix=f"virtbench-{self.run.id}-",
-                                         dir=self.config.tmpdir))
-        try:
-            for copies in self.config.copies:
-                section = Section(copies=copies, started=utc_now())
-                self.run.sections.append(section)
-                for spec in self.config.tests:
-                    number += 1
-                    result = TestResult(test=spec.id, name=spec.name, unit=spec.unit,
-                                        copies=copies, baseline=spec.baseline)
-                    section.tests.append(result)  # kept, with its passes, if interrupted
-                    self._run_test(spec, copies, workroot, number, total, result)
-                    finish_section(section)
-                    section.finished = utc_now()
-                    self.save(self.run)
-            failed = [t for s in self.run.sections for t in s.tests if t.status != "ok"]
-            self.run.status = "partial" if failed else "complete"
-        except BaseException:
-            self.run.status = "interrupted"
-            raise
-        finally:
-            self.run.finished = utc_now()
+
+        def on_end() -> None:
             self.run.wall_seconds = round(time.monotonic() - wall0, 3)
             self.run.harness_cpu_seconds = round(_self_cpu() - cpu0, 3)
-            shutil.rmtree(workroot, ignore_errors=True)
-            self.save(self.run)
+
+        with lifecycle(self.run, self.save, on_end) as outcome:
+            workroot = Path(tempfile.mkdtemp(prefix=f"virtbench-{self.run.id}-",
+                                             dir=self.config.tmpdir))
+            try:
+                self._sections(workroot)
+            finally:
+                shutil.rmtree(workroot, ignore_errors=True)
+            if any(t.status != "ok" for s in self.run.sections for t in s.tests):
+                outcome.status = "partial"
         return self.run
+
+    def _sections(self, workroot: Path) -> None:
+        total = len(self.config.tests) * len(self.config.copies)
+        number = 0
+        for copies in self.config.copies:
+            section = Section(copies=copies, started=utc_now())
+            self.run.sections.append(section)
+            for spec in self.config.tests:
+                number += 1
+                result = TestResult(test=spec.id, name=spec.name, unit=spec.unit,
+                                    copies=copies, baseline=spec.baseline)
+                section.tests.append(result)  # kept, with its passes, if interrupted
+                self._run_test(spec, copies, workroot, number, total, result)
+                finish_section(section)
+                section.finished = utc_now()
+                self.save(self.run)
 
     def _run_test(
         self, spec: WorkloadSpec, copies: int, workroot: Path, number: int, total: int,

@@ -407,10 +407,10 @@ class Dashboard:
             if table is None:
                 raise PageError(404, f"fleet run {fid!r} has no results yet")
             if fmt == "md":
-                from virtbench.fleet.views import render_markdown
+                from virtbench.report.fleet import render_markdown
 
                 return _download(render_markdown(table), fmt, name)
-            from virtbench.fleet.views import host_cells
+            from virtbench.report.fleet import host_cells
 
             header = ["host", "groups", "virtualization", "index", "vs_median", "note",
                       "run_id"]
@@ -427,7 +427,7 @@ class Dashboard:
         return self.page(request, "fleet_status.html.j2", state=state, live=_live(state))
 
     def _fleet_table(self, fid: str, state: Any) -> Any:
-        from virtbench.fleet.views import HostRow, build_table, row_for
+        from virtbench.report.fleet import HostRow, build_table, row_for
 
         recs = self.store.with_label("fleet", fid)
         latest: dict[str, Document] = {}

@@ -6,36 +6,18 @@ command that measures does) does not import SQLAlchemy until a document is actua
 
 from __future__ import annotations
 
-import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
-from virtbench import paths
 from virtbench.errors import VirtbenchError
 from virtbench.results.model import ExperimentResult, RunResult
-from virtbench.safeio import check_id
+from virtbench.store.master import master_path, warn
+
+__all__ = ["master_path", "save_and_record", "warn"]
 
 Document = RunResult | ExperimentResult
 
 
-def master_path(doc: Document) -> Path:
-    """``results_dir()/<started-date>-<id>.json``. The id is checked again here (a document
-    changed after validation): it must never name another directory."""
-    check_id(doc.id)
-    day = doc.started[:10]
-    try:
-        datetime.strptime(day, "%Y-%m-%d")
-    except ValueError:
-        day = datetime.now(UTC).strftime("%Y-%m-%d")
-    return paths.results_dir() / f"{day}-{doc.id}.json"
-
-
 _WARNED: set[str] = set()
-
-
-def warn(message: str) -> None:
-    sys.stderr.write(f"virtbench: warning: {message}\n")
-    sys.stderr.flush()
 
 
 def save_and_record(doc: Document, *, output: Path | None = None,

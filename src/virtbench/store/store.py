@@ -47,7 +47,7 @@ from virtbench.results.model import (
     utc_now,
 )
 from virtbench.store import schema as S
-from virtbench.store.files import master_path, save_and_record, warn
+from virtbench.store.master import master_path, warn
 from virtbench.store.rows import RunFilter, RunRow, day_end, parse_copies
 
 Document = RunResult | ExperimentResult
@@ -602,6 +602,6 @@ def load_recorded(row: RunRow) -> Document:
 __all__ = [
     "Document", "RebuildReport", "RunFilter", "RunRow", "Store", "StoreError",
     "default_url", "dispose_engines", "environment_fingerprint", "load_recorded",
-    "master_path", "open_store", "resolve_url", "save_and_record", "virtualization_summary",
+    "master_path", "open_store", "resolve_url", "virtualization_summary",
     "warn",
 ]

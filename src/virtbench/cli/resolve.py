@@ -206,10 +206,14 @@ def resolve_runs(refs: Sequence[str], db_url: str | None = None,
             out.extend(_fleet(ref, db_url, kind))
             continue
         path = Path(ref).expanduser()
-        if path.is_file():
+        try:
+            is_file, is_dir = path.is_file(), path.is_dir()
+        except OSError:  # a name too long for a path (ENAMETOOLONG): not a file
+            is_file = is_dir = False
+        if is_file:
             out.extend(load_file_all(path))
             continue
-        if path.is_dir():
+        if is_dir:
             raise UsageError(f"{ref}: is a directory, not a result file")
         if _looks_like_path(ref) and "=" not in ref:
             raise UsageError(f"{ref}: no such file")
@@ -224,3 +228,23 @@ def resolve_one(ref: str, db_url: str | None = None, *, kind: str | None = None)
     if len(docs) != 1:
         raise UsageError(f"{ref!r} names {len(docs)} runs; name one")
     return docs[0]
+
+
+# ---- for explain and report ----------------------------------------------------------------
+def resolve(refs: Sequence[str], db_url: str | None = None) -> list[Document]:
+    """The documents ``refs`` name, in order (a label expands in place)."""
+    return resolve_runs(list(refs), db_url)
+
+
+def resolve_run(ref: str, db_url: str | None = None, *, what: str = "RUN") -> RunResult:
+    """Exactly one suite run (not an experiment)."""
+    docs = resolve([ref], db_url)
+    if len(docs) != 1:
+        raise UsageError(f"{what} {ref!r} names {len(docs)} runs; name exactly one")
+    doc = docs[0]
+    if not isinstance(doc, RunResult):
+        raise UsageError(
+            f"{what} {ref!r} is a {doc.experiment} experiment; explain works on suite runs "
+            "(use `virtbench report` to draw experiments)"
+        )
+    return doc
