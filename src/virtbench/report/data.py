@@ -505,7 +505,7 @@ def _environment_rows(docs: Sequence[Document]) -> list[tuple[str, list[str]]]:
 def index_value(section: Section | None) -> tuple[str, str]:
     """(the section's System Benchmarks Index Score, a note). A section without one (a
     partial or interrupted run) gets the geometric mean of the index values it has and the
-    note ``partial: 9 of 12 tests``, as the fleet table does (fleet.views.score_of)."""
+    note ``partial: 9 of 12 tests``, as the fleet table does (report.fleet.score_of)."""
     if section is None:
         return "—", ""
     if section.index_score:
