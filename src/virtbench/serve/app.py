@@ -193,9 +193,12 @@ class Dashboard:
     # -- responses --
     def page(self, request: Request, template: str, status: int = 200,
              **context: Any) -> HTMLResponse:
+        base = request.scope.get("root_path", "")
+        path = request.url.path
+        if base and path.startswith(base):  # uvicorn puts the root path in front
+            path = path[len(base):]
         html = self.env.get_template(template).render(
-            base=request.scope.get("root_path", ""), version=__version__,
-            request_path=request.url.path, query=request.url.query,
+            base=base, version=__version__, request_path=path, query=request.url.query,
             allow_write=self.cfg.allow_write, db=self.store_label(), **context)
         return HTMLResponse(html, status_code=status)
 
