@@ -262,8 +262,8 @@ def _setup_worker(work: Path) -> tuple[list[dict[str, Any]], list[Path]]:
     os.environ["XDG_DATA_HOME"] = str(work / "data")
     os.environ["XDG_CACHE_HOME"] = str(work / "cache")
     import virtbench.cli as cli
+    from virtbench.cli.resolve import load_file_all
     from virtbench.results.model import ExperimentResult
-    from virtbench.results.resolve import load_file_all
 
     seeds: list[dict[str, Any]] = []
     for rep in REPORTS:
@@ -306,7 +306,7 @@ def _run_case(target: str, seed: int, work: Path, seeds: list[dict[str, Any]],
               files: list[Path]) -> tuple[str, str]:
     rng = random.Random(seed)
     if target == "report":
-        from virtbench.results.resolve import load_file_all
+        from virtbench.cli.resolve import load_file_all
 
         path = work / "case.txt"
         path.write_bytes(_mutate_report(rng))

@@ -166,8 +166,8 @@ def test_environment_xen_pv_and_clock_source() -> None:
     assert "xen (pv)" in xen.message and "HVM or PVH" in xen.advice and "0.24" in xen.message
     assert "slow-clocksource" not in fired and "steal" not in fired
     hpet = {"layers": [{"kind": "hypervisor", "name": "kvm"}],
-            "facts": {"clocksource": "hpet", "available_clocksource": "hpet tsc acpi_pm",
-                      "steal_percent": 12.5, "smt": {"active": True}}}
+            "facts": {"clocksource": {"current": "hpet", "available": ["hpet", "tsc", "acpi_pm"]},
+                      "steal": {"percent": 12.5}, "cpu": {"smt": {"active": True}}}}
     healthy = hvm_run()
     healthy.environment.virtualization = hpet
     result = ex.explain(healthy)
@@ -183,13 +183,21 @@ def test_environment_xen_pv_and_clock_source() -> None:
     {"error": "detection failed: boom"},
     {"layers": "garbage", "facts": None},
     {"layers": [None, 3, {"kind": "container"}]},
+    {"facts": {"clocksource": 3, "steal": {"percent": "lots"}, "cpu": []}},
     {},
 ])
 def test_malformed_detect_reports_do_not_break_explain(report: dict[str, Any]) -> None:
-    run = hvm_run()
-    run.environment.virtualization = report
+    """Version-1 documents carried the report as a free-form mapping: whatever it held, the
+    migration keeps what is valid and explain finds nothing to say about the rest."""
+    doc = hvm_run().to_dict()
+    doc["schema_version"] = 1
+    doc["environment"]["virtualization"] = report
+    run = type(hvm_run()).from_dict(doc)
     result = ex.explain(run)
     assert [f.rule for f in result.findings] == []
+    assert result.environment["env.summary"] == "not detected"
+    assert "env.clocksource" not in result.environment
+    assert "env.steal_percent" not in result.environment
 
 
 def test_poor_scaling_and_copies_over_cpus() -> None:

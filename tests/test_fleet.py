@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from virtbench.cli.fleet import check_command as validate
 from virtbench.errors import UsageError
 from virtbench.fleet import bundle, scripts
 from virtbench.fleet.ansible import hosts_from_listing
-from virtbench.fleet.command import remote_command, validate
+from virtbench.fleet.command import remote_command
 from virtbench.fleet.state import FleetState, HostState, list_runs
 from virtbench.report.fleet import build_table, render_table, row_for, table_for_documents
 from virtbench.results.model import RunResult, Section, TestResult
@@ -212,15 +213,16 @@ def test_validate_refuses_bad_commands_with_clear_messages() -> None:
 
 
 def test_remote_command_writes_the_document_to_a_file() -> None:
-    argv, out, doc = remote_command(["run", "--quick"], "/r")
+    argv, out, doc = remote_command(["run", "--quick"], "/r",
+                                    validate(["run", "--quick"]).takes_output)
     assert argv == ["run", "--quick", "--output", "/r/document.json"]
     assert (out, doc) == ("stdout.log", "document.json")
-    argv, out, doc = remote_command(["detect"], "/r")
+    argv, out, doc = remote_command(["detect"], "/r", validate(["detect"]).takes_output)
     assert argv == ["detect", "--json"] and out == doc == "document.json"
     # sub-sub-commands: the options of `io seqread`, not of `io`; every experiment has
     # --output now, so a host killed mid-run keeps its partial document
-    validate(["io", "seqread", "--size", "1G"])
-    argv, out, doc = remote_command(["io", "seqread", "--size", "1G"], "/r")
+    info = validate(["io", "seqread", "--size", "1G"])
+    argv, out, doc = remote_command(["io", "seqread", "--size", "1G"], "/r", info.takes_output)
     assert argv[-2:] == ["--output", "/r/document.json"] and out == "stdout.log"
 
 

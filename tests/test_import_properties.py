@@ -118,3 +118,21 @@ HTML_REPORT = (DATA / "published" / "kose-nuc10i5-2020-11-15-01.html").read_text
        st.integers(min_value=0, max_value=len(HTML_REPORT)))
 def test_html_report_mutated(at: int, noise: str, cut: int) -> None:
     _check(HTML_REPORT[:at] + noise + HTML_REPORT[at:cut])
+
+
+TEST_ROWS = [i for i, ln in enumerate(REF_LINES) if "samples)" in ln]
+
+
+@SETTINGS
+@given(st.sampled_from(TEST_ROWS), NUMBERS, st.sampled_from(["score", "secs", "samples"]))
+def test_a_test_line_number_replaced(row: int, number: str, field: str) -> None:
+    line = REF_LINES[row]
+    head, _, tail = line.partition("(")
+    if field == "score":
+        parts = head.rsplit(None, 2)
+        line = line.replace(parts[1], number, 1)
+    elif field == "secs":
+        line = head + "(" + tail.replace(tail.split()[0], number, 1)
+    else:
+        line = head + "(" + tail.replace(tail.split()[2], number, 1)
+    _check("".join([*REF_LINES[:row], line, *REF_LINES[row + 1:]]))

@@ -158,3 +158,21 @@ def test_html_that_is_not_a_report_is_refused() -> None:
     with pytest.raises(UsageError, match="not a UnixBench report"):
         parse_text("<html><body><table><tr><td>Benchmark Run: soon</td></tr></table>"
                    "<script>alert(1)</script></body></html>", "page.html")
+
+
+def test_test_lines_wrapped_by_a_forum_are_joined() -> None:
+    text = REF.read_text().replace("251160.8 KBps  (30.0 s, 2 samples)",
+                                   "251160.8 KBps  (30.0 s, 2\nsamples)")
+    text = text.replace("364987.0 lps   (10.0 s, 7 samples)", "364987.0 lps\n(10.0 s, 7 samples)")
+    run = parse_text(text, "wrapped.txt")
+    assert run.sections[0].index_score == pytest.approx(440.9, abs=0.06)
+    assert sum("joined with line" in n for n in run.notes) == 2
+
+
+def test_denormal_score_is_refused_with_its_line() -> None:
+    lines = REF.read_text().splitlines(keepends=True)
+    k = next(i for i, ln in enumerate(lines) if ln.startswith("Pipe Throughput  "))
+    lines[k] = lines[k].replace("364987.0", "1e-320")
+    run = parse_text("".join(lines), "tiny.txt")
+    assert any(n.startswith(f"line {k + 1} skipped: ") and "1e-320" in n for n in run.notes)
+    assert run.sections[0].test("pipe") is None and run.sections[0].index_score is None

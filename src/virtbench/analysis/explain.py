@@ -20,7 +20,6 @@ Everything here works on a :class:`~virtbench.results.model.RunResult` and is pu
 
 from __future__ import annotations
 
-import math
 import string
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,25 +30,7 @@ from virtbench.analysis.platform import platform_facts, section_extra
 from virtbench.analysis.platform import unknowns as platform_unknowns
 from virtbench.analysis.stats import geometric_mean
 from virtbench.results.model import Environment, RunResult, Section, TestResult
-
-# ---- the UnixBench tests this module knows -------------------------------------------------
-# id -> (UnixBench report name, index baseline). Used to recognise tests of imported reports
-# by name and to compute an index when a document carries a score but no index.
-UNIXBENCH_TESTS: dict[str, tuple[str, float]] = {
-    "dhry2reg": ("Dhrystone 2 using register variables", 116700.0),
-    "whetstone-double": ("Double-Precision Whetstone", 55.0),
-    "execl": ("Execl Throughput", 43.0),
-    "fstime": ("File Copy 1024 bufsize 2000 maxblocks", 3960.0),
-    "fsbuffer": ("File Copy 256 bufsize 500 maxblocks", 1655.0),
-    "fsdisk": ("File Copy 4096 bufsize 8000 maxblocks", 5800.0),
-    "pipe": ("Pipe Throughput", 12440.0),
-    "context1": ("Pipe-based Context Switching", 4000.0),
-    "spawn": ("Process Creation", 126.0),
-    "shell1": ("Shell Scripts (1 concurrent)", 42.4),
-    "shell8": ("Shell Scripts (8 concurrent)", 6.0),
-    "syscall": ("System Call Overhead", 15000.0),
-}
-_BY_NAME = {name.lower(): tid for tid, (name, _) in UNIXBENCH_TESTS.items()}
+from virtbench.workloads.catalog import CATALOG, lookup
 
 # The groups the derived metrics are made of.
 CPU_TESTS: tuple[str, ...] = ("dhry2reg", "whetstone-double")
@@ -63,15 +44,15 @@ Metrics = dict[str, Value]
 
 
 def canonical_id(test: TestResult) -> str:
-    """The test's id, recognising UnixBench report names (imported reports may differ)."""
-    if test.test in UNIXBENCH_TESTS:
-        return test.test
-    by_id = _BY_NAME.get(test.test.strip().lower(), test.test)
-    return _BY_NAME.get(test.name.strip().lower(), by_id)
+    """The test's catalog id, recognising UnixBench report names (imported reports may
+    differ): by id first, then by name; an unknown test keeps its own id."""
+    spec = lookup(test.test) if test.test in CATALOG else lookup(test.name) or lookup(test.test)
+    return spec.id if spec else test.test
 
 
 def test_index(test: TestResult) -> float | None:
-    """The test's index value: as stored, else computed from its score and a baseline."""
+    """The test's index value: as stored, else computed from its score and the catalog's
+    baseline."""
     if test.status != "ok":
         return None
     if test.index is not None and test.index > 0:
@@ -80,8 +61,8 @@ def test_index(test: TestResult) -> float | None:
         return None
     baseline = test.baseline
     if baseline is None:
-        known = UNIXBENCH_TESTS.get(canonical_id(test))
-        baseline = known[1] if known else None
+        spec = CATALOG.get(canonical_id(test))
+        baseline = spec.baseline if spec else None
     if baseline is None or baseline <= 0:
         return None
     return test.score / baseline * 10.0
@@ -118,185 +99,54 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
-def usable_cpus(env: Environment) -> float | None:
-    """CPUs the run could use: the detect report's figure (affinity and cgroup quota) when
-    present, else the affinity count, else the CPUs in the system."""
-    report = env.virtualization
-    if isinstance(report, Mapping):
-        facts = report.get("facts")
-        cpu = facts.get("cpu") if isinstance(facts, Mapping) else None
-        usable = cpu.get("usable_cpus") if isinstance(cpu, Mapping) else None
-        if isinstance(usable, int | float) and not isinstance(usable, bool) and usable > 0:
-            return float(usable)
-    for n in (env.cpus_usable, env.cpu_count):
-        if n is not None and n > 0:
-            return float(n)
-    return None
-
-
 def detect_advice(env: Environment) -> list[str]:
     """The advice lines of the run's detect report (empty when there is none)."""
-    report = env.virtualization
-    advice = report.get("advice") if isinstance(report, Mapping) else None
-    return [str(a) for a in advice if isinstance(a, str)] if isinstance(advice, list) else []
+    return list(env.virtualization.advice) if env.virtualization else []
 
 
 # ---- environment facts from the `virtbench detect` report ----------------------------------
-def _walk(obj: Any, depth: int = 0) -> Iterable[tuple[str, Any]]:
-    """Every (key, value) pair of a nested dict/list structure, breadth first-ish."""
-    if depth > 6:
-        return
-    if isinstance(obj, Mapping):
-        for k, v in obj.items():
-            yield str(k), v
-        for v in obj.values():
-            yield from _walk(v, depth + 1)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _walk(v, depth + 1)
-
-
-def _find(obj: Any, *keys: str) -> Any:
-    wanted = {k.lower() for k in keys}
-    for k, v in _walk(obj):
-        if k.lower() in wanted and v is not None:
-            return v
-    return None
-
-
-def _as_float(v: Any) -> float | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int | float) and math.isfinite(v):
-        return float(v)
-    if isinstance(v, str):
-        try:
-            return float(v.strip().rstrip("%"))
-        except ValueError:
-            return None
-    if isinstance(v, Mapping):
-        for key in ("percent", "pct", "value", "steal_percent", "current"):
-            if key in v:
-                return _as_float(v[key])
-    return None
-
-
-def _as_name(v: Any) -> str | None:
-    if isinstance(v, str) and v.strip():
-        return v.strip()
-    if isinstance(v, Mapping):
-        for key in ("current", "name", "value", "in_use"):
-            if isinstance(v.get(key), str) and v[key].strip():
-                return str(v[key]).strip()
-    return None
-
-
-def _layers(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    layers = report.get("layers")
-    if not isinstance(layers, list):
-        return []
-    return [dict(x) for x in layers if isinstance(x, Mapping)]
-
-
-def layer_summary(report: Mapping[str, Any] | None) -> str | None:
-    """``xen (pv) > container (docker)``: the detected layers, outermost first."""
-    if not report:
-        return None
-    summary = report.get("summary")
-    if isinstance(summary, str) and summary.strip():
-        return summary.strip()
-    parts = []
-    for layer in _layers(report):
-        name = str(layer.get("name") or layer.get("kind") or "?")
-        variant = layer.get("variant")
-        parts.append(f"{name} ({variant})" if variant else name)
-    return " > ".join(parts) if parts else None
-
-
 def environment_facts(env: Environment) -> Metrics:
-    """Facts from the run's detected environment as flat ``env.*`` metrics.
-
-    The detect report is read defensively: any missing key just leaves the fact unset, so
-    documents from older versions, other tools and imported reports all work.
-    """
+    """Facts from the run's detected environment as flat ``env.*`` metrics, read through the
+    typed report's summaries (a fact the report does not have stays unset)."""
     facts: Metrics = {}
-    cpus = usable_cpus(env)
+    cpus = env.usable_cpus()
     facts["env.usable_cpus"] = cpus
     load = env.load_average
-    if load and cpus and isinstance(load[0], int | float):
+    if load and cpus:
         facts["env.load1"] = float(load[0])
         facts["env.load_per_cpu"] = float(load[0]) / cpus
-    report = env.virtualization if isinstance(env.virtualization, Mapping) else None
-    facts["env.detected"] = "yes" if report and not report.get("error") else "no"
-    facts["env.summary"] = layer_summary(report) or "not detected"
-    facts["env.detected_sentence"] = (
-        f"Detected: {facts['env.summary']}. " if facts["env.summary"] != "not detected" else ""
-    )
-    if not report:
+    report = env.virtualization
+    summary = env.virtualization_summary()
+    facts["env.detected"] = "yes" if report else "no"
+    facts["env.summary"] = summary or "not detected"
+    facts["env.detected_sentence"] = f"Detected: {summary}. " if summary else ""
+    if report is None:
         return facts
-    hypervisors = [
-        lay for lay in _layers(report)
-        if str(lay.get("kind", "hypervisor")).lower() in ("hypervisor", "vm", "")
-    ]
-    names = [str(lay.get("name", "")).lower() for lay in hypervisors]
-    if hypervisors:
-        # The innermost hypervisor is the one whose kernel we run.
-        inner = hypervisors[-1]
-        facts["env.hypervisor"] = str(inner.get("name", "")).lower() or None
-        variant = inner.get("variant")
-        facts["env.hypervisor_variant"] = str(variant).lower() if variant else None
-    for lay in hypervisors:
-        if str(lay.get("name", "")).lower() == "xen" and lay.get("variant"):
-            facts["env.xen_guest_type"] = str(lay["variant"]).lower()
-    if "env.xen_guest_type" not in facts:
-        gt = _as_name(_find(report, "xen_guest_type", "guest_type"))
-        if gt and "xen" in names:
-            facts["env.xen_guest_type"] = gt.lower()
-    if any(n in ("qemu-tcg", "tcg") for n in names) or any(
-        str(lay.get("variant", "")).lower() == "tcg" for lay in hypervisors
-    ):
+    inner = report.inner_hypervisor
+    if inner is not None:
+        facts["env.hypervisor"] = inner.name.lower() or None
+        facts["env.hypervisor_variant"] = inner.variant.lower() if inner.variant else None
+    for layer in report.hypervisors:
+        if layer.name.lower() == "xen" and layer.variant:
+            facts["env.xen_guest_type"] = layer.variant.lower()
+    if report.emulated_cpu():
         facts["env.emulated_cpu"] = "yes"
-    clock_raw = _find(report, "clocksource", "current_clocksource", "clock_source")
-    clock = _as_name(clock_raw)
-    if clock:
-        facts["env.clocksource"] = clock.lower()
-    avail = clock_raw.get("available") if isinstance(clock_raw, Mapping) else None
-    if avail is None:
-        avail = _find(report, "available_clocksource", "clocksources_available")
-    if isinstance(avail, str):
-        avail = avail.split()
-    if isinstance(avail, list) and avail and all(isinstance(a, str) for a in avail):
-        facts["env.clocksources_available"] = " ".join(avail)
-    steal = _as_float(_find(report, "steal_percent", "steal_pct", "steal"))
-    if steal is not None:
-        facts["env.steal_percent"] = steal
-    vulns = _find(report, "vulnerabilities")
-    if not isinstance(vulns, Mapping):
-        mitig = _find(report, "mitigations")
-        vulns = mitig if isinstance(mitig, Mapping) else None
-    if isinstance(vulns, Mapping) and isinstance(vulns.get("meltdown"), str):
-        meltdown = str(vulns["meltdown"])
-        facts["env.pti"] = "yes" if meltdown.startswith("Mitigation") and "PTI" in meltdown \
-            else "no"
-    smt = _find(report, "smt", "smt_active")
-    if isinstance(smt, Mapping):
-        smt = smt.get("active", smt.get("on"))
-    if isinstance(smt, bool):
-        facts["env.smt"] = "on" if smt else "off"
-    elif isinstance(smt, str):
-        facts["env.smt"] = "on" if smt.lower() in ("on", "1", "true", "active", "yes") else "off"
-    devices = _find(report, "devices")
-    if isinstance(devices, Mapping):
-        disk = devices.get("disk")
-        state = _as_name(disk.get("state")) if isinstance(disk, Mapping) else _as_name(disk)
-        if state:
-            facts["env.disk"] = state.lower()
-            emulated = disk.get("emulated") if isinstance(disk, Mapping) else None
-            if isinstance(emulated, list) and emulated:
-                facts["env.disk_emulated"] = ", ".join(str(x) for x in emulated)
-    advice = report.get("advice")
-    if isinstance(advice, list):
-        facts["env.advice_count"] = float(len(advice))
+    key = report.key_facts()
+    if key.clocksource:
+        facts["env.clocksource"] = key.clocksource.lower()
+    if key.clocksources_available:
+        facts["env.clocksources_available"] = " ".join(key.clocksources_available)
+    if key.steal_percent is not None:
+        facts["env.steal_percent"] = key.steal_percent
+    if key.pti is not None:
+        facts["env.pti"] = "yes" if key.pti else "no"
+    if key.smt_active is not None:
+        facts["env.smt"] = "on" if key.smt_active else "off"
+    if key.disk:
+        facts["env.disk"] = key.disk.lower()
+        if key.disk_emulated:
+            facts["env.disk_emulated"] = ", ".join(key.disk_emulated)
+    facts["env.advice_count"] = float(len(report.advice))
     return facts
 
 
@@ -329,7 +179,7 @@ def section_metrics(run: RunResult, section: Section) -> Metrics:
     m["kernel_entry_slowest"] = _fmt_tests(idx, KERNEL_ENTRY_TESTS) or None
     m["cpu_tests"] = _fmt_tests(idx, CPU_TESTS) or None
     m["file_tests"] = _fmt_tests(idx, FILE_TESTS) or None
-    cpus = usable_cpus(run.environment)
+    cpus = run.environment.usable_cpus()
     m["usable_cpus"] = cpus
     if "shell1" in idx and "shell8" in idx:
         conc = idx["shell8"] / idx["shell1"]
@@ -1121,7 +971,7 @@ def format_text(run: RunResult, ex: Explanation, against: RunResult | None = Non
     ]
     if env.cpu_model:
         lines.append(f"  CPU: {env.cpu_model}" + (
-            f", {usable_cpus(env):g} usable" if usable_cpus(env) else ""))
+            f", {env.usable_cpus():g} usable" if env.usable_cpus() else ""))
     lines.append(f"  Environment: {ex.environment.get('env.summary')}; platform "
                  f"{ex.environment.get('env.platform')} "
                  f"({ex.environment.get('env.platform_evidence')})")

@@ -119,8 +119,19 @@ def _summary(name: str) -> tuple[str, str]:
     path = Path(__file__).with_name(name.replace("-", "_") + ".py")
     found: dict[str, str] = {}
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        text = ""
+    # The common case, two one-line literals, without parsing the whole module.
+    for key in ("NAME", "HELP"):
+        m = re.search(rf'^{key} = "([^"\\]*)"$', text, re.M)
+        if m:
+            found[key] = m.group(1)
+    if len(found) == 2:
+        return found["NAME"], found["HELP"]
+    try:
+        tree = ast.parse(text) if text else None
+    except (SyntaxError, ValueError):
         tree = None
     for node in tree.body if tree is not None else []:
         if (isinstance(node, ast.Assign) and len(node.targets) == 1
@@ -257,6 +268,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
     # SIGTERM behaves like Ctrl-C so every cleanup path (finally blocks) runs.
     signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    _sweep()
     try:
         rc: int = args._run(args)
         return rc
@@ -284,6 +296,18 @@ def _main(argv: Sequence[str] | None) -> int:
 
 INTERNAL_ERROR = 70
 """Exit code of an unexpected error (sysexits' EX_SOFTWARE)."""
+
+
+def _sweep() -> None:
+    """What a killed virtbench left (documents stuck ``running``, work directories, cgroups,
+    changed sysctls) is cleaned before any command runs (:mod:`virtbench.experiments.sweep`)."""
+    from virtbench import console
+    from virtbench.experiments.sweep import sweep
+
+    try:
+        sweep()
+    except Exception as exc:  # the command asked for must still run
+        console.warn(f"could not clean up after a killed run: {exc}")
 
 
 def _sigterm_to_interrupt(signum: int, frame: object) -> None:

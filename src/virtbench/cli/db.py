@@ -38,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--dir {args.dir}: no such directory; the index is unchanged")
         store = open_store(args.db, check=False)
         directory = args.dir or paths.results_dir()
-        report = store.rebuild(directory)
+        from virtbench.store.lock import store_lock
+
+        with store_lock():  # no import or save slips in between the scan and the swap
+            report = store.rebuild(directory)
         out = {"database": store.display_url, "directory": str(directory),
                "indexed": report.indexed,
                "skipped": [{"file": f, "reason": r} for f, r in report.skipped],

@@ -6,13 +6,18 @@ Sub-commands: ``run``, ``status``, ``resume``, ``results``, ``cancel`` (see docs
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import io
 import json
 import os
 import socket
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from virtbench.errors import EnvironmentUnsupported, UsageError
+from virtbench.fleet.command import CommandInfo
 from virtbench.table import Col, print_table
 
 NAME = "fleet"
@@ -141,17 +146,70 @@ def _need_fleet_extra() -> None:
                 "pip install 'virtbench[fleet]'") from None
 
 
+# ---- the command the hosts run ----------------------------------------------------------------
+def _sub_parser(command: Sequence[str]) -> argparse.ArgumentParser | None:
+    """The parser of the (sub-)sub-command ``command`` names, e.g. ``io seqread`` for
+    ``("io", "seqread", "--size", "1G")``; None: no such command."""
+    from virtbench.cli import _only_module, build_parser
+
+    parser: argparse.ArgumentParser = build_parser(_only_module([command[0]]))
+    found = False
+    for word in command:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)),
+                   None)
+        if sub is None or word not in sub.choices:
+            break
+        parser = sub.choices[word]
+        found = True
+    return parser if found else None
+
+
+@functools.cache
+def _describe(command: tuple[str, ...]) -> CommandInfo:
+    from virtbench.cli import _only_module, build_parser
+
+    try:
+        parser = _sub_parser(command)
+    except Exception:
+        return CommandInfo(options=None)
+    if parser is None:
+        return CommandInfo(options=frozenset())
+    options = frozenset(parser._option_string_actions)
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            build_parser(_only_module([command[0]])).parse_args(list(command))
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            msg = err.getvalue().strip().splitlines()
+            text = msg[-1] if msg else "invalid arguments"
+            return CommandInfo(options, error=text.split("error: ", 1)[-1])
+        return CommandInfo(options, help_only=True)
+    return CommandInfo(options)
+
+
+def describe_command(command: list[str]) -> CommandInfo:
+    """What virtbench's own parser says about the fleet command ``command``."""
+    return _describe(tuple(command))
+
+
+def check_command(command: list[str]) -> CommandInfo:
+    """The fleet command checked (``UsageError`` if the hosts could not run it)."""
+    from virtbench.fleet.command import validate
+
+    return validate(command, describe_command)
+
+
 # ---- run / resume ------------------------------------------------------------------------------
 def _run(args: argparse.Namespace) -> int:
     from virtbench.fleet.ansible import list_hosts
-    from virtbench.fleet.command import validate
     from virtbench.fleet.engine import Options
     from virtbench.fleet.state import FleetState, HostState, new_run_id
 
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
-    validate(command)
+    info = check_command(command)
     inventory = _inventory_source(args.inventory)
     hosts = list_hosts(inventory, args.limit)
     if not hosts:
@@ -159,7 +217,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"no hosts{where} in inventory {args.inventory}")
     opts = Options(install_deps=args.install_deps, keep=args.keep, become=args.become,
                    deps=args.deps, poll_interval=args.poll_interval, timeout=args.timeout,
-                   remote_dir=args.remote_dir)
+                   remote_dir=args.remote_dir, output_option=info.takes_output)
     state = FleetState(id=new_run_id(), command=command, inventory=inventory,
                        limit=args.limit, forks=args.forks, options=opts.to_dict(),
                        hosts={h.name: HostState(name=h.name, groups=list(h.groups))

@@ -140,9 +140,13 @@ def render(result: dict[str, Any]) -> str:
         lines.append(f"  flags the source has and the target lacks: "
                      f"{', '.join(result['missing_flags'])}")
     lines.append("")
-    width = max(len(r["rule"]) for r in result["rules"])
-    for r in result["rules"]:
-        lines.append(f"  {MARK[r['status']]:<8} {r['rule']:<{width}}  {r['message']}")
+    from virtbench.table import Col, output_width, render
+
+    term = output_width()
+    text = render([Col(""), Col(""), Col("", wrap=True, min_width=24)],
+                  [[MARK[r["status"]], r["rule"], r["message"]] for r in result["rules"]],
+                  width=None if term is None else term - 2, rule=False)
+    lines.extend("  " + ln for ln in text.splitlines()[1:])  # no header line
     missing = result.get("missing_facts", {})
     for side in ("source", "target"):
         if missing.get(side):

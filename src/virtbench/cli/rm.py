@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from virtbench import paths
 from virtbench.cli._common import add_db_option, info, print_json
 from virtbench.errors import UsageError, VirtbenchError
 from virtbench.safeio import path_kind
+from virtbench.store.lock import store_lock
+
+if TYPE_CHECKING:
+    from virtbench.store import RunRow, Store
 
 NAME = "rm"
 HELP = "remove stored runs: their index rows and JSON master files (--keep-file keeps it)"
@@ -29,7 +34,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from virtbench.cli.resolve import resolve_rows
-    from virtbench.store import RunRow, open_store
+    from virtbench.store import open_store
 
     store = open_store(args.db)
     # Resolve everything first so a typo in the third ref removes nothing.
@@ -43,7 +48,16 @@ def run(args: argparse.Namespace) -> int:
             if row.id not in {r.id for r in rows}:
                 rows.append(row)
     results = paths.results_dir()
-    removed = []
+    removed: list[dict[str, object]] = []
+    with store_lock():  # file and index row go together (a concurrent import re-adds both)
+        failed = _remove(rows, results, store, args, removed)
+    if args.json:
+        print_json(removed)
+    return 1 if failed else 0
+
+
+def _remove(rows: list[RunRow], results: Path, store: Store, args: argparse.Namespace,
+            removed: list[dict[str, object]]) -> int:
     failed = 0
     for row in rows:
         path = Path(row.path)
@@ -68,9 +82,7 @@ def run(args: argparse.Namespace) -> int:
                                   if outside and not args.keep_file else "")
                 if path.exists() else f"file {path} was already gone")
             print(f"removed run {row.id} ({row.started}, {row.hostname or '?'}); {what}")
-    if args.json:
-        print_json(removed)
-    return 1 if failed else 0
+    return failed
 
 
 def _file_ids(path: Path) -> str:

@@ -52,6 +52,7 @@ from virtbench.experiments.spec import (
     Summary,
 )
 from virtbench.results.model import ExperimentResult
+from virtbench.runner.lifecycle import track, untrack
 from virtbench.units import parse_size
 
 PROGRAM = "postmark"
@@ -288,10 +289,12 @@ def workdir(location: Path | None = None) -> Iterator[Path]:
     try:
         with signals_deferred():
             path = Path(tempfile.mkdtemp(prefix="virtbench-postmark-", dir=base))
+            track(path)  # removed by the next virtbench if this one is killed
         yield path
     finally:
         if path is not None:
             remove_tree(path)
+            untrack(path)
 
 
 def _set_pdeathsig() -> None:

@@ -53,6 +53,7 @@ from virtbench.experiments.spec import (
     Summary,
 )
 from virtbench.results.model import ExperimentResult
+from virtbench.runner.lifecycle import track, untrack
 from virtbench.units import format_size as _h
 from virtbench.units import parse_size
 
@@ -238,11 +239,13 @@ def temp_file(location: Path) -> Iterator[Path]:
             fd, name = tempfile.mkstemp(prefix="virtbench-seqread-", dir=location)
             os.close(fd)
             path = Path(name)
+            track(path)  # removed by the next virtbench if this one is killed
         yield path
     finally:
         if path is not None:
             with signals_deferred():
                 path.unlink(missing_ok=True)
+                untrack(path)
 
 
 def run_once(params: SeqreadParams, location: Path, size: int, bin_path: Path,

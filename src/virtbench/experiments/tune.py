@@ -399,19 +399,22 @@ def render(doc: ExperimentResult) -> str:
         f"main figure: {m.get('name')} ({m.get('unit')}, {better} is better)",
         "",
     ]
+    from virtbench.table import Col, output_width, render
+
     value = {(int(r["round"]), r["variant"]): float(r["value"]) for r in doc.rows}
-    lines.append(f"{'round':>5}  {'A (current)':>14}  {'B (new)':>14}")
-    for rnd in sorted({int(r["round"]) for r in doc.rows}):
-        a, b = value.get((rnd, "A")), value.get((rnd, "B"))
-        lines.append(f"{rnd:>5}  {_n(a):>14}  {_n(b):>14}")
+    table = [[str(rnd), _n(value.get((rnd, "A"))), _n(value.get((rnd, "B")))]
+             for rnd in sorted({int(r["round"]) for r in doc.rows})]
     w = s.get("welch")
     if w:
-        lines.append(f"{'mean':>5}  {_n(w['mean_a']):>14}  {_n(w['mean_b']):>14}")
+        table.append(["mean", _n(w["mean_a"]), _n(w["mean_b"])])
         if w.get("sd_a") is not None:
-            lines.append(f"{'sd':>5}  {_n(w['sd_a']):>14}  {_n(w['sd_b']):>14}")
-        if w.get("ci_low") is not None:
-            lines.append(f"B - A = {_n(w['difference'])} {m.get('unit', '')}, 95% CI "
-                         f"{_n(w['ci_low'])} .. {_n(w['ci_high'])} (Welch t-test)")
+            table.append(["sd", _n(w["sd_a"]), _n(w["sd_b"])])
+    lines.append(render([Col("round", right=True), Col("A (current)", right=True),
+                         Col("B (new)", right=True)], table, width=output_width(),
+                        rule=False).rstrip("\n"))
+    if w and w.get("ci_low") is not None:
+        lines.append(f"B - A = {_n(w['difference'])} {m.get('unit', '')}, 95% CI "
+                     f"{_n(w['ci_low'])} .. {_n(w['ci_high'])} (Welch t-test)")
     if "verdict" in s:
         lines.append(f"verdict: {s['verdict']}")
     restored = ", ".join(f"{r['key']}={r['value']}" for r in s.get("restore", []))

@@ -1,7 +1,8 @@
 """The virtbench command a fleet runs on each target, and where its document goes.
 
-The command is checked here, on the controller, with virtbench's own parser (the targets run
-the same version), so a typo fails at once instead of on every host. Its JSON document is
+The command is checked on the controller with virtbench's own parser (the targets run the
+same version), so a typo fails at once instead of on every host: the CLI describes it
+(:class:`CommandInfo`) and :func:`validate` decides. Its JSON document is
 written to a file in the run directory on the target:
 
 - commands with ``--output FILE`` (``run``, experiments) get ``--output document.json``: they
@@ -12,10 +13,8 @@ written to a file in the run directory on the target:
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
-from functools import cache
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from virtbench.errors import UsageError
 
@@ -26,32 +25,27 @@ REFUSED = {"fleet": "a fleet cannot run a fleet",
            "compare": "compare reads the local store; run it on the controller"}
 
 
-@cache
-def _options(command: tuple[str, ...]) -> frozenset[str] | None:
-    """Option strings of the (sub-)sub-command ``command`` names, e.g. ``("io", "seqread",
-    "--size", "1G")`` -> the options of ``io seqread``. None: the parser cannot be built
-    here; empty: no such command."""
-    try:
-        from virtbench.cli import _only_module, build_parser
+@dataclass(frozen=True)
+class CommandInfo:
+    """What virtbench's own parser (on the controller: the CLI builds this, see
+    ``virtbench.cli.fleet.describe_command``) says about a fleet command."""
 
-        parser: argparse.ArgumentParser = build_parser(_only_module([command[0]]))
-    except Exception:
-        return None
-    found = False
-    for word in command:
-        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)),
-                   None)
-        if sub is None or word not in sub.choices:
-            break
-        parser = sub.choices[word]
-        found = True
-    if not found:
-        return frozenset()
-    return frozenset(parser._option_string_actions)
+    options: frozenset[str] | None
+    """Option strings of the (sub-)sub-command, e.g. those of ``io seqread``. None: the parser
+    cannot be built here; empty: no such command."""
+    error: str | None = None
+    """The parser's complaint about the whole command line, if any."""
+    help_only: bool = False
+    """The command line only asks for help."""
+
+    @property
+    def takes_output(self) -> bool:
+        return self.options is not None and "--output" in self.options
 
 
-def validate(command: list[str]) -> None:
-    """Refuse a command the targets could not run, with virtbench's own error message."""
+def validate(command: list[str], describe: Callable[[list[str]], CommandInfo]) -> CommandInfo:
+    """Refuse a command the targets could not run, with virtbench's own error message;
+    ``describe`` asks the CLI's parser about it."""
     if not command:
         raise UsageError("no command: give the virtbench command after --, "
                          "e.g. `virtbench fleet run -i hosts.ini -- detect`")
@@ -60,9 +54,10 @@ def validate(command: list[str]) -> None:
         raise UsageError(f"the fleet command must start with a virtbench command, not {name}")
     if name in REFUSED:
         raise UsageError(f"fleet cannot run `{name}`: {REFUSED[name]}")
-    opts = _options(tuple(command))
+    info = describe(list(command))
+    opts = info.options
     if opts is None:
-        return
+        return info
     if not opts:
         raise UsageError(f"unknown virtbench command {name!r}")
     if "--output" not in opts and "--json" not in opts:
@@ -71,26 +66,20 @@ def validate(command: list[str]) -> None:
     if any(a in ("--output", "-o") or a.startswith("--output=") for a in command[1:]):
         raise UsageError("do not give --output to a fleet command: the fleet fetches the "
                          "document itself")
-    from virtbench.cli import _only_module, build_parser
-
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            build_parser(_only_module([name])).parse_args(list(command))
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            msg = err.getvalue().strip().splitlines()
-            text = msg[-1] if msg else "invalid arguments"
-            raise UsageError(f"the fleet command `virtbench {' '.join(command)}` is invalid: "
-                             f"{text.split('error: ', 1)[-1]}") from None
-        raise UsageError(f"`virtbench {' '.join(command)}` only prints help") from None
+    if info.error is not None:
+        raise UsageError(f"the fleet command `virtbench {' '.join(command)}` is invalid: "
+                         f"{info.error}")
+    if info.help_only:
+        raise UsageError(f"`virtbench {' '.join(command)}` only prints help")
+    return info
 
 
-def remote_command(command: list[str], run_dir: str) -> tuple[list[str], str, str]:
-    """(argv after ``virtbench``, file that captures stdout, document file name)."""
+def remote_command(command: list[str], run_dir: str, takes_output: bool
+                   ) -> tuple[list[str], str, str]:
+    """(argv after ``virtbench``, file that captures stdout, document file name).
+    ``takes_output``: the command has ``--output`` (:attr:`CommandInfo.takes_output`)."""
     argv = list(command)
-    opts = _options(tuple(command)) if command else None
-    if opts is not None and "--output" in opts:
+    if takes_output:
         return [*argv, "--output", f"{run_dir}/{DOCUMENT}"], "stdout.log", DOCUMENT
     if "--json" not in argv:
         argv.append("--json")

@@ -35,6 +35,7 @@ from virtbench.fleet import scripts
 from virtbench.fleet.ansible import ansible_env
 from virtbench.fleet.display import Display
 from virtbench.fleet.state import FleetState, HostState, utc_now
+from virtbench.safeio import atomic_write
 
 PLAYBOOKS = Path(__file__).parent / "playbooks"
 RESULT_EVENTS = {
@@ -59,6 +60,9 @@ class Options:
     """Consecutive unreachable polls after which a running host is reported failed."""
     remote_dir: str | None = None
     """Base directory on targets (default ``$HOME/.cache/virtbench-fleet``)."""
+    output_option: bool = False
+    """The command takes ``--output`` (the CLI's parser said so when the run started): it
+    writes its document there after every step; otherwise its ``--json`` stdout is kept."""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Options:
@@ -164,16 +168,16 @@ class Engine:
 
         self.private_dir.mkdir(parents=True, exist_ok=True)
         limit_file = self.private_dir / f"limit-{playbook}.txt"
-        limit_file.write_text("\n".join(hosts) + "\n")
+        atomic_write(limit_file, "\n".join(hosts) + "\n")
         env = ansible_env()
         env.setdefault("ANSIBLE_DEPRECATION_WARNINGS", "False")
         env.setdefault("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
         # Extra vars go through a file (-e @file): plans for many hosts would make a long,
         # world-readable command line.
         vars_file = self.private_dir / f"vars-{playbook}.json"
-        vars_file.touch(mode=0o600)
-        vars_file.write_text(json.dumps({"vb_plan": plan, "vb_timeout": int(self.opts.timeout),
-                                         **(extravars or {})}))
+        atomic_write(vars_file, json.dumps({"vb_plan": plan,
+                                            "vb_timeout": int(self.opts.timeout),
+                                            **(extravars or {})}), mode=0o600)
         cmdline = f"-e @{shlex.quote(str(vars_file))}"
         if self.opts.become:
             cmdline += " --become"
@@ -402,7 +406,8 @@ class Engine:
                 self.fail(n, str(exc))
                 continue
             p = self.paths_for(h)
-            argv, stdout_name, _document = remote_command(self.state.command, p.run_dir)
+            argv, stdout_name, _document = remote_command(self.state.command, p.run_dir,
+                                                          self.opts.output_option)
             plan[n] = {
                 "python": h.python,
                 "prepare": scripts.prepare(p, b.key),
@@ -552,7 +557,8 @@ class Engine:
                 local.unlink()
             from virtbench.fleet.command import remote_command
 
-            _argv, _stdout, document = remote_command(self.state.command, p.run_dir)
+            _argv, _stdout, document = remote_command(self.state.command, p.run_dir,
+                                                      self.opts.output_option)
             plan[n] = {
                 "python": h.python,
                 "info": scripts.info(p, document),

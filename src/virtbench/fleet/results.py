@@ -16,6 +16,7 @@ from virtbench.results.model import (
     load_any,
     utc_now,
 )
+from virtbench.results.salvage import detect_report
 from virtbench.safeio import read_json
 
 Document = RunResult | ExperimentResult
@@ -32,13 +33,17 @@ def wrap_report(state: FleetState, raw: dict[str, Any]) -> ExperimentResult:
     the environment's virtualization facts)."""
     name = state.command[0] if state.command else "unknown"
     env = Environment()
+    notes: list[str] = []
     if name == "detect":
-        env.virtualization = raw
         host = raw.get("hostname") if isinstance(raw.get("hostname"), str) else None
-        env.hostname = host
+        fields = {k: v for k, v in raw.items() if k != "hostname"}
+        report, error, dropped = detect_report(fields, "detect report")
+        env = Environment(hostname=host, virtualization=report, virtualization_error=error)
+        if dropped:
+            notes.append("dropped invalid parts of the host's report: " + "; ".join(dropped))
     return ExperimentResult(
         experiment=name, status="complete", finished=utc_now(),
-        command=["virtbench", *state.command], environment=env, summary=raw,
+        command=["virtbench", *state.command], environment=env, summary=raw, notes=notes,
     )
 
 
@@ -53,7 +58,7 @@ def read_document(state: FleetState, path: Path) -> Document:
 
 def summarize(doc: Document) -> str | None:
     """A few words for the progress display: the index of a run, the layers of a detect."""
-    from virtbench.report.fleet import score_of, virt_key
+    from virtbench.report.fleet import score_of
 
     if isinstance(doc, RunResult):
         score, partial, _idx, copies = score_of(doc, None)
@@ -61,8 +66,8 @@ def summarize(doc: Document) -> str | None:
             return f"index {score:.1f}{'*' if partial else ''} ({copies} cop" \
                 f"{'y' if copies == 1 else 'ies'})"
         return f"run {doc.status}"
-    virt = virt_key(doc.environment.virtualization)
-    return virt or f"{doc.experiment} {doc.status}"
+    report = doc.environment.virtualization
+    return (report.group_key() if report else None) or f"{doc.experiment} {doc.status}"
 
 
 def import_document(state: FleetState, host: str, path: Path) -> tuple[str, str, str | None]:

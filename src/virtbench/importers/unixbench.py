@@ -45,51 +45,11 @@ from virtbench.analysis.stats import geometric_mean
 from virtbench.errors import UsageError
 from virtbench.importers.unixbench_html import html_to_text, looks_like_html_report
 from virtbench.results.model import Environment, RunResult, Section, TestResult, utc_now
-from virtbench.workloads.catalog import CATALOG, INDEX_TESTS
+from virtbench.workloads.catalog import CATALOG, INDEX_TESTS, REPORT_NAMES
 
 # ---- facts about UnixBench's reports ---------------------------------------------------------
-# Report name -> test id (UnixBench's own test names).
-TEST_IDS: dict[str, str] = {
-    "Dhrystone 2 using register variables": "dhry2reg",
-    "Dhrystone 2 without register variables": "dhry2",
-    "Double-Precision Whetstone": "whetstone-double",
-    "System Call Overhead": "syscall",
-    "Pipe-based Context Switching": "context1",
-    "Pipe Throughput": "pipe",
-    "Process Creation": "spawn",
-    "Execl Throughput": "execl",
-    "File Write 1024 bufsize 2000 maxblocks": "fstime-w",
-    "File Read 1024 bufsize 2000 maxblocks": "fstime-r",
-    "File Copy 1024 bufsize 2000 maxblocks": "fstime",
-    "File Write 256 bufsize 500 maxblocks": "fsbuffer-w",
-    "File Read 256 bufsize 500 maxblocks": "fsbuffer-r",
-    "File Copy 256 bufsize 500 maxblocks": "fsbuffer",
-    "File Write 4096 bufsize 8000 maxblocks": "fsdisk-w",
-    "File Read 4096 bufsize 8000 maxblocks": "fsdisk-r",
-    "File Copy 4096 bufsize 8000 maxblocks": "fsdisk",
-    "Arithoh": "arithoh",
-    "Arithmetic Test (short)": "short",
-    "Arithmetic Test (int)": "int",
-    "Arithmetic Test (long)": "long",
-    "Arithmetic Test (float)": "float",
-    "Arithmetic Test (double)": "double",
-    "Dc: sqrt(2) to 99 decimal places": "dc",
-    "Recursion Test -- Tower of Hanoi": "hanoi",
-    "Recursion Test--Tower of Hanoi": "hanoi",
-    "Grep a large file (system's grep)": "grep",
-    "Exec System Call Overhead": "sysexec",
-    "2D graphics: rectangles": "2d-rects",
-    "2D graphics: lines": "2d-lines",
-    "2D graphics: circles": "2d-circle",
-    "2D graphics: ellipses": "2d-ellipse",
-    "2D graphics: polygons": "2d-shapes",
-    "2D graphics: aa polygons": "2d-aashapes",
-    "2D graphics: complex polygons": "2d-polys",
-    "2D graphics: text": "2d-text",
-    "2D graphics: images and blits": "2d-blit",
-    "2D graphics: windows": "2d-window",
-    "3D graphics: gears": "ubgears",
-}
+# Report name -> test id (UnixBench's own test names): the catalog's table.
+TEST_IDS: dict[str, str] = REPORT_NAMES
 
 # The System Benchmarks Index: its 12 tests and their published baselines (one table: the
 # suite's catalog).
@@ -149,6 +109,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "bogomips": (0.0, 1e9),
     "load": (0.0, 1e6),
 }
+MIN_POSITIVE = 1e-6
+"""Smallest positive number accepted (UnixBench prints 0.1 at the least)."""
 MAX_COUNT = 1_000_000
 """Largest CPU, copies or samples count accepted."""
 
@@ -196,6 +158,10 @@ def _number(token: str, what: str) -> float:
     lo, hi = RANGES[what]
     if not math.isfinite(value) or not lo <= value <= hi:
         raise _Skip(f"{what} {quote(token, 40)} is outside the sane range [{lo:g}, {hi:g}]")
+    if 0 < value < MIN_POSITIVE:
+        # UnixBench prints one decimal: a positive value this small (a denormal like 1e-320)
+        # was not printed by it, and its index would underflow to 0.
+        raise _Skip(f"{what} {quote(token, 40)} is positive but below {MIN_POSITIVE:g}")
     return value
 
 
@@ -380,14 +346,24 @@ class _Parser:
         return self.rep.sections[-1] if self.rep.sections else None
 
     def run(self) -> list[_Report]:
-        for i, raw in enumerate(self.lines[:MAX_LINES]):
+        lines = self.lines[:MAX_LINES]
+        joined: set[int] = set()
+        for i, raw in enumerate(lines):
             no = i + 1
+            if i in joined:
+                continue
             if len(raw) > MAX_LINE:
                 self.rep.skip(no, f"{len(raw)} characters long (the limit is {MAX_LINE})")
                 continue
             s = _normalize(raw)
             if not s:
                 continue
+            wrapped = self._wrapped(s, lines, i)
+            if wrapped is not None:  # a test line a forum or a mail client wrapped
+                s = wrapped
+                joined.add(i + 1)
+                self.rep.line_note(f"line {no} joined with line {no + 1}: one test line "
+                                   "wrapped in two")
             try:
                 self._line(i, no, s)
             except _Skip as exc:
@@ -396,6 +372,23 @@ class _Parser:
             self.rep.notes.append(f"only the first {MAX_LINES} lines were read (the file has "
                                   f"{len(self.lines)})")
         return self.reports
+
+    @staticmethod
+    def _wrapped(s: str, lines: list[str], i: int) -> str | None:
+        """``s`` joined with the next line when together they make the one test line that
+        was wrapped (``... KBps  (30.0 s, 2`` then ``samples)``), else ``None``."""
+        if i + 1 >= len(lines) or s.endswith(")") or len(s) + len(lines[i + 1]) > MAX_LINE:
+            return None
+        if "(" not in s and "(" not in lines[i + 1]:
+            return None
+        nxt = _normalize(lines[i + 1])
+        if not ("(" in s or nxt.startswith("(")) or RE_TAIL.search(s):
+            return None
+        own = RE_TAIL.search(nxt)
+        if own is not None and own.start() > 0:
+            return None  # the next line is a test line of its own
+        both = f"{s} {nxt}"
+        return both if RE_TAIL.search(both) else None
 
     # -- structure ----------------------------------------------------------------------------
     def _new_report(self, i: int) -> bool:

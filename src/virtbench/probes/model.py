@@ -1,14 +1,28 @@
-"""The detect report: layers, summary, facts, advice, unreadable sources (JSON schema v1)."""
+"""The detect report: layers, summary, facts, advice, unreadable sources (JSON schema v1).
+
+``Layer`` and ``DetectReport`` are pydantic dataclasses: validated when built, embedded as
+typed data in every result document (``Environment.virtualization``) and published in its
+JSON Schema. ``facts`` stays an open mapping (its sections are documented in docs/detect.md);
+the figures other commands use are read from it in ONE place, :meth:`DetectReport.key_facts`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, field
+from dataclasses import dataclass as plain_dataclass
 from typing import Any
+
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass
 
 DETECT_SCHEMA_VERSION = 1
 
+_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-@dataclass
+
+@dataclass(config=_CONFIG)
 class Layer:
     """One layer of the stack, e.g. ``hypervisor kvm (firecracker-like)`` or ``container``.
 
@@ -32,9 +46,9 @@ class Layer:
 
     kind: str
     name: str
-    variant: str | None
-    confidence: float
-    evidence: list[str]
+    variant: str | None = None
+    confidence: float = 0.0
+    evidence: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -52,13 +66,13 @@ class Layer:
         )
 
 
-@dataclass
+@dataclass(config=_CONFIG)
 class DetectReport:
-    layers: list[Layer]
-    summary: str
-    facts: dict[str, Any]
-    advice: list[str]
-    unreadable: list[str]
+    layers: list[Layer] = field(default_factory=list)
+    summary: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+    advice: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
     root: str = "/"
     live: bool = True
     duration_s: float = 0.0
@@ -104,3 +118,108 @@ class DetectReport:
     @property
     def container(self) -> Layer | None:
         return next((x for x in self.layers if x.kind == "container"), None)
+
+    # ---- summaries: what explain, store, fleet and report read -------------------------
+    @property
+    def hypervisors(self) -> list[Layer]:
+        """The hypervisor layers, outermost first."""
+        return [x for x in self.layers if x.kind == "hypervisor"]
+
+    @property
+    def inner_hypervisor(self) -> Layer | None:
+        """The innermost hypervisor: the one whose guest kernel this system runs."""
+        hvs = self.hypervisors
+        return hvs[-1] if hvs else None
+
+    def headline(self) -> str | None:
+        """One line, outermost layer first: the recorded summary (``kvm (firecracker-like
+        micro-VM) > container (docker-like markers)``), else one built from the layers."""
+        if self.summary.strip():
+            return self.summary.strip()
+        parts = [f"{x.name} ({x.variant})" if x.variant else x.name for x in self.layers]
+        return " > ".join(parts) or None
+
+    def group_key(self) -> str | None:
+        """A short key to group hosts by: layer names, the hypervisor's variant kept
+        (``kvm(firecracker-like) > docker``)."""
+        parts = [x.name + (f"({x.variant})" if x.kind == "hypervisor" and x.variant else "")
+                 for x in self.layers]
+        return " > ".join(parts) or self.summary.strip() or None
+
+    def emulated_cpu(self) -> bool:
+        """True when the CPU is emulated (QEMU TCG): numbers say nothing about hardware."""
+        return any(x.name in ("qemu-tcg", "tcg") or x.variant == "tcg"
+                   for x in self.hypervisors)
+
+    def key_facts(self) -> KeyFacts:
+        """The facts other commands use, read from ``facts`` with their types checked (a
+        stored report may come from an older virtbench or a hostile host)."""
+        f = self.facts
+        smt = _at(f, "cpu", "smt", "active")
+        return KeyFacts(
+            usable_cpus=_positive(_at(f, "cpu", "usable_cpus")),
+            clocksource=_text(_at(f, "clocksource", "current")),
+            clocksources_available=_texts(_at(f, "clocksource", "available")),
+            steal_percent=_number(_at(f, "steal", "percent")),
+            meltdown=_text(_at(f, "mitigations", "vulnerabilities", "meltdown")),
+            smt_active=smt if isinstance(smt, bool) else None,
+            disk=_text(_at(f, "devices", "disk", "state")),
+            disk_emulated=_texts(_at(f, "devices", "disk", "emulated")),
+        )
+
+
+@plain_dataclass(frozen=True)
+class KeyFacts:
+    """Typed figures from a detect report's ``facts`` (``None``: not recorded)."""
+
+    usable_cpus: float | None = None
+    """CPUs this system could use: affinity and cgroup quota (``facts.cpu.usable_cpus``)."""
+    clocksource: str | None = None
+    clocksources_available: tuple[str, ...] = ()
+    steal_percent: float | None = None
+    """CPU time stolen by the hypervisor, percent (``facts.steal.percent``)."""
+    meltdown: str | None = None
+    """The kernel's Meltdown status line (``Mitigation: PTI``, ``Not affected``...)."""
+    smt_active: bool | None = None
+    disk: str | None = None
+    """Disk path: ``pv``, ``emulated``, ``native`` or ``unknown``."""
+    disk_emulated: tuple[str, ...] = ()
+
+    @property
+    def pti(self) -> bool | None:
+        """Kernel page-table isolation in use (every kernel entry pays for it)."""
+        if self.meltdown is None:
+            return None
+        return self.meltdown.startswith("Mitigation") and "PTI" in self.meltdown
+
+
+def _at(facts: Mapping[str, Any], *path: str) -> Any:
+    value: Any = facts
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def _positive(v: Any) -> float | None:
+    n = _number(v)
+    return n if n is not None and n > 0 else None
+
+
+def _text(v: Any) -> str | None:
+    return v.strip() if isinstance(v, str) and v.strip() else None
+
+
+def _texts(v: Any) -> tuple[str, ...]:
+    if isinstance(v, str):
+        v = v.split()
+    if not isinstance(v, list):
+        return ()
+    return tuple(x.strip() for x in v if isinstance(x, str) and x.strip())

@@ -84,29 +84,6 @@ class FleetTable:
 
 
 # ---- per document ------------------------------------------------------------------------------
-def virt_key(report: dict[str, Any] | None) -> str | None:
-    """Short grouping key of a detect report: layer names (hypervisor variant kept)."""
-    if not isinstance(report, dict):
-        return None
-    layers = report.get("layers")
-    parts = []
-    if isinstance(layers, list):
-        for layer in layers:
-            if not isinstance(layer, dict):
-                continue
-            name = str(layer.get("name") or layer.get("kind") or "?")
-            variant = layer.get("variant")
-            if layer.get("kind") == "hypervisor" and variant:
-                name += f"({variant})"
-            parts.append(name)
-    if parts:
-        return " > ".join(parts)
-    if layers == []:
-        return "bare metal"
-    summary = report.get("summary")
-    return summary if isinstance(summary, str) and summary else None
-
-
 def _section(run: RunResult, copies: int | None) -> Any:
     if not run.sections:
         return None
@@ -136,7 +113,8 @@ def score_of(run: RunResult, copies: int | None) -> tuple[float | None, bool, di
 def row_for(doc: Document, host: str, groups: list[str], copies: int | None) -> HostRow:
     env = doc.environment
     row = HostRow(host=host, groups=groups, status="fetched", run_id=doc.id,
-                  virtualization=virt_key(env.virtualization))
+                  virtualization=env.virtualization.group_key()
+                  if env.virtualization else None)
     if isinstance(doc, RunResult):
         row.score, row.partial, row.tests, row.copies = score_of(doc, copies)
         if doc.status != "complete":

@@ -53,9 +53,9 @@ def header(run: RunResult) -> list[str]:
         lines.append(f"   CPU {i}: {env.cpu_model or 'unknown'}")
     if cpus > 8:
         lines.append(f"   ... and {cpus - 8} more CPUs of the same model")
-    virt = env.virtualization or {}
-    if isinstance(virt.get("summary"), str):
-        lines.append(f"   Virtualization: {virt['summary']}")
+    virt = env.virtualization_summary()
+    if virt:
+        lines.append(f"   Virtualization: {virt}")
     if env.compiler_version:
         lines.append(f"   Compiler: {env.compiler_version} {' '.join(env.cflags)}")
     if env.load_average:

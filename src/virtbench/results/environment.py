@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import platform
 import socket
 import sys
 from pathlib import Path
-from typing import Any
 
 from virtbench import __version__
+from virtbench.probes.model import DetectReport
 from virtbench.results.model import Environment
 
 
@@ -63,22 +62,16 @@ def _uptime() -> str | None:
 
 
 def detect_virtualization(test_dir: Path | None = None,
-                          steal_sample_s: float = 0.0) -> dict[str, Any] | None:
-    """The ``virtbench detect`` report as a dict, or ``None`` (with the reason) if it failed."""
-    try:
-        probes = importlib.import_module("virtbench.probes")
-    except ImportError:
-        return None
-    detect = getattr(probes, "detect", None)
-    if detect is None:
-        return None
+                          steal_sample_s: float = 0.0) -> tuple[DetectReport | None, str | None]:
+    """The ``virtbench detect`` report, or ``None`` and why detection failed."""
+    from virtbench.probes import detect
+
     try:
         report = detect("/", steal_sample_s=steal_sample_s,
                         test_dir=str(test_dir) if test_dir else None)
-        result: dict[str, Any] = report.to_dict()
-        return result
     except Exception as exc:  # detection must never break a measurement
-        return {"error": f"detection failed: {exc}"}
+        return None, f"detection failed: {exc}"
+    return report, None
 
 
 def collect(*, virtualization: bool = True, test_dir: Path | None = None,
@@ -90,6 +83,8 @@ def collect(*, virtualization: bool = True, test_dir: Path | None = None,
         load = list(os.getloadavg())
     except OSError:
         load = None
+    report, error = (detect_virtualization(test_dir, steal_sample_s) if virtualization
+                     else (None, None))
     return Environment(
         hostname=socket.gethostname(),
         os=f"GNU/Linux -- {_os_release() or uname.sysname}",
@@ -104,6 +99,6 @@ def collect(*, virtualization: bool = True, test_dir: Path | None = None,
         python_version=sys.version.split()[0],
         load_average=[round(x, 2) for x in load] if load else None,
         uptime=_uptime(),
-        virtualization=detect_virtualization(test_dir, steal_sample_s) if virtualization
-        else None,
+        virtualization=report,
+        virtualization_error=error,
     )

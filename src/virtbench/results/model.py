@@ -21,9 +21,11 @@ from typing import Annotated, Any, Literal, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from virtbench.errors import UsageError
+from virtbench.probes.model import DetectReport, KeyFacts
+from virtbench.results.salvage import detect_report
 from virtbench.safeio import ID_PATTERN, atomic_write, clip, read_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DOCUMENT_TYPE: Literal["virtbench.run"] = "virtbench.run"
 
 Mode = Literal["standard", "adaptive", "quick"]
@@ -62,6 +64,8 @@ DocumentId = Annotated[str, Field(pattern=ID_PATTERN)]
 class Environment(_Model):
     """Where a number was measured. Facts we could not read are ``None``."""
 
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
     hostname: str | None = None
     os: str | None = None
     """Operating system family and release, e.g. ``GNU/Linux -- Debian GNU/Linux 12 (bookworm)``."""
@@ -86,9 +90,35 @@ class Environment(_Model):
     python_version: str | None = None
     load_average: list[float] | None = None
     uptime: str | None = None
-    virtualization: dict[str, Any] | None = None
+    virtualization: DetectReport | None = None
     """The ``virtbench detect`` report (see docs/detect.md), when detection ran."""
+    virtualization_error: str | None = None
+    """Why there is no report although detection ran (``detection failed: ...``)."""
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    # ---- summaries (explain, store, fleet and report read these, never the raw facts) -----
+    def key_facts(self) -> KeyFacts:
+        """The detect report's typed key facts (all unset when there is no report)."""
+        return self.virtualization.key_facts() if self.virtualization else KeyFacts()
+
+    def usable_cpus(self) -> float | None:
+        """CPUs the run could use: the detect report's figure (affinity and cgroup quota)
+        when present, else the affinity count, else the CPUs in the system."""
+        usable = self.key_facts().usable_cpus
+        if usable is not None:
+            return usable
+        for n in (self.cpus_usable, self.cpu_count):
+            if n is not None and n > 0:
+                return float(n)
+        return None
+
+    def virtualization_summary(self) -> str | None:
+        """The detected layers in one line, outermost first; ``None`` when not detected."""
+        return self.virtualization.headline() if self.virtualization else None
+
+    def virtualization_line(self) -> str:
+        """For tables: the layers, else why detection failed, else ``not detected``."""
+        return self.virtualization_summary() or self.virtualization_error or "not detected"
 
 
 class Owner(_Model):
@@ -249,7 +279,24 @@ class RunResult(_Document):
 
 # ---- versions --------------------------------------------------------------------------------
 # MIGRATIONS[n] turns a version-n document into a version-(n+1) document.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+def _v1_environment(doc: dict[str, Any]) -> dict[str, Any]:
+    """1 -> 2: ``environment.virtualization`` becomes a typed detect report. The free-form
+    mapping of version 1 may hold anything (old producers, fleet hosts): what validates is
+    kept, what does not is dropped and named in ``notes``; an ``{"error": ...}`` entry moves
+    to ``environment.virtualization_error``."""
+    env = doc.get("environment")
+    if not isinstance(env, dict) or "virtualization" not in env:
+        return doc
+    report, error, dropped = detect_report(env["virtualization"], "environment.virtualization")
+    env = dict(env, virtualization=report, virtualization_error=error)
+    doc["environment"] = env
+    if dropped and isinstance(doc.get("notes", []), list):
+        doc["notes"] = [*doc.get("notes", []),
+                        "schema 1 -> 2: dropped invalid parts: " + "; ".join(dropped)]
+    return doc
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_environment}
 
 
 def migrate(doc: dict[str, Any]) -> dict[str, Any]:

@@ -9,23 +9,148 @@ when the work ends it gets its final status and its end time and is saved a last
 * any other exception: ``failed``.
 
 The exception is re-raised after the last save; a failing last save never hides it.
+
+While it runs, the document records its owner (this process: host, pid, boot id, start
+time) and a marker ``<data dir>/running/<id>.json`` says so, with the work directories the
+run registers (:func:`track`). A run killed without a word (SIGKILL, power loss) leaves the
+marker: the next virtbench command finds its owner gone, marks the document ``abandoned`` and
+removes the directories (:mod:`virtbench.experiments.sweep`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Literal, TypeVar
 
-from virtbench.results.model import ExperimentResult, RunResult, utc_now
+from virtbench import paths
+from virtbench.results.model import ExperimentResult, Owner, RunResult, utc_now
 
 Document = RunResult | ExperimentResult
 D = TypeVar("D", RunResult, ExperimentResult)
 INTERRUPT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.read(4096)
+    except OSError:
+        return None
+
+
+def start_time(pid: int) -> int | None:
+    """Clock ticks after boot at which ``pid`` started (``/proc/PID/stat`` field 22), or
+    ``None`` when there is no such process."""
+    stat = _read(f"/proc/{pid}/stat")
+    if stat is None:
+        return None
+    fields = stat.rpartition(")")[2].split()  # the name in (...) may hold spaces
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def boot_id() -> str | None:
+    text = _read(BOOT_ID)
+    return text.strip() if text else None
+
+
+def current_owner() -> Owner:
+    pid = os.getpid()
+    return Owner(hostname=socket.gethostname(), pid=pid, boot_id=boot_id(),
+                 start_time=start_time(pid))
+
+
+def owner_alive(owner: Owner) -> bool:
+    """Whether the process that owns a document may still be running. Another host's
+    documents are never judged (a shared home directory)."""
+    if owner.hostname is not None and owner.hostname != socket.gethostname():
+        return True
+    if owner.boot_id is not None and owner.boot_id != boot_id():
+        return False
+    now = start_time(owner.pid)
+    return now is not None and (owner.start_time is None or now == owner.start_time)
+
+
+def running_dir() -> Path:
+    return paths.data_dir() / "running"
+
+
+_ACTIVE: list[tuple[Document, Path]] = []
+
+
+def _write_marker(doc: Document, marker: Path) -> None:
+    assert doc.owner is not None
+    text = json.dumps({"id": doc.id, "type": doc.type, "started": doc.started,
+                       "owner": doc.owner.model_dump(mode="json")})
+    with contextlib.suppress(OSError):
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, marker)
+
+
+def track(path: Path) -> None:
+    """Register a work directory (or file) of the running document(s): removed by the sweep
+    if the run is killed without a word."""
+    for doc, marker in _ACTIVE:
+        if doc.owner is not None and str(path) not in doc.owner.workdirs:
+            doc.owner.workdirs.append(str(path))
+            _write_marker(doc, marker)
+
+
+def untrack(path: Path) -> None:
+    """The run removed ``path`` itself."""
+    for doc, marker in _ACTIVE:
+        if doc.owner is not None and str(path) in doc.owner.workdirs:
+            doc.owner.workdirs.remove(str(path))
+            _write_marker(doc, marker)
+
+
+@contextlib.contextmanager
+def _owned(doc: Document) -> Iterator[list[bool]]:
+    """Record the owner and write the marker; remove the marker once the caller says the
+    final document is saved (``ended[0] = True``). Otherwise it stays for the sweep."""
+    doc.owner = current_owner()
+    marker = running_dir() / f"{doc.id}.json"
+    _write_marker(doc, marker)
+    _ACTIVE.append((doc, marker))
+    ended = [False]
+    try:
+        yield ended
+    finally:
+        _ACTIVE.remove((doc, marker))
+        if ended[0]:
+            with contextlib.suppress(OSError):
+                marker.unlink()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP wait until the block ends (the final save must not be cut
+    short); they are delivered then. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @dataclass
@@ -63,10 +188,10 @@ def lifecycle(doc: D, save: Callable[[D], object],
     ``save(doc)`` is called now, by the work after each step, and at the end; ``on_end``
     runs before the last save (figures that cover the whole run: wall time, summary)."""
     outcome = Outcome()
-    with interrupt_signals():
-        save(doc)
+    with interrupt_signals(), _owned(doc) as ended:
         failing = True
         try:
+            save(doc)
             yield outcome
             doc.status = outcome.status
             failing = False
@@ -77,11 +202,19 @@ def lifecycle(doc: D, save: Callable[[D], object],
             doc.status = "failed"
             raise
         finally:
-            doc.finished = utc_now()
-            if on_end is not None:
-                on_end()
-            if failing:  # the error in flight is the one to report
-                with contextlib.suppress(Exception):
-                    save(doc)
-            else:
-                save(doc)
+            with _signals_held():
+                _end(doc, save, on_end, failing, ended)
+
+
+def _end(doc: D, save: Callable[[D], object], on_end: Callable[[], None] | None,
+         failing: bool, ended: list[bool]) -> None:
+    doc.finished = utc_now()
+    if on_end is not None:
+        on_end()
+    if failing:  # the error in flight is the one to report
+        with contextlib.suppress(Exception):
+            save(doc)
+            ended[0] = True
+    else:
+        save(doc)
+        ended[0] = True

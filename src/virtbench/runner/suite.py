@@ -34,7 +34,7 @@ from virtbench.results.model import (
     utc_now,
 )
 from virtbench.runner.executor import CopyOutcome, Executor
-from virtbench.runner.lifecycle import lifecycle
+from virtbench.runner.lifecycle import lifecycle, track
 from virtbench.workloads.catalog import INDEX_TESTS, WorkloadSpec
 from virtbench.workloads.output import WorkloadOutputError, parse_output
 
@@ -222,6 +222,7 @@ class SuiteRunner:
         with lifecycle(self.run, self.save, on_end) as outcome:
             workroot = Path(tempfile.mkdtemp(prefix=f"virtbench-{self.run.id}-",
                                              dir=self.config.tmpdir))
+            track(workroot)  # removed by the next virtbench if this one is killed
             try:
                 self._sections(workroot)
             finally:

@@ -52,6 +52,7 @@ from virtbench.results.model import ExperimentResult, RunResult, load_any
 from virtbench.serve import queries as Q
 from virtbench.store import Store, StoreError, open_store
 from virtbench.store.store import RunRow
+from virtbench.workloads.catalog import CATALOG
 
 Document = RunResult | ExperimentResult
 FORMATS = ("html", "json", "csv", "md")
@@ -192,9 +193,12 @@ class Dashboard:
     # -- responses --
     def page(self, request: Request, template: str, status: int = 200,
              **context: Any) -> HTMLResponse:
+        base = request.scope.get("root_path", "")
+        path = request.url.path
+        if base and path.startswith(base):  # uvicorn puts the root path in front
+            path = path[len(base):]
         html = self.env.get_template(template).render(
-            base=request.scope.get("root_path", ""), version=__version__,
-            request_path=request.url.path, query=request.url.query,
+            base=base, version=__version__, request_path=path, query=request.url.query,
             allow_write=self.cfg.allow_write, db=self.store_label(), **context)
         return HTMLResponse(html, status_code=status)
 
@@ -566,45 +570,23 @@ def _round(v: float | None, digits: int = 2) -> float | None:
     return None if v is None else round(v, digits)
 
 
-def _as_dict(value: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if hasattr(value, "model_dump"):
-        dumped: dict[str, Any] = value.model_dump(mode="json")
-        return dumped
-    return value if isinstance(value, dict) else None
-
-
 def _layers(doc: Document) -> list[dict[str, Any]]:
     """The detect report's layers, outermost first, as display rows."""
-    rep = _as_dict(doc.environment.virtualization)
-    out = []
-    for layer in (rep or {}).get("layers") or []:
-        if not isinstance(layer, dict):
-            continue
-        evidence = layer.get("evidence")
-        details = layer.get("details")
-        out.append({
-            "kind": str(layer.get("kind") or "?"), "name": str(layer.get("name") or "?"),
-            "variant": str(layer.get("variant") or ""),
-            "confidence": layer.get("confidence") if isinstance(
-                layer.get("confidence"), int | float) else None,
-            "evidence": [str(e) for e in evidence][:20] if isinstance(evidence, list) else [],
-            "details": report_data.fmt(details) if details else "",
-        })
-    return out
+    rep = doc.environment.virtualization
+    return [{"kind": x.kind, "name": x.name, "variant": x.variant or "",
+             "confidence": x.confidence, "evidence": x.evidence[:20],
+             "details": report_data.fmt(x.details) if x.details else ""}
+            for x in (rep.layers if rep else [])]
 
 
 def _detect(doc: Document) -> dict[str, Any]:
-    rep = _as_dict(doc.environment.virtualization)
-    if not rep:
+    env = doc.environment
+    rep = env.virtualization
+    if rep is None and env.virtualization_error is None:
         return {"ran": False, "summary": None, "advice": []}
-    from virtbench.analysis.explain import layer_summary
-
-    advice = rep.get("advice")
-    return {"ran": True, "error": rep.get("error"),
-            "summary": layer_summary(rep) or ("bare metal" if rep.get("layers") == [] else None),
-            "advice": [str(a) for a in advice] if isinstance(advice, list) else []}
+    return {"ran": True, "error": env.virtualization_error,
+            "summary": env.virtualization_summary(),
+            "advice": list(rep.advice) if rep else []}
 
 
 def _doc_table(doc: Document) -> tuple[list[str], list[list[Any]]]:
@@ -727,7 +709,7 @@ def _history_figures(points: Sequence[Q.HistoryPoint], changes: Sequence[Q.Chang
         if not tx:
             continue
         data.append({"type": "scatter", "mode": "lines+markers",
-                     "name": report_data.SHORT_NAMES.get(tid, name),
+                     "name": CATALOG[tid].label if tid in CATALOG else name,
                      "x": [a for a, _ in tx], "y": [b for _, b in tx],
                      "line": {"color": report_data.PALETTE[n % len(report_data.PALETTE)]},
                      "marker": {"size": 4}})

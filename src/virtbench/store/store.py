@@ -177,40 +177,9 @@ _FINGERPRINT_FIELDS = (
 )
 
 
-def virtualization_summary(virt: dict[str, Any] | None) -> str | None:
-    """A one-line summary of a ``virtbench detect`` report (whatever its exact shape)."""
-    if not virt or not isinstance(virt, dict) or ("error" in virt and len(virt) == 1):
-        return None
-    for key in ("summary", "headline"):
-        value = virt.get(key)
-        if isinstance(value, str) and value:
-            return value
-    layers = virt.get("layers")
-    if isinstance(layers, list) and layers:
-        names: list[str] = []
-        for layer in layers:
-            if isinstance(layer, dict):
-                name = next(
-                    (str(layer[k]) for k in ("name", "technology", "kind", "type")
-                     if layer.get(k)),
-                    None,
-                )
-                if name:
-                    names.append(name)
-            elif isinstance(layer, str):
-                names.append(layer)
-        if names:
-            return " > ".join(names)
-    for key in ("hypervisor", "virtualization", "technology", "type", "kind"):
-        value = virt.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
 def environment_fingerprint(env: Environment) -> str:
     facts = {k: getattr(env, k) for k in _FINGERPRINT_FIELDS}
-    facts["virtualization"] = virtualization_summary(env.virtualization)
+    facts["virtualization"] = env.virtualization_summary()
     blob = json.dumps(facts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -230,7 +199,7 @@ def _env_row(env: Environment) -> dict[str, Any]:
         "compiler_version": env.compiler_version,
         "cflags": " ".join(env.cflags) if env.cflags else None,
         "workload_hash": env.workload_hash,
-        "virtualization": virtualization_summary(env.virtualization),
+        "virtualization": env.virtualization_summary(),
         "facts": json.dumps(env.model_dump(mode="json"), sort_keys=True, default=str),
     }
 
@@ -602,6 +571,6 @@ def load_recorded(row: RunRow) -> Document:
 __all__ = [
     "Document", "RebuildReport", "RunFilter", "RunRow", "Store", "StoreError",
     "default_url", "dispose_engines", "environment_fingerprint", "load_recorded",
-    "master_path", "open_store", "resolve_url", "virtualization_summary",
+    "master_path", "open_store", "resolve_url",
     "warn",
 ]

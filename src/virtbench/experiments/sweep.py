@@ -1,0 +1,152 @@
+"""The sweep on start: what a killed virtbench left behind, cleaned by the next command.
+
+Every virtbench command calls :func:`sweep` before it runs. It costs a directory listing and
+a ``stat`` when nothing was left (the usual case). It finds:
+
+* markers in ``<data dir>/running/`` whose owner is gone (see
+  :mod:`virtbench.runner.lifecycle`): their work directories are removed, their document
+  (still ``running``) is marked ``abandoned`` and indexed again, and cgroup sessions of dead
+  processes are removed;
+* a tune journal whose tune process is gone: the settings it journaled are restored.
+
+Each finding is one line on stderr. A problem while cleaning is a warning, never an error:
+the command the user asked for still runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from virtbench import paths
+
+MARKER_MAX_BYTES = 1 << 20
+
+
+def _say(message: str) -> None:
+    from virtbench import console
+
+    console.warn(message)
+
+
+def sweep(say: Callable[[str], None] = _say) -> list[str]:
+    """Clean what dead runs left; returns the ids of the documents marked abandoned."""
+    abandoned: list[str] = []
+    running = paths.data_dir() / "running"
+    try:
+        markers = sorted(p for p in running.iterdir() if p.suffix == ".json")
+    except OSError:
+        markers = []
+    for marker in markers:
+        with contextlib.suppress(OSError, ValueError):
+            found = _sweep_marker(marker, say)
+            if found:
+                abandoned.append(found)
+    if abandoned:
+        _sweep_cgroups(say)
+    _sweep_journal(say)
+    return abandoned
+
+
+def _read_marker(marker: Path) -> dict[str, Any] | None:
+    fd = os.open(marker, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        if not os.path.isfile(marker):
+            return None
+        data = json.loads(f.read(MARKER_MAX_BYTES))
+    return data if isinstance(data, dict) else None
+
+
+def _sweep_marker(marker: Path, say: Callable[[str], None]) -> str | None:
+    from pydantic import ValidationError
+
+    from virtbench.results.model import Owner
+    from virtbench.runner.lifecycle import owner_alive
+
+    data = _read_marker(marker)
+    try:
+        owner = Owner.model_validate(data.get("owner") if data else None)
+    except ValidationError:
+        marker.unlink()  # not ours to understand: a marker is only a hint
+        return None
+    if owner_alive(owner):
+        return None
+    assert data is not None
+    removed = [d for d in owner.workdirs if _remove_workdir(Path(d))]
+    doc_id = str(data.get("id", ""))
+    marked = _mark_abandoned(doc_id, str(data.get("started", "")), owner.pid)
+    marker.unlink()
+    what = f"document {doc_id} marked abandoned" if marked else f"run {doc_id} had ended"
+    say(f"a virtbench run (pid {owner.pid}) was killed: {what}"
+        + (f", removed {', '.join(removed)}" if removed else ""))
+    return doc_id if marked else None
+
+
+def _remove_workdir(path: Path) -> bool:
+    """Remove a work directory a dead run registered: only virtbench's own temporary names
+    (``virtbench-...``), never a link."""
+    if not path.name.startswith("virtbench-") or path.is_symlink() or not path.exists():
+        return False
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink()
+    return not path.exists()
+
+
+def _mark_abandoned(doc_id: str, started: str, pid: int) -> bool:
+    from virtbench.results.model import load_any, utc_now
+    from virtbench.store import save_and_record
+    from virtbench.store.files import master_path
+
+    path = paths.results_dir() / f"{started[:10]}-{doc_id}.json"
+    if not doc_id or not path.is_file():
+        return False
+    doc = load_any(path)
+    if doc.status != "running" or master_path(doc) != path:
+        return False
+    doc.status = "abandoned"
+    doc.finished = doc.finished or utc_now()
+    doc.notes.append(f"abandoned: its process (pid {pid}) ended without finishing it "
+                     "(killed); found by the next virtbench command")
+    save_and_record(doc)
+    return True
+
+
+def _sweep_cgroups(say: Callable[[str], None]) -> None:
+    try:
+        from virtbench import cgroups
+
+        backend = cgroups.detect()
+        removed = cgroups.sweep_stale(backend)
+    except Exception:  # no cgroups here: nothing to sweep
+        return
+    for d in removed:
+        say(f"removed the cgroup {d} of a killed run")
+
+
+def _sweep_journal(say: Callable[[str], None]) -> None:
+    journal = paths.data_dir() / "tune-journal.json"
+    if not journal.exists():
+        return
+    from virtbench.errors import VirtbenchError
+    from virtbench.experiments import sysctl
+
+    try:
+        doc, outcomes = sysctl.restore_journal(journal)
+    except VirtbenchError as exc:
+        if "still running" not in str(exc):
+            say(f"a killed tune run left settings changed: {exc}")
+        return
+    if doc is None:
+        return
+    done = ", ".join(f"{o.key}={o.now}" for o in outcomes if o.ok)
+    bad = [o for o in outcomes if not o.ok]
+    say(f"a killed tune run (pid {doc.get('pid')}) left settings changed: restored {done}"
+        + (f"; NOT restored: {', '.join(o.key for o in bad)} (run `virtbench tune --restore`)"
+           if bad else ""))

@@ -1,0 +1,146 @@
+"""The sweep on start (virtbench.experiments.sweep): after `kill -9`, the next virtbench
+command marks the document abandoned, removes the work directories and restores journaled
+sysctls."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.conftest import SRC, run_cli
+
+from virtbench import paths
+from virtbench.experiments import sysctl
+from virtbench.experiments.sweep import sweep
+from virtbench.results.model import ExperimentResult, Owner
+from virtbench.runner.lifecycle import current_owner, lifecycle, owner_alive, running_dir
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def _marker(doc_id: str, owner: Owner, started: str = "2026-12-04T10:00:00Z") -> Path:
+    m = running_dir() / f"{doc_id}.json"
+    m.parent.mkdir(parents=True, exist_ok=True)
+    m.write_text(json.dumps({"id": doc_id, "started": started,
+                             "owner": owner.model_dump(mode="json")}))
+    return m
+
+
+def test_kill9_then_any_command_cleans_up(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "virtbench", "io", "postmark", "--files", "300",
+         "--transactions", "10000000", "--dir", str(work)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    proc.stderr.readline()  # "postmark: ..." (the document is open)
+    deadline = time.monotonic() + 60
+    while not list(work.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    proc.stderr.close()
+    assert [p.name[:19] for p in work.iterdir()] == ["virtbench-postmark-"]
+    after = run_cli("runs", check=True)
+    assert "was killed: document" in after.stderr and "marked abandoned" in after.stderr
+    assert list(work.iterdir()) == []
+    assert list(running_dir().iterdir()) == []
+    (doc_path,) = paths.results_dir().glob("*.json")
+    doc = json.loads(doc_path.read_text())
+    assert doc["status"] == "abandoned" and doc["owner"]["pid"] == proc.pid
+    assert "abandoned" in after.stdout
+    again = run_cli("runs", check=True)  # said once
+    assert "killed" not in again.stderr
+
+
+def test_live_and_foreign_owners_are_left_alone() -> None:
+    mine = _marker("aaaaaaaaaaaa", current_owner())
+    other = _marker("bbbbbbbbbbbb", Owner(hostname="elsewhere", pid=_dead_pid()))
+    assert owner_alive(current_owner())
+    assert sweep(say=lambda m: None) == []
+    assert mine.exists() and other.exists()
+
+
+def test_a_reused_pid_is_not_the_owner() -> None:
+    me = current_owner()
+    assert me.start_time is not None
+    assert not owner_alive(me.model_copy(update={"start_time": me.start_time - 1}))
+    assert not owner_alive(me.model_copy(update={"boot_id": "another-boot"}))
+    assert not owner_alive(me.model_copy(update={"pid": _dead_pid()}))
+
+
+def test_only_virtbench_work_directories_are_removed(tmp_path: Path) -> None:
+    keep = tmp_path / "precious"
+    keep.mkdir()
+    gone = tmp_path / "virtbench-postmark-x"
+    gone.mkdir()
+    (gone / "f").write_text("x")
+    link = tmp_path / "virtbench-link"
+    link.symlink_to(keep)
+    owner = Owner(pid=_dead_pid(), workdirs=[str(keep), str(gone), str(link)])
+    m = _marker("cccccccccccc", owner)
+    said: list[str] = []
+    assert sweep(say=said.append) == []  # no document to mark
+    assert keep.is_dir() and link.is_symlink() and not gone.exists() and not m.exists()
+    assert said and "had ended" in said[0]
+
+
+def test_a_finished_document_is_not_marked(tmp_path: Path) -> None:
+    from virtbench.store import save_and_record
+
+    doc = ExperimentResult(experiment="toy")
+    with lifecycle(doc, save_and_record):
+        pass
+    assert doc.status == "complete" and not (running_dir() / f"{doc.id}.json").exists()
+    _marker(doc.id, Owner(pid=_dead_pid()), doc.started)  # killed between save and unlink
+    assert sweep(say=lambda m: None) == []
+    from virtbench.results.model import load_any
+    from virtbench.store.files import master_path
+
+    assert load_any(master_path(doc)).status == "complete"
+
+
+@pytest.mark.parametrize("content", [b"", b"{", b"[]", b'{"owner": 5}', b"\xff" * 100,
+                                     b'{"owner": {"pid": "x"}}'])
+def test_hostile_markers(content: bytes) -> None:
+    m = running_dir() / "dddddddddddd.json"
+    m.parent.mkdir(parents=True, exist_ok=True)
+    m.write_bytes(content)
+    assert sweep(say=lambda s: None) == []
+
+
+def test_a_fifo_marker_does_not_hang() -> None:
+    running_dir().mkdir(parents=True, exist_ok=True)
+    os.mkfifo(running_dir() / "eeeeeeeeeeee.json")
+    started = time.monotonic()
+    assert sweep(say=lambda s: None) == []
+    assert time.monotonic() - started < 5
+
+
+def test_a_dead_tunes_journal_is_restored(tmp_path: Path) -> None:
+    root = tmp_path / "sys"
+    (root / "vm").mkdir(parents=True)
+    (root / "vm" / "dirty_ratio").write_text("20\n")
+    settings = sysctl.plan(["vm.dirty_ratio=40"], root)
+    journal = sysctl.write_journal(settings, root)
+    sysctl.apply(settings)
+    doc = json.loads(journal.read_text())
+    doc["pid"] = _dead_pid()
+    journal.write_text(json.dumps(doc))
+    said: list[str] = []
+    sweep(say=said.append)
+    assert (root / "vm" / "dirty_ratio").read_text().strip() == "20"
+    assert not journal.exists()
+    assert said == [f"a killed tune run (pid {doc['pid']}) left settings changed: restored "
+                    "vm.dirty_ratio=20"]
