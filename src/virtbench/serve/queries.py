@@ -341,20 +341,20 @@ def history(store: Store, *, host: str | None, labels: dict[str, str], copies: i
 
 
 def history_copies(store: Store, *, host: str | None, labels: dict[str, str]) -> list[int]:
-    """The copies counts the runs of this history have (for the copies switch)."""
-    r, e, res, lab = S.run, S.environment, S.result, S.label
-    where: list[Any] = [r.c.kind == "suite", res.c.kind == "score"]
+    """The copies counts the runs of this history have (for the copies switch), from the
+    run table's ``copies`` column (a join on the result table read all of it in SQLite)."""
+    r, e, lab = S.run, S.environment, S.label
+    where: list[Any] = [r.c.kind == "suite"]
     if host:
         where.append(e.c.hostname == host)
     for k, v in labels.items():
         where.append(r.c.id.in_(select(lab.c.run_id).where(and_(lab.c.key == k,
                                                                 lab.c.value == v))))
-    q = (select(res.c.copies).distinct()
-         .select_from(r.join(e, e.c.id == r.c.environment_id)
-                      .join(res, res.c.run_id == r.c.id))
-         .where(*where).order_by(res.c.copies))
     with store._read() as conn:
-        return [int(c) for (c,) in conn.execute(q) if c is not None]
+        found: set[int] = set()
+        for (text,) in conn.execute(_base([r.c.copies]).where(*where).distinct()):
+            found.update(int(c) for c in (text or "").split(",") if c.strip().isdigit())
+    return sorted(found)
 
 
 def changes(points: list[HistoryPoint]) -> list[Change]:
