@@ -93,3 +93,21 @@ def test_guest_advice_only_on_a_guest() -> None:
 ])
 def test_meltdown_by_cpu_generation(model: str | None, state: str) -> None:
     assert meltdown(model)[0] == state
+
+
+def test_the_detect_report_decides_where_present() -> None:
+    from virtbench.probes.model import DetectReport, Layer
+
+    run = parse_text(REF.read_text(), "r.txt")
+    run.environment.virtualization = DetectReport(
+        layers=[Layer("hardware", "bare-metal")], summary="bare metal")
+    ex = explain(run)
+    assert ex.environment["env.platform"] == "bare-metal"
+    assert ex.environment["env.pv_possible"] == "no"
+    assert not {f.rule for f in ex.findings} & {"pv-kernel-entry", "pv-kernel-entry-32"}
+    assert any(k.startswith("detect report") for k in ex.known)
+    run.environment.virtualization = DetectReport(
+        layers=[Layer("hypervisor", "xen", "pv")], summary="xen (pv)")
+    ex = explain(run)
+    assert ex.environment["env.platform"] == "guest"
+    assert {"xen-pv", "pv-kernel-entry"} <= {f.rule for f in ex.findings}

@@ -148,9 +148,17 @@ def platform(run: RunResult, env_facts: Mapping[str, Value]) -> tuple[str, str, 
     if isinstance(hv, str) and hv:
         kind = "xen-pv" if hv == "xen" and env_facts.get("env.xen_guest_type") == "pv" else hv
         return "guest", kind, f"virtbench detect: {env_facts.get('env.summary')}"
+    report = run.environment.virtualization
+    if report is not None:  # the typed detect report: its layers, outermost first
+        kinds = {layer.kind: layer for layer in report.layers}
+        if "hypervisor" not in kinds and "hardware" in kinds:
+            container = kinds.get("container")
+            if container is not None:
+                return ("container", container.name,
+                        f"virtbench detect: {report.headline()} (on bare metal)")
+            return "bare-metal", "", f"virtbench detect: {report.headline()}"
     summary = str(env_facts.get("env.summary") or "")
-    if env_facts.get("env.detected") == "yes" and summary.lower().startswith(("bare", "none",
-                                                                           "no hyper")):
+    if env_facts.get("env.detected") == "yes" and summary.lower().startswith("bare"):
         return "bare-metal", "", f"virtbench detect: {summary}"
     env = run.environment
     kernel = env.kernel or ""

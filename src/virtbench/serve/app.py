@@ -52,6 +52,7 @@ from virtbench.results.model import ExperimentResult, RunResult, load_any
 from virtbench.serve import queries as Q
 from virtbench.store import Store, StoreError, open_store
 from virtbench.store.store import RunRow
+from virtbench.workloads.catalog import CATALOG
 
 Document = RunResult | ExperimentResult
 FORMATS = ("html", "json", "csv", "md")
@@ -192,9 +193,12 @@ class Dashboard:
     # -- responses --
     def page(self, request: Request, template: str, status: int = 200,
              **context: Any) -> HTMLResponse:
+        base = request.scope.get("root_path", "")
+        path = request.url.path
+        if base and path.startswith(base):  # uvicorn puts the root path in front
+            path = path[len(base):]
         html = self.env.get_template(template).render(
-            base=request.scope.get("root_path", ""), version=__version__,
-            request_path=request.url.path, query=request.url.query,
+            base=base, version=__version__, request_path=path, query=request.url.query,
             allow_write=self.cfg.allow_write, db=self.store_label(), **context)
         return HTMLResponse(html, status_code=status)
 
@@ -705,7 +709,7 @@ def _history_figures(points: Sequence[Q.HistoryPoint], changes: Sequence[Q.Chang
         if not tx:
             continue
         data.append({"type": "scatter", "mode": "lines+markers",
-                     "name": report_data.SHORT_NAMES.get(tid, name),
+                     "name": CATALOG[tid].label if tid in CATALOG else name,
                      "x": [a for a, _ in tx], "y": [b for _, b in tx],
                      "line": {"color": report_data.PALETTE[n % len(report_data.PALETTE)]},
                      "marker": {"size": 4}})
