@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 # fontconfig-config) and locales (initdb); name a package here rather than rely on Recommends.
 APT_PACKAGES=(
   gcc libc6-dev make          # workloads are C programs compiled on the host
+  ccache                      # tests build with CC="ccache gcc" (docs/build.md)
   python3-venv python3-dev    # the project's virtual environment
   coreutils grep bsdextrautils  # od, sort, tee, wc for the shell-script workloads
   chromium                    # virtbench report: the HTML is checked in headless Chromium

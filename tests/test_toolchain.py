@@ -211,3 +211,28 @@ def test_sigterm_removes_the_temporary_build(tmp_path: Path) -> None:
     assert "Traceback" not in err
     build_dir = tmp_path / "cache" / "virtbench" / "build"
     assert list(build_dir.iterdir()) == []
+
+
+@pytest.mark.skipif(shutil.which("ccache") is None, reason="ccache is in setup-dev.sh")
+def test_ccache_gcc_builds_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``CC="ccache gcc"``, the issue's case: workloads (what ``run`` builds), experiment
+    programs and static guest programs all compile through ccache. (Each program is compiled
+    and linked in one call, which ccache runs without caching: ``called_for_link``.)"""
+    monkeypatch.setenv("CC", "ccache gcc")
+    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(wl_build, "PROGRAMS", {"pipe": wl_build.PROGRAMS["pipe"]})
+    info = wl_build.ensure_built(get_profile("unixbench-5.1.3"))
+    assert info.cc == "ccache gcc" and (info.bin_dir / "pipe").is_file()
+    assert exp_programs.build("sysmix").is_file()
+    if Path("/usr/lib/x86_64-linux-gnu/libc.a").exists():
+        assert vm_build.static_binary("vmload").is_file()
+
+    def stats() -> dict[str, int]:
+        out = subprocess.run(["ccache", "--print-stats"], capture_output=True, text=True,
+                             check=True).stdout
+        return {k: int(v) for k, v in (ln.split("\t")[:2] for ln in out.splitlines())
+                if v.isdigit()}
+
+    counts = stats()
+    assert counts.get("called_for_link", 0) >= 2, counts

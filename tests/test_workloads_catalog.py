@@ -148,3 +148,28 @@ def test_captured_lines_cover_every_program() -> None:
 
     # every program a test runs has a captured output line (vbgate is runner support)
     assert set(CAPTURED) == {spec.program for spec in CATALOG.values()}
+
+
+def test_one_table_of_per_test_facts() -> None:
+    """The importer, explain and the reports read names, short labels and baselines from
+    the catalog (no table of their own)."""
+    from virtbench.analysis.explain import canonical_id, test_index
+    from virtbench.importers.unixbench import INDEX_BASELINES, test_id
+    from virtbench.report.data import short_name
+    from virtbench.results.model import TestResult
+
+    for spec in CATALOG.values():
+        assert test_id(spec.name) == spec.id
+        # an imported report's spelling: the name in another case, blanks around it
+        t = TestResult(test=spec.name.upper(), name=f"  {spec.name.lower()} ", unit=spec.unit,
+                       copies=1, score=spec.baseline or 1.0)
+        assert canonical_id(t) == spec.id
+        assert short_name(t) == spec.label and spec.short
+        assert test_index(t) == (pytest.approx(10.0) if spec.baseline else None)
+    assert len({s.label for s in CATALOG.values()}) == len(CATALOG)
+    assert {i: CATALOG[i].baseline for i in INDEX_TESTS} == INDEX_BASELINES
+    assert test_id("Recursion Test--Tower of Hanoi") == "hanoi"  # not run by virtbench
+    assert catalog.lookup("no such test") is None
+    unknown = TestResult(test="mystery", name="Mystery", unit="lps", copies=1, score=5.0)
+    assert canonical_id(unknown) == "mystery" and short_name(unknown) == "Mystery"
+    assert test_index(unknown) is None

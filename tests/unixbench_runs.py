@@ -12,9 +12,9 @@ The figures are facts, not fitted values:
 
 from __future__ import annotations
 
-from virtbench.analysis.explain import UNIXBENCH_TESTS
 from virtbench.analysis.stats import geometric_mean
 from virtbench.results.model import Environment, PassResult, RunResult, Section, TestResult
+from virtbench.workloads.catalog import CATALOG
 
 PV_INDEX = {
     "dhry2reg": 2023.7, "whetstone-double": 456.6, "execl": 310.6, "fstime": 634.2,
@@ -45,7 +45,8 @@ UNITS = {"whetstone-double": "MWIPS", "fstime": "KBps", "fsbuffer": "KBps", "fsd
 
 def make_test(test_id: str, copies: int, *, index: float | None = None,
               score: float | None = None, passes: list[float] | None = None) -> TestResult:
-    name, baseline = UNIXBENCH_TESTS[test_id]
+    name, baseline = CATALOG[test_id].name, CATALOG[test_id].baseline
+    assert baseline is not None, test_id
     if score is None:
         assert index is not None
         score = index * baseline / 10.0

@@ -30,25 +30,7 @@ from virtbench.analysis.platform import platform_facts, section_extra
 from virtbench.analysis.platform import unknowns as platform_unknowns
 from virtbench.analysis.stats import geometric_mean
 from virtbench.results.model import Environment, RunResult, Section, TestResult
-
-# ---- the UnixBench tests this module knows -------------------------------------------------
-# id -> (UnixBench report name, index baseline). Used to recognise tests of imported reports
-# by name and to compute an index when a document carries a score but no index.
-UNIXBENCH_TESTS: dict[str, tuple[str, float]] = {
-    "dhry2reg": ("Dhrystone 2 using register variables", 116700.0),
-    "whetstone-double": ("Double-Precision Whetstone", 55.0),
-    "execl": ("Execl Throughput", 43.0),
-    "fstime": ("File Copy 1024 bufsize 2000 maxblocks", 3960.0),
-    "fsbuffer": ("File Copy 256 bufsize 500 maxblocks", 1655.0),
-    "fsdisk": ("File Copy 4096 bufsize 8000 maxblocks", 5800.0),
-    "pipe": ("Pipe Throughput", 12440.0),
-    "context1": ("Pipe-based Context Switching", 4000.0),
-    "spawn": ("Process Creation", 126.0),
-    "shell1": ("Shell Scripts (1 concurrent)", 42.4),
-    "shell8": ("Shell Scripts (8 concurrent)", 6.0),
-    "syscall": ("System Call Overhead", 15000.0),
-}
-_BY_NAME = {name.lower(): tid for tid, (name, _) in UNIXBENCH_TESTS.items()}
+from virtbench.workloads.catalog import CATALOG, lookup
 
 # The groups the derived metrics are made of.
 CPU_TESTS: tuple[str, ...] = ("dhry2reg", "whetstone-double")
@@ -62,15 +44,15 @@ Metrics = dict[str, Value]
 
 
 def canonical_id(test: TestResult) -> str:
-    """The test's id, recognising UnixBench report names (imported reports may differ)."""
-    if test.test in UNIXBENCH_TESTS:
-        return test.test
-    by_id = _BY_NAME.get(test.test.strip().lower(), test.test)
-    return _BY_NAME.get(test.name.strip().lower(), by_id)
+    """The test's catalog id, recognising UnixBench report names (imported reports may
+    differ): by id first, then by name; an unknown test keeps its own id."""
+    spec = lookup(test.test) if test.test in CATALOG else lookup(test.name) or lookup(test.test)
+    return spec.id if spec else test.test
 
 
 def test_index(test: TestResult) -> float | None:
-    """The test's index value: as stored, else computed from its score and a baseline."""
+    """The test's index value: as stored, else computed from its score and the catalog's
+    baseline."""
     if test.status != "ok":
         return None
     if test.index is not None and test.index > 0:
@@ -79,8 +61,8 @@ def test_index(test: TestResult) -> float | None:
         return None
     baseline = test.baseline
     if baseline is None:
-        known = UNIXBENCH_TESTS.get(canonical_id(test))
-        baseline = known[1] if known else None
+        spec = CATALOG.get(canonical_id(test))
+        baseline = spec.baseline if spec else None
     if baseline is None or baseline <= 0:
         return None
     return test.score / baseline * 10.0

@@ -190,6 +190,10 @@ def analyze(conds: list[Condition], samples: dict[str, list[Sample]]) -> tuple[
             "samples": [{"steal_s": s.steal_s, "instances": common.outcome_dicts(s.outcomes)}
                         for s in got],
         })
+    return rows, _summary(rows, solo)
+
+
+def _summary(rows: list[dict[str, Any]], solo: float | None) -> dict[str, Any]:
     last = rows[-1] if rows else None
     summary: dict[str, Any] = {
         "solo_seconds": common.rnd(solo),
@@ -203,7 +207,7 @@ def analyze(conds: list[Condition], samples: dict[str, list[Sample]]) -> tuple[
         summary["main_metric"] = {"name": f"seconds ({last['condition']})",
                                   "value": last["seconds"], "unit": "s",
                                   "lower_is_better": True}
-    return rows, summary
+    return summary
 
 
 class ConsolidateRow(Row):

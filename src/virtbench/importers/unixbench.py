@@ -45,51 +45,11 @@ from virtbench.analysis.stats import geometric_mean
 from virtbench.errors import UsageError
 from virtbench.importers.unixbench_html import html_to_text, looks_like_html_report
 from virtbench.results.model import Environment, RunResult, Section, TestResult, utc_now
-from virtbench.workloads.catalog import CATALOG, INDEX_TESTS
+from virtbench.workloads.catalog import CATALOG, INDEX_TESTS, REPORT_NAMES
 
 # ---- facts about UnixBench's reports ---------------------------------------------------------
-# Report name -> test id (UnixBench's own test names).
-TEST_IDS: dict[str, str] = {
-    "Dhrystone 2 using register variables": "dhry2reg",
-    "Dhrystone 2 without register variables": "dhry2",
-    "Double-Precision Whetstone": "whetstone-double",
-    "System Call Overhead": "syscall",
-    "Pipe-based Context Switching": "context1",
-    "Pipe Throughput": "pipe",
-    "Process Creation": "spawn",
-    "Execl Throughput": "execl",
-    "File Write 1024 bufsize 2000 maxblocks": "fstime-w",
-    "File Read 1024 bufsize 2000 maxblocks": "fstime-r",
-    "File Copy 1024 bufsize 2000 maxblocks": "fstime",
-    "File Write 256 bufsize 500 maxblocks": "fsbuffer-w",
-    "File Read 256 bufsize 500 maxblocks": "fsbuffer-r",
-    "File Copy 256 bufsize 500 maxblocks": "fsbuffer",
-    "File Write 4096 bufsize 8000 maxblocks": "fsdisk-w",
-    "File Read 4096 bufsize 8000 maxblocks": "fsdisk-r",
-    "File Copy 4096 bufsize 8000 maxblocks": "fsdisk",
-    "Arithoh": "arithoh",
-    "Arithmetic Test (short)": "short",
-    "Arithmetic Test (int)": "int",
-    "Arithmetic Test (long)": "long",
-    "Arithmetic Test (float)": "float",
-    "Arithmetic Test (double)": "double",
-    "Dc: sqrt(2) to 99 decimal places": "dc",
-    "Recursion Test -- Tower of Hanoi": "hanoi",
-    "Recursion Test--Tower of Hanoi": "hanoi",
-    "Grep a large file (system's grep)": "grep",
-    "Exec System Call Overhead": "sysexec",
-    "2D graphics: rectangles": "2d-rects",
-    "2D graphics: lines": "2d-lines",
-    "2D graphics: circles": "2d-circle",
-    "2D graphics: ellipses": "2d-ellipse",
-    "2D graphics: polygons": "2d-shapes",
-    "2D graphics: aa polygons": "2d-aashapes",
-    "2D graphics: complex polygons": "2d-polys",
-    "2D graphics: text": "2d-text",
-    "2D graphics: images and blits": "2d-blit",
-    "2D graphics: windows": "2d-window",
-    "3D graphics: gears": "ubgears",
-}
+# Report name -> test id (UnixBench's own test names): the catalog's table.
+TEST_IDS: dict[str, str] = REPORT_NAMES
 
 # The System Benchmarks Index: its 12 tests and their published baselines (one table: the
 # suite's catalog).

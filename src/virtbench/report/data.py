@@ -36,19 +36,11 @@ from virtbench.report.experiments import (
     view_for,
 )
 from virtbench.results.model import ExperimentResult, RunResult, Section, TestResult, utc_now
-from virtbench.workloads.catalog import INDEX_TESTS
+from virtbench.workloads.catalog import CATALOG, INDEX_TESTS
 
 Document = RunResult | ExperimentResult
 
 # Short axis labels for the UnixBench tests (full names are in hover text and tables).
-SHORT_NAMES: dict[str, str] = {
-    "dhry2reg": "Dhrystone", "whetstone-double": "Whetstone", "execl": "Execl",
-    "fstime": "File copy 1K", "fsbuffer": "File copy 256", "fsdisk": "File copy 4K",
-    "fstime-r": "File read 1K", "fstime-w": "File write 1K", "fsbuffer-r": "File read 256",
-    "fsbuffer-w": "File write 256", "fsdisk-r": "File read 4K", "fsdisk-w": "File write 4K",
-    "pipe": "Pipe", "context1": "Context switch", "spawn": "Process creation",
-    "shell1": "Shell 1", "shell8": "Shell 8", "shell16": "Shell 16", "syscall": "Syscall",
-}
 # One colour per run, in order (colour-blind-safe palette).
 PALETTE = ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB",
            "#332288", "#117733", "#882255")
@@ -56,7 +48,9 @@ SEVERITY_LABEL = {"high": "Important", "warn": "Warning", "info": "Note"}
 
 
 def short_name(test: TestResult) -> str:
-    return SHORT_NAMES.get(canonical_id(test), test.name)
+    """The catalog's short label of the test (``Context switch``), else its name."""
+    spec = CATALOG.get(canonical_id(test))
+    return spec.label if spec else test.name
 
 
 def _copies_label(copies: int) -> str:
@@ -511,7 +505,7 @@ def _environment_rows(docs: Sequence[Document]) -> list[tuple[str, list[str]]]:
 def index_value(section: Section | None) -> tuple[str, str]:
     """(the section's System Benchmarks Index Score, a note). A section without one (a
     partial or interrupted run) gets the geometric mean of the index values it has and the
-    note ``partial: 9 of 12 tests``, as the fleet table does (fleet.views.score_of)."""
+    note ``partial: 9 of 12 tests``, as the fleet table does (report.fleet.score_of)."""
     if section is None:
         return "—", ""
     if section.index_score:

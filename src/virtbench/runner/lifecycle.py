@@ -121,17 +121,36 @@ def untrack(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _owned(doc: Document) -> Iterator[None]:
+def _owned(doc: Document) -> Iterator[list[bool]]:
+    """Record the owner and write the marker; remove the marker once the caller says the
+    final document is saved (``ended[0] = True``). Otherwise it stays for the sweep."""
     doc.owner = current_owner()
     marker = running_dir() / f"{doc.id}.json"
     _write_marker(doc, marker)
     _ACTIVE.append((doc, marker))
+    ended = [False]
+    try:
+        yield ended
+    finally:
+        _ACTIVE.remove((doc, marker))
+        if ended[0]:
+            with contextlib.suppress(OSError):
+                marker.unlink()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP wait until the block ends (the final save must not be cut
+    short); they are delivered then. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
         yield
     finally:
-        _ACTIVE.remove((doc, marker))
-        with contextlib.suppress(OSError):
-            marker.unlink()
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @dataclass
@@ -169,10 +188,10 @@ def lifecycle(doc: D, save: Callable[[D], object],
     ``save(doc)`` is called now, by the work after each step, and at the end; ``on_end``
     runs before the last save (figures that cover the whole run: wall time, summary)."""
     outcome = Outcome()
-    with interrupt_signals(), _owned(doc):
-        save(doc)
+    with interrupt_signals(), _owned(doc) as ended:
         failing = True
         try:
+            save(doc)
             yield outcome
             doc.status = outcome.status
             failing = False
@@ -183,11 +202,19 @@ def lifecycle(doc: D, save: Callable[[D], object],
             doc.status = "failed"
             raise
         finally:
-            doc.finished = utc_now()
-            if on_end is not None:
-                on_end()
-            if failing:  # the error in flight is the one to report
-                with contextlib.suppress(Exception):
-                    save(doc)
-            else:
-                save(doc)
+            with _signals_held():
+                _end(doc, save, on_end, failing, ended)
+
+
+def _end(doc: D, save: Callable[[D], object], on_end: Callable[[], None] | None,
+         failing: bool, ended: list[bool]) -> None:
+    doc.finished = utc_now()
+    if on_end is not None:
+        on_end()
+    if failing:  # the error in flight is the one to report
+        with contextlib.suppress(Exception):
+            save(doc)
+            ended[0] = True
+    else:
+        save(doc)
+        ended[0] = True

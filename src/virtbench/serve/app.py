@@ -52,6 +52,7 @@ from virtbench.results.model import ExperimentResult, RunResult, load_any
 from virtbench.serve import queries as Q
 from virtbench.store import Store, StoreError, open_store
 from virtbench.store.store import RunRow
+from virtbench.workloads.catalog import CATALOG
 
 Document = RunResult | ExperimentResult
 FORMATS = ("html", "json", "csv", "md")
@@ -192,9 +193,12 @@ class Dashboard:
     # -- responses --
     def page(self, request: Request, template: str, status: int = 200,
              **context: Any) -> HTMLResponse:
+        base = request.scope.get("root_path", "")
+        path = request.url.path
+        if base and path.startswith(base):  # uvicorn puts the root path in front
+            path = path[len(base):]
         html = self.env.get_template(template).render(
-            base=request.scope.get("root_path", ""), version=__version__,
-            request_path=request.url.path, query=request.url.query,
+            base=base, version=__version__, request_path=path, query=request.url.query,
             allow_write=self.cfg.allow_write, db=self.store_label(), **context)
         return HTMLResponse(html, status_code=status)
 
@@ -289,7 +293,14 @@ class Dashboard:
         if not low <= len(ids) <= high:
             raise PageError(400, f"{what} takes {low} to {high} runs (run=ID&run=ID...); "
                                  f"got {len(ids)}")
-        return [load_doc(self._row(i)) for i in ids]
+        rows = [self._row(i) for i in ids]
+        if len(rows) <= 2:
+            return [load_doc(r) for r in rows]
+        # Reading ten files one after the other waits on the disk ten times.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(4, len(rows))) as pool:
+            return list(pool.map(load_doc, rows))
 
     def compare(self, request: Request) -> Response:
         fmt = _format(request)
@@ -705,7 +716,7 @@ def _history_figures(points: Sequence[Q.HistoryPoint], changes: Sequence[Q.Chang
         if not tx:
             continue
         data.append({"type": "scatter", "mode": "lines+markers",
-                     "name": report_data.SHORT_NAMES.get(tid, name),
+                     "name": CATALOG[tid].label if tid in CATALOG else name,
                      "x": [a for a, _ in tx], "y": [b for _, b in tx],
                      "line": {"color": report_data.PALETTE[n % len(report_data.PALETTE)]},
                      "marker": {"size": 4}})

@@ -175,17 +175,17 @@ def _where(rq: RunQuery) -> list[Any]:
 
 
 def _score_1() -> Any:
-    """The 1-copy System Benchmarks Index Score rows (found through ix_result_test)."""
-    res = S.result
-    return (select(res.c.run_id, res.c.value)
-            .where(and_(res.c.test == "index_score", res.c.kind == "score", res.c.copies == 1))
-            .subquery("score1"))
+    """The result rows of the 1-copy System Benchmarks Index Score (joined on run_id, kind and
+    copies so that both databases look them up through ix_result_run: with a ``test``
+    condition SQLite picked ix_result_test and read every score row for each run)."""
+    return S.result.alias("score1")
 
 
 def _base(columns: list[Any], score: Any = None) -> Select[Any]:
     joined = S.run.join(S.environment, S.environment.c.id == S.run.c.environment_id)
     if score is not None:
-        joined = joined.outerjoin(score, score.c.run_id == S.run.c.id)
+        joined = joined.outerjoin(score, and_(score.c.run_id == S.run.c.id,
+                                              score.c.kind == "score", score.c.copies == 1))
     return select(*columns).select_from(joined)
 
 

@@ -248,12 +248,7 @@ class Migrator:
         o = self.o
         pid = self._start_load(src, point.dirty_rate_mb)
         src_start = len(src.data.snapshot())
-        # before window; wait until the workload has filled its working set and reports
-        if src.data.wait_for(lambda ln: PROGRESS.match(ln.text) is not None, src_start,
-                               60) is None:
-            tail = " | ".join(ln.text for ln in src.data.snapshot()[src_start:][-3:])
-            raise GuestError(f"{src.name}: workload printed no progress in 60 s: {tail}; "
-                             f"console: {src.console_tail()}")
+        self._wait_for_progress(src, src_start)
         time.sleep(o.settle)
 
         self.generation += 1
@@ -281,47 +276,14 @@ class Migrator:
         src.cmd("migrate", uri=uri)
         samples, iterations, info, postcopy_started = self._watch(src, t_start)
         t_end = time.monotonic()
-        if info.get("status") not in ("completed", "failed", "cancelled"):
-            with contextlib.suppress(GuestError):
-                src.cmd("migrate_cancel")
-            final = self._wait_status(src, ("cancelled", "failed", "completed"), 30)
-            if final.get("status") == "completed":  # it finished as we cancelled it
-                info = final
-            else:
-                info = {**info, "status": final.get("status", info.get("status"))}
+        info = self._end_migration(src, info)
         converged = info.get("status") == "completed"
-        after_guest = src
         source_gone = None
-        job, node = f"mirror{gen}", f"mirror-target{gen}"
-        if converged:
-            if block:  # complete the mirror (cancel after ready = done, no pivot), resume
-                with contextlib.suppress(GuestError):
-                    src.cmd("block-job-cancel", device=job)
-                dst.cmd("block-export-del", id="exp0", mode="hard")
-                dst.cmd("nbd-server-stop")
-                dst.cmd("cont")
-            after_guest = dst
-        elif block:  # the guest stays: drop the mirror and its NBD connection
-            with contextlib.suppress(GuestError):
-                src.cmd("block-job-cancel", device=job, force=True)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and any(
-                    j.get("device") == job for j in src.cmd("query-block-jobs")):
-                time.sleep(POLL)
-            with contextlib.suppress(GuestError):
-                src.cmd("blockdev-del", **{"node-name": node})
+        if block:
+            self._end_mirror(src, dst, gen, converged)
+        after_guest = dst if converged else src
         after_start = len(after_guest.data.snapshot()) if after_guest is src else 0
-        hit = None
-        kicks = 0
-        deadline = time.monotonic() + 60
-        while hit is None and time.monotonic() < deadline:
-            hit = after_guest.data.wait_for(lambda ln: PROGRESS.match(ln.text) is not None,
-                                            after_start, KICK_AFTER)
-            if hit is None:  # a stalled 16550 transmitter (see SerialReader.kick)
-                if _crashed(after_guest):
-                    break
-                kicks += 1
-                after_guest.data.kick()
+        hit, kicks = self._wait_resumed(after_guest, after_start)
         if hit is None:
             return self._crashed_point(point, info, samples, iterations, src, dst, src_start,
                                        after_guest, t_start, t_end, converged, pid)
@@ -335,14 +297,7 @@ class Migrator:
             dst.stop()
         time.sleep(o.settle)
         # proof of continuity: same boot id, counter continues
-        boot_id_after = None
-        for _ in range(3):  # a line can be damaged on the serial port: read it again
-            rc, out = after_guest.run("cat /proc/sys/kernel/random/boot_id", 30)
-            ids = [ln.strip() for ln in out if UUID.match(ln.strip())]
-            if rc == 0 and ids:
-                boot_id_after = ids[-1]
-                break
-            self.log(f"  boot id unreadable, again (got {out[-3:]})")
+        boot_id_after = self._boot_id(after_guest)
         after_guest.run(f"kill {pid}", 30)
         if converged:
             src_lines = _progress(src_snapshot, "source")
@@ -353,6 +308,73 @@ class Migrator:
         return self._analyse(point, info, samples, iterations, src_lines, dst_lines, t_start,
                              t_end, t_resumed, converged, boot_id_after, source_gone,
                              postcopy_started, mirror_seconds, kicks)
+
+    def _wait_for_progress(self, src: Guest, start: int) -> None:
+        """The before window: wait until the workload has filled its working set and
+        reports."""
+        if src.data.wait_for(lambda ln: PROGRESS.match(ln.text) is not None, start,
+                             60) is None:
+            tail = " | ".join(ln.text for ln in src.data.snapshot()[start:][-3:])
+            raise GuestError(f"{src.name}: workload printed no progress in 60 s: {tail}; "
+                             f"console: {src.console_tail()}")
+
+    def _end_migration(self, src: Guest, info: dict[str, Any]) -> dict[str, Any]:
+        """The final migration status: a migration still going is cancelled (it may finish
+        as it is cancelled)."""
+        if info.get("status") in ("completed", "failed", "cancelled"):
+            return info
+        with contextlib.suppress(GuestError):
+            src.cmd("migrate_cancel")
+        final = self._wait_status(src, ("cancelled", "failed", "completed"), 30)
+        if final.get("status") == "completed":  # it finished as we cancelled it
+            return final
+        return {**info, "status": final.get("status", info.get("status"))}
+
+    def _end_mirror(self, src: Guest, dst: Guest, gen: int, converged: bool) -> None:
+        """``--storage block``: complete the disk mirror and resume the destination, or (the
+        guest stays) drop the mirror and its NBD connection."""
+        job, node = f"mirror{gen}", f"mirror-target{gen}"
+        if converged:  # cancel after ready = done, no pivot
+            with contextlib.suppress(GuestError):
+                src.cmd("block-job-cancel", device=job)
+            dst.cmd("block-export-del", id="exp0", mode="hard")
+            dst.cmd("nbd-server-stop")
+            dst.cmd("cont")
+            return
+        with contextlib.suppress(GuestError):
+            src.cmd("block-job-cancel", device=job, force=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+                j.get("device") == job for j in src.cmd("query-block-jobs")):
+            time.sleep(POLL)
+        with contextlib.suppress(GuestError):
+            src.cmd("blockdev-del", **{"node-name": node})
+
+    def _wait_resumed(self, guest: Guest, start: int
+                      ) -> tuple[tuple[int, SerialLine] | None, int]:
+        """(the guest's first progress line after ``start``, or None if it crashed or said
+        nothing in 60 s; how many times its serial port had to be kicked)."""
+        hit = None
+        kicks = 0
+        deadline = time.monotonic() + 60
+        while hit is None and time.monotonic() < deadline:
+            hit = guest.data.wait_for(lambda ln: PROGRESS.match(ln.text) is not None,
+                                      start, KICK_AFTER)
+            if hit is None:  # a stalled 16550 transmitter (see SerialReader.kick)
+                if _crashed(guest):
+                    break
+                kicks += 1
+                guest.data.kick()
+        return hit, kicks
+
+    def _boot_id(self, guest: Guest) -> str | None:
+        for _ in range(3):  # a line can be damaged on the serial port: read it again
+            rc, out = guest.run("cat /proc/sys/kernel/random/boot_id", 30)
+            ids = [ln.strip() for ln in out if UUID.match(ln.strip())]
+            if rc == 0 and ids:
+                return ids[-1]
+            self.log(f"  boot id unreadable, again (got {out[-3:]})")
+        return None
 
     def _crashed_point(self, point: Point, info: dict[str, Any],
                        samples: list[dict[str, Any]], iterations: list[dict[str, Any]],
@@ -459,19 +481,14 @@ class Migrator:
             time.sleep(POLL)
 
     # ---- analysis -------------------------------------------------------------------------
-    def _analyse(self, point: Point, info: dict[str, Any], samples: list[dict[str, Any]],
-                 iterations: list[dict[str, Any]], src_lines: list[ProgressSample],
-                 dst_lines: list[ProgressSample], t_start: float, t_end: float,
-                 t_resumed: float, converged: bool, boot_id_after: str | None,
-                 source_gone: bool | None, postcopy: bool, mirror_seconds: float | None,
-                 kicks: int = 0) -> PointResult:
+    def _continuity(self, src_lines: list[ProgressSample], dst_lines: list[ProgressSample],
+                    t_start: float, t_end: float, t_resumed: float, converged: bool,
+                    continuous: bool
+                    ) -> tuple[float | None, float | None, float | None, int, bool]:
+        """(throughput during, after; the switch-over gap; lines replayed; whether the
+        guest's counter continues) of one migration."""
         o = self.o
-        ram = info.get("ram", {})
-        all_lines = src_lines + dst_lines
-        nonces = {s.nonce for s in all_lines}
-        seqs = [s.seq for s in all_lines]
-        continuous = len(nonces) == 1 and all(b > a for a, b in itertools.pairwise(seqs))
-        before = _rate(src_lines, t_start - o.settle, t_start)
+        nonces = {s.nonce for s in src_lines + dst_lines}
         if converged:
             last_src = max((s.t for s in src_lines if s.t <= t_end), default=t_start)
             during = _rate(src_lines, t_start, last_src)
@@ -494,6 +511,41 @@ class Migrator:
             switch_gap = None
             counter_continues = continuous
             replayed = 0
+        return during, after, switch_gap, replayed, counter_continues
+
+    def _explain_non_convergence(self, row: dict[str, Any], point: Point) -> None:
+        """``row["non_convergence"]`` and ``row["reason"]``: why the migration did not end."""
+        o = self.o
+        dirty = row["dirty_mb_s_qemu"] or row["dirty_mb_s_guest"] or 0.0
+        bw_mb = point.bandwidth / MiB
+        if dirty >= 0.9 * bw_mb:
+            why = (f"the guest dirties {dirty:g} MB/s, as fast as or faster than "
+                   f"{fmt_rate(point.bandwidth)}/s can send: it cannot converge")
+            row["non_convergence"] = "dirty rate >= bandwidth"
+        else:
+            why = (f"still iterating ({dirty:g} MB/s dirtied < {bw_mb:g} MB/s): "
+                   "a longer --timeout may let it finish")
+            row["non_convergence"] = "timeout"
+        row["reason"] = (
+            f"not converged in {o.timeout:g} s: {row['iterations']} iterations, "
+            f"{row['remaining_mb']} MB still to send; {why}"
+        )
+
+    def _analyse(self, point: Point, info: dict[str, Any], samples: list[dict[str, Any]],
+                 iterations: list[dict[str, Any]], src_lines: list[ProgressSample],
+                 dst_lines: list[ProgressSample], t_start: float, t_end: float,
+                 t_resumed: float, converged: bool, boot_id_after: str | None,
+                 source_gone: bool | None, postcopy: bool, mirror_seconds: float | None,
+                 kicks: int = 0) -> PointResult:
+        o = self.o
+        ram = info.get("ram", {})
+        all_lines = src_lines + dst_lines
+        nonces = {s.nonce for s in all_lines}
+        seqs = [s.seq for s in all_lines]
+        continuous = len(nonces) == 1 and all(b > a for a, b in itertools.pairwise(seqs))
+        before = _rate(src_lines, t_start - o.settle, t_start)
+        during, after, switch_gap, replayed, counter_continues = self._continuity(
+            src_lines, dst_lines, t_start, t_end, t_resumed, converged, continuous)
         window = [s for s in all_lines if t_start - 1 <= s.t <= t_resumed + 1]
         gaps = [b.t - a.t for a, b in itertools.pairwise(window)]
         max_gap = max(gaps, default=None)
@@ -553,18 +605,5 @@ class Migrator:
                            f"resumed by {kicks} kick(s) of {KICK_AFTER:g} s: guest_downtime_ms "
                            "includes that stall")
         if not converged:
-            dirty = row["dirty_mb_s_qemu"] or row["dirty_mb_s_guest"] or 0.0
-            bw_mb = point.bandwidth / MiB
-            if dirty >= 0.9 * bw_mb:
-                why = (f"the guest dirties {dirty:g} MB/s, as fast as or faster than "
-                       f"{fmt_rate(point.bandwidth)}/s can send: it cannot converge")
-                row["non_convergence"] = "dirty rate >= bandwidth"
-            else:
-                why = (f"still iterating ({dirty:g} MB/s dirtied < {bw_mb:g} MB/s): "
-                       "a longer --timeout may let it finish")
-                row["non_convergence"] = "timeout"
-            row["reason"] = (
-                f"not converged in {o.timeout:g} s: {row['iterations']} iterations, "
-                f"{row['remaining_mb']} MB still to send; {why}"
-            )
+            self._explain_non_convergence(row, point)
         return PointResult(row=row, iterations=iterations, samples=samples)

@@ -1,6 +1,8 @@
 """The tests of the UnixBench-compatible suite: one :class:`WorkloadSpec` per test.
 
-Names, durations, passes and index baselines are UnixBench's (5.1.3 and 6.0 agree).  Groups:
+The one table of per-test facts: the importer, ``explain`` and the reports read names,
+short labels and baselines from here. Names, durations, passes and index baselines are
+UnixBench's (5.1.3 and 6.0 agree).  Groups:
 
 * ``index``  - the 12 tests of the System Benchmarks Index, in UnixBench's report order
 * ``system`` - UnixBench's own "system" group: execl, the three file copies, pipe,
@@ -47,6 +49,13 @@ class WorkloadSpec:
     args: tuple[str, ...] = ("{duration}",)
     # Disk space one copy needs, in KiB (file tests), 0 otherwise.
     disk_kib: int = 0
+    # Short label for charts and narrow tables, e.g. "Context switch" (default: the name).
+    short: str = ""
+
+    @property
+    def label(self) -> str:
+        """The short label, else the UnixBench name."""
+        return self.short or self.name
 
     def argv(self, bin_dir: Path, duration: float, workdir: Path) -> list[str]:
         """The command line for ONE copy, to run with ``cwd=workdir`` (private per copy)."""
@@ -95,12 +104,14 @@ def _simple(
     passes: int,
     baseline: float,
     groups: tuple[str, ...],
+    short: str,
     program: str | None = None,
 ) -> None:
     register(
         WorkloadSpec(
             id=id,
             name=name,
+            short=short,
             program=program or id,
             unit=unit,
             timebase=0 if unit == "MWIPS" else 1,
@@ -115,10 +126,12 @@ def _simple(
 
 def _file(id: str, mode: str, bufsize: int, maxblocks: int, baseline: float | None) -> None:
     label = {"c": "Copy", "r": "Read", "w": "Write"}[mode]
+    size = {1024: "1K", 256: "256", 4096: "4K"}.get(bufsize, str(bufsize))
     register(
         WorkloadSpec(
             id=id,
             name=f"File {label} {bufsize} bufsize {maxblocks} maxblocks",
+            short=f"File {label.lower()} {size}",
             program="fstime",
             unit="KBps",
             timebase=0,
@@ -148,6 +161,7 @@ def _shell(id: str, concurrency: int, baseline: float | None) -> None:
         WorkloadSpec(
             id=id,
             name=f"Shell Scripts ({concurrency} concurrent)",
+            short=f"Shell {concurrency}",
             program="looper",
             unit="lpm",
             timebase=60,
@@ -163,18 +177,23 @@ def _shell(id: str, concurrency: int, baseline: float | None) -> None:
 
 
 # The index tests, in UnixBench's report order.
-_simple("dhry2reg", "Dhrystone 2 using register variables", "lps", 10.0, 10, 116700.0, ("index",))
-_simple("whetstone-double", "Double-Precision Whetstone", "MWIPS", 10.0, 10, 55.0, ("index",))
-_simple("execl", "Execl Throughput", "lps", 30.0, 3, 43.0, ("index", "system"))
+_simple("dhry2reg", "Dhrystone 2 using register variables", "lps", 10.0, 10, 116700.0, ("index",),
+        "Dhrystone")
+_simple("whetstone-double", "Double-Precision Whetstone", "MWIPS", 10.0, 10, 55.0, ("index",),
+        "Whetstone")
+_simple("execl", "Execl Throughput", "lps", 30.0, 3, 43.0, ("index", "system"), "Execl")
 _file("fstime", "c", 1024, 2000, 3960.0)
 _file("fsbuffer", "c", 256, 500, 1655.0)
 _file("fsdisk", "c", 4096, 8000, 5800.0)
-_simple("pipe", "Pipe Throughput", "lps", 10.0, 10, 12440.0, ("index", "system"))
-_simple("context1", "Pipe-based Context Switching", "lps", 10.0, 10, 4000.0, ("index", "system"))
-_simple("spawn", "Process Creation", "lps", 30.0, 3, 126.0, ("index", "system"))
+_simple("pipe", "Pipe Throughput", "lps", 10.0, 10, 12440.0, ("index", "system"), "Pipe")
+_simple("context1", "Pipe-based Context Switching", "lps", 10.0, 10, 4000.0, ("index", "system"),
+        "Context switch")
+_simple("spawn", "Process Creation", "lps", 30.0, 3, 126.0, ("index", "system"),
+        "Process creation")
 _shell("shell1", 1, 42.4)
 _shell("shell8", 8, 6.0)
-_simple("syscall", "System Call Overhead", "lps", 10.0, 10, 15000.0, ("index", "system"))
+_simple("syscall", "System Call Overhead", "lps", 10.0, 10, 15000.0, ("index", "system"),
+        "Syscall")
 # Not in the index.
 _file("fstime-w", "w", 1024, 2000, None)
 _file("fstime-r", "r", 1024, 2000, None)
@@ -185,6 +204,47 @@ _file("fsdisk-r", "r", 4096, 8000, None)
 _shell("shell16", 16, None)
 
 INDEX_TESTS: tuple[str, ...] = tuple(s.id for s in CATALOG.values() if "index" in s.groups)
+
+# UnixBench tests virtbench does not run, by their report names: imported reports keep their
+# ids (UnixBench's own).
+OTHER_UNIXBENCH_TESTS: dict[str, str] = {
+    "Dhrystone 2 without register variables": "dhry2",
+    "Arithoh": "arithoh",
+    "Arithmetic Test (short)": "short",
+    "Arithmetic Test (int)": "int",
+    "Arithmetic Test (long)": "long",
+    "Arithmetic Test (float)": "float",
+    "Arithmetic Test (double)": "double",
+    "Dc: sqrt(2) to 99 decimal places": "dc",
+    "Recursion Test -- Tower of Hanoi": "hanoi",
+    "Recursion Test--Tower of Hanoi": "hanoi",
+    "Grep a large file (system's grep)": "grep",
+    "Exec System Call Overhead": "sysexec",
+    "2D graphics: rectangles": "2d-rects",
+    "2D graphics: lines": "2d-lines",
+    "2D graphics: circles": "2d-circle",
+    "2D graphics: ellipses": "2d-ellipse",
+    "2D graphics: polygons": "2d-shapes",
+    "2D graphics: aa polygons": "2d-aashapes",
+    "2D graphics: complex polygons": "2d-polys",
+    "2D graphics: text": "2d-text",
+    "2D graphics: images and blits": "2d-blit",
+    "2D graphics: windows": "2d-window",
+    "3D graphics: gears": "ubgears",
+}
+
+# Report name -> test id, for every UnixBench test: the catalog's, then the others.
+REPORT_NAMES: dict[str, str] = {
+    **{s.name: s.id for s in CATALOG.values()}, **OTHER_UNIXBENCH_TESTS,
+}
+_BY_FOLDED_NAME = {s.name.lower(): s for s in CATALOG.values()}
+
+
+def lookup(id_or_name: str) -> WorkloadSpec | None:
+    """The catalog's test with this id or UnixBench report name (case and surrounding
+    blanks ignored: imported reports vary), or ``None``."""
+    key = id_or_name.strip()
+    return CATALOG.get(key) or _BY_FOLDED_NAME.get(key.lower())
 
 # The order in which a group's tests run: UnixBench's (./Run runs syscall before the shell
 # tests and each file test's write and read variants before its copy), then the rest.
