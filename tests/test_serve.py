@@ -247,6 +247,10 @@ def test_behind_a_proxy_at_a_sub_path(tmp_path: Path) -> None:
         assert '<a href="/vb/runs" class="on">Runs</a>' in r.text
         moved = httpx.get(base + "/runs/prox", follow_redirects=False)
         assert moved.status_code == 307 and moved.headers["location"] == "/vb/runs/proxy1"
+    app = create_app(ServeConfig(db_url=url, token="t0ken"))
+    with running_server(app, root_path="/vb") as base:
+        once = httpx.get(base + "/runs?token=t0ken&host=h", follow_redirects=False)
+        assert once.status_code == 303 and once.headers["location"] == "/vb/runs?host=h"
     dispose_engines()
 
 
