@@ -5,7 +5,8 @@ the script prints its wall time, its peak resident memory (``ru_maxrss`` of that
 ``wait4``) and what detect said about the tree. Trees: FIFOs as ``dmesg.txt`` and
 ``proc/cpuinfo``, a character device (``/dev/zero``'s numbers, when ``mknod`` is permitted),
 symlink loops, absolute links into the live ``/proc`` and ``/sys``, a 100 MB kernel log with
-many boots, a 100 MB log of one boot, a 100 MB ``proc/cpuinfo``, and a baseline tree.
+many boots, a 100 MB log of one boot, a 1 TB sparse log, a 100 MB log in one line, a
+directory of 100000 entries, a 100 MB ``proc/cpuinfo``, and a baseline tree.
 
     PYTHONPATH=src python bench/detect_hostile.py [--size-mb 100]
 
@@ -95,6 +96,20 @@ def build(base: Path, size_mb: int) -> dict[str, Path]:
     _big_log(t / "kern.log", size, 50)
     t = tree(f"{size_mb} MB kernel log, one boot")
     _big_log(t / "dmesg.txt", size, 1)
+    t = tree("1 TB sparse kernel log")
+    with open(t / "dmesg.txt", "w") as fh:
+        fh.write(BOOT.format(n=0))
+        fh.truncate(2**40)
+    t = tree(f"{size_mb} MB kernel log in one line")
+    with open(t / "dmesg.txt", "w") as fh:
+        fh.write(BOOT.format(n=0))
+        line = "x" * (1 << 20)
+        for _ in range(size_mb):
+            fh.write(line)
+    t = tree("100000 entries in sys/block")
+    (t / "sys" / "block").mkdir(parents=True)
+    for i in range(100000):
+        (t / "sys" / "block" / f"sd{i}").mkdir()
     t = tree(f"{size_mb} MB proc/cpuinfo")
     block = (DATA / "kvm-virtio" / "proc" / "cpuinfo").read_text()
     with open(t / "proc" / "cpuinfo", "w") as fh:

@@ -33,17 +33,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 
-def _docs(n: int, seed: int = 1) -> list:  # type: ignore[type-arg]
+def _docs(n: int, seed: int = 1) -> Iterator[Any]:
     from serve_data import documents
 
     templates = documents()
     rnd = random.Random(seed)
-    out = []
     start = time.mktime((2025, 12, 1, 0, 0, 0, 0, 0, 0))
     for i in range(n):
         doc = templates[i % len(templates)].model_copy(deep=True)
@@ -57,8 +57,7 @@ def _docs(n: int, seed: int = 1) -> list:  # type: ignore[type-arg]
         if i % 50 == 0:
             doc.labels["fleet"] = f"fleet{i // 500:02d}"
             doc.labels["host"] = host
-        out.append(doc)
-    return out
+        yield doc
 
 
 def fill(url: str, directory: Path, n: int) -> float:

@@ -123,7 +123,7 @@ def fill_store(url: str, directory: Path,
 
 
 @contextmanager
-def running_server(app: Any) -> Iterator[str]:
+def running_server(app: Any, root_path: str = "") -> Iterator[str]:
     """``app`` under uvicorn on an ephemeral loopback port, in a thread; always stopped."""
     import uvicorn
 
@@ -131,7 +131,7 @@ def running_server(app: Any) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="error", access_log=False,
-                                           lifespan="off"))
+                                           lifespan="off", root_path=root_path))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

@@ -296,3 +296,30 @@ def test_gate_on_the_index_without_passes(tmp_path: Path) -> None:
     a, b = _files(tmp_path, _doc({}, 0.0, passes=False), _doc(mixed, 0.0, passes=False))
     rc, _, err = vb("compare", a, b, "--fail-above", "1%")
     assert rc == 0, err
+
+
+def test_render_properties() -> None:
+    """For any cells and width: unbreakable cells appear whole on one line, every wrapped
+    cell keeps its words in order, and a table that can fit does fit."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    word = st.text(alphabet="abcdefghij-.:0123", min_size=1, max_size=14)
+    cell = st.lists(word, min_size=1, max_size=5).map(" ".join)
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.tuples(word, cell, word), min_size=0, max_size=6),
+           st.integers(min_value=5, max_value=120))
+    def check(rows: list[tuple[str, str, str]], width: int) -> None:
+        cols = [Col("ID"), Col("NAME", wrap=True, min_width=4), Col("N", right=True)]
+        text = render(cols, [list(r) for r in rows], width=width)
+        lines = text.splitlines()
+        for ident, _, num in rows:
+            assert any(re.search(rf"(^|\s){re.escape(ident)}(\s|$)", ln) for ln in lines)
+            assert any(ln.rstrip().endswith(num) or f" {num} " in ln for ln in lines)
+        need = max([2, *(len(r[0]) for r in rows)]) + max([1, *(len(r[2]) for r in rows)]) + 6
+        if need + 14 <= width:
+            assert max(map(len, lines)) <= width, text
+        assert render(cols, [list(r) for r in rows]).count("\n") == 2 + len(rows)
+
+    check()

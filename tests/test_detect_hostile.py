@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from virtbench.probes import detect
-from virtbench.probes.klog import HEAD, TAIL
 
 DATA = Path(__file__).resolve().parent / "data" / "detect"
 
@@ -132,9 +131,14 @@ def test_journalctl_boot_separators(tmp_path: Path) -> None:
     assert detect(tmp_path).layers[0].name == "kvm"
 
 
-def test_a_long_boot_keeps_its_start_and_end(tmp_path: Path) -> None:
+def test_a_long_boot_keeps_its_start_and_end(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from virtbench.probes import klog
+
+    monkeypatch.setattr(klog, "HEAD", 256 * 1024)
+    monkeypatch.setattr(klog, "TAIL", 64 * 1024)
     filler = "[  100.000000] audit: type=1400 apparmor=\"STATUS\" operation=\"profile_load\"\n"
-    n = (HEAD + TAIL) // len(filler) + 20000
+    n = (klog.HEAD + klog.TAIL) // len(filler) + 20000
     with open(tmp_path / "dmesg.txt", "w") as fh:
         fh.write(_KVM_BOOT + _XEN_BOOT)
         fh.write(filler * n)
@@ -161,3 +165,37 @@ def test_boot_marker_on_a_chunk_boundary(tmp_path: Path) -> None:
         finally:
             os.close(fd)
         assert got == data.index(b"[    0.000000] Linux version 6.1"), pad
+
+
+def test_the_backward_search_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sparse file far larger than the search limit (a 1 TB 'log'): the start and the end
+    are read, and the report says the boot's start was not found."""
+    from virtbench.probes import klog
+
+    monkeypatch.setattr(klog, "SCAN_LIMIT", 4 * 1024 * 1024)
+    log = tmp_path / "dmesg.txt"
+    with open(log, "w") as fh:
+        fh.write(_XEN_BOOT)
+        fh.truncate(64 * 1024 * 1024)  # sparse: no disk used
+    report = detect(tmp_path)
+    assert (report.layers[0].name, report.layers[0].variant) == ("xen", "pv")
+    skipped = report.facts["kernel_log"]["skipped"]
+    assert any(s.startswith("no boot start in the last 4.0 MB") for s in skipped), skipped
+
+
+def test_one_endless_line_is_cut(tmp_path: Path) -> None:
+    (tmp_path / "dmesg.txt").write_text("x" * (2 * 1024 * 1024) + "\n" + _XEN_BOOT)
+    report = detect(tmp_path)
+    assert report.layers[0].name == "xen"
+    assert max(len(e) for e in report.layers[0].evidence) < 300
+
+
+def test_huge_directories_are_listed_partly(tmp_path: Path) -> None:
+    from virtbench.probes.base import MAX_ENTRIES
+
+    block = tmp_path / "sys" / "block"
+    block.mkdir(parents=True)
+    for i in range(MAX_ENTRIES + 5):
+        (block / f"sd{i}").mkdir()
+    report = detect(tmp_path)
+    assert f"/sys/block: more than {MAX_ENTRIES} entries: the rest not read" in report.unreadable

@@ -208,3 +208,9 @@ def test_xen_on_arm_from_the_log(tmp_path: Path) -> None:
     layer = detect(_tree(tmp_path, {
         "dmesg.txt": "[    0.000000] Xen 4.17 support found\n"})).layers[0]
     assert layer.name == "xen", layer
+
+
+def test_an_unknown_device_tree_hypervisor(tmp_path: Path) -> None:
+    layer = detect(_tree(tmp_path, {
+        "proc/device-tree/hypervisor/compatible": "acme,hv\0"})).layers[0]
+    assert (layer.kind, layer.name) == ("hypervisor", "unknown"), layer

@@ -187,3 +187,17 @@ def test_collected_environment_carries_a_typed_report() -> None:
     if env.virtualization is not None:
         assert env.virtualization_summary() == env.virtualization.summary
         assert env.usable_cpus() is not None
+
+
+def test_python_api_example_of_detect_docs_runs() -> None:
+    """The ```python block of docs/detect.md (the summaries included) runs as written."""
+    import re
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "detect.md").read_text()
+    (block,) = re.findall(r"^```python\n(.*?)^```", page, re.M | re.S)
+    scope: dict[str, Any] = {}
+    exec(compile(block, "docs/detect.md", "exec"), scope)  # our own docs
+    report = scope["report"]
+    assert isinstance(report, DetectReport)
+    assert report.headline() and report.group_key()
+    assert scope["DetectReport"].from_dict(scope["doc"]) == report

@@ -129,12 +129,32 @@ def test_interrupt_kills_children_and_keeps_partial_result(tmp_path: Path,
 
 
 def test_too_little_space_for_file_tests_is_refused(tmp_path: Path) -> None:
-    # fsdisk needs ~17 MiB per copy; no disk here has room for 10 million copies
-    proc = run_cli("run", "--quick", "fsdisk", "-c", "10000000", "--tmpdir", str(tmp_path),
-                   "--no-detect")
-    assert proc.returncode == 2
-    assert "MiB free; the file tests need" in proc.stderr
-    assert list(tmp_path.iterdir()) == []
+    # fsdisk needs ~17 MiB per copy: enough copies to fill the disk, but not more than the
+    # machine can run (that is refused earlier, see test_hardening), on the smaller of
+    # tmp_path's file system and /dev/shm.
+    import shutil
+    import tempfile
+
+    from virtbench.runner.limits import max_copies
+
+    limit = max_copies().copies
+    for base in (tmp_path, Path("/dev/shm")):
+        if not base.is_dir():
+            continue
+        copies = int(shutil.disk_usage(base).free / (17 * 2**20) * 1.2) + 1
+        if copies <= limit:
+            break
+    else:
+        pytest.skip(f"no file system small enough to fill with at most {limit} copies")
+    work = Path(tempfile.mkdtemp(dir=base))
+    try:
+        proc = run_cli("run", "--quick", "fsdisk", "-c", str(copies), "--tmpdir", str(work),
+                       "--no-detect")
+        assert proc.returncode == 2, proc.stderr
+        assert "MiB free; the file tests need" in proc.stderr
+        assert list(work.iterdir()) == []
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def test_profile_is_stamped_and_changes_flags() -> None:

@@ -235,6 +235,25 @@ def test_missing_document_file_is_410(tmp_path: Path) -> None:
     dispose_engines()
 
 
+def test_behind_a_proxy_at_a_sub_path(tmp_path: Path) -> None:
+    """``--root-path /vb``: the proxy strips the prefix, every link carries it."""
+    url = f"sqlite:///{tmp_path / 'vb.db'}"
+    fill_store(url, tmp_path / "docs", [suite_run("proxy1", host="h", started="2026-01-01")])
+    with running_server(create_app(ServeConfig(db_url=url)), root_path="/vb") as base:
+        r = get(base, "/runs")
+        assert r.status_code == 200
+        links = re.findall(r'href="(/[^"]*)"', r.text)
+        assert links and all(u.startswith("/vb/") for u in links), links
+        assert '<a href="/vb/runs" class="on">Runs</a>' in r.text
+        moved = httpx.get(base + "/runs/prox", follow_redirects=False)
+        assert moved.status_code == 307 and moved.headers["location"] == "/vb/runs/proxy1"
+    app = create_app(ServeConfig(db_url=url, token="t0ken"))
+    with running_server(app, root_path="/vb") as base:
+        once = httpx.get(base + "/runs?token=t0ken&host=h", follow_redirects=False)
+        assert once.status_code == 303 and once.headers["location"] == "/vb/runs?host=h"
+    dispose_engines()
+
+
 # ---- write actions and the token -----------------------------------------------------------
 def test_token_and_write_actions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))

@@ -120,8 +120,19 @@ def _summary(name: str) -> tuple[str, str]:
     path = Path(__file__).with_name(name.replace("-", "_") + ".py")
     found: dict[str, str] = {}
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        text = ""
+    # The common case, two one-line literals, without parsing the whole module.
+    for key in ("NAME", "HELP"):
+        m = re.search(rf'^{key} = "([^"\\]*)"$', text, re.M)
+        if m:
+            found[key] = m.group(1)
+    if len(found) == 2:
+        return found["NAME"], found["HELP"]
+    try:
+        tree = ast.parse(text) if text else None
+    except (SyntaxError, ValueError):
         tree = None
     for node in tree.body if tree is not None else []:
         if (isinstance(node, ast.Assign) and len(node.targets) == 1

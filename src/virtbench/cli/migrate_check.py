@@ -95,15 +95,13 @@ def load_host(ref: str, db: str | None = None) -> dict[str, Any]:
 
     # a label (host=web1, as `virtbench fleet run -- detect` stores them) may name several
     # documents, oldest first: the newest that carries a detect report describes the host
-    docs = [d.to_dict() for d in resolve_runs([ref], db)]
+    docs = resolve_runs([ref], db)
     for doc in reversed(docs):
-        env = doc.get("environment")
-        virt = env.get("virtualization") if isinstance(env, dict) else None
-        if isinstance(virt, dict) and "facts" in virt:
-            return virt
+        if doc.environment.virtualization is not None:
+            return doc.environment.virtualization.to_dict()
     if not docs:
         raise UsageError(f"{ref!r}: no such file, run id or label")
-    return _from_document(docs[-1], ref)
+    return _from_document(docs[-1].to_dict(), ref)
 
 
 def run(args: argparse.Namespace) -> int:

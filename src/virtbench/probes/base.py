@@ -31,6 +31,8 @@ __all__ = ["OFFLINE_LOGS", "LogLine", "parse_log", "read_kmsg"]
 
 # Files in /proc and /sys report size 0 or 4096; read at most this much of any one file.
 MAX_READ = 4 * 1024 * 1024
+# Directories are listed up to this many entries (/sys/block, /sys/bus/*/drivers, ...).
+MAX_ENTRIES = 4096
 # Evidence lines are shown to people: keep them to one screen line.
 MAX_EVIDENCE = 240
 
@@ -229,11 +231,19 @@ class Root:
             return False
 
     def listdir(self, rel: str) -> list[str]:
+        """The names in directory ``rel`` (at most MAX_ENTRIES; more are noted)."""
+        names: list[str] = []
         try:
-            return sorted(os.listdir(self.real(rel)))
+            with os.scandir(self.real(rel)) as it:
+                for entry in it:
+                    if len(names) >= MAX_ENTRIES:
+                        self.note_unreadable(rel, f"more than {MAX_ENTRIES} entries: the "
+                                             "rest not read")
+                        break
+                    names.append(entry.name)
         except OSError as exc:
             self._oserror(rel, exc)
-            return []
+        return sorted(names)
 
     def readlink(self, rel: str) -> str | None:
         try:

@@ -47,6 +47,11 @@ HEAD = 3 * 1024 * 1024
 TAIL = 1024 * 1024
 _CHUNK = 1024 * 1024
 _OVERLAP = 4096
+# The backward search for the last boot reads at most this much (a sparse 1 TB file must not
+# take hours); longer boots are read as the file's start and its end.
+SCAN_LIMIT = 256 * 1024 * 1024
+# Kernel messages are under 1024 bytes (LOG_LINE_MAX); a longer line is cut.
+MAX_LINE = 4096
 
 
 @dataclass
@@ -72,7 +77,7 @@ def message(raw: str) -> str:
 def parse_log(text: str) -> list[LogLine]:
     out: list[LogLine] = []
     for raw in text.splitlines():
-        raw = raw.replace("\x00", "").rstrip()
+        raw = raw[:MAX_LINE].replace("\x00", "").rstrip()
         if not raw.strip():
             continue
         m = _KMSG_RE.match(raw)
@@ -115,12 +120,14 @@ def _last_boot_in(data: bytes, rs: int, lo: int, hi: int) -> int | None:
     return best
 
 
-def find_last_boot(fd: int, size: int) -> int:
-    """File offset where the last boot starts (0 when none is marked). Reads the file
-    backwards in chunks and stops at the first boot found: bounded memory, and time
-    proportional to the length of the last boot."""
+def find_last_boot(fd: int, size: int) -> int | None:
+    """File offset where the last boot starts (0 when none is marked; ``None`` when none was
+    found in the last SCAN_LIMIT bytes). Reads the file backwards in chunks and stops at the
+    first boot found: bounded memory, and time bounded by SCAN_LIMIT."""
     pos = size
     while pos > 0:
+        if size - pos >= SCAN_LIMIT:
+            return None
         lo = max(0, pos - _CHUNK)
         rs = max(0, lo - 1)
         data = os.pread(fd, min(size, pos + _OVERLAP) - rs, rs)
@@ -138,7 +145,10 @@ def _mb(n: int) -> str:
 def read_latest_boot(fd: int, size: int) -> LogText:
     """The text of the latest boot in the open log ``fd`` (bounded), and what was skipped."""
     skipped: list[str] = []
-    boot = find_last_boot(fd, size) if size > 0 else 0
+    found = find_last_boot(fd, size) if size > 0 else 0
+    boot = 0 if found is None else found
+    if found is None:
+        skipped.append(f"no boot start in the last {_mb(SCAN_LIMIT)}: read as one boot")
     if boot > 0:
         skipped.append(f"earlier boots: the first {_mb(boot)} (the latest boot starts at "
                        f"byte {boot})")

@@ -27,15 +27,21 @@ class Layer:
     """One layer of the stack, e.g. ``hypervisor kvm (firecracker-like)`` or ``container``.
 
     ``kind``: ``hardware`` (bare metal), ``hypervisor`` or ``container``.
-    ``name``: ``bare-metal``, ``kvm``, ``qemu-tcg``, ``xen``, ``vmware``, ``hyper-v``,
-    ``virtualbox``, ``parallels``, ``bhyve``, ``acrn``, ``zvm``, ``powervm``, ``unknown``;
-    ``docker``, ``podman``, ``lxc``, ``systemd-nspawn``, ``openvz``, ``wsl``, ``kubernetes``,
-    ``containerd``, ``generic``.
+    ``name``: ``bare-metal``, ``unknown``, or a hypervisor definition's name
+    (``virtbench.probes.hypervisors.REGISTRY``: ``kvm``, ``qemu-tcg``, ``xen``, ``vmware``,
+    ``hyper-v``, ``virtualbox``, ``parallels``, ``bhyve``, ``acrn``, ``zvm``, ``prsm``,
+    ``powervm``, ``ldoms``, ``uml``, ...); containers ``docker``, ``podman``, ``lxc``,
+    ``systemd-nspawn``, ``openvz``, ``wsl``, ``kubernetes``, ``containerd``, ``crio``,
+    ``linux-vserver``, ``illumos-lx``, ``proot``, ``generic``, ...
     ``variant``: xen ``pv``/``hvm``/``pvh``; kvm ``firecracker-like``/``qemu``/
-    ``cloud-hypervisor``/``amazon-nitro``/``google``; qemu-tcg ``tcg``; wsl ``wsl1``/``wsl2``;
+    ``cloud-hypervisor``/``amazon-nitro``/``google``/``kvmtool``/``powerkvm``; qemu-tcg
+    ``tcg``; powervm ``shared``/``dedicated``; prsm ``lpar``; wsl ``wsl1``/``wsl2``;
     container ``markers-only`` (markers without PID isolation); or ``None``.
-    ``details``: e.g. ``role`` (xen ``dom0``/``domU``), ``cloud``, ``disk``/``net``
-    (``pv``/``emulated``/``unknown``), ``pv_drivers``, ``emulated_devices``, ``isolation``.
+    ``details``: e.g. ``role`` (xen ``dom0``/``domU``, ldoms ``control``/``io``/``guest``),
+    ``cloud`` (also on ``bare-metal``: a cloud's bare-metal instance), ``platform``
+    (``nutanix-ahv``, ``rhev``, ``ovirt``...), ``disk``/``net``
+    (``pv``/``emulated``/``native``/``unknown``), ``pv_drivers``, ``emulated_devices``,
+    ``isolation``.
     """
 
     kind: str

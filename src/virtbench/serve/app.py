@@ -193,9 +193,12 @@ class Dashboard:
     # -- responses --
     def page(self, request: Request, template: str, status: int = 200,
              **context: Any) -> HTMLResponse:
+        base = request.scope.get("root_path", "")
+        path = request.url.path
+        if base and path.startswith(base):  # uvicorn puts the root path in front
+            path = path[len(base):]
         html = self.env.get_template(template).render(
-            base=request.scope.get("root_path", ""), version=__version__,
-            request_path=request.url.path, query=request.url.query,
+            base=base, version=__version__, request_path=path, query=request.url.query,
             allow_write=self.cfg.allow_write, db=self.store_label(), **context)
         return HTMLResponse(html, status_code=status)
 
@@ -290,7 +293,14 @@ class Dashboard:
         if not low <= len(ids) <= high:
             raise PageError(400, f"{what} takes {low} to {high} runs (run=ID&run=ID...); "
                                  f"got {len(ids)}")
-        return [load_doc(self._row(i)) for i in ids]
+        rows = [self._row(i) for i in ids]
+        if len(rows) <= 2:
+            return [load_doc(r) for r in rows]
+        # Reading ten files one after the other waits on the disk ten times.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(4, len(rows))) as pool:
+            return list(pool.map(load_doc, rows))
 
     def compare(self, request: Request) -> Response:
         fmt = _format(request)
@@ -772,8 +782,9 @@ class _Security:
             if given is not None and hmac.compare_digest(given.encode(), self.token.encode()):
                 # Once by URL, then by cookie; the token does not stay in the address bar.
                 params = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+                root, path = scope.get("root_path", ""), request.url.path
                 resp: Response = RedirectResponse(
-                    scope.get("root_path", "") + request.url.path + _qs(params), 303)
+                    (path if path.startswith(root) else root + path) + _qs(params), 303)
                 resp.set_cookie(self.cookie, self.token, httponly=True, samesite="strict")
                 await resp(scope, receive, send)
                 return

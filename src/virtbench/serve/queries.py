@@ -175,17 +175,17 @@ def _where(rq: RunQuery) -> list[Any]:
 
 
 def _score_1() -> Any:
-    """The 1-copy System Benchmarks Index Score rows (found through ix_result_test)."""
-    res = S.result
-    return (select(res.c.run_id, res.c.value)
-            .where(and_(res.c.test == "index_score", res.c.kind == "score", res.c.copies == 1))
-            .subquery("score1"))
+    """The result rows of the 1-copy System Benchmarks Index Score (joined on run_id, kind and
+    copies so that both databases look them up through ix_result_run: with a ``test``
+    condition SQLite picked ix_result_test and read every score row for each run)."""
+    return S.result.alias("score1")
 
 
 def _base(columns: list[Any], score: Any = None) -> Select[Any]:
     joined = S.run.join(S.environment, S.environment.c.id == S.run.c.environment_id)
     if score is not None:
-        joined = joined.outerjoin(score, score.c.run_id == S.run.c.id)
+        joined = joined.outerjoin(score, and_(score.c.run_id == S.run.c.id,
+                                              score.c.kind == "score", score.c.copies == 1))
     return select(*columns).select_from(joined)
 
 
@@ -341,20 +341,20 @@ def history(store: Store, *, host: str | None, labels: dict[str, str], copies: i
 
 
 def history_copies(store: Store, *, host: str | None, labels: dict[str, str]) -> list[int]:
-    """The copies counts the runs of this history have (for the copies switch)."""
-    r, e, res, lab = S.run, S.environment, S.result, S.label
-    where: list[Any] = [r.c.kind == "suite", res.c.kind == "score"]
+    """The copies counts the runs of this history have (for the copies switch), from the
+    run table's ``copies`` column (a join on the result table read all of it in SQLite)."""
+    r, e, lab = S.run, S.environment, S.label
+    where: list[Any] = [r.c.kind == "suite"]
     if host:
         where.append(e.c.hostname == host)
     for k, v in labels.items():
         where.append(r.c.id.in_(select(lab.c.run_id).where(and_(lab.c.key == k,
                                                                 lab.c.value == v))))
-    q = (select(res.c.copies).distinct()
-         .select_from(r.join(e, e.c.id == r.c.environment_id)
-                      .join(res, res.c.run_id == r.c.id))
-         .where(*where).order_by(res.c.copies))
     with store._read() as conn:
-        return [int(c) for (c,) in conn.execute(q) if c is not None]
+        found: set[int] = set()
+        for (text,) in conn.execute(_base([r.c.copies]).where(*where).distinct()):
+            found.update(int(c) for c in (text or "").split(",") if c.strip().isdigit())
+    return sorted(found)
 
 
 def changes(points: list[HistoryPoint]) -> list[Change]:

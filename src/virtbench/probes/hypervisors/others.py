@@ -3,7 +3,7 @@ Virtualization framework, LMHS SRE, OpenBSD vmm, User-Mode Linux, Hitachi Virtag
 
 from __future__ import annotations
 
-from virtbench.probes.hypervisors.definition import Hypervisor, dmi, file
+from virtbench.probes.hypervisors.definition import Hypervisor, dmi, exists, file
 
 BHYVE = Hypervisor(
     name="bhyve",
@@ -75,4 +75,14 @@ VIRTAGE = Hypervisor(
     dmi=(dmi(r"\blpar\b", 0.7, unless_any=r"^(?!.*hitachi)"),),
 )
 
-DEFINITIONS = (BHYVE, ACRN, JAILHOUSE, QNX, EVMM, SPAR, APPLE, SRE, OPENBSD_VMM, UML, VIRTAGE)
+# A hypervisor node in the device tree that no definition recognises (systemd: vm-other).
+OTHER = Hypervisor(
+    name="unknown",
+    title="an unidentified hypervisor",
+    systemd=("vm-other",),
+    files=(exists("/proc/device-tree/hypervisor", 0.6,
+                  note="(a hypervisor node; its kind is not known)"),),
+)
+
+DEFINITIONS = (OTHER, BHYVE, ACRN, JAILHOUSE, QNX, EVMM, SPAR, APPLE, SRE, OPENBSD_VMM, UML,
+               VIRTAGE)
