@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from virtbench.errors import UsageError
+from virtbench.results.labels import parse_labels as parse_labels
 from virtbench.safeio import atomic_write, clip, write_error
 from virtbench.table import Col, markdown, render
 from virtbench.table import print_table as table_print
@@ -33,18 +34,6 @@ def add_label_option(parser: argparse.ArgumentParser, help_text: str) -> None:
                         help=help_text)
 
 
-def parse_labels(items: Sequence[str]) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UsageError(f"--label {item!r}: expected KEY=VALUE")
-        if any(not ch.isprintable() for ch in item):
-            # A newline or tab would break every table that lists labels.
-            raise UsageError(f"--label {item!r}: control characters are not allowed")
-        labels[key] = value.strip()
-    return labels
 
 
 def print_json(data: Any) -> None:

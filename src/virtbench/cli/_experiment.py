@@ -22,8 +22,8 @@ from virtbench.experiments.spec import (
     ExperimentSpec,
     add_all_options,
     execute,
-    parse_labels,
 )
+from virtbench.results.labels import parse_labels
 from virtbench.results.model import ExperimentResult
 
 

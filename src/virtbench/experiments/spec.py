@@ -175,19 +175,6 @@ def add_all_options(spec: ExperimentSpec[Any], p: argparse.ArgumentParser) -> No
     add_common_options(p)
 
 
-def parse_labels(items: Sequence[str]) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UsageError(f"--label {item!r}: expected KEY=VALUE")
-        if any(not ch.isprintable() for ch in item):
-            raise UsageError(f"--label {item!r}: control characters are not allowed")
-        labels[key] = value.strip()
-    return labels
-
-
 # ---- running one -------------------------------------------------------------------------------
 def _say(message: str) -> None:
     from virtbench import console  # progress on stderr; silent with -q
