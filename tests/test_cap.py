@@ -58,10 +58,12 @@ def test_cap_sweep_throttles_more_as_quota_falls(tmp_path: Path) -> None:
     assert q005["cpu_usage_s"] > 0 and q005["p50_ns"] <= q005["p99_ns"]
     for r in (q1, q05):
         assert r["cpu_user_s"] > 0 and r["cpu_system_s"] > 0
-        # v1 splits user/system by sampling at timer ticks, the total is exact: they agree
-        # loosely on a short, busy run.
-        assert r["cpu_user_s"] + r["cpu_system_s"] == pytest.approx(
-            r["cpu_usage_s"], abs=max(0.1, 0.35 * r["cpu_usage_s"]))
+        # v1 splits user/system by sampling at timer ticks (kcpustat), the total is exact
+        # (scheduler clock): they agree only loosely on a short run. Seen in CI on the nested
+        # VM: 0.568 s of ticks against 0.410 s of usage (+39%) at quota 0.5 over 0.8 s, so the
+        # check is for the same order of magnitude, not agreement.
+        assert 0.4 * r["cpu_usage_s"] <= r["cpu_user_s"] + r["cpu_system_s"] \
+            <= 2.0 * r["cpu_usage_s"] + 0.1
         assert 0.1 < r["system_share"] < 0.75
         assert r["p50_ns"] <= r["p90_ns"] <= r["p99_ns"] <= r["max_ns"]
     assert doc["params"]["calibration"]["sys_per_unit"] > 0
