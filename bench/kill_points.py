@@ -60,7 +60,7 @@ FLEET_FINAL = {"complete", "partial", "failed", "interrupted", "cancelled", "don
 MARKER = "VIRTBENCH_KILLPOINTS_TRIAL"
 TUNED = {"vm.dirty_ratio": "40"}  # what the tune trials set (--set NAME=VALUE)
 KEYS = ("processes", "qemu", "temp entries", "cgroups", "sysctls", "docs running",
-        "markers", "remote processes", "remote dirs")
+        "markers", "remote processes", "remote dirs", "ssh sessions")
 
 
 @dataclass
@@ -103,8 +103,27 @@ class Fleet:
     def remote(self) -> tuple[int, int]:
         from virtbench.fleet import testbed
 
-        procs = len(testbed._pids_of_uid(self.tb.uid)) if self.tb.uid != os.getuid() else 0
+        procs = len([p for p in testbed._pids_of_uid(self.tb.uid)
+                     if _state(p) not in ("Z", "X", "")]) if self.tb.uid != os.getuid() else 0
         return procs, len(self.remote_dirs())
+
+    def sessions(self) -> list[int]:
+        """sshd processes serving a connection to the hosts: an SSH connection the
+        controller (Ansible's ControlPersist master) still holds open."""
+        from virtbench.fleet import testbed
+
+        return [c for h in self.tb.hosts if h.proc is not None
+                for c in testbed._children(h.proc.pid)
+                if _state(c) not in ("Z", "X", "")]
+
+    def describe(self) -> str:
+        from virtbench.fleet import testbed
+
+        pids = set(self.sessions())
+        if self.tb.uid != os.getuid():
+            pids |= set(testbed._pids_of_uid(self.tb.uid))
+        return str(sorted(_cmdline(p) for p in pids)[:6]) + str(
+            [str(p) for p in self.remote_dirs()][:3])
 
     def remote_dirs(self) -> list[Path]:
         """virtbench's directories and Ansible's async job files on the hosts."""
@@ -117,6 +136,21 @@ class Fleet:
 
 
 FLEET: Fleet | None = None
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            errors="replace")[:120]
+    except OSError:
+        return ""
 
 
 def _tune_setup(t: Path) -> None:
@@ -311,6 +345,10 @@ def trial(cmd: Command, sig: int, delay: float, base: Path,
     docs, markers = _docs(t)
     after = _sysctls(t, real_sysctls) if cmd.name == "tune" else {}
     changed = {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
+    # Other people's tests change the real ones too: only our own value counts there.
+    foreign = {k: c for k, c in changed.items()
+               if k.startswith("real ") and c[1] != TUNED[k.removeprefix("real ")]}
+    changed = {k: c for k, c in changed.items() if k not in foreign}
     cgs = _cgroups(seen)
     left = {
         "processes": len(left_procs) - qemu,
@@ -326,10 +364,14 @@ def trial(cmd: Command, sig: int, delay: float, base: Path,
             _virtbench(t, "fleet", "cancel", run_id)
         time.sleep(0.5)
         left["remote processes"], left["remote dirs"] = FLEET.remote()
+        sessions = FLEET.sessions()
+        left["ssh sessions"] = len(sessions)
     with_left = {k: v for k, v in left.items() if v}
     note = (f"{cmd.name} {signal.Signals(sig).name} at {delay:.2f} s: {with_left}"
             f" {sorted(left_procs.values())[:6]} {cgs[:3]} {changed}"
-            f" {sorted(p.name for p in (t / 'tmp').iterdir())[:6]}")
+            f" {sorted(p.name for p in (t / 'tmp').iterdir())[:6]}"
+            f"{f' foreign sysctl changes {foreign}' if foreign else ''}"
+            f"{f' remote {FLEET.describe()}' if FLEET and cmd.name == 'fleet run' else ''}")
     if with_left:
         print("  " + note, file=sys.stderr, flush=True)
     _cleanup(proc.pid, t, left_procs, fleet=cmd.name == "fleet run")
@@ -541,8 +583,14 @@ def main() -> int:
             lanes = [threading.Thread(target=camp.lane) for _ in range(max(1, opts.jobs))]
             for th in lanes:
                 th.start()
-            for th in lanes:
-                th.join()
+            try:
+                for th in lanes:
+                    th.join()
+            except KeyboardInterrupt:  # finish the trials in progress, start no more
+                with camp.lock:
+                    camp.items.clear()
+                for th in lanes:
+                    th.join()
             print_table(camp, runnable)
             print(f"wall {time.monotonic() - started:.0f} s, jobs {opts.jobs}, "
                   f"load average at the end {os.getloadavg()[0]:.1f}")

@@ -144,3 +144,46 @@ def test_a_dead_tunes_journal_is_restored(tmp_path: Path) -> None:
     assert not journal.exists()
     assert said == [f"a killed tune run (pid {doc['pid']}) left settings changed: restored "
                     "vm.dirty_ratio=20"]
+
+
+KILLED_VM_SESSION = """
+import os, sys
+from pathlib import Path
+from virtbench.results.model import ExperimentResult
+from virtbench.runner.lifecycle import lifecycle
+from virtbench.store import save_and_record
+from virtbench.vm.qemu import VMSession
+
+s = VMSession(prefix="virtbench-migrate-")  # prepared before the document, as experiments do
+with lifecycle(ExperimentResult(experiment="migrate"), save_and_record):
+    (s.dir / "initrd").write_bytes(b"x")  # the guests' files: disks, sockets, initramfs
+    print(s.dir, flush=True)
+    os.kill(os.getpid(), 9)
+"""
+
+
+def test_a_killed_vm_sessions_directory_is_removed_by_the_next_command(tmp_path: Path) -> None:
+    """A SIGKILL of `migrate` or `consolidate --kind vm` left the QEMU session's temporary
+    directory (bench/kill_points.py: 1 of 1 trial each); it is now registered with the
+    running document when it is made, so the next command removes it."""
+    env = dict(os.environ, PYTHONPATH=str(SRC), TMPDIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", KILLED_VM_SESSION], env=env, text=True,
+                          capture_output=True, check=False, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    vmdir = Path(proc.stdout.strip())
+    assert vmdir.parent == tmp_path and (vmdir / "initrd").exists()
+    after = run_cli("runs", check=True)
+    assert "was killed" in after.stderr
+    assert not vmdir.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_closed_vm_session_is_no_longer_registered(tmp_path: Path) -> None:
+    from virtbench.store import save_and_record
+    from virtbench.vm.qemu import VMSession
+
+    doc = ExperimentResult(experiment="migrate")
+    with lifecycle(doc, save_and_record):
+        with VMSession(prefix="virtbench-migrate-") as s:
+            made = s.dir
+            assert doc.owner is not None and doc.owner.workdirs == [str(made)]
+        assert not made.exists() and doc.owner.workdirs == []

@@ -52,7 +52,7 @@ from virtbench.experiments.spec import (
     Summary,
 )
 from virtbench.results.model import ExperimentResult
-from virtbench.runner.lifecycle import track, untrack
+from virtbench.runner.lifecycle import new_workdir, untrack
 from virtbench.units import parse_size
 
 PROGRAM = "postmark"
@@ -288,8 +288,8 @@ def workdir(location: Path | None = None) -> Iterator[Path]:
     path: Path | None = None
     try:
         with signals_deferred():
-            path = Path(tempfile.mkdtemp(prefix="virtbench-postmark-", dir=base))
-            track(path)  # removed by the next virtbench if this one is killed
+            # registered before it exists: removed by the next virtbench if this one is killed
+            path = new_workdir("virtbench-postmark-", base)
         yield path
     finally:
         if path is not None:

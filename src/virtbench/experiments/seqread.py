@@ -53,7 +53,7 @@ from virtbench.experiments.spec import (
     Summary,
 )
 from virtbench.results.model import ExperimentResult
-from virtbench.runner.lifecycle import track, untrack
+from virtbench.runner.lifecycle import new_workdir, untrack
 from virtbench.units import format_size as _h
 from virtbench.units import parse_size
 
@@ -236,10 +236,8 @@ def temp_file(location: Path) -> Iterator[Path]:
     path: Path | None = None
     try:
         with signals_deferred():
-            fd, name = tempfile.mkstemp(prefix="virtbench-seqread-", dir=location)
-            os.close(fd)
-            path = Path(name)
-            track(path)  # removed by the next virtbench if this one is killed
+            # registered before it exists: removed by the next virtbench if this one is killed
+            path = new_workdir("virtbench-seqread-", location, file=True)
         yield path
     finally:
         if path is not None:
