@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import SRC
 
 
@@ -91,25 +93,32 @@ RUNNER = """
 import sys
 from pathlib import Path
 from virtbench.runner.executor import LocalExecutor
-LocalExecutor(gate=Path(sys.argv[1])).run_pass(
-    [["/bin/sh", "-c", f"sleep {sys.argv[2]} & sleep {sys.argv[2]} & wait"]],
-    [Path(sys.argv[3])], timeout=120)
+script = f"sleep {sys.argv[3]} & sleep {sys.argv[3]} & wait"
+copy = ["/bin/sh", "-c", script]
+if sys.argv[2] != "-":  # the shell workloads' driver: runs the script again and again
+    copy = [sys.argv[2], "60", *copy]
+LocalExecutor(gate=Path(sys.argv[1])).run_pass([copy], [Path(sys.argv[4])], timeout=120)
 """
 
 
-def test_sigkill_of_the_runner_kills_the_children_of_its_copies(tmp_path: Path) -> None:
+@pytest.mark.parametrize("driver", ["-", "looper"], ids=["shell", "looper"])
+def test_sigkill_of_the_runner_kills_the_children_of_its_copies(tmp_path: Path,
+                                                                 driver: str) -> None:
     """The kernel's parent-death signal is not inherited: with it set on the copy alone, a
-    SIGKILLed runner took the copy (here a shell) but not the copy's children (its two
-    sleeps, like a shell workload's pipelines), which init adopted and which ran to their
-    end. vbgate now kills the copy's whole process group when the runner dies."""
+    SIGKILLed runner took the copy (here a shell, or looper and its run) but not the copy's
+    children (two sleeps, like a shell workload's pipelines), which init adopted and which
+    ran to their end. vbgate now kills the copy's whole process group when the runner dies,
+    and looper keeps its runs in that group (VBGATE_GROUP)."""
     from virtbench.workloads.build import ensure_built
     from virtbench.workloads.profiles import get_profile
 
-    gate = ensure_built(get_profile("unixbench-6")).bin_dir / "vbgate"
+    bin_dir = ensure_built(get_profile("unixbench-6")).bin_dir
+    gate = bin_dir / "vbgate"
+    program = str(bin_dir / driver) if driver != "-" else "-"
     token = f"{os.getpid() % 1000 + 100}.{time.monotonic_ns() % 10**6:06d}"  # a unique sleep
     env = dict(os.environ, PYTHONPATH=str(SRC))
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(gate), token, str(tmp_path)],
-                            env=env, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(gate), program, token,
+                             str(tmp_path)], env=env, start_new_session=True)
     sleeps: list[int] = []
     try:
         deadline = time.monotonic() + 60
