@@ -26,15 +26,18 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from virtbench.workloads.catalog import WorkloadSpec, budget_pass_seconds
 
-PILOT_PASSES = 3
-"""Passes every (copies, test) gets before any allocation: two kept for a first spread."""
+PILOT_PASSES = 2
+"""Passes every (copies, test) gets before any allocation: a first spread (3 passes would
+keep 2 as well, UnixBench dropping the worst third)."""
 MIN_LOG_SD = 0.002
 """Floor on a test's spread for allocation: a pilot of near-identical passes must not make a
 test look exact (its spread is an estimate from 2 kept passes)."""
+PRIOR_DF = 2.0
+"""Degrees of freedom the pooled spread counts for in :func:`shrunk_spreads`."""
 BATCH_FRACTION = 0.3
 """Share of the planned passes run before re-planning with the spreads measured since."""
 START_OVERHEAD = 0.3
@@ -72,22 +75,50 @@ def minimum_budget(tests: Sequence[WorkloadSpec], copies: Sequence[int]) -> floa
         pass_cost(t, c) for c in copies for t in tests)
 
 
+def inverse(n: int) -> float:
+    """``1 / n``: a mean's variance per unit of spread, the textbook allocation."""
+    return 1.0 / n
+
+
+_PENALTY: dict[int, float] = {}
+
+
+def t_penalized(n: int) -> float:
+    """The squared half-width of a 95% interval from ``n`` passes, per unit of spread:
+    UnixBench's rule keeps ``m`` of them (``n - n // 3``; smoothed here to ``(2n + 1) / 3``
+    so that every further pass counts) and the interval is ``t(m - 1) s / sqrt(m)``, so
+    ``t(m - 1)² / m``. With the t factor, a test with few passes (t = 12.7 at 2 kept) is
+    expensive for the interval and gets passes first, where ``1/n`` alone would leave a test
+    whose pilot passes happened to agree at its pilot. Decreasing and convex in ``n``."""
+    if n not in _PENALTY:
+        from virtbench.analysis.student_t import t_ppf
+
+        m = (2.0 * n + 1.0) / 3.0
+        _PENALTY[n] = t_ppf(0.975, max(m - 1.0, 0.5)) ** 2 / m
+    return _PENALTY[n]
+
+
 def allocate(weights: Sequence[float], costs: Sequence[float], have: Sequence[int],
-             seconds: float) -> list[int]:
+             seconds: float, value: Callable[[int], float] = inverse) -> list[int]:
     """Extra passes per unit for ``seconds`` more.
 
-    Unit ``i`` contributes ``weights[i] / n_i`` to the variance being minimized
-    (``weights[i] = s_i² / k²`` for the index of its section), has ``have[i] >= 1`` passes
+    Unit ``i`` contributes ``weights[i] * value(n_i)`` to the variance being minimized
+    (``weights[i] = s_i² / k²`` for the index of its section; ``value`` is ``1/n`` for a
+    mean, :func:`t_penalized` for the width of its interval), has ``have[i] >= 1`` passes
     and costs ``costs[i] > 0`` seconds a pass. Greedy in whole passes: the next pass goes to
-    the unit whose contribution falls most per second, ``w / (n (n + 1)) / c``; a unit whose
+    the unit whose contribution falls most per second,
+    ``w (value(n) - value(n + 1)) / c`` (``w / (n (n + 1)) / c`` for ``1/n``); a unit whose
     pass no longer fits in the seconds left is dropped."""
     if not (len(weights) == len(costs) == len(have)):
         raise ValueError("one weight, cost and pass count per unit")
     if any(c <= 0 for c in costs) or any(n < 1 for n in have):
         raise ValueError("costs must be positive and every unit needs a pass already")
+
+    def gain(i: int, n: int) -> float:
+        return weights[i] * (value(n) - value(n + 1)) / costs[i]
+
     extra = [0] * len(weights)
-    heap = [(-w / (n * (n + 1)) / c, i)
-            for i, (w, c, n) in enumerate(zip(weights, costs, have, strict=True))]
+    heap = [(-gain(i, n), i) for i, n in enumerate(have)]
     heapq.heapify(heap)
     left = seconds
     while heap:
@@ -96,9 +127,23 @@ def allocate(weights: Sequence[float], costs: Sequence[float], have: Sequence[in
             continue
         extra[i] += 1
         left -= costs[i]
-        n = have[i] + extra[i]
-        heapq.heappush(heap, (-weights[i] / (n * (n + 1)) / costs[i], i))
+        heapq.heappush(heap, (-gain(i, have[i] + extra[i]), i))
     return extra
+
+
+def shrunk_spreads(spreads: Sequence[float], dfs: Sequence[int],
+                   prior_df: float = PRIOR_DF) -> list[float]:
+    """Each unit's spread shrunk toward the pooled one: ``(df s² + d0 s_pool²) / (df + d0)``
+    (``d0 = prior_df``), floored at :data:`MIN_LOG_SD`. A pilot's spread has one degree of
+    freedom and can be far too small by chance; the pooled spread of all tests tempers it
+    until the test's own passes outweigh it."""
+    if not spreads:
+        return []
+    total_df = sum(dfs)
+    pooled = (math.fsum(d * s * s for s, d in zip(spreads, dfs, strict=True)) / total_df
+              if total_df else 0.0)
+    return [max(MIN_LOG_SD, math.sqrt((d * s * s + prior_df * pooled) / (d + prior_df)))
+            for s, d in zip(spreads, dfs, strict=True)]
 
 
 def interleave(counts: Sequence[int], rng: random.Random) -> list[int]:

@@ -381,12 +381,11 @@ class _Unit:
                                                               self.result.passes]))
         return part[0] if part else None
 
-    def spread(self) -> float:
-        """The per-pass standard deviation of the kept logs, floored (allocation input)."""
+    def spread(self) -> tuple[float, int]:
+        """(per-pass standard deviation of the kept logs, its degrees of freedom)."""
         kept = stats.kept_scores([p.score for p in self.result.passes])
         part = stats.log_variance_of_mean(kept)
-        sd = math.sqrt(part[0] * len(kept)) if part else 0.0
-        return max(sd, alloc.MIN_LOG_SD)
+        return (math.sqrt(part[0] * len(kept)), part[1]) if part else (0.0, 0)
 
 
 class _Budgeted:
@@ -442,9 +441,12 @@ class _Budgeted:
                 live = [u for u in self.units if u.live and u.result.passes]
                 if not live:
                     break
+                measured = [u.spread() for u in live]
+                spreads = alloc.shrunk_spreads([m[0] for m in measured], [m[1] for m in measured])
                 extra = alloc.allocate(
-                    [u.spread() ** 2 / self._k(u) ** 2 for u in live], [u.cost() for u in live],
-                    [len(u.result.passes) for u in live], self.left())
+                    [s * s / self._k(u) ** 2 for s, u in zip(spreads, live, strict=True)],
+                    [u.cost() for u in live], [len(u.result.passes) for u in live], self.left(),
+                    alloc.t_penalized)
                 if not any(extra):
                     break
                 batch = [math.ceil(e * alloc.BATCH_FRACTION) for e in extra]
