@@ -3,6 +3,7 @@ hand-computed cases, interleaving, the index interval, and a real run within its
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -66,8 +67,8 @@ def test_the_t_penalty_gives_few_pass_tests_passes_first() -> None:
     # value(n) = t(m-1)² / m, m = (2n+1)/3: decreasing and convex, so a test at its 2 pilot
     # passes gains most from a third pass, whatever its spread estimate
     values = [budget.t_penalized(n) for n in range(1, 40)]
-    steps = [a - b for a, b in zip(values, values[1:])]
-    assert all(s > 0 for s in steps) and all(a > b for a, b in zip(steps, steps[1:]))
+    steps = [a - b for a, b in itertools.pairwise(values)]
+    assert all(s > 0 for s in steps) and all(a > b for a, b in itertools.pairwise(steps))
     from virtbench.analysis.student_t import t_ppf
 
     assert budget.t_penalized(4) == pytest.approx(t_ppf(0.975, 2.0) ** 2 / 3)
