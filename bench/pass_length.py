@@ -7,9 +7,10 @@ mode uses (the standard pass by UnixBench's 3 s pause), so drift of the machine 
 every length alike. For each shorter length it prints the ratio of its geometric mean to
 the standard pass's and the ratio's 95% interval (Welch on logarithms), and picks the
 shortest length whose interval, and that of every longer candidate, overlaps
-[0.99, 1.01]: no evidence of a bias beyond 1%. Where the interval is wider than 2%, the
-machine was too noisy to resolve 1% with this many repetitions: the line says so. The
-picks are what ``virtbench.workloads.catalog.BUDGET_PASS_SECONDS`` holds. Examples:
+[0.99, 1.01]: no evidence of a bias beyond 1%. Where an interval is wider than ±2%, the
+machine was too noisy to resolve 1% with this many repetitions: the line says so and the
+test gets no pick (run again on a quieter machine or with more --reps). The picks go into
+``virtbench.workloads.catalog.BUDGET_PASS_SECONDS``. Examples:
 
     nice -n 10 python bench/pass_length.py                      # the 12 index tests
     nice -n 10 python bench/pass_length.py --reps 5 context1 fsdisk
@@ -107,6 +108,7 @@ def main() -> int:
                 shutil.rmtree(d, ignore_errors=True)
             ref = scores[standard]
             agree: dict[float, bool] = {}
+            resolved: dict[float, bool] = {}
             for length in lengths:
                 got = scores[length]
                 if len(got) < 2 or len(ref) < 2:
@@ -122,20 +124,26 @@ def main() -> int:
                 ratio, low, high, _p = w
                 overlaps = low <= 1 + TOLERANCE and high >= 1 - TOLERANCE
                 agree[length] = overlaps
+                resolved[length] = (high - low) / 2 <= 0.02
                 verdict = ("agrees" if overlaps else "BIASED") + (
                     " (interval > +-2%: too noisy to resolve 1%)" if (high - low) / 2 > 0.02
                     else "")
                 print(f"  {spec.id:<17} {length:6g} {gm:14.1f} {ratio:6.3f} "
                       f"[{low:6.3f}, {high:6.3f}]  {verdict}")
+            catalog = BUDGET_PASS_SECONDS.get(spec.id, standard)
+            load = f"load {load0:.2f} -> {os.getloadavg()[0]:.2f}"
+            if any(not resolved.get(x, False) for x in lengths if x < standard):
+                print(f"  {spec.id:<17} no pick: too noisy to resolve 1% (catalog keeps "
+                      f"{catalog:g} s); {load}", flush=True)
+                continue
             pick = standard
             for length in sorted((x for x in lengths if x < standard), reverse=True):
                 if not agree.get(length):
                     break
                 pick = length
             picks[spec.id] = pick
-            print(f"  {spec.id:<17} pick {pick:g} s (catalog: "
-                  f"{BUDGET_PASS_SECONDS.get(spec.id, standard):g} s); load "
-                  f"{load0:.2f} -> {os.getloadavg()[0]:.2f}", flush=True)
+            print(f"  {spec.id:<17} pick {pick:g} s (catalog: {catalog:g} s); {load}",
+                  flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("# picks: " + ", ".join(f"{k} {v:g}" for k, v in picks.items()))
