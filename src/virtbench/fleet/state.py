@@ -86,6 +86,10 @@ class HostState:
     """A few words on the fetched document (``index 1523.4 (1 copy)``, detected layers)."""
     stderr_tail: str | None = None
     cleaned: bool = False
+    ssh_seconds: float = 0.0
+    """Seconds the host spent in Ansible tasks over every attempt (Ansible's durations)."""
+    slow: str | None = None
+    """Why the host is named slow (its tasks took far longer than the fleet's median)."""
     updated: str = field(default_factory=utc_now)
 
     @property
