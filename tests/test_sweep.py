@@ -54,7 +54,7 @@ def test_kill9_then_any_command_cleans_up(tmp_path: Path) -> None:
     assert [p.name[:19] for p in work.iterdir()] == ["virtbench-postmark-"]
     after = run_cli("runs", check=True)
     assert "was killed: document" in after.stderr and "marked abandoned" in after.stderr
-    assert list(work.iterdir()) == []
+    assert list(work.iterdir()) == [], (after.stderr, [list(p.iterdir()) for p in work.iterdir()])
     assert list(running_dir().iterdir()) == []
     (doc_path,) = paths.results_dir().glob("*.json")
     doc = json.loads(doc_path.read_text())
@@ -187,3 +187,40 @@ def test_a_closed_vm_session_is_no_longer_registered(tmp_path: Path) -> None:
             made = s.dir
             assert doc.owner is not None and doc.owner.workdirs == [str(made)]
         assert not made.exists() and doc.owner.workdirs == []
+
+
+WRITER = """
+import os, sys, time
+end = time.monotonic() + 0.5
+i = 0
+while time.monotonic() < end:
+    i += 1
+    try:
+        os.close(os.open(f"{sys.argv[1]}/f{i}", os.O_CREAT | os.O_WRONLY, 0o600))
+    except FileNotFoundError:  # the directory is gone: wait for it to come back
+        pass
+"""
+
+
+def test_a_work_directory_still_being_written_is_removed(tmp_path: Path) -> None:
+    """A dead run's child can still be writing into its work directory for a moment (it
+    dies of its parent-death signal once its write returns): one rmtree then meets files
+    made after its listing and leaves the directory (seen under load). The sweep tries
+    again for about a second."""
+    from virtbench.experiments.sweep import _remove_workdir
+
+    work = tmp_path / "virtbench-postmark-x"
+    work.mkdir()
+    for i in range(5000):  # rmtree's listing takes a while: the writer adds files meanwhile
+        (work / f"old{i}").touch()
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(work)])
+    try:
+        deadline = time.monotonic() + 10
+        while not (work / "f1").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (work / "f1").exists(), "the writer did not start"
+        assert _remove_workdir(work)
+        assert not work.exists()
+    finally:
+        writer.kill()
+        writer.wait()
