@@ -8,11 +8,10 @@ in the same time window. You supply a built byte-unixbench (its ``UnixBench`` di
     python bench/vs_unixbench.py --unixbench ~/byte-unixbench/UnixBench
     python bench/vs_unixbench.py --unixbench DIR --rounds 2 syscall pipe context1
     python bench/vs_unixbench.py --unixbench DIR --copies 2 --adaptive 2%
-    python bench/vs_unixbench.py --unixbench DIR -c 1 -c 2 --budget 11m --rounds 3
+    python bench/vs_unixbench.py --unixbench-git MIRROR -c 1 -c 2 --budget 10m --rounds 3
 
-To build byte-unixbench outside the repository (never commit it): fetch its source (e.g.
-a git mirror of github.com/kdlucas/byte-unixbench), then
-``git --git-dir=MIRROR archive HEAD UnixBench | tar -x -C /tmp/ub && make -C /tmp/ub/UnixBench``.
+--unixbench-git builds byte-unixbench from a git mirror of github.com/kdlucas/byte-unixbench
+(its ``UnixBench`` directory, ``make``) in a temporary directory outside the repository.
 
 For each round and test, the two tools run one after the other (byte-unixbench first in
 odd rounds, virtbench first in even rounds, so slow drift of the machine does not favour
@@ -290,7 +289,11 @@ def fmt(value: float | None) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("tests", nargs="*", default=list(INDEX_TESTS))
-    ap.add_argument("--unixbench", type=Path, required=True, help="byte-unixbench's UnixBench dir")
+    where = ap.add_mutually_exclusive_group(required=True)
+    where.add_argument("--unixbench", type=Path, help="byte-unixbench's built UnixBench dir")
+    where.add_argument("--unixbench-git", type=Path, metavar="GIT_DIR",
+                       help="a git mirror of byte-unixbench: its UnixBench directory is "
+                            "extracted and built in a temporary directory, removed at the end")
     ap.add_argument("-c", "--copies", type=int, action="append",
                     help="copies (repeatable with --budget; default 1)")
     ap.add_argument("--rounds", type=int, default=1, help="times each pair runs (default 1)")
@@ -300,6 +303,26 @@ def main() -> int:
     ap.add_argument("--save", type=Path, help="write every raw result to this JSON file")
     args = ap.parse_args()
 
+    with tempfile.TemporaryDirectory(prefix="vb-byte-unixbench-") as build_dir:
+        if args.unixbench_git:
+            args.unixbench = build_unixbench(args.unixbench_git, Path(build_dir))
+        return compare(ap, args)
+
+
+def build_unixbench(git_dir: Path, into: Path) -> Path:
+    """``git archive HEAD UnixBench | tar -x`` from ``git_dir`` into ``into``, then ``make``:
+    byte-unixbench is built outside the repository, never committed."""
+    commit = subprocess.run(["git", f"--git-dir={git_dir}", "rev-parse", "HEAD"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    archive = subprocess.run(["git", f"--git-dir={git_dir}", "archive", "HEAD", "UnixBench"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    subprocess.run(["make", "-C", str(into / "UnixBench")], capture_output=True, check=True)
+    print(f"# byte-unixbench {commit[:12]} built in {into / 'UnixBench'}")
+    return into / "UnixBench"
+
+
+def compare(ap: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     ub_dir = args.unixbench.expanduser().resolve()
     if not (ub_dir / "Run").is_file() or not (ub_dir / "pgms").is_dir():
         ap.error(f"{ub_dir} is not a built byte-unixbench UnixBench directory (Run, pgms/)")
