@@ -35,6 +35,7 @@ from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.experiments import programs
 from virtbench.experiments.common import (
     MEMORY_FILESYSTEMS,
+    SoloExperiment,
     int_arg,
     location_facts,
     run_solo_repeats,
@@ -330,18 +331,10 @@ MAIN_METRIC = ("read_mib_per_second", "MiB/s", False)
 
 
 @dataclass(frozen=True)
-class SeqreadExperiment:
+class SeqreadExperiment(SoloExperiment[SeqreadParams]):
     """``virtbench io seqread``: the read's settings, where the file goes, how many runs."""
 
     workload: SeqreadParams = SeqreadParams()
-    location: Path | None = None
-    """Default: the temp directory."""
-    repeat: int = 1
-
-    def validate(self) -> None:
-        self.workload.validate()
-        if self.repeat < 1:
-            raise UsageError("--repeat must be at least 1")
 
 
 class SeqreadRow(Row):
@@ -365,7 +358,7 @@ class SeqreadSummary(Summary):
 def run(exp: SeqreadExperiment, ctx: Context) -> None:
     exp.validate()
     params = exp.workload
-    base = (exp.location if exp.location is not None else Path(tempfile.gettempdir())).resolve()
+    base = exp.base()
     if not base.is_dir():
         raise UsageError(f"--dir {base}: not a directory")
     if not os.access(base, os.W_OK | os.X_OK):
