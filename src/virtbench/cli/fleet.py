@@ -311,6 +311,12 @@ def _print_outcome(state: Any, interrupted: bool) -> None:
         w(f"{len(failed)} failed:\n")
         for h in failed:
             w(f"  {h.name}: {h.reason}\n")
+    slow = [h for h in state.hosts.values() if getattr(h, "slow", None)]
+    if slow:
+        w(f"{len(slow)} slow:\n")
+        for h in slow:
+            w(f"  {h.name}: {h.slow}" + ("" if h.status == "fetched" else f" ({h.status})")
+              + "\n")
     if running:
         w(f"{len(running)} still running on their targets: "
           + ", ".join(h.name for h in running) + "\n")

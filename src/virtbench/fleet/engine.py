@@ -86,6 +86,9 @@ class TaskResult:
     def message(self) -> str:
         """One line saying why the task failed."""
         r = self.res
+        full = _resource_error(r)
+        if full is not None:
+            return full
         for key in ("msg", "stderr", "stdout", "module_stderr", "module_stdout"):
             val = r.get(key)
             if isinstance(val, str) and val.strip():
@@ -102,6 +105,30 @@ class TaskResult:
         if "rc" in r:
             return f"exit status {r['rc']}"
         return "failed"
+
+
+RESOURCE_ERRORS = (("No space left on device", "disk full"),
+                   ("Disk quota exceeded", "disk quota exceeded"),
+                   ("Read-only file system", "read-only file system"))
+"""Target-side errors named first, whatever the task (copy, install, launch)."""
+
+SLOW_FACTOR = 3.0
+SLOW_MARGIN_S = 5.0
+"""A host is named slow when its SSH tasks took more than SLOW_FACTOR times the fleet's
+median and SLOW_MARGIN_S seconds more."""
+
+
+def _resource_error(res: dict[str, Any]) -> str | None:
+    """``disk full: <the line that says so>`` when a result mentions ENOSPC and the like."""
+    for key in ("msg", "stderr", "stdout", "module_stderr", "module_stdout"):
+        val = res.get(key)
+        if not isinstance(val, str):
+            continue
+        for line in val.replace("\r", "").splitlines():
+            for needle, what in RESOURCE_ERRORS:
+                if needle in line:
+                    return f"{what} on the target: {line.strip()[:240]}"
+    return None
 
 
 Outcomes = dict[str, dict[str, TaskResult]]
@@ -149,6 +176,8 @@ class Engine:
         outcomes: Outcomes = {}
         if not hosts:
             return outcomes
+        busy = dict.fromkeys(hosts, 0.0)
+        """Seconds each host spent in its tasks (Ansible's per-task durations)."""
 
         def handler(ev: dict[str, Any]) -> bool:
             kind = ev.get("event", "")
@@ -158,6 +187,9 @@ class Engine:
             if kind in RESULT_EVENTS and host:
                 outcomes.setdefault(host, {})[task] = TaskResult(
                     RESULT_EVENTS[kind], data.get("res") or {})
+                dur = data.get("duration")
+                if isinstance(dur, (int, float)) and host in busy:
+                    busy[host] += float(dur)
             if live is not None and host:
                 try:
                     live(kind, host, task, data)
@@ -203,6 +235,8 @@ class Engine:
             self._cancel.set()
             thread.join()
             raise Interrupted() from None
+        finally:
+            self._add_busy(busy)
         if runner.status in ("failed", "error") and not outcomes:
             stdout = ""
             with contextlib.suppress(OSError):
@@ -213,6 +247,36 @@ class Engine:
                 + (errs[0] if errs else f"status {runner.status} (see {self.private_dir})")
             )
         return outcomes
+
+    def _add_busy(self, busy: dict[str, float]) -> None:
+        """Add each host's task seconds to its state (one save for the whole play)."""
+        with self.lock:
+            for n, secs in busy.items():
+                h = self.state.hosts.get(n)
+                if h is not None and secs > 0:
+                    h.ssh_seconds = round(h.ssh_seconds + secs, 2)
+            self.state.save()
+
+    def name_slow_hosts(self) -> list[str]:
+        """Hosts whose SSH tasks took far longer than the fleet's median: their ``slow``
+        note says so (a fetched host keeps its result; a failed one its reason too)."""
+        times = sorted(h.ssh_seconds for h in self.state.hosts.values() if h.ssh_seconds > 0)
+        if len(times) < 3:
+            return []
+        median = times[len(times) // 2] if len(times) % 2 else \
+            (times[len(times) // 2 - 1] + times[len(times) // 2]) / 2
+        slow = []
+        with self.lock:
+            for h in self.state.hosts.values():
+                if h.ssh_seconds > max(SLOW_FACTOR * median, median + SLOW_MARGIN_S):
+                    h.slow = (f"slow: its SSH tasks took {h.ssh_seconds:.1f} s, "
+                              f"{h.ssh_seconds / median:.1f}x the fleet median "
+                              f"({median:.1f} s)")
+                    slow.append(h.name)
+                else:
+                    h.slow = None
+            self.state.save()
+        return slow
 
     # ---- phases -----------------------------------------------------------------------------
     def run(self, names: list[str]) -> None:
@@ -232,6 +296,7 @@ class Engine:
         ready = self.preflight(fresh)
         running = self.launch(ready)
         self.wait(running + [n for n in attach if self.state.hosts[n].status == "running"])
+        self.name_slow_hosts()
 
     @staticmethod
     def _attachable(h: HostState) -> bool:

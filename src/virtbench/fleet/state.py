@@ -92,6 +92,10 @@ class HostState:
     bytes_shipped: int = 0
     """Bytes of the bundle copied to the host by this fleet run (all its launches): 0 when
     the host's cached bundle was intact."""
+    ssh_seconds: float = 0.0
+    """Seconds the host spent in Ansible tasks over every attempt (Ansible's durations)."""
+    slow: str | None = None
+    """Why the host is named slow (its tasks took far longer than the fleet's median)."""
     updated: str = field(default_factory=utc_now)
 
     @property
