@@ -147,7 +147,6 @@ class Engine:
         self.lock = threading.RLock()
         self._cancel = threading.Event()
         self._bundles: dict[str, bundlemod.Bundle] = {}
-        self._wheel: Path | None = None
         self.private_dir = state.dir / "runner"
         self._facts_pkg: dict[str, tuple[str, str]] = {}
         """Per host: (package manager, uid) from the preflight."""
@@ -368,15 +367,14 @@ class Engine:
                 continue
             pythons.append((path, ver, (major, minor), venv.strip() == "1"))
         good = [p for p in pythons if p[2] >= (3, 11)]
-        with_venv = [p for p in good if p[3]]
         cc = (facts.get("cc") or [""])[0]
         cc_ok = "cc-works" in facts
         home = (facts.get("home") or [""])[0]
         uid = (facts.get("uid") or [""])[0]
         fields: dict[str, Any] = {"machine": machine, "compiler": cc.partition(" ")[2] or None}
-        if with_venv:
-            fields["python"] = with_venv[0][0]
-            fields["python_version"] = with_venv[0][1]
+        if good:  # the bundle needs no venv module: the first Python >= 3.11
+            fields["python"] = good[0][0]
+            fields["python_version"] = good[0][1]
         fields["platform"] = libc or None
         base = self.opts.remote_dir or (f"{home}/.cache/virtbench-fleet" if home else None)
         if base:
@@ -388,8 +386,6 @@ class Engine:
         if not good:
             found = ", ".join(f"{p[0]} {p[1]}" for p in pythons) or "none"
             problems.append(f"no Python >= 3.11 (found: {found})")
-        elif not with_venv:
-            problems.append(f"Python {good[0][1]} at {good[0][0]} has no venv module")
         if not cc:
             problems.append("no C compiler (cc, gcc or clang)")
         elif not cc_ok:
@@ -431,23 +427,13 @@ class Engine:
             self.opts.install_deps = saved
 
     def _bundle_for(self, h: HostState) -> bundlemod.Bundle:
-        if self._wheel is None:
-            self._wheel = bundlemod.build_wheel()
-        if self.opts.deps == "ship":
-            pyver = ".".join((h.python_version or "3.11").split(".")[:2])
-            tags = bundlemod.platform_tags(h.machine or "x86_64", h.platform or "glibc 2.17")
-            key = f"{pyver}|{tags[0]}"
-        else:
-            pyver, tags, key = "", [], "index"
+        pyver = ".".join((h.python_version or "3.11").split(".")[:2])
+        tags = bundlemod.platform_tags(h.machine or "x86_64", h.platform or "glibc 2.17")
+        key = f"{pyver}|{tags[0]}"
         if key not in self._bundles:
-            if self.opts.deps == "ship":
-                b = bundlemod.make_bundle(self._wheel, python_version=pyver, platform=tags)
-                what = f"with its dependency wheels for Python {pyver} ({tags[0]})"
-            else:
-                b = bundlemod.make_bundle(self._wheel)
-                what = "(dependencies from the targets' package index)"
-            self.display.note(f"fleet: shipping {b.wheel_name} {what}: "
-                              f"{b.path.stat().st_size / 1e6:.1f} MB")
+            b = bundlemod.build(pyver, tags)
+            self.display.note(f"fleet: target bundle {b.key} for Python {pyver} ({tags[0]}): "
+                              f"{b.size / 1e6:.1f} MB, shipped only to hosts without it")
             self._bundles[key] = b
         return self._bundles[key]
 
@@ -463,6 +449,7 @@ class Engine:
         from virtbench.fleet.command import remote_command
 
         plan: dict[str, dict[str, Any]] = {}
+        sizes: dict[str, int] = {}
         for n in names:
             h = self.state.hosts[n]
             try:
@@ -473,23 +460,25 @@ class Engine:
             p = self.paths_for(h)
             argv, stdout_name, _document = remote_command(self.state.command, p.run_dir,
                                                           self.opts.output_option)
+            python = h.python or "python3"
             plan[n] = {
                 "python": h.python,
-                "prepare": scripts.prepare(p, b.key),
+                "prepare": scripts.prepare(p, python, b.hash),
                 "bundle_local": str(b.path),
-                "bundle_remote": f"{p.host_dir}/bundle-{b.key}.tar",
-                "install": scripts.install(
-                    p, key=b.key, python=h.python or "python3",
-                    bundle_remote=f"{p.host_dir}/bundle-{b.key}.tar", wheel=b.wheel_name,
-                    pip_wheel=b.pip_name,
-                    requirements=list(b.requirements), shipped=b.shipped_deps),
-                "launch": scripts.launch(p, argv, stdout_name),
+                "bundle_remote": p.bundle_tar(b.hash),
+                "install": scripts.install(p, python, b.hash),
+                "launch": scripts.launch(p, python, b.hash, argv, stdout_name),
                 "run_dir": p.run_dir,
             }
+            sizes[n] = b.size
             self.update(n, "installing", reason=None, run_dir=p.run_dir, job_id=None,
-                     job_file=None, document=None, rc=None)
+                     job_file=None, document=None, rc=None, bundle=b.hash)
 
         def live(kind: str, host: str, task: str, data: dict[str, Any]) -> None:
+            if kind == "runner_on_ok" and task == "vb:copy":
+                h = self.state.hosts.get(host)
+                if h is not None and (data.get("res") or {}).get("changed"):
+                    self.update(host, bytes_shipped=h.bytes_shipped + sizes.get(host, 0))
             if kind == "runner_on_ok" and task == "vb:launch":
                 res = data.get("res") or {}
                 h = self.state.hosts.get(host)

@@ -809,18 +809,37 @@ class NamespaceFleet(LocalFleet):
         self.events.append((time.time(), msg))
         self.on_event(msg)
 
+    def _pid_files(self, h: TestHost) -> set[Path]:
+        home = self._home_of(h)
+        found: set[Path] = set()
+        for pattern in ("*/run-*/pid", "*/*/run-*/pid", "*/*/*/run-*/pid"):
+            found.update(home.glob(pattern))
+        return found
+
+    def rearm(self) -> None:
+        """The dying hosts come back (link up, sshd started) and die again once a new fleet
+        command runs on them."""
+        if self._watcher is not None:
+            self._stop.set()
+            self._watcher.join(timeout=5)
+            self._stop.clear()
+        for h in self.hosts:
+            if h.fault == "dying":
+                self.restart_host(h.name)
+        self._watcher = threading.Thread(target=self._watch_dying, daemon=True)
+        self._watcher.start()
+
     def _watch_dying(self) -> None:
-        """A dying host dies ``die_delay`` s after its fleet command started (its run
-        directory got a pid file)."""
+        """A dying host dies ``die_delay`` s after a fleet command started on it (a new pid
+        file in a ``run-*`` directory of its home)."""
         pending = {h.name: h for h in self.hosts if h.fault == "dying"}
+        old = {name: self._pid_files(h) for name, h in pending.items()}
         seen: dict[str, float] = {}
         while pending and not self._stop.is_set():
             now = time.monotonic()
             for name, h in list(pending.items()):
                 if name not in seen:
-                    home = self._home_of(h)
-                    if any(home.glob(".cache/virtbench-fleet/*/run-*/pid")) or \
-                            any(home.glob("*/*/run-*/pid")) or any(home.glob("*/run-*/pid")):
+                    if self._pid_files(h) - old[name]:
                         seen[name] = now
                 elif now - seen[name] >= self.faults.die_delay:
                     self.kill_host(name)

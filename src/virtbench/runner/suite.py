@@ -140,7 +140,8 @@ def check_budget(config: SuiteConfig) -> None:
     if config.budget < need:
         raise UsageError(
             f"--budget {format_duration(config.budget)} is too small for {len(config.tests)} "
-            f"tests x copies {config.copies}: it needs at least {math.ceil(need)} s "
+            f"test{'s' if len(config.tests) > 1 else ''} x copies {config.copies}: it needs "
+            f"at least {math.ceil(need)} s "
             f"({alloc.PILOT_PASSES} pilot passes of each); give more time or select fewer "
             "tests or copies")
 
@@ -458,6 +459,7 @@ class _Budgeted:
                 if not ran:
                     break
         except BaseException:
+            self.interrupted = True
             for u in self.units:
                 if u.result.status == "ok" and u is self._current:
                     u.result.status = "interrupted"
@@ -470,6 +472,7 @@ class _Budgeted:
         self._finish()
 
     _current: _Unit | None = None
+    interrupted = False
 
     def _k(self, u: _Unit) -> int:
         return sum(1 for v in self.units if v.section is u.section)
@@ -547,6 +550,8 @@ class _Budgeted:
             section.finished = utc_now()
 
     def _stop_reason(self) -> str:
+        if self.interrupted:
+            return "interrupted"
         if self.cfg.mode == "adaptive":
             p = f"{(self.cfg.precision or 0) * 100:g}%"
             return (f"index within ±{p}" if self.precise
