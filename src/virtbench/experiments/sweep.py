@@ -48,10 +48,39 @@ def sweep(say: Callable[[str], None] = _say) -> list[str]:
             found = _sweep_marker(marker, say)
             if found:
                 abandoned.append(found)
+    _sweep_marker_temps(running)
     if abandoned:
         _sweep_cgroups(say)
     _sweep_journal(say)
+    _sweep_ssh_masters(say)
     return abandoned
+
+
+def _sweep_ssh_masters(say: Callable[[str], None]) -> None:
+    """A fleet controller killed outright leaves Ansible's SSH master connections open
+    until ``ControlPersist`` runs out: close them."""
+    from virtbench.fleet.ansible import close_masters, stale_control_dirs
+
+    for d in stale_control_dirs():
+        n = close_masters(d)
+        if n:
+            say(f"a virtbench fleet command was killed: closed its {n} SSH connection(s)")
+
+
+def _sweep_marker_temps(running: Path) -> None:
+    """Remove ``.<id>.json.<pid>.tmp``: a marker being written when its process was killed."""
+    from virtbench.toolchain import _alive
+
+    try:
+        entries = list(running.iterdir())
+    except OSError:
+        return
+    for p in entries:
+        parts = p.name.rsplit(".", 2)
+        if (p.name.startswith(".") and len(parts) == 3 and parts[2] == "tmp"
+                and parts[1].isdigit() and not _alive(int(parts[1]))):
+            with contextlib.suppress(OSError):
+                p.unlink()
 
 
 def _read_marker(marker: Path) -> dict[str, Any] | None:
