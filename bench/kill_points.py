@@ -59,7 +59,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 FINAL = {"complete", "partial", "failed", "interrupted", "abandoned"}
 FLEET_FINAL = {"complete", "partial", "failed", "interrupted", "cancelled", "done"}
 MARKER = "VIRTBENCH_KILLPOINTS_TRIAL"
-TUNED = {"vm.dirty_ratio": "40"}  # what the tune trials set (--set NAME=VALUE)
+TUNED = {"vm.dirty_ratio": "31"}  # what the tune trials set: a value no test here uses
 KEYS = ("processes", "qemu", "temp entries", "cgroups", "sysctls", "docs running",
         "markers", "remote processes", "remote dirs", "ssh sessions")
 

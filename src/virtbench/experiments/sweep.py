@@ -49,8 +49,9 @@ def sweep(say: Callable[[str], None] = _say) -> list[str]:
             if found:
                 abandoned.append(found)
     _sweep_marker_temps(running)
-    if abandoned:
-        _sweep_cgroups(say)
+    # Always, not only after an abandoned document: a run killed before it opened its
+    # document (cap calibrates in a cgroup first) left its cgroups, and no marker said so.
+    _sweep_cgroups(say)
     _sweep_journal(say)
     _sweep_ssh_masters(say)
     return abandoned
