@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import threading
@@ -103,21 +104,52 @@ def _write_marker(doc: Document, marker: Path) -> None:
         os.replace(tmp, marker)
 
 
-def track(path: Path) -> None:
+def track(path: Path, *, journal: bool = False) -> None:
     """Register a work directory (or file) of the running document(s): removed by the sweep
-    if the run is killed without a word."""
+    if the run is killed without a word. ``journal=True``: a restore journal of kernel
+    settings (:mod:`virtbench.experiments.sysctl`), replayed by the sweep instead."""
     for doc, marker in _ACTIVE:
-        if doc.owner is not None and str(path) not in doc.owner.workdirs:
-            doc.owner.workdirs.append(str(path))
+        owned = _owned_list(doc, journal)
+        if owned is not None and str(path) not in owned:
+            owned.append(str(path))
             _write_marker(doc, marker)
 
 
-def untrack(path: Path) -> None:
-    """The run removed ``path`` itself."""
+def untrack(path: Path, *, journal: bool = False) -> None:
+    """The run removed ``path`` itself (or replayed the journal)."""
     for doc, marker in _ACTIVE:
-        if doc.owner is not None and str(path) in doc.owner.workdirs:
-            doc.owner.workdirs.remove(str(path))
+        owned = _owned_list(doc, journal)
+        if owned is not None and str(path) in owned:
+            owned.remove(str(path))
             _write_marker(doc, marker)
+
+
+def _owned_list(doc: Document, journal: bool) -> list[str] | None:
+    if doc.owner is None:
+        return None
+    return doc.owner.journals if journal else doc.owner.workdirs
+
+
+def new_workdir(prefix: str, base: Path, *, file: bool = False) -> Path:
+    """A new directory (or empty file) ``base/PREFIXrandom``, registered with the running
+    document(s) (:func:`track`) *before* it exists, so that a SIGKILL at any moment leaves
+    nothing the sweep does not know of. The caller removes it, then calls :func:`untrack`."""
+    for _ in range(100):
+        path = base / f"{prefix}{secrets.token_hex(6)}"
+        track(path)
+        try:
+            if file:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            else:
+                path.mkdir(mode=0o700)
+        except FileExistsError:
+            untrack(path)
+            continue
+        except BaseException:
+            untrack(path)
+            raise
+        return path
+    raise FileExistsError(f"no free name {prefix}... in {base}")
 
 
 @contextlib.contextmanager
