@@ -25,6 +25,7 @@ import os
 import secrets
 import signal
 import socket
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -115,6 +116,31 @@ def track(path: Path, *, journal: bool = False) -> None:
             _write_marker(doc, marker)
 
 
+def new_workdir(prefix: str, base: Path | str | None = None, *, file: bool = False) -> Path:
+    """A fresh directory (or empty file) ``<base>/<prefix><random>``, registered with the
+    running document(s) *before* it is made: a SIGKILL between ``mkdtemp`` and ``track``
+    left a directory nobody had registered (bench/kill_points.py, tests/test_sweep.py).
+    Made exclusively (mode 0700/0600, no link followed), like ``mkdtemp``/``mkstemp``."""
+    root = Path(base) if base is not None else Path(tempfile.gettempdir())
+    for _ in range(100):
+        path = root / f"{prefix}{secrets.token_hex(5)}"
+        track(path)
+        try:
+            if file:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                                 0o600))
+            else:
+                path.mkdir(mode=0o700)
+        except FileExistsError:
+            untrack(path)
+            continue
+        except BaseException:
+            untrack(path)
+            raise
+        return path
+    raise FileExistsError(f"{root}: no free name for {prefix}*")
+
+
 def untrack(path: Path, *, journal: bool = False) -> None:
     """The run removed ``path`` itself (or replayed the journal)."""
     for doc, marker in _ACTIVE:
@@ -128,28 +154,6 @@ def _owned_list(doc: Document, journal: bool) -> list[str] | None:
     if doc.owner is None:
         return None
     return doc.owner.journals if journal else doc.owner.workdirs
-
-
-def new_workdir(prefix: str, base: Path, *, file: bool = False) -> Path:
-    """A new directory (or empty file) ``base/PREFIXrandom``, registered with the running
-    document(s) (:func:`track`) *before* it exists, so that a SIGKILL at any moment leaves
-    nothing the sweep does not know of. The caller removes it, then calls :func:`untrack`."""
-    for _ in range(100):
-        path = base / f"{prefix}{secrets.token_hex(6)}"
-        track(path)
-        try:
-            if file:
-                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            else:
-                path.mkdir(mode=0o700)
-        except FileExistsError:
-            untrack(path)
-            continue
-        except BaseException:
-            untrack(path)
-            raise
-        return path
-    raise FileExistsError(f"no free name {prefix}... in {base}")
 
 
 @contextlib.contextmanager
