@@ -37,7 +37,7 @@ class Layer:
     ``cloud-hypervisor``/``amazon-nitro``/``google``/``kvmtool``/``powerkvm``; qemu-tcg
     ``tcg``; powervm ``shared``/``dedicated``; prsm ``lpar``; wsl ``wsl1``/``wsl2``;
     container ``markers-only`` (markers without PID isolation); or ``None``.
-    ``details``: e.g. ``role`` (xen ``dom0``/``domU``, ldoms ``control``/``io``/``guest``),
+    ``details``: e.g. ``role`` (xen ``dom0``/``domU``, ldoms ``control``/``root``/``io``/``guest``),
     ``cloud`` (also on ``bare-metal``: a cloud's bare-metal instance), ``platform``
     (``nutanix-ahv``, ``rhev``, ``ovirt``...), ``disk``/``net``
     (``pv``/``emulated``/``native``/``unknown``), ``pv_drivers``, ``emulated_devices``,
