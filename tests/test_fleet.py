@@ -1,13 +1,11 @@
-"""virtbench fleet: the parts that need no SSH (inventory flattening, preflight parsing, wheel
-bundle, command checks, state, the fleet table with its outliers). The real-host scenarios are
-in test_fleet_hosts.py."""
+"""virtbench fleet: the parts that need no SSH (inventory flattening, preflight parsing,
+command checks, state, the fleet table with its outliers). The real-host scenarios are
+in test_fleet_hosts.py, the target bundle in test_fleet_bundle.py."""
 
 from __future__ import annotations
 
 import json
 import sys
-import tarfile
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -107,16 +105,14 @@ def test_preflight_script_runs_here_and_finds_python_and_cc() -> None:
 
 def test_snippets_carry_no_jinja_markers_and_quote_paths() -> None:
     p = scripts.RemotePaths(base="/h/x y", host_dir="/h/x y/h1", run_dir="/h/x y/h1/run-1")
-    for s in (scripts.prepare(p, "k"), scripts.poll(p), scripts.info(p, "document.json"),
+    for s in (scripts.prepare(p, "/usr/bin/python3", "k"), scripts.poll(p),
+              scripts.info(p, "document.json"),
               scripts.cleanup(p, "/h/.ansible_async/1.2"),
-              scripts.launch(p, ["run", "--quick"], "stdout.log"),
-              scripts.install(p, key="k", python="/usr/bin/python3", bundle_remote="/h/b.tar",
-                              wheel="virtbench-0.1.0-py3-none-any.whl",
-                              pip_wheel="pip-24.0-py3-none-any.whl",
-                              requirements=["numpy>=1.26", "psycopg[binary]>=3.1"],
-                              shipped=False)):
+              scripts.launch(p, "/usr/bin/python3", "k", ["run", "--quick"], "stdout.log"),
+              scripts.install(p, "/usr/bin/python3", "k")):
         assert "{{" not in s and "{%" not in s
-        assert "'/h/x y/h1" in s or "'/h/x y/h1/run-1'" in s
+        assert "'/h/x y/h1" in s or "'/h/x y/h1/run-1'" in s or "'/h/x y/bundles/h1" in s
+    assert p.bundle_dir("k") == "/h/x y/bundles/h1/k"  # outside the host directory: kept
     with pytest.raises(ValueError):
         scripts._check("echo {{ x }}")
 
@@ -171,27 +167,6 @@ def test_platform_tags_from_libc() -> None:
     assert tags[0] == "manylinux_2_36_x86_64" and "manylinux_2_17_x86_64" in tags
     assert "manylinux2014_x86_64" in tags
     assert bundle.platform_tags("aarch64", "musl 1.2")[0] == "musllinux_1_2_aarch64"
-
-
-# ---- the wheel --------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_wheel_is_built_once_and_drops_controller_only_requirements() -> None:
-    w1 = bundle.build_wheel()
-    assert w1.name.startswith("virtbench-") and w1.suffix == ".whl"
-    with zipfile.ZipFile(w1) as zf:
-        names = zf.namelist()
-    assert "virtbench/fleet/playbooks/launch.yml" in names
-    assert "virtbench/workloads/c/dhry.c" in names or any(n.endswith(".c") for n in names)
-    mtime = w1.stat().st_mtime
-    assert bundle.build_wheel() == w1 and w1.stat().st_mtime == mtime  # cached
-    reqs = bundle.wheel_requirements(w1)
-    assert reqs and not any(r.lower().startswith("ansible") for r in reqs)
-    b = bundle.make_bundle(w1)
-    with tarfile.open(b.path) as tf:
-        members = tf.getnames()
-    assert w1.name in members and b.pip_name in members and not b.shipped_deps
 
 
 # ---- the command ------------------------------------------------------------------------------

@@ -111,11 +111,15 @@ def test_detect_on_a_fleet_with_an_unreachable_host(fleet: LocalFleet,
         report = doc.environment.virtualization
         assert report is not None and report.layers and report.layers[0].name  # VM, container
         assert not doc.notes  # a real report from a host: nothing dropped
-    # --keep: the venv is still on the targets, the run directory too
+    # --keep: the run directory is still on the targets; the bundle stays in any case, named
+    # by its content hash, and was shipped once to each host (the lean bundle: <= 10 MB)
     for h in ("h1", "h2", "h3"):
         remote = Path(hosts[h]["remote_dir"])
-        assert (remote / "venv" / "bin" / "virtbench").exists()
         assert (Path(hosts[h]["run_dir"]) / "document.json").exists()
+        cached = remote.parent / "bundles" / h / hosts[h]["bundle"]
+        assert (cached / "lib" / "virtbench" / "__init__.py").exists()
+        assert sorted(p.name for p in cached.parent.iterdir()) == [hosts[h]["bundle"]]
+        assert 1_000_000 < hosts[h]["bytes_shipped"] <= 10_000_000, hosts[h]
     # the views
     res = run_cli("fleet", "results", state["id"], env=env, check=True)
     assert "h5" in res.stdout and "unreachable" in res.stdout
@@ -201,6 +205,8 @@ def test_killed_host_and_ctrl_c_then_resume_loses_nothing(fleet: LocalFleet,
         assert docs[h].mode == "quick" and docs[h].labels["groups"] == "web"
         # no --keep: the host's virtbench directory and the async job file are gone
         assert hosts[h]["cleaned"] and not Path(hosts[h]["remote_dir"]).exists()
+        # the bundle cached by the first test was intact: nothing shipped
+        assert hosts[h]["bytes_shipped"] == 0, hosts[h]
         assert hosts[h]["job_file"] and not Path(hosts[h]["job_file"]).exists()
     before = {h: hosts[h]["run_ids"] for h in ("h1", "h2")}
 

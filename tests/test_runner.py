@@ -10,9 +10,9 @@ import pytest
 
 from virtbench.analysis import stats
 from virtbench.results.model import RunResult
+from virtbench.runner.budget import PILOT_PASSES
 from virtbench.runner.executor import CopyOutcome, FakeExecutor
 from virtbench.runner.suite import (
-    ADAPTIVE_MIN_PASSES,
     SuiteConfig,
     SuiteRunner,
     plan_for,
@@ -26,12 +26,12 @@ def ok(count: float, elapsed: float, timebase: int = 1, unit: str = "lps") -> Co
 
 
 def _runner(tmp_path: Path, tests: list[str], copies: list[int], script: object,
-            mode: str = "standard", precision: float | None = None
-            ) -> tuple[SuiteRunner, FakeExecutor, list[int]]:
+            mode: str = "standard", precision: float | None = None,
+            budget: float | None = None) -> tuple[SuiteRunner, FakeExecutor, list[int]]:
     ex = FakeExecutor(script)  # type: ignore[arg-type]
     saves: list[int] = []
     cfg = SuiteConfig(tests=select(tests), copies=copies, mode=mode, precision=precision,
-                      tmpdir=tmp_path, bin_dir=tmp_path)
+                      budget=budget, tmpdir=tmp_path, bin_dir=tmp_path)
     run = RunResult(profile="unixbench-6", mode=mode)  # type: ignore[arg-type]
     return SuiteRunner(cfg, ex, run, save=lambda r: saves.append(len(r.sections))), ex, saves
 
@@ -95,25 +95,29 @@ def test_failed_workload_marks_test_and_others_continue(tmp_path: Path) -> None:
     assert run.sections[0].index_score is None
 
 
-def test_adaptive_stops_at_precision(tmp_path: Path) -> None:
-    runner, ex, _ = _runner(tmp_path, ["dhry2reg"], [1], lambda a, c, p: ok(1000.0, 1.0),
+def test_adaptive_stops_when_the_index_interval_reaches_the_precision(tmp_path: Path) -> None:
+    # identical passes: the interval is the point after the pilot, so adaptive mode stops
+    runner, ex, _ = _runner(tmp_path, ["dhry2reg", "pipe"], [1], lambda a, c, p: ok(1000.0, 1.0),
                             mode="adaptive", precision=0.02)
-    t = runner.execute().sections[0].tests[0]
-    assert len(ex.calls) == ADAPTIVE_MIN_PASSES
-    assert t.stop_reason and "precision reached" in t.stop_reason
-    assert t.duration == plan_for(CATALOG["dhry2reg"], "adaptive").duration == 1.0
+    section = runner.execute().sections[0]
+    assert len(ex.calls) == 2 * PILOT_PASSES
+    for t in section.tests:
+        assert t.stop_reason == "index within ±2%"
+        assert t.duration == plan_for(CATALOG[t.test], "adaptive").duration == 2.0
+        assert t.allocation is not None and t.allocation.passes == PILOT_PASSES
 
 
-def test_adaptive_keeps_going_while_noisy(tmp_path: Path) -> None:
+def test_adaptive_never_spends_more_than_the_standard_time(tmp_path: Path) -> None:
     def noisy(argv: Sequence[str], copy: int, pass_index: int) -> CopyOutcome:
         return ok(1000.0 * (1.5 if pass_index % 2 else 1.0), 1.0)
 
     runner, ex, _ = _runner(tmp_path, ["dhry2reg"], [1], noisy, mode="adaptive",
                             precision=0.001)
     t = runner.execute().sections[0].tests[0]
-    plan = plan_for(CATALOG["dhry2reg"], "adaptive")
-    assert len(ex.calls) == plan.max_passes == 100
-    assert t.stop_reason == "pass limit reached"
+    # standard: 10 passes of 10 s and 3 s pauses = 130 s; a 2 s pass costs 2.6 s nominal
+    # (2 + 0.3 pause + 0.3 start), and 1 s is kept for the end: (130 - 1) // 2.6 = 49
+    assert len(ex.calls) == 49
+    assert t.stop_reason == "standard mode's time spent before the index reached ±0.1%"
 
 
 def test_interrupt_keeps_measured_passes(tmp_path: Path) -> None:
@@ -173,8 +177,9 @@ def test_every_pass_is_preceded_by_a_settle_scaled_to_the_mode(tmp_path: Path) -
     def script(argv: Sequence[str], copy: int, pass_index: int) -> CopyOutcome:
         return ok(1000 + pass_index, 10.0)
 
-    for mode, expected in (("standard", 3.0), ("adaptive", 0.3), ("quick", 0.0)):
-        runner, ex, _ = _runner(tmp_path, ["pipe"], [1], script, mode=mode, precision=0.5)
+    for mode, expected in (("standard", 3.0), ("adaptive", 0.3), ("budget", 0.3), ("quick", 0.0)):
+        runner, ex, _ = _runner(tmp_path, ["pipe"], [1], script, mode=mode, precision=0.5,
+                                budget=30.0)
         runner.execute()
         assert len(ex.settles) == len(ex.calls) > 0
         assert ex.settles == pytest.approx([expected] * len(ex.calls)), mode

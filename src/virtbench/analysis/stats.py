@@ -79,3 +79,36 @@ def t_log_interval(values: Sequence[float], level: float = 0.95) -> tuple[float,
 def relative_half_width(low: float, high: float) -> float:
     mid = (low + high) / 2
     return (high - low) / 2 / mid if mid > 0 else math.inf
+
+
+def log_variance_of_mean(values: Sequence[float]) -> tuple[float, int] | None:
+    """(variance of the mean of ``log(values)``, its degrees of freedom): ``s² / n`` and
+    ``n - 1``; ``None`` with fewer than two positive values."""
+    if len(values) < 2 or any(v <= 0 for v in values):
+        return None
+    logs = [math.log(v) for v in values]
+    n = len(logs)
+    mean = math.fsum(logs) / n
+    return math.fsum((x - mean) ** 2 for x in logs) / (n - 1) / n, n - 1
+
+
+def mean_of_logs_interval(
+    kept_per_test: Sequence[Sequence[float]], center: float, level: float = 0.95
+) -> tuple[float, float] | None:
+    """Interval for a geometric mean over tests (the System Benchmarks Index): ``center``
+    is the point estimate; in log space it is the mean of the tests' mean logs, so its
+    variance is the sum of theirs over ``k²``. The t quantile uses the Welch-Satterthwaite
+    degrees of freedom. ``None`` when a test has fewer than two kept passes."""
+    parts = [log_variance_of_mean(kept) for kept in kept_per_test]
+    if not parts or center <= 0 or any(p is None for p in parts):
+        return None
+    k = len(parts)
+    var = math.fsum(p[0] for p in parts if p) / (k * k)
+    if var <= 0:
+        return center, center
+    denom = math.fsum(p[0] ** 2 / p[1] for p in parts if p and p[0] > 0)
+    df = math.fsum(p[0] for p in parts if p) ** 2 / denom
+    from virtbench.analysis.student_t import t_ppf
+
+    half = t_ppf(0.5 + level / 2, df) * math.sqrt(var)
+    return center * math.exp(-half), center * math.exp(half)

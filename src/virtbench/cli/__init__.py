@@ -73,8 +73,10 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("COLUMNS", "table width (default: the terminal's; unlimited in a pipe)"),
     ("NO_COLOR", "no colours on a terminal"),
 )
-INTERNAL_ENVIRONMENT = ("VIRTBENCH_INSTANCE", "VIRTBENCH_TEST_CACHE")
-"""Set by virtbench itself (a marker on instance processes) or by its tests, not by users."""
+INTERNAL_ENVIRONMENT = ("VIRTBENCH_INSTANCE", "VIRTBENCH_TEST_CACHE",
+                        "VIRTBENCH_FLEET_TARGET")
+"""Set by virtbench itself (a marker on instance processes, the command a fleet runs on a
+target) or by its tests, not by users."""
 
 EXAMPLES: tuple[str, ...] = (
     "virtbench run                      # the 12 index tests, 1 copy then one per CPU",

@@ -75,19 +75,20 @@ def register(parser: argparse.ArgumentParser) -> None:
                    help="install Python 3 and a C compiler with the host's package manager "
                         "when missing (needs root or sudo)")
     p.add_argument("--keep", action="store_true",
-                   help="keep the remote venv and files (the next fleet run reuses the venv)")
+                   help="keep the remote run directory and cache (the bundle is kept in any "
+                        "case: the next fleet run ships it only to hosts without it)")
     p.add_argument("--become", action="store_true",
                    help="run everything on the targets through Ansible become (sudo)")
-    p.add_argument("--deps", choices=("index", "ship"), default="index",
-                   help="index: targets pip-install virtbench's dependencies from their own "
-                        "package index (default); ship: the controller downloads the "
-                        "wheels for each target platform and ships them (targets without "
-                        "PyPI access)")
+    p.add_argument("--deps", choices=("index", "ship"), default="ship",
+                   help="kept for compatibility: the lean target bundle always carries its "
+                        "few dependencies (pydantic), downloaded by the controller for each "
+                        "target platform; targets need no package index")
     p.add_argument("--timeout", type=_positive_int, default=86400, metavar="SECONDS",
                    help="kill a remote command that runs longer than this (default 86400)")
     p.add_argument("--remote-dir", metavar="DIR",
                    help="where virtbench lives on targets (default "
-                        "$HOME/.cache/virtbench-fleet); removed afterwards unless --keep")
+                        "$HOME/.cache/virtbench-fleet); a run's files are removed afterwards "
+                        "unless --keep, the bundle stays")
     _common_run_options(p, resume=False)
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND",
                    help="the virtbench command to run on each host, after --")
@@ -110,7 +111,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                                       "on the targets and remove virtbench's files there")
     p.add_argument("run_id", metavar="RUN", help="fleet run id (or prefix, or latest)")
     p.add_argument("--keep", action="store_true",
-                   help="stop the commands but keep the remote venv and files")
+                   help="stop the commands but keep the remote files")
     p.add_argument("-f", "--forks", type=_positive_int, default=None,
                    help="parallel Ansible connections (default: the run's)")
     p.set_defaults(_fleet=_cancel)
@@ -310,6 +311,12 @@ def _print_outcome(state: Any, interrupted: bool) -> None:
         w(f"{len(failed)} failed:\n")
         for h in failed:
             w(f"  {h.name}: {h.reason}\n")
+    slow = [h for h in state.hosts.values() if getattr(h, "slow", None)]
+    if slow:
+        w(f"{len(slow)} slow:\n")
+        for h in slow:
+            w(f"  {h.name}: {h.slow}" + ("" if h.status == "fetched" else f" ({h.status})")
+              + "\n")
     if running:
         w(f"{len(running)} still running on their targets: "
           + ", ".join(h.name for h in running) + "\n")
@@ -330,7 +337,7 @@ def _cancel(args: argparse.Namespace) -> int:
     state.options["keep"] = bool(args.keep)
     todo = [h.name for h in state.hosts.values()
             if h.status != "fetched" and h.remote_dir and not h.cleaned]
-    if not args.keep:  # fetched hosts run with --keep: their venvs go too
+    if not args.keep:  # fetched hosts run with --keep: their files go too
         todo += [h.name for h in state.hosts.values()
                  if h.status == "fetched" and h.remote_dir and not h.cleaned]
     with run_lock(state):

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,16 +17,19 @@ from virtbench.report.text import render
 from virtbench.results.environment import collect
 from virtbench.results.model import Mode, RunResult
 from virtbench.runner.executor import LocalExecutor
+from virtbench.runner.lifecycle import start_time
 from virtbench.runner.limits import check_copies
 from virtbench.runner.suite import (
     ProgressEvent,
     SuiteConfig,
     SuiteRunner,
+    check_budget,
     check_disk_space,
     estimate_seconds,
     select_copies,
 )
 from virtbench.store import master_path, save_and_record
+from virtbench.units import format_duration, parse_duration
 from virtbench.workloads.build import ensure_built
 from virtbench.workloads.catalog import CATALOG, GROUPS, select
 from virtbench.workloads.profiles import DEFAULT_PROFILE, PROFILES, get_profile
@@ -45,6 +49,30 @@ def parse_precision(text: str) -> float:
     if not 0 < value <= 0.5:
         raise argparse.ArgumentTypeError(f"precision must be between 0 and 50%, got {text!r}")
     return value
+
+
+def parse_budget(text: str) -> float:
+    """``90s``, ``10m``, ``1h`` -> seconds (argparse type of ``--budget``)."""
+    try:
+        return parse_duration(text, "--budget")
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--budget: ")) from None
+
+
+def process_started() -> float:
+    """``time.monotonic()`` at which this process started (the budget's start), from
+    ``/proc/self/stat`` and ``/proc/uptime``; now when they cannot be read."""
+    now = time.monotonic()
+    ticks = start_time(os.getpid())
+    try:
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read(64).split()[0])
+    except (OSError, ValueError, IndexError):
+        return now
+    if ticks is None:
+        return now
+    age = uptime - ticks / os.sysconf("SC_CLK_TCK")
+    return now - min(max(age, 0.0), 60.0)
 
 
 def positive_int(text: str) -> int:
@@ -76,6 +104,10 @@ def register(p: argparse.ArgumentParser) -> None:
     mode.add_argument("--precision", type=parse_precision, metavar="P",
                       help="adaptive mode: short passes until the 95%% CI half-width <= P "
                            "(e.g. 2%%) or the test's standard time is spent")
+    mode.add_argument("--budget", type=parse_budget, metavar="DURATION",
+                      help="budgeted mode: the whole selection (every copies setting) within "
+                           "DURATION (90s, 10m, 1h), with 95%% intervals for every test and "
+                           "the index")
     mode.add_argument("--quick", action="store_true",
                       help="smoke run: 1-2 s passes, 2 passes; NOT comparable")
     p.add_argument("--tmpdir", type=Path, default=None,
@@ -101,6 +133,7 @@ EXAMPLES = (
     "virtbench run dhry2reg pipe -c 1    # two tests, one copy",
     "virtbench run --quick               # a smoke run (not comparable)",
     "virtbench run --precision 2% --label env=vm -o result.json",
+    "virtbench run --budget 10m          # the index at 1 and N copies in 10 minutes, with CIs",
 )
 
 
@@ -131,9 +164,13 @@ class _Progress:
         self.adaptive = adaptive
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self._last_test = ""
+        self._last_line = -1e9
 
     def __call__(self, e: ProgressEvent) -> None:
         if console.level < console.NORMAL:
+            return
+        if e.budget_left is not None:
+            self._budget(e, e.budget_left)
             return
         eta = int(e.eta_seconds)
         eta_text = f"{eta // 3600}h{eta % 3600 // 60:02d}m" if eta >= 3600 else \
@@ -149,6 +186,21 @@ class _Progress:
         elif what != self._last_test:
             self._last_test = what
             self.stream.write(f"virtbench: {what}, ETA {eta_text}\n")
+            self.stream.flush()
+
+    def _budget(self, e: ProgressEvent, left: float) -> None:
+        """Budgeted and adaptive runs interleave tests: one line per pass on a terminal,
+        else a line every 30 s, each with the time left."""
+        what = (f"pass {e.test_number}: {e.test.name} ({e.copies} "
+                f"{'copy' if e.copies == 1 else 'copies'}), "
+                f"{format_duration(left)} of the budget left"
+                + (" (at most)" if self.adaptive else ""))
+        if self.tty:
+            self.stream.write(f"\r\033[K{what}")
+            self.stream.flush()
+        elif time.monotonic() - self._last_line >= 30:
+            self._last_line = time.monotonic()
+            self.stream.write(f"virtbench: {what}\n")
             self.stream.flush()
 
     def message(self, text: str) -> None:
@@ -187,12 +239,14 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         sys.stdout.write(list_tests())
         return 0
+    budget_start = process_started()
     progress = _Progress(adaptive=bool(args.precision))
     specs = select(args.tests)
     cpus = len(os.sched_getaffinity(0))
     copies = select_copies(args.copies, cpus)
     check_copies(copies)  # before any directory is created (pid_max, RLIMIT_NPROC, memory)
-    mode: Mode = "quick" if args.quick else "adaptive" if args.precision else "standard"
+    mode: Mode = ("quick" if args.quick else "adaptive" if args.precision
+                  else "budget" if args.budget else "standard")
     tmpdir: Path = args.tmpdir or Path(tempfile.gettempdir())
     if not tmpdir.is_dir():
         raise UsageError(f"--tmpdir {tmpdir}: not a directory")
@@ -201,11 +255,13 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None and not args.output.parent.is_dir():
         raise UsageError(f"--output {args.output}: directory {args.output.parent} does not exist")
 
+    config = SuiteConfig(tests=specs, copies=copies, mode=mode, precision=args.precision,
+                         budget=args.budget, budget_start=budget_start, tmpdir=tmpdir)
+    check_budget(config)  # before the build: a budget too small is refused at once
+    check_disk_space(config)
     profile = get_profile(args.profile)
     build = ensure_built(profile, progress=progress.message)
-    config = SuiteConfig(tests=specs, copies=copies, mode=mode, precision=args.precision,
-                         tmpdir=tmpdir, bin_dir=build.bin_dir)
-    check_disk_space(config)
+    config.bin_dir = build.bin_dir
 
     # a short steal sample: CPU stolen by the hypervisor before the run explains low scores
     env = collect(virtualization=not args.no_detect, test_dir=tmpdir,
@@ -215,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
     env.cflags = list(build.cflags)
     env.workload_hash = build.source_hash
     run_doc = RunResult(profile=profile.name, mode=mode, comparable=mode != "quick",
-                        precision=args.precision, environment=env,
+                        precision=args.precision, budget_seconds=args.budget, environment=env,
                         command=["virtbench", *sys.argv[1:]], labels=dict(args.label))
 
     busy = busy_warning(env.load_average, cpus)
@@ -227,8 +283,9 @@ def run(args: argparse.Namespace) -> int:
     span = f"{eta / 60:.0f} min" if eta >= 120 else f"{eta:.0f} s"
     progress.message(
         f"{len(specs)} tests x copies {copies}, {mode} mode, profile {profile.name}; "
-        + (f"at most {span} (adaptive tests usually stop much earlier)" if mode == "adaptive"
-           else f"about {span}"))
+        + (f"at most {span} (stops when the index is within ±{args.precision * 100:g}%)"
+           if mode == "adaptive" else
+           f"within {format_duration(args.budget)}" if mode == "budget" else f"about {span}"))
     saver = _make_saver(args.output, args.db)
     executor = LocalExecutor(gate=build.bin_dir / "vbgate")
     runner = SuiteRunner(config, executor, run_doc, save=saver, progress=progress)

@@ -8,13 +8,15 @@ import math
 import os
 import shutil
 import signal
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from virtbench import paths
+from virtbench.errors import UsageError
 from virtbench.results.model import ExperimentResult
 
 if TYPE_CHECKING:
@@ -48,6 +50,35 @@ def run_solo_repeats(ctx: Context, repeat: int, run_one: Callable[[], _R],
         ctx.add_row({"run": i + 1, "condition": "solo", **result.figures()})
         if on_run:
             on_run(i + 1, result)
+
+
+class _Validated(Protocol):
+    def validate(self) -> None: ...
+
+
+W = TypeVar("W", bound=_Validated)
+
+
+@dataclass(frozen=True)
+class SoloExperiment(Generic[W]):
+    """The params of an experiment that runs one workload alone on the host, ``repeat``
+    times, in a directory (``io postmark``, ``io seqread``). A subclass gives ``workload``
+    its default."""
+
+    workload: W
+    location: Path | None = None
+    """Default: the temp directory."""
+    repeat: int = 1
+
+    def validate(self) -> None:
+        self.workload.validate()
+        if self.repeat < 1:
+            raise UsageError("--repeat must be at least 1")
+
+    def base(self) -> Path:
+        """Where the work goes: ``location`` or the temp directory, resolved."""
+        return (self.location if self.location is not None
+                else Path(tempfile.gettempdir())).resolve()
 
 
 def save(doc: ExperimentResult) -> Path:

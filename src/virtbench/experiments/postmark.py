@@ -33,6 +33,7 @@ from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.experiments import programs
 from virtbench.experiments.common import (
     MEMORY_FILESYSTEMS,
+    SoloExperiment,
     int_arg,
     location_facts,
     remove_tree,
@@ -52,7 +53,7 @@ from virtbench.experiments.spec import (
     Summary,
 )
 from virtbench.results.model import ExperimentResult
-from virtbench.runner.lifecycle import track, untrack
+from virtbench.runner.lifecycle import new_workdir, untrack
 from virtbench.units import parse_size
 
 PROGRAM = "postmark"
@@ -288,8 +289,8 @@ def workdir(location: Path | None = None) -> Iterator[Path]:
     path: Path | None = None
     try:
         with signals_deferred():
-            path = Path(tempfile.mkdtemp(prefix="virtbench-postmark-", dir=base))
-            track(path)  # removed by the next virtbench if this one is killed
+            # registered before it exists: removed by the next virtbench if this one is killed
+            path = new_workdir("virtbench-postmark-", base)
         yield path
     finally:
         if path is not None:
@@ -334,18 +335,10 @@ MAIN_METRIC = ("transactions_per_second", "tx/s", False)
 
 
 @dataclass(frozen=True)
-class PostmarkExperiment:
+class PostmarkExperiment(SoloExperiment[PostmarkParams]):
     """``virtbench io postmark``: Postmark's settings, where the files go, how many runs."""
 
     workload: PostmarkParams = PostmarkParams()
-    location: Path | None = None
-    """Default: the temp directory."""
-    repeat: int = 1
-
-    def validate(self) -> None:
-        self.workload.validate()
-        if self.repeat < 1:
-            raise UsageError("--repeat must be at least 1")
 
 
 class PostmarkRow(Row):
@@ -370,7 +363,7 @@ def run(exp: PostmarkExperiment, ctx: Context) -> None:
     medians and the main metric (transactions per second)."""
     exp.validate()
     params = exp.workload
-    base = (exp.location if exp.location is not None else Path(tempfile.gettempdir())).resolve()
+    base = exp.base()
     check_location(params, base)
     bin_path = binary()
     facts = location_facts(base)

@@ -25,7 +25,6 @@ import contextlib
 import os
 import statistics
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.experiments import programs
 from virtbench.experiments.common import (
     MEMORY_FILESYSTEMS,
+    SoloExperiment,
     int_arg,
     location_facts,
     run_solo_repeats,
@@ -53,7 +53,7 @@ from virtbench.experiments.spec import (
     Summary,
 )
 from virtbench.results.model import ExperimentResult
-from virtbench.runner.lifecycle import track, untrack
+from virtbench.runner.lifecycle import new_workdir, untrack
 from virtbench.units import format_size as _h
 from virtbench.units import parse_size
 
@@ -236,10 +236,8 @@ def temp_file(location: Path) -> Iterator[Path]:
     path: Path | None = None
     try:
         with signals_deferred():
-            fd, name = tempfile.mkstemp(prefix="virtbench-seqread-", dir=location)
-            os.close(fd)
-            path = Path(name)
-            track(path)  # removed by the next virtbench if this one is killed
+            # registered before it exists: removed by the next virtbench if this one is killed
+            path = new_workdir("virtbench-seqread-", location, file=True)
         yield path
     finally:
         if path is not None:
@@ -330,18 +328,10 @@ MAIN_METRIC = ("read_mib_per_second", "MiB/s", False)
 
 
 @dataclass(frozen=True)
-class SeqreadExperiment:
+class SeqreadExperiment(SoloExperiment[SeqreadParams]):
     """``virtbench io seqread``: the read's settings, where the file goes, how many runs."""
 
     workload: SeqreadParams = SeqreadParams()
-    location: Path | None = None
-    """Default: the temp directory."""
-    repeat: int = 1
-
-    def validate(self) -> None:
-        self.workload.validate()
-        if self.repeat < 1:
-            raise UsageError("--repeat must be at least 1")
 
 
 class SeqreadRow(Row):
@@ -365,7 +355,7 @@ class SeqreadSummary(Summary):
 def run(exp: SeqreadExperiment, ctx: Context) -> None:
     exp.validate()
     params = exp.workload
-    base = (exp.location if exp.location is not None else Path(tempfile.gettempdir())).resolve()
+    base = exp.base()
     if not base.is_dir():
         raise UsageError(f"--dir {base}: not a directory")
     if not os.access(base, os.W_OK | os.X_OK):

@@ -1,25 +1,30 @@
-"""What is shipped to a target: virtbench as a wheel built here, and (``--deps ship``) the
-wheels of its runtime dependencies for the target's platform, packed into one tar.
+"""What is shipped to a target: the lean target bundle, named by its content hash.
 
-- The virtbench wheel is built with ``pip wheel --no-deps`` from this source tree (a copy of
-  it, so the tree is not touched), or re-packed from the installed distribution when
-  virtbench was installed from a wheel. Cached under ``cache_dir()/fleet/wheels/`` by
-  version and a hash of the sources, so an unchanged tree is built once.
-- ``--deps index`` (default): the target's pip installs the dependencies from its own index
-  (PyPI, or whatever its pip.conf / environment names: a mirror, a proxy).
-- ``--deps ship``: for targets without an index, ``pip download`` fetches binary wheels for
-  each target's Python version and platform (manylinux/musllinux tag from its libc) into a
-  cached wheelhouse on the controller; the target installs with ``--no-index``.
+A target only measures: it runs workloads (built there from their C sources), the runner,
+the probes and writes a result document (pydantic models). So the bundle holds
 
-Controller-only dependencies (Ansible) are never installed on targets.
+- ``lib/virtbench/``: virtbench's package without what only the controller runs
+  (:data:`CONTROLLER_ONLY_PARTS`: the fleet itself, the web dashboard, the report templates,
+  the UnixBench importers), copied from the package virtbench runs from (a source tree or an
+  installed wheel alike), without byte code;
+- ``lib/``: the wheels of :data:`TARGET_REQUIREMENTS` (pydantic and what it needs, with
+  pydantic-core built for the target's Python version and platform), unpacked; ``pip
+  download --only-binary`` fetches them once per kind of target through the controller's
+  own pip configuration (a mirror, a proxy) and caches them.
+
+Nothing else: no SQLAlchemy (a target keeps no index: ``VIRTBENCH_FLEET_TARGET`` tells
+``save_and_record`` so), no plotly, no Ansible, no rich, no numpy or scipy.
+
+The bundle is a ``tar.gz`` of that tree. Its **content hash** (:func:`tree_hash`, the same
+code the target runs, :mod:`virtbench.fleet.target_tool`) names it: the target keeps it in
+``<remote base>/bundles/<host>/<hash>/`` across fleet runs, and a fleet run ships it only
+when the tree there does not hash to the expected value (absent, stale, or tampered with).
+Targets run it with ``PYTHONPATH=<hash>/lib python3 -S -m virtbench``: no venv, no pip.
 """
 
 from __future__ import annotations
 
-import base64
-import csv
 import hashlib
-import io
 import os
 import shutil
 import subprocess
@@ -28,152 +33,64 @@ import tarfile
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
+import virtbench
 from virtbench import __version__, paths
 from virtbench.errors import EnvironmentUnsupported
+from virtbench.fleet.target_tool import tree_hash as _tree_hash
 from virtbench.safeio import replacing
 
-CONTROLLER_ONLY = frozenset({"ansible-core", "ansible-runner", "ansible"})
-"""Dependencies only the controller needs: not installed on targets."""
+TARGET_REQUIREMENTS: tuple[str, ...] = ("pydantic>=2.5",)
+"""What a target needs besides virtbench's own code (the result model)."""
+
+CONTROLLER_ONLY_PARTS: tuple[str, ...] = (
+    "fleet", "serve", "importers", "report/templates", "report/html.py",
+)
+"""Parts of the virtbench package (relative paths) that only the controller runs."""
+
+MAX_BUNDLE_BYTES = 10_000_000
+"""The budget of a target bundle (tests/test_fleet_bundle.py holds it)."""
 
 _EXCLUDE_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+_FORMAT = "1"
+"""Bumped when the bundle's layout changes (part of the controller's cache key)."""
 
 
-def project_root() -> Path | None:
-    """The source tree virtbench runs from (``pyproject.toml`` naming virtbench), if any."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        pp = parent / "pyproject.toml"
-        if pp.is_file() and (parent / "src" / "virtbench").is_dir():
-            try:
-                text = pp.read_text(encoding="utf-8")
-            except OSError:
-                return None
-            return parent if 'name = "virtbench"' in text else None
-    return None
+def package_dir() -> Path:
+    return Path(virtbench.__file__).resolve().parent
 
 
-def _tree_files(root: Path) -> list[Path]:
-    files = [root / "pyproject.toml"]
-    if (root / "README.md").is_file():
-        files.append(root / "README.md")
-    for dirpath, dirnames, filenames in os.walk(root / "src" / "virtbench"):
-        dirnames[:] = sorted(d for d in dirnames if d not in _EXCLUDE_DIRS
-                             and not d.endswith(".egg-info"))
+def target_files(pkg: Path | None = None) -> list[tuple[Path, str]]:
+    """(source file, path in the bundle) of virtbench's code a target runs."""
+    pkg = pkg or package_dir()
+    skip = {pkg / part for part in CONTROLLER_ONLY_PARTS}
+    out: list[tuple[Path, str]] = []
+    for dirpath, dirnames, filenames in os.walk(pkg):
+        d = Path(dirpath)
+        dirnames[:] = sorted(n for n in dirnames if n not in _EXCLUDE_DIRS
+                             and not n.endswith(".egg-info") and d / n not in skip)
         for f in sorted(filenames):
-            if not f.endswith((".pyc", ".pyo", ".swp")):
-                files.append(Path(dirpath) / f)
-    return files
+            path = d / f
+            if path in skip or f.endswith((".pyc", ".pyo", ".swp", "~")) or path.is_symlink():
+                continue
+            out.append((path, "lib/virtbench/" + str(path.relative_to(pkg))))
+    return out
 
 
-def source_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for f in _tree_files(root):
-        h.update(str(f.relative_to(root)).encode() + b"\0")
-        h.update(f.read_bytes() + b"\0")
+def _source_key(files: list[tuple[Path, str]]) -> str:
+    h = hashlib.sha256(f"{_FORMAT}|{__version__}".encode())
+    for src, arc in files:
+        h.update(arc.encode() + b"\0" + src.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
 
-def wheel_cache() -> Path:
-    return paths.cache_dir() / "fleet" / "wheels"
-
-
-def build_wheel() -> Path:
-    """The virtbench wheel for targets (built once per version + source hash)."""
-    root = project_root()
-    if root is None:
-        return _repack_installed()
-    key = f"{__version__}-{source_hash(root)}"
-    out = wheel_cache() / key
-    existing = sorted(out.glob("virtbench-*.whl"))
-    if existing:
-        return existing[0]
-    with tempfile.TemporaryDirectory(prefix="vb-wheel-") as tmp:
-        src = Path(tmp) / "src-copy"
-        for f in _tree_files(root):
-            dest = src / f.relative_to(root)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(f, dest)
-        wdir = Path(tmp) / "dist"
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
-             "-q", "-w", str(wdir), str(src)],
-            capture_output=True, text=True, check=False,
-        )
-        wheels = sorted(wdir.glob("virtbench-*.whl"))
-        if proc.returncode != 0 or not wheels:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            raise EnvironmentUnsupported(
-                "cannot build the virtbench wheel to ship (pip wheel failed: "
-                + " / ".join(tail) + ")"
-            )
-        out.mkdir(parents=True, exist_ok=True)
-        final = out / wheels[0].name
-        with replacing(final) as tmp_wheel:
-            shutil.copy2(wheels[0], tmp_wheel)
-        _prune(wheel_cache(), "*", keep=6)
-        return final
-
-
-def _repack_installed() -> Path:
-    """Rebuild a wheel from the installed distribution's files (virtbench was installed from
-    a wheel, so there is no source tree to build from)."""
-    try:
-        dist = metadata.distribution("virtbench")
-    except metadata.PackageNotFoundError:
-        raise EnvironmentUnsupported(
-            "cannot find virtbench's sources or installed distribution to ship"
-        ) from None
-    files = [f for f in (dist.files or []) if ".." not in f.parts
-             and not str(f).endswith((".pyc",))
-             and f.name not in ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")]
-    h = hashlib.sha256()
-    for f in sorted(files, key=str):
-        h.update(str(f).encode() + b"\0" + Path(str(dist.locate_file(f))).read_bytes())
-    version = dist.version
-    out = wheel_cache() / f"{version}-{h.hexdigest()[:16]}"
-    name = f"virtbench-{version}-py3-none-any.whl"
-    final = out / name
-    if final.exists():
-        return final
-    out.mkdir(parents=True, exist_ok=True)
-    info = f"virtbench-{version}.dist-info"
-    record = io.StringIO()
-    writer = csv.writer(record, lineterminator="\n")
-    with replacing(final) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-        for f in sorted(files, key=str):
-            data = Path(str(dist.locate_file(f))).read_bytes()
-            arc = str(f)
-            zf.writestr(arc, data)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-            writer.writerow([arc, f"sha256={digest.decode()}", str(len(data))])
-        writer.writerow([f"{info}/RECORD", "", ""])
-        zf.writestr(f"{info}/RECORD", record.getvalue())
-    return final
-
-
-def wheel_requirements(wheel: Path) -> list[str]:
-    """The runtime requirements a target needs: the wheel's ``Requires-Dist`` without extras
-    and without controller-only packages."""
-    with zipfile.ZipFile(wheel) as zf:
-        meta_name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
-        text = zf.read(meta_name).decode()
-    reqs = []
-    for line in text.splitlines():
-        if not line.startswith("Requires-Dist:"):
-            continue
-        req = line.split(":", 1)[1].strip()
-        if "extra ==" in req.replace('"', "").replace("'", ""):
-            continue
-        name = req.split(";")[0]
-        for sep in "<>=!~[ (":
-            name = name.split(sep)[0]
-        if name.strip().lower().replace("_", "-") in CONTROLLER_ONLY:
-            continue
-        reqs.append(req)
-    return reqs
+def tree_hash(root: Path) -> str:
+    """The content hash of an unpacked bundle (what the target checks)."""
+    found = _tree_hash(str(root))
+    if found is None:
+        raise EnvironmentUnsupported(f"{root}: not a plain tree of files and directories")
+    return found
 
 
 def platform_tags(machine: str, libc: str) -> list[str]:
@@ -195,16 +112,20 @@ def platform_tags(machine: str, libc: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Bundle:
-    """One tar to copy to targets of one kind: the virtbench wheel, a pip wheel (targets need
-    neither pip nor ensurepip: the venv is made ``--without-pip`` and pip runs from its
-    wheel), plus the dependency wheels with ``--deps ship``."""
+    """One tar.gz for the targets of one Python version and platform."""
 
     path: Path
-    wheel_name: str
-    pip_name: str
-    requirements: tuple[str, ...]
-    shipped_deps: bool
-    key: str
+    """The tar.gz on the controller."""
+    hash: str
+    """Content hash of the unpacked tree (sha256, hex): its name on the target."""
+    size: int
+    """Bytes of the tar.gz: what is shipped to a host that does not have it."""
+    python_version: str
+    platform: str
+
+    @property
+    def key(self) -> str:
+        return self.hash[:16]
 
 
 def _pip_download(dest: Path, args: list[str], what: str) -> None:
@@ -225,8 +146,8 @@ def _cached_download(key_text: str, args: list[str], what: str) -> Path:
     out = paths.cache_dir() / "fleet" / "downloads" / key
     if (out / ".complete").exists():
         return out
-    tmp = Path(tempfile.mkdtemp(prefix=".dl-", dir=out.parent if out.parent.exists()
-                                else _mkdir(out.parent)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".dl-", dir=out.parent))
     try:
         _pip_download(tmp, args, what)
         (tmp / ".complete").touch()
@@ -239,62 +160,100 @@ def _cached_download(key_text: str, args: list[str], what: str) -> Path:
     return out
 
 
-def _mkdir(p: Path) -> Path:
-    p.mkdir(parents=True, exist_ok=True)
-    return p
-
-
-def pip_wheel() -> Path:
-    """A pip wheel (pure Python) that runs on every supported target Python."""
-    d = _cached_download("pip|3.11", ["--no-deps", "--python-version", "3.11", "pip"],
-                         "a pip wheel to ship")
-    return sorted(d.glob("pip-*.whl"))[-1]
-
-
-def dependency_wheels(reqs: list[str], python_version: str, platform: list[str]) -> list[Path]:
+def dependency_wheels(python_version: str, platform: list[str],
+                      reqs: tuple[str, ...] = TARGET_REQUIREMENTS) -> list[Path]:
     """Binary wheels of ``reqs`` (and their dependencies) for a target platform."""
-    if not reqs:
-        return []
     args = ["--python-version", python_version, "--implementation", "cp"]
     for tag in [*platform, "any"]:
         args += ["--platform", tag]
     key = f"deps|{python_version}|{','.join(platform)}|{'|'.join(sorted(reqs))}"
     d = _cached_download(key, [*args, *reqs],
-                         f"wheels for Python {python_version} ({platform[0]}) (--deps ship)")
+                         f"wheels for Python {python_version} ({platform[0]})")
     return sorted(d.glob("*.whl"))
 
 
-def make_bundle(wheel: Path, *, python_version: str | None = None,
-                platform: list[str] | None = None) -> Bundle:
-    """The tar for targets of one Python version and platform (``--deps ship``), or for
-    every target (dependencies from the targets' index). Cached by content."""
-    reqs = wheel_requirements(wheel)
-    pip = pip_wheel()
-    ship = python_version is not None and platform is not None
-    deps: list[Path] = []
-    if ship:
-        assert python_version is not None and platform is not None
-        deps = [d for d in dependency_wheels(reqs, python_version, platform)
-                if not d.name.startswith(("virtbench-", "pip-"))]
-    h = hashlib.sha256(wheel.read_bytes())
-    for f in [pip, *deps]:
-        h.update(f.name.encode() + b"\0" + str(f.stat().st_size).encode())
-    key = h.hexdigest()[:16]
-    out = paths.cache_dir() / "fleet" / "bundles" / f"{key}.tar"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with replacing(out) as tmp_tar, tarfile.open(tmp_tar, "w") as tf:
-            for f in [wheel, pip, *deps]:
-                tf.add(f, arcname=f.name)
-        _prune(out.parent, "*.tar", keep=6)
-    return Bundle(out, wheel.name, pip.name, tuple(reqs), ship, key)
+def _unpack_wheel(wheel: Path, lib: Path) -> None:
+    """A wheel's files into ``lib`` (what pip does for a pure ``purelib``/``platlib`` wheel,
+    without scripts, which a target does not need)."""
+    with zipfile.ZipFile(wheel) as zf:
+        for info in zf.infolist():
+            name = info.filename
+            parts = name.split("/")
+            if name.startswith("/") or ".." in parts or info.is_dir():
+                continue
+            if parts[0].endswith(".data"):
+                continue  # scripts/headers/data: nothing a target imports
+            dest = lib / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out)
+            mode = (info.external_attr >> 16) & 0o777
+            dest.chmod(0o755 if mode & 0o111 else 0o644)
 
 
-def _prune(directory: Path, pattern: str, keep: int) -> None:
-    """Remove all but the ``keep`` most recently used entries (bundles are large)."""
-    entries = sorted(directory.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+def _add_tree(tf: tarfile.TarFile, root: Path) -> None:
+    """Every entry of ``root``, sorted, with neutral owners and times (a reproducible tar)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in [*dirnames, *sorted(filenames)]:
+            path = Path(dirpath) / name
+            info = tf.gettarinfo(str(path), arcname=str(path.relative_to(root)))
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.mtime = 0
+            if info.isreg():
+                info.mode = 0o755 if info.mode & 0o111 else 0o644
+                with open(path, "rb") as f:
+                    tf.addfile(info, f)
+            else:
+                info.mode = 0o755
+                tf.addfile(info)
+
+
+def build(python_version: str, platform: list[str]) -> Bundle:
+    """The bundle for targets with this Python (``3.11``) and these platform tags (cached on
+    the controller by the sources and the dependency wheels)."""
+    files = target_files()
+    wheels = dependency_wheels(python_version, platform)
+    h = hashlib.sha256(_source_key(files).encode())
+    for w in wheels:
+        h.update(w.name.encode() + b"\0" + hashlib.sha256(w.read_bytes()).digest())
+    key = h.hexdigest()[:24]
+    out_dir = paths.cache_dir() / "fleet" / "bundles" / key
+    tar_path = out_dir / "bundle.tar.gz"
+    hash_file = out_dir / "hash"
+    if tar_path.is_file() and hash_file.is_file():
+        content = hash_file.read_text(encoding="ascii").strip()
+        if len(content) == 64:
+            return Bundle(tar_path, content, tar_path.stat().st_size, python_version,
+                          platform[0])
+    with tempfile.TemporaryDirectory(prefix="vb-bundle-") as tmp:
+        tree = Path(tmp) / "tree"
+        lib = tree / "lib"
+        for src, arc in files:
+            dest = tree / arc
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+            dest.chmod(0o755 if os.access(src, os.X_OK) and src.suffix == ".sh" else 0o644)
+        for w in wheels:
+            _unpack_wheel(w, lib)
+        for d in tree.rglob("*"):
+            if d.is_dir():
+                d.chmod(0o755)
+        content = tree_hash(tree)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with replacing(tar_path) as tmp_tar, \
+                tarfile.open(tmp_tar, "w:gz", compresslevel=9, format=tarfile.PAX_FORMAT) as tf:
+            _add_tree(tf, tree)
+        with replacing(hash_file) as tmp_hash:
+            tmp_hash.write_text(content + "\n", encoding="ascii")
+    _prune(out_dir.parent, keep=6)
+    return Bundle(tar_path, content, tar_path.stat().st_size, python_version, platform[0])
+
+
+def _prune(directory: Path, keep: int) -> None:
+    """Remove all but the ``keep`` most recently built bundles."""
+    entries = sorted((p for p in directory.iterdir() if p.is_dir()),
+                     key=lambda p: p.stat().st_mtime, reverse=True)
     for old in entries[keep:]:
-        if old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
+        shutil.rmtree(old, ignore_errors=True)

@@ -40,6 +40,13 @@ def _age(ts: str | None) -> str:
 
 
 def host_detail(h: HostState) -> str:
+    detail = _detail(h)
+    if h.slow and h.status in ("fetched", "failed"):
+        return f"{detail}; {h.slow}" if detail else h.slow
+    return detail
+
+
+def _detail(h: HostState) -> str:
     if h.status == "failed":
         return h.reason or ""
     if h.status == "running":

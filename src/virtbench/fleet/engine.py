@@ -86,6 +86,9 @@ class TaskResult:
     def message(self) -> str:
         """One line saying why the task failed."""
         r = self.res
+        full = _resource_error(r)
+        if full is not None:
+            return full
         for key in ("msg", "stderr", "stdout", "module_stderr", "module_stdout"):
             val = r.get(key)
             if isinstance(val, str) and val.strip():
@@ -104,6 +107,30 @@ class TaskResult:
         return "failed"
 
 
+RESOURCE_ERRORS = (("No space left on device", "disk full"),
+                   ("Disk quota exceeded", "disk quota exceeded"),
+                   ("Read-only file system", "read-only file system"))
+"""Target-side errors named first, whatever the task (copy, install, launch)."""
+
+SLOW_FACTOR = 3.0
+SLOW_MARGIN_S = 5.0
+"""A host is named slow when its SSH tasks took more than SLOW_FACTOR times the fleet's
+median and SLOW_MARGIN_S seconds more."""
+
+
+def _resource_error(res: dict[str, Any]) -> str | None:
+    """``disk full: <the line that says so>`` when a result mentions ENOSPC and the like."""
+    for key in ("msg", "stderr", "stdout", "module_stderr", "module_stdout"):
+        val = res.get(key)
+        if not isinstance(val, str):
+            continue
+        for line in val.replace("\r", "").splitlines():
+            for needle, what in RESOURCE_ERRORS:
+                if needle in line:
+                    return f"{what} on the target: {line.strip()[:240]}"
+    return None
+
+
 Outcomes = dict[str, dict[str, TaskResult]]
 Live = Callable[[str, str, str, dict[str, Any]], None]
 
@@ -120,7 +147,6 @@ class Engine:
         self.lock = threading.RLock()
         self._cancel = threading.Event()
         self._bundles: dict[str, bundlemod.Bundle] = {}
-        self._wheel: Path | None = None
         self.private_dir = state.dir / "runner"
         self._facts_pkg: dict[str, tuple[str, str]] = {}
         """Per host: (package manager, uid) from the preflight."""
@@ -150,6 +176,8 @@ class Engine:
         outcomes: Outcomes = {}
         if not hosts:
             return outcomes
+        busy = dict.fromkeys(hosts, 0.0)
+        """Seconds each host spent in its tasks (Ansible's per-task durations)."""
 
         def handler(ev: dict[str, Any]) -> bool:
             kind = ev.get("event", "")
@@ -159,6 +187,9 @@ class Engine:
             if kind in RESULT_EVENTS and host:
                 outcomes.setdefault(host, {})[task] = TaskResult(
                     RESULT_EVENTS[kind], data.get("res") or {})
+                dur = data.get("duration")
+                if isinstance(dur, (int, float)) and host in busy:
+                    busy[host] += float(dur)
             if live is not None and host:
                 try:
                     live(kind, host, task, data)
@@ -204,6 +235,8 @@ class Engine:
             self._cancel.set()
             thread.join()
             raise Interrupted() from None
+        finally:
+            self._add_busy(busy)
         if runner.status in ("failed", "error") and not outcomes:
             stdout = ""
             with contextlib.suppress(OSError):
@@ -214,6 +247,36 @@ class Engine:
                 + (errs[0] if errs else f"status {runner.status} (see {self.private_dir})")
             )
         return outcomes
+
+    def _add_busy(self, busy: dict[str, float]) -> None:
+        """Add each host's task seconds to its state (one save for the whole play)."""
+        with self.lock:
+            for n, secs in busy.items():
+                h = self.state.hosts.get(n)
+                if h is not None and secs > 0:
+                    h.ssh_seconds = round(h.ssh_seconds + secs, 2)
+            self.state.save()
+
+    def name_slow_hosts(self) -> list[str]:
+        """Hosts whose SSH tasks took far longer than the fleet's median: their ``slow``
+        note says so (a fetched host keeps its result; a failed one its reason too)."""
+        times = sorted(h.ssh_seconds for h in self.state.hosts.values() if h.ssh_seconds > 0)
+        if len(times) < 3:
+            return []
+        median = times[len(times) // 2] if len(times) % 2 else \
+            (times[len(times) // 2 - 1] + times[len(times) // 2]) / 2
+        slow = []
+        with self.lock:
+            for h in self.state.hosts.values():
+                if h.ssh_seconds > max(SLOW_FACTOR * median, median + SLOW_MARGIN_S):
+                    h.slow = (f"slow: its SSH tasks took {h.ssh_seconds:.1f} s, "
+                              f"{h.ssh_seconds / median:.1f}x the fleet median "
+                              f"({median:.1f} s)")
+                    slow.append(h.name)
+                else:
+                    h.slow = None
+            self.state.save()
+        return slow
 
     # ---- phases -----------------------------------------------------------------------------
     def run(self, names: list[str]) -> None:
@@ -233,6 +296,7 @@ class Engine:
         ready = self.preflight(fresh)
         running = self.launch(ready)
         self.wait(running + [n for n in attach if self.state.hosts[n].status == "running"])
+        self.name_slow_hosts()
 
     @staticmethod
     def _attachable(h: HostState) -> bool:
@@ -303,15 +367,14 @@ class Engine:
                 continue
             pythons.append((path, ver, (major, minor), venv.strip() == "1"))
         good = [p for p in pythons if p[2] >= (3, 11)]
-        with_venv = [p for p in good if p[3]]
         cc = (facts.get("cc") or [""])[0]
         cc_ok = "cc-works" in facts
         home = (facts.get("home") or [""])[0]
         uid = (facts.get("uid") or [""])[0]
         fields: dict[str, Any] = {"machine": machine, "compiler": cc.partition(" ")[2] or None}
-        if with_venv:
-            fields["python"] = with_venv[0][0]
-            fields["python_version"] = with_venv[0][1]
+        if good:  # the bundle needs no venv module: the first Python >= 3.11
+            fields["python"] = good[0][0]
+            fields["python_version"] = good[0][1]
         fields["platform"] = libc or None
         base = self.opts.remote_dir or (f"{home}/.cache/virtbench-fleet" if home else None)
         if base:
@@ -323,8 +386,6 @@ class Engine:
         if not good:
             found = ", ".join(f"{p[0]} {p[1]}" for p in pythons) or "none"
             problems.append(f"no Python >= 3.11 (found: {found})")
-        elif not with_venv:
-            problems.append(f"Python {good[0][1]} at {good[0][0]} has no venv module")
         if not cc:
             problems.append("no C compiler (cc, gcc or clang)")
         elif not cc_ok:
@@ -366,23 +427,13 @@ class Engine:
             self.opts.install_deps = saved
 
     def _bundle_for(self, h: HostState) -> bundlemod.Bundle:
-        if self._wheel is None:
-            self._wheel = bundlemod.build_wheel()
-        if self.opts.deps == "ship":
-            pyver = ".".join((h.python_version or "3.11").split(".")[:2])
-            tags = bundlemod.platform_tags(h.machine or "x86_64", h.platform or "glibc 2.17")
-            key = f"{pyver}|{tags[0]}"
-        else:
-            pyver, tags, key = "", [], "index"
+        pyver = ".".join((h.python_version or "3.11").split(".")[:2])
+        tags = bundlemod.platform_tags(h.machine or "x86_64", h.platform or "glibc 2.17")
+        key = f"{pyver}|{tags[0]}"
         if key not in self._bundles:
-            if self.opts.deps == "ship":
-                b = bundlemod.make_bundle(self._wheel, python_version=pyver, platform=tags)
-                what = f"with its dependency wheels for Python {pyver} ({tags[0]})"
-            else:
-                b = bundlemod.make_bundle(self._wheel)
-                what = "(dependencies from the targets' package index)"
-            self.display.note(f"fleet: shipping {b.wheel_name} {what}: "
-                              f"{b.path.stat().st_size / 1e6:.1f} MB")
+            b = bundlemod.build(pyver, tags)
+            self.display.note(f"fleet: target bundle {b.key} for Python {pyver} ({tags[0]}): "
+                              f"{b.size / 1e6:.1f} MB, shipped only to hosts without it")
             self._bundles[key] = b
         return self._bundles[key]
 
@@ -398,6 +449,7 @@ class Engine:
         from virtbench.fleet.command import remote_command
 
         plan: dict[str, dict[str, Any]] = {}
+        sizes: dict[str, int] = {}
         for n in names:
             h = self.state.hosts[n]
             try:
@@ -408,23 +460,25 @@ class Engine:
             p = self.paths_for(h)
             argv, stdout_name, _document = remote_command(self.state.command, p.run_dir,
                                                           self.opts.output_option)
+            python = h.python or "python3"
             plan[n] = {
                 "python": h.python,
-                "prepare": scripts.prepare(p, b.key),
+                "prepare": scripts.prepare(p, python, b.hash),
                 "bundle_local": str(b.path),
-                "bundle_remote": f"{p.host_dir}/bundle-{b.key}.tar",
-                "install": scripts.install(
-                    p, key=b.key, python=h.python or "python3",
-                    bundle_remote=f"{p.host_dir}/bundle-{b.key}.tar", wheel=b.wheel_name,
-                    pip_wheel=b.pip_name,
-                    requirements=list(b.requirements), shipped=b.shipped_deps),
-                "launch": scripts.launch(p, argv, stdout_name),
+                "bundle_remote": p.bundle_tar(b.hash),
+                "install": scripts.install(p, python, b.hash),
+                "launch": scripts.launch(p, python, b.hash, argv, stdout_name),
                 "run_dir": p.run_dir,
             }
+            sizes[n] = b.size
             self.update(n, "installing", reason=None, run_dir=p.run_dir, job_id=None,
-                     job_file=None, document=None, rc=None)
+                     job_file=None, document=None, rc=None, bundle=b.hash)
 
         def live(kind: str, host: str, task: str, data: dict[str, Any]) -> None:
+            if kind == "runner_on_ok" and task == "vb:copy":
+                h = self.state.hosts.get(host)
+                if h is not None and (data.get("res") or {}).get("changed"):
+                    self.update(host, bytes_shipped=h.bytes_shipped + sizes.get(host, 0))
             if kind == "runner_on_ok" and task == "vb:launch":
                 res = data.get("res") or {}
                 h = self.state.hosts.get(host)

@@ -96,60 +96,65 @@ class RemotePaths:
     base: str
     """Where virtbench keeps its per-host directories on the target."""
     host_dir: str
-    """This inventory host's directory: venv, bundle, cache and run directories."""
+    """This inventory host's directory for a fleet run: cache and run directories (removed
+    after the run unless ``--keep``)."""
     run_dir: str
     """This fleet run's directory: the command's cwd, document, stderr, pid, rc."""
 
     @property
-    def venv(self) -> str:
-        return f"{self.host_dir}/venv"
+    def bundles(self) -> str:
+        """This host's bundle cache (kept across fleet runs): ``<hash>/`` only."""
+        return f"{self.base}/bundles/{self.host_dir.rsplit('/', 1)[-1]}"
+
+    def bundle_dir(self, bundle_hash: str) -> str:
+        return f"{self.bundles}/{bundle_hash}"
+
+    def bundle_tar(self, bundle_hash: str) -> str:
+        return f"{self.bundles}/{bundle_hash}.tar.gz"
 
 
-def prepare(p: RemotePaths, key: str) -> str:
+def target_tool(python: str, *args: str) -> str:
+    """Run :mod:`virtbench.fleet.target_tool` with the target's Python, isolated (``-I -S``:
+    nothing but the standard library is imported), its code sent on the command line."""
+    return (f"{q(python)} -I -S -c {q(_TOOL)} " + " ".join(q(a) for a in args)).strip()
+
+
+def _tool_source() -> str:
+    from pathlib import Path
+
+    return (Path(__file__).with_name("target_tool.py")).read_text(encoding="utf-8")
+
+
+_TOOL = _check(_tool_source())
+
+
+def prepare(p: RemotePaths, python: str, bundle_hash: str) -> str:
+    """Make the run directory; ``vb-ready=1`` when this host's cached bundle is intact
+    (hashed on the target; a damaged one is removed)."""
     return _check(
-        f"mkdir -p {q(p.run_dir)} && chmod 700 {q(p.host_dir)} && "
-        f"if [ -f {q(p.venv + '/.vb-' + key)} ]; then echo vb-ready=1; fi; true"
+        f"mkdir -p {q(p.run_dir)} {q(p.bundles)} && chmod 700 {q(p.host_dir)} "
+        f"{q(p.base + '/bundles')} {q(p.bundles)} && "
+        + target_tool(python, "verify", p.bundle_dir(bundle_hash), bundle_hash)
     )
 
 
-def install(p: RemotePaths, *, key: str, python: str, bundle_remote: str, wheel: str,
-            pip_wheel: str, requirements: list[str], shipped: bool) -> str:
-    """Unpack the bundle, make the venv (``--without-pip``: pip runs from its shipped wheel,
-    so the target needs no ensurepip), install virtbench and its runtime requirements: every
-    shipped wheel with ``--no-index``, or virtbench alone and the requirements from the
-    target's own index."""
-    pip = (f"venv/bin/python wheels/{q(pip_wheel)}/pip install -q --no-compile "
-           "--disable-pip-version-check")
-    marker = q(f"{p.venv}/.vb-{key}")
-    fail = "> pip.log 2>&1 || { tail -n 5 pip.log; exit 1; }"
-    if shipped:
-        steps = f"{pip} --no-index --no-deps wheels/*.whl {fail}"
-    else:
-        reqs = " ".join(q(r) for r in requirements)
-        steps = (f"{pip} --no-deps wheels/{q(wheel)} {fail}\n"
-                 f"  {pip} {reqs} {fail}")
-    return _check(f"""set -e
-cd {q(p.host_dir)}
-if [ ! -f {marker} ]; then
-  rm -rf wheels venv
-  mkdir wheels
-  tar -xf {q(bundle_remote)} -C wheels
-  {q(python)} -m venv --without-pip venv
-  {steps}
-  test -x venv/bin/virtbench
-  touch {marker}
-  rm -rf wheels pip.log {q(bundle_remote)}
-fi
-echo vb-installed
-""")
+def install(p: RemotePaths, python: str, bundle_hash: str) -> str:
+    """Unpack the shipped bundle (checked against its hash before it is used)."""
+    return _check(target_tool(python, "install", p.bundle_tar(bundle_hash),
+                              p.bundle_dir(bundle_hash), bundle_hash))
 
 
-def launch(p: RemotePaths, argv: list[str], stdout_name: str) -> str:
-    """The detached command: records its pid, runs virtbench with the target-side data and
-    cache directories inside the host directory, records its exit status."""
-    cmd = " ".join(q(a) for a in [f"{p.venv}/bin/virtbench", *argv])
-    env = (f"XDG_CACHE_HOME={q(p.host_dir + '/cache')} "
-           f"XDG_DATA_HOME={q(p.run_dir + '/data')} PYTHONDONTWRITEBYTECODE=1")
+def launch(p: RemotePaths, python: str, bundle_hash: str, argv: list[str],
+           stdout_name: str) -> str:
+    """The detached command: records its pid, runs virtbench from the bundle (its ``lib`` on
+    ``PYTHONPATH``, no site directories, no byte code written), with the target-side data
+    and cache directories inside the host directory, records its exit status."""
+    lib = p.bundle_dir(bundle_hash) + "/lib"
+    cmd = " ".join(q(a) for a in [python, "-S", "-m", "virtbench", *argv])
+    env = (f"PYTHONPATH={q(lib)} PYTHONNOUSERSITE=1 PYTHONDONTWRITEBYTECODE=1 "
+           "PYTHONSAFEPATH=1 VIRTBENCH_FLEET_TARGET=1 "
+           f"XDG_CACHE_HOME={q(p.host_dir + '/cache')} "
+           f"XDG_DATA_HOME={q(p.run_dir + '/data')}")
     return _check(
         f"echo $$ > pid; {env} {cmd} > {q(stdout_name)} 2> stderr.log < /dev/null; "
         "echo $? > rc.tmp; mv rc.tmp rc"
@@ -177,8 +182,8 @@ def info(p: RemotePaths, document: str) -> str:
 
 
 def cleanup(p: RemotePaths, job_file: str | None) -> str:
-    """Remove this host's directory (venv, cache, runs), the async job file, and the base
-    directory when it is left empty."""
+    """Remove this host's directory (cache, runs) and the async job file; the bundle stays
+    (the next fleet run checks it and ships nothing)."""
     parts = [f"rm -rf {q(p.host_dir)}", f"rmdir {q(p.base)} 2>/dev/null"]
     if job_file:
         parts.append(f"rm -f {q(job_file)}")

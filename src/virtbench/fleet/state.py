@@ -86,6 +86,16 @@ class HostState:
     """A few words on the fetched document (``index 1523.4 (1 copy)``, detected layers)."""
     stderr_tail: str | None = None
     cleaned: bool = False
+    bundle: str | None = None
+    """Content hash of the target bundle the host runs (``<remote base>/bundles/<host>/<hash>``
+    on the target)."""
+    bytes_shipped: int = 0
+    """Bytes of the bundle copied to the host by this fleet run (all its launches): 0 when
+    the host's cached bundle was intact."""
+    ssh_seconds: float = 0.0
+    """Seconds the host spent in Ansible tasks over every attempt (Ansible's durations)."""
+    slow: str | None = None
+    """Why the host is named slow (its tasks took far longer than the fleet's median)."""
     updated: str = field(default_factory=utc_now)
 
     @property
@@ -177,6 +187,11 @@ class FleetState:
         for h in self.hosts.values():
             out[h.status] = out.get(h.status, 0) + 1
         return out
+
+    def bytes_shipped(self) -> dict[str, int]:
+        """Per host: bytes of the target bundle this fleet run copied to it (0: its cached
+        bundle was intact). ``bench/fleet_scale.py`` prints them."""
+        return {name: h.bytes_shipped for name, h in self.hosts.items()}
 
     def unfinished(self) -> list[HostState]:
         return [h for h in self.hosts.values() if not h.finished_ok]

@@ -853,22 +853,43 @@ def parse_file(path: Path) -> RunResult:
 
 
 def _build(name: str, text: str, rep: _Report) -> RunResult:
-    env, version, cpus, flags = rep.env, rep.version, rep.cpus, rep.flags
-    language, graphics, system, runlevel = rep.language, rep.graphics, rep.system, rep.runlevel
-    parsed = rep.sections
     normalized = "\n".join(line.rstrip() for line in text.lstrip("\ufeff").splitlines()).strip()
     run_id = hashlib.sha256(normalized.encode()).hexdigest()[:12]
     notes: list[str] = list(rep.notes)
+    _fill_environment(rep)
+    started, finished = _run_times(rep.sections, notes)
+    sections: list[Section] = []
+    all_full = True
+    for sec in rep.sections:
+        section, full = _build_section(sec, notes)
+        sections.append(section)
+        all_full = all_full and full
+    return RunResult(
+        id=run_id,
+        source="imported-unixbench",
+        suite="unixbench",
+        profile=profile_for(rep.version),
+        mode="standard",
+        comparable=True,
+        status="complete" if all_full else "partial",
+        started=started,
+        finished=finished,
+        environment=rep.env,
+        sections=sections,
+        notes=notes,
+        original_text=text,
+    )
+
+
+def _fill_environment(rep: _Report) -> None:
+    """The report's header (system, CPUs, run dates) into ``rep.env``."""
+    env, cpus, flags, parsed = rep.env, rep.cpus, rep.flags, rep.sections
     env.cpu_count = next((s.cpus for s in parsed if s.cpus), None) or (len(cpus) or None)
-    extra: dict[str, object] = {"unixbench_version": version}
-    if system:
-        extra["system"] = system
-    if language:
-        extra["language"] = language
-    if graphics:
-        extra["graphics"] = graphics
-    if runlevel:
-        extra["runlevel"] = runlevel
+    extra: dict[str, object] = {"unixbench_version": rep.version}
+    for key, value in (("system", rep.system), ("language", rep.language),
+                       ("graphics", rep.graphics), ("runlevel", rep.runlevel)):
+        if value:
+            extra[key] = value
     if cpus:
         extra["cpus_listed"] = len(cpus)
         extra["bogomips"] = cpus[0][1]
@@ -877,99 +898,90 @@ def _build(name: str, text: str, rep: _Report) -> RunResult:
     extra["benchmark_run"] = [s.when for s in parsed if s.when is not None]
     env.extra = {k: v for k, v in extra.items() if v is not None}
 
+
+def _run_times(parsed: list[_Section], notes: list[str]) -> tuple[str, str | None]:
+    """(started, finished) from the sections' ``Benchmark Run:`` dates; the import time (and
+    a note) when there is none or it is not understood."""
     dates = [d for d in (parse_run_date(s.when) for s in parsed if s.when) if d is not None]
-    when = dates[0] if dates else None
-    end = dates[-1] if dates else None
+    if dates:
+        return dates[0][0].isoformat(), dates[-1][1].isoformat()
     first_when = next((s.when for s in parsed if s.when), None)
-    if when is not None:
-        started = when[0].isoformat()
-        finished = end[1].isoformat() if end is not None else when[1].isoformat()
-    else:
-        started, finished = utc_now(), None
-        notes.append(f"benchmark date {quote(first_when or '')} not understood: 'started' "
-                     "is the import time" if first_when else "no 'Benchmark Run:' date in the "
-                     "report: 'started' is the import time")
+    notes.append(f"benchmark date {quote(first_when or '')} not understood: 'started' "
+                 "is the import time" if first_when else "no 'Benchmark Run:' date in the "
+                 "report: 'started' is the import time")
+    return utc_now(), None
 
-    sections: list[Section] = []
-    all_full = True
-    for sec in parsed:
-        assert sec.copies is not None  # _infer_copies
-        section = Section(copies=sec.copies, tests=sec.tests)
-        by_id = {t.test: t for t in sec.tests}
 
-        def tid_of(row_name: str, sec: _Section = sec) -> str:
-            return sec.names.get(row_name, test_id(row_name))
+def _build_section(sec: _Section, notes: list[str]) -> tuple[Section, bool]:
+    """One section with its per-test indexes and its System Benchmarks Index Score, each
+    recomputed and compared with the report (in ``notes``); whether the index is full."""
+    assert sec.copies is not None  # _infer_copies
+    section = Section(copies=sec.copies, tests=sec.tests)
+    by_id = {t.test: t for t in sec.tests}
 
-        label = f"{sec.copies} cop{'y' if sec.copies == 1 else 'ies'}"
-        # Per-test index values: recomputed from the score, compared with the report.
-        for cat, rows in sec.index_rows.items():
-            for row in rows:
-                t = by_id[tid_of(row.name)]
-                if t.score is not None and abs(row.result - t.score) > 0.051:
-                    notes.append(f"{label}: {row.name}: index table RESULT {row.result} "
-                                 f"differs from the result line {t.score}")
-                if row.baseline is None or row.index is None or row.baseline <= 0:
-                    continue
-                t.baseline = row.baseline
-                known = INDEX_BASELINES.get(t.test)
-                if cat == SYSTEM_CATEGORY and known is not None and known != row.baseline:
-                    notes.append(f"{label}: {row.name}: baseline {row.baseline} differs from "
-                                 f"UnixBench's {known}")
-                if t.score is None or t.score <= 0:
-                    continue
-                t.index = t.score / row.baseline * 10
-                tol = 0.05 + 0.05 / row.baseline * 10 + 1e-9
-                if abs(t.index - row.index) > tol:
-                    notes.append(f"{label}: {row.name}: reported index {row.index} but "
-                                 f"{t.score} / {row.baseline} x 10 = {t.index:.2f}")
-        # The System Benchmarks Index Score.
-        sys_rows = sec.index_rows.get(SYSTEM_CATEGORY, [])
-        pairs = [(by_id[tid_of(r.name)].score or 0.0, r.baseline or 0.0) for r in sys_rows
-                 if r.baseline and r.index is not None]
-        index_tests = [by_id[tid_of(r.name)] for r in sys_rows
-                       if r.baseline and r.index is not None]
-        section.index_tests = len(index_tests)
-        reported = sec.scores.get(SYSTEM_CATEGORY)
-        recomputed: float | None = None
-        indexes = [t.index for t in index_tests if t.index is not None]
-        # A tiny positive score can still give an index of 0.0 (underflow): no mean then.
-        if pairs and all(s > 0 for s, _ in pairs) and indexes and all(v > 0 for v in indexes):
-            recomputed = geometric_mean(indexes)
-        full = (reported is not None and not reported[1]
-                and {t.test for t in index_tests} == set(INDEX_BASELINES))
-        if full:
-            section.index_score = recomputed
-        else:
-            all_full = False
-        if reported is not None:
-            kind = "Index Score (Partial Only)" if reported[1] else "Index Score"
-            if recomputed is None:
-                notes.append(f"{label}: reported System Benchmarks {kind} {reported[0]}; "
-                             "cannot recompute it (a test has no positive score)")
-            else:
-                tol = _score_tolerance(0.05, pairs)
-                verdict = ("agrees within rounding" if abs(recomputed - reported[0]) <= tol
-                           else f"MISMATCH beyond rounding (tolerance {tol:.3f})")
-                notes.append(f"{label}: reported System Benchmarks {kind} {reported[0]}, "
-                             f"recomputed {recomputed:.2f}: {verdict}")
-        for cat, (score, partial, _line) in sec.scores.items():
-            if cat != SYSTEM_CATEGORY:
-                notes.append(f"{label}: {cat} Index Score{' (Partial Only)' if partial else ''}"
-                             f" {score} (not recomputed)")
-        sections.append(section)
+    def test_of(row_name: str) -> TestResult:
+        return by_id[sec.names.get(row_name, test_id(row_name))]
 
-    return RunResult(
-        id=run_id,
-        source="imported-unixbench",
-        suite="unixbench",
-        profile=profile_for(version),
-        mode="standard",
-        comparable=True,
-        status="complete" if all_full else "partial",
-        started=started,
-        finished=finished,
-        environment=env,
-        sections=sections,
-        notes=notes,
-        original_text=text,
-    )
+    label = f"{sec.copies} cop{'y' if sec.copies == 1 else 'ies'}"
+    for cat, rows in sec.index_rows.items():
+        for row in rows:
+            _check_index_row(cat, row, test_of(row.name), label, notes)
+    # The System Benchmarks Index Score.
+    sys_rows = [r for r in sec.index_rows.get(SYSTEM_CATEGORY, [])
+                if r.baseline and r.index is not None]
+    pairs = [(test_of(r.name).score or 0.0, r.baseline or 0.0) for r in sys_rows]
+    index_tests = [test_of(r.name) for r in sys_rows]
+    section.index_tests = len(index_tests)
+    reported = sec.scores.get(SYSTEM_CATEGORY)
+    recomputed: float | None = None
+    indexes = [t.index for t in index_tests if t.index is not None]
+    # A tiny positive score can still give an index of 0.0 (underflow): no mean then.
+    if pairs and all(s > 0 for s, _ in pairs) and indexes and all(v > 0 for v in indexes):
+        recomputed = geometric_mean(indexes)
+    full = (reported is not None and not reported[1]
+            and {t.test for t in index_tests} == set(INDEX_BASELINES))
+    if full:
+        section.index_score = recomputed
+    if reported is not None:
+        notes.append(_score_note(label, reported[0], reported[1], recomputed, pairs))
+    for cat, (score, partial, _line) in sec.scores.items():
+        if cat != SYSTEM_CATEGORY:
+            notes.append(f"{label}: {cat} Index Score{' (Partial Only)' if partial else ''}"
+                         f" {score} (not recomputed)")
+    return section, full
+
+
+def _check_index_row(cat: str, row: _IndexRow, t: TestResult, label: str,
+                     notes: list[str]) -> None:
+    """A per-test index value: recomputed from the score, compared with the report."""
+    if t.score is not None and abs(row.result - t.score) > 0.051:
+        notes.append(f"{label}: {row.name}: index table RESULT {row.result} "
+                     f"differs from the result line {t.score}")
+    if row.baseline is None or row.index is None or row.baseline <= 0:
+        return
+    t.baseline = row.baseline
+    known = INDEX_BASELINES.get(t.test)
+    if cat == SYSTEM_CATEGORY and known is not None and known != row.baseline:
+        notes.append(f"{label}: {row.name}: baseline {row.baseline} differs from "
+                     f"UnixBench's {known}")
+    if t.score is None or t.score <= 0:
+        return
+    t.index = t.score / row.baseline * 10
+    tol = 0.05 + 0.05 / row.baseline * 10 + 1e-9
+    if abs(t.index - row.index) > tol:
+        notes.append(f"{label}: {row.name}: reported index {row.index} but "
+                     f"{t.score} / {row.baseline} x 10 = {t.index:.2f}")
+
+
+def _score_note(label: str, reported: float, partial: bool, recomputed: float | None,
+                pairs: list[tuple[float, float]]) -> str:
+    """The reported System Benchmarks Index Score against the recomputed one."""
+    kind = "Index Score (Partial Only)" if partial else "Index Score"
+    if recomputed is None:
+        return (f"{label}: reported System Benchmarks {kind} {reported}; "
+                "cannot recompute it (a test has no positive score)")
+    tol = _score_tolerance(0.05, pairs)
+    verdict = ("agrees within rounding" if abs(recomputed - reported) <= tol
+               else f"MISMATCH beyond rounding (tolerance {tol:.3f})")
+    return (f"{label}: reported System Benchmarks {kind} {reported}, "
+            f"recomputed {recomputed:.2f}: {verdict}")

@@ -99,8 +99,10 @@ def index_table(section: Section) -> list[str]:
 
 
 def extras(run: RunResult, section: Section) -> list[str]:
+    budget = (f", budget {run.budget_seconds:.0f} s" if run.budget_seconds else "") + (
+        f", {run.wall_seconds:.0f} s used" if run.budget_seconds and run.wall_seconds else "")
     lines = ["", f"virtbench: 95% confidence intervals ({run.mode} mode"
-             + (f", target ±{run.precision * 100:g}%" if run.precision else "") + ")"]
+             + (f", target ±{run.precision * 100:g}%" if run.precision else "") + budget + ")"]
     for t in by_name(section):
         if t.status != "ok":
             lines.append(f"  {t.name:<40s} {t.status.upper()}: {t.error or ''}")
@@ -111,9 +113,20 @@ def extras(run: RunResult, section: Section) -> list[str]:
         pct = t.ci.half_width_rel * 100
         line = (f"  {t.name:<40s} {t.ci.low:12.1f} .. {t.ci.high:<12.1f} ±{pct:.1f}%"
                 f"  {len(t.passes)} passes")
-        if t.stop_reason:
+        if t.allocation is not None:
+            line += f", {t.allocation.seconds:.0f} s"
+            if t.allocation.variance_share is not None:
+                line += f", {t.allocation.variance_share * 100:.0f}% of the index's variance"
+        elif t.stop_reason:
             line += f" ({t.stop_reason})"
         lines.append(line)
+    if section.index_ci is not None and section.index_score is not None:
+        ci = section.index_ci
+        lines.append(f"  {'System Benchmarks Index Score':<40s} {ci.low:12.1f} .. "
+                     f"{ci.high:<12.1f} ±{ci.half_width_rel * 100:.1f}%")
+    stops = {t.stop_reason for t in section.tests if t.allocation is not None and t.stop_reason}
+    if stops:
+        lines.append(f"  stopped: {'; '.join(sorted(stops))}")
     return lines
 
 

@@ -25,10 +25,10 @@ from virtbench.probes.model import DetectReport, KeyFacts
 from virtbench.results.salvage import detect_report
 from virtbench.safeio import ID_PATTERN, atomic_write, clip, read_json
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DOCUMENT_TYPE: Literal["virtbench.run"] = "virtbench.run"
 
-Mode = Literal["standard", "adaptive", "quick"]
+Mode = Literal["standard", "adaptive", "budget", "quick"]
 RunStatus = Literal["running", "complete", "partial", "failed", "interrupted", "abandoned"]
 TestStatus = Literal["ok", "failed", "interrupted"]
 Source = Literal["native", "imported-unixbench", "imported-virtbench"]
@@ -152,6 +152,23 @@ class PassResult(_Model):
     elapsed: Value
     """Mean of the copies' elapsed seconds."""
     copies: list[CopyResult] = Field(default_factory=list)
+    seq: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
+    """Budgeted and adaptive runs: the pass's position in the run's order of passes (tests
+    and copies settings are interleaved; see docs/statistics.md)."""
+
+
+class Allocation(_Model):
+    """Budgeted and adaptive runs: what a test got of the time (docs/statistics.md)."""
+
+    pilot: Annotated[int, Field(ge=0, le=MAX_COUNT)]
+    """Passes of the pilot round-robin every test gets first."""
+    passes: Annotated[int, Field(ge=0, le=MAX_COUNT)]
+    """Passes run in all (pilot included)."""
+    seconds: Value
+    """Wall seconds spent on this test's passes and the pauses before them."""
+    variance_share: Annotated[float, Field(ge=0, le=1)] | None = None
+    """This test's share of the variance of its section's index (in log space) at the end:
+    where more passes would have narrowed the index's interval."""
 
 
 class ConfidenceInterval(_Model):
@@ -193,7 +210,10 @@ class TestResult(_Model):
     """``score / baseline * 10`` for index tests."""
     ci: ConfidenceInterval | None = None
     stop_reason: str | None = None
-    """Adaptive mode: why passes stopped (``precision reached``, ``budget spent``, ...)."""
+    """Adaptive and budgeted modes: why passes stopped (``precision reached``, ``budget
+    spent``, ...)."""
+    allocation: Allocation | None = None
+    """Budgeted and adaptive modes: the passes and seconds this test was given."""
 
 
 class Section(_Model):
@@ -207,6 +227,9 @@ class Section(_Model):
     """Geometric mean of the 12 index values; ``None`` unless all 12 succeeded."""
     index_tests: Annotated[int, Field(ge=0, le=1000)] = 0
     """How many index tests contributed (12 for a full System Benchmarks Index Score)."""
+    index_ci: ConfidenceInterval | None = None
+    """95% interval of ``index_score`` (method ``t-log-sum``: the tests' log variances
+    summed over 144, Welch-Satterthwaite degrees of freedom; docs/statistics.md)."""
 
     def test(self, test_id: str) -> TestResult | None:
         for t in self.tests:
@@ -250,7 +273,9 @@ class RunResult(_Document):
     comparable: bool = True
     """False for ``--quick`` runs: their numbers must not be compared with published ones."""
     precision: float | None = None
-    """Adaptive mode: target relative CI half-width (0.02 for 2%)."""
+    """Adaptive mode: target relative half-width of the index's interval (0.02 for 2%)."""
+    budget_seconds: Value | None = None
+    """Budgeted mode (``--budget``): the wall time the whole run was given."""
     status: RunStatus = "running"
     started: str = Field(default_factory=utc_now)
     finished: str | None = None
@@ -296,7 +321,16 @@ def _v1_environment(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_environment}
+def _v2_budget(doc: dict[str, Any]) -> dict[str, Any]:
+    """2 -> 3: budgeted mode (``mode: budget``, ``budget_seconds``, per-test ``allocation``,
+    per-pass ``seq``, per-section ``index_ci``). Every new field is optional and a version-2
+    document has none of them: nothing to change."""
+    return doc
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _v1_environment, 2: _v2_budget,
+}
 
 
 def migrate(doc: dict[str, Any]) -> dict[str, Any]:

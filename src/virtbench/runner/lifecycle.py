@@ -22,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -110,6 +112,31 @@ def track(path: Path) -> None:
         if doc.owner is not None and str(path) not in doc.owner.workdirs:
             doc.owner.workdirs.append(str(path))
             _write_marker(doc, marker)
+
+
+def new_workdir(prefix: str, base: Path | str | None = None, *, file: bool = False) -> Path:
+    """A fresh directory (or empty file) ``<base>/<prefix><random>``, registered with the
+    running document(s) *before* it is made: a SIGKILL between ``mkdtemp`` and ``track``
+    left a directory nobody had registered (bench/kill_points.py, tests/test_sweep.py).
+    Made exclusively (mode 0700/0600, no link followed), like ``mkdtemp``/``mkstemp``."""
+    root = Path(base) if base is not None else Path(tempfile.gettempdir())
+    for _ in range(100):
+        path = root / f"{prefix}{secrets.token_hex(5)}"
+        track(path)
+        try:
+            if file:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                                 0o600))
+            else:
+                path.mkdir(mode=0o700)
+        except FileExistsError:
+            untrack(path)
+            continue
+        except BaseException:
+            untrack(path)
+            raise
+        return path
+    raise FileExistsError(f"{root}: no free name for {prefix}*")
 
 
 def untrack(path: Path) -> None:

@@ -1,19 +1,22 @@
 """The suite scheduler: which passes to run, in which order, and when to stop.
 
 For every copies count, every selected test runs its passes (all copies started together
-per pass); the result document is updated and saved after each test so an interrupted run
-keeps what it measured. Three modes:
+per pass); the result document is updated and saved after each test (after each batch of
+passes in budgeted and adaptive modes) so an interrupted run keeps what it measured. Modes:
 
 * ``standard``: UnixBench's durations and pass counts; comparable with published numbers.
-* ``adaptive`` (``--precision P``): short passes; a test stops once the 95% CI of its score
-  has a relative half-width <= P (after at least ``ADAPTIVE_MIN_PASSES``), or when its time
-  budget (the standard mode's time for that test) is spent.
+* ``budget`` (``--budget D``): the whole selection within ``D`` seconds; passes of the
+  short, unbiased length (``catalog.BUDGET_PASS_SECONDS``) are allocated across tests where
+  they narrow the index's interval most and interleaved (:mod:`virtbench.runner.budget`).
+* ``adaptive`` (``--precision P``): the same machinery, stopping once every section's
+  index interval is within ``P``, or when the standard mode's time is spent.
 * ``quick``: a smoke run (short passes, two of them), labelled not comparable.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import resource
 import shutil
 import tempfile
@@ -25,6 +28,7 @@ from pathlib import Path
 from virtbench.analysis import stats
 from virtbench.errors import UsageError
 from virtbench.results.model import (
+    Allocation,
     ConfidenceInterval,
     CopyResult,
     PassResult,
@@ -33,14 +37,13 @@ from virtbench.results.model import (
     TestResult,
     utc_now,
 )
+from virtbench.runner import budget as alloc
 from virtbench.runner.executor import CopyOutcome, Executor
-from virtbench.runner.lifecycle import lifecycle, track
-from virtbench.workloads.catalog import INDEX_TESTS, WorkloadSpec
+from virtbench.runner.lifecycle import lifecycle, new_workdir
+from virtbench.units import format_duration
+from virtbench.workloads.catalog import INDEX_TESTS, WorkloadSpec, budget_pass_seconds
 from virtbench.workloads.output import WorkloadOutputError, parse_output
 
-ADAPTIVE_MIN_PASSES = 5
-ADAPTIVE_PASS_FRACTION = 0.1  # an adaptive pass lasts a tenth of the standard pass
-ADAPTIVE_MIN_DURATION = 1.0
 QUICK_PASSES = 2
 QUICK_DURATION = 1.0
 QUICK_DURATION_LONG = 2.0  # shell and file tests: enough for a few complete loops
@@ -58,7 +61,7 @@ class Plan:
     min_passes: int
     max_passes: int
     budget: float
-    """Seconds of passes this test may use at most (adaptive); otherwise duration x passes."""
+    """Seconds of passes of this test in standard and quick modes: duration x passes."""
     settle: float = 0.0
     """Seconds of sync-and-rest before each pass (not part of the budget)."""
 
@@ -70,11 +73,10 @@ def plan_for(spec: WorkloadSpec, mode: str) -> Plan:
     if mode == "quick":
         d = QUICK_DURATION_LONG if spec.duration > 10 else QUICK_DURATION
         return Plan(d, QUICK_PASSES, QUICK_PASSES, d * QUICK_PASSES)
-    if mode == "adaptive":
-        d = max(ADAPTIVE_MIN_DURATION, spec.duration * ADAPTIVE_PASS_FRACTION)
-        budget = spec.duration * spec.passes
-        return Plan(d, ADAPTIVE_MIN_PASSES, max(ADAPTIVE_MIN_PASSES, int(budget // d)), budget,
-                    SETTLE_SECONDS * ADAPTIVE_PASS_FRACTION)
+    if mode in ("adaptive", "budget"):  # passes are allocated across tests, see budget.py
+        d = budget_pass_seconds(spec)
+        return Plan(d, alloc.PILOT_PASSES, alloc.PILOT_PASSES, d * alloc.PILOT_PASSES,
+                    alloc.budget_settle(d))
     raise ValueError(f"unknown mode {mode}")
 
 
@@ -89,6 +91,9 @@ class ProgressEvent:
     """1-based position of this test among all (copies, test) pairs."""
     total_tests: int
     eta_seconds: float
+    budget_left: float | None = None
+    """Budgeted and adaptive modes: seconds of the budget left (then ``test_number`` is the
+    pass's number in the run and ``total_tests`` 0)."""
 
 
 @dataclass
@@ -97,6 +102,11 @@ class SuiteConfig:
     copies: list[int]
     mode: str = "standard"
     precision: float | None = None
+    budget: float | None = None
+    """Budgeted mode: seconds the whole run may take (passes, pauses and overheads)."""
+    budget_start: float | None = None
+    """``time.monotonic()`` when the budget started (the command's start); default: when
+    the runner starts."""
     tmpdir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
     bin_dir: Path = Path(".")
     pass_timeout_slack: float = 60.0
@@ -109,13 +119,31 @@ def _timeout(plan: Plan, spec: WorkloadSpec, copies: int, slack: float) -> float
 
 
 def estimate_seconds(config: SuiteConfig) -> float:
-    """Nominal seconds of the whole run (pass durations and pauses), for the ETA."""
-    # adaptive mode: an upper bound (each test's budget); it usually stops much earlier
+    """Nominal seconds of the whole run (pass durations and pauses), for the ETA. Budgeted
+    mode: the budget; adaptive mode: the standard mode's time, an upper bound."""
+    if config.mode == "budget" and config.budget is not None:
+        return config.budget
+    mode = "standard" if config.mode == "adaptive" else config.mode
     per_section = 0.0
     for t in config.tests:
-        plan = plan_for(t, config.mode)
+        plan = plan_for(t, mode)
         per_section += plan.budget + plan.settle * plan.max_passes
     return per_section * len(config.copies)
+
+
+def check_budget(config: SuiteConfig) -> None:
+    """A ``UsageError`` when the budget cannot hold the pilot passes of the selection,
+    saying the minimum."""
+    if config.budget is None:
+        return
+    need = alloc.minimum_budget(config.tests, config.copies)
+    if config.budget < need:
+        raise UsageError(
+            f"--budget {format_duration(config.budget)} is too small for {len(config.tests)} "
+            f"test{'s' if len(config.tests) > 1 else ''} x copies {config.copies}: it needs "
+            f"at least {math.ceil(need)} s "
+            f"({alloc.PILOT_PASSES} pilot passes of each); give more time or select fewer "
+            "tests or copies")
 
 
 def check_disk_space(config: SuiteConfig) -> None:
@@ -153,6 +181,27 @@ def copy_result(outcome: CopyOutcome) -> tuple[CopyResult | None, float, int, st
     return copy, sample.count, sample.timebase, None
 
 
+def record_pass(result: TestResult, outcomes: Sequence[CopyOutcome], copies: int,
+                pass_index: int, seq: int | None = None) -> bool:
+    """Add the pass the copies' ``outcomes`` make to ``result``; False (and the test marked
+    failed with the first copy's reason) when a copy failed."""
+    parsed = [copy_result(o) for o in outcomes]
+    errors = [e for (_, _, _, e) in parsed if e]
+    if errors:
+        result.status = "failed"
+        result.error = f"pass {pass_index + 1}: {errors[0]}" + (
+            f" (and {len(errors) - 1} more copies)" if len(errors) > 1 else "")
+        return False
+    copies_done = [c for (c, _, _, _) in parsed if c is not None]
+    score = stats.pass_score([c.count for c in copies_done],
+                             [c.elapsed for c in copies_done], parsed[0][2])
+    result.passes.append(PassResult(
+        score=score, elapsed=math.fsum(c.elapsed for c in copies_done) / copies,
+        copies=copies_done, seq=seq,
+    ))
+    return True
+
+
 def summarize(result: TestResult, level: float = 0.95) -> None:
     """Fill score, samples, elapsed, index and CI from the passes (UnixBench arithmetic)."""
     scores = [p.score for p in result.passes]
@@ -177,13 +226,22 @@ def summarize(result: TestResult, level: float = 0.95) -> None:
 
 
 def finish_section(section: Section) -> None:
-    """The System Benchmarks Index Score: only from all 12 index tests, all successful."""
-    indexes = [
-        t.index for t in section.tests
+    """The System Benchmarks Index Score: only from all 12 index tests, all successful; and
+    its 95% interval (the tests' log variances summed over 144)."""
+    tests = [
+        t for t in section.tests
         if t.test in INDEX_TESTS and t.status == "ok" and t.index is not None
     ]
+    indexes = [t.index for t in tests if t.index is not None]
     section.index_tests = len(indexes)
     section.index_score = stats.index_score(indexes) if len(indexes) == len(INDEX_TESTS) else None
+    section.index_ci = None
+    if section.index_score is not None:
+        kept = [stats.kept_scores([p.score for p in t.passes]) for t in tests]
+        interval = stats.mean_of_logs_interval(kept, section.index_score)
+        if interval:
+            section.index_ci = ConfidenceInterval(low=interval[0], high=interval[1],
+                                                  method="t-log-sum")
 
 
 def _self_cpu() -> float:
@@ -220,9 +278,8 @@ class SuiteRunner:
             self.run.harness_cpu_seconds = round(_self_cpu() - cpu0, 3)
 
         with lifecycle(self.run, self.save, on_end) as outcome:
-            workroot = Path(tempfile.mkdtemp(prefix=f"virtbench-{self.run.id}-",
-                                             dir=self.config.tmpdir))
-            track(workroot)  # removed by the next virtbench if this one is killed
+            # registered before it exists: removed by the next virtbench if this one is killed
+            workroot = new_workdir(f"virtbench-{self.run.id}-", self.config.tmpdir)
             try:
                 self._sections(workroot)
             finally:
@@ -232,6 +289,9 @@ class SuiteRunner:
         return self.run
 
     def _sections(self, workroot: Path) -> None:
+        if self.config.mode in ("budget", "adaptive"):
+            _Budgeted(self, workroot).run()
+            return
         total = len(self.config.tests) * len(self.config.copies)
         number = 0
         for copies in self.config.copies:
@@ -260,35 +320,15 @@ class SuiteRunner:
             cwds.append(d)
         argvs = [spec.argv(self.config.bin_dir, plan.duration, d) for d in cwds]
         timeout = _timeout(plan, spec, copies, self.config.pass_timeout_slack)
-        started = time.monotonic()
         try:
             for pass_index in range(plan.max_passes):
-                self.progress(ProgressEvent(spec, copies, pass_index, plan.min_passes if
-                                            self.config.mode == "adaptive" else plan.max_passes,
+                self.progress(ProgressEvent(spec, copies, pass_index, plan.max_passes,
                                             number, total, self._remaining))
                 self.executor.settle(plan.settle)
                 outcomes = self.executor.run_pass(argvs, cwds, timeout)
                 self._remaining = max(0.0, self._remaining - plan.duration - plan.settle)
-                parsed = [copy_result(o) for o in outcomes]
-                errors = [e for (_, _, _, e) in parsed if e]
-                if errors:
-                    result.status = "failed"
-                    result.error = f"pass {pass_index + 1}: {errors[0]}" + (
-                        f" (and {len(errors) - 1} more copies)" if len(errors) > 1 else "")
+                if not record_pass(result, outcomes, copies, pass_index):
                     break
-                copies_done = [c for (c, _, _, _) in parsed if c is not None]
-                timebase = parsed[0][2]
-                score = stats.pass_score([c.count for c in copies_done],
-                                         [c.elapsed for c in copies_done], timebase)
-                result.passes.append(PassResult(
-                    score=score, elapsed=math.fsum(c.elapsed for c in copies_done) / copies,
-                    copies=copies_done,
-                ))
-                if self.config.mode == "adaptive" and self._adaptive_done(result, plan, started):
-                    break
-            else:
-                if self.config.mode == "adaptive":
-                    result.stop_reason = "pass limit reached"
         except BaseException:
             result.status = "interrupted" if result.status == "ok" else result.status
             summarize(result)
@@ -305,20 +345,218 @@ class SuiteRunner:
             result.status = "failed"
             result.error = "no pass produced a positive score"
 
-    def _adaptive_done(self, result: TestResult, plan: Plan, started: float) -> bool:
-        n = len(result.passes)
-        if n >= plan.min_passes:
-            kept = stats.kept_scores([p.score for p in result.passes])
-            interval = stats.t_log_interval(kept)
-            precision = self.config.precision or 0.02
-            if interval and stats.relative_half_width(*interval) <= precision:
-                result.stop_reason = f"precision reached after {n} passes"
-                return True
-        spent = time.monotonic() - started
-        if spent + plan.duration > plan.budget:
-            result.stop_reason = f"time budget spent after {n} passes"
-            return True
-        return False
+
+@dataclass
+class _Unit:
+    """One (copies, test) pair of a budgeted or adaptive run."""
+
+    spec: WorkloadSpec
+    copies: int
+    section: Section
+    result: TestResult
+    cwds: list[Path]
+    argvs: list[list[str]]
+    duration: float
+    settle: float
+    nominal: float
+    """Nominal seconds a pass costs (:func:`budget.pass_cost`)."""
+    walls: list[float] = field(default_factory=list)
+    """Measured seconds of each pass, pause included."""
+
+    @property
+    def live(self) -> bool:
+        return self.result.status == "ok"
+
+    def cost(self) -> float:
+        """Seconds a pass is expected to cost: the measured mean, at least the nominal."""
+        return max(self.nominal, math.fsum(self.walls) / len(self.walls) if self.walls else 0)
+
+    def worst(self) -> float:
+        """Seconds to keep free before starting a pass: the longest seen, at least nominal."""
+        return max([self.nominal, *self.walls])
+
+    def log_variance(self) -> float | None:
+        """Variance of the mean log of the kept pass scores (``s² / m``), if defined."""
+        part = stats.log_variance_of_mean(stats.kept_scores([p.score for p in
+                                                              self.result.passes]))
+        return part[0] if part else None
+
+    def spread(self) -> tuple[float, int]:
+        """(per-pass standard deviation of the kept logs, its degrees of freedom)."""
+        kept = stats.kept_scores([p.score for p in self.result.passes])
+        part = stats.log_variance_of_mean(kept)
+        return (math.sqrt(part[0] * len(kept)), part[1]) if part else (0.0, 0)
+
+
+class _Budgeted:
+    """The budgeted and adaptive schedule (see :mod:`virtbench.runner.budget`)."""
+
+    def __init__(self, runner: SuiteRunner, workroot: Path) -> None:
+        self.runner = runner
+        cfg = runner.config
+        self.cfg = cfg
+        self.start = cfg.budget_start if cfg.budget_start is not None else time.monotonic()
+        self.total = (cfg.budget if cfg.mode == "budget" and cfg.budget is not None
+                      else estimate_seconds(SuiteConfig(tests=cfg.tests, copies=cfg.copies)))
+        self.charged = 0.0  # nominal seconds of the passes run: the clock of a fake executor
+        self.seq = 0
+        self.rng = random.Random(runner.run.id)
+        self.precise = False
+        self.units: list[_Unit] = []
+        for copies in cfg.copies:
+            section = Section(copies=copies, started=utc_now())
+            runner.run.sections.append(section)
+            for spec in cfg.tests:
+                d = budget_pass_seconds(spec)
+                result = TestResult(test=spec.id, name=spec.name, unit=spec.unit, copies=copies,
+                                    baseline=spec.baseline, duration=d)
+                section.tests.append(result)
+                cwds = []
+                for i in range(copies):
+                    cwd = workroot / f"{spec.id}-c{copies}-{i}"
+                    cwd.mkdir()
+                    cwds.append(cwd)
+                self.units.append(_Unit(
+                    spec, copies, section, result, cwds,
+                    [spec.argv(cfg.bin_dir, d, cwd) for cwd in cwds], d,
+                    alloc.budget_settle(d), alloc.pass_cost(spec, copies)))
+
+    # ---- clock -------------------------------------------------------------------------
+    def spent(self) -> float:
+        return max(time.monotonic() - self.start, self.charged)
+
+    def left(self) -> float:
+        return self.total - self.spent() - alloc.FINISH_RESERVE
+
+    # ---- the schedule ------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            for _ in range(alloc.PILOT_PASSES):
+                order = [u for u in self.units if u.live]
+                self.rng.shuffle(order)
+                for u in order:
+                    self._maybe_pass(u)
+                self._checkpoint()
+            while not self.precise:
+                live = [u for u in self.units if u.live and u.result.passes]
+                if not live:
+                    break
+                measured = [u.spread() for u in live]
+                spreads = alloc.shrunk_spreads([m[0] for m in measured], [m[1] for m in measured])
+                extra = alloc.allocate(
+                    [s * s / self._k(u) ** 2 for s, u in zip(spreads, live, strict=True)],
+                    [u.cost() for u in live], [len(u.result.passes) for u in live], self.left(),
+                    alloc.t_penalized)
+                if not any(extra):
+                    break
+                batch = [math.ceil(e * alloc.BATCH_FRACTION) for e in extra]
+                ran = 0
+                for i in alloc.interleave(batch, self.rng):
+                    if self.precise:
+                        break
+                    ran += self._maybe_pass(live[i])
+                self._checkpoint()
+                if not ran:
+                    break
+        except BaseException:
+            self.interrupted = True
+            for u in self.units:
+                if u.result.status == "ok" and u is self._current:
+                    u.result.status = "interrupted"
+            self._finish()
+            raise
+        finally:
+            for u in self.units:
+                for d in u.cwds:
+                    shutil.rmtree(d, ignore_errors=True)
+        self._finish()
+
+    _current: _Unit | None = None
+    interrupted = False
+
+    def _k(self, u: _Unit) -> int:
+        return sum(1 for v in self.units if v.section is u.section)
+
+    def _maybe_pass(self, u: _Unit) -> int:
+        """Run one pass of ``u`` if it is live and fits in the time left; 1 if it ran."""
+        if not u.live or u.worst() > self.left():
+            return 0
+        runner = self.runner
+        runner.progress(ProgressEvent(u.spec, u.copies, len(u.result.passes), 0, self.seq + 1,
+                                      0, max(0.0, self.total - self.spent()),
+                                      budget_left=max(0.0, self.total - self.spent())))
+        timeout = max(u.duration * 3 + 10,
+                      min(_timeout(Plan(u.duration, 1, 1, u.duration), u.spec, u.copies,
+                                   self.cfg.pass_timeout_slack), self.left() + 10))
+        self._current = u
+        t0 = time.monotonic()
+        runner.executor.settle(u.settle)
+        outcomes = runner.executor.run_pass(u.argvs, u.cwds, timeout)
+        u.walls.append(time.monotonic() - t0)
+        self._current = None
+        self.charged += u.nominal
+        record_pass(u.result, outcomes, u.copies, len(u.result.passes), self.seq)
+        self.seq += 1
+        if self.cfg.mode == "adaptive" and self.cfg.precision is not None:
+            self.precise = self._precise(self.cfg.precision)
+        return 1
+
+    def index_interval(self, section: Section) -> tuple[float, float, float] | None:
+        """(point, low, high) of the geometric mean over the section's tests (the System
+        Benchmarks Index when the selection is the 12 index tests)."""
+        units = [u for u in self.units if u.section is section]
+        kept = [stats.kept_scores([p.score for p in u.result.passes]) for u in units]
+        if any(len(k) < 2 for k in kept) or any(u.result.status != "ok" for u in units):
+            return None
+        point = stats.geometric_mean([stats.geometric_mean(k) for k in kept])
+        interval = stats.mean_of_logs_interval(kept, point)
+        return (point, *interval) if interval else None
+
+    def _precise(self, precision: float) -> bool:
+        for section in self.runner.run.sections:
+            got = self.index_interval(section)
+            if got is None or stats.relative_half_width(got[1], got[2]) > precision:
+                return False
+        return True
+
+    def _checkpoint(self) -> None:
+        for u in self.units:
+            summarize(u.result)
+        for section in self.runner.run.sections:
+            finish_section(section)
+            section.finished = utc_now()
+        self.runner.save(self.runner.run)
+
+    def _finish(self) -> None:
+        totals: dict[int, float] = {}
+        variances = {id(u): u.log_variance() for u in self.units}
+        for u in self.units:
+            totals[id(u.section)] = totals.get(id(u.section), 0.0) + (variances[id(u)] or 0.0)
+        for u in self.units:
+            r = u.result
+            summarize(r)
+            if r.status == "ok" and r.score is None:
+                r.status = "failed"
+                r.error = ("budget spent before its pilot passes" if len(r.passes) < 2
+                           else "no pass produced a positive score")
+            var, total = variances[id(u)], totals[id(u.section)]
+            r.allocation = Allocation(
+                pilot=min(len(r.passes), alloc.PILOT_PASSES), passes=len(r.passes),
+                seconds=round(math.fsum(u.walls), 3),
+                variance_share=round(var / total, 4) if var is not None and total > 0 else None)
+            r.stop_reason = self._stop_reason()
+        for section in self.runner.run.sections:
+            finish_section(section)
+            section.finished = utc_now()
+
+    def _stop_reason(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        if self.cfg.mode == "adaptive":
+            p = f"{(self.cfg.precision or 0) * 100:g}%"
+            return (f"index within ±{p}" if self.precise
+                    else f"standard mode's time spent before the index reached ±{p}")
+        return f"budget {format_duration(self.total)} spent"
 
 
 def select_copies(values: Sequence[int] | None, cpus: int) -> list[int]:

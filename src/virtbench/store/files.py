@@ -6,6 +6,7 @@ command that measures does) does not import SQLAlchemy until a document is actua
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from virtbench.errors import VirtbenchError
@@ -18,6 +19,18 @@ Document = RunResult | ExperimentResult
 
 
 _WARNED: set[str] = set()
+
+FLEET_TARGET_ENV = "VIRTBENCH_FLEET_TARGET"
+"""Set to 1 by ``virtbench fleet`` for the command it runs on a target: save the document,
+index nothing."""
+
+
+def _short(exc: BaseException) -> str:
+    try:
+        from virtbench.store.store import _short as short
+    except ImportError:  # SQLAlchemy missing: say what failed
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return short(exc)
 
 
 def save_and_record(doc: Document, *, output: Path | None = None,
@@ -34,8 +47,12 @@ def save_and_record(doc: Document, *, output: Path | None = None,
         doc.save(path)
         if output is not None and output.resolve() != path.resolve():
             doc.save(output)
+        if os.environ.get(FLEET_TARGET_ENV) == "1":
+            # a fleet target keeps no index (its lean bundle has no SQLAlchemy): the
+            # controller indexes the document it fetches
+            return path
         try:
-            from virtbench.store.store import _short, open_store
+            from virtbench.store.store import open_store
 
             open_store(db_url).record(doc, path)
         except Exception as exc:  # the document is safe; the index can be rebuilt later

@@ -290,3 +290,27 @@ def select(names: Sequence[str]) -> list[WorkloadSpec]:
                 seen.add(i)
                 out.append(CATALOG[i])
     return out
+
+# Seconds per pass in budgeted mode (``virtbench run --budget``) and in ``--precision``
+# mode: for each test, the shortest pass whose score agrees with the standard pass's within
+# 1%, as ``bench/pass_length.py`` measured it (method, figures and load in
+# docs/statistics.md, "Pass length"). A test missing here uses its standard pass.
+BUDGET_PASS_SECONDS: dict[str, float] = {
+    "dhry2reg": 2.0,
+    "whetstone-double": 2.0,
+    "execl": 6.0,
+    "fstime": 6.0,
+    "fsbuffer": 6.0,
+    "fsdisk": 6.0,
+    "pipe": 2.0,
+    "context1": 2.0,
+    "spawn": 6.0,
+    "syscall": 2.0,
+    "shell1": 12.0,
+    "shell8": 12.0,
+}
+
+
+def budget_pass_seconds(spec: WorkloadSpec) -> float:
+    """The pass length of budgeted and ``--precision`` runs (:data:`BUDGET_PASS_SECONDS`)."""
+    return min(spec.duration, BUDGET_PASS_SECONDS.get(spec.id, spec.duration))

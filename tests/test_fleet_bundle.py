@@ -1,0 +1,182 @@
+"""The lean target bundle (virtbench.fleet.bundle): at most 10 MB, nothing the controller
+alone needs, and enough for a target: unpacked by the target tool in a fresh directory, a
+real python3 with no site directories and no project venv runs `detect` and a tiny `run`
+from it. Its content hash is checked on the target: a tampered tree is not used."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from virtbench.fleet import bundle, scripts, target_tool
+
+FORBIDDEN = ("sqlalchemy", "numpy", "scipy", "ansible", "ansible_runner", "rich", "plotly",
+             "jinja2", "psycopg", "starlette", "uvicorn", "pip")
+
+
+def _target_python() -> str:
+    """A real python3 of this machine outside any venv (the Debian one when there is one)."""
+    for cand in ("/usr/bin/python3", getattr(sys, "_base_executable", ""), sys.executable):
+        if cand and Path(cand).exists():
+            out = subprocess.run([cand, "-c", "import sys; print(sys.version_info >= (3, 11))"],
+                                 capture_output=True, text=True, check=False)
+            if out.stdout.strip() == "True":
+                return cand
+    pytest.skip("no Python >= 3.11 outside the venv")
+
+
+def _platform(python: str) -> tuple[str, list[str]]:
+    out = subprocess.run([python, "-c", "import platform, sys; "
+                          "print('%d.%d' % sys.version_info[:2]); print(platform.machine()); "
+                          "print(' '.join(platform.libc_ver()))"],
+                         capture_output=True, text=True, check=True).stdout.split("\n")
+    libc = out[2].replace("glibc ", "glibc ").strip() or "glibc 2.17"
+    return out[0], bundle.platform_tags(out[1], libc)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[bundle.Bundle, str]:
+    cache = os.environ.get("VIRTBENCH_TEST_CACHE") or str(tmp_path_factory.mktemp("cache"))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("XDG_CACHE_HOME", cache)
+    try:
+        python = _target_python()
+        version, tags = _platform(python)
+        return bundle.build(version, tags), python
+    finally:
+        mp.undo()
+
+
+def _install(b: bundle.Bundle, python: str, base: Path) -> Path:
+    """What the launch playbook does on a target: copy the tar, unpack it with the tool."""
+    p = scripts.RemotePaths(base=str(base), host_dir=str(base / "h1"),
+                            run_dir=str(base / "h1" / "run-1"))
+    prep = subprocess.run(["/bin/sh", "-c", scripts.prepare(p, python, b.hash)],
+                          capture_output=True, text=True, check=True)
+    assert "vb-ready=0" in prep.stdout  # nothing cached yet
+    shutil.copyfile(b.path, p.bundle_tar(b.hash))
+    inst = subprocess.run(["/bin/sh", "-c", scripts.install(p, python, b.hash)],
+                          capture_output=True, text=True, check=False)
+    assert inst.returncode == 0 and f"vb-installed={b.hash}" in inst.stdout, inst.stdout
+    prep = subprocess.run(["/bin/sh", "-c", scripts.prepare(p, python, b.hash)],
+                          capture_output=True, text=True, check=True)
+    assert "vb-ready=1" in prep.stdout  # the second run ships nothing
+    return Path(p.bundle_dir(b.hash))
+
+
+@pytest.mark.slow
+def test_bundle_is_small_and_holds_only_what_a_target_runs(
+        built: tuple[bundle.Bundle, str]) -> None:
+    b, _python = built
+    assert b.size <= bundle.MAX_BUNDLE_BYTES, f"bundle is {b.size / 1e6:.1f} MB"
+    assert b.path.stat().st_size == b.size and len(b.hash) == 64
+    with tarfile.open(b.path) as tf:
+        names = tf.getnames()
+    top = {n.split("/")[1] for n in names if n.startswith("lib/") and n.count("/") >= 1}
+    assert {"virtbench", "pydantic", "pydantic_core"} <= top
+    for mod in FORBIDDEN:
+        assert mod not in top, f"{mod} is shipped to targets"
+    # the controller-only parts of virtbench stay home; workloads' C sources go
+    assert not any(n.startswith(("lib/virtbench/fleet/", "lib/virtbench/serve/")) for n in names)
+    assert any(n.startswith("lib/virtbench/workloads/c/") and n.endswith(".c") for n in names)
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_target_runs_detect_and_a_tiny_run_from_the_bundle_alone(
+        built: tuple[bundle.Bundle, str], tmp_path: Path) -> None:
+    b, python = built
+    root = _install(b, python, tmp_path / "target")
+    p = scripts.RemotePaths(base=str(tmp_path / "target"), host_dir=str(tmp_path / "target/h1"),
+                            run_dir=str(tmp_path / "target/h1/run-1"))
+    # a clean environment: no PYTHONPATH but the bundle's (set by the launch snippet), no
+    # project venv, no site directories
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "target"), "LANG": "C.UTF-8"}
+    for argv, out in ((["detect", "--json"], "document.json"),
+                      (["run", "--quick", "-c", "1", "dhry2reg", "--output",
+                        f"{p.run_dir}/run.json"], "stdout.log")):
+        for f in ("rc", "pid"):
+            Path(p.run_dir, f).unlink(missing_ok=True)
+        subprocess.run(["/bin/sh", "-c", scripts.launch(p, python, b.hash, argv, out)],
+                       cwd=p.run_dir, env=env, check=True, timeout=400)
+        err = Path(p.run_dir, "stderr.log").read_text()
+        assert Path(p.run_dir, "rc").read_text().strip() == "0", err
+        assert "Traceback" not in err and "not indexed" not in err, err
+    report = json.loads(Path(p.run_dir, "document.json").read_text())
+    assert report["layers"] is not None and "summary" in report
+    doc = json.loads(Path(p.run_dir, "run.json").read_text())
+    tests = [t for s in doc["sections"] for t in s["tests"]]
+    assert [t["test"] for t in tests] == ["dhry2reg"] and tests[0]["score"] > 0
+    # nothing was written into the bundle (no byte code, no build): it still verifies
+    assert target_tool.tree_hash(str(root)) == b.hash
+
+
+@pytest.mark.slow
+def test_a_tampered_cached_bundle_is_removed_and_shipped_again(
+        built: tuple[bundle.Bundle, str], tmp_path: Path) -> None:
+    b, python = built
+    base = tmp_path / "target"
+    root = _install(b, python, base)
+    p = scripts.RemotePaths(base=str(base), host_dir=str(base / "h1"),
+                            run_dir=str(base / "h1" / "run-1"))
+
+    def ready() -> bool:
+        out = subprocess.run(["/bin/sh", "-c", scripts.prepare(p, python, b.hash)],
+                             capture_output=True, text=True, check=True).stdout
+        return "vb-ready=1" in out
+
+    main = root / "lib" / "virtbench" / "__main__.py"
+    for tamper in (lambda: main.write_text(main.read_text() + "\nimport os\n"),
+                   lambda: (root / "lib" / "extra.py").write_text("x = 1\n"),
+                   lambda: (root / "lib" / "link").symlink_to("/etc/passwd"),
+                   lambda: main.chmod(0o755)):
+        shutil.rmtree(root, ignore_errors=True)
+        assert _install(b, python, base) == root
+        tamper()
+        assert not ready() and not root.exists()  # removed: the next launch ships it again
+    # a bundle damaged in transit is refused and nothing is left half-unpacked
+    shutil.copyfile(b.path, p.bundle_tar(b.hash))
+    with open(p.bundle_tar(b.hash), "r+b") as f:
+        f.seek(b.size // 2)
+        f.write(b"\0" * 4096)
+    inst = subprocess.run(["/bin/sh", "-c", scripts.install(p, python, b.hash)],
+                          capture_output=True, text=True, check=False)
+    assert inst.returncode != 0 and "vb-installed" not in inst.stdout
+    assert not root.exists() and sorted(Path(p.bundles).iterdir()) == []
+
+
+def test_unsafe_tar_members_are_refused(tmp_path: Path) -> None:
+    import io
+
+    for name, kind in (("../evil", tarfile.REGTYPE), ("/abs", tarfile.REGTYPE),
+                       ("lib/link", tarfile.SYMTYPE)):
+        tar = tmp_path / "b.tar.gz"
+        with tarfile.open(tar, "w:gz") as tf:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.linkname = "/etc/passwd" if kind == tarfile.SYMTYPE else ""
+            info.size = 0
+            tf.addfile(info, io.BytesIO(b""))
+        root = tmp_path / "bundles" / "abc"
+        proc = subprocess.run([sys.executable, "-I", "-S", "-c",
+                               Path(target_tool.__file__).read_text(), "install", str(tar),
+                               str(root), "0" * 64], capture_output=True, text=True, check=False)
+        assert proc.returncode == 1 and "cannot unpack" in proc.stdout, proc.stdout
+        assert not root.exists() and not (tmp_path / "evil").exists()
+
+
+def test_target_requirements_match_the_projects_pydantic_requirement() -> None:
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert [d for d in deps if d.startswith("pydantic")] == list(bundle.TARGET_REQUIREMENTS)
