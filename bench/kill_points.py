@@ -127,9 +127,13 @@ class Fleet:
             [str(p) for p in self.remote_dirs()][:3])
 
     def remote_dirs(self) -> list[Path]:
-        """virtbench's directories and Ansible's async job files on the hosts."""
+        """virtbench's directories and Ansible's async job files on the hosts; not the
+        bundle cache (``bundles/<host>/<hash>``: kept by design), only temporary entries
+        in it."""
         home = self.tb.home
-        return [*(home / ".cache" / "virtbench-fleet").glob("*"),
+        top = home / ".cache" / "virtbench-fleet"
+        return [*(p for p in top.glob("*") if p.name != "bundles"),
+                *(p for p in top.glob("bundles/*/*") if p.name.startswith(".")),
                 *(home / ".ansible_async").glob("*")]
 
     def close(self) -> None:

@@ -55,19 +55,7 @@ def sweep(say: Callable[[str], None] = _say) -> list[str]:
     # document (cap calibrates in a cgroup first) left its cgroups, and no marker said so.
     _sweep_cgroups(say)
     _sweep_journal(say)
-    _sweep_ssh_masters(say)
     return abandoned
-
-
-def _sweep_ssh_masters(say: Callable[[str], None]) -> None:
-    """A fleet controller killed outright leaves Ansible's SSH master connections open
-    until ``ControlPersist`` runs out: close them."""
-    from virtbench.fleet.ansible import close_masters, stale_control_dirs
-
-    for d in stale_control_dirs():
-        n = close_masters(d)
-        if n:
-            say(f"a virtbench fleet command was killed: closed its {n} SSH connection(s)")
 
 
 def _sweep_marker_temps(running: Path) -> None:

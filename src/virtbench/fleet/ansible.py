@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,15 @@ def stale_control_dirs() -> list[Path]:
         if pid != os.getpid() and start_time(pid) != started:
             found.append(d)
     return found
+
+
+def sweep_masters(say: Callable[[str], None]) -> None:
+    """Close the SSH masters of fleet commands killed outright (the sweep on start; they
+    would stay open until ``ControlPersist`` runs out)."""
+    for d in stale_control_dirs():
+        n = close_masters(d)
+        if n:
+            say(f"a virtbench fleet command was killed: closed its {n} SSH connection(s)")
 
 
 def _config_file() -> Path | None:
