@@ -22,7 +22,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -427,9 +426,22 @@ class VMSession:
     """
 
     def __init__(self, prefix: str = "virtbench-vm-") -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix=prefix))
+        self._prefix = prefix
+        self._dir: Path | None = None
         self.guests: list[Guest] = []
         self._qemu: Path | None = None
+
+    @property
+    def dir(self) -> Path:
+        """The session's directory, made on first use and registered with the running
+        document (``lifecycle.track``), so the next virtbench removes it if this one is
+        killed outright. Made lazily: an experiment prepares its session before it opens
+        its document, and a directory made then would be nobody's to remove."""
+        if self._dir is None:
+            from virtbench.runner.lifecycle import new_workdir
+
+            self._dir = new_workdir(self._prefix)
+        return self._dir
 
     @property
     def qemu(self) -> Path:
@@ -454,7 +466,11 @@ class VMSession:
             for g in reversed(self.guests):
                 with contextlib.suppress(Exception):
                     g.stop()
-            shutil.rmtree(self.dir, ignore_errors=True)
+            if self._dir is not None:
+                from virtbench.runner.lifecycle import untrack
+
+                shutil.rmtree(self._dir, ignore_errors=True)
+                untrack(self._dir)
         finally:
             with contextlib.suppress(ValueError, TypeError):
                 signal.signal(signal.SIGINT, old)
