@@ -266,5 +266,6 @@ def test_any_command_sweeps_the_cgroups_of_a_run_killed_before_its_document(
     after = subprocess.run([sys.executable, "-m", "virtbench", "runs"], capture_output=True,
                            text=True, env=env, check=False, timeout=120)
     assert after.returncode == 0, after.stderr
+    # (a virtbench running meanwhile may have swept it first: "removed the cgroup" is then
+    # in its stderr, not ours)
     assert not [p for p in session_dirs() if p.name == name], after.stderr
-    assert "removed the cgroup" in after.stderr
