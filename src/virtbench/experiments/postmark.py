@@ -34,6 +34,7 @@ from virtbench.experiments import programs
 from virtbench.experiments.common import (
     MEMORY_FILESYSTEMS,
     SoloExperiment,
+    die_with_parent,
     int_arg,
     location_facts,
     remove_tree,
@@ -298,16 +299,6 @@ def workdir(location: Path | None = None) -> Iterator[Path]:
             untrack(path)
 
 
-def _set_pdeathsig() -> None:
-    """In the child: die with SIGTERM if virtbench dies (no orphan keeps writing files)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
-
-
 def run_once(params: PostmarkParams, location: Path | None = None,
              bin_path: Path | None = None) -> PostmarkResult:
     """Run Postmark once in a fresh directory under ``location``; raise on failure."""
@@ -318,7 +309,7 @@ def run_once(params: PostmarkParams, location: Path | None = None,
     with workdir(base) as wd:
         proc = subprocess.run(command(params, wd, exe), capture_output=True, text=True,
                               errors="replace", stdin=subprocess.DEVNULL, check=False,
-                              preexec_fn=_set_pdeathsig)
+                              preexec_fn=die_with_parent())  # no orphan keeps writing files
     if proc.returncode != 0:
         detail = proc.stderr.strip().splitlines()
         raise EnvironmentUnsupported(

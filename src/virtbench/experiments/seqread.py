@@ -35,6 +35,7 @@ from virtbench.experiments import programs
 from virtbench.experiments.common import (
     MEMORY_FILESYSTEMS,
     SoloExperiment,
+    die_with_parent,
     int_arg,
     location_facts,
     run_solo_repeats,
@@ -198,17 +199,9 @@ def binary() -> Path:
     return programs.build(PROGRAM)
 
 
-def _set_pdeathsig() -> None:
-    with contextlib.suppress(Exception):
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
-
-
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, errors="replace",
-                          stdin=subprocess.DEVNULL, check=False, preexec_fn=_set_pdeathsig)
+                          stdin=subprocess.DEVNULL, check=False, preexec_fn=die_with_parent())
 
 
 def _fail(what: str, proc: subprocess.CompletedProcess[str]) -> EnvironmentUnsupported:

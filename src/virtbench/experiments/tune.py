@@ -12,9 +12,7 @@ and by ``virtbench tune --restore`` after a crash.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -25,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.experiments import registry, sysctl
-from virtbench.experiments.common import save
+from virtbench.experiments.common import die_with_parent, save
 from virtbench.experiments.metric import MainMetric, main_metric_of
 from virtbench.experiments.spec import (
     Chart,
@@ -108,14 +106,6 @@ def run_experiment(words: list[str]) -> tuple[dict[str, Any], float]:
     return doc, time.monotonic() - start
 
 
-def _child_setup() -> None:
-    """In the child: die if tune dies (kill -9 included), so no experiment is orphaned."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
-
-
 def _stop(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is not None:
         return
@@ -130,7 +120,7 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 def run_child(argv: list[str]) -> dict[str, Any]:
     """Run a virtbench child printing its document; the document. Its stderr passes through."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            text=True, errors="replace", preexec_fn=_child_setup)
+                            text=True, errors="replace", preexec_fn=die_with_parent())
     try:
         out, _ = proc.communicate()
     finally:
