@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import os
 import statistics
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields, replace
@@ -34,10 +33,10 @@ from virtbench.experiments import programs
 from virtbench.experiments.common import (
     MEMORY_FILESYSTEMS,
     SoloExperiment,
-    die_with_parent,
     int_arg,
     location_facts,
     remove_tree,
+    run_program,
     run_solo_repeats,
     runs_table,
     signals_deferred,
@@ -307,9 +306,7 @@ def run_once(params: PostmarkParams, location: Path | None = None,
     check_location(params, base)
     exe = bin_path if bin_path is not None else binary()
     with workdir(base) as wd:
-        proc = subprocess.run(command(params, wd, exe), capture_output=True, text=True,
-                              errors="replace", stdin=subprocess.DEVNULL, check=False,
-                              preexec_fn=die_with_parent())  # no orphan keeps writing files
+        proc = run_program(command(params, wd, exe))
     if proc.returncode != 0:
         detail = proc.stderr.strip().splitlines()
         raise EnvironmentUnsupported(

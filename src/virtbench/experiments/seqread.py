@@ -35,9 +35,9 @@ from virtbench.experiments import programs
 from virtbench.experiments.common import (
     MEMORY_FILESYSTEMS,
     SoloExperiment,
-    die_with_parent,
     int_arg,
     location_facts,
+    run_program,
     run_solo_repeats,
     runs_table,
     signals_deferred,
@@ -200,8 +200,7 @@ def binary() -> Path:
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, errors="replace",
-                          stdin=subprocess.DEVNULL, check=False, preexec_fn=die_with_parent())
+    return run_program(argv)
 
 
 def _fail(what: str, proc: subprocess.CompletedProcess[str]) -> EnvironmentUnsupported:
