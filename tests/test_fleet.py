@@ -53,24 +53,31 @@ def test_list_hosts_reads_a_real_ini_inventory_with_limit(tmp_path: Path) -> Non
         list_hosts(str(tmp_path / "missing.ini"))
 
 
-def test_ansible_env_keeps_host_key_checking_unless_the_users_config_says_otherwise(
+def test_ansible_env_keeps_host_key_checking_and_tunes_only_what_the_user_left_unset(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from virtbench.fleet.ansible import ansible_env
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
-    for var in ("ANSIBLE_CONFIG", "ANSIBLE_HOST_KEY_CHECKING", "ANSIBLE_PIPELINING"):
+    for var in ("ANSIBLE_CONFIG", "ANSIBLE_HOST_KEY_CHECKING", "ANSIBLE_PIPELINING",
+                "ANSIBLE_SSH_ARGS", "ANSIBLE_INTERNAL_POLL_INTERVAL"):
         monkeypatch.delenv(var, raising=False)
     if Path("/etc/ansible/ansible.cfg").exists():
         pytest.skip("a system-wide ansible.cfg decides")
-    env = ansible_env()
+    env = ansible_env(persist=95)
     assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"  # ansible-runner would turn it off
     assert env["ANSIBLE_PIPELINING"] == "True"
+    # tuned for many hosts: no compression, masters outlive a poll, a calmer result loop
+    assert env["ANSIBLE_SSH_ARGS"] == "-o ControlMaster=auto -o ControlPersist=95s"
+    assert env["ANSIBLE_INTERNAL_POLL_INTERVAL"] == "0.02"
     (tmp_path / "ansible.cfg").write_text("[defaults]\nhost_key_checking = False\n"
-                                          "[connection]\npipelining = False\n")
+                                          "internal_poll_interval = 0.001\n"
+                                          "[connection]\npipelining = False\n"
+                                          "[ssh_connection]\nssh_args = -C\n")
     env = ansible_env()
     assert env["ANSIBLE_HOST_KEY_CHECKING"] == "False"
-    assert "ANSIBLE_PIPELINING" not in env
+    for var in ("ANSIBLE_PIPELINING", "ANSIBLE_SSH_ARGS", "ANSIBLE_INTERNAL_POLL_INTERVAL"):
+        assert var not in env  # the user's configuration decides
     assert env["ANSIBLE_CONFIG"] == str(tmp_path / "ansible.cfg")
 
 
@@ -141,6 +148,10 @@ def test_poll_snippet_reports_running_done_dead_missing_and_collects(tmp_path: P
     dead = subprocess.Popen(["true"])
     dead.wait()
     (run_dir / "pid").write_text(f"{dead.pid}\n")
+    # the command is gone but its launching shell is writing rc: still running
+    (run_dir / "spid").write_text(f"{os.getpid()}\n")
+    assert poll()[0] == {"state": ["running"]}
+    (run_dir / "spid").write_text(f"{dead.pid}\n")
     facts, _out = poll()
     assert facts["state"] == ["dead"] and "rc" not in facts
     assert "cleaned" not in facts and not gone.exists()  # a dead host's files stay here

@@ -155,7 +155,7 @@ def start(p: RemotePaths, python: str, bundle_hash: str, argv: list[str], stdout
               f"else (trap '' HUP; exec /bin/sh -c {q(inner)}) </dev/null >/dev/null 2>&1 & fi")
     return _check(
         _bundle_ready(p, python, bundle_hash, install)
-        + f"cd {q(p.run_dir)} || exit 1\nrm -f rc rc.tmp pid pid.tmp\n{detach}\n"
+        + f"cd {q(p.run_dir)} || exit 1\nrm -f rc rc.tmp pid pid.tmp spid\n{detach}\n"
         "i=0; while [ ! -s pid ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n"
         'if [ -s pid ]; then echo "vb-launched=$(cat pid)"; '
         "else echo 'the command did not start (no pid file after 10 s)'; exit 1; fi\n"
@@ -166,8 +166,9 @@ def _command(p: RemotePaths, python: str, bundle_hash: str, argv: list[str],
              stdout_name: str, timeout: int) -> str:
     """The detached shell: runs virtbench from the bundle (its ``lib`` on ``PYTHONPATH``, no
     site directories, no byte code written) under ``timeout`` when the target has it, with
-    the data and cache directories inside the host directory; records the command's pid
-    (the process group to stop on cancel), then its exit status."""
+    the data and cache directories inside the host directory; records its own pid (``spid``:
+    alive until the exit status is written), the command's (``pid``: the process group to
+    stop on cancel), then the exit status."""
     lib = p.bundle_dir(bundle_hash) + "/lib"
     cmd = " ".join(q(a) for a in [python, "-S", "-m", "virtbench", *argv])
     env = (f"PYTHONPATH={q(lib)} PYTHONNOUSERSITE=1 PYTHONDONTWRITEBYTECODE=1 "
@@ -176,7 +177,7 @@ def _command(p: RemotePaths, python: str, bundle_hash: str, argv: list[str],
            f"XDG_DATA_HOME={q(p.run_dir + '/data')}")
     io_ = f"> {q(stdout_name)} 2> stderr.log < /dev/null"
     return (
-        f"cd {q(p.run_dir)} || exit 1\n"
+        f"cd {q(p.run_dir)} || exit 1\necho $$ > spid\n"
         f"if command -v timeout >/dev/null 2>&1; then "
         f"{env} timeout -s TERM {int(timeout)} {cmd} {io_} &\n"
         f"else {env} {cmd} {io_} &\nfi\n"
@@ -198,9 +199,13 @@ def poll(p: RemotePaths, python: str, document: str, cleanup_done: str = "",
     b64 = target_tool(python, "b64", p.run_dir + "/" + document)
     return _check(
         f"cd {q(p.run_dir)} 2>/dev/null || {{ echo vb-state=missing; exit 0; }}; "
-        "if [ -f rc ]; then st=done; "
-        "elif [ -f pid ] && [ -d \"/proc/$(cat pid)\" ]; then echo vb-state=running; exit 0; "
-        "else st=dead; fi; "
+        # the launching shell (spid) outlives the command until rc is written (runs that
+        # Ansible's async wrapper launched, for an older virtbench, have pid only); rc is
+        # checked again after it, in case it was written in between
+        "if [ -f rc ]; then st=done; else l=pid; if [ -f spid ]; then l=spid; fi; "
+        "if [ -f \"$l\" ] && [ -d \"/proc/$(cat \"$l\")\" ]; then "
+        "echo vb-state=running; exit 0; fi; "
+        "st=dead; if [ -f rc ]; then st=done; fi; fi; "
         'echo "vb-state=$st"; if [ -f rc ]; then echo "vb-rc=$(cat rc)"; fi; '
         f"echo \"vb-doc=$(wc -c < {q(document)} 2>/dev/null)\"; "
         f"echo vb-doc-begin; {b64}; echo vb-doc-end; "
