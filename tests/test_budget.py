@@ -214,3 +214,22 @@ def test_real_budgeted_run_finishes_within_its_budget(tmp_path: Path) -> None:
     assert seqs == list(range(len(seqs)))
     first_round = {t.test for t in section.tests for p in t.passes if p.seq in (0, 1)}
     assert first_round == {"pipe", "syscall"}  # interleaved from the first pass
+
+
+def test_an_interrupted_budgeted_run_keeps_its_passes(tmp_path: Path) -> None:
+    def script(argv: Sequence[str], copy: int, pass_index: int) -> CopyOutcome:
+        if pass_index == 5:
+            raise KeyboardInterrupt
+        return _ok(1000.0 + pass_index, 2.0)
+
+    runner, _ = _budget_runner(tmp_path, ["pipe", "syscall"], [1], 60.0, script)
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute()
+    run = runner.run
+    assert run.status == "interrupted"
+    tests = run.sections[0].tests
+    assert sum(len(t.passes) for t in tests) == 5
+    assert {t.stop_reason for t in tests} == {"interrupted"}
+    assert sorted(t.status for t in tests) == ["interrupted", "ok"]
+    assert all(t.allocation is not None for t in tests)
+    assert list(tmp_path.glob("virtbench-*")) == []  # work dirs removed

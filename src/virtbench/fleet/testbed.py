@@ -388,6 +388,7 @@ REGISTRY_DIR = Path("/run/virtbench-testbed")
 leftovers are removed (by its reaper process, or by :func:`clean_stale`)."""
 
 FAULTS = ("dead", "dying", "slow", "full")
+SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
 
 @dataclass(frozen=True)
@@ -400,12 +401,14 @@ class Faults:
     """Die once their fleet command runs: every process of the host is killed and its link
     goes down, ``die_delay`` seconds after a ``run-*/pid`` file appears in their home."""
     slow: int = 0
-    """Answer slowly: every process of the host gets ``slow_cpu`` of one CPU (cgroup v1
-    ``cpu.cfs_quota_us``), from the SSH handshake to the command."""
+    """Answer slowly: every SSH session starts ``slow_login`` seconds late, and every
+    process of the host gets ``slow_cpu`` of one CPU (a cgroup CPU quota), from the SSH
+    handshake to the command."""
     full: int = 0
     """Their home directory is a tmpfs of ``full_kib`` KiB that is full."""
     die_delay: float = 1.0
     slow_cpu: float = 0.03
+    slow_login: float = 3.0
     full_kib: int = 512
 
     @property
@@ -749,7 +752,16 @@ class NamespaceFleet(LocalFleet):
         self._copies = copies
 
     def _sshd_config(self, h: TestHost, hostkey: Path) -> str:
-        return super()._sshd_config(h, hostkey) + "UseDNS no\n"
+        text = super()._sshd_config(h, hostkey) + "UseDNS no\n"
+        if h.fault == "slow":
+            # every session (each Ansible task) starts slow_login seconds late, as with a
+            # slow login (reverse DNS, PAM, an overloaded host); sftp through the wrapper
+            text = text.replace("Subsystem sftp internal-sftp",
+                                f"Subsystem sftp {SFTP_SERVER}")
+            text += ("ForceCommand /bin/sh -c 'sleep "
+                     f"{self.faults.slow_login:g}; "
+                     'exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\'\n')
+        return text
 
     def _start_sshd(self, h: TestHost) -> None:
         q = shlex.quote
@@ -809,18 +821,37 @@ class NamespaceFleet(LocalFleet):
         self.events.append((time.time(), msg))
         self.on_event(msg)
 
+    def _pid_files(self, h: TestHost) -> set[Path]:
+        home = self._home_of(h)
+        found: set[Path] = set()
+        for pattern in ("*/run-*/pid", "*/*/run-*/pid", "*/*/*/run-*/pid"):
+            found.update(home.glob(pattern))
+        return found
+
+    def rearm(self) -> None:
+        """The dying hosts come back (link up, sshd started) and die again once a new fleet
+        command runs on them."""
+        if self._watcher is not None:
+            self._stop.set()
+            self._watcher.join(timeout=5)
+            self._stop.clear()
+        for h in self.hosts:
+            if h.fault == "dying":
+                self.restart_host(h.name)
+        self._watcher = threading.Thread(target=self._watch_dying, daemon=True)
+        self._watcher.start()
+
     def _watch_dying(self) -> None:
-        """A dying host dies ``die_delay`` s after its fleet command started (its run
-        directory got a pid file)."""
+        """A dying host dies ``die_delay`` s after a fleet command started on it (a new pid
+        file in a ``run-*`` directory of its home)."""
         pending = {h.name: h for h in self.hosts if h.fault == "dying"}
+        old = {name: self._pid_files(h) for name, h in pending.items()}
         seen: dict[str, float] = {}
         while pending and not self._stop.is_set():
             now = time.monotonic()
             for name, h in list(pending.items()):
                 if name not in seen:
-                    home = self._home_of(h)
-                    if any(home.glob(".cache/virtbench-fleet/*/run-*/pid")) or \
-                            any(home.glob("*/*/run-*/pid")) or any(home.glob("*/run-*/pid")):
+                    if self._pid_files(h) - old[name]:
                         seen[name] = now
                 elif now - seen[name] >= self.faults.die_delay:
                     self.kill_host(name)

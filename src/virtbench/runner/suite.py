@@ -39,7 +39,7 @@ from virtbench.results.model import (
 )
 from virtbench.runner import budget as alloc
 from virtbench.runner.executor import CopyOutcome, Executor
-from virtbench.runner.lifecycle import lifecycle, track
+from virtbench.runner.lifecycle import lifecycle, new_workdir
 from virtbench.units import format_duration
 from virtbench.workloads.catalog import INDEX_TESTS, WorkloadSpec, budget_pass_seconds
 from virtbench.workloads.output import WorkloadOutputError, parse_output
@@ -140,7 +140,8 @@ def check_budget(config: SuiteConfig) -> None:
     if config.budget < need:
         raise UsageError(
             f"--budget {format_duration(config.budget)} is too small for {len(config.tests)} "
-            f"tests x copies {config.copies}: it needs at least {math.ceil(need)} s "
+            f"test{'s' if len(config.tests) > 1 else ''} x copies {config.copies}: it needs "
+            f"at least {math.ceil(need)} s "
             f"({alloc.PILOT_PASSES} pilot passes of each); give more time or select fewer "
             "tests or copies")
 
@@ -277,9 +278,8 @@ class SuiteRunner:
             self.run.harness_cpu_seconds = round(_self_cpu() - cpu0, 3)
 
         with lifecycle(self.run, self.save, on_end) as outcome:
-            workroot = Path(tempfile.mkdtemp(prefix=f"virtbench-{self.run.id}-",
-                                             dir=self.config.tmpdir))
-            track(workroot)  # removed by the next virtbench if this one is killed
+            # registered before it exists: removed by the next virtbench if this one is killed
+            workroot = new_workdir(f"virtbench-{self.run.id}-", self.config.tmpdir)
             try:
                 self._sections(workroot)
             finally:
@@ -459,6 +459,7 @@ class _Budgeted:
                 if not ran:
                     break
         except BaseException:
+            self.interrupted = True
             for u in self.units:
                 if u.result.status == "ok" and u is self._current:
                     u.result.status = "interrupted"
@@ -471,6 +472,7 @@ class _Budgeted:
         self._finish()
 
     _current: _Unit | None = None
+    interrupted = False
 
     def _k(self, u: _Unit) -> int:
         return sum(1 for v in self.units if v.section is u.section)
@@ -548,6 +550,8 @@ class _Budgeted:
             section.finished = utc_now()
 
     def _stop_reason(self) -> str:
+        if self.interrupted:
+            return "interrupted"
         if self.cfg.mode == "adaptive":
             p = f"{(self.cfg.precision or 0) * 100:g}%"
             return (f"index within ±{p}" if self.precise
