@@ -43,7 +43,7 @@ def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
            secs: dict[str, float]) -> FleetState:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     st = FleetState(id="20261204-000000-abcd", command=["detect"], inventory="x,",
-                    hosts={n: HostState(name=n, status="fetched", ssh_seconds=s)
+                    hosts={n: HostState(name=n, status="fetched", ssh_seconds=s, document="d")
                            for n, s in secs.items()})
     st.save()
     return st

@@ -281,11 +281,12 @@ class Engine:
             self.state.save()
 
     def name_slow_hosts(self) -> list[str]:
-        """Hosts whose SSH tasks took far longer than those of the fleet's median fetched
-        host: their ``slow`` note says so (a fetched host keeps its result; a failed one its
+        """Hosts whose SSH tasks took far longer than those of the fleet's median host with a
+        fetched document (complete or partial: it went through every phase): their ``slow``
+        note says so (a fetched host keeps its result; a failed one its
         reason too)."""
         times = sorted(h.ssh_seconds for h in self.state.hosts.values()
-                       if h.status == "fetched" and h.ssh_seconds > 0)
+                       if h.document is not None and h.ssh_seconds > 0)
         if len(times) < 3:
             return []
         median = statistics.median(times)
