@@ -37,6 +37,7 @@ from virtbench.experiments.common import (
     SoloExperiment,
     int_arg,
     location_facts,
+    run_program,
     run_solo_repeats,
     runs_table,
     signals_deferred,
@@ -198,17 +199,8 @@ def binary() -> Path:
     return programs.build(PROGRAM)
 
 
-def _set_pdeathsig() -> None:
-    with contextlib.suppress(Exception):
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
-
-
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, errors="replace",
-                          stdin=subprocess.DEVNULL, check=False, preexec_fn=_set_pdeathsig)
+    return run_program(argv)
 
 
 def _fail(what: str, proc: subprocess.CompletedProcess[str]) -> EnvironmentUnsupported:

@@ -105,12 +105,14 @@ def _write_marker(doc: Document, marker: Path) -> None:
         os.replace(tmp, marker)
 
 
-def track(path: Path) -> None:
+def track(path: Path, *, journal: bool = False) -> None:
     """Register a work directory (or file) of the running document(s): removed by the sweep
-    if the run is killed without a word."""
+    if the run is killed without a word. ``journal=True``: a restore journal of kernel
+    settings (:mod:`virtbench.experiments.sysctl`), replayed by the sweep instead."""
     for doc, marker in _ACTIVE:
-        if doc.owner is not None and str(path) not in doc.owner.workdirs:
-            doc.owner.workdirs.append(str(path))
+        owned = _owned_list(doc, journal)
+        if owned is not None and str(path) not in owned:
+            owned.append(str(path))
             _write_marker(doc, marker)
 
 
@@ -139,12 +141,19 @@ def new_workdir(prefix: str, base: Path | str | None = None, *, file: bool = Fal
     raise FileExistsError(f"{root}: no free name for {prefix}*")
 
 
-def untrack(path: Path) -> None:
-    """The run removed ``path`` itself."""
+def untrack(path: Path, *, journal: bool = False) -> None:
+    """The run removed ``path`` itself (or replayed the journal)."""
     for doc, marker in _ACTIVE:
-        if doc.owner is not None and str(path) in doc.owner.workdirs:
-            doc.owner.workdirs.remove(str(path))
+        owned = _owned_list(doc, journal)
+        if owned is not None and str(path) in owned:
+            owned.remove(str(path))
             _write_marker(doc, marker)
+
+
+def _owned_list(doc: Document, journal: bool) -> list[str] | None:
+    if doc.owner is None:
+        return None
+    return doc.owner.journals if journal else doc.owner.workdirs
 
 
 @contextlib.contextmanager
