@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -136,12 +138,15 @@ def _run_in_process(inv: Invocation, words: tuple[str, ...]) -> dict[str, Any]:
     return doc
 
 
-def _child_setup() -> None:
-    """In the child: die if tune dies (kill -9 included), so no experiment is orphaned."""
+def _child_setup(parent: int) -> None:
+    """In the child: die if tune dies (kill -9 included), so no experiment is orphaned; if
+    tune died before the request (between fork and prctl), exit at once."""
     with contextlib.suppress(Exception):
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -158,7 +163,8 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 def run_child(argv: list[str]) -> dict[str, Any]:
     """Run a virtbench child printing its document; the document. Its stderr passes through."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            text=True, errors="replace", preexec_fn=_child_setup)
+                            text=True, errors="replace",
+                            preexec_fn=functools.partial(_child_setup, os.getpid()))
     try:
         out, _ = proc.communicate()
     finally:
