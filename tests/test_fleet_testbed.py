@@ -66,7 +66,8 @@ def leftovers(fleet: NamespaceFleet) -> list[str]:
 def fleet() -> Iterator[NamespaceFleet]:
     trees = [TREES / "kvm-virtio", TREES / "aws-nitro", TREES / "hyper-v"]
     f = NamespaceFleet(Path(f"/tmp/vbtt-{os.getpid()}"), 6, roots=trees,
-                       faults=Faults(dead=1, dying=1, slow=1, full=1, die_delay=0.5))
+                       faults=Faults(dead=1, dying=1, slow=1, full=1, die_delay=0.5,
+                                     slow_cpu=0.03))
     with f:
         yield f
     assert leftovers(f) == []
