@@ -215,7 +215,10 @@ class Engine:
                 outcomes.setdefault(host, {})[task] = TaskResult(
                     RESULT_EVENTS[kind], data.get("res") or {})
                 dur = data.get("duration")
-                if isinstance(dur, (int, float)) and host in busy:
+                # a host that did not answer is not slow: an unreachable task's duration is
+                # SSH's timeout (a dying host's lost polls would name it slow too)
+                if isinstance(dur, (int, float)) and host in busy and \
+                        kind != "runner_on_unreachable":
                     busy[host] += float(dur)
             if live is not None and host:
                 try:
