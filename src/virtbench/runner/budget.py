@@ -48,7 +48,11 @@ FIXED_OVERHEAD = 5.0
 """Seconds a run needs outside its passes (build check, environment record, detection,
 saving), counted in the minimum budget."""
 FINISH_RESERVE = 1.0
-"""Seconds kept free at the end for the summaries and the last save."""
+"""Seconds kept free at the end for the summaries and the last save (plus the longest save
+seen during the run)."""
+CHECKPOINT_SECONDS = 15.0
+"""Budgeted and adaptive runs save their document at most this often (and only when passes
+ran since the last save)."""
 
 
 BUDGET_SETTLE_FRACTION = 0.1
