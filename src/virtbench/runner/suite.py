@@ -436,8 +436,10 @@ class _Budgeted:
 
     def left(self) -> float:
         """Seconds left for passes: the budget minus what is spent, the reserve for the end
-        and the longest save seen (the last save is still ahead)."""
-        return self.total - self.spent() - alloc.FINISH_RESERVE - self.runner.save_seconds
+        and twice the longest save seen (the last save is still ahead, on a disk that may be
+        busier by then)."""
+        return (self.total - self.spent() - alloc.FINISH_RESERVE
+                - 2 * self.runner.save_seconds)
 
     # ---- the schedule ------------------------------------------------------------------
     def run(self) -> None:
