@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import SRC
 
 
@@ -52,7 +54,8 @@ def test_sigkill_of_run_kills_the_copy_of_the_running_pass(tmp_path: Path) -> No
         while time.monotonic() < deadline and not copies:
             if proc.poll() is not None:
                 raise AssertionError(f"run ended early ({proc.returncode})")
-            copies = [p for p in _children(proc.pid)
+            gates = _children(proc.pid)  # vbgate, which runs the copy as its child
+            copies = [p for p in gates + [c for g in gates for c in _children(g)]
                       if Path(f"/proc/{p}/exe").exists()
                       and "dhry" in os.readlink(f"/proc/{p}/exe")]
             time.sleep(0.1)
@@ -68,5 +71,74 @@ def test_sigkill_of_run_kills_the_copy_of_the_running_pass(tmp_path: Path) -> No
             proc.kill()
             proc.wait()
         for p in copies:  # only the copies this test saw its own runner start
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+
+
+def _with_cmdline(fragment: str) -> list[int]:
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmdline = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if fragment in cmdline and _alive(int(d.name)):
+            found.append(int(d.name))
+    return found
+
+
+RUNNER = """
+import sys
+from pathlib import Path
+from virtbench.runner.executor import LocalExecutor
+script = f"sleep {sys.argv[3]} & sleep {sys.argv[3]} & wait"
+copy = ["/bin/sh", "-c", script]
+if sys.argv[2] != "-":  # the shell workloads' driver: runs the script again and again
+    copy = [sys.argv[2], "60", *copy]
+LocalExecutor(gate=Path(sys.argv[1])).run_pass([copy], [Path(sys.argv[4])], timeout=120)
+"""
+
+
+@pytest.mark.parametrize("driver", ["-", "looper"], ids=["shell", "looper"])
+def test_sigkill_of_the_runner_kills_the_children_of_its_copies(tmp_path: Path,
+                                                                 driver: str) -> None:
+    """The kernel's parent-death signal is not inherited: with it set on the copy alone, a
+    SIGKILLed runner took the copy (here a shell, or looper and its run) but not the copy's
+    children (two sleeps, like a shell workload's pipelines), which init adopted and which
+    ran to their end. vbgate now kills the copy's whole process group when the runner dies,
+    and looper keeps its runs in that group (VBGATE_GROUP)."""
+    from virtbench.workloads.build import ensure_built
+    from virtbench.workloads.profiles import get_profile
+
+    bin_dir = ensure_built(get_profile("unixbench-6")).bin_dir
+    gate = bin_dir / "vbgate"
+    program = str(bin_dir / driver) if driver != "-" else "-"
+    token = f"{os.getpid() % 1000 + 100}.{time.monotonic_ns() % 10**6:06d}"  # a unique sleep
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(gate), program, token,
+                             str(tmp_path)], env=env, start_new_session=True)
+    sleeps: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(sleeps) < 2:
+            assert proc.poll() is None, f"the runner ended early ({proc.returncode})"
+            sleeps = [p for p in _with_cmdline(f"sleep {token}")
+                      if Path(f"/proc/{p}/comm").read_text().strip() == "sleep"]
+            time.sleep(0.05)
+        assert len(sleeps) == 2, "the copy's children did not start"
+        proc.kill()
+        proc.wait(timeout=30)
+        end = time.monotonic() + 5
+        while time.monotonic() < end and any(_alive(p) for p in sleeps):
+            time.sleep(0.05)
+        left = [p for p in sleeps if _alive(p)]
+        assert not left, f"children of a copy outlived the SIGKILLed runner: {left}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for p in sleeps:  # only the sleeps with this test's own token
             if _alive(p):
                 os.kill(p, signal.SIGKILL)

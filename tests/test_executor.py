@@ -115,7 +115,7 @@ def test_copies_lead_their_own_group_in_the_callers_session(bin_dir: Path,
                                                            tmp_path: Path) -> None:
     # UnixBench's copies stay in ./Run's session; a session per copy would put each copy in
     # its own scheduler autogroup and give N copies N CPU shares against other load.
-    probe = "import os; print(os.getpid(), os.getpgrp(), os.getsid(0))"
+    probe = "import os; print(os.getppid(), os.getpgrp(), os.getsid(0))"
     cwds = [tmp_path / "a", tmp_path / "b"]
     for d in cwds:
         d.mkdir()
@@ -123,7 +123,8 @@ def test_copies_lead_their_own_group_in_the_callers_session(bin_dir: Path,
         [[sys.executable, "-c", probe]] * 2, cwds, timeout=30)
     ids = [tuple(int(x) for x in o.stdout.split()) for o in outs]
     assert all(o.returncode == 0 for o in outs)
-    assert all(pgid == pid for pid, pgid, _ in ids)  # killable as a group
+    # killable as a group: vbgate leads it (the copy's parent), the copy runs in it
+    assert all(pgid == gate for gate, pgid, _ in ids)
     assert len({pgid for _, pgid, _ in ids}) == 2
     assert all(pgid != os.getpgrp() for _, pgid, _ in ids)
     assert all(sid == os.getsid(0) for _, _, sid in ids)

@@ -374,3 +374,29 @@ def test_status_of_a_run_whose_controller_died_says_stopped_and_how_to_resume() 
     assert st.id in listing and "stopped" in listing
     data = json.loads(run_cli("fleet", "status", "--json", check=True).stdout)
     assert data[-1]["counts"]["running"] == 1 and data[-1]["status"] == "stopped"
+
+
+def test_fleet_results_reads_the_store_given_by_db(tmp_path: Path) -> None:
+    """`fleet results --db URL` (and `fleet_table(db_url=...)`) read the documents from that
+    store: the table ignored the URL and looked in the default store, so every host showed
+    without its result."""
+    from conftest import run_cli
+    from virtbench.fleet.views import fleet_table
+    from virtbench.store import save_and_record
+
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    fid = "20990104-000000-db01"
+    r = make_run("w1", "web", HVM, 1.0, virt="kvm")
+    r.labels["fleet"] = fid
+    save_and_record(r, output=None, db_url=url)
+    st = FleetState(id=fid, command=["run"], inventory="/i",
+                    hosts={"w1": HostState(name="w1", groups=["web"], status="fetched",
+                                           run_ids=[r.id])})
+    st.save()
+    row = fleet_table(st, db_url=url).to_dict()["hosts"][0]
+    assert row["host"] == "w1" and row["run_id"] == r.id and row["score"] is not None
+    default = fleet_table(st).to_dict()["hosts"][0]  # not in the default store
+    assert default["run_id"] is None and default["score"] is None
+    data = json.loads(run_cli("fleet", "results", fid, "--json", "--db", url,
+                              check=True).stdout)
+    assert data["hosts"][0]["run_id"] == r.id

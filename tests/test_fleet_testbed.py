@@ -110,12 +110,21 @@ def test_slow_host_answers_slowly(fleet: NamespaceFleet) -> None:
     (slow,) = by_fault(fleet, "slow")
     work = ("a=$(date +%s%N); i=0; while [ $i -lt 40000 ]; do i=$((i+1)); done; "
             "echo $(( ($(date +%s%N) - a) / 1000000 ))")
-    ms = {}
+    ms, wall = {}, {}
     for host in (slow, by_fault(fleet, None)[0]):
+        t = time.monotonic()
         r = ssh(fleet, host, work)
+        wall[host] = time.monotonic() - t
         assert r.returncode == 0, r.stderr
         ms[host] = int(r.stdout.strip())
     assert ms[slow] > 4 * ms[by_fault(fleet, None)[0]], ms
+    assert wall[slow] > fleet.faults.slow_login  # and each session starts late
+    # sftp works through the slow login (Ansible copies files with it)
+    r = subprocess.run(
+        ["sftp", "-b", "-", "-i", str(fleet.key), "-o", f"UserKnownHostsFile={fleet.known_hosts}",
+         f"{fleet.user}@{fleet.host(slow).address}"], input="pwd\n", capture_output=True,
+        text=True, timeout=60, check=False)
+    assert r.returncode == 0 and "Remote working directory" in r.stdout, r.stderr
 
 
 def test_dying_host_dies_once_its_command_runs(fleet: NamespaceFleet) -> None:

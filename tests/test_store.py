@@ -283,3 +283,39 @@ def test_documented_sql_query_runs(db_url: str | None) -> None:
     assert len(rows) == 1
     assert rows[0][0] == pv.id and rows[0][2] == "centos6.takara.org"
     assert rows[0][3] == pytest.approx(208.18, abs=0.01)
+
+
+def test_public_read_api_and_no_private_use_outside_the_store(tmp_path: Path) -> None:
+    """`Store.reading()` and `Store.runs_where()` are the public way to query the index
+    (the dashboard's queries used the private `_read()`/`_runs()`); nothing outside
+    `virtbench.store` reaches for a private member of a Store."""
+    import ast
+
+    old = make_run(started="2026-11-20T10:00:00Z", host="a", labels={"k": "1"})
+    new = make_run(started="2026-11-21T10:00:00Z", host="b")
+    for r in (old, new):
+        save_and_record(r)
+    store = open_store()
+    with store.reading() as conn:
+        both = store.runs_where(conn)
+        newest = store.runs_where(conn, S.run.c.id.in_([old.id, new.id]), order_desc=True,
+                                  limit=1)
+        only_a = store.runs_where(conn, S.environment.c.hostname == "a")
+    assert [r.id for r in both] == [old.id, new.id]
+    assert [r.id for r in newest] == [new.id]
+    assert [(r.id, r.labels, r.scores[1]) for r in only_a] == [
+        (old.id, {"k": "1"}, pytest.approx(1000.0 / 12440.0 * 10))]
+    with pytest.raises(StoreError, match="database"), store.reading() as conn:
+        conn.execute(text("SELECT * FROM no_such_table"))
+
+    src = Path(__file__).resolve().parents[1] / "src" / "virtbench"
+    private = {"_read", "_runs", "_write", "_record"}
+    found = []
+    for path in src.rglob("*.py"):
+        if path.parent.name == "store":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in private \
+                    and isinstance(node.value, ast.Name) and node.value.id == "store":
+                found.append(f"{path.relative_to(src)}:{node.lineno}: store.{node.attr}")
+    assert found == []

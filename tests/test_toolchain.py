@@ -216,8 +216,10 @@ def test_sigterm_removes_the_temporary_build(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("ccache") is None, reason="ccache is in setup-dev.sh")
 def test_ccache_gcc_builds_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``CC="ccache gcc"``, the issue's case: workloads (what ``run`` builds), experiment
-    programs and static guest programs all compile through ccache. (Each program is compiled
-    and linked in one call, which ccache runs without caching: ``called_for_link``.)"""
+    programs and static guest programs all compile through ccache, and ccache caches them:
+    the same programs built again (an empty virtbench build cache) are ccache hits. (They
+    were compiled and linked in one call, which ccache runs without caching:
+    ``called_for_link``, never a hit.)"""
     monkeypatch.setenv("CC", "ccache gcc")
     monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -234,5 +236,20 @@ def test_ccache_gcc_builds_everything(tmp_path: Path, monkeypatch: pytest.Monkey
         return {k: int(v) for k, v in (ln.split("\t")[:2] for ln in out.splitlines())
                 if v.isdigit()}
 
-    counts = stats()
-    assert counts.get("called_for_link", 0) >= 2, counts
+    first = stats()
+    compiled = first.get("cache_miss", 0)
+    assert compiled >= 2 and first.get("direct_cache_hit", 0) == 0, first
+    assert first.get("called_for_link", 0) >= 2, first  # the link steps, not cacheable
+    # Again from an empty build cache: every compilation is a ccache hit.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache2"))
+    info2 = wl_build.ensure_built(get_profile("unixbench-5.1.3"))
+    assert info2.bin_dir != info.bin_dir and (info2.bin_dir / "pipe").is_file()
+    assert exp_programs.build("sysmix").is_file()
+    if Path("/usr/lib/x86_64-linux-gnu/libc.a").exists():
+        assert vm_build.static_binary("vmload").is_file()
+    second = stats()
+    hits = second.get("direct_cache_hit", 0) + second.get("preprocessed_cache_hit", 0)
+    assert hits == compiled and second.get("cache_miss", 0) == compiled, second
+    out = subprocess.run([info2.bin_dir / "pipe", "1"], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr

@@ -51,8 +51,8 @@ _OLD_PREFIX = ".old-"
 
 @dataclass(frozen=True)
 class Program:
-    """How to build one binary: its C sources in ``source_dir`` (compiled and linked in one
-    cc call, so each source stays its own translation unit), extra defines and libraries."""
+    """How to build one binary: its C sources in ``source_dir`` (each compiled to its own
+    object, then linked), extra defines and libraries."""
 
     name: str
     source_dir: Path
@@ -231,25 +231,37 @@ def build_key(
 
 
 def _compile(cc: Compiler, flags: Sequence[str], prog: Program, out_dir: Path) -> str | None:
-    """Compile ``prog`` into ``out_dir``; the compiler's first error line on failure."""
-    cmd = [
-        *cc.argv,
-        *flags,
-        *prog.defines,
-        "-I",
-        str(prog.source_dir),
-        *(str(p) for p in prog.source_paths()),
-        "-o",
-        str(out_dir / prog.name),
-        *prog.libs,
-    ]
+    """Compile ``prog`` into ``out_dir``; the compiler's first error line on failure.
+
+    Each source is compiled to an object (``cc -c``), then the objects are linked: a
+    compiler wrapper such as ccache caches compilations only, never a call that compiles
+    and links at once. The objects go to a directory of their own, removed afterwards."""
+    obj_dir = out_dir / f".obj-{prog.name}"
     try:
-        proc = _run(cmd, cwd=out_dir)
+        obj_dir.mkdir()
+        objects: list[str] = []
+        for i, src in enumerate(prog.source_paths()):
+            obj = obj_dir / f"{i}-{src.stem}.o"
+            error = _cc(cc, [*flags, *prog.defines, "-I", str(prog.source_dir), "-c", str(src),
+                             "-o", str(obj)], obj, out_dir)
+            if error is not None:
+                return error
+            objects.append(str(obj))
+        binary = out_dir / prog.name
+        return _cc(cc, [*flags, *objects, "-o", str(binary), *prog.libs], binary, out_dir)
+    finally:
+        shutil.rmtree(obj_dir, ignore_errors=True)
+
+
+def _cc(cc: Compiler, args: list[str], product: Path, cwd: Path) -> str | None:
+    """One compiler call that must make ``product``; its first error line on failure."""
+    try:
+        proc = _run([*cc.argv, *args], cwd=cwd)
     except subprocess.TimeoutExpired:
         return f"no result after {COMPILE_TIMEOUT_S:.0f} s"
     except OSError as exc:
         return str(exc)
-    if proc.returncode != 0 or not (out_dir / prog.name).is_file():
+    if proc.returncode != 0 or not product.is_file():
         return first_error_line(proc.stderr) or f"exit status {proc.returncode}"
     return None
 

@@ -4,8 +4,9 @@
 
 Every one gets its own options (its spec's hook) and the common ones (``--json``,
 ``-o/--output``, ``--label``, ``--db``); running it is the same for all: params from the
-options, :func:`virtbench.experiments.spec.execute`, saved through the store after every
-step, the document (``--json``) or its text rendering on stdout.
+options and :func:`virtbench.experiments.invoke.invoke` (saved through the store after every
+step, as ``tune`` runs experiments too), the document (``--json``) or its text rendering on
+stdout.
 """
 
 from __future__ import annotations
@@ -17,13 +18,8 @@ from typing import Any
 
 from virtbench.errors import UsageError
 from virtbench.experiments import registry
-from virtbench.experiments.spec import (
-    Context,
-    ExperimentSpec,
-    add_all_options,
-    execute,
-)
-from virtbench.results.labels import parse_labels
+from virtbench.experiments.invoke import invoke, prepare, saved_places
+from virtbench.experiments.spec import ExperimentSpec, add_all_options
 from virtbench.results.model import ExperimentResult
 
 
@@ -72,27 +68,7 @@ def run_spec(spec: ExperimentSpec[Any], args: argparse.Namespace) -> int:
     rc = spec.before(args)
     if rc is not None:
         return rc
-    labels = parse_labels(args.label)
-    output = args.output
-    if output is not None and not output.parent.is_dir():
-        raise UsageError(f"--output {output}: directory {output.parent} does not exist")
-    params = spec.params_from_args(args)
-    from virtbench.store import master_path, save_and_record
-
-    def save(doc: ExperimentResult) -> None:
-        if getattr(args, "no_save", False):  # migrate --no-save: only the --output file
-            if output is not None:
-                doc.save(output)
-            return
-        save_and_record(doc, output=output, db_url=args.db)
-
-    ctx = Context(spec, save, labels=labels)
-    try:
-        doc = execute(spec, params, ctx)
-    except KeyboardInterrupt:
-        if ctx.opened:
-            ctx.say(f"interrupted: partial result saved ({master_path(ctx.doc)})")
-        raise
+    doc = invoke(prepare(spec, args))
     sys.stdout.write(doc.to_json() if args.json else spec.render(doc))
     sys.stdout.flush()
     say_where(doc, args)
@@ -103,10 +79,7 @@ def say_where(doc: ExperimentResult, args: argparse.Namespace) -> None:
     """One line on stderr: where the document was saved (the results directory unless
     ``--no-save``, and ``-o FILE``)."""
     from virtbench import console
-    from virtbench.store import master_path
 
-    places = [] if getattr(args, "no_save", False) else [str(master_path(doc))]
-    if args.output:
-        places.append(str(args.output))
+    places = saved_places(doc, args.output, getattr(args, "no_save", False))
     if places:
         console.info("result saved: " + " and ".join(places))

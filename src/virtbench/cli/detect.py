@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -17,6 +18,18 @@ EXAMPLES = (
 )
 
 
+_ASCII_NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
+
+
+def _seconds(text: str) -> float:
+    """An ASCII decimal number of seconds: ``float()`` alone would take '١٢' (Arabic-Indic
+    digits), ' 5 ', '1_0', 'nan' and 'inf'."""
+    if not _ASCII_NUMBER.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (digits 0-9 "
+                                         "and one '.')")
+    return float(text)
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root",
@@ -27,7 +40,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--steal",
         metavar="SECONDS",
-        type=float,
+        type=_seconds,
         default=0.0,
         help="sample CPU steal time over this many seconds (live only; default: off)",
     )

@@ -121,6 +121,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     p.add_argument("--copies", type=_positive_int, metavar="N",
                    help="which section of multi-copy runs to compare (default: 1 copy)")
+    p.add_argument("--db", metavar="URL", default=None,
+                   help="results database URL (default: $VIRTBENCH_DB or SQLite in the data "
+                        "dir)")
     p.set_defaults(_fleet=_results)
 
 
@@ -423,7 +426,7 @@ def _results(args: argparse.Namespace) -> int:
     from virtbench.report.fleet import render_table
 
     state = FleetState.load(args.run_id)
-    table = fleet_table(state, copies=args.copies)
+    table = fleet_table(state, copies=args.copies, db_url=args.db)
     if args.json:
         sys.stdout.write(json.dumps(table.to_dict(), indent=2) + "\n")
     else:

@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import os
 import statistics
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields, replace
@@ -37,6 +36,7 @@ from virtbench.experiments.common import (
     int_arg,
     location_facts,
     remove_tree,
+    run_program,
     run_solo_repeats,
     runs_table,
     signals_deferred,
@@ -53,7 +53,7 @@ from virtbench.experiments.spec import (
     Summary,
 )
 from virtbench.results.model import ExperimentResult
-from virtbench.runner.lifecycle import track, untrack
+from virtbench.runner.lifecycle import new_workdir, untrack
 from virtbench.units import parse_size
 
 PROGRAM = "postmark"
@@ -289,23 +289,13 @@ def workdir(location: Path | None = None) -> Iterator[Path]:
     path: Path | None = None
     try:
         with signals_deferred():
-            path = Path(tempfile.mkdtemp(prefix="virtbench-postmark-", dir=base))
-            track(path)  # removed by the next virtbench if this one is killed
+            # registered before it exists: removed by the next virtbench if this one is killed
+            path = new_workdir("virtbench-postmark-", base)
         yield path
     finally:
         if path is not None:
             remove_tree(path)
             untrack(path)
-
-
-def _set_pdeathsig() -> None:
-    """In the child: die with SIGTERM if virtbench dies (no orphan keeps writing files)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def run_once(params: PostmarkParams, location: Path | None = None,
@@ -316,9 +306,7 @@ def run_once(params: PostmarkParams, location: Path | None = None,
     check_location(params, base)
     exe = bin_path if bin_path is not None else binary()
     with workdir(base) as wd:
-        proc = subprocess.run(command(params, wd, exe), capture_output=True, text=True,
-                              errors="replace", stdin=subprocess.DEVNULL, check=False,
-                              preexec_fn=_set_pdeathsig)
+        proc = run_program(command(params, wd, exe))
     if proc.returncode != 0:
         detail = proc.stderr.strip().splitlines()
         raise EnvironmentUnsupported(

@@ -25,7 +25,6 @@ import contextlib
 import os
 import statistics
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from virtbench.experiments.common import (
     SoloExperiment,
     int_arg,
     location_facts,
+    run_program,
     run_solo_repeats,
     runs_table,
     signals_deferred,
@@ -54,7 +54,7 @@ from virtbench.experiments.spec import (
     Summary,
 )
 from virtbench.results.model import ExperimentResult
-from virtbench.runner.lifecycle import track, untrack
+from virtbench.runner.lifecycle import new_workdir, untrack
 from virtbench.units import format_size as _h
 from virtbench.units import parse_size
 
@@ -199,17 +199,8 @@ def binary() -> Path:
     return programs.build(PROGRAM)
 
 
-def _set_pdeathsig() -> None:
-    with contextlib.suppress(Exception):
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
-
-
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, errors="replace",
-                          stdin=subprocess.DEVNULL, check=False, preexec_fn=_set_pdeathsig)
+    return run_program(argv)
 
 
 def _fail(what: str, proc: subprocess.CompletedProcess[str]) -> EnvironmentUnsupported:
@@ -237,10 +228,8 @@ def temp_file(location: Path) -> Iterator[Path]:
     path: Path | None = None
     try:
         with signals_deferred():
-            fd, name = tempfile.mkstemp(prefix="virtbench-seqread-", dir=location)
-            os.close(fd)
-            path = Path(name)
-            track(path)  # removed by the next virtbench if this one is killed
+            # registered before it exists: removed by the next virtbench if this one is killed
+            path = new_workdir("virtbench-seqread-", location, file=True)
         yield path
     finally:
         if path is not None:

@@ -4,10 +4,12 @@ Every virtbench command calls :func:`sweep` before it runs. It costs a directory
 a ``stat`` when nothing was left (the usual case). It finds:
 
 * markers in ``<data dir>/running/`` whose owner is gone (see
-  :mod:`virtbench.runner.lifecycle`): their work directories are removed, their document
-  (still ``running``) is marked ``abandoned`` and indexed again, and cgroup sessions of dead
-  processes are removed;
-* a tune journal whose tune process is gone: the settings it journaled are restored.
+  :mod:`virtbench.runner.lifecycle`): the sysctl journals they own (a tune's) are replayed,
+  their work directories (the experiment a tune ran in its process included) are removed,
+  their document (still ``running``) is marked ``abandoned`` and indexed again, and cgroup
+  sessions of dead processes are removed;
+* a tune journal no marker owns whose tune process is gone: the settings it journaled are
+  restored.
 
 Each finding is one line on stderr. A problem while cleaning is a warning, never an error:
 the command the user asked for still runs.
@@ -19,6 +21,7 @@ import contextlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,6 +80,8 @@ def _sweep_marker(marker: Path, say: Callable[[str], None]) -> str | None:
     if owner_alive(owner):
         return None
     assert data is not None
+    for journal in owner.journals:  # settings first: they outlast any file
+        _sweep_journal(say, Path(journal))
     removed = [d for d in owner.workdirs if _remove_workdir(Path(d))]
     doc_id = str(data.get("id", ""))
     marked = _mark_abandoned(doc_id, str(data.get("started", "")), owner.pid)
@@ -92,11 +97,18 @@ def _remove_workdir(path: Path) -> bool:
     (``virtbench-...``), never a link."""
     if not path.name.startswith("virtbench-") or path.is_symlink() or not path.exists():
         return False
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink()
-    return not path.exists()
+    # A child of the dead run (postmark, dying of its parent-death signal) may still be
+    # finishing a write into the directory: rmtree then meets a file made after its listing
+    # (ENOTEMPTY; tests/test_sweep.py saw it under load). Try again for about a second.
+    for attempt in range(6):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        if not path.exists():
+            return True
+        time.sleep(0.05 * 2**attempt)
+    return False
 
 
 def _mark_abandoned(doc_id: str, started: str, pid: int) -> bool:
@@ -130,9 +142,11 @@ def _sweep_cgroups(say: Callable[[str], None]) -> None:
         say(f"removed the cgroup {d} of a killed run")
 
 
-def _sweep_journal(say: Callable[[str], None]) -> None:
-    journal = paths.data_dir() / "tune-journal.json"
-    if not journal.exists():
+def _sweep_journal(say: Callable[[str], None], journal: Path | None = None) -> None:
+    """Replay a tune journal whose tune is gone: one its dead owner's marker names, or the
+    default one (a tune killed before its marker named it, or an older virtbench's)."""
+    journal = journal or paths.data_dir() / "tune-journal.json"
+    if not journal.is_file():
         return
     from virtbench.errors import VirtbenchError
     from virtbench.experiments import sysctl

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -23,9 +25,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from virtbench.errors import EnvironmentUnsupported, UsageError
+from virtbench.errors import EnvironmentUnsupported, UsageError, VirtbenchError
 from virtbench.experiments import registry, sysctl
 from virtbench.experiments.common import save
+from virtbench.experiments.invoke import Invocation, invoke, prepare, saved_places
 from virtbench.experiments.metric import MainMetric, main_metric_of
 from virtbench.experiments.spec import (
     Chart,
@@ -37,6 +40,7 @@ from virtbench.experiments.spec import (
     execute,
 )
 from virtbench.results.model import ExperimentResult
+from virtbench.runner.lifecycle import track, untrack
 
 if TYPE_CHECKING:
     from virtbench.analysis.welch import WelchResult
@@ -67,9 +71,19 @@ class Event:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def experiment_argv(command: Sequence[str]) -> list[str]:
-    """The experiment's words as typed after ``--`` (without ``virtbench``), checked through
-    the experiment registry: its options are parsed by the experiment's own spec."""
+@dataclass(frozen=True)
+class Experiment:
+    """The experiment tune compares, checked before anything changes: its words after ``--``
+    and, for an experiment of the registry, its invocation (typed params) that tune runs in
+    its own process; ``None`` for the suite (``run``), which runs as a child virtbench."""
+
+    words: tuple[str, ...]
+    invocation: Invocation | None = None
+
+
+def experiment_of(command: Sequence[str]) -> Experiment:
+    """The experiment as typed after ``--`` (with or without ``virtbench``), checked through
+    the experiment registry: its options become typed params by the experiment's own spec."""
     cmd = list(command)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
@@ -81,7 +95,7 @@ def experiment_argv(command: Sequence[str]) -> list[str]:
     if cmd[0] == "tune":
         raise UsageError("tune cannot run tune")
     if cmd[0] == "run":  # the suite: checked by the child that runs it
-        return cmd
+        return Experiment(tuple(cmd))
     found = registry.find(cmd)
     if found is None:
         raise UsageError(f"not a valid virtbench command: virtbench {' '.join(cmd)} "
@@ -90,30 +104,49 @@ def experiment_argv(command: Sequence[str]) -> list[str]:
                                      if c != "tune") + ")")
     spec, rest = found
     try:
-        spec.parser().parse_args(rest)
+        invocation = prepare(spec, spec.parser().parse_args(rest))
     except (UsageError, SystemExit) as exc:
         raise UsageError(f"not a valid virtbench command: virtbench {' '.join(cmd)} "
                          f"({exc})") from None
-    return cmd
+    return Experiment(tuple(cmd), invocation)
 
 
-def run_experiment(words: list[str]) -> tuple[dict[str, Any], float]:
-    """Run one experiment (checked by :func:`experiment_argv`): (its document, wall seconds).
-
-    It runs as a child virtbench that dies with tune (``PR_SET_PDEATHSIG``) and then cleans
-    up after itself: an experiment run inside tune's own process could not remove its work
-    directory when tune is killed with SIGKILL."""
+def run_experiment(exp: Experiment) -> tuple[dict[str, Any], float]:
+    """Run the experiment once: (its document, wall seconds). An experiment of the registry
+    runs in tune's process; its work directory is registered with tune's document too, so
+    the next virtbench removes it if tune is killed outright (the sweep on start)."""
     start = time.monotonic()
-    doc = run_child([sys.executable, "-m", "virtbench", *words, "--json"])
+    if exp.invocation is None:
+        doc = run_child([sys.executable, "-m", "virtbench", *exp.words, "--json"])
+    else:
+        doc = _run_in_process(exp.invocation, exp.words)
     return doc, time.monotonic() - start
 
 
-def _child_setup() -> None:
-    """In the child: die if tune dies (kill -9 included), so no experiment is orphaned."""
+def _run_in_process(inv: Invocation, words: tuple[str, ...]) -> dict[str, Any]:
+    from virtbench import console
+
+    try:
+        result = invoke(inv, ["virtbench", *words])
+    except VirtbenchError as exc:  # said as the experiment's own command would say it
+        sys.stderr.write(f"virtbench: error: {exc}\n")
+        raise EnvironmentUnsupported(f"the experiment failed (exit {exc.exit_code}; its "
+                                     "error is above): " + " ".join(words)) from None
+    console.info("result saved: " + " and ".join(saved_places(result, inv.output,
+                                                              inv.no_save)))
+    doc: dict[str, Any] = json.loads(result.to_json())
+    return doc
+
+
+def _child_setup(parent: int) -> None:
+    """In the child: die if tune dies (kill -9 included), so no experiment is orphaned; if
+    tune died before the request (between fork and prctl), exit at once."""
     with contextlib.suppress(Exception):
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -130,14 +163,15 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 def run_child(argv: list[str]) -> dict[str, Any]:
     """Run a virtbench child printing its document; the document. Its stderr passes through."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            text=True, errors="replace", preexec_fn=_child_setup)
+                            text=True, errors="replace",
+                            preexec_fn=functools.partial(_child_setup, os.getpid()))
     try:
         out, _ = proc.communicate()
     finally:
         _stop(proc)
     if proc.returncode != 0:
         raise EnvironmentUnsupported(f"the experiment failed (exit {proc.returncode}; its "
-                                     "error is above): " + " ".join(argv[3:]))
+                                     "error is above): " + " ".join(argv[3:-1]))
     try:
         doc = json.loads(out)
     except json.JSONDecodeError:
@@ -147,7 +181,7 @@ def run_child(argv: list[str]) -> dict[str, Any]:
     return doc
 
 
-Runner = Callable[[list[str]], tuple[dict[str, Any], float]]
+Runner = Callable[[Experiment], tuple[dict[str, Any], float]]
 
 
 def run(params: TuneParams, on_event: Callable[[Event], None] | None = None,
@@ -171,17 +205,18 @@ def ab(params: TuneParams, ctx: Context, on_event: Callable[[Event], None] | Non
     if params.rounds < 1:
         raise UsageError("--rounds must be at least 1")
     settings = sysctl.plan(params.assignments, params.root)
-    words = experiment_argv(params.command)
+    experiment = experiment_of(params.command)
     changed = [s for s in settings if s.new is not None]
     doc = ctx.open({
         "settings": [{"key": s.key, "a": s.original, "b": s.new} for s in changed],
         "recorded": [{"key": s.key, "value": s.original} for s in settings if s.new is None],
         "rounds": params.rounds,
-        "experiment": words,
+        "experiment": list(experiment.words),
         "sysctl_root": str(params.root),
     })
     emit = on_event or (lambda e: None)
     journal = sysctl.write_journal(settings, params.root, params.journal)
+    track(journal, journal=True)  # replayed by the next virtbench if tune is killed outright
     doc.params["journal"] = str(journal)
     state = _State()
     outcomes: list[sysctl.Restored] = []
@@ -189,13 +224,14 @@ def ab(params: TuneParams, ctx: Context, on_event: Callable[[Event], None] | Non
         _try_once(settings, doc, state, emit)
         for rnd in range(1, params.rounds + 1):
             for variant in ("A", "B"):
-                _one_run(settings, words, rnd, variant, runner, ctx, state, emit)
+                _one_run(settings, experiment, rnd, variant, runner, ctx, state, emit)
     finally:
         with sysctl.signals_deferred():
             outcomes = sysctl.restore(settings)
             restored = all(o.ok for o in outcomes)
             if restored:
                 sysctl.remove_journal(journal)
+                untrack(journal, journal=True)
         _finish_summary(doc, outcomes, state)
         emit(Event("restored", extra={"outcomes": outcomes}))
         if not restored:
@@ -220,7 +256,7 @@ def _try_once(settings: list[sysctl.Setting], doc: ExperimentResult, state: _Sta
     emit(Event("start", extra={"applied": applied}))
 
 
-def _one_run(settings: list[sysctl.Setting], words: list[str], rnd: int, variant: str,
+def _one_run(settings: list[sysctl.Setting], experiment: Experiment, rnd: int, variant: str,
              runner: Runner, ctx: Context, state: _State,
              emit: Callable[[Event], None]) -> None:
     if variant == "B":
@@ -228,7 +264,7 @@ def _one_run(settings: list[sysctl.Setting], words: list[str], rnd: int, variant
         sysctl.apply(settings)
         state.settings_seconds += time.monotonic() - t0
     try:
-        child, seconds = runner(words)
+        child, seconds = runner(experiment)
     finally:
         if variant == "B":
             t0 = time.monotonic()

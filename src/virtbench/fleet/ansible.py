@@ -51,6 +51,13 @@ def ansible_env() -> dict[str, str]:
         # (on) or what the user's ansible.cfg says.
         env["ANSIBLE_HOST_KEY_CHECKING"] = _config_value("defaults", "host_key_checking") \
             or "True"
+    if "ANSIBLE_SSH_EXTRA_ARGS" not in os.environ and \
+            _config_value("ssh_connection", "ssh_extra_args") is None:
+        # A host that loses power leaves its ControlPersist master waiting on a connection
+        # nobody answers (for the kernel's retransmission timeout, about 15 minutes), and
+        # every poll through it with it: keepalives end the master within ~15 s, so the host
+        # is reported lost instead of hanging the fleet. Inventory variables still win.
+        env["ANSIBLE_SSH_EXTRA_ARGS"] = "-o ServerAliveInterval=5 -o ServerAliveCountMax=3"
     bindir = str(Path(ansible_bin("ansible-playbook")).parent)
     path = os.environ.get("PATH", "")
     if bindir not in path.split(os.pathsep):

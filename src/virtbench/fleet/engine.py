@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shlex
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -112,8 +113,8 @@ RESOURCE_ERRORS = (("No space left on device", "disk full"),
                    ("Read-only file system", "read-only file system"))
 """Target-side errors named first, whatever the task (copy, install, launch)."""
 
-SLOW_FACTOR = 3.0
-SLOW_MARGIN_S = 5.0
+SLOW_FACTOR = 2.0
+SLOW_MARGIN_S = 10.0
 """A host is named slow when its SSH tasks took more than SLOW_FACTOR times the fleet's
 median and SLOW_MARGIN_S seconds more."""
 
@@ -258,13 +259,14 @@ class Engine:
             self.state.save()
 
     def name_slow_hosts(self) -> list[str]:
-        """Hosts whose SSH tasks took far longer than the fleet's median: their ``slow``
-        note says so (a fetched host keeps its result; a failed one its reason too)."""
-        times = sorted(h.ssh_seconds for h in self.state.hosts.values() if h.ssh_seconds > 0)
+        """Hosts whose SSH tasks took far longer than those of the fleet's median fetched
+        host: their ``slow`` note says so (a fetched host keeps its result; a failed one its
+        reason too)."""
+        times = sorted(h.ssh_seconds for h in self.state.hosts.values()
+                       if h.status == "fetched" and h.ssh_seconds > 0)
         if len(times) < 3:
             return []
-        median = times[len(times) // 2] if len(times) % 2 else \
-            (times[len(times) // 2 - 1] + times[len(times) // 2]) / 2
+        median = statistics.median(times)
         slow = []
         with self.lock:
             for h in self.state.hosts.values():

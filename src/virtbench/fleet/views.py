@@ -9,8 +9,10 @@ from virtbench.fleet.state import FleetState
 from virtbench.report.fleet import Document, FleetTable, HostRow, build_table, row_for
 
 
-def fleet_table(state: FleetState, copies: int | None = None) -> FleetTable:
-    """The table of a fleet run: every host of the state, with its latest document."""
+def fleet_table(state: FleetState, copies: int | None = None,
+                db_url: str | None = None) -> FleetTable:
+    """The table of a fleet run: every host of the state, with its latest document from the
+    store at ``db_url`` (default: ``$VIRTBENCH_DB`` or SQLite in the data dir)."""
     from virtbench.store import load_recorded, open_store
 
     rows: list[HostRow] = []
@@ -19,7 +21,7 @@ def fleet_table(state: FleetState, copies: int | None = None) -> FleetTable:
     for h in state.hosts.values():
         doc = None
         if h.run_ids:
-            store = store or open_store()
+            store = store or open_store(db_url)
             rec = store.get(h.run_ids[-1])
             if rec is not None:
                 try:

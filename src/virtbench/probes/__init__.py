@@ -35,6 +35,7 @@ from virtbench.probes.hypervisor import (
     CpuinfoProbe,
     DmiProbe,
     KernelLogProbe,
+    PciProbe,
     PlatformProbe,
     XenSysProbe,
 )
@@ -57,6 +58,7 @@ REGISTRY: tuple[Probe, ...] = (
     XenSysProbe(),
     DmiProbe(),
     PlatformProbe(),
+    PciProbe(),
     CmdlineProbe(),
     KernelLogProbe(),
     DevicesProbe(),

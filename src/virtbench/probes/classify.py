@@ -75,11 +75,16 @@ def _scores(clues: list[Clue]) -> tuple[dict[str, list[Clue]], dict[str, float]]
 
 
 def _fold_qemu(by_name: dict[str, list[Clue]], score: dict[str, float],
-               facts: dict[str, Any]) -> None:
+               facts: dict[str, Any], clues: list[Clue]) -> None:
     """QEMU's firmware is KVM's when KVM is seen, else pure emulation (TCG)."""
     qemu = score.pop("qemu", 0.0)
     if not qemu:
         return
+    accel = [c for c in clues if c.kind == "hint" and c.name == "kvm-accel"]
+    if accel and score.get("kvm", 0.0) < 0.5:
+        # A CPU feature QEMU offers only under KVM: QEMU's devices are KVM's.
+        by_name["kvm"].extend(Clue("hypervisor", "kvm", c.evidence, c.weight) for c in accel)
+        score["kvm"] = combine([score.get("kvm", 0.0), qemu, *(c.weight for c in accel)])
     if score.get("kvm", 0.0) >= 0.5:
         by_name["kvm"].extend(by_name["qemu"])
     elif not any(score.get(n, 0.0) >= 0.5 for n in score if n != "qemu-tcg"):
@@ -243,7 +248,7 @@ def _hypervisor_layer(clues: list[Clue], facts: dict[str, Any], unreadable: list
     by_name, score = _scores(clues)
     unknown = score.pop("unknown", 0.0)
     cpuid_names = {s.get("name") for s in (facts.get("cpuid") or {}).get("signatures", [])}
-    _fold_qemu(by_name, score, facts)
+    _fold_qemu(by_name, score, facts, clues)
     interface_of = _fold_offers(by_name, score)
     named = {n: s for n, s in score.items() if n != "none"}
     best = max(named, key=lambda n: named[n]) if named else None

@@ -154,6 +154,11 @@ class CpuinfoProbe(Probe):
                 res.clue("role", "domU", ev, 0.6)
         elif flags and ("vendor_id" in first):  # x86 with a flags line and no hypervisor bit
             res.clue("not-hypervisor", "none", "/proc/cpuinfo: no 'hypervisor' flag", 0.8)
+            if "apic" not in flags and {"fpu", "tsc"} <= flags:
+                # Old Xen PV kernels print no 'hypervisor' flag either; no local APIC is PV's
+                # mark (a variant hint: it never decides Xen).
+                res.clue("variant", "xen", "/proc/cpuinfo: no 'apic' flag (a Xen PV guest "
+                         "if Xen is present)", 0.6, "pv")
         if "vendor_id" in first and "apic" in flags:
             res.clue("hint", "apic", "/proc/cpuinfo: 'apic' flag (a local APIC: not a Xen PV "
                      "guest)", 0.0)
@@ -271,6 +276,72 @@ class PlatformProbe(Probe):
         start = text.rfind("\n", 0, m.start()) + 1
         end = text.find("\n", m.end())
         return text[start: end if end >= 0 else None].strip()
+
+
+class PciProbe(Probe):
+    """PCI vendor:device ids (/sys/bus/pci/devices, /proc/bus/pci/devices): the virtual
+    devices a hypervisor's device model has (the ``pci`` rules of every definition)."""
+
+    name = "pci"
+
+    def available(self, ctx: Context) -> bool:
+        return ctx.root.exists("/sys/bus/pci/devices") or ctx.root.exists("/proc/bus/pci/devices")
+
+    def collect(self, ctx: Context) -> ProbeResult:
+        res = ProbeResult()
+        ids, bridges, source = self._devices(ctx)
+        if source is None:
+            return res
+        words = sorted(ids) + (["bridge"] if bridges else []) + ([] if ids else ["none"])
+        res.facts["pci"] = {"source": source, "ids": sorted(ids)[:64],
+                            "bridges": sorted(bridges)[:8]}
+        for d, rule in hv.rules("pci"):
+            hits = [w for w in words if rule.match(w)]
+            if not hits:
+                continue
+            if hits == ["none"]:
+                what = "no device listed"
+            elif hits == ["bridge"]:
+                what = "PCI bridges " + ", ".join(sorted(bridges)[:3])
+            else:
+                what = ", ".join(hits[:3]) + (f" (+{len(hits) - 3} more)" if len(hits) > 3 else "")
+            kind, name, weight, variant = hv.meaning(d, rule)
+            res.clue(kind, name, f"{source}: {what}", weight, variant)
+        return res
+
+    @staticmethod
+    def _devices(ctx: Context) -> tuple[set[str], set[str], str | None]:
+        """(vendor:device ids, bridges, the source read) or no source."""
+        root = ctx.root
+        ids: set[str] = set()
+        bridges: set[str] = set()
+        if root.exists("/sys/bus/pci/devices"):
+            for name in root.listdir("/sys/bus/pci/devices"):
+                base = f"/sys/bus/pci/devices/{name}"
+                vendor = (root.read_line(f"{base}/vendor") or "").lower().removeprefix("0x")
+                device = (root.read_line(f"{base}/device") or "").lower().removeprefix("0x")
+                cls = (root.read_line(f"{base}/class") or "").lower().removeprefix("0x")
+                if len(vendor) == 4:
+                    ids.add(f"{vendor}:{device}" if len(device) == 4 else f"{vendor}:????")
+                if cls.startswith("0604"):  # a PCI-to-PCI bridge (a root port, a switch)
+                    bridges.add(f"{name} (class {cls})")
+            return ids, bridges, "/sys/bus/pci/devices"
+        text = root.read("/proc/bus/pci/devices")
+        if text is None:
+            return ids, bridges, None
+        buses: set[str] = set()
+        for line in text.splitlines():
+            fields = line.split("\t")
+            if len(fields) < 3 or len(fields[1]) != 8:
+                continue
+            ids.add(f"{fields[1][:4].lower()}:{fields[1][4:].lower()}")
+            buses.add(fields[0][:2])
+            if fields[-1].strip() == "pcieport":
+                bridges.add(f"{fields[0]} (pcieport)")
+        if len(buses) > 1:
+            # Devices behind more than one bus number: bridges this system enumerated.
+            bridges.add(f"buses {', '.join(sorted(buses)[:4])}")
+        return ids, bridges, "/proc/bus/pci/devices"
 
 
 # ---------------------------------------------------------------------------------------------

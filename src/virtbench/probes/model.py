@@ -14,7 +14,7 @@ from dataclasses import asdict, field
 from dataclasses import dataclass as plain_dataclass
 from typing import Any
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass
 
 DETECT_SCHEMA_VERSION = 1
@@ -37,7 +37,7 @@ class Layer:
     ``cloud-hypervisor``/``amazon-nitro``/``google``/``kvmtool``/``powerkvm``; qemu-tcg
     ``tcg``; powervm ``shared``/``dedicated``; prsm ``lpar``; wsl ``wsl1``/``wsl2``;
     container ``markers-only`` (markers without PID isolation); or ``None``.
-    ``details``: e.g. ``role`` (xen ``dom0``/``domU``, ldoms ``control``/``io``/``guest``),
+    ``details``: e.g. ``role`` (xen ``dom0``/``domU``, ldoms ``control``/``root``/``io``/``guest``),
     ``cloud`` (also on ``bare-metal``: a cloud's bare-metal instance), ``platform``
     (``nutanix-ahv``, ``rhev``, ``ovirt``...), ``disk``/``net``
     (``pv``/``emulated``/``native``/``unknown``), ``pv_drivers``, ``emulated_devices``,
@@ -93,23 +93,51 @@ class DetectReport:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DetectReport:
-        version = int(d.get("schema_version", 1))
+        """A report from its JSON form. Junk (a list, a string, a layer without a kind, an
+        unparsable number...) raises one ``ValueError`` that says what is wrong, never a
+        ``KeyError``/``TypeError``/pydantic error from deep inside."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"not a detect report: a JSON {type(d).__name__}, not an object")
+        try:
+            version = int(d.get("schema_version", 1))
+        except (TypeError, ValueError):
+            raise ValueError("not a detect report: schema_version "
+                             f"{d.get('schema_version')!r} is not a number") from None
         if version > DETECT_SCHEMA_VERSION:
             raise ValueError(
                 f"detect report schema {version} is newer than this virtbench "
                 f"({DETECT_SCHEMA_VERSION}): upgrade virtbench"
             )
-        return cls(
-            layers=[Layer.from_dict(x) for x in d.get("layers", [])],
-            summary=str(d.get("summary", "")),
-            facts=dict(d.get("facts") or {}),
-            advice=[str(a) for a in d.get("advice", [])],
-            unreadable=[str(u) for u in d.get("unreadable", [])],
-            root=str(d.get("root", "/")),
-            live=bool(d.get("live", True)),
-            duration_s=float(d.get("duration_s", 0.0)),
-            schema_version=DETECT_SCHEMA_VERSION,
-        )
+        try:
+            layers = d.get("layers", [])
+            if not isinstance(layers, list) or not all(isinstance(x, Mapping) for x in layers):
+                raise TypeError("'layers' must be a list of objects")
+            for key in ("facts",):
+                if d.get(key) is not None and not isinstance(d.get(key), Mapping):
+                    raise TypeError(f"{key!r} must be an object")
+            for key in ("advice", "unreadable"):
+                if not isinstance(d.get(key, []), list):
+                    raise TypeError(f"{key!r} must be a list")
+            return cls(
+                layers=[Layer.from_dict(dict(x)) for x in layers],
+                summary=str(d.get("summary", "")),
+                facts=dict(d.get("facts") or {}),
+                advice=[str(a) for a in d.get("advice", [])],
+                unreadable=[str(u) for u in d.get("unreadable", [])],
+                root=str(d.get("root", "/")),
+                live=bool(d.get("live", True)),
+                duration_s=float(d.get("duration_s", 0.0)),
+                schema_version=DETECT_SCHEMA_VERSION,
+            )
+        except KeyError as exc:
+            raise ValueError(f"not a detect report: a layer has no {exc.args[0]!r}") from None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err.get("loc", ())) or "value"
+            raise ValueError(f"not a detect report: {where}: {err.get('msg')}") from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"not a detect report: {first}") from None
 
     @property
     def hypervisor(self) -> Layer | None:

@@ -22,6 +22,7 @@ import socket
 import tarfile
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -348,8 +349,15 @@ def opened_root(path: Path | str) -> Iterator[Path]:
     if not (p.is_file() and tarfile.is_tarfile(p)):
         raise FileNotFoundError(f"{path}: neither a directory nor a snapshot archive")
     with tempfile.TemporaryDirectory(prefix="virtbench-snapshot-") as tmp:
-        with tarfile.open(p) as tar:
-            _safe_extract(tar, Path(tmp))
+        try:
+            with tarfile.open(p) as tar:
+                _safe_extract(tar, Path(tmp))
+        except (OSError, EOFError, zlib.error) as exc:
+            # A full disk, a quota, a truncated archive: one clear line, not a traceback (the
+            # temporary directory goes with the 'with').
+            why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise tarfile.TarError(f"{path}: cannot extract into {Path(tmp).parent}: "
+                                   f"{why}") from None
         yield Path(tmp)
 
 

@@ -124,7 +124,8 @@ class Environment(_Model):
 class Owner(_Model):
     """The process that writes a ``running`` document. Once it is gone (another boot, or no
     process with this pid and start time on this host), the next virtbench command marks the
-    document ``abandoned`` and removes its work directories (docs/schema.md)."""
+    document ``abandoned``, removes its work directories and replays its journals
+    (docs/schema.md)."""
 
     hostname: str | None = None
     pid: int
@@ -134,6 +135,9 @@ class Owner(_Model):
     """When the process started, in clock ticks after boot (``/proc/PID/stat`` field 22)."""
     workdirs: list[str] = Field(default_factory=list)
     """Temporary directories the run works in (removed if it is abandoned)."""
+    journals: list[str] = Field(default_factory=list)
+    """Restore journals of kernel settings the run changed (``tune``): replayed if it is
+    abandoned."""
 
 
 class CopyResult(_Model):

@@ -22,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -103,21 +105,55 @@ def _write_marker(doc: Document, marker: Path) -> None:
         os.replace(tmp, marker)
 
 
-def track(path: Path) -> None:
+def track(path: Path, *, journal: bool = False) -> None:
     """Register a work directory (or file) of the running document(s): removed by the sweep
-    if the run is killed without a word."""
+    if the run is killed without a word. ``journal=True``: a restore journal of kernel
+    settings (:mod:`virtbench.experiments.sysctl`), replayed by the sweep instead."""
     for doc, marker in _ACTIVE:
-        if doc.owner is not None and str(path) not in doc.owner.workdirs:
-            doc.owner.workdirs.append(str(path))
+        owned = _owned_list(doc, journal)
+        if owned is not None and str(path) not in owned:
+            owned.append(str(path))
             _write_marker(doc, marker)
 
 
-def untrack(path: Path) -> None:
-    """The run removed ``path`` itself."""
+def new_workdir(prefix: str, base: Path | str | None = None, *, file: bool = False) -> Path:
+    """A fresh directory (or empty file) ``<base>/<prefix><random>``, registered with the
+    running document(s) *before* it is made: a SIGKILL between ``mkdtemp`` and ``track``
+    left a directory nobody had registered (bench/kill_points.py, tests/test_sweep.py).
+    Made exclusively (mode 0700/0600, no link followed), like ``mkdtemp``/``mkstemp``."""
+    root = Path(base) if base is not None else Path(tempfile.gettempdir())
+    for _ in range(100):
+        path = root / f"{prefix}{secrets.token_hex(5)}"
+        track(path)
+        try:
+            if file:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                                 0o600))
+            else:
+                path.mkdir(mode=0o700)
+        except FileExistsError:
+            untrack(path)
+            continue
+        except BaseException:
+            untrack(path)
+            raise
+        return path
+    raise FileExistsError(f"{root}: no free name for {prefix}*")
+
+
+def untrack(path: Path, *, journal: bool = False) -> None:
+    """The run removed ``path`` itself (or replayed the journal)."""
     for doc, marker in _ACTIVE:
-        if doc.owner is not None and str(path) in doc.owner.workdirs:
-            doc.owner.workdirs.remove(str(path))
+        owned = _owned_list(doc, journal)
+        if owned is not None and str(path) in owned:
+            owned.remove(str(path))
             _write_marker(doc, marker)
+
+
+def _owned_list(doc: Document, journal: bool) -> list[str] | None:
+    if doc.owner is None:
+        return None
+    return doc.owner.journals if journal else doc.owner.workdirs
 
 
 @contextlib.contextmanager

@@ -39,7 +39,7 @@ from virtbench.results.model import (
 )
 from virtbench.runner import budget as alloc
 from virtbench.runner.executor import CopyOutcome, Executor
-from virtbench.runner.lifecycle import lifecycle, track
+from virtbench.runner.lifecycle import lifecycle, new_workdir
 from virtbench.units import format_duration
 from virtbench.workloads.catalog import INDEX_TESTS, WorkloadSpec, budget_pass_seconds
 from virtbench.workloads.output import WorkloadOutputError, parse_output
@@ -286,9 +286,8 @@ class SuiteRunner:
             self.run.harness_cpu_seconds = round(_self_cpu() - cpu0, 3)
 
         with lifecycle(self.run, self.save, on_end) as outcome:
-            workroot = Path(tempfile.mkdtemp(prefix=f"virtbench-{self.run.id}-",
-                                             dir=self.config.tmpdir))
-            track(workroot)  # removed by the next virtbench if this one is killed
+            # registered before it exists: removed by the next virtbench if this one is killed
+            workroot = new_workdir(f"virtbench-{self.run.id}-", self.config.tmpdir)
             try:
                 self._sections(workroot)
             finally:

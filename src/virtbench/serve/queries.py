@@ -202,7 +202,7 @@ def _rows(store: Store, conn: Any, q: Select[Any]) -> list[RunRow]:
     ids = [row[0] for row in conn.execute(q)]
     if not ids:
         return []
-    by_id = {r.id: r for r in store._runs(conn, S.run.c.id.in_(ids))}
+    by_id = {r.id: r for r in store.runs_where(conn, S.run.c.id.in_(ids))}
     return [by_id[i] for i in ids if i in by_id]
 
 
@@ -218,7 +218,7 @@ def run_page(store: Store, rq: RunQuery) -> RunPage:
                 "id": r.c.id, "status": r.c.status}[key]
     order = [col.desc().nulls_last() if desc else col.asc().nulls_last(),
              r.c.started.desc(), r.c.id.desc()]
-    with store._read() as conn:
+    with store.reading() as conn:
         total = int(conn.execute(_base([func.count()]).where(*where)).scalar_one())
         pages = max(1, -(-total // rq.per))
         if rq.page > pages:
@@ -241,7 +241,7 @@ class Facets:
 def facets(store: Store, limit: int = 200) -> Facets:
     """The values the filter boxes suggest."""
     r, e, lab = S.run, S.environment, S.label
-    with store._read() as conn:
+    with store.reading() as conn:
         hosts = [x for (x,) in conn.execute(
             select(e.c.hostname).where(e.c.hostname.is_not(None)).distinct()
             .order_by(e.c.hostname).limit(limit))]
@@ -313,7 +313,7 @@ def history(store: Store, *, host: str | None, labels: dict[str, str], copies: i
                                                                 lab.c.value == v))))
     cols = [r.c.id, r.c.started, e.c.hostname, e.c.kernel, e.c.virtualization, e.c.cpu_model,
             r.c.profile]
-    with store._read() as conn:
+    with store.reading() as conn:
         total = int(conn.execute(_base([func.count()]).where(*where)).scalar_one())
         runs = list(conn.execute(_base(cols).where(*where)
                                  .order_by(r.c.started.desc(), r.c.id.desc()).limit(limit)))
@@ -350,7 +350,7 @@ def history_copies(store: Store, *, host: str | None, labels: dict[str, str]) ->
     for k, v in labels.items():
         where.append(r.c.id.in_(select(lab.c.run_id).where(and_(lab.c.key == k,
                                                                 lab.c.value == v))))
-    with store._read() as conn:
+    with store.reading() as conn:
         found: set[int] = set()
         for (text,) in conn.execute(_base([r.c.copies]).where(*where).distinct()):
             found.update(int(c) for c in (text or "").split(",") if c.strip().isdigit())
@@ -386,7 +386,7 @@ def fleets(store: Store, limit: int = 200) -> list[FleetSummary]:
                       .join(e, e.c.id == r.c.environment_id))
          .where(lab.c.key == "fleet").group_by(lab.c.value)
          .order_by(func.max(r.c.started).desc()).limit(limit))
-    with store._read() as conn:
+    with store.reading() as conn:
         return [FleetSummary(id=v, runs=int(n), hosts=int(h), first=a, last=b)
                 for v, n, h, a, b in conn.execute(q)]
 
@@ -397,5 +397,5 @@ def experiment_counts(store: Store) -> list[tuple[str, int, str]]:
     q = (select(r.c.experiment, func.count(), func.max(r.c.started))
          .where(r.c.kind == "experiment").group_by(r.c.experiment)
          .order_by(r.c.experiment))
-    with store._read() as conn:
+    with store.reading() as conn:
         return [(name or "?", int(n), last) for name, n, last in conn.execute(q)]

@@ -291,7 +291,9 @@ class Store:
             raise StoreError(f"database {self.display_url}: {_short(exc)}") from exc
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def reading(self) -> Iterator[Connection]:
+        """A read transaction for queries over the index tables (``virtbench.store.schema``;
+        the dashboard's); a database error becomes one ``StoreError`` line."""
         try:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
@@ -371,7 +373,7 @@ class Store:
     def remove(self, run_id: str) -> RunRow | None:
         """Delete a run's index rows (not its file); returns what was removed."""
         with self._write() as conn:
-            rows = self._runs(conn, S.run.c.id == run_id)
+            rows = self.runs_where(conn, S.run.c.id == run_id)
             if not rows:
                 return None
             conn.execute(delete(S.label).where(S.label.c.run_id == run_id))
@@ -415,8 +417,11 @@ class Store:
         return report
 
     # -- reading --
-    def _runs(self, conn: Connection, *where: Any, order_desc: bool = False,
-              limit: int | None = None) -> list[RunRow]:
+    def runs_where(self, conn: Connection, *where: Any, order_desc: bool = False,
+                   limit: int | None = None) -> list[RunRow]:
+        """The runs matching every SQL condition ``where`` (over ``schema.run`` and
+        ``schema.environment``), oldest first (``order_desc``: newest first), with their
+        labels and index scores, inside a transaction of :meth:`reading`."""
         r, e = S.run, S.environment
         q = (select(r, e.c.hostname, e.c.cpu_model, e.c.kernel, e.c.virtualization)
              .join(e, e.c.id == r.c.environment_id))
@@ -456,26 +461,26 @@ class Store:
         return out
 
     def get(self, run_id: str) -> RunRow | None:
-        with self._read() as conn:
-            rows = self._runs(conn, S.run.c.id == run_id)
+        with self.reading() as conn:
+            rows = self.runs_where(conn, S.run.c.id == run_id)
         return rows[0] if rows else None
 
     def find_prefix(self, prefix: str) -> list[RunRow]:
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        with self._read() as conn:
-            return self._runs(conn, S.run.c.id.like(escaped + "%", escape="\\"))
+        with self.reading() as conn:
+            return self.runs_where(conn, S.run.c.id.like(escaped + "%", escape="\\"))
 
     def latest(self, kind: str | None = None) -> RunRow | None:
         where = [] if kind is None else [_kind_clause(kind)]
-        with self._read() as conn:
-            rows = self._runs(conn, *where, order_desc=True, limit=1)
+        with self.reading() as conn:
+            rows = self.runs_where(conn, *where, order_desc=True, limit=1)
         return rows[0] if rows else None
 
     def with_label(self, key: str, value: str) -> list[RunRow]:
         sub = select(S.label.c.run_id).where(
             and_(S.label.c.key == key, S.label.c.value == value))
-        with self._read() as conn:
-            return self._runs(conn, S.run.c.id.in_(sub))
+        with self.reading() as conn:
+            return self.runs_where(conn, S.run.c.id.in_(sub))
 
     def list_runs(self, flt: RunFilter | None = None) -> list[RunRow]:
         """Runs matching ``flt``, oldest first (the newest ``limit`` when a limit is set)."""
@@ -499,22 +504,22 @@ class Store:
             where.append(_kind_clause(flt.kind))
         if flt.source:
             where.append(r.c.source == flt.source)
-        with self._read() as conn:
+        with self.reading() as conn:
             if flt.limit is not None:
-                rows = self._runs(conn, *where, order_desc=True, limit=flt.limit)
+                rows = self.runs_where(conn, *where, order_desc=True, limit=flt.limit)
                 rows.reverse()
                 return rows
-            return self._runs(conn, *where)
+            return self.runs_where(conn, *where)
 
     def counts(self) -> dict[str, int]:
-        with self._read() as conn:
+        with self.reading() as conn:
             return {
                 t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
                 for t in (S.run, S.environment, S.result, S.label)
             }
 
     def schema_version(self) -> str | None:
-        with self._read() as conn:
+        with self.reading() as conn:
             value: str | None = conn.execute(
                 select(S.schema_info.c.value).where(S.schema_info.c.key == "version")
             ).scalar_one_or_none()

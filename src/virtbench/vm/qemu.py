@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import itertools
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -74,10 +74,12 @@ def qemu_version(qemu: Path) -> str:
     return first.removeprefix("QEMU emulator version ").strip()
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def _die_with_parent(parent: int) -> None:  # runs in the child between fork and exec
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # virtbench died before the request: the kernel will not tell
+        os._exit(1)
     os.setpgrp()  # a terminal's Ctrl-C goes to virtbench only; virtbench stops QEMU itself
 
 
@@ -255,7 +257,7 @@ class Guest:
         with stderr_path.open("wb") as err:
             self.proc = subprocess.Popen(
                 self.command_line(qemu), stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                preexec_fn=_die_with_parent,
+                preexec_fn=functools.partial(_die_with_parent, os.getpid()),
             )  # fmt: skip
         self.started_at = time.monotonic()
         deadline = self.started_at + timeout
@@ -427,9 +429,22 @@ class VMSession:
     """
 
     def __init__(self, prefix: str = "virtbench-vm-") -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix=prefix))
+        self._prefix = prefix
+        self._dir: Path | None = None
         self.guests: list[Guest] = []
         self._qemu: Path | None = None
+
+    @property
+    def dir(self) -> Path:
+        """The session's directory, made on first use and registered with the running
+        document (``lifecycle.track``), so the next virtbench removes it if this one is
+        killed outright. Made lazily: an experiment prepares its session before it opens
+        its document, and a directory made then would be nobody's to remove."""
+        if self._dir is None:
+            from virtbench.runner.lifecycle import new_workdir
+
+            self._dir = new_workdir(self._prefix)
+        return self._dir
 
     @property
     def qemu(self) -> Path:
@@ -454,7 +469,11 @@ class VMSession:
             for g in reversed(self.guests):
                 with contextlib.suppress(Exception):
                     g.stop()
-            shutil.rmtree(self.dir, ignore_errors=True)
+            if self._dir is not None:
+                from virtbench.runner.lifecycle import untrack
+
+                shutil.rmtree(self._dir, ignore_errors=True)
+                untrack(self._dir)
         finally:
             with contextlib.suppress(ValueError, TypeError):
                 signal.signal(signal.SIGINT, old)

@@ -218,8 +218,22 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
     "ldoms-io": (
         {"proc/cpuinfo": SUN4V_CPUINFO, "dev/mdesc": "",
          "sys/bus/pci/devices/0001:00:00.0/vendor": "0x108e\n"},
-        ["As `ldoms-control`, without the `vlds` control channels: a domain that owns PCIe "
-         "devices but is not the control domain, an I/O (or root) domain."]),
+        ["As `ldoms-control`, without the `vlds` control channels: a domain that has a PCIe "
+         "endpoint (a direct-I/O device or an SR-IOV virtual function) and no PCI bridge: "
+         "an I/O domain (virt-what's `ldoms-io` without `ldoms-root`)."]),
+    "ldoms-root": (
+        {"proc/cpuinfo": SUN4V_CPUINFO, "dev/mdesc": "",
+         "sys/bus/pci/devices/0002:00:01.0/vendor": "0x10b5\n",
+         "sys/bus/pci/devices/0002:00:01.0/device": "0x8714\n",
+         "sys/bus/pci/devices/0002:00:01.0/class": "0x060400\n",
+         "sys/bus/pci/devices/0002:02:00.0/vendor": "0x8086\n",
+         "sys/bus/pci/devices/0002:02:00.0/device": "0x10c9\n",
+         "sys/bus/pci/devices/0002:02:00.0/class": "0x020000\n"},
+        ["As `ldoms-io`, plus a PCI-to-PCI bridge (class `0x060400`, a PLX PCIe switch port "
+         "`10b5:8714` as in SPARC T-series I/O fabrics) in front of an Intel 82576 NIC: the "
+         "domain owns a PCIe root complex and its fabric, a root domain (virt-what prints "
+         "`ldoms-root` and `ldoms-io` when the machine description lists a `pciex` "
+         "iodevice). Not a capture."]),
     "linux-vserver-host": (
         {"proc/self/status": (HERE / "virt-what-linux-vserver" / "proc" / "self" / "status")
          .read_text().replace("VxID: 41639", "VxID: 0").replace("NxID: 41639", "NxID: 0"),

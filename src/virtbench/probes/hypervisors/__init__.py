@@ -90,7 +90,8 @@ def booting_targets() -> dict[str, tuple[str, str | None, float]]:
 
 @cache
 def rules(source: str) -> tuple[tuple[Hypervisor, Rule], ...]:
-    """Every (definition, rule) of one source: ``dmi``, ``log``, ``cmdline`` or ``files``."""
+    """Every (definition, rule) of one source: ``dmi``, ``log``, ``cmdline``, ``files`` or
+    ``pci``."""
     return tuple((d, r) for d in REGISTRY for r in getattr(d, source))
 
 

@@ -2,8 +2,9 @@
 
 A :class:`Hypervisor` holds all the knowledge about one platform: its CPUID signatures, DMI
 strings, ACPI OEM ids, kernel-log lines, command-line options, files (device tree,
-/proc/sysinfo, lparcfg, cpuinfo...), paravirtual clock and drivers, systemd-detect-virt and
-virt-what names, the clouds that run it, what it offers of other hypervisors, and advice.
+/proc/sysinfo, lparcfg, cpuinfo...), PCI vendor:device ids, paravirtual clock and drivers,
+systemd-detect-virt and virt-what names, the clouds that run it, what it offers of other
+hypervisors, and advice.
 Adding a hypervisor is adding one definition to one module of this package (and its line in
 ``REGISTRY``).
 """
@@ -83,6 +84,14 @@ def file(path: str, pattern: str, weight: float, variant: str | None = None,
     return Rule(pattern, weight, variant, path=path, flags=re.M | kw.pop("flags", 0), **kw)
 
 
+def pci(pattern: str, weight: float, variant: str | None = None, **kw: Any) -> Rule:
+    """A PCI rule, on each device's ``vvvv:dddd`` (vendor:device, lower case) from
+    /sys/bus/pci/devices and /proc/bus/pci/devices, and on the words ``bridge`` (a PCI bridge
+    is listed: this system owns the PCI fabric) and ``none`` (the listing is there and
+    empty)."""
+    return Rule(pattern, weight, variant, flags=re.I, **kw)
+
+
 def listing(path: str, pattern: str, weight: float, variant: str | None = None,
             **kw: Any) -> Rule:
     """A rule on the names in directory ``path`` (e.g. a 'fw-cfg@...' device-tree node)."""
@@ -124,6 +133,7 @@ class Hypervisor:
     log: tuple[Rule, ...] = ()
     cmdline: tuple[Rule, ...] = ()
     files: tuple[Rule, ...] = ()
+    pci: tuple[Rule, ...] = ()
     clocksources: tuple[str, ...] = ()
     pv_family: str | None = None
     offers: tuple[str, ...] = ()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from virtbench.probes.hypervisors.definition import Hypervisor, dmi, log
+from virtbench.probes.hypervisors.definition import Hypervisor, dmi, log, pci
 
 HYPERV = Hypervisor(
     name="hyper-v",
@@ -23,6 +23,7 @@ HYPERV = Hypervisor(
     detected_prefixes=("microsoft", "hyper"),
     booting_contains=("hyper-v", "hyperv"),
     log=(log(r"^Hyper-V: |^hv_vmbus: |Switched to clocksource hyperv_clocksource", 0.8),),
+    pci=(pci(r"^1414:5353$", 0.85),),  # Hyper-V's synthetic VGA (generation 1 guests)
     clocksources=("hyperv_clocksource_tsc_page", "hyperv_clocksource_msr"),
     pv_family="hyper-v",
     pv_advice="hv_netvsc/hv_storvsc (synthetic devices instead of legacy ones)",

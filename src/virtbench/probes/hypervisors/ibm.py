@@ -10,7 +10,14 @@ ZVM = Hypervisor(
     title="IBM z/VM",
     systemd=("zvm",),
     virt_what=("ibm_systemz-zvm",),
-    files=(file("/proc/sysinfo", r"Control Program:.*z/VM", 0.95),),
+    files=(
+        # VM00 is this guest's own hypervisor; VM01... are the levels below it (KVM in z/VM).
+        file("/proc/sysinfo", r"^VM00 Control Program:.*z/VM", 0.95),
+        # Without /proc/sysinfo: CPU version code FF is stored by a virtual machine (z/VM, or
+        # KVM; LPARs store 00). z/VM, the older and common one, is named.
+        file("/proc/cpuinfo", r"^processor \d+: version = FF,", 0.6,
+             unless_path="/proc/sysinfo"),
+    ),
 )
 
 # An LPAR of IBM Z's PR/SM firmware hypervisor, with nothing in between (systemd says 'none').
@@ -18,8 +25,12 @@ PRSM = Hypervisor(
     name="prsm",
     title="IBM Z PR/SM",
     virt_what=("ibm_systemz-lpar",),
-    files=(file("/proc/sysinfo", r"^LPAR (Number|Name):", 0.9, "lpar",
-                unless=r"Control Program:"),),
+    files=(
+        file("/proc/sysinfo", r"^LPAR (Number|Name):", 0.9, "lpar", unless=r"Control Program:"),
+        # Without /proc/sysinfo: version code 00 is stored by the machine (an LPAR), not a VM.
+        file("/proc/cpuinfo", r"^processor \d+: version = 00,", 0.6, "lpar",
+             unless_path="/proc/sysinfo"),
+    ),
     variants=(("lpar", "LPAR"),),
 )
 

@@ -3,7 +3,7 @@ it), QEMU's firmware, and QEMU without KVM (TCG, pure emulation)."""
 
 from __future__ import annotations
 
-from virtbench.probes.hypervisors.definition import Hypervisor, dmi, file, listing, log
+from virtbench.probes.hypervisors.definition import Hypervisor, dmi, file, listing, log, pci
 
 KVM = Hypervisor(
     name="kvm",
@@ -66,7 +66,7 @@ KVM = Hypervisor(
     ),
     files=(
         file("/proc/device-tree/hypervisor/compatible", r"linux,kvm", 0.9),
-        file("/proc/sysinfo", r"Control Program:.*KVM", 0.9),
+        file("/proc/sysinfo", r"^VM00 Control Program:.*KVM", 0.95),
         # kvmtool's arm64 board (QEMU's 'virt' board says 'linux,dummy-virt' too, but always
         # has a fw-cfg node at this address).
         file("/proc/device-tree/compatible", r"linux,dummy-virt", 0.6, "kvmtool",
@@ -75,6 +75,11 @@ KVM = Hypervisor(
         # was captured, its 'hypervisor' node decides instead (absent under TCG).
         file("/proc/cpuinfo", r"^(model|machine)\s*:.*emulated by qemu", 0.6, "powerkvm",
              unless_path="/proc/device-tree/compatible"),
+        # LoongArch: QEMU offers the binary-translation extension (LBT) only with KVM (TCG
+        # does not emulate it). Bare-metal Loongson CPUs have LBT too, so this only tells
+        # KVM from TCG once QEMU is seen (a 'kvm-accel' hint, see classify._fold_qemu).
+        file("/proc/cpuinfo", r"^Features\s*:.*\blbt_(x86|arm|mips)\b", 0.6, kind="hint",
+             name="kvm-accel"),
     ),
     clocksources=("kvm-clock",),
     pv_family="virtio",
@@ -99,6 +104,13 @@ QEMU = Hypervisor(
         listing("/proc/device-tree", r"^fw-cfg", 0.8, "qemu"),
         file("/proc/device-tree/compatible", r"qemu,pseries", 0.7, "powerkvm"),
         file("/proc/cpuinfo", r"^(model|machine)\s*:.*emulated by qemu", 0.7, "powerkvm"),
+    ),
+    pci=(
+        # Red Hat's QEMU-only vendor id (PCIe root ports, xhci, pvpanic...) and the Bochs/QEMU
+        # standard VGA. Virtio alone (1af4) is weaker: DPUs expose virtio functions to hosts.
+        pci(r"^1b36:", 0.6, "qemu"),
+        pci(r"^1234:1111$", 0.6, "qemu"),
+        pci(r"^1af4:", 0.4, "qemu"),
     ),
 )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from virtbench.probes.hypervisors.definition import Hypervisor, dmi, file, log
+from virtbench.probes.hypervisors.definition import Hypervisor, dmi, file, log, pci
 
 VMWARE = Hypervisor(
     name="vmware",
@@ -19,6 +19,8 @@ VMWARE = Hypervisor(
     log=(log(r"^vmw_vmci \S+: Found VMCI PCI device|^VMware vmxnet3|vmware-balloon|"
              r"^vmw_balloon|Switched to clocksource vmware|^vmware: ", 0.7),),
     files=(file("/proc/device-tree/hypervisor/compatible", r"vmware", 0.9),),
+    # SVGA II, VMCI, vmxnet3, pvscsi, the virtual PCI bridges: VMware's own vendor id.
+    pci=(pci(r"^15ad:", 0.85),),
     pv_family="vmware",
     pv_advice="vmxnet3 and pvscsi (VMware Tools / open-vm-tools)",
 )

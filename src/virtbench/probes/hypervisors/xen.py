@@ -11,6 +11,7 @@ from virtbench.probes.hypervisors.definition import (
     exists,
     file,
     log,
+    pci,
 )
 
 
@@ -117,6 +118,16 @@ XEN = Hypervisor(
         exists("/proc/xen", 0.6, note="(Xen's guest interface)"),
         # The xenbus bus registers only on Xen (any guest type, any kernel).
         exists("/sys/bus/xen", 0.8, note="(xenbus: registered only on Xen)"),
+        # ia64 has no CPUID leaf: a xenbus without /proc/xen (which every ia64 PV kernel
+        # has) is the PV-on-HVM drivers of an HVM guest (virt-what's rule too).
+        file("/proc/cpuinfo", r"^arch\s*:\s*IA-64", 0.6, "hvm", kind="variant",
+             unless_path="/proc/xen"),
+    ),
+    pci=(
+        # The Xen platform PCI device (5853:0001) exists only in HVM guests' device model.
+        pci(r"^5853:", 0.9, "hvm"),
+        # A listed but empty PCI bus: PV (or PVH); every HVM guest has the emulated chipset.
+        pci(r"^none$", 0.6, "pv", kind="variant"),
     ),
     clocksources=("xen",),
     pv_family="xen",

@@ -6,8 +6,8 @@
  * Each run: fork, exec COMMAND, wait for it; it must exit with status 0.  When DURATION
  * seconds have passed the run in progress is not counted: all its processes are killed,
  * so nothing outlives the measurement.  How they are found:
- *   - when looper leads its process group (virtbench starts every copy in a process group of
- *     its own), runs stay in that group, so whoever kills the group (virtbench on Ctrl-C)
+ *   - when looper leads its process group, or runs in the group of a virtbench copy (led by
+ *     vbgate, which says so in VBGATE_GROUP=<group id>), runs stay in that group, so whoever kills the group (virtbench on Ctrl-C)
  *     kills the scripts too; at the deadline looper sends SIGTERM to the group while
  *     ignoring it itself;
  *   - otherwise (started from an interactive shell, say) each run gets a process group of
@@ -21,6 +21,19 @@
 
 static volatile pid_t current = 0;
 static int own_group = 0; /* runs share looper's process group (looper leads it) */
+
+/* vbgate leads the copy's group and tells its program so (it survives our SIGTERM) */
+static int in_gate_group(void)
+{
+    const char *g = getenv("VBGATE_GROUP");
+    char *end = NULL;
+    long id;
+
+    if (g == NULL || *g == '\0')
+        return 0;
+    id = strtol(g, &end, 10);
+    return *end == '\0' && id > 0 && (pid_t)id == getpgrp();
+}
 
 static void kill_current(void)
 {
@@ -54,7 +67,7 @@ int main(int argc, char **argv)
         vb_die("usage: %s DURATION COMMAND [ARG...]", argv[0]);
     start = vb_now();
     duration = vb_parse_seconds(argv[1]);
-    own_group = getpgrp() == getpid();
+    own_group = getpgrp() == getpid() || in_gate_group();
     signal(SIGINT, on_terminate);
     signal(SIGTERM, on_terminate);
     signal(SIGHUP, on_terminate);

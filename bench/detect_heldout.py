@@ -1,0 +1,356 @@
+"""virtbench detect on captured system trees that are NOT in this repository (held-out set).
+
+The trees are other projects' test inputs, read from local git mirrors of those projects
+(``git`` object store, no work tree needed): util-linux's ``lscpu`` dumps
+(``tests/ts/lscpu/dumps/``) and hwloc's Linux topology captures (``tests/hwloc/linux/``).
+Each is a real machine's ``/proc`` and ``/sys`` (whatever the capturing tool kept). Every tree
+is pinned to a commit, extracted into a temporary directory (regular files, directories and
+links inside the tree only: the extraction ``virtbench detect --root ARCHIVE`` uses) and given
+to ``detect``. The expected answer of each tree is written below with the evidence it rests on
+(the capturing project's notes, ``lscpu``'s expected output, the tree's own files), decided
+without looking at virtbench's answer.
+
+Trees detect was fixed on are copied verbatim into ``tests/data/detect-captured/`` (with
+their provenance) and tested there; the bench marks them ``*`` and counts them apart: the
+held-out figure is over the others only.
+
+A tree is right when the innermost hypervisor is one of the accepted names (``bare-metal``:
+no hypervisor layer at all), no container is claimed, and the PV/HVM type and the role match
+where the tree shows them. Trees of platforms that neither virt-what nor systemd-detect-virt
+know (the PS3's hypervisor) are printed but not scored.
+
+    PYTHONPATH=src python bench/detect_heldout.py /work/.mirror/util-linux+util-linux/repo \
+        /work/.mirror/open-mpi+hwloc/repo
+
+A mirror is recognised by the ``owner+name`` in its path, or by ``--repo owner/name=PATH``.
+Prints one line per tree (platform, expected, got, mark), then per-platform and total scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from virtbench.probes import detect  # noqa: E402
+from virtbench.probes.snapshot import _safe_extract  # noqa: E402
+
+CAPTURED = ROOT / "tests" / "data" / "detect-captured"
+UL = "util-linux/util-linux"
+HW = "open-mpi/hwloc"
+BARE = "bare-metal"
+
+
+@dataclass(frozen=True)
+class Tree:
+    repo: str
+    path: str
+    commit: str
+    platform: str
+    hypervisor: frozenset[str]
+    why: str
+    variant: frozenset[str] = frozenset()
+    role: frozenset[str] = frozenset()
+    scored: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1].removesuffix(".tar.gz").removesuffix(".tar.bz2")
+
+    @property
+    def in_repo(self) -> bool:
+        """Copied into tests/data/detect-captured (detect was fixed on it): not held out."""
+        return (CAPTURED / self.path.rsplit("/", 1)[-1]).exists()
+
+
+def _t(repo: str, path: str, commit: str, platform: str, hv: str, why: str,
+       variant: str = "", role: str = "", scored: bool = True) -> Tree:
+    def split(s: str) -> frozenset[str]:
+        return frozenset(s.split("|")) if s else frozenset()
+    return Tree(repo, path, commit, platform, split(hv), why, split(variant), split(role), scored)
+
+
+_UL_OLD = "e299cfc4a1ec01519aa5b6c7d4f62b102e9b18d1"  # the last commit with the 2012 dumps
+_UL_NEW = "753844af33cd3359c17f5654dd807e2a77871fad"  # the newest stored commit
+_UL_DIR = "87f8158be42dc7363ace90c5ab5c725cd0b885f8"  # the uncompressed 2011 Xen dumps
+_D = "tests/ts/lscpu/dumps/"
+_H = "tests/hwloc/linux/"
+
+_X86_BARE = "x86 bare metal"
+_BARE_WHY = "no 'hypervisor' CPU flag, physical vendor/board"
+
+TREES: tuple[Tree, ...] = (
+    # ---- util-linux lscpu dumps --------------------------------------------------------
+    _t(UL, _D + "x86_64-el5xen.tar.gz", _UL_OLD, "Xen PV", "xen",
+       "lscpu expected 'Hypervisor vendor: Xen, Virtualization type: para'; empty "
+       "/proc/xen/capabilities (not dom0), no PCI devices", variant="pv", role="domU"),
+    _t(UL, _D + "i386-xenpara", _UL_DIR, "Xen PV", "xen",
+       "dump named 'xenpara'; empty /proc/xen/capabilities (not dom0), no PCI devices",
+       variant="pv", role="domU"),
+    _t(UL, _D + "x86_64-xenfull", _UL_DIR, "Xen HVM", "xen",
+       "dump named 'xenfull'; PCI 5853:0001 (Xen platform device), 8086:1237 i440FX, "
+       "10ec:8139: Xen's device model", variant="hvm"),
+    _t(UL, _D + "vbox-win.tar.gz", _UL_NEW, "VirtualBox", "virtualbox",
+       "commit 0f0c5588: 'openSUSE-13.1 guest in VirtualBox-4.3.10'; PCI 80ee:cafe, 80ee:beef"),
+    _t(UL, _D + "s390-kvm.tar.gz", _UL_NEW, "s390x KVM", "kvm",
+       "sysinfo 'VM00 Control Program: KVM/Linux'"),
+    _t(UL, _D + "s390-nested-virt.tar.gz", _UL_NEW, "s390x KVM", "kvm",
+       "sysinfo VM00 'KVM/Linux' (the guest's own hypervisor), VM01 'z/VM 6.4.0'; lscpu "
+       "expected 'Hypervisor: KVM/Linux'"),
+    _t(UL, _D + "s390-lpar.tar.gz", _UL_NEW, "s390x LPAR", "prsm",
+       "sysinfo has an LPAR level and no VM level; lscpu expected 'Hypervisor: PR/SM'"),
+    _t(UL, _D + "s390-lpar-drawer.tar.gz", _UL_NEW, "s390x LPAR", "prsm",
+       "sysinfo has an LPAR level and no VM level; lscpu expected 'Hypervisor: PR/SM'"),
+    _t(UL, _D + "s390-zvm.tar.gz", _UL_NEW, "s390x z/VM", "zvm",
+       "sysinfo 'VM00 Control Program: z/VM 6.1.0'"),
+    _t(UL, _D + "ppc64-POWER7.tar.gz", _UL_NEW, "POWER LPAR", "powervm",
+       "cpuinfo 'platform: pSeries', machine 'CHRP IBM,8233-E8B' (not 'emulated by qemu')"),
+    _t(UL, _D + "ppc64-POWER7-64cpu.tar.gz", _UL_NEW, "POWER LPAR", "powervm",
+       "'platform: pSeries', device-tree 'ibm,partition-name'; lscpu expected 'pHyp, para'"),
+    _t(UL, _D + "ppc-qemu.tar.gz", _UL_NEW, "QEMU (ppc32)", "qemu-tcg|kvm",
+       "PowerMac G3 with PCI 1234:1111 (QEMU VGA) and 1af4 virtio: QEMU; TCG or KVM-PR "
+       "cannot be told apart from these files"),
+    _t(UL, _D + "loongarch-kvm_on_loongson_3c6000.tar.gz", _UL_NEW, "LoongArch KVM", "kvm",
+       "dump named 'kvm_on_loongson'; PCI 1af4 virtio, 1b36 QEMU devices"),
+    _t(UL, _D + "sparc64-UltraSparc-T1.tar.gz", _UL_OLD, "SPARC sun4v (LDoms)", "ldoms",
+       "'type: sun4v', 'MMU Type: Hypervisor (sun4v)'; owns PCIe bridges (1166:0103/0104) and "
+       "the disks and NICs: the control (factory default) or a root domain",
+       role="control|root"),
+    _t(UL, _D + "sparc64.tar.gz", _UL_NEW, "SPARC sun4u bare metal", BARE,
+       "'type: sun4u' (UltraSPARC II): no hypervisor exists on sun4u"),
+    _t(UL, _D + "vmware_fpe.tar.gz", _UL_NEW, _X86_BARE, BARE,
+       "svm flag, no 'hypervisor' flag, physical AMD/ATI, Marvell and Intel 82576 PCI devices"),
+    *(_t(UL, _D + n + ".tar.gz", c, _X86_BARE, BARE, _BARE_WHY) for n, c in (
+        ("i386-amdshanghai", _UL_OLD), ("i386-dellpe700", _UL_OLD),
+        ("i386-intels5000phb", _UL_OLD), ("x86_64-64cpu", _UL_NEW),
+        ("x86_64-64cpu-linux6.2", _UL_NEW), ("x86_64-dell_e4310", _UL_NEW),
+        ("x86_64-dell_poweredge1950", _UL_OLD), ("x86_64-dell_poweredgeR610", _UL_OLD),
+        ("x86_64-dellr710", _UL_OLD), ("x86_64-epyc_7451", _UL_NEW),
+        ("x86_64-hpdl585", _UL_OLD), ("x86_64-ibme326m", _UL_OLD),
+        ("x86_64-necem14", _UL_OLD))),
+    *(_t(UL, _D + n + ".tar.gz", _UL_OLD, "ia64 bare metal", BARE, "Itanium server")
+      for n in ("ia64-512cpus", "ia64-hpmatterhorn", "ia64-hprx1620", "ia64-pg0")),
+    *(_t(UL, _D + n + ".tar.gz", _UL_NEW, "ARM bare metal", BARE, "SoC, no hypervisor node")
+      for n in ("arm-A510-A710-A715-X3", "armv7")),
+    *(_t(UL, _D + n + ".tar.gz", _UL_NEW, "RISC-V/LoongArch bare metal", BARE,
+         "board named in the dump, physical PCI devices")
+      for n in ("rv64-linux", "rv64-milkvpioneer", "rv64-visionfive2",
+                "loongarch-loongson_3a5000_hv")),
+    # ---- hwloc Linux captures ----------------------------------------------------------
+    _t(HW, _H + "2pa-pcidomain32bits.tar.bz2", "5984a7f655b2a000c57b0d42311145521618636f",
+       "x86 KVM", "kvm", "DMI 'Apache Software Foundation' / 'CloudStack KVM Hypervisor', "
+       "'hypervisor' flag"),
+    *(_t(HW, _H + n + ".tar.bz2", c, "x86 QEMU", "kvm|qemu-tcg",
+         "DMI 'QEMU' 'Standard PC (i440FX + PIIX, 1996)', 'QEMU Virtual CPU version 2.5+'; "
+         "KVM or TCG cannot be told apart from these files")
+      for n, c in (("fakecpuid1f-64intel64-2p4d2n2c2t", "9ccfefe1d3d777d378e7ab547ceab41c8d06b3ff"),
+                   ("fakeheteromemtiers", "526cdf1b7fc87f1f4a3b1e14d675139d65342681"),
+                   ("fakememinitiators-1npc+1npc", "cf159165ff706ad54d92e3bf02fc099542584861"))),
+    _t(HW, _H + "256ppc-8n8s4t.tar.bz2", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb",
+       "POWER LPAR", "powervm", "'platform: pSeries', 'CHRP IBM,9179-MHB' (POWER7 780)"),
+    _t(HW, _H + "32ppc-4n4c2c.tar.bz2", "44a7d69affa2d9983d0b8bced694bdbe3b79ab3d",
+       "POWER LPAR", "powervm", "'platform: pSeries', 'CHRP IBM,9125-F2A' (POWER6 575)"),
+    _t(HW, _H + "4ppc-4c.tar.bz2", "44a7d69affa2d9983d0b8bced694bdbe3b79ab3d",
+       "POWER blade", "bare-metal|powervm",
+       "'CHRP IBM,8844-AC1' (JS21 blade, PPC970MP); an old kernel without a 'platform' line: "
+       "native or under IVM cannot be told apart"),
+    _t(HW, _H + "nvidiagpunumanodes.tar.bz2", "cf4a652fde50009c8c2a48fd06ce8017ad6480ff",
+       "POWER bare metal", BARE, "'platform: PowerNV' (OPAL firmware, no hypervisor)"),
+    _t(HW, _H + "4qs22-2s2t.tar.bz2", "44a7d69affa2d9983d0b8bced694bdbe3b79ab3d",
+       "POWER bare metal", BARE, "'platform: Cell', 'CHRP IBM,0793-41G' (QS22 blade)"),
+    _t(HW, _H + "2ps3-2t.tar.bz2", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb",
+       "PS3 (lv1 hypervisor)", "ps3", "'platform: PS3': Linux runs under Sony's lv1 "
+       "hypervisor, a platform neither virt-what nor systemd-detect-virt knows", scored=False),
+    _t(HW, _H + "20s390-2g6s4c.tar.bz2", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb",
+       "s390x LPAR", "prsm", "cpuinfo 'version = 00' (a CPU id stored by the machine, not "
+       "by a VM: z/VM and KVM store version FF), no sysinfo"),
+    _t(HW, _H + "2s390-2c.tar.bz2", "d66768c32d16cdbf5b62a7e0f0d069250ed8a72d",
+       "s390x z/VM or KVM", "zvm|kvm", "cpuinfo 'version = FF' (a virtual machine's CPU id), "
+       "no sysinfo to say which"),
+    *(_t(HW, _H + n + ".tar.bz2", c, "ARM bare metal", BARE, "physical board (DMI or none)")
+      for n, c in (("128arm-2pa2n8cluster4co", "32511f3e754567433d0a08ed2571e443f7fd06a1"),
+                   ("2arm-2c", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb"),
+                   ("nvidia-dgx-gb10", "93e22d5597f607475f7882cf7e81bf754588203d"))),
+    *(_t(HW, _H + n + ".tar.bz2", c, "ia64/alpha bare metal", BARE, "Itanium/Alpha server")
+      for n, c in (("128ia64-17n4s2c", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb"),
+                   ("16ia64-8n2s", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb"),
+                   ("256ia64-64n2s2c", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb"),
+                   ("8ia64-2s2c2t", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb"),
+                   ("1alpha", "be110ff8a8da270e25e8153b8e20398f5191ddbf"))),
+    *(_t(HW, _H + n + ".tar.bz2", c, _X86_BARE, BARE, _BARE_WHY) for n, c in (
+        ("16amd64-4n4c-cgroup-distance-merge", "6c6bbc8d7b723e11551a669635df2af4b1f53ce6"),
+        ("16amd64-8n2c", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb"),
+        ("16amd64-8n2c-cpusets", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb"),
+        ("16em64t-2m4c2t", "43bf9a639d4170095238ae1782044df7704e4ed1"),
+        ("16em64t-4s2c2t", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb"),
+        ("16em64t-4s2c2t-offlines", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb"),
+        ("16em64t-4s2ca2c-cpusetreorder", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb"),
+        ("20em64t-hybrid-1p6c2t+2ca4co1t", "33d96ff29c49a3f8b7c6b615d56721384522807a"),
+        ("24em64t-2n6c2t+2mic.olddriver", "d4cbbe035f912eed3b2f57dd9aaf109c2459659c"),
+        ("28em64t-2s2n7c-buggycoresiblings", "5a38247611e8c2af141088d4fa370a95ed210445"),
+        ("2i386-2c-nohugepage", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb"),
+        ("2i386-2t-hugepagesizecount", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb"),
+        ("32amd64-4s2n4c-cgroup", "6c6bbc8d7b723e11551a669635df2af4b1f53ce6"),
+        ("32amd64-4s2n4c-cgroup2", "dbb8ded3c5df4110937d722467612463a93c027a"),
+        ("32em64t-2n8c+1mic", "d6fda2d87f980ac57ae61a00865eb487f6eea8dc"),
+        ("32em64t-2n8c+dax+nvme+mic+dimms", "9ce01f32c226651c28897d4fd642815fa352f44f"),
+        ("32intel64-2p8co2t+8ve", "e17cb9634e5c0fa149a512a7176c800867469a5e"),
+        ("40intel64-2g2n4c+pci", "d6fda2d87f980ac57ae61a00865eb487f6eea8dc"),
+        ("40intel64-2g2n4c+pcilocality", "9ce01f32c226651c28897d4fd642815fa352f44f"),
+        ("40intel64-4n10c+pci-conflicts", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb"),
+        ("48amd64-4d2n6c-sparse", "d6fda2d87f980ac57ae61a00865eb487f6eea8dc"),
+        ("48amd64-4pa2n6c-sparse", "9ce01f32c226651c28897d4fd642815fa352f44f"),
+        ("4em64t-2c2t-ignore-reorder", "d66768c32d16cdbf5b62a7e0f0d069250ed8a72d"),
+        ("64amd64-4s2n4ca2co", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb"),
+        ("64intel64-fakeKNL-A2A-cache", "02139ddc71ff2a0a8f241275db9ff4b686ab024a"),
+        ("64intel64-fakeKNL-SNC4-hybrid", "02139ddc71ff2a0a8f241275db9ff4b686ab024a"),
+        ("8amd64-4n2c", "d66768c32d16cdbf5b62a7e0f0d069250ed8a72d"),
+        ("8em64t-2s2ca2c", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb"),
+        ("8em64t-2s2ca2c-buggynuma", "adabd1a2fb5f20c5910cb147dc7c7f61eb6511cb"),
+        ("8em64t-2s4c-asymcaches", "9ce01f32c226651c28897d4fd642815fa352f44f"),
+        ("8em64t-2s4c-heterogeneous", "d6fda2d87f980ac57ae61a00865eb487f6eea8dc"),
+        ("8em64t-4c2t", "d66768c32d16cdbf5b62a7e0f0d069250ed8a72d"),
+        ("96em64t-4n4d3ca2co", "d6fda2d87f980ac57ae61a00865eb487f6eea8dc"),
+        ("96em64t-4no4pa3ca2co", "9ce01f32c226651c28897d4fd642815fa352f44f"),
+        ("fakememinitiators-1np2c+1npp+gi", "4bb528829f9a122217ae9f032de78483bb11da0f"),
+        ("fakepcilocalities", "e2db8b40db73d03643aa64d4b54dc0191b8bb3d0"),
+        ("memorysidecaches", "669022c798eaaffff49badd3d1933fdbbf96e1ec"),
+        ("offline-cpu0-node0", "03bddd0037c62116d6171e4bf1fb72c48a57d825"))),
+)
+
+
+def _git(mirror: Path, *args: str) -> bytes:
+    proc = subprocess.run(["git", f"--git-dir={mirror}", *args], capture_output=True,
+                          timeout=120, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.decode(errors="replace").strip().splitlines()[-1]
+                           if proc.stderr.strip() else f"git {args[0]} failed")
+    return proc.stdout
+
+
+def extract(mirror: Path, tree: Tree, dest: Path) -> Path:
+    """The tree's files under ``dest``; returns the directory that holds ``proc``."""
+    if tree.path.endswith((".tar.gz", ".tar.bz2")):
+        data = _git(mirror, "show", f"{tree.commit}:{tree.path}")
+    else:
+        data = _git(mirror, "archive", "--format=tar", tree.commit, tree.path)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        _safe_extract(tf, dest)  # files, directories, in-tree links only (any Python 3.11)
+    found = sorted(p.parent.parent for p in dest.rglob("proc/cpuinfo")
+                   if "fsroot" not in p.parts[:-3] or p.parent.parent.name == "fsroot")
+    if not found:
+        raise RuntimeError("no proc/cpuinfo in the tree")
+    return min(found, key=lambda p: len(p.parts))
+
+
+def judge(tree: Tree, root: Path) -> tuple[str, str, list[str]]:
+    """(got, summary, what is wrong) for one extracted tree."""
+    report = detect(root)
+    hv = report.inner_hypervisor
+    got = hv.name if hv is not None else BARE
+    wrong: list[str] = []
+    if got not in tree.hypervisor:
+        wrong.append(f"identity {got}")
+    if report.container is not None:
+        wrong.append(f"container {report.container.name}")
+    if tree.variant and (hv is None or hv.variant not in tree.variant):
+        wrong.append(f"type {hv.variant if hv else None}")
+    role = hv.details.get("role") if hv is not None else None
+    if tree.role and role not in tree.role:
+        wrong.append(f"role {role}")
+    parts = [got] + ([hv.variant] if hv and hv.variant and tree.variant else []) + (
+        [f"role={role}"] if tree.role else [])
+    return " ".join(str(p) for p in parts), report.summary, wrong
+
+
+def _mirrors(args: argparse.Namespace) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for spec in args.repo or []:
+        name, _, path = spec.partition("=")
+        out[name] = Path(path)
+    for m in args.mirrors:
+        for part in m.resolve().parts:
+            if "+" in part:
+                out.setdefault(part.replace("+", "/", 1), m)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("mirrors", nargs="*", type=Path, help="git directories of the mirrors")
+    ap.add_argument("--repo", action="append", metavar="OWNER/NAME=PATH")
+    ap.add_argument("--verbose", "-v", action="store_true", help="print the evidence notes")
+    args = ap.parse_args()
+    mirrors = _mirrors(args)
+    if not mirrors:
+        print("detect_heldout: give the mirrors of " + ", ".join(sorted({t.repo for t in TREES}))
+              + " (e.g. fetch github:util-linux/util-linux)", file=sys.stderr)
+        return 2
+    # platform -> [held-out right, held-out trees, in-repo right, in-repo trees]
+    per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    bare = [0, 0]
+    total = [0, 0, 0, 0]
+    print(f"{'tree':40} {'platform':28} {'expected':22} {'got':22} mark  "
+          "('*': now in tests/data/detect-captured, not held out)")
+    for tree in TREES:
+        mirror = mirrors.get(tree.repo)
+        if mirror is None:
+            continue
+        with tempfile.TemporaryDirectory(prefix="vb-heldout-") as tmp:
+            try:
+                got, summary, wrong = judge(tree, extract(mirror, tree, Path(tmp)))
+            except Exception as exc:  # a tree that cannot be read is a failure, said once
+                got, summary, wrong = "(error)", "", [f"{type(exc).__name__}: {exc}"]
+        expected = "|".join(sorted(tree.hypervisor))
+        for what, key in ((tree.variant, ""), (tree.role, "role=")):
+            if what:
+                expected += " " + key + "|".join(sorted(what))
+        mark = ("ok" if not wrong else "WRONG: " + ", ".join(wrong)) if tree.scored else \
+            "(not scored)"
+        star = "*" if tree.in_repo else " "
+        print(f"{star}{tree.name[:39]:39} {tree.platform[:28]:28} {expected[:22]:22} "
+              f"{got[:22]:22} {mark}")
+        if args.verbose:
+            print(f"    {tree.repo} {tree.commit[:12]} {tree.path}\n    evidence: {tree.why}"
+                  f"\n    virtbench: {summary}")
+        if not tree.scored:
+            continue
+        ok = int(not wrong)
+        at = 2 if tree.in_repo else 0
+        per[tree.platform][at] += ok
+        per[tree.platform][at + 1] += 1
+        total[at] += ok
+        total[at + 1] += 1
+        if BARE in tree.hypervisor and len(tree.hypervisor) == 1:
+            bare[0] += int(not any(w.startswith(("identity", "container")) for w in wrong))
+            bare[1] += 1
+    if not total[1] + total[3]:
+        print("no tree found in the mirrors given", file=sys.stderr)
+        return 2
+    print(f"\n{'per platform':34} {'held out':>9} {'in repo':>9}   (right / trees)")
+    for platform, (ok, n, rok, rn) in sorted(per.items()):
+        held = f"{ok} / {n}" if n else "-"
+        repo = f"{rok} / {rn}" if rn else "-"
+        print(f"  {platform:32} {held:>9} {repo:>9}")
+    print(f"\nbare metal without a hypervisor claimed: {bare[0]} / {bare[1]}")
+
+    def pct(ok: int, n: int) -> str:
+        return f"{ok} / {n} = {100.0 * ok / n:.1f}%" if n else "0 / 0"
+
+    print(f"held-out trees right (not in the repository): {pct(total[0], total[1])}")
+    print(f"trees now in tests/data/detect-captured right: {pct(total[2], total[3])}")
+    print(f"all trees right: {pct(total[0] + total[2], total[1] + total[3])}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""detect on real captured trees of other projects (tests/data/detect-captured/README.md):
+identity, PV/HVM type and role, on the trees detect was once wrong about."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from virtbench.probes import detect
+from virtbench.probes.snapshot import _safe_extract
+
+DATA = Path(__file__).parent / "data" / "detect-captured"
+
+# tree -> (accepted innermost hypervisors, PV/HVM type or None, role or None)
+EXPECTED: dict[str, tuple[set[str], str | None, set[str] | None]] = {
+    "x86_64-el5xen.tar.gz": ({"xen"}, "pv", {"domU"}),
+    "i386-xenpara": ({"xen"}, "pv", {"domU"}),
+    "x86_64-xenfull": ({"xen"}, "hvm", None),
+    "vbox-win.tar.gz": ({"virtualbox"}, None, None),
+    "s390-nested-virt.tar.gz": ({"kvm"}, None, None),
+    "ppc-qemu.tar.gz": ({"qemu-tcg", "kvm"}, None, None),
+    "loongarch-kvm_on_loongson_3c6000.tar.gz": ({"kvm"}, None, None),
+    "sparc64-UltraSparc-T1.tar.gz": ({"ldoms"}, None, {"control", "root"}),
+    "20s390-2g6s4c.tar.bz2": ({"prsm"}, None, None),
+    "2s390-2c.tar.bz2": ({"zvm", "kvm"}, None, None),
+}
+
+
+def _trees(name: str, tmp: Path) -> list[Path]:
+    src = DATA / name
+    if src.is_dir():
+        return [src]
+    with tarfile.open(src) as tar:
+        _safe_extract(tar, tmp)
+    return sorted(p.parent.parent for p in tmp.rglob("proc/cpuinfo"))
+
+
+def test_every_captured_tree_is_listed() -> None:
+    on_disk = {p.name for p in DATA.iterdir() if p.name != "README.md"}
+    assert on_disk == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_captured_tree(name: str, tmp_path: Path) -> None:
+    names, variant, roles = EXPECTED[name]
+    trees = _trees(name, tmp_path)
+    assert trees, name
+    for tree in trees:
+        report = detect(tree)
+        hv = report.inner_hypervisor
+        assert hv is not None and hv.name in names, (tree.name, report.summary)
+        assert report.container is None, report.summary
+        if variant is not None:
+            assert hv.variant == variant, (tree.name, report.summary, hv.evidence)
+        if roles is not None:
+            assert hv.details.get("role") in roles, (tree.name, hv.details)
