@@ -245,3 +245,42 @@ def test_a_work_directory_still_being_written_is_removed(tmp_path: Path) -> None
     finally:
         writer.kill()
         writer.wait()
+
+
+def test_a_half_written_marker_of_a_dead_process_is_removed() -> None:
+    """A run killed while it wrote its marker left ``.<id>.json.<pid>.tmp`` in running/,
+    which no sweep looked at (kill points: a SIGINT of run at 2.5 s)."""
+    running_dir().mkdir(parents=True, exist_ok=True)
+    dead = running_dir() / f".aaaaaaaaaaaa.json.{_dead_pid()}.tmp"
+    live = running_dir() / f".bbbbbbbbbbbb.json.{os.getpid()}.tmp"
+    dead.write_text("{")
+    live.write_text("{")
+    sweep(say=lambda m: None)
+    assert not dead.exists() and live.exists()
+    live.unlink()
+
+
+def test_ctrl_c_while_the_marker_is_written_leaves_no_temporary_file(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C is held while the marker is written: it arrives once the marker is renamed
+    into place (a Ctrl-C between the write and the rename left the temporary file)."""
+    import signal
+
+    from virtbench.runner import lifecycle as lc
+
+    real_replace = os.replace
+
+    def ctrl_c_then_replace(src: str | Path, dst: str | Path) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, right before the rename
+        time.sleep(0.05)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(lc.os, "replace", ctrl_c_then_replace)
+    doc = ExperimentResult(experiment="toy")
+    doc.owner = current_owner()
+    marker = running_dir() / f"{doc.id}.json"
+    with pytest.raises(KeyboardInterrupt):
+        lc._write_marker(doc, marker)
+    assert marker.exists()
+    assert [p.name for p in running_dir().iterdir()] == [marker.name]
+    marker.unlink()

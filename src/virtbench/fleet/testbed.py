@@ -407,8 +407,8 @@ class Faults:
     full: int = 0
     """Their home directory is a tmpfs of ``full_kib`` KiB that is full."""
     die_delay: float = 1.0
-    slow_cpu: float = 0.03
-    slow_login: float = 3.0
+    slow_cpu: float = 0.25
+    slow_login: float = 2.0
     full_kib: int = 512
 
     @property

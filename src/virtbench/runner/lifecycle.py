@@ -95,10 +95,12 @@ _ACTIVE: list[tuple[Document, Path]] = []
 
 
 def _write_marker(doc: Document, marker: Path) -> None:
+    """Write the marker through a temporary file, with Ctrl-C held: a Ctrl-C between the
+    write and the rename left ``.<id>.json.<pid>.tmp`` behind (kill points: run)."""
     assert doc.owner is not None
     text = json.dumps({"id": doc.id, "type": doc.type, "started": doc.started,
                        "owner": doc.owner.model_dump(mode="json")})
-    with contextlib.suppress(OSError):
+    with _signals_held(), contextlib.suppress(OSError):
         marker.parent.mkdir(parents=True, exist_ok=True)
         tmp = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
