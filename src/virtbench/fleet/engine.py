@@ -310,7 +310,10 @@ class Engine:
                               f"{h.ssh_seconds / median:.1f}x the fleet median "
                               f"({median:.1f} s)")
                 elif median_q is not None and h.ssh_fastest is not None and \
+                        h.document is not None and \
                         h.ssh_fastest > max(SLOW_FACTOR * median_q, median_q + SLOW_ANSWER_S):
+                    # (only hosts that went through every phase: their quickest task is a
+                    # poll, as for the median; a host that failed early has no quick task)
                     h.slow = (f"slow to answer: its quickest SSH task took "
                               f"{h.ssh_fastest:.1f} s, the fleet median {median_q:.1f} s")
                 if h.slow:
