@@ -13,11 +13,11 @@ from typing import Any
 
 from virtbench import console
 from virtbench.errors import UsageError
+from virtbench.procfs import start_time
 from virtbench.report.text import render
 from virtbench.results.environment import collect
 from virtbench.results.model import Mode, RunResult
 from virtbench.runner.executor import LocalExecutor
-from virtbench.runner.lifecycle import start_time
 from virtbench.runner.limits import check_copies
 from virtbench.runner.suite import (
     ProgressEvent,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from virtbench.errors import EnvironmentUnsupported, UsageError
+from virtbench.procfs import start_time
 
 
 def ansible_bin(name: str) -> str:
@@ -92,7 +93,6 @@ def control_dir() -> Path | None:
     if any(_config_value("ssh_connection", k) is not None
            for k in ("control_path_dir", "control_path", "ssh_args")):
         return None
-    from virtbench.runner.lifecycle import start_time
 
     return _control_base() / f"{CONTROL_PREFIX}{os.getpid()}-{start_time(os.getpid()) or 0}"
 
@@ -121,8 +121,6 @@ def close_masters(directory: Path | None = None) -> int:
 
 def stale_control_dirs() -> list[Path]:
     """SSH master directories of fleet controllers that are gone (killed outright)."""
-    from virtbench.runner.lifecycle import start_time
-
     found = []
     try:
         entries = list(_control_base().iterdir())
