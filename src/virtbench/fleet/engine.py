@@ -119,8 +119,10 @@ RESOURCE_ERRORS = (("No space left on device", "disk full"),
 
 SLOW_FACTOR = 2.0
 SLOW_MARGIN_S = 10.0
+SLOW_ANSWER_S = 1.0
 """A host is named slow when its SSH tasks took more than SLOW_FACTOR times the fleet's
-median and SLOW_MARGIN_S seconds more."""
+median and SLOW_MARGIN_S seconds more, or when its quickest task took SLOW_FACTOR times the
+fleet's median quickest task and SLOW_ANSWER_S more."""
 
 
 def _resource_error(res: dict[str, Any]) -> str | None:
@@ -205,6 +207,8 @@ class Engine:
             return outcomes
         busy = dict.fromkeys(hosts, 0.0)
         """Seconds each host spent in its tasks (Ansible's per-task durations)."""
+        fastest: dict[str, float] = {}
+        """Each host's quickest successful task: how long it takes to answer at all."""
 
         def handler(ev: dict[str, Any]) -> bool:
             kind = ev.get("event", "")
@@ -220,6 +224,8 @@ class Engine:
                 if isinstance(dur, (int, float)) and host in busy and \
                         kind != "runner_on_unreachable":
                     busy[host] += float(dur)
+                    if kind == "runner_on_ok":
+                        fastest[host] = min(fastest.get(host, float(dur)), float(dur))
             if live is not None and host:
                 try:
                     live(kind, host, task, data)
@@ -267,7 +273,7 @@ class Engine:
             thread.join()
             raise Interrupted() from None
         finally:
-            self._add_busy(busy)
+            self._add_busy(busy, fastest)
         if runner.status in ("failed", "error") and not outcomes:
             stdout = ""
             with contextlib.suppress(OSError):
@@ -279,35 +285,47 @@ class Engine:
             )
         return outcomes
 
-    def _add_busy(self, busy: dict[str, float]) -> None:
+    def _add_busy(self, busy: dict[str, float], fastest: dict[str, float]) -> None:
         """Add each host's task seconds to its state (one save for the whole play)."""
         with self.lock:
             for n, secs in busy.items():
                 h = self.state.hosts.get(n)
                 if h is not None and secs > 0:
                     h.ssh_seconds = round(h.ssh_seconds + secs, 2)
+                if h is not None and n in fastest:
+                    h.ssh_fastest = round(min(h.ssh_fastest or fastest[n], fastest[n]), 3)
             self.state.save()
 
     def name_slow_hosts(self) -> list[str]:
-        """Hosts whose SSH tasks took far longer than those of the fleet's median host with a
-        fetched document (complete or partial: it went through every phase): their ``slow``
-        note says so (a fetched host keeps its result; a failed one its
-        reason too)."""
-        times = sorted(h.ssh_seconds for h in self.state.hosts.values()
-                       if h.document is not None and h.ssh_seconds > 0)
-        if len(times) < 3:
+        """Hosts far slower than the fleet's median host with a fetched document (complete
+        or partial: it went through every phase), by their SSH tasks' total time or by their
+        quickest task (how long the host takes to answer at all, whatever the machine's
+        load): their ``slow`` note says so (a fetched host keeps its result; a failed one
+        its reason too)."""
+        done = [h for h in self.state.hosts.values() if h.document is not None]
+        totals = [h.ssh_seconds for h in done if h.ssh_seconds > 0]
+        quickest = [h.ssh_fastest for h in done if h.ssh_fastest is not None]
+        if len(totals) < 3:
             return []
-        median = statistics.median(times)
+        median = statistics.median(totals)
+        median_q = statistics.median(quickest) if len(quickest) >= 3 else None
         slow = []
         with self.lock:
             for h in self.state.hosts.values():
+                h.slow = None
                 if h.ssh_seconds > max(SLOW_FACTOR * median, median + SLOW_MARGIN_S):
                     h.slow = (f"slow: its SSH tasks took {h.ssh_seconds:.1f} s, "
                               f"{h.ssh_seconds / median:.1f}x the fleet median "
                               f"({median:.1f} s)")
+                elif median_q is not None and h.ssh_fastest is not None and \
+                        h.document is not None and \
+                        h.ssh_fastest > max(SLOW_FACTOR * median_q, median_q + SLOW_ANSWER_S):
+                    # (only hosts that went through every phase: their quickest task is a
+                    # poll, as for the median; a host that failed early has no quick task)
+                    h.slow = (f"slow to answer: its quickest SSH task took "
+                              f"{h.ssh_fastest:.1f} s, the fleet median {median_q:.1f} s")
+                if h.slow:
                     slow.append(h.name)
-                else:
-                    h.slow = None
             self.state.save()
         return slow
 
