@@ -111,7 +111,7 @@ def signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before exec: SIGTERM when virtbench dies (kill -9 included), and the
     signals virtbench held while forking unblocked (a mask survives exec)."""
     with contextlib.suppress(Exception):
@@ -134,7 +134,7 @@ def run_program(argv: list[str]) -> subprocess.CompletedProcess[str]:
         with signals_deferred():
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True, errors="replace",
-                                    preexec_fn=_die_with_parent)
+                                    preexec_fn=die_with_parent)
         out, err = proc.communicate()
     finally:
         if proc is not None and proc.poll() is None:

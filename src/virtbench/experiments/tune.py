@@ -12,9 +12,7 @@ and by ``virtbench tune --restore`` after a crash.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -25,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from virtbench.errors import EnvironmentUnsupported, UsageError, VirtbenchError
 from virtbench.experiments import registry, sysctl
-from virtbench.experiments.common import save
+from virtbench.experiments.common import die_with_parent, save
 from virtbench.experiments.invoke import Invocation, invoke, prepare, saved_places
 from virtbench.experiments.metric import MainMetric, main_metric_of
 from virtbench.experiments.spec import (
@@ -136,14 +134,6 @@ def _run_in_process(inv: Invocation, words: tuple[str, ...]) -> dict[str, Any]:
     return doc
 
 
-def _child_setup() -> None:
-    """In the child: die if tune dies (kill -9 included), so no experiment is orphaned."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
-
-
 def _stop(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is not None:
         return
@@ -157,12 +147,15 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 def run_child(argv: list[str]) -> dict[str, Any]:
     """Run a virtbench child printing its document; the document. Its stderr passes through."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            text=True, errors="replace", preexec_fn=_child_setup)
+    proc: subprocess.Popen[str] | None = None
     try:
+        with sysctl.signals_deferred():  # a signal during the fork is lost (run_program)
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                    text=True, errors="replace", preexec_fn=die_with_parent)
         out, _ = proc.communicate()
     finally:
-        _stop(proc)
+        if proc is not None:
+            _stop(proc)
     if proc.returncode != 0:
         raise EnvironmentUnsupported(f"the experiment failed (exit {proc.returncode}; its "
                                      "error is above): " + " ".join(argv[3:-1]))
