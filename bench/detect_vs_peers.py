@@ -11,6 +11,9 @@ Each row: the tree, virtbench's summary, virt-what's facts, systemd's id, and a 
 ``ok`` when virt-what's facts name the same hypervisor (or none) and container as virtbench,
 ``DIFF`` when they do not, ``DIFF:type`` when they name another guest type or role (Xen
 ``xen-hvm``/``xen-domU``, POWER LPAR mode, LDoms role), ``-`` when virt-what is missing.
+Each disagreement is then printed with who is right, judged once from the tree's evidence
+(``JUDGED`` below), the evidence line, and ``STALE``/``UNEXPLAINED`` when that judgement no
+longer holds or is missing.
 
     PYTHONPATH=src python bench/detect_vs_peers.py [TREE ...]
 
@@ -150,6 +153,54 @@ DETAIL_FACTS = {
 }
 
 
+# Every disagreement on the fixtures, judged once from the tree's evidence: (who is right,
+# why, a piece of the evidence line in virtbench's report that shows it). The bench checks the
+# evidence is still in the report (``STALE`` if not) and marks a new disagreement
+# ``UNEXPLAINED``: a new one must be judged and written here, or virtbench fixed.
+NO_RULE = "virt-what 1.25 has no rule for this platform (systemd-detect-virt knows it)"
+NO_LOG = "virt-what reads no kernel log; the tree has nothing else"
+JUDGED: dict[str, tuple[str, str, str]] = {
+    "acrn": ("virtbench", NO_RULE, "ACRNACRNACRN"),
+    "apple-virtualization": ("virtbench", NO_RULE, "Apple Virtualization"),
+    "lmhs-sre": ("virtbench", NO_RULE, "SRESRESRESRE"),
+    "qnx": ("virtbench", NO_RULE, "QNXQVMBSQG"),
+    "xen-hvm-old-dmesg-only": ("virtbench", NO_LOG, "Hypervisor detected: Xen HVM"),
+    "xen-pv-old-dmesg-only": ("virtbench", NO_LOG, "Booting paravirtualized kernel on Xen"),
+    "arm64-qemu-kvm": ("virtbench", "virt-what names QEMU from the arm fw-cfg node without "
+                       "asking whether KVM runs it; the kernel got an answer from KVM's "
+                       "vendor hypercall", "smccc: KVM: hypervisor services detected"),
+    "virt-what-alibaba-cloud-arm": ("virtbench", "Debian's virt-what 1.25 predates the "
+                                    "upstream rule: upstream's own test expects 'alibaba_cloud "
+                                    "kvm' for this tree (DMI: an ECS VM, QEMU machine type "
+                                    "virt-rhel7.6.0)", "Alibaba Cloud ECS"),
+    "virt-what-aws-kvm-arm": ("virtbench", "virt-what names no hypervisor for AWS on ARM (its "
+                              "own test expects only 'aws'); a1.medium is a Nitro (KVM) "
+                              "instance, not a *.metal one", "Amazon EC2"),
+    "xen-pv-domu": ("virtbench", "virt-what says HVM whenever user-space CPUID shows Xen's "
+                    "leaf; PV guests see it too under CPUID faulting. The kernel's "
+                    "own word is PV", "guest_type: PV"),
+    "xen-pvh": ("virtbench", "virt-what has no PVH: it says 'xen-domU' (PV) for any domU with "
+                "/proc/xen; the kernel says PVH", "guest_type: PVH"),
+    "ldoms-io": ("virtbench", "virt-what tells I/O and root domains only with Oracle's "
+                 "mdprop.py, absent from the tree, else says 'guest'; a guest domain has no "
+                 "PCI device", "/sys/bus/pci/devices: "),
+    "ldoms-root": ("virtbench", "as ldoms-io; PCI bridges mean the domain owns a root "
+                   "complex (virt-what: 'ldoms-root')", "PCI bridges"),
+}
+
+
+def judgement(tree: str, report: DetectReport) -> str:
+    """Who is right about one disagreement, and whether the evidence is still there."""
+    if tree not in JUDGED:
+        return "UNEXPLAINED: judge it from the tree and add it to JUDGED (or fix virtbench)"
+    who, why, needle = JUDGED[tree]
+    lines = [e for layer in report.layers for e in layer.evidence]
+    seen = next((e for e in lines if needle in e), None)
+    if seen is None:
+        return f"STALE: {who} was right ({why}), but '{needle}' is no longer in the evidence"
+    return f"{who} is right: {why}. Evidence: {seen[:110]}"
+
+
 def verdict(report: DetectReport, facts: str) -> str:
     """``ok``, ``DIFF`` (hypervisor or container), ``DIFF:type`` (guest type or role)."""
     if facts.startswith("("):
@@ -189,15 +240,28 @@ def main() -> int:
     print(f"{'(this machine)':34} {verdict(live, vw):9} {live.summary[:58]:58} {vw:28} "
           f"{systemd_detect_virt()}")
     counts = {"ok": 0, "DIFF": 0, "DIFF:type": 0, "-": 0}
+    judged: list[tuple[str, str, str]] = []
     for tree in trees:
         report = detect(tree)
         vw = virt_what(tree)
         mark = verdict(report, vw)
         counts[mark] += 1
         print(f"{tree.name[:34]:34} {mark:9} {report.summary[:58]:58} {vw:28} (live only)")
+        if mark.startswith("DIFF"):
+            judged.append((tree.name, mark, judgement(tree.name, report)))
     print(f"\n{len(trees)} trees: {counts['ok']} agree with virt-what, {counts['DIFF']} name "
           f"another layer, {counts['DIFF:type']} another guest type or role, {counts['-']} "
           "without a virt-what answer")
+    if judged:
+        print("\nThe disagreements, judged from each tree's evidence:")
+        for name, mark, text in judged:
+            print(f"  {name} ({mark}): {text}")
+        tally: dict[str, int] = {}
+        for _, _, text in judged:
+            key = text.split(":")[0] if text.startswith(("UNEXPLAINED", "STALE")) else \
+                text.split(" is right")[0] + " right"
+            tally[key] = tally.get(key, 0) + 1
+        print("  " + ", ".join(f"{k}: {v}" for k, v in sorted(tally.items())))
     return 0
 
 

@@ -3,9 +3,10 @@
 The hosts are the namespace testbed (``virtbench.fleet.testbed.NamespaceFleet``, as
 ``scripts/fleet_testbed.py`` starts it): one sshd per network namespace, each with its own
 address, home and captured system tree (``tests/data/detect``); at the default rates 10% of
-the hosts are dead from the start, 5% die while their command runs, 5% are slow (3% of one
-CPU) and 2% have a full disk. For each size the fleet runs the command twice (the second run
-finds the bundle cached on the targets) and prints, per run:
+the hosts are dead from the start, 5% die while their command runs, 5% are slow (each SSH
+session starts 2 s late; a quarter of one CPU) and 2% have a full disk. For each size the
+fleet runs the command twice (the second run finds the bundle cached on the targets) and
+prints, per run:
 
 - wall time of ``virtbench fleet run``;
 - controller CPU seconds (the fleet process and everything it started: ansible-playbook, its
@@ -67,32 +68,49 @@ def _subreaper() -> None:
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def _reap_orphans() -> None:
-    """Stop and reap the ssh processes we adopted (ControlPersist masters of the fleet's
-    ssh clients), so their CPU time counts and none outlives the run."""
+def _stat(pid: int) -> tuple[int, str, str] | None:
+    """(parent pid, command name, state) from /proc/PID/stat (zombies too)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = text[text.index("(") + 1:text.rindex(")")]
+    fields = text.rsplit(")", 1)[1].split()
+    return int(fields[1]), comm, fields[0]
+
+
+def _cpu_of(ru: resource.struct_rusage) -> float:
+    return ru.ru_utime + ru.ru_stime
+
+
+def _reap_orphans() -> float:
+    """Stop the ssh processes we adopted (the ControlPersist masters of the fleet's ssh
+    clients) and reap them: their CPU seconds. Other adopted orphans that have exited (the
+    targets' daemonized commands: the testbed's sshd are our children) are reaped and not
+    counted: that is the targets' work."""
     me = os.getpid()
-    adopted = []
+    masters, zombies = [], []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            argv0 = (entry / "cmdline").read_bytes().split(b"\0")[0]
-        except (OSError, ValueError, IndexError):
+        st = _stat(int(entry.name))
+        if st is None or st[0] != me:
             continue
-        if ppid == me and os.path.basename(argv0) == b"ssh":
-            adopted.append(int(entry.name))
-    for pid in adopted:
+        if st[1] == "ssh":
+            masters.append(int(entry.name))
+        elif st[2] == "Z":
+            zombies.append(int(entry.name))
+    for pid in masters:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    for pid in adopted:
+    cpu = 0.0
+    for pid in masters:
         with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-
-
-def _cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
+            cpu += _cpu_of(os.wait4(pid, 0)[2])
+    for pid in zombies:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+    return cpu
 
 
 def _tx(fleet: NamespaceFleet) -> dict[str, int]:
@@ -109,23 +127,26 @@ def _tx(fleet: NamespaceFleet) -> dict[str, int]:
 def fleet_cmd(args: list[str], env: dict[str, str], kill_when: Any = None
               ) -> tuple[float, float, int, int, str]:
     """Run ``virtbench fleet ARGS``: (wall s, CPU s, peak PSS bytes, exit status, stdout).
-    ``kill_when(state_dict)``: SIGKILL the controller once it says so."""
-    cpu0 = _cpu()
+    CPU: the fleet process and all it waited for (its rusage), plus the ssh masters it left.
+    ``kill_when()``: SIGKILL the controller once it says so."""
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "virtbench", "fleet", *args],
-                            stdout=subprocess.PIPE, stderr=open(env["VB_LOG"], "a"),  # noqa: SIM115
-                            text=True, env=env)
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, tree_rss(proc.pid))
-        if kill_when is not None and kill_when():
-            proc.kill()
-            break
-        time.sleep(0.2)
-    out, _ = proc.communicate()
-    wall = time.monotonic() - t0
-    _reap_orphans()
-    return wall, _cpu() - cpu0, peak, proc.returncode, out
+    with tempfile.TemporaryFile("w+") as out, open(env["VB_LOG"], "a") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "virtbench", "fleet", *args],
+                                stdout=out, stderr=log, text=True, env=env)
+        peak = 0
+        while True:
+            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, tree_rss(proc.pid))
+            if kill_when is not None and kill_when():
+                proc.kill()
+            time.sleep(0.2)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.monotonic() - t0
+        cpu = _cpu_of(ru) + _reap_orphans()
+        out.seek(0)
+        return wall, cpu, peak, proc.returncode, out.read()
 
 
 def outcome(fleet: NamespaceFleet, state: dict[str, Any]) -> tuple[int, int, list[str]]:
@@ -181,6 +202,7 @@ def main() -> int:
         print(f"fleet_scale: needs network namespaces: {why}", file=sys.stderr)
         return 2
     _subreaper()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up as on Ctrl-C
     work = Path(tempfile.mkdtemp(prefix="vbfs-"))
     os.chmod(work, 0o755)
     pg = None

@@ -28,7 +28,8 @@ hosts). Run from the project root as root (containers, cgroups, the fleet's test
     nice -n 10 .venv/bin/python bench/kill_points.py [--trials N] [--jobs N] [--only NAME,...]
         [--vm] [--fleet] [--until HH:MM] [--log FILE]
 
-``--until`` stops starting trials at that UTC time (the table then says how many ran).
+``--until`` stops starting trials at that UTC time (the table then says how many ran);
+``--report LOG...`` prints the table of earlier ``--log`` files.
 The figures in docs/reliability.md come from this script (with the command lines shown there).
 """
 
@@ -58,7 +59,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 FINAL = {"complete", "partial", "failed", "interrupted", "abandoned"}
 FLEET_FINAL = {"complete", "partial", "failed", "interrupted", "cancelled", "done"}
 MARKER = "VIRTBENCH_KILLPOINTS_TRIAL"
-TUNED = {"vm.dirty_ratio": "40"}  # what the tune trials set (--set NAME=VALUE)
+TUNED = {"vm.dirty_ratio": "31"}  # what the tune trials set: a value no test here uses
 KEYS = ("processes", "qemu", "temp entries", "cgroups", "sysctls", "docs running",
         "markers", "remote processes", "remote dirs", "ssh sessions")
 
@@ -126,9 +127,13 @@ class Fleet:
             [str(p) for p in self.remote_dirs()][:3])
 
     def remote_dirs(self) -> list[Path]:
-        """virtbench's directories and Ansible's async job files on the hosts."""
+        """virtbench's directories and Ansible's async job files on the hosts; not the
+        bundle cache (``bundles/<host>/<hash>``: kept by design), only temporary entries
+        in it."""
         home = self.tb.home
-        return [*(home / ".cache" / "virtbench-fleet").glob("*"),
+        top = home / ".cache" / "virtbench-fleet"
+        return [*(p for p in top.glob("*") if p.name != "bundles"),
+                *(p for p in top.glob("bundles/*/*") if p.name.startswith(".")),
                 *(home / ".ansible_async").glob("*")]
 
     def close(self) -> None:
@@ -550,6 +555,29 @@ def _fleet(base: Path, wanted: bool) -> Iterator[None]:
         FLEET = None
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def report(logs: list[Path]) -> int:
+    """The table of earlier campaigns from their ``--log`` files (one JSON line a trial)."""
+    tallies: dict[str, Tally] = {}
+    for log in logs:
+        for line in log.read_text().splitlines():
+            d = json.loads(line)
+            tl = tallies.setdefault(d["command"], Tally())
+            tl.add(d["signal"], d["exit"], d["left"], "")
+    order = [c.name for c in commands(False)]
+    print(f"{'command':<22} {'INT':>4} {'KILL':>4}  {'left after the next command':<30}  exits")
+    for name in sorted(tallies, key=lambda n: order.index(n) if n in order else 99):
+        tl = tallies[name]
+        left = ", ".join(f"{k} {v}" for k, v in tl.left.items() if v) or "nothing"
+        exits = ", ".join(f"{k}: {v}" for k, v in sorted(tl.exits.items()))
+        print(f"{name:<22} {tl.trials.get('SIGINT', 0):>4} {tl.trials.get('SIGKILL', 0):>4}  "
+              f"{left:<30}  {exits}")
+    return 0
+
+
 def main() -> int:
     global CACHE
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -563,7 +591,16 @@ def main() -> int:
     ap.add_argument("--until", default="", metavar="HH:MM", help="start no trial after (UTC)")
     ap.add_argument("--log", type=Path, help="append one JSON line per trial")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--report", type=Path, nargs="+", metavar="LOG",
+                    help="print the table of earlier --log files and exit")
     opts = ap.parse_args()
+    if opts.report:
+        return report(opts.report)
+    # Started in the background (`cmd &` from a script), this process and every command it
+    # starts would ignore SIGINT (an ignored signal stays ignored across exec): the SIGINT
+    # trials would test nothing. A handled signal is reset to its default at exec.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
     random.seed(opts.seed)
     base = Path(tempfile.mkdtemp(prefix="virtbench-killpoints-"))
     CACHE = base / "cache"

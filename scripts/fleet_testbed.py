@@ -6,7 +6,8 @@ private bridge), its own home directory and its own captured system tree from
 ``tests/data/detect`` (mounted at the same path on every host: ``$VB_TESTBED_ROOT``, so
 ``virtbench detect --root $VB_TESTBED_ROOT`` reports a different machine on each host).
 Faults: hosts that are dead from the start, that die while their fleet command runs, that
-answer slowly (a few % of one CPU) and whose disk is full (a full tmpfs as their home).
+answer slowly (each SSH session starts 2 s late, a quarter of one CPU) and whose disk is
+full (a full tmpfs as their home).
 
     sudo .venv/bin/python scripts/fleet_testbed.py --hosts 100            # up until Ctrl-C
     sudo .venv/bin/python scripts/fleet_testbed.py --hosts 100 -- \\
@@ -129,8 +130,10 @@ def main() -> int:
     ap.add_argument("--no-faults", action="store_true", help="every host healthy")
     ap.add_argument("--die-delay", type=float, default=1.0,
                     help="seconds a dying host's command runs before it dies (default 1)")
-    ap.add_argument("--slow-cpu", type=float, default=0.03,
-                    help="share of one CPU a slow host gets (default 0.03)")
+    ap.add_argument("--slow-cpu", type=float, default=0.25,
+                    help="share of one CPU a slow host gets (default 0.25)")
+    ap.add_argument("--slow-login", type=float, default=2.0,
+                    help="seconds each SSH session of a slow host starts late (default 2)")
     ap.add_argument("--postgres", action="store_true",
                     help="also start a throw-away PostgreSQL and export VIRTBENCH_DB")
     ap.add_argument("--base", help="the testbed's directory (default /tmp/vbtb-PID)")
@@ -152,7 +155,7 @@ def main() -> int:
         return 2
     faults = Faults() if a.no_faults else Faults(
         dead=a.dead, dying=a.dying, slow=a.slow, full=a.full, die_delay=a.die_delay,
-        slow_cpu=a.slow_cpu)
+        slow_cpu=a.slow_cpu, slow_login=a.slow_login)
     if faults.total > a.hosts:
         print(f"fleet_testbed: {faults.total} faulty hosts asked for, only {a.hosts} hosts",
               file=sys.stderr)

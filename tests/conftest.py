@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,45 @@ DATA = Path(__file__).resolve().parent / "data"
 
 # CLI tables fit $COLUMNS when it is set (virtbench.table); tests that check widths set it.
 os.environ.pop("COLUMNS", None)
+
+# One lock per machine (not per session: /run/lock is shared by every checkout and user) for
+# the tests that change machine-wide kernel settings (the real vm.dirty_ratio and friends).
+# Two pytest sessions running them at once read each other's temporary values as "the
+# original" and fail (seen: `assert '34' == '27'` in test_tune), or leave the machine changed.
+SYSCTLS_LOCK = Path("/run/lock") if Path("/run/lock").is_dir() else Path("/tmp")
+SYSCTLS_LOCK = SYSCTLS_LOCK / "virtbench-tests-sysctls.lock"
+
+
+@contextlib.contextmanager
+def machine_sysctls_lock(wait_s: float = 240) -> Iterator[None]:
+    """Hold the machine-wide lock of the tests that change real sysctls: another pytest
+    session (another checkout, another engineer) waits rather than interleaves. flock(2) is
+    released by the kernel when the holder dies, so a killed session never blocks the next.
+    Polls, so pytest-timeout can still interrupt a wait."""
+    fd = os.open(SYSCTLS_LOCK, os.O_RDONLY | os.O_CREAT, 0o644)  # any user may lock it
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"another test session held {SYSCTLS_LOCK} for over {wait_s:g} s "
+                        "(tests that change real sysctls run one at a time per machine)"
+                    ) from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@pytest.fixture
+def machine_sysctls() -> Iterator[None]:
+    """For a test that changes the machine's real sysctls: see machine_sysctls_lock."""
+    with machine_sysctls_lock():
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -45,7 +45,13 @@ def test_cap_sweep_throttles_more_as_quota_falls(tmp_path: Path) -> None:
     # Throttled time rises as the quota falls; the tightest cap (1 ms per 20 ms period, the
     # kernel's minimum) binds even on a busy machine and throttles most periods.
     assert q005["throttled_s"] > q05["throttled_s"] >= q1["throttled_s"] >= 0
-    assert q005["throttled_s"] > 0.3 * q005["seconds"]
+    # How long it is throttled depends on how much CPU it would get uncapped (``share``,
+    # measured by the uncapped run just before): in each period it spends its 1 ms at that
+    # rate, then waits for the period's end, so about 1 - quota/share of the time (0.95 on an
+    # idle machine, 0.6 at share 0.13: seen 0.63 under a load of 50); half of that is asserted
+    # (CFS hands out CPU in slices, and the load moves between the two runs).
+    share = q1["cpus_used"]
+    assert q005["throttled_s"] > 0.5 * (1 - 0.05 / share) * q005["seconds"], (share, q005)
     assert q005["throttled_share"] > 0.5
     # A cap is a ceiling on CPUs used (some slack for period edges and startup).
     for r in (q05, q005):
@@ -53,9 +59,18 @@ def test_cap_sweep_throttles_more_as_quota_falls(tmp_path: Path) -> None:
     # (Throughput is not compared: on a machine busy with other work, an uncapped instance
     # may get less CPU than the tightest cap allows.)
     # User/system split: both present, adding up to the cgroup's usage, system share near
-    # what was asked of the workload (0.4 of the time inside system calls). The 0.05 cap
-    # gives too few timer ticks (the kernel samples the split at ticks) to judge it.
+    # what was asked of the workload (0.4 of the time inside system calls). The kernel
+    # samples the split at timer ticks: a run that got 0.15 CPU for 0.8 s is ~30 ticks, so
+    # one row's share is +-0.08 (seen: 0.083 at quota 1 and 0.086 at quota 0.5 under a load
+    # of 30, where the idle machine gives ~0.3). The rows run the same workload with the
+    # same calibration, so the share is judged on their pooled ticks; each row is checked
+    # against the workload's own getrusage split (the same ticks seen from inside: what
+    # virtbench reads from the cgroup must agree with it).
     assert q005["cpu_usage_s"] > 0 and q005["p50_ns"] <= q005["p99_ns"]
+    rows_cpu = [r for r in (host, q1, q05, q005) if r["cpu_user_s"] is not None]
+    pooled = sum(r["cpu_system_s"] for r in rows_cpu) / sum(
+        r["cpu_user_s"] + r["cpu_system_s"] for r in rows_cpu)
+    assert 0.1 < pooled < 0.75, [(r["cpu_user_s"], r["cpu_system_s"]) for r in rows_cpu]
     for r in (q1, q05):
         assert r["cpu_user_s"] > 0 and r["cpu_system_s"] > 0
         # v1 splits user/system by sampling at timer ticks (kcpustat), the total is exact
@@ -64,7 +79,8 @@ def test_cap_sweep_throttles_more_as_quota_falls(tmp_path: Path) -> None:
         # check is for the same order of magnitude, not agreement.
         assert 0.4 * r["cpu_usage_s"] <= r["cpu_user_s"] + r["cpu_system_s"] \
             <= 2.0 * r["cpu_usage_s"] + 0.1
-        assert 0.1 < r["system_share"] < 0.75
+        assert 0 < r["system_share"] < 0.75
+        assert r["system_share"] == pytest.approx(r["own_system_share"], abs=0.1), r
         assert r["p50_ns"] <= r["p90_ns"] <= r["p99_ns"] <= r["max_ns"]
     assert doc["params"]["calibration"]["sys_per_unit"] > 0
     no_leftovers(tmp_path, proc.pid)

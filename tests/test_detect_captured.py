@@ -56,3 +56,15 @@ def test_captured_tree(name: str, tmp_path: Path) -> None:
             assert hv.variant == variant, (tree.name, report.summary, hv.evidence)
         if roles is not None:
             assert hv.details.get("role") in roles, (tree.name, hv.details)
+
+
+def test_heldout_bench_without_mirrors_is_one_line() -> None:
+    import subprocess
+    import sys
+
+    bench = Path(__file__).parent.parent / "bench" / "detect_heldout.py"
+    proc = subprocess.run([sys.executable, str(bench)], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "util-linux/util-linux" in lines[0], lines

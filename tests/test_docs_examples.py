@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SRC
+from conftest import ROOT, SRC, machine_sysctls_lock
 
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 _BLOCK = re.compile(r"^```console\n(.*?)^```", re.M | re.S)
@@ -81,7 +81,10 @@ def test_documented_examples_run(page: Path, examples: list[tuple[str, int]],
     # Examples may name the sample UnixBench reports as if the user had them at hand.
     for sample in (ROOT / "tests" / "data").glob("unixbench-*.txt"):
         shutil.copy(sample, work / sample.name)
-    with _fleet_testbed(page, work):
+    # `virtbench tune --set` examples change the machine's real sysctls: one session at a time
+    changes_sysctls = any(cmd.startswith("virtbench tune") for cmd, _ in examples)
+    with _fleet_testbed(page, work), \
+            machine_sysctls_lock() if changes_sysctls else contextlib.nullcontext():
         for cmd, expected in examples:
             proc = subprocess.run(cmd, shell=True, cwd=work, env=env, capture_output=True,
                                   text=True, timeout=600, check=False)

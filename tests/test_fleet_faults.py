@@ -4,14 +4,24 @@ the real thing in test_fleet_testbed.py and bench/fleet_scale.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tests.conftest import SRC, run_cli
 
 from virtbench.fleet.display import Display, host_detail
 from virtbench.fleet.engine import Engine, TaskResult
 from virtbench.fleet.state import FleetState, HostState
+from virtbench.fleet.testbed import Faults, NamespaceFleet, namespaces_available
 
 
 def test_a_full_disk_is_named_whatever_the_task_printed_first() -> None:
@@ -33,7 +43,7 @@ def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
            secs: dict[str, float]) -> FleetState:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     st = FleetState(id="20261204-000000-abcd", command=["detect"], inventory="x,",
-                    hosts={n: HostState(name=n, status="fetched", ssh_seconds=s)
+                    hosts={n: HostState(name=n, status="fetched", ssh_seconds=s, document="d")
                            for n, s in secs.items()})
     st.save()
     return st
@@ -44,13 +54,132 @@ def test_slow_hosts_are_named_against_the_fleet_median(tmp_path: Path,
     secs = {f"h{i}": 4.0 + i * 0.1 for i in range(9)} | {"s1": 40.0, "s2": 12.0, "x": 0.0}
     st = _state(tmp_path, monkeypatch, secs)
     engine = Engine(st, Display(st, io.StringIO()))
-    assert engine.name_slow_hosts() == ["s1"]  # s2: 2.7x the median, not 3x
+    assert engine.name_slow_hosts() == ["s1"]  # s2: 2.7x the median, but not 10 s more
     s1 = st.hosts["s1"]
     assert s1.slow == "slow: its SSH tasks took 40.0 s, 8.9x the fleet median (4.5 s)"
     assert host_detail(s1).endswith(s1.slow)
     assert all(st.hosts[n].slow is None for n in secs if n != "s1")
     # saved: fleet status and resume see it
     assert FleetState.load(st.id).hosts["s1"].slow == s1.slow
+    # slow to answer: each task starts late, whatever the total
+    st3 = _state(tmp_path / "c", monkeypatch, {"a": 20.0, "b": 21.0, "c": 22.0, "d": 23.0})
+    for name, quickest in {"a": 0.3, "b": 0.4, "c": 0.5, "d": 2.4}.items():
+        st3.hosts[name].ssh_fastest = quickest
+    st3.hosts["e"] = HostState(name="e", status="failed", ssh_seconds=9.0, ssh_fastest=3.0)
+    assert Engine(st3, Display(st3, io.StringIO())).name_slow_hosts() == ["d"]  # e: no poll
+    assert st3.hosts["d"].slow == ("slow to answer: its quickest SSH task took 2.4 s, the "
+                                   "fleet median 0.5 s")
     # a median of near-zero times does not make everyone slow: the margin
     st2 = _state(tmp_path / "b", monkeypatch, {"a": 0.1, "b": 0.1, "c": 0.1, "d": 4.0})
     assert Engine(st2, Display(st2, io.StringIO())).name_slow_hosts() == []
+
+
+# ---- the real thing, small: a namespace testbed with one host of each fault ------------------
+TREES = Path(__file__).parent / "data" / "detect"
+
+
+@pytest.fixture(scope="module")
+def nsfleet() -> Iterator[NamespaceFleet]:
+    if os.getuid() != 0 or namespaces_available() is not None:
+        pytest.skip(f"needs network namespaces ({namespaces_available()})")
+    f = NamespaceFleet(Path(f"/tmp/vbff-{os.getpid()}"), 6,
+                       roots=[TREES / "kvm-virtio", TREES / "aws-nitro", TREES / "hyper-v"],
+                       faults=Faults(dead=1, dying=1, slow=1, full=1, die_delay=1.0))
+    with f:
+        yield f
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    cache = os.environ.get("VIRTBENCH_TEST_CACHE") or str(tmp_path_factory.mktemp("cache"))
+    return {"XDG_DATA_HOME": str(tmp_path_factory.mktemp("fleet-data")),
+            "XDG_CACHE_HOME": cache}
+
+
+def fault(f: NamespaceFleet, kind: str | None) -> list[str]:
+    return [h.name for h in f.hosts if h.fault == kind]
+
+
+def check_outcome(f: NamespaceFleet, hosts: dict[str, Any]) -> None:
+    """Every live host fetched; every faulty one named with its reason."""
+    for name in [*fault(f, None), *fault(f, "slow")]:
+        assert hosts[name]["status"] == "fetched", (name, hosts[name])
+    (dead,) = fault(f, "dead")
+    assert hosts[dead]["status"] == "failed"
+    assert "unreachable" in hosts[dead]["reason"] and "No route to host" in hosts[dead]["reason"]
+    (dying,) = fault(f, "dying")
+    assert hosts[dying]["status"] == "failed" and "unreachable" in hosts[dying]["reason"]
+    (full,) = fault(f, "full")
+    assert hosts[full]["status"] == "failed"
+    assert "disk full on the target" in hosts[full]["reason"], hosts[full]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_detect_on_a_faulty_fleet_names_every_fault(nsfleet: NamespaceFleet,
+                                                    data: dict[str, str]) -> None:
+    t0 = time.monotonic()
+    proc = run_cli("fleet", "run", "-i", str(nsfleet.inventory), "--poll-interval", "1",
+                   "--json", "--", "detect", "--root", str(nsfleet.root_mount), env=data,
+                   timeout=600)
+    assert proc.returncode == 1, proc.stderr
+    hosts = json.loads(proc.stdout)["hosts"]
+    check_outcome(nsfleet, hosts)
+    # each host analysed its own tree: the same layers as detect --root of that tree here
+    for name in [*fault(nsfleet, None), *fault(nsfleet, "slow")]:
+        tree = nsfleet.host(name).root
+        assert tree is not None
+        local = json.loads(run_cli("detect", "--root", str(tree), "--json",
+                                   check=True).stdout)
+        fetched = json.loads(Path(hosts[name]["document"]).read_text())
+        assert [la["name"] for la in fetched["layers"]] == \
+            [la["name"] for la in local["layers"]], name
+    # the slow host (each of its SSH sessions starts late) is named, and only it
+    (slow,) = fault(nsfleet, "slow")
+    healthy = max(hosts[h]["ssh_seconds"] for h in fault(nsfleet, None))
+    assert hosts[slow]["ssh_seconds"] > healthy + 3 * nsfleet.faults.slow_login, hosts
+    assert [h for h in hosts if hosts[h]["slow"]] == [slow], hosts
+    assert hosts[slow]["slow"].startswith("slow"), hosts[slow]
+    assert f"{slow}: {hosts[slow]['slow']}" in proc.stderr
+    sys.stderr.write(f"faulty fleet detect: {time.monotonic() - t0:.1f}s\n")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_controller_killed_then_resume_loses_nothing(nsfleet: NamespaceFleet,
+                                                     data: dict[str, str]) -> None:
+    """SIGKILL of the controller while the live hosts run: `fleet resume` collects them
+    (each imported once) and names the faulty ones."""
+    nsfleet.rearm()
+    env = {**os.environ, **data, "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "virtbench", "fleet", "run", "-i", str(nsfleet.inventory),
+         "--poll-interval", "1", "--json", "--", "detect", "--root", str(nsfleet.root_mount)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    root = Path(data["XDG_DATA_HOME"]) / "virtbench" / "fleet"
+    before = {p.name for p in root.iterdir()}
+    healthy = fault(nsfleet, None)
+    deadline = time.monotonic() + 400
+    run_id = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        new = [p for p in root.iterdir() if p.name not in before]
+        if new:
+            run_id = new[0].name
+            with contextlib.suppress(OSError, ValueError):
+                st = json.loads((new[0] / "state.json").read_text())
+                if any(st["hosts"][h]["status"] == "running" for h in healthy):
+                    break
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[1]
+    proc.kill()
+    proc.communicate()
+    assert run_id is not None
+    status = run_cli("fleet", "status", run_id, env=data, check=True)
+    assert "stopped" in status.stdout  # the controller is gone
+    res = run_cli("fleet", "resume", run_id, "--poll-interval", "1", "--json", env=data,
+                  timeout=600)
+    assert res.returncode == 1, res.stderr
+    hosts = json.loads(res.stdout)["hosts"]
+    check_outcome(nsfleet, hosts)
+    for name in [*healthy, *fault(nsfleet, "slow")]:
+        assert len(hosts[name]["run_ids"]) == 1 and hosts[name]["attempts"] == 1, hosts[name]

@@ -88,12 +88,62 @@ def store_runs(label: str) -> dict[str, Any]:
     return {r.labels["host"]: load_recorded(r) for r in store.with_label("fleet", label)}
 
 
+def _open_sessions(fleet: LocalFleet, wait: float = 5.0) -> list[int]:
+    """sshd processes still serving a connection to the hosts (after up to ``wait`` s)."""
+    from virtbench.fleet.testbed import _children
+
+    deadline = time.monotonic() + wait
+    while True:
+        left = [c for h in fleet.hosts if h.proc is not None for c in _children(h.proc.pid)
+                if Path(f"/proc/{c}/stat").exists()
+                and Path(f"/proc/{c}/stat").read_text().rpartition(")")[2].split()[0] != "Z"]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.1)
+
+
+def test_a_killed_controllers_ssh_masters_are_closed_by_the_next_command(
+        fleet: LocalFleet, env: dict[str, str]) -> None:
+    """A fleet controller killed outright cannot close Ansible's SSH masters; the next
+    virtbench command does (their directory names a process that is gone)."""
+    from virtbench.fleet.ansible import CONTROL_PREFIX, _control_base
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    # made under a live name (any virtbench running meanwhile would sweep a dead one), then
+    # given the name of a controller that is gone
+    live = _control_base() / f"{CONTROL_PREFIX}{os.getpid()}-x"
+    d = _control_base() / f"{CONTROL_PREFIX}{dead.pid}-1"
+    live.mkdir(parents=True, mode=0o700)
+    h = fleet.host("h1")
+    master = subprocess.run(
+        ["ssh", "-fN", "-o", "ControlMaster=yes", "-o", "ControlPersist=120",
+         "-o", f"ControlPath={live}/m", "-o", f"UserKnownHostsFile={fleet.known_hosts}",
+         "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-i", str(fleet.key),
+         "-p", str(h.port), f"{fleet.user}@{h.address}"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
+    try:
+        assert master.returncode == 0, master.stderr
+        assert len(_open_sessions(fleet, wait=0)) >= 1
+        live.rename(d)
+        run_cli("runs", env=env, check=True)  # (or any virtbench that ran meanwhile)
+        assert _open_sessions(fleet) == [] and not d.exists()
+    finally:
+        for p in (live, d):
+            subprocess.run(["ssh", "-o", f"ControlPath={p}/m", "-O", "exit", "x"],
+                           capture_output=True, check=False, timeout=10)
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def test_detect_on_a_fleet_with_an_unreachable_host(fleet: LocalFleet,
                                                    env: dict[str, str]) -> None:
     t0 = time.monotonic()
     proc = run_cli("fleet", "run", "-i", str(fleet.inventory), "--deps", "ship", "--keep",
                    "--poll-interval", POLL, "--json", "--", "detect", env=env, timeout=400)
     assert proc.returncode == 1, proc.stderr  # one host failed
+    # Ansible's SSH masters (ControlPersist, 60 s) are closed when the command ends: they
+    # lingered a minute after every fleet command (bench/kill_points.py)
+    assert _open_sessions(fleet) == [], "SSH connections outlived the fleet command"
     state = json.loads(proc.stdout)
     hosts = state["hosts"]
     assert [hosts[h]["status"] for h in ("h1", "h2", "h3")] == ["fetched"] * 3, proc.stderr

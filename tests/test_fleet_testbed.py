@@ -66,7 +66,8 @@ def leftovers(fleet: NamespaceFleet) -> list[str]:
 def fleet() -> Iterator[NamespaceFleet]:
     trees = [TREES / "kvm-virtio", TREES / "aws-nitro", TREES / "hyper-v"]
     f = NamespaceFleet(Path(f"/tmp/vbtt-{os.getpid()}"), 6, roots=trees,
-                       faults=Faults(dead=1, dying=1, slow=1, full=1, die_delay=0.5))
+                       faults=Faults(dead=1, dying=1, slow=1, full=1, die_delay=0.5,
+                                     slow_cpu=0.03))
     with f:
         yield f
     assert leftovers(f) == []
@@ -110,12 +111,21 @@ def test_slow_host_answers_slowly(fleet: NamespaceFleet) -> None:
     (slow,) = by_fault(fleet, "slow")
     work = ("a=$(date +%s%N); i=0; while [ $i -lt 40000 ]; do i=$((i+1)); done; "
             "echo $(( ($(date +%s%N) - a) / 1000000 ))")
-    ms = {}
+    ms, wall = {}, {}
     for host in (slow, by_fault(fleet, None)[0]):
+        t = time.monotonic()
         r = ssh(fleet, host, work)
+        wall[host] = time.monotonic() - t
         assert r.returncode == 0, r.stderr
         ms[host] = int(r.stdout.strip())
     assert ms[slow] > 4 * ms[by_fault(fleet, None)[0]], ms
+    assert wall[slow] > fleet.faults.slow_login  # and each session starts late
+    # sftp works through the slow login (Ansible copies files with it)
+    r = subprocess.run(
+        ["sftp", "-b", "-", "-i", str(fleet.key), "-o", f"UserKnownHostsFile={fleet.known_hosts}",
+         f"{fleet.user}@{fleet.host(slow).address}"], input="pwd\n", capture_output=True,
+        text=True, timeout=60, check=False)
+    assert r.returncode == 0 and "Remote working directory" in r.stdout, r.stderr
 
 
 def test_dying_host_dies_once_its_command_runs(fleet: NamespaceFleet) -> None:
@@ -156,6 +166,16 @@ def test_the_testbed_command_leaves_nothing_behind(sig: signal.Signals,
     before = set(REGISTRY_DIR.glob("*.json")) if REGISTRY_DIR.exists() else set()
     proc = _script("--hosts", "3", "--dead", "1", "--dying", "0", "--slow", "1", "--full",
                    "1", "--base", str(base))
+    try:
+        _signal_and_check(proc, sig, base, before)
+    finally:
+        if proc.poll() is None:  # the test failed: the testbed must not outlive it
+            proc.kill()
+            proc.communicate()
+
+
+def _signal_and_check(proc: subprocess.Popen[str], sig: signal.Signals, base: Path,
+                      before: set[Path]) -> None:
     err = _wait_up(proc)
     assert "3 hosts up" in err and "1 dead" in err and "1 full" in err
     inventory = (base / "inventory.ini").read_text()

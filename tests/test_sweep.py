@@ -35,6 +35,19 @@ def _marker(doc_id: str, owner: Owner, started: str = "2026-12-04T10:00:00Z") ->
     return m
 
 
+def _running_in(work: Path) -> list[int]:
+    """Live processes whose command line names a path under ``work``."""
+    found = []
+    for d in Path("/proc").iterdir():
+        try:
+            cmd = (d / "cmdline").read_bytes() if d.name.isdigit() else b""
+        except OSError:
+            continue
+        if str(work).encode() + b"/" in cmd:
+            found.append(int(d.name))
+    return found
+
+
 def test_kill9_then_any_command_cleans_up(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
@@ -51,6 +64,14 @@ def test_kill9_then_any_command_cleans_up(tmp_path: Path) -> None:
     proc.kill()
     proc.wait()
     proc.stderr.close()
+    # The postmark program (if it had started) gets SIGTERM as its parent dies
+    # (PR_SET_PDEATHSIG); on a busy machine it may need a moment to be scheduled and die, and
+    # while it runs it keeps creating files, racing the removal below (seen in CI: the
+    # directory survived the sweep). That it dies is checked; the sweep is checked after.
+    deadline = time.monotonic() + 30
+    while _running_in(work) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _running_in(work) == [], "the postmark program outlived its SIGKILLed parent"
     assert [p.name[:19] for p in work.iterdir()] == ["virtbench-postmark-"]
     after = run_cli("runs", check=True)
     assert "was killed: document" in after.stderr and "marked abandoned" in after.stderr
@@ -224,6 +245,45 @@ def test_a_work_directory_still_being_written_is_removed(tmp_path: Path) -> None
     finally:
         writer.kill()
         writer.wait()
+
+
+def test_a_half_written_marker_of_a_dead_process_is_removed() -> None:
+    """A run killed while it wrote its marker left ``.<id>.json.<pid>.tmp`` in running/,
+    which no sweep looked at (kill points: a SIGINT of run at 2.5 s)."""
+    running_dir().mkdir(parents=True, exist_ok=True)
+    dead = running_dir() / f".aaaaaaaaaaaa.json.{_dead_pid()}.tmp"
+    live = running_dir() / f".bbbbbbbbbbbb.json.{os.getpid()}.tmp"
+    dead.write_text("{")
+    live.write_text("{")
+    sweep(say=lambda m: None)
+    assert not dead.exists() and live.exists()
+    live.unlink()
+
+
+def test_ctrl_c_while_the_marker_is_written_leaves_no_temporary_file(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C is held while the marker is written: it arrives once the marker is renamed
+    into place (a Ctrl-C between the write and the rename left the temporary file)."""
+    import signal
+
+    from virtbench.runner import lifecycle as lc
+
+    real_replace = os.replace
+
+    def ctrl_c_then_replace(src: str | Path, dst: str | Path) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, right before the rename
+        time.sleep(0.05)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(lc.os, "replace", ctrl_c_then_replace)
+    doc = ExperimentResult(experiment="toy")
+    doc.owner = current_owner()
+    marker = running_dir() / f"{doc.id}.json"
+    with pytest.raises(KeyboardInterrupt):
+        lc._write_marker(doc, marker)
+    assert marker.exists()
+    assert [p.name for p in running_dir().iterdir()] == [marker.name]
+    marker.unlink()
 
 
 def test_a_dead_owners_journal_and_workdir_are_swept(tmp_path: Path) -> None:

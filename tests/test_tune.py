@@ -274,8 +274,10 @@ def _read(p: Path) -> str:
 
 
 @pytest.fixture
-def guard() -> Any:
-    """Whatever a failing test leaves behind, put the machine's settings back."""
+def guard(machine_sysctls: None) -> Any:
+    """Whatever a failing test leaves behind, put the machine's settings back. Holds the
+    machine-wide lock (conftest.machine_sysctls) first, so the values saved here are not
+    another pytest session's temporary ones."""
     keys = ("dirty_ratio", "dirty_bytes", "dirty_background_ratio", "dirty_background_bytes")
     saved = {k: _read(PROC / "vm" / k) for k in keys}
     yield saved

@@ -309,6 +309,9 @@ def _sweep() -> None:
 
     try:
         sweep()
+        from virtbench.fleet.ansible import sweep_masters
+
+        sweep_masters(console.warn)
     except Exception as exc:  # the command asked for must still run
         console.warn(f"could not clean up after a killed run: {exc}")
 

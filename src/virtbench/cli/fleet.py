@@ -133,7 +133,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("fleet needs a sub-command: run, status, resume or results "
                          "(virtbench fleet --help)")
     _need_fleet_extra()
-    rc: int = handler(args)
+    from virtbench.fleet.ansible import close_masters
+
+    try:
+        rc: int = handler(args)
+    finally:  # Ansible's SSH masters (ControlPersist) must not outlive the command
+        close_masters()
     return rc
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import math
 import os
@@ -111,13 +112,18 @@ def signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent: int) -> None:
     """In the child, before exec: SIGTERM when virtbench dies (kill -9 included), and the
-    signals virtbench held while forking unblocked (a mask survives exec)."""
+    signals virtbench held while forking unblocked (a mask survives exec). The request
+    comes after the fork: if virtbench (``parent``) died in between, the kernel never sends
+    the signal, so the child exits at once instead (a kill -9 at that moment left postmark
+    running orphaned for minutes: tests/test_sweep.py under load)."""
     with contextlib.suppress(Exception):
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
 
 
@@ -134,7 +140,8 @@ def run_program(argv: list[str]) -> subprocess.CompletedProcess[str]:
         with signals_deferred():
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True, errors="replace",
-                                    preexec_fn=die_with_parent)
+                                    preexec_fn=functools.partial(die_with_parent,
+                                                                 os.getpid()))
         out, err = proc.communicate()
     finally:
         if proc is not None and proc.poll() is None:

@@ -50,10 +50,28 @@ def sweep(say: Callable[[str], None] = _say) -> list[str]:
             found = _sweep_marker(marker, say)
             if found:
                 abandoned.append(found)
-    if abandoned:
-        _sweep_cgroups(say)
+    _sweep_marker_temps(running)
+    # Always, not only after an abandoned document: a run killed before it opened its
+    # document (cap calibrates in a cgroup first) left its cgroups, and no marker said so.
+    _sweep_cgroups(say)
     _sweep_journal(say)
     return abandoned
+
+
+def _sweep_marker_temps(running: Path) -> None:
+    """Remove ``.<id>.json.<pid>.tmp``: a marker being written when its process was killed."""
+    from virtbench.toolchain import _alive
+
+    try:
+        entries = list(running.iterdir())
+    except OSError:
+        return
+    for p in entries:
+        parts = p.name.rsplit(".", 2)
+        if (p.name.startswith(".") and len(parts) == 3 and parts[2] == "tmp"
+                and parts[1].isdigit() and not _alive(int(parts[1]))):
+            with contextlib.suppress(OSError):
+                p.unlink()
 
 
 def _read_marker(marker: Path) -> dict[str, Any] | None:

@@ -12,7 +12,9 @@ and by ``virtbench tune --restore`` after a crash.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import subprocess
 import sys
 import time
@@ -151,7 +153,8 @@ def run_child(argv: list[str]) -> dict[str, Any]:
     try:
         with sysctl.signals_deferred():  # a signal during the fork is lost (run_program)
             proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                    text=True, errors="replace", preexec_fn=die_with_parent)
+                                    text=True, errors="replace",
+                                    preexec_fn=functools.partial(die_with_parent, os.getpid()))
         out, _ = proc.communicate()
     finally:
         if proc is not None:

@@ -7,16 +7,19 @@ user's ansible.cfg and inventory plugins) lists the hosts and their groups.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from virtbench.errors import EnvironmentUnsupported, UsageError
+from virtbench.procfs import start_time
 
 
 def ansible_bin(name: str) -> str:
@@ -51,11 +54,96 @@ def ansible_env() -> dict[str, str]:
         # (on) or what the user's ansible.cfg says.
         env["ANSIBLE_HOST_KEY_CHECKING"] = _config_value("defaults", "host_key_checking") \
             or "True"
+    cp = control_dir()
+    if cp is not None:
+        with contextlib.suppress(OSError):
+            cp.mkdir(mode=0o700, parents=True, exist_ok=True)
+        env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(cp)
+    if "ANSIBLE_SSH_EXTRA_ARGS" not in os.environ and \
+            _config_value("ssh_connection", "ssh_extra_args") is None:
+        # A host that loses power leaves its ControlPersist master waiting on a connection
+        # nobody answers (for the kernel's retransmission timeout, about 15 minutes), and
+        # every poll through it with it: keepalives end the master within ~15 s, so the host
+        # is reported lost instead of hanging the fleet. Inventory variables still win.
+        env["ANSIBLE_SSH_EXTRA_ARGS"] = "-o ServerAliveInterval=5 -o ServerAliveCountMax=3"
     bindir = str(Path(ansible_bin("ansible-playbook")).parent)
     path = os.environ.get("PATH", "")
     if bindir not in path.split(os.pathsep):
         env["PATH"] = bindir + os.pathsep + path
     return env
+
+
+CONTROL_PREFIX = "vb-"
+"""Name of a fleet controller's SSH master directory: ``vb-<pid>-<start time>``."""
+
+
+def _control_base() -> Path:
+    return Path.home() / ".ansible" / "cp"  # Ansible's own default: short socket paths
+
+
+def control_dir() -> Path | None:
+    """This process's own directory for the SSH master connections Ansible keeps open
+    (``ControlPersist``, 60 s by default), so that they can be closed when the fleet command
+    ends (:func:`close_masters`) instead of lingering for a minute after it (kill points:
+    every ``fleet run`` trial left one). ``None`` when the user configures Ansible's SSH
+    multiplexing (control path, its directory or the SSH arguments): then it is theirs."""
+    if any(k in os.environ for k in ("ANSIBLE_SSH_CONTROL_PATH_DIR",
+                                     "ANSIBLE_SSH_CONTROL_PATH", "ANSIBLE_SSH_ARGS")):
+        return None
+    if any(_config_value("ssh_connection", k) is not None
+           for k in ("control_path_dir", "control_path", "ssh_args")):
+        return None
+
+    return _control_base() / f"{CONTROL_PREFIX}{os.getpid()}-{start_time(os.getpid()) or 0}"
+
+
+def close_masters(directory: Path | None = None) -> int:
+    """Ask every SSH master whose socket is in ``directory`` (default: this process's
+    :func:`control_dir`) to exit, then remove the directory; the number closed."""
+    d = directory if directory is not None else control_dir()
+    if d is None or not d.is_dir() or d.is_symlink():
+        return 0
+    closed = 0
+    ssh = shutil.which("ssh")
+    for sock in sorted(d.iterdir()):
+        if ssh is not None and sock.is_socket():
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                proc = subprocess.run(
+                    [ssh, "-o", f"ControlPath={sock}", "-O", "exit", "vb-fleet-master"],
+                    stdin=subprocess.DEVNULL, capture_output=True, timeout=10, check=False)
+                closed += proc.returncode == 0
+        with contextlib.suppress(OSError):
+            sock.unlink()
+    with contextlib.suppress(OSError):
+        d.rmdir()
+    return closed
+
+
+def stale_control_dirs() -> list[Path]:
+    """SSH master directories of fleet controllers that are gone (killed outright)."""
+    found = []
+    try:
+        entries = list(_control_base().iterdir())
+    except OSError:
+        return []
+    for d in entries:
+        parts = d.name.removeprefix(CONTROL_PREFIX).split("-")
+        if (not d.name.startswith(CONTROL_PREFIX) or len(parts) != 2
+                or not all(p.isdigit() for p in parts)):
+            continue
+        pid, started = int(parts[0]), int(parts[1])
+        if pid != os.getpid() and start_time(pid) != started:
+            found.append(d)
+    return found
+
+
+def sweep_masters(say: Callable[[str], None]) -> None:
+    """Close the SSH masters of fleet commands killed outright (the sweep on start; they
+    would stay open until ``ControlPersist`` runs out)."""
+    for d in stale_control_dirs():
+        n = close_masters(d)
+        if n:
+            say(f"a virtbench fleet command was killed: closed its {n} SSH connection(s)")
 
 
 def _config_file() -> Path | None:

@@ -22,9 +22,10 @@ from __future__ import annotations
 import contextlib
 import json
 import shlex
+import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -112,10 +113,12 @@ RESOURCE_ERRORS = (("No space left on device", "disk full"),
                    ("Read-only file system", "read-only file system"))
 """Target-side errors named first, whatever the task (copy, install, launch)."""
 
-SLOW_FACTOR = 3.0
-SLOW_MARGIN_S = 5.0
+SLOW_FACTOR = 2.0
+SLOW_MARGIN_S = 10.0
+SLOW_ANSWER_S = 1.0
 """A host is named slow when its SSH tasks took more than SLOW_FACTOR times the fleet's
-median and SLOW_MARGIN_S seconds more."""
+median and SLOW_MARGIN_S seconds more, or when its quickest task took SLOW_FACTOR times the
+fleet's median quickest task and SLOW_ANSWER_S more."""
 
 
 def _resource_error(res: dict[str, Any]) -> str | None:
@@ -150,6 +153,8 @@ class Engine:
         self.private_dir = state.dir / "runner"
         self._facts_pkg: dict[str, tuple[str, str]] = {}
         """Per host: (package manager, uid) from the preflight."""
+        self._batching = 0
+        self._dirty = False
 
     # ---- state ------------------------------------------------------------------------------
     def update(self, name: str, status: str | None = None, **fields: Any) -> HostState:
@@ -160,9 +165,29 @@ class Engine:
             for k, v in fields.items():
                 setattr(h, k, v)
             h.updated = utc_now()
-            self.state.save()
+            if self._batching:
+                self._dirty = True
+            else:
+                self.state.save()
         self.display.host(h)
         return h
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Host updates made inside are saved once, at the end: a loop over 100 hosts would
+        otherwise rewrite (and fsync) the whole state file 100 times. Only for loops with no
+        effect outside the controller between two updates (before a playbook, or over the
+        results of one that ended)."""
+        with self.lock:
+            self._batching += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._batching -= 1
+                if not self._batching and self._dirty:
+                    self._dirty = False
+                    self.state.save()
 
     def fail(self, name: str, reason: str, **fields: Any) -> None:
         self.update(name, "failed", reason=reason, **fields)
@@ -178,6 +203,8 @@ class Engine:
             return outcomes
         busy = dict.fromkeys(hosts, 0.0)
         """Seconds each host spent in its tasks (Ansible's per-task durations)."""
+        fastest: dict[str, float] = {}
+        """Each host's quickest successful task: how long it takes to answer at all."""
 
         def handler(ev: dict[str, Any]) -> bool:
             kind = ev.get("event", "")
@@ -190,6 +217,8 @@ class Engine:
                 dur = data.get("duration")
                 if isinstance(dur, (int, float)) and host in busy:
                     busy[host] += float(dur)
+                    if kind == "runner_on_ok":
+                        fastest[host] = min(fastest.get(host, float(dur)), float(dur))
             if live is not None and host:
                 try:
                     live(kind, host, task, data)
@@ -236,7 +265,7 @@ class Engine:
             thread.join()
             raise Interrupted() from None
         finally:
-            self._add_busy(busy)
+            self._add_busy(busy, fastest)
         if runner.status in ("failed", "error") and not outcomes:
             stdout = ""
             with contextlib.suppress(OSError):
@@ -248,33 +277,47 @@ class Engine:
             )
         return outcomes
 
-    def _add_busy(self, busy: dict[str, float]) -> None:
+    def _add_busy(self, busy: dict[str, float], fastest: dict[str, float]) -> None:
         """Add each host's task seconds to its state (one save for the whole play)."""
         with self.lock:
             for n, secs in busy.items():
                 h = self.state.hosts.get(n)
                 if h is not None and secs > 0:
                     h.ssh_seconds = round(h.ssh_seconds + secs, 2)
+                if h is not None and n in fastest:
+                    h.ssh_fastest = round(min(h.ssh_fastest or fastest[n], fastest[n]), 3)
             self.state.save()
 
     def name_slow_hosts(self) -> list[str]:
-        """Hosts whose SSH tasks took far longer than the fleet's median: their ``slow``
-        note says so (a fetched host keeps its result; a failed one its reason too)."""
-        times = sorted(h.ssh_seconds for h in self.state.hosts.values() if h.ssh_seconds > 0)
-        if len(times) < 3:
+        """Hosts far slower than the fleet's median host with a fetched document (complete
+        or partial: it went through every phase), by their SSH tasks' total time or by their
+        quickest task (how long the host takes to answer at all, whatever the machine's
+        load): their ``slow`` note says so (a fetched host keeps its result; a failed one
+        its reason too)."""
+        done = [h for h in self.state.hosts.values() if h.document is not None]
+        totals = [h.ssh_seconds for h in done if h.ssh_seconds > 0]
+        quickest = [h.ssh_fastest for h in done if h.ssh_fastest is not None]
+        if len(totals) < 3:
             return []
-        median = times[len(times) // 2] if len(times) % 2 else \
-            (times[len(times) // 2 - 1] + times[len(times) // 2]) / 2
+        median = statistics.median(totals)
+        median_q = statistics.median(quickest) if len(quickest) >= 3 else None
         slow = []
         with self.lock:
             for h in self.state.hosts.values():
+                h.slow = None
                 if h.ssh_seconds > max(SLOW_FACTOR * median, median + SLOW_MARGIN_S):
                     h.slow = (f"slow: its SSH tasks took {h.ssh_seconds:.1f} s, "
                               f"{h.ssh_seconds / median:.1f}x the fleet median "
                               f"({median:.1f} s)")
+                elif median_q is not None and h.ssh_fastest is not None and \
+                        h.document is not None and \
+                        h.ssh_fastest > max(SLOW_FACTOR * median_q, median_q + SLOW_ANSWER_S):
+                    # (only hosts that went through every phase: their quickest task is a
+                    # poll, as for the median; a host that failed early has no quick task)
+                    h.slow = (f"slow to answer: its quickest SSH task took "
+                              f"{h.ssh_fastest:.1f} s, the fleet median {median_q:.1f} s")
+                if h.slow:
                     slow.append(h.name)
-                else:
-                    h.slow = None
             self.state.save()
         return slow
 
@@ -283,15 +326,17 @@ class Engine:
         """Bring every host in ``names`` to ``fetched`` or ``failed``."""
         attach = [n for n in names if self._attachable(self.state.hosts[n])]
         fresh = [n for n in names if n not in attach]
-        for n in fresh:
-            self.update(n, "queued", reason=None, rc=None, document=None, cleaned=False,
-                     lost_polls=0, stderr_tail=None)
+        with self.batch():
+            for n in fresh:
+                self.update(n, "queued", reason=None, rc=None, document=None, cleaned=False,
+                            lost_polls=0, stderr_tail=None)
         if attach:
             self.display.note(f"fleet: re-attaching to {len(attach)} host(s) whose command "
                               "was started earlier")
             restart = self.reattach(attach)
-            for n in restart:
-                self.update(n, "queued", reason=None, job_id=None, run_dir=None)
+            with self.batch():
+                for n in restart:
+                    self.update(n, "queued", reason=None, job_id=None, run_dir=None)
             fresh += restart
         ready = self.preflight(fresh)
         running = self.launch(ready)
@@ -307,8 +352,9 @@ class Engine:
     def reattach(self, names: list[str]) -> list[str]:
         """Poll hosts launched by an earlier controller: running ones are waited for, finished
         ones collected; those whose command is gone are returned to be started again."""
-        for n in names:
-            self.update(n, "running", reason=None, lost_polls=0)
+        with self.batch():
+            for n in names:
+                self.update(n, "running", reason=None, lost_polls=0)
         states = self.poll(names, tolerate_lost=False)
         restart = []
         for n in names:
@@ -321,24 +367,26 @@ class Engine:
     def preflight(self, names: list[str]) -> list[str]:
         if not names:
             return []
-        for n in names:
-            self.update(n, "checking", reason=None)
+        with self.batch():
+            for n in names:
+                self.update(n, "checking", reason=None)
         plan = {n: {"script": scripts.preflight(None)} for n in names}
         out = self.play("preflight", names, plan)
         ready: list[str] = []
         need: dict[str, str] = {}
-        for n in names:
-            res = out.get(n, {}).get("vb:preflight")
-            problem = self._check_preflight(n, res)
-            if problem is None:
-                ready.append(n)
-                continue
-            missing, reason = problem
-            if missing and self.opts.install_deps:
-                need[n] = reason
-            else:
-                hint = "; rerun with --install-deps" if missing else ""
-                self.fail(n, reason + hint)
+        with self.batch():
+            for n in names:
+                res = out.get(n, {}).get("vb:preflight")
+                problem = self._check_preflight(n, res)
+                if problem is None:
+                    ready.append(n)
+                    continue
+                missing, reason = problem
+                if missing and self.opts.install_deps:
+                    need[n] = reason
+                else:
+                    hint = "; rerun with --install-deps" if missing else ""
+                    self.fail(n, reason + hint)
         if need:
             ready += self.install_deps(need)
         return ready
@@ -450,29 +498,30 @@ class Engine:
 
         plan: dict[str, dict[str, Any]] = {}
         sizes: dict[str, int] = {}
-        for n in names:
-            h = self.state.hosts[n]
-            try:
-                b = self._bundle_for(h)
-            except EnvironmentUnsupported as exc:
-                self.fail(n, str(exc))
-                continue
-            p = self.paths_for(h)
-            argv, stdout_name, _document = remote_command(self.state.command, p.run_dir,
-                                                          self.opts.output_option)
-            python = h.python or "python3"
-            plan[n] = {
-                "python": h.python,
-                "prepare": scripts.prepare(p, python, b.hash),
-                "bundle_local": str(b.path),
-                "bundle_remote": p.bundle_tar(b.hash),
-                "install": scripts.install(p, python, b.hash),
-                "launch": scripts.launch(p, python, b.hash, argv, stdout_name),
-                "run_dir": p.run_dir,
-            }
-            sizes[n] = b.size
-            self.update(n, "installing", reason=None, run_dir=p.run_dir, job_id=None,
-                     job_file=None, document=None, rc=None, bundle=b.hash)
+        with self.batch():
+            for n in names:
+                h = self.state.hosts[n]
+                try:
+                    b = self._bundle_for(h)
+                except EnvironmentUnsupported as exc:
+                    self.fail(n, str(exc))
+                    continue
+                p = self.paths_for(h)
+                argv, stdout_name, _document = remote_command(self.state.command, p.run_dir,
+                                                              self.opts.output_option)
+                python = h.python or "python3"
+                plan[n] = {
+                    "python": h.python,
+                    "prepare": scripts.prepare(p, python, b.hash),
+                    "bundle_local": str(b.path),
+                    "bundle_remote": p.bundle_tar(b.hash),
+                    "install": scripts.install(p, python, b.hash),
+                    "launch": scripts.launch(p, python, b.hash, argv, stdout_name),
+                    "run_dir": p.run_dir,
+                }
+                sizes[n] = b.size
+                self.update(n, "installing", reason=None, run_dir=p.run_dir, job_id=None,
+                         job_file=None, document=None, rc=None, bundle=b.hash)
 
         def live(kind: str, host: str, task: str, data: dict[str, Any]) -> None:
             if kind == "runner_on_ok" and task == "vb:copy":
@@ -565,33 +614,34 @@ class Engine:
         out = self.play("poll", names, plan)
         states: dict[str, str] = {}
         finished: list[str] = []
-        for n in names:
-            h = self.state.hosts[n]
-            res = out.get(n, {}).get("vb:poll")
-            if res is None or res.status != "ok":
-                why = res.message() if res else "no answer"
-                lost = h.lost_polls + 1
-                if lost >= self.opts.lost_polls or not tolerate_lost:
-                    self.fail(n, f"unreachable while its command ran ({why}); it may still "
-                              "be running there: `virtbench fleet resume "
-                              f"{self.state.id}` checks", lost_polls=lost)
-                    states[n] = "lost"
+        with self.batch():
+            for n in names:
+                h = self.state.hosts[n]
+                res = out.get(n, {}).get("vb:poll")
+                if res is None or res.status != "ok":
+                    why = res.message() if res else "no answer"
+                    lost = h.lost_polls + 1
+                    if lost >= self.opts.lost_polls or not tolerate_lost:
+                        self.fail(n, f"unreachable while its command ran ({why}); it may still "
+                                  "be running there: `virtbench fleet resume "
+                                  f"{self.state.id}` checks", lost_polls=lost)
+                        states[n] = "lost"
+                    else:
+                        self.update(n, lost_polls=lost, reason=f"poll failed ({why}); retrying")
+                        states[n] = "running"
+                    continue
+                facts = scripts.parse_facts(res.stdout)
+                st = (facts.get("state") or ["?"])[0]
+                states[n] = st
+                if st == "running":
+                    self.update(n, last_poll=utc_now(), lost_polls=0, reason=None)
+                elif st in ("done", "dead"):
+                    finished.append(n)
+                elif st == "missing":
+                    self.fail(n, "its run directory vanished from the target (rebooted? "
+                              "cleaned?); `fleet resume` starts it again", job_id=None)
                 else:
-                    self.update(n, lost_polls=lost, reason=f"poll failed ({why}); retrying")
-                    states[n] = "running"
-                continue
-            facts = scripts.parse_facts(res.stdout)
-            st = (facts.get("state") or ["?"])[0]
-            states[n] = st
-            if st == "running":
-                self.update(n, last_poll=utc_now(), lost_polls=0, reason=None)
-            elif st in ("done", "dead"):
-                finished.append(n)
-            elif st == "missing":
-                self.fail(n, "its run directory vanished from the target (rebooted? "
-                          "cleaned?); `fleet resume` starts it again", job_id=None)
-            else:
-                self.fail(n, f"unexpected poll answer: {res.stdout.strip()[:200]}")
+                    self.fail(n, f"unexpected poll answer: {res.stdout.strip()[:200]}")
         if finished:
             keep = set() if tolerate_lost else {n for n in finished if states[n] == "dead"}
             self.collect(finished, keep=keep)
@@ -602,26 +652,27 @@ class Engine:
         the host is in ``keep``)."""
         plan: dict[str, dict[str, Any]] = {}
         result: dict[str, str] = {}
-        for n in names:
-            h = self.state.hosts[n]
-            p = self.paths_for(h)
-            local = self.state.host_dir(n) / "document.json"
-            local.parent.mkdir(parents=True, exist_ok=True)
-            if local.exists():
-                local.unlink()
-            from virtbench.fleet.command import remote_command
+        with self.batch():
+            for n in names:
+                h = self.state.hosts[n]
+                p = self.paths_for(h)
+                local = self.state.host_dir(n) / "document.json"
+                local.parent.mkdir(parents=True, exist_ok=True)
+                if local.exists():
+                    local.unlink()
+                from virtbench.fleet.command import remote_command
 
-            _argv, _stdout, document = remote_command(self.state.command, p.run_dir,
-                                                      self.opts.output_option)
-            plan[n] = {
-                "python": h.python,
-                "info": scripts.info(p, document),
-                "document_remote": f"{p.run_dir}/{document}",
-                "document_local": str(local),
-                "cleanup": "" if self.opts.keep or n in (keep or set())
-                else scripts.cleanup(p, h.job_file),
-            }
-            self.update(n, "fetching")
+                _argv, _stdout, document = remote_command(self.state.command, p.run_dir,
+                                                          self.opts.output_option)
+                plan[n] = {
+                    "python": h.python,
+                    "info": scripts.info(p, document),
+                    "document_remote": f"{p.run_dir}/{document}",
+                    "document_local": str(local),
+                    "cleanup": "" if self.opts.keep or n in (keep or set())
+                    else scripts.cleanup(p, h.job_file),
+                }
+                self.update(n, "fetching")
         out = self.play("collect", list(plan), plan)
         for n in plan:
             results = out.get(n, {})

@@ -388,6 +388,7 @@ REGISTRY_DIR = Path("/run/virtbench-testbed")
 leftovers are removed (by its reaper process, or by :func:`clean_stale`)."""
 
 FAULTS = ("dead", "dying", "slow", "full")
+SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
 
 @dataclass(frozen=True)
@@ -400,12 +401,14 @@ class Faults:
     """Die once their fleet command runs: every process of the host is killed and its link
     goes down, ``die_delay`` seconds after a ``run-*/pid`` file appears in their home."""
     slow: int = 0
-    """Answer slowly: every process of the host gets ``slow_cpu`` of one CPU (cgroup v1
-    ``cpu.cfs_quota_us``), from the SSH handshake to the command."""
+    """Answer slowly: every SSH session starts ``slow_login`` seconds late, and every
+    process of the host gets ``slow_cpu`` of one CPU (a cgroup CPU quota), from the SSH
+    handshake to the command."""
     full: int = 0
     """Their home directory is a tmpfs of ``full_kib`` KiB that is full."""
     die_delay: float = 1.0
-    slow_cpu: float = 0.03
+    slow_cpu: float = 0.25
+    slow_login: float = 2.0
     full_kib: int = 512
 
     @property
@@ -749,7 +752,16 @@ class NamespaceFleet(LocalFleet):
         self._copies = copies
 
     def _sshd_config(self, h: TestHost, hostkey: Path) -> str:
-        return super()._sshd_config(h, hostkey) + "UseDNS no\n"
+        text = super()._sshd_config(h, hostkey) + "UseDNS no\n"
+        if h.fault == "slow":
+            # every session (each Ansible task) starts slow_login seconds late, as with a
+            # slow login (reverse DNS, PAM, an overloaded host); sftp through the wrapper
+            text = text.replace("Subsystem sftp internal-sftp",
+                                f"Subsystem sftp {SFTP_SERVER}")
+            text += ("ForceCommand /bin/sh -c 'sleep "
+                     f"{self.faults.slow_login:g}; "
+                     'exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\'\n')
+        return text
 
     def _start_sshd(self, h: TestHost) -> None:
         q = shlex.quote

@@ -209,6 +209,16 @@ def _write_platform_files(root: Root, w: _Writer) -> None:
                 data = root.read_bytes(rel, 1024 * 1024)
                 if data is not None:
                     w.file(rel, _SECRET_LINE.sub(b"", data))
+    if hv.rules("pci"):  # what the PCI probe reads: ids and classes, nothing else
+        base = "/sys/bus/pci/devices"
+        for dev in root.listdir(base):
+            for leaf in ("vendor", "device", "class"):
+                data = root.read_bytes(f"{base}/{dev}/{leaf}", 64)
+                if data is not None:
+                    w.file(f"{base}/{dev}/{leaf}", data)
+        data = root.read_bytes("/proc/bus/pci/devices", 1024 * 1024)
+        if data is not None:
+            w.file("/proc/bus/pci/devices", data)
 
 
 def _write_all(root: Root, w: _Writer, include_hostname: bool) -> dict[str, Any]:

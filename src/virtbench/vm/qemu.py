@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import itertools
 import os
 import shutil
@@ -73,10 +74,12 @@ def qemu_version(qemu: Path) -> str:
     return first.removeprefix("QEMU emulator version ").strip()
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def _die_with_parent(parent: int) -> None:  # runs in the child between fork and exec
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # virtbench died before the request: the kernel will not tell
+        os._exit(1)
     os.setpgrp()  # a terminal's Ctrl-C goes to virtbench only; virtbench stops QEMU itself
 
 
@@ -254,7 +257,7 @@ class Guest:
         with stderr_path.open("wb") as err:
             self.proc = subprocess.Popen(
                 self.command_line(qemu), stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                preexec_fn=_die_with_parent,
+                preexec_fn=functools.partial(_die_with_parent, os.getpid()),
             )  # fmt: skip
         self.started_at = time.monotonic()
         deadline = self.started_at + timeout
