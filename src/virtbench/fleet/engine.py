@@ -30,7 +30,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,26 @@ def _resource_error(res: dict[str, Any]) -> str | None:
     return None
 
 
+@dataclass
+class _Timings:
+    """Per host, from Ansible's per-task durations during one playbook run."""
+
+    busy: dict[str, float]
+    """Seconds each host spent in its tasks."""
+    fastest: dict[str, float] = field(default_factory=dict)
+    """Each host's quickest successful task: how long it takes to answer at all."""
+
+    def add(self, kind: str, host: str, duration: Any) -> None:
+        # a host that did not answer is not slow: an unreachable task's duration is SSH's
+        # timeout (a dying host's lost polls would name it slow too)
+        if not isinstance(duration, (int, float)) or host not in self.busy or \
+                kind == "runner_on_unreachable":
+            return
+        self.busy[host] += float(duration)
+        if kind == "runner_on_ok":
+            self.fastest[host] = min(self.fastest.get(host, float(duration)), float(duration))
+
+
 Outcomes = dict[str, dict[str, TaskResult]]
 Live = Callable[[str, str, str, dict[str, Any]], None]
 
@@ -203,10 +223,7 @@ class Engine:
         outcomes: Outcomes = {}
         if not hosts:
             return outcomes
-        busy = dict.fromkeys(hosts, 0.0)
-        """Seconds each host spent in its tasks (Ansible's per-task durations)."""
-        fastest: dict[str, float] = {}
-        """Each host's quickest successful task: how long it takes to answer at all."""
+        timings = _Timings(dict.fromkeys(hosts, 0.0))
 
         def handler(ev: dict[str, Any]) -> bool:
             kind = ev.get("event", "")
@@ -216,14 +233,7 @@ class Engine:
             if kind in RESULT_EVENTS and host:
                 outcomes.setdefault(host, {})[task] = TaskResult(
                     RESULT_EVENTS[kind], data.get("res") or {})
-                dur = data.get("duration")
-                # a host that did not answer is not slow: an unreachable task's duration is
-                # SSH's timeout (a dying host's lost polls would name it slow too)
-                if isinstance(dur, (int, float)) and host in busy and \
-                        kind != "runner_on_unreachable":
-                    busy[host] += float(dur)
-                    if kind == "runner_on_ok":
-                        fastest[host] = min(fastest.get(host, float(dur)), float(dur))
+                timings.add(kind, host, data.get("duration"))
             if live is not None and host:
                 try:
                     live(kind, host, task, data)
@@ -271,17 +281,21 @@ class Engine:
             thread.join()
             raise Interrupted() from None
         finally:
-            self._add_busy(busy, fastest)
+            self._add_busy(timings.busy, timings.fastest)
         if runner.status in ("failed", "error") and not outcomes:
-            stdout = ""
-            with contextlib.suppress(OSError):
-                stdout = Path(runner.config.artifact_dir, "stdout").read_text(errors="replace")
-            errs = [ln.strip() for ln in stdout.splitlines() if "ERROR" in ln]
-            raise EnvironmentUnsupported(
-                f"ansible-playbook {playbook} failed: "
-                + (errs[0] if errs else f"status {runner.status} (see {self.private_dir})")
-            )
+            self._playbook_failed(playbook, runner)
         return outcomes
+
+    def _playbook_failed(self, playbook: str, runner: Any) -> None:
+        """ansible-playbook failed before any host had a result: its first ERROR line."""
+        stdout = ""
+        with contextlib.suppress(OSError):
+            stdout = Path(runner.config.artifact_dir, "stdout").read_text(errors="replace")
+        errs = [ln.strip() for ln in stdout.splitlines() if "ERROR" in ln]
+        raise EnvironmentUnsupported(
+            f"ansible-playbook {playbook} failed: "
+            + (errs[0] if errs else f"status {runner.status} (see {self.private_dir})")
+        )
 
     def _add_busy(self, busy: dict[str, float], fastest: dict[str, float]) -> None:
         """Add each host's task seconds to its state (one save for the whole play)."""
