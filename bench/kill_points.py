@@ -16,9 +16,11 @@ on start cleans what a killed run left), then count what is left:
   trial (tune runs on a private copy, ``--sysctl-root``, unless ``--real-sysctls``; the real
   ones are checked too, so a tune that ignored the root would show);
 * documents not in a final status, run markers left in ``<data>/running``;
-* ``fleet run``: remote processes of the test user and remote virtbench directories, after
-  ``fleet cancel`` (a killed controller leaves its detached remote commands running by
-  design: ``fleet resume`` collects them, ``fleet cancel`` stops them).
+* ``fleet run``: remote processes of the test user, remote virtbench directories and Ansible
+  job files (not the bundle cache, kept by design), SSH connections still open to the hosts,
+  after ``fleet cancel`` of the run when it is to be resumed or cancelled (a controller
+  interrupted or killed leaves its detached remote commands running by design: ``fleet
+  resume`` collects them, ``fleet cancel`` stops them and removes their files).
 
 Trials run in ``--jobs`` parallel lanes; commands that share state run one trial at a time
 (``tune``; the QEMU commands, which each need a CPU; ``fleet run``, which shares its sshd
@@ -57,7 +59,7 @@ SRC = ROOT / "src"
 REPORT = ROOT / "tests" / "data" / "unixbench-6.0-2cpu.txt"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 FINAL = {"complete", "partial", "failed", "interrupted", "abandoned"}
-FLEET_FINAL = {"complete", "partial", "failed", "interrupted", "cancelled", "done"}
+FLEET_DONE = {"done", "cancelled"}  # a fleet run neither to resume nor to cancel
 MARKER = "VIRTBENCH_KILLPOINTS_TRIAL"
 TUNED = {"vm.dirty_ratio": "31"}  # what the tune trials set: a value no test here uses
 KEYS = ("processes", "qemu", "temp entries", "cgroups", "sysctls", "docs running",
@@ -302,11 +304,12 @@ def _docs(trial: Path) -> tuple[int, int]:
 
 
 def _fleet_running(trial: Path) -> list[str]:
-    """Fleet runs of the trial whose state is not final (their controller is gone)."""
+    """Fleet runs of the trial that are to be resumed or cancelled: interrupted (their
+    detached commands go on by design), or ``running`` with their controller gone."""
     ids = []
     for p in (trial / "data" / "virtbench" / "fleet").glob("*/state.json"):
         try:
-            if json.loads(p.read_text()).get("status") not in FLEET_FINAL:
+            if json.loads(p.read_text()).get("status") not in FLEET_DONE:
                 ids.append(p.parent.name)
         except (OSError, ValueError):
             ids.append(p.parent.name)

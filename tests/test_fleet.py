@@ -53,24 +53,31 @@ def test_list_hosts_reads_a_real_ini_inventory_with_limit(tmp_path: Path) -> Non
         list_hosts(str(tmp_path / "missing.ini"))
 
 
-def test_ansible_env_keeps_host_key_checking_unless_the_users_config_says_otherwise(
+def test_ansible_env_keeps_host_key_checking_and_tunes_only_what_the_user_left_unset(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from virtbench.fleet.ansible import ansible_env
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
-    for var in ("ANSIBLE_CONFIG", "ANSIBLE_HOST_KEY_CHECKING", "ANSIBLE_PIPELINING"):
+    for var in ("ANSIBLE_CONFIG", "ANSIBLE_HOST_KEY_CHECKING", "ANSIBLE_PIPELINING",
+                "ANSIBLE_SSH_ARGS", "ANSIBLE_INTERNAL_POLL_INTERVAL"):
         monkeypatch.delenv(var, raising=False)
     if Path("/etc/ansible/ansible.cfg").exists():
         pytest.skip("a system-wide ansible.cfg decides")
-    env = ansible_env()
+    env = ansible_env(persist=95)
     assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"  # ansible-runner would turn it off
     assert env["ANSIBLE_PIPELINING"] == "True"
+    # tuned for many hosts: no compression, masters outlive a poll, a calmer result loop
+    assert env["ANSIBLE_SSH_ARGS"] == "-o ControlMaster=auto -o ControlPersist=95s"
+    assert env["ANSIBLE_INTERNAL_POLL_INTERVAL"] == "0.02"
     (tmp_path / "ansible.cfg").write_text("[defaults]\nhost_key_checking = False\n"
-                                          "[connection]\npipelining = False\n")
+                                          "internal_poll_interval = 0.001\n"
+                                          "[connection]\npipelining = False\n"
+                                          "[ssh_connection]\nssh_args = -C\n")
     env = ansible_env()
     assert env["ANSIBLE_HOST_KEY_CHECKING"] == "False"
-    assert "ANSIBLE_PIPELINING" not in env
+    for var in ("ANSIBLE_PIPELINING", "ANSIBLE_SSH_ARGS", "ANSIBLE_INTERNAL_POLL_INTERVAL"):
+        assert var not in env  # the user's configuration decides
     assert env["ANSIBLE_CONFIG"] == str(tmp_path / "ansible.cfg")
 
 
@@ -105,11 +112,12 @@ def test_preflight_script_runs_here_and_finds_python_and_cc() -> None:
 
 def test_snippets_carry_no_jinja_markers_and_quote_paths() -> None:
     p = scripts.RemotePaths(base="/h/x y", host_dir="/h/x y/h1", run_dir="/h/x y/h1/run-1")
-    for s in (scripts.prepare(p, "/usr/bin/python3", "k"), scripts.poll(p),
-              scripts.info(p, "document.json"),
+    for s in (scripts.poll(p, "/usr/bin/python3", "document.json", "rm -rf x", ""),
               scripts.cleanup(p, "/h/.ansible_async/1.2"),
-              scripts.launch(p, "/usr/bin/python3", "k", ["run", "--quick"], "stdout.log"),
-              scripts.install(p, "/usr/bin/python3", "k")):
+              scripts.start(p, "/usr/bin/python3", "k", ["run", "--quick"], "stdout.log",
+                            timeout=60),
+              scripts.start(p, "/usr/bin/python3", "k", ["detect"], "document.json",
+                            timeout=60, install=True)):
         assert "{{" not in s and "{%" not in s
         assert "'/h/x y/h1" in s or "'/h/x y/h1/run-1'" in s or "'/h/x y/bundles/h1" in s
     assert p.bundle_dir("k") == "/h/x y/bundles/h1/k"  # outside the host directory: kept
@@ -117,28 +125,89 @@ def test_snippets_carry_no_jinja_markers_and_quote_paths() -> None:
         scripts._check("echo {{ x }}")
 
 
-def test_poll_snippet_reports_running_done_dead_missing(tmp_path: Path) -> None:
+def test_poll_snippet_reports_running_done_dead_missing_and_collects(tmp_path: Path) -> None:
+    import base64
     import os
     import subprocess
 
-    run_dir = tmp_path / "run"
-    p = scripts.RemotePaths(base=str(tmp_path), host_dir=str(tmp_path), run_dir=str(run_dir))
+    run_dir = tmp_path / "h1" / "run"
+    p = scripts.RemotePaths(base=str(tmp_path), host_dir=str(tmp_path / "h1"),
+                            run_dir=str(run_dir))
+    gone = tmp_path / "cleaned-up"
 
-    def state() -> dict[str, list[str]]:
-        out = subprocess.run(["/bin/sh", "-c", scripts.poll(p)], capture_output=True,
-                             text=True, check=True).stdout
-        return scripts.parse_facts(out)
+    def poll() -> tuple[dict[str, list[str]], str]:
+        out = subprocess.run(["/bin/sh", "-c", scripts.poll(p, sys.executable, "doc.json",
+                                                            f"touch {gone}", "")],
+                             capture_output=True, text=True, check=True).stdout
+        return scripts.parse_facts(out), out
 
-    assert state()["state"] == ["missing"]
-    run_dir.mkdir()
+    assert poll()[0]["state"] == ["missing"]
+    run_dir.mkdir(parents=True)
     (run_dir / "pid").write_text(f"{os.getpid()}\n")
-    assert state()["state"] == ["running"]
+    assert poll()[0] == {"state": ["running"]}  # nothing else while it runs
     dead = subprocess.Popen(["true"])
     dead.wait()
     (run_dir / "pid").write_text(f"{dead.pid}\n")
-    assert state()["state"] == ["dead"]
+    # the command is gone but its launching shell is writing rc: still running
+    (run_dir / "spid").write_text(f"{os.getpid()}\n")
+    assert poll()[0] == {"state": ["running"]}
+    (run_dir / "spid").write_text(f"{dead.pid}\n")
+    facts, _out = poll()
+    assert facts["state"] == ["dead"] and "rc" not in facts
+    assert "cleaned" not in facts and not gone.exists()  # a dead host's files stay here
+    doc = '{"a": "caf\u00e9 \\u00e9"}\n' * 50
+    (run_dir / "doc.json").write_text(doc)
+    (run_dir / "stderr.log").write_text("line 1\nvirtbench: the last line\n")
     (run_dir / "rc").write_text("3\n")
-    assert state() == {"state": ["done"], "rc": ["3"]}
+    facts, out = poll()
+    assert facts["state"] == ["done"] and facts["rc"] == ["3"] and facts["cleaned"] == ["1"]
+    assert gone.exists()  # the clean up for a finished host ran, in the same session
+    encoded = "".join(scripts.between(out, "vb-doc-begin", "vb-doc-end").split())
+    assert base64.b64decode(encoded).decode() == doc
+    assert scripts.between(out, "vb-stderr-begin", "vb-stderr-end").strip() == \
+        "line 1\nvirtbench: the last line"
+
+
+def test_start_snippet_detaches_the_command_and_records_its_pid_and_status(
+        tmp_path: Path) -> None:
+    """The launch without Ansible: a fake bundle whose virtbench prints its argv; the start
+    script returns at once with the pid, the command's exit status lands in rc."""
+    import subprocess
+    import time
+
+    from virtbench.fleet import target_tool
+
+    p = scripts.RemotePaths(base=str(tmp_path), host_dir=str(tmp_path / "h1"),
+                            run_dir=str(tmp_path / "h1" / "run-1"))
+    lib = tmp_path / "tree" / "lib" / "virtbench"
+    lib.mkdir(parents=True)
+    (lib / "__init__.py").write_text("")
+    (lib / "__main__.py").write_text("import os, sys, time\ntime.sleep(1)\n"
+                                     "print(' '.join(sys.argv[1:]), os.environ["
+                                     "'VIRTBENCH_FLEET_TARGET'])\nsys.exit(4)\n")
+    h = target_tool.tree_hash(str(tmp_path / "tree"))
+    assert h is not None
+    Path(p.bundles).mkdir(parents=True)
+    (tmp_path / "tree").rename(p.bundle_dir(h))
+    t0 = time.monotonic()
+    out = subprocess.run(["/bin/sh", "-c", scripts.start(p, sys.executable, h, ["detect"],
+                                                         "document.json", timeout=60)],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    assert time.monotonic() - t0 < 5  # detached: the session does not wait for the command
+    facts = scripts.parse_facts(out)
+    assert facts["ready"] == ["1"] and facts["launched"][0].isdigit()
+    rc = Path(p.run_dir) / "rc"
+    deadline = time.monotonic() + 30
+    while not rc.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert rc.read_text().strip() == "4"
+    assert (Path(p.run_dir) / "document.json").read_text() == "detect 1\n"
+    # no bundle there: the script asks for it and starts nothing
+    out = subprocess.run(["/bin/sh", "-c", scripts.start(p, sys.executable, "0" * 64,
+                                                         ["detect"], "document.json",
+                                                         timeout=60)],
+                         capture_output=True, text=True, check=True).stdout
+    assert scripts.parse_facts(out) == {"ready": ["0"]}
 
 
 def test_install_deps_names_python_venv_and_a_compiler_per_package_manager() -> None:

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -54,20 +55,43 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[bundle.Bundle, str]
         mp.undo()
 
 
+def _paths(base: Path) -> scripts.RemotePaths:
+    return scripts.RemotePaths(base=str(base), host_dir=str(base / "h1"),
+                               run_dir=str(base / "h1" / "run-1"))
+
+
+def _start(p: scripts.RemotePaths, python: str, h: str, argv: list[str], out: str,
+           install: bool = False, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess[str]:
+    """The launch playbook's shell on a target: check (or unpack) the bundle, start the
+    command detached."""
+    return subprocess.run(["/bin/sh", "-c", scripts.start(p, python, h, argv, out, timeout=400,
+                                                          install=install)],
+                          capture_output=True, text=True, check=False, env=env, timeout=120)
+
+
+def _wait_rc(p: scripts.RemotePaths, timeout: float = 400) -> str:
+    rc = Path(p.run_dir) / "rc"
+    deadline = time.monotonic() + timeout
+    while not rc.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return rc.read_text().strip()
+
+
 def _install(b: bundle.Bundle, python: str, base: Path) -> Path:
-    """What the launch playbook does on a target: copy the tar, unpack it with the tool."""
-    p = scripts.RemotePaths(base=str(base), host_dir=str(base / "h1"),
-                            run_dir=str(base / "h1" / "run-1"))
-    prep = subprocess.run(["/bin/sh", "-c", scripts.prepare(p, python, b.hash)],
-                          capture_output=True, text=True, check=True)
-    assert "vb-ready=0" in prep.stdout  # nothing cached yet
+    """What the launch playbook does on a target: nothing cached, so copy the tar, unpack
+    it with the tool (and start a harmless command); then the next start needs nothing."""
+    p = _paths(base)
+    first = _start(p, python, b.hash, ["--version"], "stdout.log")
+    assert first.returncode == 0 and "vb-ready=0" in first.stdout  # nothing cached yet
+    assert "launched" not in first.stdout
     shutil.copyfile(b.path, p.bundle_tar(b.hash))
-    inst = subprocess.run(["/bin/sh", "-c", scripts.install(p, python, b.hash)],
-                          capture_output=True, text=True, check=False)
+    inst = _start(p, python, b.hash, ["--version"], "stdout.log", install=True)
     assert inst.returncode == 0 and f"vb-installed={b.hash}" in inst.stdout, inst.stdout
-    prep = subprocess.run(["/bin/sh", "-c", scripts.prepare(p, python, b.hash)],
-                          capture_output=True, text=True, check=True)
-    assert "vb-ready=1" in prep.stdout  # the second run ships nothing
+    assert "vb-launched=" in inst.stdout and _wait_rc(p) == "0"
+    again = _start(p, python, b.hash, ["--version"], "stdout.log")
+    assert "vb-ready=1" in again.stdout and "vb-launched=" in again.stdout  # ships nothing
+    assert _wait_rc(p) == "0"
     return Path(p.bundle_dir(b.hash))
 
 
@@ -84,7 +108,9 @@ def test_bundle_is_small_and_holds_only_what_a_target_runs(
     for mod in FORBIDDEN:
         assert mod not in top, f"{mod} is shipped to targets"
     # the controller-only parts of virtbench stay home; workloads' C sources go
-    assert not any(n.startswith(("lib/virtbench/fleet/", "lib/virtbench/serve/")) for n in names)
+    assert not any(n.startswith("lib/virtbench/serve/") for n in names)
+    assert sorted(n for n in names if n.startswith("lib/virtbench/fleet/")) == [
+        "lib/virtbench/fleet/__init__.py", "lib/virtbench/fleet/command.py"]  # for the parser
     assert any(n.startswith("lib/virtbench/workloads/c/") and n.endswith(".c") for n in names)
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
 
@@ -95,21 +121,21 @@ def test_target_runs_detect_and_a_tiny_run_from_the_bundle_alone(
         built: tuple[bundle.Bundle, str], tmp_path: Path) -> None:
     b, python = built
     root = _install(b, python, tmp_path / "target")
-    p = scripts.RemotePaths(base=str(tmp_path / "target"), host_dir=str(tmp_path / "target/h1"),
-                            run_dir=str(tmp_path / "target/h1/run-1"))
+    p = _paths(tmp_path / "target")
     # a clean environment: no PYTHONPATH but the bundle's (set by the launch snippet), no
     # project venv, no site directories
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "target"), "LANG": "C.UTF-8"}
-    for argv, out in ((["detect", "--json"], "document.json"),
+    for argv, out in ((["--help"], "help.txt"), (["--version"], "version.txt"),
+                      (["detect", "--json"], "document.json"),
                       (["run", "--quick", "-c", "1", "dhry2reg", "--output",
                         f"{p.run_dir}/run.json"], "stdout.log")):
-        for f in ("rc", "pid"):
-            Path(p.run_dir, f).unlink(missing_ok=True)
-        subprocess.run(["/bin/sh", "-c", scripts.launch(p, python, b.hash, argv, out)],
-                       cwd=p.run_dir, env=env, check=True, timeout=400)
+        started = _start(p, python, b.hash, argv, out, env=env)
+        assert "vb-launched=" in started.stdout, started.stdout + started.stderr
+        rc = _wait_rc(p)
         err = Path(p.run_dir, "stderr.log").read_text()
-        assert Path(p.run_dir, "rc").read_text().strip() == "0", err
+        assert rc == "0", err
         assert "Traceback" not in err and "not indexed" not in err, err
+    assert "fleet" in Path(p.run_dir, "help.txt").read_text()  # every command is listed
     report = json.loads(Path(p.run_dir, "document.json").read_text())
     assert report["layers"] is not None and "summary" in report
     doc = json.loads(Path(p.run_dir, "run.json").read_text())
@@ -125,12 +151,10 @@ def test_a_tampered_cached_bundle_is_removed_and_shipped_again(
     b, python = built
     base = tmp_path / "target"
     root = _install(b, python, base)
-    p = scripts.RemotePaths(base=str(base), host_dir=str(base / "h1"),
-                            run_dir=str(base / "h1" / "run-1"))
+    p = _paths(base)
 
     def ready() -> bool:
-        out = subprocess.run(["/bin/sh", "-c", scripts.prepare(p, python, b.hash)],
-                             capture_output=True, text=True, check=True).stdout
+        out = _start(p, python, b.hash, ["--version"], "stdout.log").stdout
         return "vb-ready=1" in out
 
     main = root / "lib" / "virtbench" / "__main__.py"
@@ -147,9 +171,10 @@ def test_a_tampered_cached_bundle_is_removed_and_shipped_again(
     with open(p.bundle_tar(b.hash), "r+b") as f:
         f.seek(b.size // 2)
         f.write(b"\0" * 4096)
-    inst = subprocess.run(["/bin/sh", "-c", scripts.install(p, python, b.hash)],
-                          capture_output=True, text=True, check=False)
+    inst = _start(p, python, b.hash, ["--version"], "stdout.log", install=True)
     assert inst.returncode != 0 and "vb-installed" not in inst.stdout
+    assert "does not match its hash" in inst.stdout or "cannot unpack" in inst.stdout
+    assert "vb-launched" not in inst.stdout
     assert not root.exists() and sorted(Path(p.bundles).iterdir()) == []
 
 

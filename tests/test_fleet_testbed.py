@@ -166,6 +166,16 @@ def test_the_testbed_command_leaves_nothing_behind(sig: signal.Signals,
     before = set(REGISTRY_DIR.glob("*.json")) if REGISTRY_DIR.exists() else set()
     proc = _script("--hosts", "3", "--dead", "1", "--dying", "0", "--slow", "1", "--full",
                    "1", "--base", str(base))
+    try:
+        _signal_and_check(proc, sig, base, before)
+    finally:
+        if proc.poll() is None:  # the test failed: the testbed must not outlive it
+            proc.kill()
+            proc.communicate()
+
+
+def _signal_and_check(proc: subprocess.Popen[str], sig: signal.Signals, base: Path,
+                      before: set[Path]) -> None:
     err = _wait_up(proc)
     assert "3 hosts up" in err and "1 dead" in err and "1 full" in err
     inventory = (base / "inventory.ini").read_text()

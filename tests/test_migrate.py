@@ -129,15 +129,20 @@ def test_interrupted_migration_leaves_nothing(tmp_path: Path, sig: int) -> None:
          "4", "--wss", "16", "--settle", "0.5", "--timeout", "60", "--accel", "tcg"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
-    seen = []
-    for line in proc.stderr:  # wait until the migration is under way
-        seen.append(line)
-        if "migrating at" in line:
-            break
-    time.sleep(1.0)
-    assert len(_children_qemu(tmp_path)) == 2, seen  # source and destination
-    proc.send_signal(sig)
-    rest = proc.communicate(timeout=60)[1]
+    try:
+        seen = []
+        for line in proc.stderr:  # wait until the migration is under way
+            seen.append(line)
+            if "migrating at" in line:
+                break
+        time.sleep(1.0)
+        assert len(_children_qemu(tmp_path)) == 2, seen  # source and destination
+        proc.send_signal(sig)
+        rest = proc.communicate(timeout=60)[1]
+    finally:  # a failure above must not leave the process (and its pipes) to a later test
+        if proc.returncode is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, rest
     assert "interrupted" in rest
     assert _children_qemu(tmp_path) == []

@@ -115,7 +115,8 @@ def test_adaptive_never_spends_more_than_the_standard_time(tmp_path: Path) -> No
                             precision=0.001)
     t = runner.execute().sections[0].tests[0]
     # standard: 10 passes of 10 s and 3 s pauses = 130 s; a 2 s pass costs 2.6 s nominal
-    # (2 + 0.3 pause + 0.3 start), and 1 s is kept for the end: (130 - 1) // 2.6 = 49
+    # (2 + 0.3 pause + 0.3 start), and 2 s are kept for the end: 49 passes start before
+    # 128 s - 2.6 s
     assert len(ex.calls) == 49
     assert t.stop_reason == "standard mode's time spent before the index reached ±0.1%"
 

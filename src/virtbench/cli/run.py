@@ -13,11 +13,11 @@ from typing import Any
 
 from virtbench import console
 from virtbench.errors import UsageError
+from virtbench.procfs import start_time
 from virtbench.report.text import render
 from virtbench.results.environment import collect
 from virtbench.results.model import Mode, RunResult
 from virtbench.runner.executor import LocalExecutor
-from virtbench.runner.lifecycle import start_time
 from virtbench.runner.limits import check_copies
 from virtbench.runner.suite import (
     ProgressEvent,
@@ -260,8 +260,23 @@ def run(args: argparse.Namespace) -> int:
     check_budget(config)  # before the build: a budget too small is refused at once
     check_disk_space(config)
     profile = get_profile(args.profile)
-    build = ensure_built(profile, progress=progress.message)
+    compiled: list[str] = []
+
+    def build_progress(text: str) -> None:
+        compiled.append(text)
+        progress.message(text)
+
+    build_start = time.monotonic()
+    build = ensure_built(profile, progress=build_progress)
     config.bin_dir = build.bin_dir
+    build_note = None
+    if compiled and config.budget_start is not None:
+        # a first run compiles the workload programs (once per source and profile): that is
+        # setup, not measuring, and would eat a small budget; the budget starts after it
+        compile_seconds = time.monotonic() - build_start
+        config.budget_start += compile_seconds
+        build_note = (f"the budget started after compiling the workload programs "
+                      f"({compile_seconds:.0f} s)")
 
     # a short steal sample: CPU stolen by the hypervisor before the run explains low scores
     env = collect(virtualization=not args.no_detect, test_dir=tmpdir,
@@ -274,6 +289,8 @@ def run(args: argparse.Namespace) -> int:
                         precision=args.precision, budget_seconds=args.budget, environment=env,
                         command=["virtbench", *sys.argv[1:]], labels=dict(args.label))
 
+    if build_note and mode == "budget":
+        run_doc.notes.append(build_note)
     busy = busy_warning(env.load_average, cpus)
     if busy:
         progress.message(f"warning: {busy}")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from virtbench.errors import EnvironmentUnsupported, UsageError
+from virtbench.procfs import start_time
 
 
 def ansible_bin(name: str) -> str:
@@ -36,10 +37,21 @@ def ansible_bin(name: str) -> str:
     )
 
 
-def ansible_env() -> dict[str, str]:
+def ansible_env(persist: int = 60) -> dict[str, str]:
     """Environment for Ansible runs: the user's ansible.cfg in the current directory is kept
-    (ansible-runner runs from its own directory), Ansible's programs are on PATH."""
+    (ansible-runner runs from its own directory), Ansible's programs are on PATH, and the
+    settings tuned for many hosts (docs/fleet.md, "Ansible at 100 hosts") where the user's
+    configuration says nothing: pipelining, a result-queue poll of 20 ms instead of 1 ms
+    (Ansible's main process polls its workers' results in a loop), SSH without compression
+    (the bundle is gzipped, the rest is a few lines) and connection masters that outlive a
+    poll interval (``persist`` seconds)."""
     env: dict[str, str] = {}
+    if "ANSIBLE_INTERNAL_POLL_INTERVAL" not in os.environ and \
+            _config_value("defaults", "internal_poll_interval") is None:
+        env["ANSIBLE_INTERNAL_POLL_INTERVAL"] = "0.02"
+    if "ANSIBLE_SSH_ARGS" not in os.environ and \
+            _config_value("ssh_connection", "ssh_args") is None:
+        env["ANSIBLE_SSH_ARGS"] = f"-o ControlMaster=auto -o ControlPersist={int(persist)}s"
     if "ANSIBLE_CONFIG" not in os.environ and Path("ansible.cfg").is_file():
         env["ANSIBLE_CONFIG"] = str(Path("ansible.cfg").resolve())
     if "ANSIBLE_PIPELINING" not in os.environ and \
@@ -92,7 +104,6 @@ def control_dir() -> Path | None:
     if any(_config_value("ssh_connection", k) is not None
            for k in ("control_path_dir", "control_path", "ssh_args")):
         return None
-    from virtbench.runner.lifecycle import start_time
 
     return _control_base() / f"{CONTROL_PREFIX}{os.getpid()}-{start_time(os.getpid()) or 0}"
 
@@ -121,8 +132,6 @@ def close_masters(directory: Path | None = None) -> int:
 
 def stale_control_dirs() -> list[Path]:
     """SSH master directories of fleet controllers that are gone (killed outright)."""
-    from virtbench.runner.lifecycle import start_time
-
     found = []
     try:
         entries = list(_control_base().iterdir())

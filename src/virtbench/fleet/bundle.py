@@ -49,6 +49,9 @@ CONTROLLER_ONLY_PARTS: tuple[str, ...] = (
 )
 """Parts of the virtbench package (relative paths) that only the controller runs."""
 
+ON_TARGET_ANYWAY: tuple[str, ...] = ("fleet/__init__.py", "fleet/command.py")
+"""Exceptions: the CLI's parser (``virtbench --help`` on a target) imports them."""
+
 MAX_BUNDLE_BYTES = 10_000_000
 """The budget of a target bundle (tests/test_fleet_bundle.py holds it)."""
 
@@ -69,12 +72,15 @@ def target_files(pkg: Path | None = None) -> list[tuple[Path, str]]:
     for dirpath, dirnames, filenames in os.walk(pkg):
         d = Path(dirpath)
         dirnames[:] = sorted(n for n in dirnames if n not in _EXCLUDE_DIRS
-                             and not n.endswith(".egg-info") and d / n not in skip)
+                             and not n.endswith(".egg-info"))
         for f in sorted(filenames):
             path = d / f
-            if path in skip or f.endswith((".pyc", ".pyo", ".swp", "~")) or path.is_symlink():
+            rel = str(path.relative_to(pkg))
+            skipped = any(path == s or s in path.parents for s in skip)
+            if (skipped and rel not in ON_TARGET_ANYWAY) or path.is_symlink() \
+                    or f.endswith((".pyc", ".pyo", ".swp", "~")):
                 continue
-            out.append((path, "lib/virtbench/" + str(path.relative_to(pkg))))
+            out.append((path, "lib/virtbench/" + rel))
     return out
 
 

@@ -1,15 +1,19 @@
 """Drive a fleet run through Ansible (ansible-runner), phase by phase.
 
-1. **preflight** (``raw``, no Python needed): Python >= 3.11 with venv, a working C compiler.
+1. **preflight** (``raw``, no Python needed): Python >= 3.11, a working C compiler.
    ``--install-deps`` installs what is missing with the OS package manager, then checks again.
-2. **launch**: copy the bundle (virtbench wheel, plus dependency wheels with ``--deps
-   ship``), make a private venv, start the command detached (Ansible ``async``, ``poll: 0``):
-   it runs on the target whatever happens to the SSH connection or the controller.
+2. **launch**: one ``raw`` session checks the host's cached target bundle by its content
+   hash and starts the command detached (``setsid``): it runs on the target whatever happens
+   to the SSH connection or the controller. A host without an intact bundle gets it copied
+   and a second ``raw`` session unpacks it, checks it and starts the command.
 3. **poll** every ``poll_interval`` seconds from the controller: one short SSH session that
-   runs ``cat``/``test`` in a shell, nothing else, while the target measures.
-4. **collect** finished hosts: fetch the document, import it into the store labelled with
-   the host, its groups and the fleet run id, remove the remote files unless ``--keep``.
+   runs ``cat``/``test`` in a shell, nothing else, while the target measures. A host whose
+   command ended answers in the same session with its document (base64) and the end of its
+   stderr, and removes its run files unless ``--keep``; the document is imported into the
+   store labelled with the host, its groups and the fleet run id.
 
+Every SSH task is ``raw`` except the copy of a bundle: no module to build, send and run on the
+target (docs/fleet.md, "Ansible at 100 hosts").
 Each phase is one ``ansible-playbook`` run over the hosts that need it, with the user's own
 inventory, SSH config, ``become`` and ``forks``; ``forks`` bounds the SSH work in flight, not
 the number of hosts measuring at once (all launched hosts run together). Every host
@@ -115,8 +119,10 @@ RESOURCE_ERRORS = (("No space left on device", "disk full"),
 
 SLOW_FACTOR = 2.0
 SLOW_MARGIN_S = 10.0
+SLOW_ANSWER_S = 1.0
 """A host is named slow when its SSH tasks took more than SLOW_FACTOR times the fleet's
-median and SLOW_MARGIN_S seconds more."""
+median and SLOW_MARGIN_S seconds more, or when its quickest task took SLOW_FACTOR times the
+fleet's median quickest task and SLOW_ANSWER_S more."""
 
 
 def _resource_error(res: dict[str, Any]) -> str | None:
@@ -201,6 +207,8 @@ class Engine:
             return outcomes
         busy = dict.fromkeys(hosts, 0.0)
         """Seconds each host spent in its tasks (Ansible's per-task durations)."""
+        fastest: dict[str, float] = {}
+        """Each host's quickest successful task: how long it takes to answer at all."""
 
         def handler(ev: dict[str, Any]) -> bool:
             kind = ev.get("event", "")
@@ -211,8 +219,13 @@ class Engine:
                 outcomes.setdefault(host, {})[task] = TaskResult(
                     RESULT_EVENTS[kind], data.get("res") or {})
                 dur = data.get("duration")
-                if isinstance(dur, (int, float)) and host in busy:
+                # a host that did not answer is not slow: an unreachable task's duration is
+                # SSH's timeout (a dying host's lost polls would name it slow too)
+                if isinstance(dur, (int, float)) and host in busy and \
+                        kind != "runner_on_unreachable":
                     busy[host] += float(dur)
+                    if kind == "runner_on_ok":
+                        fastest[host] = min(fastest.get(host, float(dur)), float(dur))
             if live is not None and host:
                 try:
                     live(kind, host, task, data)
@@ -223,7 +236,8 @@ class Engine:
         self.private_dir.mkdir(parents=True, exist_ok=True)
         limit_file = self.private_dir / f"limit-{playbook}.txt"
         atomic_write(limit_file, "\n".join(hosts) + "\n")
-        env = ansible_env()
+        # SSH masters outlive a poll interval: a poll reuses its host's connection
+        env = ansible_env(persist=int(max(60.0, 2 * self.opts.poll_interval + 30)))
         env.setdefault("ANSIBLE_DEPRECATION_WARNINGS", "False")
         env.setdefault("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
         # Extra vars go through a file (-e @file): plans for many hosts would make a long,
@@ -259,7 +273,7 @@ class Engine:
             thread.join()
             raise Interrupted() from None
         finally:
-            self._add_busy(busy)
+            self._add_busy(busy, fastest)
         if runner.status in ("failed", "error") and not outcomes:
             stdout = ""
             with contextlib.suppress(OSError):
@@ -271,34 +285,47 @@ class Engine:
             )
         return outcomes
 
-    def _add_busy(self, busy: dict[str, float]) -> None:
+    def _add_busy(self, busy: dict[str, float], fastest: dict[str, float]) -> None:
         """Add each host's task seconds to its state (one save for the whole play)."""
         with self.lock:
             for n, secs in busy.items():
                 h = self.state.hosts.get(n)
                 if h is not None and secs > 0:
                     h.ssh_seconds = round(h.ssh_seconds + secs, 2)
+                if h is not None and n in fastest:
+                    h.ssh_fastest = round(min(h.ssh_fastest or fastest[n], fastest[n]), 3)
             self.state.save()
 
     def name_slow_hosts(self) -> list[str]:
-        """Hosts whose SSH tasks took far longer than those of the fleet's median fetched
-        host: their ``slow`` note says so (a fetched host keeps its result; a failed one its
-        reason too)."""
-        times = sorted(h.ssh_seconds for h in self.state.hosts.values()
-                       if h.status == "fetched" and h.ssh_seconds > 0)
-        if len(times) < 3:
+        """Hosts far slower than the fleet's median host with a fetched document (complete
+        or partial: it went through every phase), by their SSH tasks' total time or by their
+        quickest task (how long the host takes to answer at all, whatever the machine's
+        load): their ``slow`` note says so (a fetched host keeps its result; a failed one
+        its reason too)."""
+        done = [h for h in self.state.hosts.values() if h.document is not None]
+        totals = [h.ssh_seconds for h in done if h.ssh_seconds > 0]
+        quickest = [h.ssh_fastest for h in done if h.ssh_fastest is not None]
+        if len(totals) < 3:
             return []
-        median = statistics.median(times)
+        median = statistics.median(totals)
+        median_q = statistics.median(quickest) if len(quickest) >= 3 else None
         slow = []
         with self.lock:
             for h in self.state.hosts.values():
+                h.slow = None
                 if h.ssh_seconds > max(SLOW_FACTOR * median, median + SLOW_MARGIN_S):
                     h.slow = (f"slow: its SSH tasks took {h.ssh_seconds:.1f} s, "
                               f"{h.ssh_seconds / median:.1f}x the fleet median "
                               f"({median:.1f} s)")
+                elif median_q is not None and h.ssh_fastest is not None and \
+                        h.document is not None and \
+                        h.ssh_fastest > max(SLOW_FACTOR * median_q, median_q + SLOW_ANSWER_S):
+                    # (only hosts that went through every phase: their quickest task is a
+                    # poll, as for the median; a host that failed early has no quick task)
+                    h.slow = (f"slow to answer: its quickest SSH task took "
+                              f"{h.ssh_fastest:.1f} s, the fleet median {median_q:.1f} s")
+                if h.slow:
                     slow.append(h.name)
-                else:
-                    h.slow = None
             self.state.save()
         return slow
 
@@ -472,11 +499,28 @@ class Engine:
         return scripts.RemotePaths(base=base, host_dir=h.remote_dir,
                                    run_dir=f"{h.remote_dir}/run-{self.state.id}")
 
-    def launch(self, names: list[str]) -> list[str]:
-        if not names:
-            return []
+    def _launch_plan(self, n: str, b: bundlemod.Bundle) -> dict[str, Any]:
         from virtbench.fleet.command import remote_command
 
+        h = self.state.hosts[n]
+        p = self.paths_for(h)
+        argv, stdout_name, _document = remote_command(self.state.command, p.run_dir,
+                                                      self.opts.output_option)
+        python = h.python or "python3"
+        timeout = int(self.opts.timeout)
+        return {
+            "python": h.python,
+            "start": scripts.start(p, python, b.hash, argv, stdout_name, timeout=timeout),
+            "bundle_local": str(b.path),
+            "bundle_remote": p.bundle_tar(b.hash),
+            "install": scripts.start(p, python, b.hash, argv, stdout_name, timeout=timeout,
+                                     install=True),
+        }
+
+    def launch(self, names: list[str]) -> list[str]:
+        """Start the command on each host: one SSH session (``vb:start``) when the host's
+        cached bundle is intact; else the bundle is copied and ``vb:install`` unpacks it and
+        starts the command."""
         plan: dict[str, dict[str, Any]] = {}
         sizes: dict[str, int] = {}
         with self.batch():
@@ -487,34 +531,22 @@ class Engine:
                 except EnvironmentUnsupported as exc:
                     self.fail(n, str(exc))
                     continue
-                p = self.paths_for(h)
-                argv, stdout_name, _document = remote_command(self.state.command, p.run_dir,
-                                                              self.opts.output_option)
-                python = h.python or "python3"
-                plan[n] = {
-                    "python": h.python,
-                    "prepare": scripts.prepare(p, python, b.hash),
-                    "bundle_local": str(b.path),
-                    "bundle_remote": p.bundle_tar(b.hash),
-                    "install": scripts.install(p, python, b.hash),
-                    "launch": scripts.launch(p, python, b.hash, argv, stdout_name),
-                    "run_dir": p.run_dir,
-                }
+                plan[n] = self._launch_plan(n, b)
                 sizes[n] = b.size
-                self.update(n, "installing", reason=None, run_dir=p.run_dir, job_id=None,
-                         job_file=None, document=None, rc=None, bundle=b.hash)
+                self.update(n, "installing", reason=None, run_dir=self.paths_for(h).run_dir,
+                            job_id=None, job_file=None, document=None, rc=None, bundle=b.hash)
 
         def live(kind: str, host: str, task: str, data: dict[str, Any]) -> None:
-            if kind == "runner_on_ok" and task == "vb:copy":
-                h = self.state.hosts.get(host)
-                if h is not None and (data.get("res") or {}).get("changed"):
-                    self.update(host, bytes_shipped=h.bytes_shipped + sizes.get(host, 0))
-            if kind == "runner_on_ok" and task == "vb:launch":
-                res = data.get("res") or {}
-                h = self.state.hosts.get(host)
-                self.update(host, "running", job_id=str(res.get("ansible_job_id") or "") or None,
-                         job_file=res.get("results_file"), launched=utc_now(),
-                         attempts=(h.attempts + 1) if h else 1, lost_polls=0, last_poll=None)
+            h = self.state.hosts.get(host)
+            res = data.get("res") or {}
+            if kind != "runner_on_ok" or h is None:
+                return
+            if task == "vb:copy" and res.get("changed"):
+                self.update(host, bytes_shipped=h.bytes_shipped + sizes.get(host, 0))
+            pid = scripts.parse_facts(str(res.get("stdout") or "")).get("launched")
+            if task in ("vb:start", "vb:install") and pid:
+                self.update(host, "running", job_id=pid[0], job_file=None, launched=utc_now(),
+                            attempts=h.attempts + 1, lost_polls=0, last_poll=None)
 
         out = self.play("launch", list(plan), plan, live=live)
         running = []
@@ -587,14 +619,26 @@ class Engine:
             self.display.tick()
 
     def poll(self, names: list[str], tolerate_lost: bool = True) -> dict[str, str]:
-        """One poll round; collects the hosts that finished. Returns each host's state.
+        """One poll round: one SSH session per host, which also collects a host whose
+        command ended (document, stderr tail, clean up). Returns each host's state.
 
         ``tolerate_lost=False`` (re-attaching): an unreachable host fails at once, and a host
-        whose command died keeps its venv, since it is started again right away."""
-        plan = {n: {"poll": scripts.poll(self.paths_for(self.state.hosts[n]))} for n in names}
+        whose command died keeps its files, since it is started again right away."""
+        from virtbench.fleet.command import remote_command
+
+        plan: dict[str, dict[str, Any]] = {}
+        for n in names:
+            h = self.state.hosts[n]
+            p = self.paths_for(h)
+            _argv, _stdout, document = remote_command(self.state.command, p.run_dir,
+                                                      self.opts.output_option)
+            clean = "" if self.opts.keep else scripts.cleanup(p, h.job_file)
+            plan[n] = {"poll": scripts.poll(p, h.python or "python3", document,
+                                            cleanup_done=clean,
+                                            cleanup_dead=clean if tolerate_lost else "")}
         out = self.play("poll", names, plan)
         states: dict[str, str] = {}
-        finished: list[str] = []
+        finished: list[tuple[str, str, dict[str, list[str]]]] = []
         with self.batch():
             for n in names:
                 h = self.state.hosts[n]
@@ -617,62 +661,38 @@ class Engine:
                 if st == "running":
                     self.update(n, last_poll=utc_now(), lost_polls=0, reason=None)
                 elif st in ("done", "dead"):
-                    finished.append(n)
+                    finished.append((n, res.stdout, facts))
                 elif st == "missing":
                     self.fail(n, "its run directory vanished from the target (rebooted? "
                               "cleaned?); `fleet resume` starts it again", job_id=None)
                 else:
                     self.fail(n, f"unexpected poll answer: {res.stdout.strip()[:200]}")
-        if finished:
-            keep = set() if tolerate_lost else {n for n in finished if states[n] == "dead"}
-            self.collect(finished, keep=keep)
+        # each collected host saved at once: its remote files are gone already
+        for n, stdout, facts in finished:
+            self._collected(n, stdout, facts)
         return states
 
-    def collect(self, names: list[str], keep: set[str] | None = None) -> dict[str, str]:
-        """Fetch the documents of finished hosts, import them, clean up (unless --keep, or
-        the host is in ``keep``)."""
-        plan: dict[str, dict[str, Any]] = {}
-        result: dict[str, str] = {}
-        with self.batch():
-            for n in names:
-                h = self.state.hosts[n]
-                p = self.paths_for(h)
-                local = self.state.host_dir(n) / "document.json"
-                local.parent.mkdir(parents=True, exist_ok=True)
-                if local.exists():
-                    local.unlink()
-                from virtbench.fleet.command import remote_command
+    def _collected(self, n: str, stdout: str, facts: dict[str, list[str]]) -> str:
+        """A finished host's poll answer: save its document, import it."""
+        import base64
+        import binascii
 
-                _argv, _stdout, document = remote_command(self.state.command, p.run_dir,
-                                                          self.opts.output_option)
-                plan[n] = {
-                    "python": h.python,
-                    "info": scripts.info(p, document),
-                    "document_remote": f"{p.run_dir}/{document}",
-                    "document_local": str(local),
-                    "cleanup": "" if self.opts.keep or n in (keep or set())
-                    else scripts.cleanup(p, h.job_file),
-                }
-                self.update(n, "fetching")
-        out = self.play("collect", list(plan), plan)
-        for n in plan:
-            results = out.get(n, {})
-            info = results.get("vb:info")
-            if info is None or info.status == "unreachable":
-                why = info.message() if info else "no answer"
-                self.fail(n, f"unreachable while collecting ({why}); `fleet resume` retries")
-                result[n] = "lost"
-                continue
-            facts = scripts.parse_facts(info.stdout)
-            rc_text = (facts.get("rc") or [""])[0]
-            rc = int(rc_text) if rc_text.lstrip("-").isdigit() else None
-            tail = scripts.after_marker(info.stdout, "vb-stderr-begin")[-2000:] or None
-            cleaned = (results.get("vb:cleanup") is not None
-                       and results["vb:cleanup"].status == "ok")
-            local = Path(plan[n]["document_local"])
-            self.update(n, rc=rc, stderr_tail=tail, finished=utc_now(), cleaned=cleaned)
-            result[n] = self._finish(n, local, rc, tail)
-        return result
+        rc_text = (facts.get("rc") or [""])[0]
+        rc = int(rc_text) if rc_text.lstrip("-").isdigit() else None
+        tail = scripts.between(stdout, "vb-stderr-begin", "vb-stderr-end").strip("\n")
+        local = self.state.host_dir(n) / "document.json"
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.unlink(missing_ok=True)
+        encoded = "".join(scripts.between(stdout, "vb-doc-begin", "vb-doc-end").split())
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            data = b""
+        if data:
+            atomic_write(local, data)
+        self.update(n, "fetching", rc=rc, stderr_tail=tail[-2000:] or None,
+                    finished=utc_now(), cleaned="cleaned" in facts)
+        return self._finish(n, local, rc, tail or None)
 
     def _finish(self, name: str, local: Path, rc: int | None, tail: str | None) -> str:
         from virtbench.fleet.results import import_document

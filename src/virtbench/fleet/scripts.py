@@ -128,62 +128,106 @@ def _tool_source() -> str:
 _TOOL = _check(_tool_source())
 
 
-def prepare(p: RemotePaths, python: str, bundle_hash: str) -> str:
-    """Make the run directory; ``vb-ready=1`` when this host's cached bundle is intact
-    (hashed on the target; a damaged one is removed)."""
+def _bundle_ready(p: RemotePaths, python: str, bundle_hash: str, install: bool) -> str:
+    """Shell lines that end the script unless this host's bundle is intact (``vb-ready=0``
+    then asks the controller to ship it): verified by its content hash, or unpacked from the
+    shipped tar (``install``) and checked before it is moved into place."""
+    mk = (f"mkdir -p {q(p.run_dir)} {q(p.bundles)} && chmod 700 {q(p.host_dir)} "
+          f"{q(p.base + '/bundles')} {q(p.bundles)} || exit 1")
+    if install:
+        tool = target_tool(python, "install", p.bundle_tar(bundle_hash),
+                           p.bundle_dir(bundle_hash), bundle_hash)
+        return f'{mk}\nout=$({tool}) || {{ echo "$out"; exit 1; }}\necho "$out"\n'
+    tool = target_tool(python, "verify", p.bundle_dir(bundle_hash), bundle_hash)
+    return (f'{mk}\nout=$({tool}) || exit 1\necho "$out"\n'
+            'case "$out" in *vb-ready=1*) ;; *) exit 0 ;; esac\n')
+
+
+def start(p: RemotePaths, python: str, bundle_hash: str, argv: list[str], stdout_name: str,
+          *, timeout: int, install: bool = False) -> str:
+    """One SSH session per host: check (or unpack) the bundle, then start the command
+    **detached** (its own session through ``setsid``, every descriptor on files, so it runs
+    on whatever happens to the SSH connection or the controller) and print
+    ``vb-launched=PID`` once its pid file is there."""
+    inner = _command(p, python, bundle_hash, argv, stdout_name, timeout)
+    detach = (f"if command -v setsid >/dev/null 2>&1; then "
+              f"setsid /bin/sh -c {q(inner)} </dev/null >/dev/null 2>&1 & "
+              f"else (trap '' HUP; exec /bin/sh -c {q(inner)}) </dev/null >/dev/null 2>&1 & fi")
     return _check(
-        f"mkdir -p {q(p.run_dir)} {q(p.bundles)} && chmod 700 {q(p.host_dir)} "
-        f"{q(p.base + '/bundles')} {q(p.bundles)} && "
-        + target_tool(python, "verify", p.bundle_dir(bundle_hash), bundle_hash)
+        _bundle_ready(p, python, bundle_hash, install)
+        + f"cd {q(p.run_dir)} || exit 1\nrm -f rc rc.tmp pid pid.tmp spid\n{detach}\n"
+        "i=0; while [ ! -s pid ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n"
+        'if [ -s pid ]; then echo "vb-launched=$(cat pid)"; '
+        "else echo 'the command did not start (no pid file after 10 s)'; exit 1; fi\n"
     )
 
 
-def install(p: RemotePaths, python: str, bundle_hash: str) -> str:
-    """Unpack the shipped bundle (checked against its hash before it is used)."""
-    return _check(target_tool(python, "install", p.bundle_tar(bundle_hash),
-                              p.bundle_dir(bundle_hash), bundle_hash))
-
-
-def launch(p: RemotePaths, python: str, bundle_hash: str, argv: list[str],
-           stdout_name: str) -> str:
-    """The detached command: records its pid, runs virtbench from the bundle (its ``lib`` on
-    ``PYTHONPATH``, no site directories, no byte code written), with the target-side data
-    and cache directories inside the host directory, records its exit status."""
+def _command(p: RemotePaths, python: str, bundle_hash: str, argv: list[str],
+             stdout_name: str, timeout: int) -> str:
+    """The detached shell: runs virtbench from the bundle (its ``lib`` on ``PYTHONPATH``, no
+    site directories, no byte code written) under ``timeout`` when the target has it, with
+    the data and cache directories inside the host directory; records its own pid (``spid``:
+    alive until the exit status is written), the command's (``pid``: the process group to
+    stop on cancel), then the exit status."""
     lib = p.bundle_dir(bundle_hash) + "/lib"
     cmd = " ".join(q(a) for a in [python, "-S", "-m", "virtbench", *argv])
     env = (f"PYTHONPATH={q(lib)} PYTHONNOUSERSITE=1 PYTHONDONTWRITEBYTECODE=1 "
            "PYTHONSAFEPATH=1 VIRTBENCH_FLEET_TARGET=1 "
            f"XDG_CACHE_HOME={q(p.host_dir + '/cache')} "
            f"XDG_DATA_HOME={q(p.run_dir + '/data')}")
-    return _check(
-        f"echo $$ > pid; {env} {cmd} > {q(stdout_name)} 2> stderr.log < /dev/null; "
-        "echo $? > rc.tmp; mv rc.tmp rc"
+    io_ = f"> {q(stdout_name)} 2> stderr.log < /dev/null"
+    return (
+        f"cd {q(p.run_dir)} || exit 1\necho $$ > spid\n"
+        f"if command -v timeout >/dev/null 2>&1; then "
+        f"{env} timeout -s TERM {int(timeout)} {cmd} {io_} &\n"
+        f"else {env} {cmd} {io_} &\nfi\n"
+        "c=$!; echo $c > pid.tmp; mv pid.tmp pid\n"
+        "wait $c; echo $? > rc.tmp; mv rc.tmp rc\n"
     )
 
 
-def poll(p: RemotePaths) -> str:
-    """``vb-state=running|done|dead|missing`` (and ``vb-rc=N`` when done): shell builtins and
-    ``cat`` only, nothing that loads the measured host."""
+def poll(p: RemotePaths, python: str, document: str, cleanup_done: str = "",
+         cleanup_dead: str = "") -> str:
+    """``vb-state=running|done|dead|missing``: while the command runs, shell builtins and
+    ``cat`` only, nothing that loads the measured host. Once it ended (``done``: ``vb-rc=N``;
+    ``dead``: no exit status), the same session collects: the document in base64 between
+    ``vb-doc-begin``/``vb-doc-end``, the last 2 KB of stderr after ``vb-stderr-begin``,
+    then the clean up given for that state (``vb-cleaned=1``)."""
+    def finish(script: str) -> str:
+        return f"{{ {script}; }} >/dev/null 2>&1; echo vb-cleaned=1; " if script else "true; "
+
+    b64 = target_tool(python, "b64", p.run_dir + "/" + document)
     return _check(
         f"cd {q(p.run_dir)} 2>/dev/null || {{ echo vb-state=missing; exit 0; }}; "
-        "if [ -f rc ]; then echo vb-state=done; echo \"vb-rc=$(cat rc)\"; "
-        "elif [ -f pid ] && [ -d \"/proc/$(cat pid)\" ]; then echo vb-state=running; "
-        "else echo vb-state=dead; fi"
-    )
-
-
-def info(p: RemotePaths, document: str) -> str:
-    return _check(
-        f"cd {q(p.run_dir)} 2>/dev/null || {{ echo vb-state=missing; exit 0; }}; "
-        "echo \"vb-rc=$(cat rc 2>/dev/null)\"; "
+        # the launching shell (spid) outlives the command until rc is written (runs that
+        # Ansible's async wrapper launched, for an older virtbench, have pid only); rc is
+        # checked again after it, in case it was written in between
+        "if [ -f rc ]; then st=done; else l=pid; if [ -f spid ]; then l=spid; fi; "
+        "if [ -f \"$l\" ] && [ -d \"/proc/$(cat \"$l\")\" ]; then "
+        "echo vb-state=running; exit 0; fi; "
+        "st=dead; if [ -f rc ]; then st=done; fi; fi; "
+        'echo "vb-state=$st"; if [ -f rc ]; then echo "vb-rc=$(cat rc)"; fi; '
         f"echo \"vb-doc=$(wc -c < {q(document)} 2>/dev/null)\"; "
-        "echo vb-stderr-begin; tail -c 2000 stderr.log 2>/dev/null; true"
+        f"echo vb-doc-begin; {b64}; echo vb-doc-end; "
+        "echo vb-stderr-begin; tail -c 2000 stderr.log 2>/dev/null; echo; echo vb-stderr-end; "
+        f'cd /; if [ "$st" = done ]; then {finish(cleanup_done)}else {finish(cleanup_dead)}fi'
     )
+
+
+def between(stdout: str, begin: str, end: str) -> str:
+    """The text between two marker lines of a snippet's output (``\r`` removed)."""
+    text = stdout.replace("\r", "")
+    i = text.find(begin + "\n")
+    if i < 0:
+        return ""
+    j = text.find("\n" + end, i + len(begin))
+    return text[i + len(begin) + 1:j if j >= 0 else len(text)]
 
 
 def cleanup(p: RemotePaths, job_file: str | None) -> str:
-    """Remove this host's directory (cache, runs) and the async job file; the bundle stays
-    (the next fleet run checks it and ships nothing)."""
+    """Remove this host's directory (cache, runs) and, for a run launched by an older
+    virtbench, Ansible's async job file; the bundle stays (the next fleet run checks it and
+    ships nothing)."""
     parts = [f"rm -rf {q(p.host_dir)}", f"rmdir {q(p.base)} 2>/dev/null"]
     if job_file:
         parts.append(f"rm -f {q(job_file)}")
@@ -191,9 +235,9 @@ def cleanup(p: RemotePaths, job_file: str | None) -> str:
 
 
 def cancel(p: RemotePaths, job_file: str | None, *, keep: bool) -> str:
-    """Stop the detached command: SIGTERM to its process group (Ansible's async wrapper made
-    it a session of its own: the wrapper, the shell, virtbench and its workloads), SIGKILL
-    after 5 s; then the clean up, unless ``keep``."""
+    """Stop the detached command: SIGTERM to the process group of the pid it recorded
+    (``timeout`` makes one of its own: it, virtbench and the workloads; without ``timeout``
+    the detached session's group), SIGKILL after 5 s; then the clean up, unless ``keep``."""
     kill = (
         f"if cd {q(p.run_dir)} 2>/dev/null && [ -f pid ] && [ ! -f rc ]; then "
         "p=$(cat pid); g=$(ps -o pgid= -p \"$p\" 2>/dev/null | tr -d ' '); "

@@ -94,6 +94,8 @@ class HostState:
     the host's cached bundle was intact."""
     ssh_seconds: float = 0.0
     """Seconds the host spent in Ansible tasks over every attempt (Ansible's durations)."""
+    ssh_fastest: float | None = None
+    """Seconds of the host's quickest successful Ansible task: how long it takes to answer."""
     slow: str | None = None
     """Why the host is named slow (its tasks took far longer than the fleet's median)."""
     updated: str = field(default_factory=utc_now)

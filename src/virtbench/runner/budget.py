@@ -47,8 +47,12 @@ PER_COPY_OVERHEAD = 0.02
 FIXED_OVERHEAD = 5.0
 """Seconds a run needs outside its passes (build check, environment record, detection,
 saving), counted in the minimum budget."""
-FINISH_RESERVE = 1.0
-"""Seconds kept free at the end for the summaries and the last save."""
+FINISH_RESERVE = 2.0
+"""Seconds kept free at the end for the summaries, the report and the interpreter's exit
+(plus twice the longest save seen during the run, for the last save)."""
+CHECKPOINT_SECONDS = 15.0
+"""Budgeted and adaptive runs save their document at most this often (and only when passes
+ran since the last save)."""
 
 
 BUDGET_SETTLE_FRACTION = 0.1

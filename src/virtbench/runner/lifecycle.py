@@ -34,40 +34,12 @@ from types import FrameType
 from typing import Literal, TypeVar
 
 from virtbench import paths
+from virtbench.procfs import boot_id, start_time
 from virtbench.results.model import ExperimentResult, Owner, RunResult, utc_now
 
 Document = RunResult | ExperimentResult
 D = TypeVar("D", RunResult, ExperimentResult)
 INTERRUPT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-
-
-BOOT_ID = "/proc/sys/kernel/random/boot_id"
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            return f.read(4096)
-    except OSError:
-        return None
-
-
-def start_time(pid: int) -> int | None:
-    """Clock ticks after boot at which ``pid`` started (``/proc/PID/stat`` field 22), or
-    ``None`` when there is no such process."""
-    stat = _read(f"/proc/{pid}/stat")
-    if stat is None:
-        return None
-    fields = stat.rpartition(")")[2].split()  # the name in (...) may hold spaces
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def boot_id() -> str | None:
-    text = _read(BOOT_ID)
-    return text.strip() if text else None
 
 
 def current_owner() -> Owner:

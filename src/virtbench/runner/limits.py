@@ -22,9 +22,9 @@ from pathlib import Path
 
 from virtbench.errors import UsageError
 
-PROCESSES_PER_COPY = 4
-"""Processes one copy may have at once: a workload and its children (``shell8`` runs
-pipelines of a few processes; ``spawn``/``execl`` a parent and a child)."""
+PROCESSES_PER_COPY = 5
+"""Processes one copy may have at once: its ``vbgate``, a workload and its children
+(``shell8`` runs pipelines of a few processes; ``spawn``/``execl`` a parent and a child)."""
 MEMORY_PER_COPY = 4 * 1024 * 1024
 """Bytes a copy costs at least: its process, page tables, kernel stacks, pipe buffers."""
 

@@ -263,7 +263,15 @@ class SuiteRunner:
         self.config = config
         self.executor = executor
         self.run = run
-        self.save = save
+        self.save_seconds = 0.0
+        """The longest save of the document so far (budgeted runs keep it free at the end)."""
+
+        def timed_save(doc: RunResult) -> None:
+            t0 = time.monotonic()
+            save(doc)
+            self.save_seconds = max(self.save_seconds, time.monotonic() - t0)
+
+        self.save = timed_save
         self.progress = progress
         self._remaining = estimate_seconds(config)
 
@@ -426,7 +434,11 @@ class _Budgeted:
         return max(time.monotonic() - self.start, self.charged)
 
     def left(self) -> float:
-        return self.total - self.spent() - alloc.FINISH_RESERVE
+        """Seconds left for passes: the budget minus what is spent, the reserve for the end
+        and twice the longest save seen (the last save is still ahead, on a disk that may be
+        busier by then)."""
+        return (self.total - self.spent() - alloc.FINISH_RESERVE
+                - 2 * self.runner.save_seconds)
 
     # ---- the schedule ------------------------------------------------------------------
     def run(self) -> None:
@@ -473,6 +485,8 @@ class _Budgeted:
 
     _current: _Unit | None = None
     interrupted = False
+    _saved_at = -math.inf
+    _saved_seq = 0
 
     def _k(self, u: _Unit) -> int:
         return sum(1 for v in self.units if v.section is u.section)
@@ -520,6 +534,13 @@ class _Budgeted:
         return True
 
     def _checkpoint(self) -> None:
+        """Save the document when passes ran since the last save and at least
+        :data:`budget.CHECKPOINT_SECONDS` have gone by: an interrupted run keeps what it
+        measured, and saves (slow on a busy disk) take little of the budget."""
+        now = time.monotonic()
+        if self.seq == self._saved_seq or now - self._saved_at < alloc.CHECKPOINT_SECONDS:
+            return
+        self._saved_at, self._saved_seq = now, self.seq
         for u in self.units:
             summarize(u.result)
         for section in self.runner.run.sections:
