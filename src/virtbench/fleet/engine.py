@@ -118,11 +118,9 @@ RESOURCE_ERRORS = (("No space left on device", "disk full"),
 """Target-side errors named first, whatever the task (copy, install, launch)."""
 
 SLOW_FACTOR = 2.0
-SLOW_MARGIN_S = 10.0
 SLOW_ANSWER_S = 1.0
-"""A host is named slow when its SSH tasks took more than SLOW_FACTOR times the fleet's
-median and SLOW_MARGIN_S seconds more, or when its quickest task took SLOW_FACTOR times the
-fleet's median quickest task and SLOW_ANSWER_S more."""
+"""A host is named slow to answer when its quickest task took more than SLOW_FACTOR times
+the fleet's median quickest task and SLOW_ANSWER_S seconds more."""
 
 
 def _resource_error(res: dict[str, Any]) -> str | None:
@@ -297,35 +295,28 @@ class Engine:
             self.state.save()
 
     def name_slow_hosts(self) -> list[str]:
-        """Hosts far slower than the fleet's median host with a fetched document (complete
-        or partial: it went through every phase), by their SSH tasks' total time or by their
-        quickest task (how long the host takes to answer at all, whatever the machine's
-        load): their ``slow`` note says so (a fetched host keeps its result; a failed one
-        its reason too)."""
-        done = [h for h in self.state.hosts.values() if h.document is not None]
-        totals = [h.ssh_seconds for h in done if h.ssh_seconds > 0]
-        quickest = [h.ssh_fastest for h in done if h.ssh_fastest is not None]
-        if len(totals) < 3:
-            return []
-        median = statistics.median(totals)
-        median_q = statistics.median(quickest) if len(quickest) >= 3 else None
+        """Hosts slow to answer: whose quickest successful SSH task (a poll: a few shell
+        builtins) took far longer than that of the fleet's median host with a fetched
+        document (complete or partial: it went through every phase). Their ``slow`` note
+        says so (a fetched host keeps its result; a failed one its reason too).
+
+        Not the total task time: after a resume, re-attached hosts only poll and collect
+        while restarted ones go through every phase, and on a loaded controller every host
+        is slow; the quickest task measures the host's own latency."""
+        done = [h for h in self.state.hosts.values()
+                if h.document is not None and h.ssh_fastest is not None]
         slow = []
         with self.lock:
             for h in self.state.hosts.values():
                 h.slow = None
-                if h.ssh_seconds > max(SLOW_FACTOR * median, median + SLOW_MARGIN_S):
-                    h.slow = (f"slow: its SSH tasks took {h.ssh_seconds:.1f} s, "
-                              f"{h.ssh_seconds / median:.1f}x the fleet median "
-                              f"({median:.1f} s)")
-                elif median_q is not None and h.ssh_fastest is not None and \
-                        h.document is not None and \
-                        h.ssh_fastest > max(SLOW_FACTOR * median_q, median_q + SLOW_ANSWER_S):
-                    # (only hosts that went through every phase: their quickest task is a
-                    # poll, as for the median; a host that failed early has no quick task)
-                    h.slow = (f"slow to answer: its quickest SSH task took "
-                              f"{h.ssh_fastest:.1f} s, the fleet median {median_q:.1f} s")
-                if h.slow:
-                    slow.append(h.name)
+            if len(done) >= 3:
+                median = statistics.median(h.ssh_fastest or 0.0 for h in done)
+                for h in done:
+                    if (h.ssh_fastest or 0.0) > max(SLOW_FACTOR * median,
+                                                    median + SLOW_ANSWER_S):
+                        h.slow = (f"slow to answer: its quickest SSH task took "
+                                  f"{h.ssh_fastest:.1f} s, the fleet median {median:.1f} s")
+                        slow.append(h.name)
             self.state.save()
         return slow
 
