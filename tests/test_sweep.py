@@ -284,3 +284,53 @@ def test_ctrl_c_while_the_marker_is_written_leaves_no_temporary_file(
     assert marker.exists()
     assert [p.name for p in running_dir().iterdir()] == [marker.name]
     marker.unlink()
+
+
+def test_a_dead_owners_journal_and_workdir_are_swept(tmp_path: Path) -> None:
+    """The journal a dead tune's marker owns is replayed even where the sweep would not look
+    for it (not the default path), and the in-process experiment's directory it lists is
+    removed: after `kill -9` of tune, nothing else knows of either."""
+    root = tmp_path / "sys"
+    (root / "vm").mkdir(parents=True)
+    (root / "vm" / "dirty_ratio").write_text("20\n")
+    settings = sysctl.plan(["vm.dirty_ratio=40"], root)
+    journal = sysctl.write_journal(settings, root, tmp_path / "elsewhere-journal.json")
+    sysctl.apply(settings)
+    work = tmp_path / "virtbench-postmark-x"
+    (work / "d").mkdir(parents=True)
+    dead = _dead_pid()
+    marker = _marker("cccccccccccc", Owner(pid=dead, workdirs=[str(work)],
+                                           journals=[str(journal)]))
+    said: list[str] = []
+    sweep(say=said.append)
+    assert (root / "vm" / "dirty_ratio").read_text().strip() == "20"
+    assert not journal.exists() and not work.exists() and not marker.exists()
+    assert said[0] == (f"a killed tune run (pid {os.getpid()}) left settings changed: "
+                       "restored vm.dirty_ratio=20")
+    assert f"(pid {dead}) was killed" in said[1] and str(work) in said[1]
+
+
+def test_tune_registers_its_journal_with_its_document(tmp_path: Path) -> None:
+    """While tune runs, its marker names its journal (what the sweep replays after kill -9);
+    once the settings are back, it no longer does."""
+    from virtbench.experiments import tune
+    from virtbench.runner.lifecycle import running_dir
+
+    root = tmp_path / "sys"
+    (root / "vm").mkdir(parents=True)
+    (root / "vm" / "dirty_ratio").write_text("20\n")
+    journal = tmp_path / "j.json"
+    seen: list[list[str]] = []
+
+    def runner(exp: tune.Experiment) -> tuple[dict[str, object], float]:
+        (m,) = running_dir().glob("*.json")
+        seen.append(json.loads(m.read_text())["owner"]["journals"])
+        return {"type": "virtbench.experiment", "id": "x", "status": "complete",
+                "summary": {"main_metric": {"name": "v", "value": 1.0 + len(seen)}}}, 0.0
+
+    params = tune.TuneParams(("vm.dirty_ratio=40",), ("io", "postmark"), rounds=1, root=root,
+                             journal=journal)
+    doc = tune.run(params, runner=runner)
+    assert seen == [[str(journal)], [str(journal)]]
+    assert doc.owner is not None and doc.owner.journals == []
+    assert not journal.exists() and list(running_dir().glob("*.json")) == []

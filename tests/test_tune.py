@@ -203,6 +203,52 @@ def test_bad_experiment_command_changes_nothing(root: Path, tmp_path: Path) -> N
     assert (root / "vm" / "dirty_ratio").read_text().strip() == "20"
 
 
+def test_experiment_runs_in_tunes_process_through_the_registry(root: Path,
+                                                               tmp_path: Path) -> None:
+    """The experiment runs inside tune's process (its documents' owner is this process),
+    with the params its spec made of the words after --, its common options applied
+    (--label), and its work directory gone afterwards; bad options are refused before any
+    setting changes."""
+    from virtbench import paths
+
+    work = tmp_path / "w"
+    work.mkdir()
+    words = ("io", "postmark", "--files", "20", "--transactions", "50", "--dir", str(work),
+             "--label", "k=v")
+    journal = tmp_path / "j.json"
+    doc = tune.run(tune.TuneParams(("vm.dirty_ratio=40",), words, rounds=1, root=root,
+                                   journal=journal))
+    assert doc.status == "complete" and [r["variant"] for r in doc.rows] == ["A", "B"]
+    assert doc.params["experiment"] == list(words)
+    for row in doc.rows:
+        (path,) = paths.results_dir().glob(f"*-{row['document']}.json")
+        inner = json.loads(path.read_text())
+        assert inner["experiment"] == "postmark" and inner["status"] == "complete"
+        assert inner["owner"]["pid"] == os.getpid()
+        assert inner["command"] == ["virtbench", *words]
+        assert inner["labels"] == {"k": "v", "condition": "solo"}
+        assert inner["params"]["files"] == 20 and inner["params"]["transactions"] == 50
+        assert row["value"] == inner["summary"]["main_metric"]["value"]
+    assert list(work.iterdir()) == [] and not journal.exists()
+    assert (root / "vm" / "dirty_ratio").read_text().strip() == "20"
+    with pytest.raises(UsageError, match=r"not a valid virtbench command: .*--repeat must be"):
+        tune.run(tune.TuneParams(("vm.dirty_ratio=40",), ("io", "postmark", "--repeat", "0"),
+                                 root=root, journal=journal))
+    assert not journal.exists()
+
+
+def test_programs_run_with_signals_unblocked() -> None:
+    """Signals are held while an experiment's program is forked (a Ctrl-C then was lost in
+    Python's at-fork hooks); the program itself must not inherit that mask, or the
+    parent-death SIGTERM and a Ctrl-C never reach it."""
+    from virtbench.experiments.common import run_program
+
+    proc = run_program(["grep", "^SigBlk", "/proc/self/status"])
+    blocked = int(proc.stdout.split()[1], 16)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        assert not blocked & (1 << (sig - 1)), proc.stdout
+
+
 def test_welch_matches_scipy() -> None:
     a, b = [10.0, 11.0, 12.5, 10.2], [12.0, 13.1, 12.4, 14.0, 13.3]
     w = welch(a, b)

@@ -112,7 +112,7 @@ def signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     """In the child, before exec: SIGTERM when virtbench dies (kill -9 included), and the
     signals virtbench held while forking unblocked (a mask survives exec). The request
     comes after the fork: if virtbench (``parent``) died in between, the kernel never sends
@@ -140,7 +140,7 @@ def run_program(argv: list[str]) -> subprocess.CompletedProcess[str]:
         with signals_deferred():
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True, errors="replace",
-                                    preexec_fn=functools.partial(_die_with_parent,
+                                    preexec_fn=functools.partial(die_with_parent,
                                                                  os.getpid()))
         out, err = proc.communicate()
     finally:

@@ -12,11 +12,9 @@ and by ``virtbench tune --restore`` after a crash.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from virtbench.errors import EnvironmentUnsupported, UsageError, VirtbenchError
 from virtbench.experiments import registry, sysctl
-from virtbench.experiments.common import save
+from virtbench.experiments.common import die_with_parent, save
 from virtbench.experiments.invoke import Invocation, invoke, prepare, saved_places
 from virtbench.experiments.metric import MainMetric, main_metric_of
 from virtbench.experiments.spec import (
@@ -138,17 +136,6 @@ def _run_in_process(inv: Invocation, words: tuple[str, ...]) -> dict[str, Any]:
     return doc
 
 
-def _child_setup(parent: int) -> None:
-    """In the child: die if tune dies (kill -9 included), so no experiment is orphaned; if
-    tune died before the request (between fork and prctl), exit at once."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(1)
-
-
 def _stop(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is not None:
         return
@@ -162,13 +149,16 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 def run_child(argv: list[str]) -> dict[str, Any]:
     """Run a virtbench child printing its document; the document. Its stderr passes through."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            text=True, errors="replace",
-                            preexec_fn=functools.partial(_child_setup, os.getpid()))
+    proc: subprocess.Popen[str] | None = None
     try:
+        with sysctl.signals_deferred():  # a signal during the fork is lost (run_program)
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                    text=True, errors="replace",
+                                    preexec_fn=functools.partial(die_with_parent, os.getpid()))
         out, _ = proc.communicate()
     finally:
-        _stop(proc)
+        if proc is not None:
+            _stop(proc)
     if proc.returncode != 0:
         raise EnvironmentUnsupported(f"the experiment failed (exit {proc.returncode}; its "
                                      "error is above): " + " ".join(argv[3:-1]))

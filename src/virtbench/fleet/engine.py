@@ -30,7 +30,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -118,11 +118,9 @@ RESOURCE_ERRORS = (("No space left on device", "disk full"),
 """Target-side errors named first, whatever the task (copy, install, launch)."""
 
 SLOW_FACTOR = 2.0
-SLOW_MARGIN_S = 10.0
 SLOW_ANSWER_S = 1.0
-"""A host is named slow when its SSH tasks took more than SLOW_FACTOR times the fleet's
-median and SLOW_MARGIN_S seconds more, or when its quickest task took SLOW_FACTOR times the
-fleet's median quickest task and SLOW_ANSWER_S more."""
+"""A host is named slow to answer when its quickest task took more than SLOW_FACTOR times
+the fleet's median quickest task and SLOW_ANSWER_S seconds more."""
 
 
 def _resource_error(res: dict[str, Any]) -> str | None:
@@ -136,6 +134,26 @@ def _resource_error(res: dict[str, Any]) -> str | None:
                 if needle in line:
                     return f"{what} on the target: {line.strip()[:240]}"
     return None
+
+
+@dataclass
+class _Timings:
+    """Per host, from Ansible's per-task durations during one playbook run."""
+
+    busy: dict[str, float]
+    """Seconds each host spent in its tasks."""
+    fastest: dict[str, float] = field(default_factory=dict)
+    """Each host's quickest successful task: how long it takes to answer at all."""
+
+    def add(self, kind: str, host: str, duration: Any) -> None:
+        # a host that did not answer is not slow: an unreachable task's duration is SSH's
+        # timeout (a dying host's lost polls would name it slow too)
+        if not isinstance(duration, (int, float)) or host not in self.busy or \
+                kind == "runner_on_unreachable":
+            return
+        self.busy[host] += float(duration)
+        if kind == "runner_on_ok":
+            self.fastest[host] = min(self.fastest.get(host, float(duration)), float(duration))
 
 
 Outcomes = dict[str, dict[str, TaskResult]]
@@ -205,10 +223,7 @@ class Engine:
         outcomes: Outcomes = {}
         if not hosts:
             return outcomes
-        busy = dict.fromkeys(hosts, 0.0)
-        """Seconds each host spent in its tasks (Ansible's per-task durations)."""
-        fastest: dict[str, float] = {}
-        """Each host's quickest successful task: how long it takes to answer at all."""
+        timings = _Timings(dict.fromkeys(hosts, 0.0))
 
         def handler(ev: dict[str, Any]) -> bool:
             kind = ev.get("event", "")
@@ -218,14 +233,7 @@ class Engine:
             if kind in RESULT_EVENTS and host:
                 outcomes.setdefault(host, {})[task] = TaskResult(
                     RESULT_EVENTS[kind], data.get("res") or {})
-                dur = data.get("duration")
-                # a host that did not answer is not slow: an unreachable task's duration is
-                # SSH's timeout (a dying host's lost polls would name it slow too)
-                if isinstance(dur, (int, float)) and host in busy and \
-                        kind != "runner_on_unreachable":
-                    busy[host] += float(dur)
-                    if kind == "runner_on_ok":
-                        fastest[host] = min(fastest.get(host, float(dur)), float(dur))
+                timings.add(kind, host, data.get("duration"))
             if live is not None and host:
                 try:
                     live(kind, host, task, data)
@@ -273,17 +281,21 @@ class Engine:
             thread.join()
             raise Interrupted() from None
         finally:
-            self._add_busy(busy, fastest)
+            self._add_busy(timings.busy, timings.fastest)
         if runner.status in ("failed", "error") and not outcomes:
-            stdout = ""
-            with contextlib.suppress(OSError):
-                stdout = Path(runner.config.artifact_dir, "stdout").read_text(errors="replace")
-            errs = [ln.strip() for ln in stdout.splitlines() if "ERROR" in ln]
-            raise EnvironmentUnsupported(
-                f"ansible-playbook {playbook} failed: "
-                + (errs[0] if errs else f"status {runner.status} (see {self.private_dir})")
-            )
+            self._playbook_failed(playbook, runner)
         return outcomes
+
+    def _playbook_failed(self, playbook: str, runner: Any) -> None:
+        """ansible-playbook failed before any host had a result: its first ERROR line."""
+        stdout = ""
+        with contextlib.suppress(OSError):
+            stdout = Path(runner.config.artifact_dir, "stdout").read_text(errors="replace")
+        errs = [ln.strip() for ln in stdout.splitlines() if "ERROR" in ln]
+        raise EnvironmentUnsupported(
+            f"ansible-playbook {playbook} failed: "
+            + (errs[0] if errs else f"status {runner.status} (see {self.private_dir})")
+        )
 
     def _add_busy(self, busy: dict[str, float], fastest: dict[str, float]) -> None:
         """Add each host's task seconds to its state (one save for the whole play)."""
@@ -297,35 +309,28 @@ class Engine:
             self.state.save()
 
     def name_slow_hosts(self) -> list[str]:
-        """Hosts far slower than the fleet's median host with a fetched document (complete
-        or partial: it went through every phase), by their SSH tasks' total time or by their
-        quickest task (how long the host takes to answer at all, whatever the machine's
-        load): their ``slow`` note says so (a fetched host keeps its result; a failed one
-        its reason too)."""
-        done = [h for h in self.state.hosts.values() if h.document is not None]
-        totals = [h.ssh_seconds for h in done if h.ssh_seconds > 0]
-        quickest = [h.ssh_fastest for h in done if h.ssh_fastest is not None]
-        if len(totals) < 3:
-            return []
-        median = statistics.median(totals)
-        median_q = statistics.median(quickest) if len(quickest) >= 3 else None
+        """Hosts slow to answer: whose quickest successful SSH task (a poll: a few shell
+        builtins) took far longer than that of the fleet's median host with a fetched
+        document (complete or partial: it went through every phase). Their ``slow`` note
+        says so (a fetched host keeps its result; a failed one its reason too).
+
+        Not the total task time: after a resume, re-attached hosts only poll and collect
+        while restarted ones go through every phase, and on a loaded controller every host
+        is slow; the quickest task measures the host's own latency."""
+        done = [h for h in self.state.hosts.values()
+                if h.document is not None and h.ssh_fastest is not None]
         slow = []
         with self.lock:
             for h in self.state.hosts.values():
                 h.slow = None
-                if h.ssh_seconds > max(SLOW_FACTOR * median, median + SLOW_MARGIN_S):
-                    h.slow = (f"slow: its SSH tasks took {h.ssh_seconds:.1f} s, "
-                              f"{h.ssh_seconds / median:.1f}x the fleet median "
-                              f"({median:.1f} s)")
-                elif median_q is not None and h.ssh_fastest is not None and \
-                        h.document is not None and \
-                        h.ssh_fastest > max(SLOW_FACTOR * median_q, median_q + SLOW_ANSWER_S):
-                    # (only hosts that went through every phase: their quickest task is a
-                    # poll, as for the median; a host that failed early has no quick task)
-                    h.slow = (f"slow to answer: its quickest SSH task took "
-                              f"{h.ssh_fastest:.1f} s, the fleet median {median_q:.1f} s")
-                if h.slow:
-                    slow.append(h.name)
+            if len(done) >= 3:
+                median = statistics.median(h.ssh_fastest or 0.0 for h in done)
+                for h in done:
+                    if (h.ssh_fastest or 0.0) > max(SLOW_FACTOR * median,
+                                                    median + SLOW_ANSWER_S):
+                        h.slow = (f"slow to answer: its quickest SSH task took "
+                                  f"{h.ssh_fastest:.1f} s, the fleet median {median:.1f} s")
+                        slow.append(h.name)
             self.state.save()
         return slow
 
