@@ -195,15 +195,7 @@ class LocalFleet:
         self._install_key()
         if os.getuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        lines = []
-        for h in self.hosts:
-            hk = h.dir / "ssh_host_ed25519_key"
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(hk)],
-                           check=True)
-            pub = (h.dir / "ssh_host_ed25519_key.pub").read_text().split()
-            lines.append(f"{self._known_name(h)} {pub[0]} {pub[1]}")
-            (h.dir / "sshd_config").write_text(self._sshd_config(h, hk))
-        self.known_hosts.write_text("\n".join(lines) + "\n")
+        self._host_keys()
         for h in self.hosts:
             if h.reachable:
                 self._start_sshd(h)
@@ -242,6 +234,18 @@ class LocalFleet:
         auth.write_text(self.key.with_suffix(".pub").read_text())
         os.chmod(auth, 0o644)
         self._authorized_keys = auth
+
+    def _host_keys(self) -> None:
+        """A host key and an sshd configuration per host, and the controller's known_hosts."""
+        lines = []
+        for h in self.hosts:
+            hk = h.dir / "ssh_host_ed25519_key"
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(hk)],
+                           check=True)
+            pub = (h.dir / "ssh_host_ed25519_key.pub").read_text().split()
+            lines.append(f"{self._known_name(h)} {pub[0]} {pub[1]}")
+            (h.dir / "sshd_config").write_text(self._sshd_config(h, hk))
+        self.known_hosts.write_text("\n".join(lines) + "\n")
 
     def _sshd_config(self, h: TestHost, hostkey: Path) -> str:
         return "\n".join([
@@ -691,15 +695,7 @@ class NamespaceFleet(LocalFleet):
         os.chmod(self.root_mount, 0o755)
         self._network()
         self._trees()
-        lines = []
-        for h in self.hosts:
-            hk = h.dir / "ssh_host_ed25519_key"
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(hk)],
-                           check=True)
-            pub = (h.dir / "ssh_host_ed25519_key.pub").read_text().split()
-            lines.append(f"{self._known_name(h)} {pub[0]} {pub[1]}")
-            (h.dir / "sshd_config").write_text(self._sshd_config(h, hk))
-        self.known_hosts.write_text("\n".join(lines) + "\n")
+        self._host_keys()
         for h in self.hosts:
             if h.fault != "dead":
                 self._start_sshd(h)
