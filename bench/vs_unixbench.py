@@ -87,18 +87,9 @@ def run_virtbench(
     test: str, copies: int, data_dir: Path, precision: str | None
 ) -> tuple[float | None, float, dict[str, Any] | None]:
     """One ``virtbench run test -c N``: (score or None, wall seconds, result document)."""
-    cmd = [sys.executable, "-m", "virtbench", "run", test, "-c", str(copies), "--json"]
-    if precision:
-        cmd += ["--precision", precision]
-    env = dict(os.environ, XDG_DATA_HOME=str(data_dir), PYTHONPATH=str(ROOT / "src"))
-    env.pop("VIRTBENCH_DB", None)
-    t0 = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-    wall = time.monotonic() - t0
-    try:
-        doc = RunResult.model_validate_json(proc.stdout)
-    except ValueError:
-        sys.stderr.write(proc.stderr[-500:])
+    args = [test, "-c", str(copies)] + (["--precision", precision] if precision else [])
+    doc, wall = _virtbench_run(args, data_dir)
+    if doc is None:
         return None, wall, None
     for section in doc.sections:
         for t in section.tests:
@@ -126,10 +117,14 @@ def run_unixbench_all(ub_dir: Path, tests: list[str], copies: list[int]
 def run_virtbench_all(tests: list[str], copies: list[int], data_dir: Path,
                       budget: str | None) -> tuple[RunResult | None, float]:
     """One ``virtbench run tests -c N ... [--budget D] --json``: (document, wall seconds)."""
-    cmd = [sys.executable, "-m", "virtbench", "run", *tests, "--json", "-q"]
-    cmd += [a for c in copies for a in ("-c", str(c))]
-    if budget:
-        cmd += ["--budget", budget]
+    args = [*tests, "-q"] + [a for c in copies for a in ("-c", str(c))]
+    return _virtbench_run(args + (["--budget", budget] if budget else []), data_dir)
+
+
+def _virtbench_run(args: list[str], data_dir: Path) -> tuple[RunResult | None, float]:
+    """``virtbench run ARGS --json`` with its own data directory and no shared database:
+    (document or None, wall seconds)."""
+    cmd = [sys.executable, "-m", "virtbench", "run", *args, "--json"]
     env = dict(os.environ, XDG_DATA_HOME=str(data_dir), PYTHONPATH=str(ROOT / "src"))
     env.pop("VIRTBENCH_DB", None)
     t0 = time.monotonic()
