@@ -193,11 +193,17 @@ def test_real_quota_throttles_and_accounts() -> None:
     assert not any(d.exists() for d in dirs)
     assert not any(p.exists() for p in s.parents)
     # Accounting, whatever the load: the group's usage is the loop's CPU time (plus the
-    # interpreter's exit), never more than the cap allows, and the user/system split adds up.
+    # interpreter's exit), never more than the cap allows.
     assert capped_cpu - 0.002 <= st.usage_s <= quota * wall * 1.3 + 0.02
-    assert st.user_s + st.system_s == pytest.approx(st.usage_s, abs=0.1)
     assert st.throttled_s is not None and 0 < st.throttled_s <= wall
     assert st.nr_throttled is not None and st.nr_periods is not None
+    # The user/system split is sampled at timer ticks, not clocked: a 1 ms burst per period is
+    # charged a whole tick whenever a tick lands in it, and the burst starts right at the
+    # period timer, so the sum can exceed the usage several times (CI saw 0.164 s against
+    # 0.044 s). It cannot exceed one tick per period on top of the usage (a burst shorter
+    # than a tick spans at most one tick; 10 ms is the coarsest tick, HZ=100).
+    assert st.user_s >= 0 and st.system_s >= 0
+    assert st.user_s + st.system_s <= st.usage_s + (st.nr_periods + 1) * 0.010 + 0.02, st
     share = free_cpu / free_wall
     if share < 2 * quota:
         pytest.skip(f"machine too busy to judge a {quota} CPU cap: uncapped, a busy loop got "
