@@ -30,6 +30,9 @@ hosts). Run from the project root as root (containers, cgroups, the fleet's test
     nice -n 10 .venv/bin/python bench/kill_points.py [--trials N] [--jobs N] [--only NAME,...]
         [--vm] [--fleet] [--until HH:MM] [--log FILE]
 
+INT and KILL count trials where the signal reached a running command; a command that had
+already ended at its moment (the window was measured under another load) is not a kill: it is
+counted under ``ended``, the window is narrowed to that run's duration and the trial drawn again.
 ``--until`` stops starting trials at that UTC time (the table then says how many ran);
 ``--report LOG...`` prints the table of earlier ``--log`` files.
 The figures in docs/reliability.md come from this script (with the command lines shown there).
@@ -78,13 +81,18 @@ class Command:
 @dataclass
 class Tally:
     full: float = 0.0
-    trials: dict[str, int] = field(default_factory=dict)
+    trials: dict[str, int] = field(default_factory=dict)  # signal sent while it ran
+    ended_first: int = 0  # the command had ended before its moment: not a kill, retried
     exits: dict[str, int] = field(default_factory=dict)
     left: dict[str, int] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
 
-    def add(self, sig: str, exit_: str, left: dict[str, int], note: str) -> None:
-        self.trials[sig] = self.trials.get(sig, 0) + 1
+    def add(self, sig: str, exit_: str, left: dict[str, int], note: str,
+            sent: bool = True) -> None:
+        if sent:
+            self.trials[sig] = self.trials.get(sig, 0) + 1
+        else:
+            self.ended_first += 1
         self.exits[exit_] = self.exits.get(exit_, 0) + 1
         for k, v in left.items():
             self.left[k] = self.left.get(k, 0) + v
@@ -333,17 +341,23 @@ def _virtbench(trial: Path, *args: str) -> None:
 
 
 def trial(cmd: Command, sig: int, delay: float, base: Path,
-          real_sysctls: bool) -> tuple[str, dict[str, int], str]:
+          real_sysctls: bool) -> tuple[str, dict[str, int], str, float | None]:
+    """(exit, what is left, a note, the command's own duration if it ended before its
+    moment: then no signal was sent)."""
     t = Path(tempfile.mkdtemp(prefix="kp-", dir=base))
     if cmd.setup is not None:
         cmd.setup(t)
     before = _sysctls(t, real_sysctls) if cmd.name == "tune" else {}
     proc = _start(cmd, t)
+    started = time.monotonic()
     seen: set[int] = {proc.pid}
     time.sleep(delay)
+    ended: float | None = None
     if proc.poll() is None:
         seen |= set(_processes(proc.pid, t))
         proc.send_signal(sig)
+    else:
+        ended = time.monotonic() - started  # at most this long: it ended while we slept
     exit_ = _wait(proc, 300)
     time.sleep(0.2)  # children that die with their parent (PDEATHSIG) get a moment
     _virtbench(t, "runs")
@@ -387,7 +401,7 @@ def trial(cmd: Command, sig: int, delay: float, base: Path,
         if old is not None and not k.startswith("real "):
             (t / "sys" / Path(*k.split("."))).write_text(old + "\n")
     shutil.rmtree(t, ignore_errors=True)
-    return exit_, left, note
+    return exit_, left, note, ended
 
 
 def _cleanup(pid: int, t: Path, left: dict[int, str], fleet: bool = False) -> None:
@@ -433,6 +447,7 @@ class Campaign:
     def __init__(self, cmds: list[Command], n: int, base: Path, opts: argparse.Namespace,
                  until: float | None, log: Path | None) -> None:
         self.base = base
+        self.n = n
         self.opts = opts
         self.until = until
         self.log = log
@@ -500,14 +515,24 @@ class Campaign:
                 self.tally[name].full = full
             print(f"  {name}: complete run {full:.1f} s", file=sys.stderr, flush=True)
         delay = random.uniform(0, self.full[name])
-        exit_, left, note = trial(it.cmd, it.sig, delay, self.base, self.opts.real_sysctls)
+        exit_, left, note, ended = trial(it.cmd, it.sig, delay, self.base,
+                                         self.opts.real_sysctls)
         sig = signal.Signals(it.sig).name
         with self.lock:
-            self.tally[name].add(sig, exit_, left, note)
+            self.tally[name].add(sig, exit_, left, note, sent=ended is None)
+            if ended is not None:
+                # The complete run that set the window was slower than this one (the load
+                # changed): narrow the window to what this run took and draw again, so that
+                # every counted trial is a kill. Bounded, so a command that always ends at
+                # once cannot loop.
+                self.full[name] = min(self.full[name], ended * 0.9)
+                self.tally[name].full = self.full[name]
+                if self.tally[name].ended_first <= 2 * self.n:
+                    self.items.append(it)
             if self.log is not None:
                 with self.log.open("a") as f:
                     f.write(json.dumps({"command": name, "signal": sig, "delay": delay,
-                                        "exit": exit_, "left": left,
+                                        "exit": exit_, "left": left, "sent": ended is None,
                                         "at": dt.datetime.now(dt.UTC).isoformat()}) + "\n")
 
 
@@ -531,17 +556,19 @@ def _until(text: str) -> float | None:
 
 
 def print_table(c: Campaign, cmds: list[Command]) -> None:
-    print(f"{'command':<22} {'full s':>6} {'INT':>4} {'KILL':>4}  "
+    print(f"{'command':<22} {'full s':>6} {'INT':>4} {'KILL':>4} {'ended':>5}  "
           f"{'left after the next command':<44}  exits")
     for cmd in cmds:
         if cmd.name in c.skipped:
-            print(f"{cmd.name:<22} {'-':>6} {'-':>4} {'-':>4}  skipped: {c.skipped[cmd.name]}")
+            print(f"{cmd.name:<22} {'-':>6} {'-':>4} {'-':>4} {'-':>5}  "
+                  f"skipped: {c.skipped[cmd.name]}")
             continue
         tl = c.tally[cmd.name]
         left = ", ".join(f"{k} {v}" for k, v in tl.left.items() if v) or "nothing"
         exits = ", ".join(f"{k}: {v}" for k, v in sorted(tl.exits.items()))
         print(f"{cmd.name:<22} {tl.full:>6.1f} {tl.trials.get('SIGINT', 0):>4} "
-              f"{tl.trials.get('SIGKILL', 0):>4}  {left:<44}  {exits}", flush=True)
+              f"{tl.trials.get('SIGKILL', 0):>4} {tl.ended_first:>5}  {left:<44}  {exits}",
+              flush=True)
 
 
 @contextlib.contextmanager
@@ -569,15 +596,17 @@ def report(logs: list[Path]) -> int:
         for line in log.read_text().splitlines():
             d = json.loads(line)
             tl = tallies.setdefault(d["command"], Tally())
-            tl.add(d["signal"], d["exit"], d["left"], "")
+            # Logs before "sent" was recorded: an "ok" exit means the command had ended first.
+            tl.add(d["signal"], d["exit"], d["left"], "", sent=d.get("sent", d["exit"] != "ok"))
     order = [c.name for c in commands(False)]
-    print(f"{'command':<22} {'INT':>4} {'KILL':>4}  {'left after the next command':<30}  exits")
+    print(f"{'command':<22} {'INT':>4} {'KILL':>4} {'ended':>5}  "
+          f"{'left after the next command':<30}  exits")
     for name in sorted(tallies, key=lambda n: order.index(n) if n in order else 99):
         tl = tallies[name]
         left = ", ".join(f"{k} {v}" for k, v in tl.left.items() if v) or "nothing"
         exits = ", ".join(f"{k}: {v}" for k, v in sorted(tl.exits.items()))
-        print(f"{name:<22} {tl.trials.get('SIGINT', 0):>4} {tl.trials.get('SIGKILL', 0):>4}  "
-              f"{left:<30}  {exits}")
+        print(f"{name:<22} {tl.trials.get('SIGINT', 0):>4} {tl.trials.get('SIGKILL', 0):>4} "
+              f"{tl.ended_first:>5}  {left:<30}  {exits}")
     return 0
 
 
