@@ -12,9 +12,7 @@ and by ``virtbench tune --restore`` after a crash.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
-import os
 import subprocess
 import sys
 import time
@@ -23,9 +21,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from virtbench import childproc
 from virtbench.errors import EnvironmentUnsupported, UsageError, VirtbenchError
 from virtbench.experiments import registry, sysctl
-from virtbench.experiments.common import die_with_parent, save
+from virtbench.experiments.common import save
 from virtbench.experiments.invoke import Invocation, invoke, prepare, saved_places
 from virtbench.experiments.metric import MainMetric, main_metric_of
 from virtbench.experiments.spec import (
@@ -151,10 +150,9 @@ def run_child(argv: list[str]) -> dict[str, Any]:
     """Run a virtbench child printing its document; the document. Its stderr passes through."""
     proc: subprocess.Popen[str] | None = None
     try:
-        with sysctl.signals_deferred():  # a signal during the fork is lost (run_program)
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                    text=True, errors="replace",
-                                    preexec_fn=functools.partial(die_with_parent, os.getpid()))
+        # SIGTERM if this virtbench dies; no Python runs between fork and exec (childproc)
+        proc = childproc.popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                               text=True, errors="replace")
         out, _ = proc.communicate()
     finally:
         if proc is not None:
