@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -111,6 +112,22 @@ def test_a_program_whose_virtbench_is_already_gone_does_not_run(tmp_path: Path) 
     assert done.returncode == 127 and "cannot execute" in done.stderr
     assert subprocess.run([str(exe), "x", "15", "true"], capture_output=True,
                           check=False).returncode == 2
+
+
+def test_helper_threads_leave_ctrl_c_to_the_main_thread() -> None:
+    masks: list[int] = []
+
+    def blocked() -> None:
+        status = Path(f"/proc/self/task/{threading.get_native_id()}/status").read_text()
+        masks.append(int(next(ln for ln in status.splitlines()
+                              if ln.startswith("SigBlk:")).split()[1], 16))
+
+    thread = threading.Thread(target=blocked)
+    childproc.start_thread(thread)
+    thread.join()
+    held = sum(1 << (int(sig) - 1) for sig in childproc.HELD)
+    assert masks[0] & held == held
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) & childproc.HELD == set()
 
 
 def test_preexec_fn_is_refused() -> None:

@@ -20,6 +20,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,16 @@ def signals_deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def start_thread(thread: threading.Thread) -> None:
+    """Start a helper thread that never takes SIGINT/SIGTERM/SIGHUP (it inherits the mask
+    they are held with while it starts): the kernel gives a process's signal to any thread
+    that does not block it, and taken by a helper, a Ctrl-C neither wakes the main thread
+    from a blocking wait (delayed until it wakes) nor respects the main thread's deferral.
+    Threads of a pool: submit the work inside :func:`signals_deferred`."""
+    with signals_deferred():
+        thread.start()
 
 
 def wrapper() -> Path | None:

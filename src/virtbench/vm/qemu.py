@@ -117,7 +117,7 @@ class SerialReader:
         self._ctl.connect(str(ctl_path))
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=f"serial-{name}", daemon=True)
-        self._thread.start()
+        childproc.start_thread(self._thread)  # a Ctrl-C always goes to the main thread
 
     def _loop(self) -> None:
         pending = b""
