@@ -11,7 +11,15 @@ import argparse
 import sys
 
 from virtbench.report.text import render
-from virtbench.runner.invoke import Progress, add_options, finish, invoke, prepare, process_started
+from virtbench.runner.invoke import (
+    Progress,
+    SuiteInterrupted,
+    add_options,
+    finish,
+    invoke,
+    prepare,
+    process_started,
+)
 
 NAME = "run"
 HELP = "run the UnixBench-compatible suite (default: the 12 index tests)"
@@ -59,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     inv = prepare(args)  # nothing is made before the options are checked
     try:
         doc = invoke(inv, progress, ["virtbench", *sys.argv[1:]], budget_start)
-    except KeyboardInterrupt:
+    except SuiteInterrupted:  # said with where the partial document is
         return 130
     sys.stdout.write(doc.to_json() if args.json else render(doc))
     return finish(doc, progress)

@@ -185,12 +185,17 @@ def busy_warning(load: list[float] | None, cpus: int) -> str | None:
             f"{cpus} CPUs): scores will be low; stop other work and run again to compare")
 
 
+class SuiteInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM while the suite ran: its partial document is saved and said (a
+    ``KeyboardInterrupt`` before it started, while building, is not this)."""
+
+
 def invoke(inv: SuiteInvocation, progress: Progress, command: list[str],
            budget_start: float | None = None) -> RunResult:
     """Build, record the environment, run the suite; the document once it ends (saved after
     every test). ``budget_start``: ``time.monotonic()`` when the budget started (default:
-    now). Ctrl-C or SIGTERM: the partial document is saved, said, and ``KeyboardInterrupt``
-    raised again."""
+    now). Ctrl-C or SIGTERM while the suite runs: the partial document is saved and said,
+    then :class:`SuiteInterrupted` is raised."""
     from virtbench.store import master_path, save_and_record
 
     config = replace(inv.config, budget_start=budget_start if budget_start is not None
@@ -214,7 +219,7 @@ def invoke(inv: SuiteInvocation, progress: Progress, command: list[str],
     except KeyboardInterrupt:
         progress.done()
         progress.message(f"interrupted: partial result saved ({master_path(run_doc)})")
-        raise
+        raise SuiteInterrupted from None
     progress.done()
     return run_doc
 
