@@ -244,6 +244,8 @@ OVERVIEW = """virtbench {version}: measure and explain what virtualization costs
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:  # Ctrl-C while the command modules are imported is one line too, not a traceback
+        if signal.getsignal(signal.SIGINT) is signal.SIG_DFL:  # set by virtbench._entry
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         from virtbench.cli._interrupt import Redeliver
 
         with Redeliver():  # nor lost in a finalizer or callback (cli/_interrupt.py)
