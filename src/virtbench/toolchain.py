@@ -30,6 +30,7 @@ import platform
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -38,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from virtbench import childproc, paths
+from virtbench import paths
 from virtbench.errors import EnvironmentUnsupported
 
 NO_CC_MESSAGE = "no C compiler found ({cc}): install it with `apt-get install gcc`"
@@ -386,8 +387,14 @@ def _build_into(
         errors = [_compile(cc, flags, p, out_dir) for p in programs]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            with childproc.signals_deferred():  # workers block Ctrl-C: it goes to this thread
+            # Workers inherit a mask that blocks Ctrl-C, so it reaches this thread (as
+            # childproc.start_thread does; that module is a layer above).
+            held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+            try:
                 results = pool.map(lambda p: _compile(cc, flags, p, out_dir), programs)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
             errors = list(results)
     for prog, error in zip(programs, errors, strict=True):
         if error is not None:
