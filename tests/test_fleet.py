@@ -116,8 +116,8 @@ def test_snippets_carry_no_jinja_markers_and_quote_paths() -> None:
               scripts.cleanup(p, "/h/.ansible_async/1.2"),
               scripts.start(p, "/usr/bin/python3", "k", ["run", "--quick"], "stdout.log",
                             timeout=60),
-              scripts.start(p, "/usr/bin/python3", "k", ["detect"], "document.json",
-                            timeout=60, install=True)):
+              scripts.ship(p, "/usr/bin/python3", "k", ["detect"], "document.json",
+                           timeout=60)):
         assert "{{" not in s and "{%" not in s
         assert "'/h/x y/h1" in s or "'/h/x y/h1/run-1'" in s or "'/h/x y/bundles/h1" in s
     assert p.bundle_dir("k") == "/h/x y/bundles/h1/k"  # outside the host directory: kept

@@ -514,18 +514,17 @@ class Engine:
         python = h.python or "python3"
         timeout = int(self.opts.timeout)
         return {
-            "python": h.python,
             "start": scripts.start(p, python, b.hash, argv, stdout_name, timeout=timeout),
-            "bundle_local": str(b.path),
-            "bundle_remote": p.bundle_tar(b.hash),
-            "install": scripts.start(p, python, b.hash, argv, stdout_name, timeout=timeout,
-                                     install=True),
+            "bundle_local": shlex.quote(str(b.path)),
+            "ship": scripts.ship(p, python, b.hash, argv, stdout_name, timeout=timeout),
         }
 
     def launch(self, names: list[str]) -> list[str]:
         """Start the command on each host: one SSH session (``vb:start``) when the host's
-        cached bundle is intact; else the bundle is copied and ``vb:install`` unpacks it and
-        starts the command."""
+        cached bundle is intact; the hosts without it then get it from a second playbook,
+        whose ``vb:ship`` copies it, unpacks it and starts the command (in a playbook of its
+        own rather than as skipped tasks: a skipped task costs the controller almost as much
+        as a run one, for every host)."""
         plan: dict[str, dict[str, Any]] = {}
         sizes: dict[str, int] = {}
         with self.batch():
@@ -544,16 +543,24 @@ class Engine:
         def live(kind: str, host: str, task: str, data: dict[str, Any]) -> None:
             h = self.state.hosts.get(host)
             res = data.get("res") or {}
-            if kind != "runner_on_ok" or h is None:
+            if h is None or kind not in ("runner_on_ok", "runner_on_failed"):
                 return
-            if task == "vb:copy" and res.get("changed"):
-                self.update(host, bytes_shipped=h.bytes_shipped + sizes.get(host, 0))
             pid = scripts.parse_facts(str(res.get("stdout") or "")).get("launched")
-            if task in ("vb:start", "vb:install") and pid:
+            # the script ran (it has an exit status): its tar had been copied
+            shipped = sizes.get(host, 0) if task == "vb:ship" and "rc" in res else 0
+            if kind == "runner_on_ok" and task in ("vb:start", "vb:ship") and pid:
                 self.update(host, "running", job_id=pid[0], job_file=None, launched=utc_now(),
-                            attempts=h.attempts + 1, lost_polls=0, last_poll=None)
+                            attempts=h.attempts + 1, lost_polls=0, last_poll=None,
+                            bytes_shipped=h.bytes_shipped + shipped)
+            elif shipped:
+                self.update(host, bytes_shipped=h.bytes_shipped + shipped)
 
         out = self.play("launch", list(plan), plan, live=live)
+        ship = [n for n in plan if self.state.hosts[n].status != "running"
+                and (r := out.get(n, {}).get("vb:start")) is not None and r.status == "ok"
+                and "vb-ready=0" in r.stdout]
+        for n, tasks in self.play("ship", ship, {n: plan[n] for n in ship}, live=live).items():
+            out.setdefault(n, {}).update(tasks)
         running = []
         failed_reachable = []
         for n in plan:
