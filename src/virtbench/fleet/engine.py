@@ -421,19 +421,19 @@ class Engine:
         pythons = []
         for line in facts.get("python", []):
             path, _, rest = line.partition(" ")
-            ver, _, venv = rest.partition(" ")
+            ver = rest.partition(" ")[0]
             try:
                 major, minor = (int(x) for x in ver.split(".")[:2])
             except ValueError:
                 continue
-            pythons.append((path, ver, (major, minor), venv.strip() == "1"))
+            pythons.append((path, ver, (major, minor)))
         good = [p for p in pythons if p[2] >= (3, 11)]
         cc = (facts.get("cc") or [""])[0]
         cc_ok = "cc-works" in facts
         home = (facts.get("home") or [""])[0]
         uid = (facts.get("uid") or [""])[0]
         fields: dict[str, Any] = {"machine": machine, "compiler": cc.partition(" ")[2] or None}
-        if good:  # the bundle needs no venv module: the first Python >= 3.11
+        if good:  # the first Python >= 3.11
             fields["python"] = good[0][0]
             fields["python_version"] = good[0][1]
         fields["platform"] = libc or None

@@ -11,15 +11,7 @@ from dataclasses import dataclass
 
 q = shlex.quote
 
-_PY_PROBE = (
-    "import sys\n"
-    "try:\n"
-    "    import venv\n"
-    "    v = 1\n"
-    "except ImportError:\n"
-    "    v = 0\n"
-    "print('%d.%d.%d %d' % (sys.version_info[0], sys.version_info[1], sys.version_info[2], v))"
-)
+_PY_PROBE = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
 
 
 def _check(script: str) -> str:
@@ -30,9 +22,8 @@ def _check(script: str) -> str:
 
 
 def preflight(interpreter: str | None = None) -> str:
-    """Print ``vb-key=value`` facts: user, home, machine, libc, every Python with its version
-    and whether it can make venvs, the C compiler and whether it compiles, the package
-    manager."""
+    """Print ``vb-key=value`` facts: user, home, machine, libc, every Python with its
+    version, the C compiler and whether it compiles, the package manager."""
     candidates = " ".join(q(p) for p in ([interpreter] if interpreter else []))
     return _check(f"""
 echo "vb-uid=$(id -u)"
@@ -71,11 +62,13 @@ _IS_311 = "-c 'import sys; sys.exit(sys.version_info < (3, 11))'"
 
 
 def install_deps(pkg: str) -> str | None:
-    """Install Python >= 3.11 with venv and a C compiler with ``pkg`` (None: unsupported)."""
+    """Install Python >= 3.11 and a C compiler with ``pkg`` (None: unsupported). No venv
+    module (Debian's python3-venv): the target bundle runs on ``PYTHONPATH``, without a venv
+    or pip."""
     newer = f"python3 {_IS_311}"
     if pkg == "apt-get":
         return ("export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && "
-                "apt-get install -y -qq --no-install-recommends python3 python3-venv gcc "
+                "apt-get install -y -qq --no-install-recommends python3 gcc "
                 "libc6-dev >/dev/null")
     if pkg in ("dnf", "yum"):
         return (f"{pkg} install -y -q python3 gcc >/dev/null && ({newer} || "
