@@ -10,7 +10,8 @@ on start cleans what a killed run left), then count what is left:
   environment (``VIRTBENCH_KILLPOINTS_TRIAL``, inherited by every descendant, also those
   that start a session of their own), or naming the trial's directory on their command line;
   QEMU processes among them are counted apart;
-* entries in the trial's temp directory (work directories, build temp files, QEMU files);
+* entries in the trial's temp directory (work directories, build temp files, QEMU files),
+  and temporary files of interrupted writes (``.*.tmp``) anywhere in its data directory;
 * cgroups ``virtbench.<pid>.*`` of any process of the trial (seen just before the signal);
 * sysctls: the ones the trial's ``tune`` sets, against their values recorded before the
   trial (tune runs on a private copy, ``--sysctl-root``, unless ``--real-sysctls``; the real
@@ -285,6 +286,11 @@ def _cache_temp(pids: set[int]) -> list[Path]:
     return found
 
 
+def _data_temp(t: Path) -> list[Path]:
+    """Temporary files of interrupted writes anywhere in the trial's data directory."""
+    return [p for p in (t / "data").rglob("*.tmp") if p.name.startswith(".")]
+
+
 def _sysctls(trial: Path, real_sysctls: bool) -> dict[str, str]:
     """Values of the tuned sysctls: of the trial's private tree, and the real ones."""
     out = {}
@@ -375,7 +381,8 @@ def trial(cmd: Command, sig: int, delay: float, base: Path,
     left = {
         "processes": len(left_procs) - qemu,
         "qemu": qemu,
-        "temp entries": len(list((t / "tmp").iterdir())) + len(_cache_temp(seen)),
+        "temp entries": (len(list((t / "tmp").iterdir())) + len(_cache_temp(seen))
+                         + len(_data_temp(t))),
         "cgroups": len(cgs),
         "sysctls": len(changed),
         "docs running": docs,

@@ -205,3 +205,100 @@ def test_a_row_that_does_not_match_its_model_fails_the_run() -> None:
     with pytest.raises(TypeError, match="toy row does not match its model at step"):
         execute(ctx.spec, ToyParams(), ctx)
     assert ctx.doc.status == "failed"
+
+
+# ---- one module plus one registry line -----------------------------------------------------
+READER = '''
+"""A new experiment as docs/design.md says to write one: it reads a number from a file."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from virtbench.errors import UsageError
+from virtbench.experiments.spec import Context, ExperimentSpec, ExperimentView, Row, Summary
+from virtbench.results.model import ExperimentResult
+
+
+@dataclass(frozen=True)
+class ReaderParams:
+    path: Path
+
+    def validate(self) -> None:
+        if not self.path.is_file():
+            raise UsageError(f"--read {self.path}: no such file")
+
+
+class ReaderRow(Row):
+    value: float
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--read", type=Path, required=True)
+
+
+def run(params: ReaderParams, ctx: Context) -> None:
+    params.validate()
+    ctx.summarize = lambda d: d.summary.update(main_metric={
+        "name": "value", "value": d.rows[-1]["value"], "unit": "u", "lower_is_better": False})
+    ctx.open({"path": str(params.path)})
+    ctx.add_row({"value": float(params.path.read_text())})
+
+
+def render(doc: ExperimentResult) -> str:
+    return f"reader: {doc.rows[-1]['value']:g}\\n"
+
+
+SPEC = ExperimentSpec(
+    name="reader", command=("reader",), help="read a number from a file",
+    params=ReaderParams, row=ReaderRow, summary=Summary, main_metric="the number read",
+    add_options=add_options, params_from_args=lambda a: ReaderParams(a.read), run=run,
+    render=render, view=ExperimentView(title="Reader", columns=("value",)),
+    docs="reader.md")
+'''
+
+
+def test_one_module_and_one_registry_line_make_an_experiment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A module written as the design page says and its registry line (nothing else) give a
+    command with the common options and its text, a report view, and an experiment that
+    `tune` runs A/B in its own process (the number read is the setting tune changed)."""
+    (tmp_path / "reader_experiment.py").write_text(READER, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(registry.EXPERIMENTS, "reader", ("reader", "reader_experiment"))
+    sysroot = tmp_path / "sys"
+    (sysroot / "vm").mkdir(parents=True)
+    ratio = sysroot / "vm" / "dirty_ratio"
+    ratio.write_text("20\n")
+    sigterm = signal.getsignal(signal.SIGTERM)  # main() makes SIGTERM a KeyboardInterrupt
+    try:
+        _reader_checks(tmp_path, ratio, capsys)
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+
+
+def _reader_checks(tmp_path: Path, ratio: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from virtbench.cli import main
+    from virtbench.report.experiments import view_for
+
+    sysroot = ratio.parent.parent
+    assert set(COMMON_OPTIONS) | {"-o"} <= _options(_subparser(("reader",)))
+    assert view_for("reader") is registry.get("reader").view
+    out = tmp_path / "doc.json"
+    assert main(["reader", "--read", str(ratio), "--label", "k=v", "-o", str(out)]) == 0
+    assert capsys.readouterr().out == "reader: 20\n"
+    doc = json.loads(out.read_text())
+    assert doc["experiment"] == "reader" and doc["status"] == "complete"
+    assert doc["labels"] == {"k": "v"} and doc["rows"] == [{"value": 20.0}]
+
+    assert main(["tune", "--sysctl-root", str(sysroot), "--set", "vm.dirty_ratio=40",
+                 "--rounds", "2", "--json", "--", "reader", "--read", str(ratio)]) == 0
+    tuned = json.loads(capsys.readouterr().out)
+    assert [(r["variant"], r["value"]) for r in tuned["rows"]] == [
+        ("A", 20.0), ("B", 40.0), ("A", 20.0), ("B", 40.0)]
+    assert tuned["summary"]["welch"]["difference"] == 20.0
+    assert tuned["summary"]["restored"] is True and ratio.read_text().strip() == "20"
+    assert main(["reader", "--read", str(tmp_path / "nope")]) == 2
+    assert "no such file" in capsys.readouterr().err

@@ -5,6 +5,7 @@ in test_fleet_hosts.py, the target bundle in test_fleet_bundle.py."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -208,6 +209,119 @@ def test_start_snippet_detaches_the_command_and_records_its_pid_and_status(
                                                          timeout=60)],
                          capture_output=True, text=True, check=True).stdout
     assert scripts.parse_facts(out) == {"ready": ["0"]}
+
+
+# A fake virtbench for the cancel snippet: it starts a "copy" leading a process group of its
+# own (as the executor's copies do) that writes into the host's cache while it runs, then
+# waits; on SIGTERM it exits at once without stopping the copy when ORPHAN is set (as a
+# virtbench killed before it could), else it kills the copy's group first.
+_FAKE_VIRTBENCH = """\
+import os, signal, subprocess, sys, time
+cache = os.environ["XDG_CACHE_HOME"]
+copy = subprocess.Popen([sys.executable, "-c", "import os, sys, time\\n"
+                         "while True:\\n"
+                         "    os.makedirs(sys.argv[1], exist_ok=True); time.sleep(0.05)",
+                         cache + "/virtbench/build"], process_group=0)
+open("copy.pid", "w").write(str(copy.pid))
+def stop(signum, frame):
+    if not os.environ.get("ORPHAN"):
+        os.killpg(copy.pid, signal.SIGKILL)
+        copy.wait()
+    sys.exit(143)
+signal.signal(signal.SIGTERM, stop)
+time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running (not a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("orphan", [False, True])
+def test_cancel_snippet_stops_the_whole_command_then_removes_the_host_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, orphan: bool) -> None:
+    """Launched by the real start snippet and cancelled by the real cancel snippet, both with
+    /bin/sh (dash on Debian: its ``kill`` refused ``-- -PGID``, and the old snippet stopped
+    nothing, said it had, and removed the directory under the running command). Once cancel
+    returns, every process of the command is gone (a copy orphaned by its virtbench too: it
+    gets the SIGKILL) and the host's directory with it; the bundle stays."""
+    import signal
+    import subprocess
+    import time
+
+    from virtbench.fleet import target_tool
+
+    monkeypatch.setattr(scripts, "STOP_GRACE_S", 1)
+    p = scripts.RemotePaths(base=str(tmp_path), host_dir=str(tmp_path / "h1"),
+                            run_dir=str(tmp_path / "h1" / "run-1"))
+    lib = tmp_path / "tree" / "lib" / "virtbench"
+    lib.mkdir(parents=True)
+    (lib / "__init__.py").write_text("")
+    (lib / "__main__.py").write_text(_FAKE_VIRTBENCH)
+    h = target_tool.tree_hash(str(tmp_path / "tree"))
+    assert h is not None
+    Path(p.bundles).mkdir(parents=True)
+    (tmp_path / "tree").rename(p.bundle_dir(h))
+    env = {**os.environ, "ORPHAN": "1" if orphan else ""}
+    out = subprocess.run(["/bin/sh", "-c", scripts.start(p, sys.executable, h, ["run"],
+                                                         "stdout.log", timeout=600)],
+                         capture_output=True, text=True, check=True, timeout=60, env=env)
+    run_dir = Path(p.run_dir)
+    deadline = time.monotonic() + 30
+    while not (run_dir / "copy.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pids = [int((run_dir / f).read_text()) for f in ("spid", "pid", "copy.pid")]
+    pids.append(int(scripts.parse_facts(out.stdout)["launched"][0]))
+    try:
+        assert all(_alive(pid) for pid in pids)
+        res = subprocess.run(["/bin/sh", "-c", scripts.cancel(p, None, keep=False)],
+                             capture_output=True, text=True, timeout=60, check=True)
+        assert [pid for pid in pids if _alive(pid)] == []  # at once: no wait here
+        facts = scripts.parse_facts(res.stdout)
+        assert facts == {"cancelled": ["1"], "removed": ["1"]}, (res.stdout, res.stderr)
+        time.sleep(0.3)  # nothing recreates the directory afterwards
+        assert not Path(p.host_dir).exists()
+        assert Path(p.bundle_dir(h), "lib", "virtbench", "__main__.py").exists()  # kept
+        # nothing left to stop: the snippet says so and removes nothing more
+        res = subprocess.run(["/bin/sh", "-c", scripts.cancel(p, None, keep=False)],
+                             capture_output=True, text=True, timeout=60, check=True)
+        assert scripts.parse_facts(res.stdout) == {"removed": ["1"]}
+    finally:  # on a failure, nothing of the command stays behind
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_cancel_snippet_with_keep_stops_the_command_and_keeps_its_files(
+        tmp_path: Path) -> None:
+    """``--keep``: the command's processes are gone, its run directory stays. A command
+    without the launching shell's pid (started by an older virtbench) is stopped by its
+    process group."""
+    import subprocess
+
+    p = scripts.RemotePaths(base=str(tmp_path), host_dir=str(tmp_path / "h1"),
+                            run_dir=str(tmp_path / "h1" / "run-1"))
+    run_dir = Path(p.run_dir)
+    run_dir.mkdir(parents=True)
+    marker = str(tmp_path / "sleeper")
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", marker],
+                            process_group=0)
+    try:
+        (run_dir / "pid").write_text(f"{proc.pid}\n")
+        res = subprocess.run(["/bin/sh", "-c", scripts.cancel(p, None, keep=True)],
+                             capture_output=True, text=True, timeout=60, check=True)
+        assert scripts.parse_facts(res.stdout) == {"cancelled": ["1"]}, res
+        assert proc.wait(timeout=5) == -15  # the SIGTERM, once
+        assert sorted(f.name for f in run_dir.iterdir()) == ["pid"]
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_install_deps_names_python_and_a_compiler_per_package_manager() -> None:

@@ -167,7 +167,7 @@ def test_profile_is_stamped_and_changes_flags() -> None:
 
 
 def test_busy_machine_warning_threshold() -> None:
-    from virtbench.cli.run import busy_warning
+    from virtbench.runner.invoke import busy_warning
 
     assert busy_warning([0.2, 0.1, 0.1], 2) is None
     assert busy_warning(None, 2) is None

@@ -334,3 +334,42 @@ def test_tune_registers_its_journal_with_its_document(tmp_path: Path) -> None:
     assert seen == [[str(journal)], [str(journal)]]
     assert doc.owner is not None and doc.owner.journals == []
     assert not journal.exists() and list(running_dir().glob("*.json")) == []
+
+
+KILLED_WRITER = r"""
+import os, sys, time
+from pathlib import Path
+from virtbench import safeio
+def stuck(fd):  # the write is between its create and its rename when the kill comes
+    print("writing", flush=True)
+    time.sleep(60)
+safeio.os.fsync = stuck
+safeio.atomic_write(Path(sys.argv[1]), "{}")
+"""
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_command() -> None:
+    """A SIGKILL between the create and the rename of a document's write left
+    ``.<id>.json.<pid>-<random>.tmp`` in the results directory; the next command removes it,
+    and leaves a live writer's and any other dot file alone."""
+    results = paths.results_dir()
+    results.mkdir(parents=True, exist_ok=True)
+    target = results / "aaaaaaaaaaaa.json"
+    child = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(target)],
+                             env=dict(os.environ, PYTHONPATH=str(SRC)),
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    with child.stdout:
+        assert child.stdout.readline() == "writing\n"
+        child.kill()
+        child.wait()
+    left = [p for p in results.iterdir() if p.name.endswith(".tmp")]
+    assert len(left) == 1 and f".{child.pid}-" in left[0].name, left
+    live = results / f".bbbbbbbbbbbb.json.{os.getpid()}-abcd_123.tmp"
+    other = results / ".notes.tmp"
+    live.write_text("{")
+    other.write_text("mine")
+    run_cli("runs", check=True)
+    assert sorted(p.name for p in results.iterdir()) == sorted([live.name, other.name])
+    live.unlink()
+    other.unlink()

@@ -253,3 +253,20 @@ def test_ccache_gcc_builds_everything(tmp_path: Path, monkeypatch: pytest.Monkey
     out = subprocess.run([info2.bin_dir / "pipe", "1"], capture_output=True, text=True,
                          timeout=30)
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("cc", [["gcc"], ["ccache", "gcc"]])
+def test_flag_probe_tells_flags_apart_and_makes_no_file(
+    cc: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe compiles from stdin to stdout: a SIGKILL during it can leave nothing behind
+    (bench/kill_points.py once found its temporary directory after a killed ``run``)."""
+    if shutil.which(cc[0]) is None:
+        pytest.skip(f"{cc[0]} not installed")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
+    monkeypatch.setattr(toolchain, "_FLAG_PROBES", {})
+    monkeypatch.setattr(toolchain.tempfile, "tempdir", None)
+    assert toolchain.flag_works(cc, "-O2") is True
+    assert toolchain.flag_works(cc, "-march=no-such-cpu") is False
+    assert [p.name for p in tmp_path.iterdir() if p.name != "ccache"] == []

@@ -4,7 +4,9 @@
   (``mkstemp``: ``O_CREAT|O_EXCL``, so a symlink planted at its name is never followed) in
   the target's directory, written, fsync'd, renamed over the target, the directory fsync'd.
   A full or read-only disk is one clear line (``UsageError``); the previous file stays
-  intact and no temporary file stays behind, also on Ctrl-C.
+  intact and no temporary file stays behind, also on Ctrl-C. The temporary name carries the
+  writer's pid (``.<name>.<pid>-<random>.tmp``, ``write_temp_pid``), so after a SIGKILL the
+  next command's sweep can tell a dead writer's file from a live one's.
 - ``read_regular``: open without blocking (a FIFO named ``*.json`` would block ``open``),
   refuse anything but a regular file, cap the size.
 - ``parse_json``: JSON with a nesting limit, finite numbers only, integers within 64 bits
@@ -98,6 +100,20 @@ def write_error(path: Path, exc: OSError) -> UsageError:
     return UsageError(f"{clip(path)}: cannot write: {exc.strerror or exc}")
 
 
+_TEMP_RE = re.compile(r"^\..*\.([0-9]{1,10})-[A-Za-z0-9_]{8}\.tmp$", re.DOTALL)
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name[:100]}.{os.getpid()}-"
+
+
+def write_temp_pid(name: str) -> int | None:
+    """The pid of the writer whose temporary file this is (a name ``atomic_write`` or
+    ``replacing`` made), else ``None``."""
+    m = _TEMP_RE.match(name)
+    return int(m.group(1)) if m else None
+
+
 def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None) -> Path:
     """Replace ``path`` by ``data`` atomically (see the module doc). A symlink *at* ``path``
     is replaced, not followed (callers that mean to follow it resolve it first). ``mode``:
@@ -116,7 +132,7 @@ def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None) -> P
                 mode = None
             if mode is None:
                 mode = 0o666 & ~_umask()
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=parent)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=parent)
         try:
             view = memoryview(payload)
             while view:
@@ -145,7 +161,7 @@ def replacing(path: Path) -> Iterator[Path]:
     normal exit it is fsync'd and renamed over ``path``, on any error removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:

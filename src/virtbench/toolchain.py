@@ -170,18 +170,21 @@ _FLAG_PROBES: dict[tuple[str, ...], bool] = {}
 
 
 def flag_works(cc: Sequence[str], flag: str) -> bool:
-    """Whether ``cc`` accepts ``flag`` (compiles a one-line file with it; remembered)."""
+    """Whether ``cc`` accepts ``flag`` (compiles a one-line file with it; remembered).
+
+    The source comes on stdin and the assembly goes to stdout: a probe makes no file, so a
+    kill during it leaves nothing (bench/kill_points.py found a temporary probe directory
+    left by a SIGKILL)."""
     key = (*cc, flag)
     if key not in _FLAG_PROBES:
-        with tempfile.TemporaryDirectory(prefix="virtbench-ccprobe-") as tmp:
-            src = Path(tmp) / "probe.c"
-            src.write_text("int probe(int x) { return x + 1; }\n")
-            try:
-                proc = _run([*cc, flag, "-c", str(src), "-o", str(Path(tmp) / "probe.o")],
-                            timeout=60)
-                _FLAG_PROBES[key] = proc.returncode == 0
-            except (OSError, subprocess.SubprocessError):
-                _FLAG_PROBES[key] = False
+        try:
+            proc = subprocess.run(
+                [*cc, flag, "-x", "c", "-S", "-o", "-", "-"],
+                input="int probe(int x) { return x + 1; }\n",
+                capture_output=True, text=True, errors="replace", check=False, timeout=60)
+            _FLAG_PROBES[key] = proc.returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            _FLAG_PROBES[key] = False
     return _FLAG_PROBES[key]
 
 

@@ -131,7 +131,7 @@ class ExperimentSpec(Generic[P]):
 
     def parser(self, prog: str | None = None) -> argparse.ArgumentParser:
         """A parser of this experiment's options alone (what ``tune`` checks commands with)."""
-        p = _QuietParser(prog=prog or "virtbench " + " ".join(self.command), add_help=False)
+        p = OptionParser(prog=prog or "virtbench " + " ".join(self.command), add_help=False)
         add_all_options(self, p)
         return p
 
@@ -145,7 +145,10 @@ def _check(model: type[BaseModel], data: dict[str, Any], what: str) -> None:
         raise TypeError(f"{what} does not match its model at {where}: {first['msg']}") from None
 
 
-class _QuietParser(argparse.ArgumentParser):
+class OptionParser(argparse.ArgumentParser):
+    """A parser of an experiment's options (or the suite's, for ``tune -- run``) that
+    raises ``UsageError`` instead of printing usage and exiting."""
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}")
 

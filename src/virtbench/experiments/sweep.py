@@ -9,7 +9,10 @@ a ``stat`` when nothing was left (the usual case). It finds:
   their document (still ``running``) is marked ``abandoned`` and indexed again, and cgroup
   sessions of dead processes are removed;
 * a tune journal no marker owns whose tune process is gone: the settings it journaled are
-  restored.
+  restored;
+* temporary files of a write that was killed between its create and its rename
+  (``safeio.atomic_write``: ``.<name>.<pid>-<random>.tmp`` of a dead pid) in the results
+  directory, the data directory and ``running/``.
 
 Each finding is one line on stderr. A problem while cleaning is a warning, never an error:
 the command the user asked for still runs.
@@ -51,6 +54,8 @@ def sweep(say: Callable[[str], None] = _say) -> list[str]:
             if found:
                 abandoned.append(found)
     _sweep_marker_temps(running)
+    for d in (paths.results_dir(), paths.data_dir(), running):
+        _sweep_write_temps(d)
     # Always, not only after an abandoned document: a run killed before it opened its
     # document (cap calibrates in a cgroup first) left its cgroups, and no marker said so.
     _sweep_cgroups(say)
@@ -72,6 +77,23 @@ def _sweep_marker_temps(running: Path) -> None:
                 and parts[1].isdigit() and not _alive(int(parts[1]))):
             with contextlib.suppress(OSError):
                 p.unlink()
+
+
+def _sweep_write_temps(directory: Path) -> None:
+    """Remove ``atomic_write`` temporaries whose writer is gone (one listing; names only)."""
+    from virtbench.safeio import write_temp_pid
+    from virtbench.toolchain import _alive
+
+    try:
+        with os.scandir(directory) as it:
+            names = [e.name for e in it if e.name.startswith(".") and e.name.endswith(".tmp")]
+    except OSError:
+        return
+    for name in names:
+        pid = write_temp_pid(name)
+        if pid is not None and pid != os.getpid() and not _alive(pid):
+            with contextlib.suppress(OSError):
+                (directory / name).unlink()
 
 
 def _read_marker(marker: Path) -> dict[str, Any] | None:

@@ -12,10 +12,7 @@ and by ``virtbench tune --restore`` after a crash.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from virtbench.errors import EnvironmentUnsupported, UsageError, VirtbenchError
 from virtbench.experiments import registry, sysctl
-from virtbench.experiments.common import die_with_parent, save
+from virtbench.experiments.common import save
 from virtbench.experiments.invoke import Invocation, invoke, prepare, saved_places
 from virtbench.experiments.metric import MainMetric, main_metric_of
 from virtbench.experiments.spec import (
@@ -33,18 +30,17 @@ from virtbench.experiments.spec import (
     Context,
     ExperimentSpec,
     ExperimentView,
+    OptionParser,
     Row,
     Summary,
     execute,
 )
 from virtbench.results.model import ExperimentResult
+from virtbench.runner import invoke as suite
 from virtbench.runner.lifecycle import track, untrack
 
 if TYPE_CHECKING:
     from virtbench.analysis.welch import WelchResult
-
-CHILD_STOP_SECONDS = 30.0
-
 
 @dataclass(frozen=True)
 class TuneParams:
@@ -72,16 +68,18 @@ class Event:
 @dataclass(frozen=True)
 class Experiment:
     """The experiment tune compares, checked before anything changes: its words after ``--``
-    and, for an experiment of the registry, its invocation (typed params) that tune runs in
-    its own process; ``None`` for the suite (``run``), which runs as a child virtbench."""
+    and what tune runs in its own process: an experiment of the registry (its invocation,
+    typed params) or the suite (``run``: its checked configuration)."""
 
     words: tuple[str, ...]
     invocation: Invocation | None = None
+    suite: suite.SuiteInvocation | None = None
 
 
 def experiment_of(command: Sequence[str]) -> Experiment:
     """The experiment as typed after ``--`` (with or without ``virtbench``), checked through
-    the experiment registry: its options become typed params by the experiment's own spec."""
+    the experiment registry (its options become typed params by the experiment's own spec)
+    or, for ``run``, by the suite's own options and checks."""
     cmd = list(command)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
@@ -92,8 +90,8 @@ def experiment_of(command: Sequence[str]) -> Experiment:
                          "`virtbench tune --set vm.dirty_ratio=40 -- io postmark`")
     if cmd[0] == "tune":
         raise UsageError("tune cannot run tune")
-    if cmd[0] == "run":  # the suite: checked by the child that runs it
-        return Experiment(tuple(cmd))
+    if cmd[0] == "run":
+        return Experiment(tuple(cmd), suite=_suite_of(cmd))
     found = registry.find(cmd)
     if found is None:
         raise UsageError(f"not a valid virtbench command: virtbench {' '.join(cmd)} "
@@ -109,16 +107,37 @@ def experiment_of(command: Sequence[str]) -> Experiment:
     return Experiment(tuple(cmd), invocation)
 
 
+def _suite_of(cmd: list[str]) -> suite.SuiteInvocation:
+    """``run ...``: the suite's options parsed and checked as ``virtbench run`` does (tests,
+    copies, --tmpdir, --output, budget, free disk), before any setting changes."""
+    parser = OptionParser(prog="virtbench run", add_help=False)
+    suite.add_options(parser)
+    try:
+        args = parser.parse_args(cmd[1:])
+        if args.list:
+            raise UsageError("--list runs nothing")
+        return suite.prepare(args)
+    except (UsageError, SystemExit) as exc:
+        raise UsageError(f"not a valid virtbench command: virtbench {' '.join(cmd)} "
+                         f"({exc})") from None
+
+
 def run_experiment(exp: Experiment) -> tuple[dict[str, Any], float]:
-    """Run the experiment once: (its document, wall seconds). An experiment of the registry
-    runs in tune's process; its work directory is registered with tune's document too, so
-    the next virtbench removes it if tune is killed outright (the sweep on start)."""
+    """Run the experiment once, in tune's process: (its document, wall seconds). Its work
+    directory is registered with tune's document too, so the next virtbench removes it if
+    tune is killed outright (the sweep on start)."""
     start = time.monotonic()
-    if exp.invocation is None:
-        doc = run_child([sys.executable, "-m", "virtbench", *exp.words, "--json"])
+    if exp.suite is not None:
+        doc = _run_suite(exp.suite, exp.words)
     else:
+        assert exp.invocation is not None
         doc = _run_in_process(exp.invocation, exp.words)
     return doc, time.monotonic() - start
+
+
+def _failed(words: tuple[str, ...], exit_code: int) -> EnvironmentUnsupported:
+    return EnvironmentUnsupported(f"the experiment failed (exit {exit_code}; its error is "
+                                  "above): " + " ".join(words))
 
 
 def _run_in_process(inv: Invocation, words: tuple[str, ...]) -> dict[str, Any]:
@@ -128,46 +147,26 @@ def _run_in_process(inv: Invocation, words: tuple[str, ...]) -> dict[str, Any]:
         result = invoke(inv, ["virtbench", *words])
     except VirtbenchError as exc:  # said as the experiment's own command would say it
         sys.stderr.write(f"virtbench: error: {exc}\n")
-        raise EnvironmentUnsupported(f"the experiment failed (exit {exc.exit_code}; its "
-                                     "error is above): " + " ".join(words)) from None
+        raise _failed(words, exc.exit_code) from None
     console.info("result saved: " + " and ".join(saved_places(result, inv.output,
                                                               inv.no_save)))
     doc: dict[str, Any] = json.loads(result.to_json())
     return doc
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()  # the child's own cleanup (temp files, cgroups) runs on SIGTERM
+def _run_suite(inv: suite.SuiteInvocation, words: tuple[str, ...]) -> dict[str, Any]:
+    """The suite as ``virtbench run`` runs it (progress, saves, the lines on stderr); a test
+    that failed fails the experiment, as ``run``'s exit status 1 does."""
+    progress = suite.Progress(adaptive=inv.mode == "adaptive")
     try:
-        proc.wait(CHILD_STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def run_child(argv: list[str]) -> dict[str, Any]:
-    """Run a virtbench child printing its document; the document. Its stderr passes through."""
-    proc: subprocess.Popen[str] | None = None
-    try:
-        with sysctl.signals_deferred():  # a signal during the fork is lost (run_program)
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                    text=True, errors="replace",
-                                    preexec_fn=functools.partial(die_with_parent, os.getpid()))
-        out, _ = proc.communicate()
-    finally:
-        if proc is not None:
-            _stop(proc)
-    if proc.returncode != 0:
-        raise EnvironmentUnsupported(f"the experiment failed (exit {proc.returncode}; its "
-                                     "error is above): " + " ".join(argv[3:-1]))
-    try:
-        doc = json.loads(out)
-    except json.JSONDecodeError:
-        raise EnvironmentUnsupported("the experiment printed no JSON document") from None
-    if not isinstance(doc, dict):
-        raise EnvironmentUnsupported("the experiment printed no JSON document")
+        result = suite.invoke(inv, progress, ["virtbench", *words])
+    except VirtbenchError as exc:
+        sys.stderr.write(f"virtbench: error: {exc}\n")
+        raise _failed(words, exc.exit_code) from None
+    rc = suite.finish(result, progress)
+    if rc != 0:
+        raise _failed(words, rc)
+    doc: dict[str, Any] = json.loads(result.to_json())
     return doc
 
 

@@ -592,12 +592,14 @@ class Engine:
         out = self.play("cleanup", list(plan), plan)
         for n in plan:
             r = out.get(n, {}).get("vb:cleanup")
-            if r is not None and r.status == "ok":
+            if r is not None and r.status == "ok" and "removed" in scripts.parse_facts(r.stdout):
                 self.update(n, cleaned=True)
 
     def cancel(self, names: list[str]) -> None:
         """Stop the hosts' detached commands and remove their remote files (unless
-        --keep)."""
+        --keep). A host's reason says what was done: its command stopped or not running any
+        more, processes still there after the SIGKILL, a directory that could not be
+        removed."""
         plan = {n: {"cancel": scripts.cancel(self.paths_for(self.state.hosts[n]),
                                              self.state.hosts[n].job_file, keep=self.opts.keep)}
                 for n in names if self.state.hosts[n].remote_dir}
@@ -609,9 +611,18 @@ class Engine:
                 self.fail(n, f"cancel could not reach the host ({why}); its command may still "
                           "run there", job_id=None)
                 continue
-            stopped = "cancelled" in scripts.parse_facts(r.stdout)
-            self.fail(n, "cancelled" + (": its command was stopped" if stopped else ""),
-                      job_id=None, cleaned=not self.opts.keep)
+            facts = scripts.parse_facts(r.stdout)
+            if "left" in facts:
+                self.fail(n, f"cancel could not stop its command: {facts['left'][0]} of its "
+                          "processes were still there after SIGKILL; its files were kept")
+                continue
+            reason = "cancelled" + (": its command was stopped" if "cancelled" in facts else "")
+            if not self.opts.keep and "removed" not in facts:
+                why = (facts.get("not-removed") or [""])[0] or "no answer from rm"
+                reason += f"; its directory {self.paths_for(self.state.hosts[n]).host_dir} " \
+                          f"could not be removed ({why[:200]})"
+            self.fail(n, reason, job_id=None,
+                      cleaned=not self.opts.keep and "removed" in facts)
 
     def wait(self, names: list[str]) -> None:
         """Poll running hosts until each is collected or given up."""

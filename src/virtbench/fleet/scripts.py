@@ -231,29 +231,92 @@ def between(stdout: str, begin: str, end: str) -> str:
 
 
 def cleanup(p: RemotePaths, job_file: str | None) -> str:
-    """Remove this host's directory (cache, runs) and, for a run launched by an older
-    virtbench, Ansible's async job file; the bundle stays (the next fleet run checks it and
-    ships nothing)."""
-    parts = [f"rm -rf {q(p.host_dir)}", f"rmdir {q(p.base)} 2>/dev/null"]
+    """Remove this host's directory (its compile cache and run directories) and, for a run
+    launched by an older virtbench, Ansible's async job file; the bundle stays (the next fleet
+    run checks it and ships nothing). Prints ``vb-removed=1`` once the host's directory is
+    gone, else ``vb-not-removed=`` with ``rm``'s last error line."""
+    d = q(p.host_dir)
+    parts = [f"vb_err=$(rm -rf {d} 2>&1)",
+             f"if [ -e {d} ]; then "
+             'echo "vb-not-removed=$(printf \'%s\\n\' "$vb_err" | tail -n 1)"; '
+             "else echo vb-removed=1; fi",
+             f"rmdir {q(p.base)} 2>/dev/null"]
     if job_file:
         parts.append(f"rm -f {q(job_file)}")
     return _check("; ".join(parts) + "; true")
 
 
+STOP_GRACE_S = 5
+"""Seconds between the SIGTERM of ``fleet cancel`` and the SIGKILL of what is left."""
+
+# The live processes of the detached command, one pid a line, read from /proc with shell
+# builtins (every target is Linux; busybox's ps has no -p). By session when the detached
+# shell leads one (``setsid``): the shell, ``timeout``, virtbench, its compilers and its
+# copies (which lead process groups of their own). Else by the command's process group, plus
+# the launching shell. Zombies run nothing and are left out.
+_MEMBERS = """\
+vb_members() {
+  for vb_d in /proc/[0-9]*; do
+    { read -r vb_s < "$vb_d/stat"; } 2>/dev/null || continue
+    vb_p=${vb_d#/proc/}; vb_s=${vb_s##*) }; set -- $vb_s
+    [ "$1" = Z ] && continue
+    if [ -n "$vb_sid" ]; then [ "$4" = "$vb_sid" ] || continue
+    else [ "$3" = "$vb_g" ] || [ "$vb_p" = "$vb_l" ] || continue; fi
+    echo "$vb_p"
+  done
+}
+vb_stat() {  # PID N: its process group (N=3) or session (N=4)
+  vb_n=$2; { read -r vb_s < "/proc/$1/stat"; } 2>/dev/null || return 1
+  vb_s=${vb_s##*) }; set -- $vb_s
+  case $vb_n in 3) echo "$3" ;; 4) echo "$4" ;; esac
+}
+"""
+
+
 def cancel(p: RemotePaths, job_file: str | None, *, keep: bool) -> str:
-    """Stop the detached command: SIGTERM to the process group of the pid it recorded
-    (``timeout`` makes one of its own: it, virtbench and the workloads; without ``timeout``
-    the detached session's group), SIGKILL after 5 s; then the clean up, unless ``keep``."""
-    kill = (
-        f"if cd {q(p.run_dir)} 2>/dev/null && [ -f pid ] && [ ! -f rc ]; then "
-        "p=$(cat pid); g=$(ps -o pgid= -p \"$p\" 2>/dev/null | tr -d ' '); "
-        "if [ -n \"$g\" ] && [ \"$g\" != \"$(ps -o pgid= -p $$ | tr -d ' ')\" ]; then "
-        "kill -TERM -- \"-$g\" 2>/dev/null; t=0; "
-        "while [ $t -lt 10 ] && kill -0 -- \"-$g\" 2>/dev/null; do sleep 0.5; t=$((t+1)); done; "
-        "kill -KILL -- \"-$g\" 2>/dev/null; echo vb-cancelled=1; "
-        "elif [ -d \"/proc/$p\" ]; then kill -TERM \"$p\"; echo vb-cancelled=1; fi; fi; cd /"
-    )
-    return _check(kill + ("; true" if keep else "; " + cleanup(p, job_file)))
+    """Stop the detached command, then (unless ``keep``) the clean up.
+
+    SIGTERM to the command it recorded (``timeout``: it passes the signal on to virtbench and
+    its process group, as when its time is up, and virtbench stops its copies), SIGKILL after
+    ``STOP_GRACE_S`` seconds to every process of the command's session still there (copies
+    whose virtbench died first included). The clean up starts once none is left, the
+    launching shell included (it writes the exit status into the run directory).
+    Prints ``vb-cancelled=1`` when a running command was stopped, ``vb-left=N`` when N of its
+    processes were still there after the SIGKILL (nothing is removed then).
+
+    Each process gets one SIGTERM: a second one would cut virtbench's own clean up short.
+    (No ``kill -- -PGID``: dash's ``kill`` takes ``--`` for a pid, fails, and stopped nothing.)"""
+    grace = STOP_GRACE_S * 2
+    kill = _MEMBERS + f"""\
+vb_left=
+if cd {q(p.run_dir)} 2>/dev/null && [ -f pid ] && [ ! -f rc ]; then
+  vb_c=$(cat pid); vb_l=$(cat spid 2>/dev/null); vb_sid=; vb_g=
+  if [ -n "$vb_l" ] && [ "$(vb_stat "$vb_l" 4)" = "$vb_l" ]; then vb_sid=$vb_l
+  elif [ -n "$vb_l" ] && [ "$(vb_stat "$vb_c" 4)" = "$vb_l" ]; then vb_sid=$vb_l
+  else vb_g=$(vb_stat "$vb_c" 3); fi
+  # never this shell's own session or group
+  if [ -n "$vb_sid" ] && [ "$vb_sid" = "$(vb_stat $$ 4)" ]; then vb_sid=; fi
+  if [ -n "$vb_g" ] && [ "$vb_g" = "$(vb_stat $$ 3)" ]; then vb_g=; fi
+  if [ -n "$vb_sid$vb_g" ]; then
+    vb_run=$(vb_members); vb_had=$vb_run
+    if [ -n "$vb_run" ] && [ -d "/proc/$vb_c" ]; then kill -TERM "$vb_c" 2>/dev/null; fi
+    t=0
+    while [ -n "$vb_run" ] && [ $t -lt {grace} ]; do
+      sleep 0.5; t=$((t+1)); vb_run=$(vb_members); done
+    if [ -n "$vb_run" ]; then
+      kill -KILL $vb_run 2>/dev/null; t=0
+      while [ -n "$vb_run" ] && [ $t -lt 25 ]; do
+        sleep 0.2; t=$((t+1)); vb_run=$(vb_members); done
+    fi
+    if [ -n "$vb_run" ]; then vb_left=$(echo $vb_run | wc -w); echo "vb-left=$vb_left"
+    elif [ -n "$vb_had" ]; then echo vb-cancelled=1; fi
+  fi
+fi
+cd /
+"""
+    if keep:
+        return _check(kill + "true\n")
+    return _check(kill + f'if [ -z "$vb_left" ]; then {cleanup(p, job_file)}; fi\n')
 
 
 def parse_facts(stdout: str) -> dict[str, list[str]]:
