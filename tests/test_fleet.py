@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -109,6 +110,28 @@ def test_preflight_script_runs_here_and_finds_python_and_cc() -> None:
     out = subprocess.run(["/bin/sh", "-c", f"VB_PY={sys.executable}\n" + scripts.preflight(None)],
                          capture_output=True, text=True, check=True, timeout=60).stdout
     assert scripts.parse_facts(out)["python"][0].split()[0] == sys.executable
+    assert "bundle" not in facts  # not asked
+
+
+def test_preflight_lists_the_bundles_a_host_holds(tmp_path: Path) -> None:
+    """The launch ships the bundle at once to a host whose cache does not hold it (no
+    vb:start to find that out): the preflight lists the bundle directories, under $HOME."""
+    import subprocess
+
+    cache = tmp_path / "home" / ".cache" / "virtbench-fleet" / "bundles" / "h 1"
+    for name in ("a" * 64, "b" * 64):
+        (cache / name).mkdir(parents=True)
+    (cache / ("c" * 64 + ".tar.gz")).write_text("")  # a file is not a bundle
+    word = '"$HOME"/.cache/virtbench-fleet/bundles/' + scripts.q("h 1")
+    env = {**os.environ, "HOME": str(tmp_path / "home")}
+    out = subprocess.run(["/bin/sh", "-c", scripts.preflight(None, word)], capture_output=True,
+                         text=True, check=True, timeout=60, env=env).stdout
+    facts = scripts.parse_facts(out)
+    assert sorted(facts["bundle"]) == ["a" * 64, "b" * 64] and "preflight-done" in facts
+    shutil.rmtree(cache)
+    out = subprocess.run(["/bin/sh", "-c", scripts.preflight(None, word)], capture_output=True,
+                         text=True, check=True, timeout=60, env=env).stdout
+    assert "bundle" not in scripts.parse_facts(out) and "vb-preflight-done" in out
 
 
 def test_snippets_carry_no_jinja_markers_and_quote_paths() -> None:

@@ -4,16 +4,17 @@
    ``--install-deps`` installs what is missing with the OS package manager, then checks again.
 2. **launch**: one ``raw`` session checks the host's cached target bundle by its content
    hash and starts the command detached (``setsid``): it runs on the target whatever happens
-   to the SSH connection or the controller. A host without an intact bundle gets it copied
-   and a second ``raw`` session unpacks it, checks it and starts the command.
+   to the SSH connection or the controller. Hosts without an intact bundle then get it from
+   a playbook of their own (**ship**): one ``script`` task copies the tar and runs a shell
+   that unpacks it, checks it and starts the command.
 3. **poll** every ``poll_interval`` seconds from the controller: one short SSH session that
    runs ``cat``/``test`` in a shell, nothing else, while the target measures. A host whose
    command ended answers in the same session with its document (base64) and the end of its
    stderr, and removes its run files unless ``--keep``; the document is imported into the
    store labelled with the host, its groups and the fleet run id.
 
-Every SSH task is ``raw`` except the copy of a bundle: no module to build, send and run on the
-target (docs/fleet.md, "Ansible at 100 hosts").
+Every SSH task is ``raw`` or ``script``: no module to build, send and run on the target
+(docs/fleet.md, "Ansible at 100 hosts").
 Each phase is one ``ansible-playbook`` run over the hosts that need it, with the user's own
 inventory, SSH config, ``become`` and ``forks``; ``forks`` bounds the SSH work in flight, not
 the number of hosts measuring at once (all launched hosts run together). Every host
@@ -175,6 +176,8 @@ class Engine:
         self.private_dir = state.dir / "runner"
         self._facts_pkg: dict[str, tuple[str, str]] = {}
         """Per host: (package manager, uid) from the preflight."""
+        self._cached: dict[str, set[str]] = {}
+        """Per host: the bundles (hashes) its cache held at the preflight, unchecked."""
         self._batching = 0
         self._dirty = False
 
@@ -383,7 +386,7 @@ class Engine:
         with self.batch():
             for n in names:
                 self.update(n, "checking", reason=None)
-        plan = {n: {"script": scripts.preflight(None)} for n in names}
+        plan = {n: {"script": scripts.preflight(None, self._bundles_word(n))} for n in names}
         out = self.play("preflight", names, plan)
         ready: list[str] = []
         need: dict[str, str] = {}
@@ -403,6 +406,14 @@ class Engine:
         if need:
             ready += self.install_deps(need)
         return ready
+
+    def _bundles_word(self, name: str) -> str:
+        """The host's bundle cache as a shell word for the preflight (before ``$HOME`` is
+        known): as :meth:`paths_for` will name it."""
+        host = scripts.q(_safe(name))
+        if self.opts.remote_dir:
+            return f"{scripts.q(self.opts.remote_dir)}/bundles/{host}"
+        return f'"$HOME"/.cache/virtbench-fleet/bundles/{host}'
 
     def _check_preflight(self, name: str, res: TaskResult | None) -> tuple[bool, str] | None:
         """None when the host is ready; else (fixable by --install-deps, reason)."""
@@ -442,6 +453,7 @@ class Engine:
             host_dir = f"{base}/{_safe(name)}"
             fields["remote_dir"] = host_dir
         self._facts_pkg[name] = ((facts.get("pkg") or [""])[0], uid)
+        self._cached[name] = set(facts.get("bundle", []))
         self.update(name, **fields)
         problems = []
         if not good:
@@ -521,10 +533,10 @@ class Engine:
 
     def launch(self, names: list[str]) -> list[str]:
         """Start the command on each host: one SSH session (``vb:start``) when the host's
-        cached bundle is intact; the hosts without it then get it from a second playbook,
-        whose ``vb:ship`` copies it, unpacks it and starts the command (in a playbook of its
-        own rather than as skipped tasks: a skipped task costs the controller almost as much
-        as a run one, for every host)."""
+        cached bundle is intact; the hosts without it (the preflight found none, or the one
+        there failed its check) get it from a second playbook, whose ``vb:ship`` copies it,
+        unpacks it and starts the command (a playbook of its own rather than skipped tasks:
+        a skipped task costs the controller almost as much as a run one, for every host)."""
         plan: dict[str, dict[str, Any]] = {}
         sizes: dict[str, int] = {}
         with self.batch():
@@ -555,10 +567,15 @@ class Engine:
             elif shipped:
                 self.update(host, bytes_shipped=h.bytes_shipped + shipped)
 
-        out = self.play("launch", list(plan), plan, live=live)
-        ship = [n for n in plan if self.state.hosts[n].status != "running"
-                and (r := out.get(n, {}).get("vb:start")) is not None and r.status == "ok"
-                and "vb-ready=0" in r.stdout]
+        # a host whose cache did not hold the bundle at the preflight gets it at once (no
+        # vb:start to find that out again); the others check the copy they have
+        direct = [n for n in plan if n in self._cached
+                  and self.state.hosts[n].bundle not in self._cached[n]]
+        start = [n for n in plan if n not in direct]
+        out = self.play("launch", start, {n: plan[n] for n in start}, live=live)
+        ship = direct + [n for n in start if self.state.hosts[n].status != "running"
+                         and (r := out.get(n, {}).get("vb:start")) is not None
+                         and r.status == "ok" and "vb-ready=0" in r.stdout]
         for n, tasks in self.play("ship", ship, {n: plan[n] for n in ship}, live=live).items():
             out.setdefault(n, {}).update(tasks)
         running = []

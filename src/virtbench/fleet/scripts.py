@@ -21,10 +21,14 @@ def _check(script: str) -> str:
     return script
 
 
-def preflight(interpreter: str | None = None) -> str:
+def preflight(interpreter: str | None = None, bundles: str | None = None) -> str:
     """Print ``vb-key=value`` facts: user, home, machine, libc, every Python with its
-    version, the C compiler and whether it compiles, the package manager."""
+    version, the C compiler and whether it compiles, the package manager; and, with
+    ``bundles`` (a shell word: the host's bundle cache, ``$HOME`` may be in it), the bundles
+    it holds (``vb-bundle=HASH``, unchecked: the launch checks the one it needs)."""
     candidates = " ".join(q(p) for p in ([interpreter] if interpreter else []))
+    cached = (f'for b in {bundles}/*; do [ -d "$b" ] && echo "vb-bundle=${{b##*/}}"; done\n'
+              if bundles else "")
     return _check(f"""
 echo "vb-uid=$(id -u)"
 echo "vb-home=$HOME"
@@ -54,7 +58,7 @@ done
 for m in apt-get dnf yum zypper apk pacman; do
   if command -v "$m" >/dev/null 2>&1; then echo "vb-pkg=$m"; break; fi
 done
-echo vb-preflight-done
+{cached}echo vb-preflight-done
 """)
 
 
