@@ -75,7 +75,9 @@ def measure(work: Path, name: str, tasks: str, inventory: Path, forks: int,
     """(wall s, CPU s) of one ansible-playbook run, with the ssh masters it left."""
     pb = work / f"{name}.yml"
     pb.write_text(play(tasks))
-    env = {**os.environ, **ansible_env(persist=60), **extra_env}
+    # the interpreter named, as a fleet run named it for its copy module (no discovery)
+    env = {**os.environ, **ansible_env(persist=60),
+           "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3", **extra_env}
     t0 = time.monotonic()
     proc = subprocess.Popen([ansible_bin("ansible-playbook"), "-i", str(inventory), "-f",
                              str(forks), str(pb)], stdout=subprocess.DEVNULL, env=env)
