@@ -49,9 +49,49 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 KILL_FACTOR = 12
-"""An in-process input is a hang when it uses more than --hang CPU seconds; a worker that
-does not answer within KILL_FACTOR x --hang wall seconds (a machine shared with other
-work) is killed and the input counted as a hang."""
+"""An input is a hang when it uses more than --hang CPU seconds. One that has not ended after
+KILL_FACTOR x --hang wall seconds is killed and counted as a hang when it has used more than
+--hang CPU seconds by then, or is blocked (asleep, no CPU used for a second), or after
+WALL_CAP seconds whatever it does: a niced run on a loaded machine may get a few percent of a
+CPU (one report input, 1.3 CPU s, got no answer in 60 s at load 20 under nice 10)."""
+WALL_CAP = 900.0
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_and_state(pid: int) -> tuple[float, str]:
+    """CPU seconds used by process ``pid`` (user + system) and its state letter (R, S, D...);
+    (0.0, "") when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0, ""
+    return (int(fields[11]) + int(fields[12])) / _TICK, fields[0]
+
+
+class _Watch:
+    """Decides when a process working on one input is a hang (see KILL_FACTOR)."""
+
+    def __init__(self, pid: int, hang: float) -> None:
+        self.pid, self.hang = pid, hang
+        self.since = time.monotonic()
+        self.cpu0, _ = _cpu_and_state(pid)
+        self.last_cpu, self.last_progress = self.cpu0, self.since
+
+    def verdict(self) -> str | None:
+        """Why it is a hang now, or None (keep waiting)."""
+        now = time.monotonic()
+        cpu, state = _cpu_and_state(self.pid)
+        if cpu > self.last_cpu:
+            self.last_cpu, self.last_progress = cpu, now
+        if now - self.since <= self.hang * KILL_FACTOR:
+            return None
+        if cpu - self.cpu0 > self.hang:
+            return f"{cpu - self.cpu0:.1f} CPU s, no answer in {now - self.since:.0f} s (killed)"
+        if state not in ("R", "") and now - self.last_progress > 1.0:
+            return f"blocked ({state}), no answer in {now - self.since:.0f} s (killed)"
+        if now - self.since > WALL_CAP:
+            return f"no answer in {WALL_CAP:.0f} s (killed)"
+        return None
 DATA = ROOT / "tests" / "data"
 REPORTS = sorted(DATA.glob("unixbench-*.txt"))
 
@@ -386,7 +426,7 @@ class _Slot:
             raise SystemExit("fuzz: a worker did not start within 120 s")
         self.conn.recv()
         self.task: tuple[str, int] | None = None
-        self.since = 0.0
+        self.watch: _Watch | None = None
 
     def kill(self) -> None:
         self.proc.kill()
@@ -405,11 +445,10 @@ def run_in_process(tasks: list[tuple[str, int]], workers: int, hang: float,
             for s in slots:
                 if s.task is None and queue:
                     s.task = queue.pop()
-                    s.since = time.monotonic()
+                    s.watch = _Watch(s.proc.pid or 0, hang)
                     s.conn.send(s.task)
             busy = [s for s in slots if s.task]
             ready = wait([s.conn for s in busy], timeout=0.5)
-            now = time.monotonic()
             for s in busy:
                 assert s.task is not None
                 target, seed = s.task
@@ -422,8 +461,8 @@ def run_in_process(tasks: list[tuple[str, int]], workers: int, hang: float,
                         s.start()
                     if cpu > hang:  # CPU seconds: other users' load does not count
                         kind, detail = "hang", f"{cpu:.1f} CPU s ({kind}) {detail}"
-                elif now - s.since > hang * KILL_FACTOR:
-                    kind, detail = "hang", f"no answer in {hang * KILL_FACTOR:.0f} s (killed)"
+                elif s.watch is not None and (why := s.watch.verdict()) is not None:
+                    kind, detail = "hang", why
                     s.kill()
                     s.start()
                 else:
@@ -486,7 +525,7 @@ def run_subprocesses(argvs: list[list[str]], hang: float, workers: int,
     home = Path(tempfile.mkdtemp(prefix="vb-fuzz-cli-"))
     env = dict(os.environ, XDG_DATA_HOME=str(home / "data"), XDG_CACHE_HOME=str(home / "c"),
                PYTHONPATH=str(ROOT / "src"))
-    running: list[tuple[subprocess.Popen[str], list[str], float]] = []
+    running: list[tuple[subprocess.Popen[str], list[str], _Watch]] = []
     pending = list(argvs)
     try:
         while pending or running:
@@ -496,24 +535,24 @@ def run_subprocesses(argvs: list[list[str]], hang: float, workers: int,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         stdin=subprocess.DEVNULL, text=True, cwd=home,
                                         start_new_session=True)
-                running.append((proc, argv, time.monotonic()))
+                running.append((proc, argv, _Watch(proc.pid, hang)))
             time.sleep(0.05)
             for item in list(running):
-                proc, argv, since = item
-                took = time.monotonic() - since
+                proc, argv, watch = item
                 if proc.returncode is None:
                     with contextlib.suppress(ChildProcessError):
                         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                         if pid:
                             _RUSAGE[pid] = usage.ru_utime + usage.ru_stime
                             proc.returncode = os.waitstatus_to_exitcode(status)
-                if proc.returncode is None and took <= hang * KILL_FACTOR:
+                why = watch.verdict() if proc.returncode is None else None
+                if proc.returncode is None and why is None:
                     continue
                 running.remove(item)
                 if proc.returncode is None:
                     os.killpg(proc.pid, 9)
                     proc.wait()
-                    kind, detail = "hang", f"more than {hang * KILL_FACTOR:.0f} s"
+                    kind, detail = "hang", str(why)
                 else:
                     err = proc.stderr.read() if proc.stderr else ""
                     lines = err.strip().splitlines()

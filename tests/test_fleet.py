@@ -341,6 +341,14 @@ def test_cancel_snippet_with_keep_stops_the_command_and_keeps_its_files(
         assert scripts.parse_facts(res.stdout) == {"cancelled": ["1"]}, res
         assert proc.wait(timeout=5) == -15  # the SIGTERM, once
         assert sorted(f.name for f in run_dir.iterdir()) == ["pid"]
+        # cancelled again: nothing runs any more, without an exit status, then with one
+        res = subprocess.run(["/bin/sh", "-c", scripts.cancel(p, None, keep=True)],
+                             capture_output=True, text=True, timeout=60, check=True)
+        assert scripts.parse_facts(res.stdout) == {"gone": ["1"]}, res
+        (run_dir / "rc").write_text("0\n")
+        res = subprocess.run(["/bin/sh", "-c", scripts.cancel(p, None, keep=True)],
+                             capture_output=True, text=True, timeout=60, check=True)
+        assert scripts.parse_facts(res.stdout) == {"ended": ["0"]}, res
     finally:
         if proc.returncode is None:
             proc.kill()

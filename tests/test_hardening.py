@@ -314,6 +314,33 @@ def test_ctrl_c_while_starting_is_one_line_not_a_traceback() -> None:
     assert seen_interrupted, "no SIGINT arrived while virtbench was starting"
 
 
+def test_ctrl_c_from_the_first_moment_never_prints_virtbenchs_traceback() -> None:
+    """``python -m virtbench`` (as the console script, through ``virtbench._entry``) with
+    SIGINT from its first milliseconds on: while virtbench's modules are imported, before
+    ``main`` is ready, a Ctrl-C ends the process as a SIGINT does (kill points saw a
+    traceback from ``virtbench/cli/__init__.py`` at 20 ms and 'exit 1'). Python's own start-up
+    (before ``virtbench._entry`` runs) is Python's to report; no frame of virtbench's may
+    appear."""
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    outcomes: dict[str, int] = {}
+    for i in range(24):
+        proc = subprocess.Popen([sys.executable, "-m", "virtbench", "runs"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                env=env)
+        time.sleep(i * 0.01)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert "virtbench/" not in err and proc.returncode in (0, 130, -signal.SIGINT, 1), (
+            i, proc.returncode, err)
+        if proc.returncode == 130:
+            assert err.strip() == "virtbench: interrupted", err
+        if proc.returncode == 1:  # only Python's own start-up may fail that way
+            assert "Traceback" in err and "virtbench" not in err, err
+        key = {0: "ended", 130: "interrupted", 1: "python"}.get(proc.returncode, "signal")
+        outcomes[key] = outcomes.get(key, 0) + 1
+    assert outcomes.get("signal", 0) + outcomes.get("interrupted", 0) > 0, outcomes
+
+
 # ---- concurrency ---------------------------------------------------------------------------
 
 

@@ -1,3 +1,3 @@
-from virtbench.cli import main
+from virtbench._entry import main
 
 raise SystemExit(main())

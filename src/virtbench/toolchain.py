@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from virtbench import paths
+from virtbench import paths, sigmask
 from virtbench.errors import EnvironmentUnsupported
 
 NO_CC_MESSAGE = "no C compiler found ({cc}): install it with `apt-get install gcc`"
@@ -386,7 +386,9 @@ def _build_into(
         errors = [_compile(cc, flags, p, out_dir) for p in programs]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            errors = list(pool.map(lambda p: _compile(cc, flags, p, out_dir), programs))
+            with sigmask.signals_deferred():  # workers block Ctrl-C: it goes to this thread
+                results = pool.map(lambda p: _compile(cc, flags, p, out_dir), programs)
+            errors = list(results)
     for prog, error in zip(programs, errors, strict=True):
         if error is not None:
             hint = " (static linking needs libc6-dev's libc.a)" if "-static" in flags else ""

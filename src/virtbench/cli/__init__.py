@@ -244,7 +244,12 @@ OVERVIEW = """virtbench {version}: measure and explain what virtualization costs
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:  # Ctrl-C while the command modules are imported is one line too, not a traceback
-        return _main(argv)
+        if signal.getsignal(signal.SIGINT) is signal.SIG_DFL:  # set by virtbench._entry
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        from virtbench.cli._interrupt import Redeliver
+
+        with Redeliver():  # nor lost in a finalizer or callback (cli/_interrupt.py)
+            return _main(argv)
     except KeyboardInterrupt:
         sys.stderr.write("virtbench: interrupted\n")
         return 130

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import importlib
 import math
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from virtbench import paths
+from virtbench import childproc, paths
+from virtbench.childproc import signals_deferred as signals_deferred
 from virtbench.errors import UsageError
 from virtbench.results.model import ExperimentResult
 
@@ -98,50 +96,15 @@ def save(doc: ExperimentResult) -> Path:
     return doc.save(paths.results_dir() / f"{day}-{doc.id}.json")
 
 
-_HELD = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM/SIGHUP during a cleanup or a restore: a Ctrl-C must not cut it
-    short. Pending signals are delivered when the block ends. Main thread only."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def die_with_parent(parent: int) -> None:
-    """In the child, before exec: SIGTERM when virtbench dies (kill -9 included), and the
-    signals virtbench held while forking unblocked (a mask survives exec). The request
-    comes after the fork: if virtbench (``parent``) died in between, the kernel never sends
-    the signal, so the child exits at once instead (a kill -9 at that moment left postmark
-    running orphaned for minutes: tests/test_sweep.py under load)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(1)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
-
-
 def run_program(argv: list[str]) -> subprocess.CompletedProcess[str]:
     """Run an experiment's C program to its end, its output captured; it dies with
-    virtbench (``PR_SET_PDEATHSIG``) and is killed if virtbench is interrupted.
-
-    Signals are held while it is forked: a Ctrl-C or SIGTERM that arrived during the fork
-    would run its handler inside Python's at-fork hooks, which swallow the
-    ``KeyboardInterrupt`` (``Exception ignored in ... _releaseLock``), and virtbench would
-    go on as if nothing had happened. Held, it is delivered once the child exists."""
+    virtbench (``PR_SET_PDEATHSIG``, SIGTERM) and is killed if virtbench is interrupted.
+    Started by :func:`virtbench.childproc.popen`: no Python runs in the child, and a
+    Ctrl-C during the start is delivered once the program's pid is known."""
     proc: subprocess.Popen[str] | None = None
     try:
-        with signals_deferred():
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True, errors="replace",
-                                    preexec_fn=functools.partial(die_with_parent,
-                                                                 os.getpid()))
+        proc = childproc.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, errors="replace")
         out, err = proc.communicate()
     finally:
         if proc is not None and proc.poll() is None:

@@ -634,7 +634,13 @@ class Engine:
                 self.fail(n, f"cancel could not stop its command: {facts['left'][0]} of its "
                           "processes were still there after SIGKILL; its files were kept")
                 continue
-            reason = "cancelled" + (": its command was stopped" if "cancelled" in facts else "")
+            reason = "cancelled"
+            if "cancelled" in facts:
+                reason += ": its command was stopped"
+            elif "ended" in facts:
+                reason += f": its command had ended (exit status {facts['ended'][0]})"
+            elif "gone" in facts:
+                reason += ": its command was gone (died without an exit status)"
             if not self.opts.keep and "removed" not in facts:
                 why = (facts.get("not-removed") or [""])[0] or "no answer from rm"
                 reason += f"; its directory {self.paths_for(self.state.hosts[n]).host_dir} " \

@@ -286,7 +286,8 @@ def cancel(p: RemotePaths, job_file: str | None, *, keep: bool) -> str:
     whose virtbench died first included). The clean up starts once none is left, the
     launching shell included (it writes the exit status into the run directory).
     Prints ``vb-cancelled=1`` when a running command was stopped, ``vb-left=N`` when N of its
-    processes were still there after the SIGKILL (nothing is removed then).
+    processes were still there after the SIGKILL (nothing is removed then), ``vb-ended=RC``
+    when it had ended, ``vb-gone=1`` when it had died without an exit status.
 
     Each process gets one SIGTERM: a second one would cut virtbench's own clean up short.
     (No ``kill -- -PGID``: dash's ``kill`` takes ``--`` for a pid, fails, and stopped nothing.)"""
@@ -313,8 +314,10 @@ if cd {q(p.run_dir)} 2>/dev/null && [ -f pid ] && [ ! -f rc ]; then
         sleep 0.2; t=$((t+1)); vb_run=$(vb_members); done
     fi
     if [ -n "$vb_run" ]; then vb_left=$(echo $vb_run | wc -w); echo "vb-left=$vb_left"
-    elif [ -n "$vb_had" ]; then echo vb-cancelled=1; fi
+    elif [ -n "$vb_had" ]; then echo vb-cancelled=1; else echo vb-gone=1; fi
+  else echo vb-gone=1
   fi
+elif [ -f rc ]; then echo "vb-ended=$(cat rc)"
 fi
 cd /
 """

@@ -6,17 +6,15 @@ socket the host reads in a thread, timestamping every line with the host's monot
 it arrives, and ttyS2 (the control port) to a socket the host writes commands to. That
 timestamp is what lets a migration see the guest's own progress gap.
 
-Every process is started with ``PR_SET_PDEATHSIG`` (it dies if virtbench is killed outright)
-and stopped by ``Guest.stop()``, which ``VMSession`` calls on success, failure, Ctrl-C and
-SIGTERM (the CLI turns SIGTERM into ``KeyboardInterrupt``). ``VMSession`` also removes its
-temporary directory (sockets, logs, initramfs, disk images).
+Every process is started with ``PR_SET_PDEATHSIG`` (it dies if virtbench is killed outright:
+:mod:`virtbench.childproc`) and stopped by ``Guest.stop()``, which ``VMSession`` calls on
+success, failure, Ctrl-C and SIGTERM (the CLI turns SIGTERM into ``KeyboardInterrupt``).
+``VMSession`` also removes its temporary directory (sockets, logs, initramfs, disk images).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 import itertools
 import os
 import shutil
@@ -31,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from virtbench import childproc
 from virtbench.errors import EnvironmentUnsupported, VirtbenchError
 from virtbench.vm.initramfs import DONE, POWEROFF, READY, frame
 
@@ -72,15 +71,6 @@ def qemu_version(qemu: Path) -> str:
         return "unknown"
     first = out.splitlines()[0] if out else "unknown"
     return first.removeprefix("QEMU emulator version ").strip()
-
-
-def _die_with_parent(parent: int) -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # virtbench died before the request: the kernel will not tell
-        os._exit(1)
-    os.setpgrp()  # a terminal's Ctrl-C goes to virtbench only; virtbench stops QEMU itself
 
 
 @dataclass
@@ -127,7 +117,7 @@ class SerialReader:
         self._ctl.connect(str(ctl_path))
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=f"serial-{name}", daemon=True)
-        self._thread.start()
+        childproc.start_thread(self._thread)  # a Ctrl-C always goes to the main thread
 
     def _loop(self) -> None:
         pending = b""
@@ -255,9 +245,11 @@ class Guest:
 
         stderr_path = self.workdir / f"{self.name}.stderr"
         with stderr_path.open("wb") as err:
-            self.proc = subprocess.Popen(
-                self.command_line(qemu), stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+            # SIGKILL if virtbench dies (vbexec, no Python in the child); a group of its
+            # own, so a terminal's Ctrl-C goes to virtbench only, which stops QEMU itself.
+            self.proc = childproc.popen(
+                self.command_line(qemu), death_signal=signal.SIGKILL, stdin=subprocess.DEVNULL,
+                stdout=err, stderr=err, process_group=0,
             )  # fmt: skip
         self.started_at = time.monotonic()
         deadline = self.started_at + timeout

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from virtbench import cgroups
+from virtbench import cgroups, childproc
 from virtbench.cgroups import Cgroup, CgroupSession, CpuStats, deferred_signals
 from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.experiments import programs
@@ -226,8 +226,9 @@ class VMBackend(InstanceBackend):
 
         if pending:
             with ThreadPoolExecutor(max_workers=len(pending)) as pool:
-                futures = {req.index: pool.submit(one, item)
-                           for item in pending for req in [item[1]]}
+                with childproc.signals_deferred():  # workers block Ctrl-C (childproc)
+                    futures = {req.index: pool.submit(one, item)
+                               for item in pending for req in [item[1]]}
                 for index, fut in futures.items():
                     try:
                         results[index] = fut.result()
