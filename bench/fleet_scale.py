@@ -18,14 +18,16 @@ prints, per run:
 - bytes shipped per host: what the controller sent to each live host, read from the host
   side of its veth pair (TX bytes: SSH, Ansible's modules, the bundle), median and maximum;
 - the outcome: hosts fetched (and live hosts not fetched: results lost), and each faulty
-  host's state with its reason.
+  host's state with its reason;
+- the load average (1 minute) when the run ended: wall times are only comparable at the same
+  load, CPU seconds are.
 
 ``--kill-resume`` then SIGKILLs a controller once half the live hosts are running or done,
 and times ``fleet resume``. Results go to the store ``VIRTBENCH_DB`` names (``--postgres``:
 a throw-away PostgreSQL, as scripts/fleet_testbed.py starts it).
 
 Usage: python bench/fleet_scale.py [--sizes 10 50 100] [--runs 2] [--kill-resume]
-           [--postgres] [-- COMMAND]        (default command: detect --root <tree>)
+           [--postgres] [--kex ALGORITHMS] [-- COMMAND]   (default command: detect --root <tree>)
 Needs root (namespaces). The simulated hosts share this machine's CPUs with the controller.
 """
 
@@ -195,6 +197,10 @@ def main() -> int:
     ap.add_argument("--postgres", action="store_true", help="results into a throw-away "
                     "PostgreSQL (VIRTBENCH_DB)")
     ap.add_argument("--log", default=None, help="keep the controllers' stderr in this file")
+    ap.add_argument("--kex", metavar="ALGORITHMS", default=None,
+                    help="SSH key exchange for the controller's connections (ssh -o "
+                         "KexAlgorithms=...; e.g. curve25519-sha256, the pre-OpenSSH-9.0 "
+                         "default without the post-quantum part: docs/fleet.md)")
     ap.add_argument("command", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     why = namespaces_available()
@@ -211,6 +217,10 @@ def main() -> int:
                    XDG_CACHE_HOME=os.environ.get("XDG_CACHE_HOME",
                                                  str(Path.home() / ".cache")),
                    VB_LOG=a.log or str(work / "controller.log"))
+        if a.kex:
+            # the keepalives virtbench sets when ssh_extra_args is not configured, plus the kex
+            env["ANSIBLE_SSH_EXTRA_ARGS"] = ("-o ServerAliveInterval=5 -o ServerAliveCountMax=3 "
+                                             f"-o KexAlgorithms={a.kex}")
         if a.postgres:
             pg = Postgres(work / "pg")
             pg.start()
@@ -242,7 +252,8 @@ def _size(n: int, a: argparse.Namespace, env: dict[str, str], work: Path,
               f"{faults.full} full): virtbench fleet {' '.join(common)} -- "
               f"{' '.join(command)}")
         print(f"{'run':>3} {'wall s':>7} {'ctl CPU s':>9} {'CPU/host':>8} {'peak MB':>8} "
-              f"{'MB/host':>7} {'sent/host MB (median, max)':>27} {'fetched':>8} {'lost':>4}")
+              f"{'MB/host':>7} {'sent/host MB (median, max)':>27} {'fetched':>8} {'lost':>4} "
+              f"{'load':>5}")
         live = [h.name for h in fleet.hosts if h.fault in (None, "slow")]
         state: dict[str, Any] = {}
         for run in range(1, a.runs + 1):
@@ -254,7 +265,8 @@ def _size(n: int, a: argparse.Namespace, env: dict[str, str], work: Path,
             fetched, lost, lines = outcome(fleet, state)
             print(f"{run:>3} {wall:>7.1f} {cpu:>9.1f} {cpu / n:>8.2f} {peak / 1e6:>8.0f} "
                   f"{peak / 1e6 / n:>7.1f} {statistics.median(sent) / 1e6:>16.2f}, "
-                  f"{sent[-1] / 1e6:>8.2f} {fetched:>5}/{n:<3} {lost:>4}", flush=True)
+                  f"{sent[-1] / 1e6:>8.2f} {fetched:>5}/{n:<3} {lost:>4} "
+                  f"{os.getloadavg()[0]:>5.1f}", flush=True)
             if run == 1 or lost:
                 print("\n".join(lines))
             fleet.rearm()  # the dying hosts come back, to die again in the next run

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -109,6 +110,28 @@ def test_preflight_script_runs_here_and_finds_python_and_cc() -> None:
     out = subprocess.run(["/bin/sh", "-c", f"VB_PY={sys.executable}\n" + scripts.preflight(None)],
                          capture_output=True, text=True, check=True, timeout=60).stdout
     assert scripts.parse_facts(out)["python"][0].split()[0] == sys.executable
+    assert "bundle" not in facts  # not asked
+
+
+def test_preflight_lists_the_bundles_a_host_holds(tmp_path: Path) -> None:
+    """The launch ships the bundle at once to a host whose cache does not hold it (no
+    vb:start to find that out): the preflight lists the bundle directories, under $HOME."""
+    import subprocess
+
+    cache = tmp_path / "home" / ".cache" / "virtbench-fleet" / "bundles" / "h 1"
+    for name in ("a" * 64, "b" * 64):
+        (cache / name).mkdir(parents=True)
+    (cache / ("c" * 64 + ".tar.gz")).write_text("")  # a file is not a bundle
+    word = '"$HOME"/.cache/virtbench-fleet/bundles/' + scripts.q("h 1")
+    env = {**os.environ, "HOME": str(tmp_path / "home")}
+    out = subprocess.run(["/bin/sh", "-c", scripts.preflight(None, word)], capture_output=True,
+                         text=True, check=True, timeout=60, env=env).stdout
+    facts = scripts.parse_facts(out)
+    assert sorted(facts["bundle"]) == ["a" * 64, "b" * 64] and "preflight-done" in facts
+    shutil.rmtree(cache)
+    out = subprocess.run(["/bin/sh", "-c", scripts.preflight(None, word)], capture_output=True,
+                         text=True, check=True, timeout=60, env=env).stdout
+    assert "bundle" not in scripts.parse_facts(out) and "vb-preflight-done" in out
 
 
 def test_snippets_carry_no_jinja_markers_and_quote_paths() -> None:
@@ -117,8 +140,8 @@ def test_snippets_carry_no_jinja_markers_and_quote_paths() -> None:
               scripts.cleanup(p, "/h/.ansible_async/1.2"),
               scripts.start(p, "/usr/bin/python3", "k", ["run", "--quick"], "stdout.log",
                             timeout=60),
-              scripts.start(p, "/usr/bin/python3", "k", ["detect"], "document.json",
-                            timeout=60, install=True)):
+              scripts.ship(p, "/usr/bin/python3", "k", ["detect"], "document.json",
+                           timeout=60)):
         assert "{{" not in s and "{%" not in s
         assert "'/h/x y/h1" in s or "'/h/x y/h1/run-1'" in s or "'/h/x y/bundles/h1" in s
     assert p.bundle_dir("k") == "/h/x y/bundles/h1/k"  # outside the host directory: kept
@@ -318,15 +341,25 @@ def test_cancel_snippet_with_keep_stops_the_command_and_keeps_its_files(
         assert scripts.parse_facts(res.stdout) == {"cancelled": ["1"]}, res
         assert proc.wait(timeout=5) == -15  # the SIGTERM, once
         assert sorted(f.name for f in run_dir.iterdir()) == ["pid"]
+        # cancelled again: nothing runs any more, without an exit status, then with one
+        res = subprocess.run(["/bin/sh", "-c", scripts.cancel(p, None, keep=True)],
+                             capture_output=True, text=True, timeout=60, check=True)
+        assert scripts.parse_facts(res.stdout) == {"gone": ["1"]}, res
+        (run_dir / "rc").write_text("0\n")
+        res = subprocess.run(["/bin/sh", "-c", scripts.cancel(p, None, keep=True)],
+                             capture_output=True, text=True, timeout=60, check=True)
+        assert scripts.parse_facts(res.stdout) == {"ended": ["0"]}, res
     finally:
         if proc.returncode is None:
             proc.kill()
             proc.wait()
 
 
-def test_install_deps_names_python_venv_and_a_compiler_per_package_manager() -> None:
+def test_install_deps_names_python_and_a_compiler_per_package_manager() -> None:
     apt = scripts.install_deps("apt-get")
-    assert apt is not None and "python3-venv" in apt and "gcc" in apt and "libc6-dev" in apt
+    assert apt is not None and "python3 " in apt and "gcc" in apt and "libc6-dev" in apt
+    # the bundle runs on PYTHONPATH: no venv module (Debian's python3-venv) on the target
+    assert "venv" not in apt
     dnf = scripts.install_deps("dnf")
     assert dnf is not None and "python3.12" in dnf and "gcc" in dnf
     apk = scripts.install_deps("apk")

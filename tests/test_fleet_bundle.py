@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -63,10 +64,15 @@ def _paths(base: Path) -> scripts.RemotePaths:
 def _start(p: scripts.RemotePaths, python: str, h: str, argv: list[str], out: str,
            install: bool = False, env: dict[str, str] | None = None
            ) -> subprocess.CompletedProcess[str]:
-    """The launch playbook's shell on a target: check (or unpack) the bundle, start the
-    command detached."""
-    return subprocess.run(["/bin/sh", "-c", scripts.start(p, python, h, argv, out, timeout=400,
-                                                          install=install)],
+    """The launch playbook's shell on a target: check the bundle and start the command
+    detached; ``install``: the ship playbook's ``script`` task, which runs its executable
+    with the shipped tar (here at ``p.bundle_tar``) as the argument."""
+    if install:
+        cmd = f"{scripts.ship(p, python, h, argv, out, timeout=400)} " \
+              f"{shlex.quote(p.bundle_tar(h))}"
+    else:
+        cmd = scripts.start(p, python, h, argv, out, timeout=400)
+    return subprocess.run(["/bin/sh", "-c", cmd],
                           capture_output=True, text=True, check=False, env=env, timeout=120)
 
 

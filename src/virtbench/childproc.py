@@ -20,42 +20,21 @@ import contextlib
 import os
 import signal
 import subprocess
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from virtbench.errors import EnvironmentUnsupported
+from virtbench.sigmask import HELD as HELD
+from virtbench.sigmask import signals_deferred as signals_deferred
+from virtbench.sigmask import start_thread as start_thread
 
 PROGRAM_NAME = "vbexec"
 SOURCE_DIR = Path(__file__).resolve().parent / "c"
 CFLAGS: tuple[str, ...] = ("-O2", "-Wall")
-HELD = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
-"""What the CLI turns into ``KeyboardInterrupt`` (SIGHUP: a closed terminal)."""
 
 _WRAPPER: list[Path] = []
 _WARNED: list[str] = []
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM/SIGHUP during a start, a cleanup or a restore: a Ctrl-C must not
-    cut it short. Pending signals are delivered when the block ends. Main thread only."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def start_thread(thread: threading.Thread) -> None:
-    """Start a helper thread that never takes SIGINT/SIGTERM/SIGHUP (it inherits the mask
-    they are held with while it starts): the kernel gives a process's signal to any thread
-    that does not block it, and taken by a helper, a Ctrl-C neither wakes the main thread
-    from a blocking wait (delayed until it wakes) nor respects the main thread's deferral.
-    Threads of a pool: submit the work inside :func:`signals_deferred`."""
-    with signals_deferred():
-        thread.start()
 
 
 def wrapper() -> Path | None:

@@ -30,7 +30,6 @@ import platform
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -39,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from virtbench import paths
+from virtbench import paths, sigmask
 from virtbench.errors import EnvironmentUnsupported
 
 NO_CC_MESSAGE = "no C compiler found ({cc}): install it with `apt-get install gcc`"
@@ -387,14 +386,8 @@ def _build_into(
         errors = [_compile(cc, flags, p, out_dir) for p in programs]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            # Workers inherit a mask that blocks Ctrl-C, so it reaches this thread (as
-            # childproc.start_thread does; that module is a layer above).
-            held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-            old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-            try:
+            with sigmask.signals_deferred():  # workers block Ctrl-C: it goes to this thread
                 results = pool.map(lambda p: _compile(cc, flags, p, out_dir), programs)
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old)
             errors = list(results)
     for prog, error in zip(programs, errors, strict=True):
         if error is not None:

@@ -11,8 +11,10 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,15 +110,60 @@ def control_dir() -> Path | None:
     return _control_base() / f"{CONTROL_PREFIX}{os.getpid()}-{start_time(os.getpid()) or 0}"
 
 
+def _master_pids(d: Path) -> dict[str, int]:
+    """Socket path -> pid of this user's ssh master serving it, from ``/proc`` (Linux): a
+    ControlPersist master's process title is ``ssh: <socket> [mux]``. Empty elsewhere."""
+    found: dict[str, int] = {}
+    prefix = f"ssh: {d}/".encode()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for e in entries:
+        if not e.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{e}/cmdline").read_bytes()
+            if not cmd.startswith(prefix) or os.stat(f"/proc/{e}").st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        title = cmd.rstrip(b"\0").decode(errors="replace")
+        if title.endswith(" [mux]"):
+            found[title[len("ssh: "):-len(" [mux]")]] = int(e)
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return text.rsplit(")", 1)[1].split()[0] == "Z"
+
+
 def close_masters(directory: Path | None = None) -> int:
     """Ask every SSH master whose socket is in ``directory`` (default: this process's
-    :func:`control_dir`) to exit, then remove the directory; the number closed."""
+    :func:`control_dir`) to exit, then remove the directory; the number closed.
+
+    A master found in ``/proc`` gets SIGTERM (it closes its connection and removes its
+    socket); only the others are asked with ``ssh -O exit``: one ssh process per host cost
+    the controller about 4 ms of CPU each, 0.4 s at 100 hosts."""
     d = directory if directory is not None else control_dir()
     if d is None or not d.is_dir() or d.is_symlink():
         return 0
     closed = 0
     ssh = shutil.which("ssh")
+    pids = _master_pids(d)
+    signalled = []
     for sock in sorted(d.iterdir()):
+        pid = pids.get(str(sock))
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+                signalled.append(pid)
+                closed += 1
+                continue
         if ssh is not None and sock.is_socket():
             with contextlib.suppress(OSError, subprocess.TimeoutExpired):
                 proc = subprocess.run(
@@ -125,6 +172,11 @@ def close_masters(directory: Path | None = None) -> int:
                 closed += proc.returncode == 0
         with contextlib.suppress(OSError):
             sock.unlink()
+    deadline = time.monotonic() + 5
+    while signalled and time.monotonic() < deadline:  # gone when the command ends
+        signalled = [p for p in signalled if not _gone(p)]
+        if signalled:
+            time.sleep(0.02)
     with contextlib.suppress(OSError):
         d.rmdir()
     return closed

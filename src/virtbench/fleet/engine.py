@@ -4,16 +4,17 @@
    ``--install-deps`` installs what is missing with the OS package manager, then checks again.
 2. **launch**: one ``raw`` session checks the host's cached target bundle by its content
    hash and starts the command detached (``setsid``): it runs on the target whatever happens
-   to the SSH connection or the controller. A host without an intact bundle gets it copied
-   and a second ``raw`` session unpacks it, checks it and starts the command.
+   to the SSH connection or the controller. Hosts without an intact bundle then get it from
+   a playbook of their own (**ship**): one ``script`` task copies the tar and runs a shell
+   that unpacks it, checks it and starts the command.
 3. **poll** every ``poll_interval`` seconds from the controller: one short SSH session that
    runs ``cat``/``test`` in a shell, nothing else, while the target measures. A host whose
    command ended answers in the same session with its document (base64) and the end of its
    stderr, and removes its run files unless ``--keep``; the document is imported into the
    store labelled with the host, its groups and the fleet run id.
 
-Every SSH task is ``raw`` except the copy of a bundle: no module to build, send and run on the
-target (docs/fleet.md, "Ansible at 100 hosts").
+Every SSH task is ``raw`` or ``script``: no module to build, send and run on the target
+(docs/fleet.md, "Ansible at 100 hosts").
 Each phase is one ``ansible-playbook`` run over the hosts that need it, with the user's own
 inventory, SSH config, ``become`` and ``forks``; ``forks`` bounds the SSH work in flight, not
 the number of hosts measuring at once (all launched hosts run together). Every host
@@ -175,6 +176,8 @@ class Engine:
         self.private_dir = state.dir / "runner"
         self._facts_pkg: dict[str, tuple[str, str]] = {}
         """Per host: (package manager, uid) from the preflight."""
+        self._cached: dict[str, set[str]] = {}
+        """Per host: the bundles (hashes) its cache held at the preflight, unchecked."""
         self._batching = 0
         self._dirty = False
 
@@ -383,7 +386,7 @@ class Engine:
         with self.batch():
             for n in names:
                 self.update(n, "checking", reason=None)
-        plan = {n: {"script": scripts.preflight(None)} for n in names}
+        plan = {n: {"script": scripts.preflight(None, self._bundles_word(n))} for n in names}
         out = self.play("preflight", names, plan)
         ready: list[str] = []
         need: dict[str, str] = {}
@@ -404,6 +407,14 @@ class Engine:
             ready += self.install_deps(need)
         return ready
 
+    def _bundles_word(self, name: str) -> str:
+        """The host's bundle cache as a shell word for the preflight (before ``$HOME`` is
+        known): as :meth:`paths_for` will name it."""
+        host = scripts.q(_safe(name))
+        if self.opts.remote_dir:
+            return f"{scripts.q(self.opts.remote_dir)}/bundles/{host}"
+        return f'"$HOME"/.cache/virtbench-fleet/bundles/{host}'
+
     def _check_preflight(self, name: str, res: TaskResult | None) -> tuple[bool, str] | None:
         """None when the host is ready; else (fixable by --install-deps, reason)."""
         if res is None:
@@ -421,19 +432,19 @@ class Engine:
         pythons = []
         for line in facts.get("python", []):
             path, _, rest = line.partition(" ")
-            ver, _, venv = rest.partition(" ")
+            ver = rest.partition(" ")[0]
             try:
                 major, minor = (int(x) for x in ver.split(".")[:2])
             except ValueError:
                 continue
-            pythons.append((path, ver, (major, minor), venv.strip() == "1"))
+            pythons.append((path, ver, (major, minor)))
         good = [p for p in pythons if p[2] >= (3, 11)]
         cc = (facts.get("cc") or [""])[0]
         cc_ok = "cc-works" in facts
         home = (facts.get("home") or [""])[0]
         uid = (facts.get("uid") or [""])[0]
         fields: dict[str, Any] = {"machine": machine, "compiler": cc.partition(" ")[2] or None}
-        if good:  # the bundle needs no venv module: the first Python >= 3.11
+        if good:  # the first Python >= 3.11
             fields["python"] = good[0][0]
             fields["python_version"] = good[0][1]
         fields["platform"] = libc or None
@@ -442,6 +453,7 @@ class Engine:
             host_dir = f"{base}/{_safe(name)}"
             fields["remote_dir"] = host_dir
         self._facts_pkg[name] = ((facts.get("pkg") or [""])[0], uid)
+        self._cached[name] = set(facts.get("bundle", []))
         self.update(name, **fields)
         problems = []
         if not good:
@@ -514,18 +526,18 @@ class Engine:
         python = h.python or "python3"
         timeout = int(self.opts.timeout)
         return {
-            "python": h.python,
             "start": scripts.start(p, python, b.hash, argv, stdout_name, timeout=timeout),
-            "bundle_local": str(b.path),
-            "bundle_remote": p.bundle_tar(b.hash),
-            "install": scripts.start(p, python, b.hash, argv, stdout_name, timeout=timeout,
-                                     install=True),
+            "bundle_local": shlex.quote(str(b.path)),
+            "ship": scripts.ship(p, python, b.hash, argv, stdout_name, timeout=timeout),
         }
 
     def launch(self, names: list[str]) -> list[str]:
         """Start the command on each host: one SSH session (``vb:start``) when the host's
-        cached bundle is intact; else the bundle is copied and ``vb:install`` unpacks it and
-        starts the command."""
+        cached bundle is intact; the hosts without it (the preflight found none, or the one
+        there failed its check) get it from a second playbook, whose ``vb:ship`` copies it,
+        unpacks it and starts the command (a playbook of its own rather than skipped tasks:
+        a skipped task costs the controller about 11 ms per host, a playbook's start about
+        0.5 s: bench/fleet_costs.py)."""
         plan: dict[str, dict[str, Any]] = {}
         sizes: dict[str, int] = {}
         with self.batch():
@@ -544,16 +556,29 @@ class Engine:
         def live(kind: str, host: str, task: str, data: dict[str, Any]) -> None:
             h = self.state.hosts.get(host)
             res = data.get("res") or {}
-            if kind != "runner_on_ok" or h is None:
+            if h is None or kind not in ("runner_on_ok", "runner_on_failed"):
                 return
-            if task == "vb:copy" and res.get("changed"):
-                self.update(host, bytes_shipped=h.bytes_shipped + sizes.get(host, 0))
             pid = scripts.parse_facts(str(res.get("stdout") or "")).get("launched")
-            if task in ("vb:start", "vb:install") and pid:
+            # the script ran (it has an exit status): its tar had been copied
+            shipped = sizes.get(host, 0) if task == "vb:ship" and "rc" in res else 0
+            if kind == "runner_on_ok" and task in ("vb:start", "vb:ship") and pid:
                 self.update(host, "running", job_id=pid[0], job_file=None, launched=utc_now(),
-                            attempts=h.attempts + 1, lost_polls=0, last_poll=None)
+                            attempts=h.attempts + 1, lost_polls=0, last_poll=None,
+                            bytes_shipped=h.bytes_shipped + shipped)
+            elif shipped:
+                self.update(host, bytes_shipped=h.bytes_shipped + shipped)
 
-        out = self.play("launch", list(plan), plan, live=live)
+        # a host whose cache did not hold the bundle at the preflight gets it at once (no
+        # vb:start to find that out again); the others check the copy they have
+        direct = [n for n in plan if n in self._cached
+                  and self.state.hosts[n].bundle not in self._cached[n]]
+        start = [n for n in plan if n not in direct]
+        out = self.play("launch", start, {n: plan[n] for n in start}, live=live)
+        ship = direct + [n for n in start if self.state.hosts[n].status != "running"
+                         and (r := out.get(n, {}).get("vb:start")) is not None
+                         and r.status == "ok" and "vb-ready=0" in r.stdout]
+        for n, tasks in self.play("ship", ship, {n: plan[n] for n in ship}, live=live).items():
+            out.setdefault(n, {}).update(tasks)
         running = []
         failed_reachable = []
         for n in plan:
@@ -609,7 +634,13 @@ class Engine:
                 self.fail(n, f"cancel could not stop its command: {facts['left'][0]} of its "
                           "processes were still there after SIGKILL; its files were kept")
                 continue
-            reason = "cancelled" + (": its command was stopped" if "cancelled" in facts else "")
+            reason = "cancelled"
+            if "cancelled" in facts:
+                reason += ": its command was stopped"
+            elif "ended" in facts:
+                reason += f": its command had ended (exit status {facts['ended'][0]})"
+            elif "gone" in facts:
+                reason += ": its command was gone (died without an exit status)"
             if not self.opts.keep and "removed" not in facts:
                 why = (facts.get("not-removed") or [""])[0] or "no answer from rm"
                 reason += f"; its directory {self.paths_for(self.state.hosts[n]).host_dir} " \

@@ -11,15 +11,7 @@ from dataclasses import dataclass
 
 q = shlex.quote
 
-_PY_PROBE = (
-    "import sys\n"
-    "try:\n"
-    "    import venv\n"
-    "    v = 1\n"
-    "except ImportError:\n"
-    "    v = 0\n"
-    "print('%d.%d.%d %d' % (sys.version_info[0], sys.version_info[1], sys.version_info[2], v))"
-)
+_PY_PROBE = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
 
 
 def _check(script: str) -> str:
@@ -29,11 +21,14 @@ def _check(script: str) -> str:
     return script
 
 
-def preflight(interpreter: str | None = None) -> str:
-    """Print ``vb-key=value`` facts: user, home, machine, libc, every Python with its version
-    and whether it can make venvs, the C compiler and whether it compiles, the package
-    manager."""
+def preflight(interpreter: str | None = None, bundles: str | None = None) -> str:
+    """Print ``vb-key=value`` facts: user, home, machine, libc, every Python with its
+    version, the C compiler and whether it compiles, the package manager; and, with
+    ``bundles`` (a shell word: the host's bundle cache, ``$HOME`` may be in it), the bundles
+    it holds (``vb-bundle=HASH``, unchecked: the launch checks the one it needs)."""
     candidates = " ".join(q(p) for p in ([interpreter] if interpreter else []))
+    cached = (f'for b in {bundles}/*; do [ -d "$b" ] && echo "vb-bundle=${{b##*/}}"; done\n'
+              if bundles else "")
     return _check(f"""
 echo "vb-uid=$(id -u)"
 echo "vb-home=$HOME"
@@ -63,7 +58,7 @@ done
 for m in apt-get dnf yum zypper apk pacman; do
   if command -v "$m" >/dev/null 2>&1; then echo "vb-pkg=$m"; break; fi
 done
-echo vb-preflight-done
+{cached}echo vb-preflight-done
 """)
 
 
@@ -71,11 +66,13 @@ _IS_311 = "-c 'import sys; sys.exit(sys.version_info < (3, 11))'"
 
 
 def install_deps(pkg: str) -> str | None:
-    """Install Python >= 3.11 with venv and a C compiler with ``pkg`` (None: unsupported)."""
+    """Install Python >= 3.11 and a C compiler with ``pkg`` (None: unsupported). No venv
+    module (Debian's python3-venv): the target bundle runs on ``PYTHONPATH``, without a venv
+    or pip."""
     newer = f"python3 {_IS_311}"
     if pkg == "apt-get":
         return ("export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && "
-                "apt-get install -y -qq --no-install-recommends python3 python3-venv gcc "
+                "apt-get install -y -qq --no-install-recommends python3 gcc "
                 "libc6-dev >/dev/null")
     if pkg in ("dnf", "yum"):
         return (f"{pkg} install -y -q python3 gcc >/dev/null && ({newer} || "
@@ -131,12 +128,14 @@ _TOOL = _check(_tool_source())
 def _bundle_ready(p: RemotePaths, python: str, bundle_hash: str, install: bool) -> str:
     """Shell lines that end the script unless this host's bundle is intact (``vb-ready=0``
     then asks the controller to ship it): verified by its content hash, or unpacked from the
-    shipped tar (``install``) and checked before it is moved into place."""
+    shipped tar (``install``: the tar is the script's ``$0``) and checked before it is moved
+    into place."""
     mk = (f"mkdir -p {q(p.run_dir)} {q(p.bundles)} && chmod 700 {q(p.host_dir)} "
           f"{q(p.base + '/bundles')} {q(p.bundles)} || exit 1")
     if install:
-        tool = target_tool(python, "install", p.bundle_tar(bundle_hash),
-                           p.bundle_dir(bundle_hash), bundle_hash)
+        # the shipped tar is this script's $0 (Ansible's ``script`` runs EXECUTABLE TAR)
+        tool = (target_tool(python) + ' install "$0" '
+                + " ".join(q(a) for a in (p.bundle_dir(bundle_hash), bundle_hash)))
         return f'{mk}\nout=$({tool}) || {{ echo "$out"; exit 1; }}\necho "$out"\n'
     tool = target_tool(python, "verify", p.bundle_dir(bundle_hash), bundle_hash)
     return (f'{mk}\nout=$({tool}) || exit 1\necho "$out"\n'
@@ -160,6 +159,17 @@ def start(p: RemotePaths, python: str, bundle_hash: str, argv: list[str], stdout
         'if [ -s pid ]; then echo "vb-launched=$(cat pid)"; '
         "else echo 'the command did not start (no pid file after 10 s)'; exit 1; fi\n"
     )
+
+
+def ship(p: RemotePaths, python: str, bundle_hash: str, argv: list[str], stdout_name: str,
+         *, timeout: int) -> str:
+    """The ``executable`` of the ``script`` task that ships a bundle: Ansible copies the tar
+    into its temporary directory on the target and runs ``EXECUTABLE TAR`` there (raw shell
+    sessions and one file transfer, no Python module: about half the controller CPU and
+    wall time of the ``copy`` module). It unpacks and checks the tar (removed afterwards),
+    then starts the command as :func:`start` does."""
+    script = start(p, python, bundle_hash, argv, stdout_name, timeout=timeout, install=True)
+    return f"/bin/sh -c {q(script)}"
 
 
 def _command(p: RemotePaths, python: str, bundle_hash: str, argv: list[str],
@@ -276,7 +286,8 @@ def cancel(p: RemotePaths, job_file: str | None, *, keep: bool) -> str:
     whose virtbench died first included). The clean up starts once none is left, the
     launching shell included (it writes the exit status into the run directory).
     Prints ``vb-cancelled=1`` when a running command was stopped, ``vb-left=N`` when N of its
-    processes were still there after the SIGKILL (nothing is removed then).
+    processes were still there after the SIGKILL (nothing is removed then), ``vb-ended=RC``
+    when it had ended, ``vb-gone=1`` when it had died without an exit status.
 
     Each process gets one SIGTERM: a second one would cut virtbench's own clean up short.
     (No ``kill -- -PGID``: dash's ``kill`` takes ``--`` for a pid, fails, and stopped nothing.)"""
@@ -303,8 +314,10 @@ if cd {q(p.run_dir)} 2>/dev/null && [ -f pid ] && [ ! -f rc ]; then
         sleep 0.2; t=$((t+1)); vb_run=$(vb_members); done
     fi
     if [ -n "$vb_run" ]; then vb_left=$(echo $vb_run | wc -w); echo "vb-left=$vb_left"
-    elif [ -n "$vb_had" ]; then echo vb-cancelled=1; fi
+    elif [ -n "$vb_had" ]; then echo vb-cancelled=1; else echo vb-gone=1; fi
+  else echo vb-gone=1
   fi
+elif [ -f rc ]; then echo "vb-ended=$(cat rc)"
 fi
 cd /
 """

@@ -16,7 +16,7 @@ import os
 import secrets
 import socket
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -144,9 +144,25 @@ class FleetState:
         d["type"] = "virtbench.fleet"
         return d
 
+    def to_json(self) -> str:
+        """The state file's text: one host per line. ``json.dumps(..., indent=2)`` of
+        :meth:`to_dict` took about 25 ms of controller CPU for 100 hosts (``asdict`` copies
+        every value, and an indented dump runs the pure-Python encoder) and the state is
+        written on every host transition (hundreds of times per fleet run); this is the same
+        data with the C encoder, readable and ``diff``-able per host."""
+        top = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "hosts"}
+        top["type"] = "virtbench.fleet"
+        lines = [json.dumps(top)[:-1] + ', "hosts": {']
+        items = list(self.hosts.items())
+        for i, (name, h) in enumerate(items):
+            comma = "," if i < len(items) - 1 else ""
+            lines.append(f"  {json.dumps(name)}: {json.dumps(vars(h))}{comma}")
+        lines.append("}}")
+        return "\n".join(lines) + "\n"
+
     def save(self) -> None:
         self.updated = utc_now()
-        atomic_write(self.state_path, json.dumps(self.to_dict(), indent=2) + "\n")
+        atomic_write(self.state_path, self.to_json())
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FleetState:
@@ -156,8 +172,8 @@ class FleetState:
             raise UsageError(f"fleet state version {d.get('version')} is newer than this "
                              "virtbench understands: upgrade virtbench")
         hosts = {k: HostState(**v) for k, v in (d.get("hosts") or {}).items()}
-        fields = {k: v for k, v in d.items() if k not in ("hosts", "type")}
-        return cls(hosts=hosts, **fields)
+        known = {k: v for k, v in d.items() if k not in ("hosts", "type")}
+        return cls(hosts=hosts, **known)
 
     @classmethod
     def load(cls, run_id: str) -> FleetState:

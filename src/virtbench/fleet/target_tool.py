@@ -25,6 +25,7 @@ import shutil
 import stat
 import sys
 import tarfile
+import zlib
 
 CHUNK = 1 << 20
 
@@ -131,7 +132,8 @@ def install(tar: str, root: str, expected: str) -> int:
                 _remove(root)
         if not os.path.lexists(root):
             os.rename(tmp, root)
-    except (OSError, ValueError, tarfile.TarError, EOFError) as exc:
+    except (OSError, ValueError, tarfile.TarError, EOFError, zlib.error) as exc:
+        # zlib.error: a tar damaged in transit can fail in the decompressor (no TarError)
         print("cannot unpack the shipped bundle: " + str(exc)[:200])
         return 1
     finally:

@@ -1,0 +1,136 @@
+"""Where a fleet controller's CPU goes: what one Ansible operation costs per host.
+
+On the namespace testbed (``virtbench.fleet.testbed.NamespaceFleet``, every host healthy),
+each line runs one small playbook with ``ansible-playbook`` in virtbench's Ansible
+environment (``virtbench.fleet.ansible.ansible_env``: the settings a fleet run uses) and
+prints the controller CPU seconds it took (ansible-playbook, its workers, the ssh clients
+and the ssh ``ControlPersist`` masters, which this script adopts as subreaper and stops after
+each line), in total and per host:
+
+- ``start``: an empty play (Ansible's start-up, the inventory);
+- ``raw, new connections``: one ``raw`` task (``true``) per host, each host's first SSH
+  connection of the run (the key exchange is in it), with OpenSSH's default key exchange and
+  with ``--kex`` (default ``curve25519-sha256``);
+- ``+2 raw``: two more ``raw`` tasks on the open connections; ``+2 skipped``: two tasks
+  whose ``when`` is false;
+- ``copy`` and ``script``: a file of ``--size`` MB sent to each host by the ``copy`` module
+  or by a ``script`` task whose executable moves it into place (what a fleet run does with
+  the bundle), after a ``raw`` task that opens the connection.
+
+The difference between two lines is what the extra operation costs. Needs root (namespaces).
+The hosts' own work (sshd, the shell) shares this machine's CPUs, so wall times depend on the
+load; CPU seconds are the comparable figure.
+
+Usage: python bench/fleet_costs.py [--hosts 100] [--forks 10] [--size 3] [--kex ALGORITHMS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fleet_scale import _cpu_of, _reap_orphans, _subreaper  # noqa: E402
+
+from virtbench.fleet.ansible import ansible_bin, ansible_env  # noqa: E402
+from virtbench.fleet.testbed import NamespaceFleet, namespaces_available  # noqa: E402
+
+RAW = """    - name: t{i}
+      raw: "true"
+      changed_when: false
+"""
+SKIPPED = """    - name: s{i}
+      raw: "true"
+      when: false
+"""
+COPY = """    - name: copy
+      copy:
+        src: {src}
+        dest: "~/vb-costs-copy"
+        mode: "0600"
+"""
+SCRIPT = """    - name: script
+      script:
+        cmd: {src}
+        executable: "/bin/sh -c 'mv \\\"$0\\\" \\\"$HOME/vb-costs-script\\\"'"
+"""
+
+
+def play(tasks: str) -> str:
+    return f"- hosts: all\n  gather_facts: false\n  tasks:\n{tasks or '    []'}\n"
+
+
+def measure(work: Path, name: str, tasks: str, inventory: Path, forks: int,
+            extra_env: dict[str, str]) -> tuple[float, float]:
+    """(wall s, CPU s) of one ansible-playbook run, with the ssh masters it left."""
+    pb = work / f"{name}.yml"
+    pb.write_text(play(tasks))
+    # the interpreter named, as a fleet run named it for its copy module (no discovery)
+    env = {**os.environ, **ansible_env(persist=60),
+           "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3", **extra_env}
+    t0 = time.monotonic()
+    proc = subprocess.Popen([ansible_bin("ansible-playbook"), "-i", str(inventory), "-f",
+                             str(forks), str(pb)], stdout=subprocess.DEVNULL, env=env)
+    _pid, status, ru = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - t0
+    cpu = _cpu_of(ru) + _reap_orphans()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"fleet_costs: {name}: ansible-playbook failed")
+    return wall, cpu
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--hosts", type=int, default=100)
+    ap.add_argument("--forks", type=int, default=10)
+    ap.add_argument("--size", type=float, default=3.0, help="MB sent by copy and script")
+    ap.add_argument("--kex", default="curve25519-sha256",
+                    help="the other key exchange measured (default curve25519-sha256)")
+    a = ap.parse_args()
+    why = namespaces_available()
+    if why is not None:
+        print(f"fleet_costs: needs network namespaces: {why}", file=sys.stderr)
+        return 2
+    _subreaper()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    work = Path(tempfile.mkdtemp(prefix="vbfc-"))
+    os.chmod(work, 0o755)
+    try:
+        blob = work / "blob.bin"
+        blob.write_bytes(os.urandom(int(a.size * 1e6)))
+        with NamespaceFleet(work / "tb", a.hosts) as fleet:
+            kex = {"ANSIBLE_SSH_EXTRA_ARGS": "-o ServerAliveInterval=5 "
+                   f"-o ServerAliveCountMax=3 -o KexAlgorithms={a.kex}"}
+            lines = [
+                ("start", "", {}),
+                ("raw, new connections", RAW.format(i=1), {}),
+                (f"raw, new connections, {a.kex}", RAW.format(i=1), kex),
+                ("raw +2 raw", "".join(RAW.format(i=i) for i in range(3)), {}),
+                ("raw +2 skipped", RAW.format(i=1) + SKIPPED.format(i=1)
+                 + SKIPPED.format(i=2), {}),
+                (f"raw + copy {a.size:g} MB", RAW.format(i=1) + COPY.format(src=blob), {}),
+                (f"raw + script {a.size:g} MB", RAW.format(i=1) + SCRIPT.format(src=blob), {}),
+            ]
+            print(f"{a.hosts} hosts, forks {a.forks}, load average {os.getloadavg()[0]:.1f}")
+            print(f"{'playbook':<40} {'wall s':>7} {'CPU s':>7} {'CPU ms/host':>11} {'load':>5}")
+            for i, (name, tasks, extra) in enumerate(lines):
+                wall, cpu = measure(work, f"p{i}", tasks, fleet.inventory, a.forks, extra)
+                print(f"{name:<40} {wall:>7.1f} {cpu:>7.2f} {cpu / a.hosts * 1000:>11.0f} "
+                      f"{os.getloadavg()[0]:>5.1f}", flush=True)
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
