@@ -203,7 +203,9 @@ def test_ctrl_c_at_any_moment_ends_a_real_command_promptly(tmp_path: Path) -> No
     # Ctrl-C as a terminal sends it (to the whole foreground process group: virtbench and
     # the program it is starting), at moments spread over the first second of
     # `io postmark`, which starts its C program (behind vbexec) and saves its document
-    # every few milliseconds, while busy loops load every CPU.
+    # every few milliseconds, while busy loops load every CPU. 50 files: each repetition
+    # deletes at most 20 (one a transaction), so no repetition runs out of files (with 5,
+    # one did, and CI saw the error exit before its Ctrl-C at 0.6 s).
     childproc.wrapper()  # in the shared cache: trials do not compile
     programs.build("postmark")
     load = [subprocess.Popen(["sh", "-c", "while :; do :; done"])
@@ -217,7 +219,7 @@ def test_ctrl_c_at_any_moment_ends_a_real_command_promptly(tmp_path: Path) -> No
             env = dict(os.environ, PYTHONPATH=str(SRC), TMPDIR=str(tmp),
                        XDG_DATA_HOME=str(data), **{MARK: token})
             proc = subprocess.Popen(
-                [sys.executable, "-m", "virtbench", "io", "postmark", "--files", "5",
+                [sys.executable, "-m", "virtbench", "io", "postmark", "--files", "50",
                  "--transactions", "20", "--repeat", "100000", "--dir", str(tmp)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
                 process_group=0)
