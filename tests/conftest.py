@@ -73,6 +73,20 @@ def _isolated_xdg(
     monkeypatch.setenv("XDG_CACHE_HOME", cache)
 
 
+def proc_stats() -> Iterator[tuple[int, str, list[str]]]:
+    """(pid, command name, the fields after it: state, ppid, pgrp, ...) of every live process,
+    from ``/proc/<pid>/stat`` (the name may hold spaces and parentheses: split after the last
+    ')'); a process that ends while it is read is skipped."""
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            yield int(d.name), stat[stat.index("(") + 1:stat.rindex(")")], \
+                stat[stat.rindex(")") + 2:].split()
+
+
 def run_cli(
     *args: str, timeout: float = 300, check: bool = False, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

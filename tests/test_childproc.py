@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SRC
+from conftest import SRC, proc_stats
 from virtbench import childproc
 from virtbench.cli._interrupt import Redeliver
 from virtbench.experiments import programs
@@ -172,17 +172,8 @@ MARK = "VIRTBENCH_TEST_CHILDPROC"
 
 def _group(pgid: int) -> list[str]:
     """The live processes of process group ``pgid``: pid, state and command."""
-    found = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":  # a zombie waits for init
-                found.append(f"{d.name} {fields[0]} {stat.split('(', 1)[1].rsplit(')', 1)[0]}")
-    return found
+    return [f"{pid} {f[0]} {comm}" for pid, comm, f in proc_stats()
+            if int(f[2]) == pgid and f[0] != "Z"]  # a zombie waits for init
 
 
 def _marked(token: str) -> list[int]:

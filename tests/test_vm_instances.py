@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
+from conftest import proc_stats
 from virtbench.experiments.fixedwork import calibrate_sysmix, sysmix_command
 from virtbench.experiments.instances import BackendOptions, InstanceRequest, make_backend
 from virtbench.vm import initramfs, kernel
@@ -27,16 +27,10 @@ def _qemu_pids() -> set[int]:
     or a parallel test run, must not count)."""
     parent: dict[int, int] = {}
     qemu = set()
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-            except OSError:
-                continue
-            # "pid (comm) state ppid ...": comm may hold spaces, so split after the last ')'
-            parent[int(d.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
-            if stat[stat.index("(") + 1:stat.rindex(")")].startswith("qemu-system"):
-                qemu.add(int(d.name))
+    for pid, comm, fields in proc_stats():
+        parent[pid] = int(fields[1])
+        if comm.startswith("qemu-system"):
+            qemu.add(pid)
     me, mine = os.getpid(), set()
     for pid in qemu:
         seen, p = set(), pid
