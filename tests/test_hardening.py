@@ -234,6 +234,44 @@ def test_hostile_json_is_one_clear_error(text: str | bytes, expect: str) -> None
     assert len(str(info.value)) < 4 * MAX_QUOTE
 
 
+def test_no_finalizer_runs_while_a_nesting_bomb_is_parsed() -> None:
+    """At the recursion limit a finalizer cannot even report its error (CI: "Exception
+    ignored in sys.unraisablehook: RecursionError" around ``db rebuild`` of a nesting bomb):
+    the collector does not run while a document is parsed."""
+    import gc
+
+    from virtbench.safeio import parse_json
+
+    ran: list[int] = []
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            ran.append(1)
+
+    threshold, bomb, failed = gc.get_threshold(), "[" * 100_000, ""
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(50):
+            Cycle()
+        gc.set_threshold(400)  # a few hundred allocations: the parser makes one list a level
+        gc.enable()
+        try:
+            parse_json(bomb, "bomb.json")
+        except UsageError as exc:
+            failed = str(exc)
+        during = len(ran)
+        gc.collect()
+    finally:
+        gc.set_threshold(*threshold)
+        gc.enable()
+    assert "nested too deeply" in failed
+    assert during == 0 and len(ran) == 50
+
+
 def test_a_nesting_bomb_in_the_results_directory_breaks_no_command(tmp_path: Path) -> None:
     vb("import", "--label", "set=a", str(PV))
     (paths.results_dir() / "bomb.json").write_text("[" * 100_000)
