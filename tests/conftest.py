@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -71,6 +71,38 @@ def _isolated_xdg(
         cache = str(tmp_path_factory.getbasetemp() / "xdg-cache")
         os.environ["VIRTBENCH_TEST_CACHE"] = cache
     monkeypatch.setenv("XDG_CACHE_HOME", cache)
+
+
+def wait_for(cond: Callable[[], object], what: object, timeout: float = 180,
+             step: float = 0.01, unless_failed: subprocess.Popen[str] | None = None) -> None:
+    """Poll ``cond`` until it is true; after ``timeout`` s fail, naming ``what`` (a string,
+    or a callable giving one, to describe the state when it failed). If it fails,
+    ``unless_failed`` (the process being watched) is killed first."""
+    deadline = time.monotonic() + timeout
+    try:
+        while not cond():
+            if time.monotonic() > deadline:
+                detail = what() if callable(what) else what
+                raise AssertionError(f"timed out after {timeout} s waiting for {detail}")
+            time.sleep(step)
+    except BaseException:
+        if unless_failed is not None and unless_failed.poll() is None:
+            unless_failed.kill()
+            unless_failed.communicate()
+        raise
+
+
+def signal_and_wait(proc: subprocess.Popen[str], sig: int, timeout: float = 90) -> str:
+    """Send ``sig`` to ``proc``, wait for it to end, return its stderr; a process still
+    running when this fails is killed."""
+    try:
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return str(err)
 
 
 def proc_stats() -> Iterator[tuple[int, str, list[str]]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SRC, proc_stats
+from conftest import SRC, proc_stats, wait_for
 from virtbench import childproc
 from virtbench.cli._interrupt import Redeliver
 from virtbench.experiments import programs
@@ -82,17 +82,12 @@ def test_the_program_dies_with_virtbench_even_by_kill_9(tmp_path: Path) -> None:
                               env=dict(os.environ, PYTHONPATH=str(SRC)))
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
-    deadline = time.monotonic() + 20
-    while _program(child) != b"sleep" and time.monotonic() < deadline:
-        time.sleep(0.02)  # vbexec, then sleep: execv is on its way
-    assert _program(child) == b"sleep"
+    # vbexec, then sleep: execv is on its way
+    wait_for(lambda: _program(child) == b"sleep", "the program's exec", timeout=20)
     parent.kill()
     parent.wait()
     parent.stdout.close()
-    deadline = time.monotonic() + 20
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not _alive(child)
+    wait_for(lambda: not _alive(child), "the program's death with its parent", timeout=20)
 
 
 def test_a_program_whose_virtbench_is_already_gone_does_not_run(tmp_path: Path) -> None:

@@ -8,13 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from scipy import stats
-from tests.conftest import SRC, run_cli
+from tests.conftest import SRC, run_cli, signal_and_wait, wait_for
 
 from virtbench.analysis.welch import welch
 from virtbench.errors import EnvironmentUnsupported, UsageError
@@ -339,22 +338,13 @@ def _start_tune(tmp_path: Path, new: str) -> subprocess.Popen[str]:
         start_new_session=True)
 
 
-def _wait_for(cond: Any, what: Any, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            detail = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout} s waiting for {detail}")
-        time.sleep(0.01)
-
-
 @REAL
 def test_real_kill9_then_restore(tmp_path: Path, guard: Any) -> None:
     orig, new = _read(RATIO), _new_ratio()
     proc = _start_tune(tmp_path, new)
     try:
         # wait for a B run in progress (its postmark directory exists)
-        _wait_for(lambda: _read(RATIO) == new and any(tmp_path.iterdir()),
+        wait_for(lambda: _read(RATIO) == new and any(tmp_path.iterdir()),
                   "a B run in progress")
         proc.kill()
         proc.wait(30)
@@ -370,7 +360,7 @@ def test_real_kill9_then_restore(tmp_path: Path, guard: Any) -> None:
     assert _read(RATIO) == orig
     assert not sysctl.journal_path().exists()
     # the orphaned experiment died with its parent and cleaned up
-    _wait_for(lambda: not any(tmp_path.iterdir()),
+    wait_for(lambda: not any(tmp_path.iterdir()),
               lambda: f"the experiment's cleanup (left: {list(tmp_path.rglob('*'))[:5]})",
               timeout=120)
     nothing = run_cli("tune", "--restore", check=True)
@@ -382,19 +372,13 @@ def test_real_kill9_then_restore(tmp_path: Path, guard: Any) -> None:
 def test_real_signal_restores(tmp_path: Path, sig: int, guard: Any) -> None:
     orig, new = _read(RATIO), _new_ratio()
     proc = _start_tune(tmp_path, new)
-    try:
-        _wait_for(lambda: _read(RATIO) == new and any(tmp_path.iterdir()),
-                  "a B run in progress")
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    wait_for(lambda: _read(RATIO) == new and any(tmp_path.iterdir()), "a B run in progress",
+             unless_failed=proc)
+    err = signal_and_wait(proc, sig)
     assert proc.returncode == 130, err
     assert _read(RATIO) == orig
     assert not sysctl.journal_path().exists()
-    _wait_for(lambda: not any(tmp_path.iterdir()),
+    wait_for(lambda: not any(tmp_path.iterdir()),
               lambda: f"the experiment's cleanup (left: {list(tmp_path.rglob('*'))[:5]})",
               timeout=120)
 

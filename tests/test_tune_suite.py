@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import SRC, run_cli
+from conftest import SRC, run_cli, signal_and_wait, wait_for
 from virtbench import paths
 from virtbench.experiments import tune
 
@@ -226,18 +226,13 @@ def test_signal_during_b_restores_and_cleans(root: Path, tmp_path: Path, sig: in
     run_cli("build", check=True)
     proc = _start(["tune", "--sysctl-root", str(root), "--set", "vm.dirty_ratio=33",
                    "--rounds", "20", "--", *WORDS, "--tmpdir", str(work)])
-    try:
-        deadline = time.monotonic() + 180
-        while not (_ratio(root) == "33" and any(work.iterdir())):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no B run in progress after 180 s"
-            time.sleep(0.01)
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+
+    def b_running() -> bool:
+        assert proc.poll() is None, proc.communicate()
+        return _ratio(root) == "33" and any(work.iterdir())
+
+    wait_for(b_running, "a B run in progress", unless_failed=proc)
+    err = signal_and_wait(proc, sig)
     assert proc.returncode == 130, err
     assert "interrupted: partial result saved" in err
     assert _ratio(root) == "20"
