@@ -29,10 +29,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,10 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleet_scale import _cpu_of, _reap_orphans, _subreaper  # noqa: E402
+from fleet_scale import _cpu_of, _prepare, _reap_orphans  # noqa: E402
 
 from virtbench.fleet.ansible import ansible_bin, ansible_env  # noqa: E402
-from virtbench.fleet.testbed import NamespaceFleet, namespaces_available  # noqa: E402
+from virtbench.fleet.testbed import NamespaceFleet  # noqa: E402
 
 RAW = """    - name: t{i}
       raw: "true"
@@ -97,13 +95,9 @@ def main() -> int:
     ap.add_argument("--kex", default="curve25519-sha256",
                     help="the other key exchange measured (default curve25519-sha256)")
     a = ap.parse_args()
-    why = namespaces_available()
-    if why is not None:
-        print(f"fleet_costs: needs network namespaces: {why}", file=sys.stderr)
+    work = _prepare("fleet_costs", "vbfc-")
+    if work is None:
         return 2
-    _subreaper()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    work = Path(tempfile.mkdtemp(prefix="vbfc-"))
     os.chmod(work, 0o755)
     try:
         blob = work / "blob.bin"

@@ -70,6 +70,19 @@ def _subreaper() -> None:
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
+def _prepare(tool: str, prefix: str) -> Path | None:
+    """What a fleet benchmark needs before its testbed: network namespaces (else one line on
+    stderr and None), orphans reaped by us, SIGTERM cleaning up as Ctrl-C does, and its work
+    directory."""
+    why = namespaces_available()
+    if why is not None:
+        print(f"{tool}: needs network namespaces: {why}", file=sys.stderr)
+        return None
+    _subreaper()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
 def _stat(pid: int) -> tuple[int, str, str] | None:
     """(parent pid, command name, state) from /proc/PID/stat (zombies too)."""
     try:
@@ -203,13 +216,9 @@ def main() -> int:
                          "default without the post-quantum part: docs/fleet.md)")
     ap.add_argument("command", nargs=argparse.REMAINDER)
     a = ap.parse_args()
-    why = namespaces_available()
-    if why is not None:
-        print(f"fleet_scale: needs network namespaces: {why}", file=sys.stderr)
+    work = _prepare("fleet_scale", "vbfs-")
+    if work is None:
         return 2
-    _subreaper()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up as on Ctrl-C
-    work = Path(tempfile.mkdtemp(prefix="vbfs-"))
     os.chmod(work, 0o755)
     pg = None
     try:
