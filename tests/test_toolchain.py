@@ -260,13 +260,14 @@ def test_flag_probe_tells_flags_apart_and_makes_no_file(
     cc: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The probe compiles from stdin to stdout: a SIGKILL during it can leave nothing behind
-    (bench/kill_points.py once found its temporary directory after a killed ``run``)."""
+    (bench/kill_points.py once found its temporary directory after a killed ``run``). Python's
+    temporary directory is made unusable: a probe that still made one fails here."""
     if shutil.which(cc[0]) is None:
         pytest.skip(f"{cc[0]} not installed")
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the compiler's, if it made any
     monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
     monkeypatch.setattr(toolchain, "_FLAG_PROBES", {})
-    monkeypatch.setattr(toolchain.tempfile, "tempdir", None)
+    monkeypatch.setattr(toolchain.tempfile, "tempdir", str(tmp_path / "absent"))
     assert toolchain.flag_works(cc, "-O2") is True
     assert toolchain.flag_works(cc, "-march=no-such-cpu") is False
     assert [p.name for p in tmp_path.iterdir() if p.name != "ccache"] == []
