@@ -109,6 +109,13 @@ def new_workdir(prefix: str, base: Path | str | None = None, *, file: bool = Fal
             untrack(path)
             continue
         except BaseException:
+            # A Ctrl-C can land after the directory (or file) was made and before it is
+            # returned: no caller can remove it then, so remove it here before forgetting it.
+            with contextlib.suppress(OSError):
+                if file:
+                    path.unlink()
+                else:
+                    path.rmdir()
             untrack(path)
             raise
         return path
