@@ -38,7 +38,7 @@ from typing import Any
 from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.fleet import bundle as bundlemod
 from virtbench.fleet import scripts
-from virtbench.fleet.ansible import ansible_env
+from virtbench.fleet.ansible import ansible_env, control_dir, control_name, control_path_var
 from virtbench.fleet.display import Display
 from virtbench.fleet.state import FleetState, HostState, utc_now
 from virtbench.safeio import atomic_write
@@ -117,6 +117,10 @@ RESOURCE_ERRORS = (("No space left on device", "disk full"),
                    ("Disk quota exceeded", "disk quota exceeded"),
                    ("Read-only file system", "read-only file system"))
 """Target-side errors named first, whatever the task (copy, install, launch)."""
+
+SHIP_TIMEOUT_S = 900
+"""A direct ship (:meth:`Engine.ship_direct`) that has not ended after this long is stopped;
+the SSH keepalives end a dead host's session long before."""
 
 SLOW_FACTOR = 2.0
 SLOW_ANSWER_S = 1.0
@@ -254,8 +258,10 @@ class Engine:
         # Extra vars go through a file (-e @file): plans for many hosts would make a long,
         # world-readable command line.
         vars_file = self.private_dir / f"vars-{playbook}.json"
+        # each host's SSH master under a name the controller knows (ship_direct uses it)
         atomic_write(vars_file, json.dumps({"vb_plan": plan,
                                             "vb_timeout": int(self.opts.timeout),
+                                            **control_path_var(hosts),
                                             **(extravars or {})}), mode=0o600)
         cmdline = f"-e @{shlex.quote(str(vars_file))}"
         if self.opts.become:
@@ -533,13 +539,15 @@ class Engine:
 
     def launch(self, names: list[str]) -> list[str]:
         """Start the command on each host: one SSH session (``vb:start``) when the host's
-        cached bundle is intact; the hosts without it (the preflight found none, or the one
-        there failed its check) get it from a second playbook, whose ``vb:ship`` copies it,
-        unpacks it and starts the command (a playbook of its own rather than skipped tasks:
-        a skipped task costs the controller about 11 ms per host, a playbook's start about
-        0.5 s: bench/fleet_costs.py)."""
+        cached bundle is intact. The hosts without it (the preflight found none, or the one
+        there failed its check) get it through the SSH connection the preflight left open
+        (:meth:`ship_direct`: a plain ssh client on Ansible's master sends the tar, unpacks
+        it and starts the command); those it cannot serve (no master, ``become``) from a
+        second playbook, whose ``vb:ship`` copies it, unpacks it and starts the command (a
+        playbook of its own rather than skipped tasks: a skipped task costs the controller
+        about 11 ms per host, a playbook's start about 0.5 s: bench/fleet_costs.py)."""
         plan: dict[str, dict[str, Any]] = {}
-        sizes: dict[str, int] = {}
+        bundles: dict[str, bundlemod.Bundle] = {}
         with self.batch():
             for n in names:
                 h = self.state.hosts[n]
@@ -549,24 +557,17 @@ class Engine:
                     self.fail(n, str(exc))
                     continue
                 plan[n] = self._launch_plan(n, b)
-                sizes[n] = b.size
+                bundles[n] = b
                 self.update(n, "installing", reason=None, run_dir=self.paths_for(h).run_dir,
                             job_id=None, job_file=None, document=None, rc=None, bundle=b.hash)
 
         def live(kind: str, host: str, task: str, data: dict[str, Any]) -> None:
-            h = self.state.hosts.get(host)
             res = data.get("res") or {}
-            if h is None or kind not in ("runner_on_ok", "runner_on_failed"):
-                return
-            pid = scripts.parse_facts(str(res.get("stdout") or "")).get("launched")
-            # the script ran (it has an exit status): its tar had been copied
-            shipped = sizes.get(host, 0) if task == "vb:ship" and "rc" in res else 0
-            if kind == "runner_on_ok" and task in ("vb:start", "vb:ship") and pid:
-                self.update(host, "running", job_id=pid[0], job_file=None, launched=utc_now(),
-                            attempts=h.attempts + 1, lost_polls=0, last_poll=None,
-                            bytes_shipped=h.bytes_shipped + shipped)
-            elif shipped:
-                self.update(host, bytes_shipped=h.bytes_shipped + shipped)
+            if host in plan and kind in ("runner_on_ok", "runner_on_failed"):
+                # the script ran (it has an exit status): its tar had been copied
+                shipped = bundles[host].size if task == "vb:ship" and "rc" in res else 0
+                self._launched(host, task, kind == "runner_on_ok",
+                               str(res.get("stdout") or ""), shipped)
 
         # a host whose cache did not hold the bundle at the preflight gets it at once (no
         # vb:start to find that out again); the others check the copy they have
@@ -577,7 +578,13 @@ class Engine:
         ship = direct + [n for n in start if self.state.hosts[n].status != "running"
                          and (r := out.get(n, {}).get("vb:start")) is not None
                          and r.status == "ok" and "vb-ready=0" in r.stdout]
-        for n, tasks in self.play("ship", ship, {n: plan[n] for n in ship}, live=live).items():
+        shipped, rest = self.ship_direct(ship, bundles)
+        if ship:
+            self.display.note(f"fleet: bundle sent to {len(shipped)} host(s) through their "
+                              f"open SSH connection, {len(rest)} through Ansible")
+        for n, tasks in shipped.items():
+            out.setdefault(n, {}).update(tasks)
+        for n, tasks in self.play("ship", rest, {n: plan[n] for n in rest}, live=live).items():
             out.setdefault(n, {}).update(tasks)
         running = []
         failed_reachable = []
@@ -600,6 +607,135 @@ class Engine:
         if failed_reachable and not self.opts.keep:
             self.cleanup(failed_reachable)
         return running
+
+    def _launched(self, host: str, task: str, ok: bool, stdout: str, shipped: int) -> None:
+        """A launch or ship answered: the host runs its command (``vb-launched=PID``), and
+        ``shipped`` bytes of the bundle reached it."""
+        h = self.state.hosts[host]
+        pid = scripts.parse_facts(stdout).get("launched")
+        if ok and task in ("vb:start", "vb:ship") and pid:
+            self.update(host, "running", job_id=pid[0], job_file=None, launched=utc_now(),
+                        attempts=h.attempts + 1, lost_polls=0, last_poll=None,
+                        bytes_shipped=h.bytes_shipped + shipped)
+        elif shipped:
+            self.update(host, bytes_shipped=h.bytes_shipped + shipped)
+
+    def ship_direct(self, names: list[str], bundles: dict[str, bundlemod.Bundle]
+                    ) -> tuple[Outcomes, list[str]]:
+        """Ship the bundle to ``names`` through the SSH masters Ansible left open (named by
+        :func:`~virtbench.fleet.ansible.control_name`): per host one ssh client on the
+        master, the tar on its stdin, the remote shell :func:`scripts.ship_stdin`. About 4
+        ms of controller CPU per host where Ansible's ``script`` costs about 78 ms
+        (bench/fleet_costs.py), and no ``ansible-playbook`` start.
+
+        Returns ``vb:ship`` results like a playbook's, and the hosts left to Ansible's ship
+        playbook: all of them when the user's configuration owns SSH multiplexing (no
+        master of ours), under ``--become``, without an ``ssh`` client; else each host
+        without a master, whose master does not answer before the remote shell ran (it
+        expired, or the host went away: Ansible then names the reason as for any task), or
+        whose session runs as another user than Ansible's tasks (the inventory's
+        ``become``). At most ``--forks`` at once."""
+        import shutil
+        import subprocess
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+        from virtbench.fleet.command import remote_command
+
+        cp = control_dir()
+        ssh = shutil.which("ssh")
+        if not names or cp is None or ssh is None or self.opts.become:
+            return {}, list(names)
+        jobs: dict[str, tuple[Path, str]] = {}
+        rest: list[str] = []
+        for n in names:
+            sock = cp / control_name(n)
+            uid = self._facts_pkg.get(n, ("", ""))[1]
+            if not uid.isdigit() or not sock.is_socket():
+                rest.append(n)
+                continue
+            h = self.state.hosts[n]
+            argv, stdout_name, _doc = remote_command(self.state.command,
+                                                     self.paths_for(h).run_dir,
+                                                     self.opts.output_option)
+            jobs[n] = (sock, scripts.ship_stdin(self.paths_for(h), h.python or "python3",
+                                                bundles[n].hash, argv, stdout_name,
+                                                timeout=int(self.opts.timeout), uid=uid))
+        procs: dict[str, subprocess.Popen[bytes]] = {}
+
+        def one(n: str) -> tuple[int, str, str, float] | None:
+            sock, command = jobs[n]
+            if self._cancel.is_set():
+                return None
+            t0 = time.monotonic()
+            # -F /dev/null: the master holds the connection (address, user, keys, options);
+            # the client only talks to its socket. ProxyCommand=false: should the master be
+            # gone, the client must not connect on its own to a host named vb-fleet-master
+            with open(bundles[n].path, "rb") as tar:
+                proc = subprocess.Popen(
+                    [ssh, "-F", "/dev/null", "-T", "-o", "BatchMode=yes",
+                     "-o", "ControlMaster=no", "-o", f"ControlPath={sock}",
+                     "-o", "ProxyCommand=false", "vb-fleet-master", command],
+                    stdin=tar, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                with self.lock:
+                    procs[n] = proc
+                try:
+                    out, err = proc.communicate(timeout=SHIP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    out, err = proc.communicate()
+                    err += f"\nno answer within {SHIP_TIMEOUT_S} s".encode()
+            return (proc.returncode, out.decode(errors="replace"),
+                    err.decode(errors="replace"), time.monotonic() - t0)
+
+        outcomes: Outcomes = {}
+        busy: dict[str, float] = {}
+        with ThreadPoolExecutor(max_workers=max(1, self.state.forks),
+                                thread_name_prefix="vb-ship") as pool:
+            pending: dict[Future[tuple[int, str, str, float] | None], str] = {
+                pool.submit(one, n): n for n in jobs}
+            try:
+                while pending:
+                    done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                    self.display.tick()
+                    for fut in done:
+                        n = pending.pop(fut)
+                        answer = fut.result()
+                        if answer is None:
+                            continue
+                        rc, stdout, stderr, secs = answer
+                        result = self._shipped(n, rc, stdout, stderr)
+                        if result is None:
+                            rest.append(n)
+                        else:
+                            outcomes[n] = {"vb:ship": result}
+                            busy[n] = secs
+            except KeyboardInterrupt:
+                self._cancel.set()
+                with self.lock:
+                    for proc in procs.values():
+                        if proc.poll() is None:
+                            proc.kill()
+                raise Interrupted() from None
+        self._add_busy(busy, {n: s for n, s in busy.items()
+                              if n in outcomes and outcomes[n]["vb:ship"].status == "ok"})
+        return outcomes, rest
+
+    def _shipped(self, n: str, rc: int, stdout: str, stderr: str) -> TaskResult | None:
+        """One direct ship's answer as a task result (None: leave the host to Ansible)."""
+        facts = scripts.parse_facts(stdout)
+        if "ship-skipped" in facts or (rc == 255 and "ship-begin" not in facts):
+            return None  # another user, or no session on the master: Ansible's turn
+        received = (facts.get("received") or ["0"])[0]
+        shipped = int(received) if received.isdigit() else 0
+        res: dict[str, Any] = {"stdout": stdout, "stderr": stderr, "rc": rc}
+        if rc == 255:  # the connection was lost while the remote shell ran
+            lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+            res = {"msg": lines[-1] if lines else "connection lost"}
+            status = "unreachable"
+        else:
+            status = "ok" if rc == 0 else "failed"
+        self._launched(n, "vb:ship", status == "ok", stdout, shipped)
+        return TaskResult(status, res)
 
     def cleanup(self, names: list[str]) -> None:
         plan = {}
