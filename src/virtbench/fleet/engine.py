@@ -4,9 +4,11 @@
    ``--install-deps`` installs what is missing with the OS package manager, then checks again.
 2. **launch**: one ``raw`` session checks the host's cached target bundle by its content
    hash and starts the command detached (``setsid``): it runs on the target whatever happens
-   to the SSH connection or the controller. Hosts without an intact bundle then get it from
-   a playbook of their own (**ship**): one ``script`` task copies the tar and runs a shell
-   that unpacks it, checks it and starts the command.
+   to the SSH connection or the controller. Hosts without an intact bundle then get it
+   through the SSH connection the preflight opened (a plain ssh client on Ansible's
+   connection master sends the tar to a shell that unpacks it, checks it and starts the
+   command), or, where that cannot be used, from a playbook of their own (**ship**): one
+   ``script`` task copies the tar and runs the same shell.
 3. **poll** every ``poll_interval`` seconds from the controller: one short SSH session that
    runs ``cat``/``test`` in a shell, nothing else, while the target measures. A host whose
    command ended answers in the same session with its document (base64) and the end of its
@@ -14,7 +16,7 @@
    store labelled with the host, its groups and the fleet run id.
 
 Every SSH task is ``raw`` or ``script``: no module to build, send and run on the target
-(docs/fleet.md, "Ansible at 100 hosts").
+(docs/fleet.md, "Ansible at 100 hosts"); the bundle mostly goes through no task at all.
 Each phase is one ``ansible-playbook`` run over the hosts that need it, with the user's own
 inventory, SSH config, ``become`` and ``forks``; ``forks`` bounds the SSH work in flight, not
 the number of hosts measuring at once (all launched hosts run together). Every host
@@ -28,6 +30,7 @@ import contextlib
 import json
 import shlex
 import statistics
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -622,77 +625,99 @@ class Engine:
 
     def ship_direct(self, names: list[str], bundles: dict[str, bundlemod.Bundle]
                     ) -> tuple[Outcomes, list[str]]:
-        """Ship the bundle to ``names`` through the SSH masters Ansible left open (named by
-        :func:`~virtbench.fleet.ansible.control_name`): per host one ssh client on the
-        master, the tar on its stdin, the remote shell :func:`scripts.ship_stdin`. About 4
-        ms of controller CPU per host where Ansible's ``script`` costs about 78 ms
-        (bench/fleet_costs.py), and no ``ansible-playbook`` start.
-
-        Returns ``vb:ship`` results like a playbook's, and the hosts left to Ansible's ship
-        playbook: all of them when the user's configuration owns SSH multiplexing (no
-        master of ours), under ``--become``, without an ``ssh`` client; else each host
-        without a master, whose master does not answer before the remote shell ran (it
-        expired, or the host went away: Ansible then names the reason as for any task), or
-        whose session runs as another user than Ansible's tasks (the inventory's
-        ``become``). At most ``--forks`` at once."""
-        import shutil
-        import subprocess
-        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-
+        """Ship the bundle to ``names`` through the SSH masters Ansible left open
+        (:meth:`on_masters`, the tar on the client's stdin, the remote shell
+        :func:`scripts.ship_stdin`): about 4 ms of controller CPU per host where Ansible's
+        ``script`` costs about 78 ms (bench/fleet_costs.py), and no ``ansible-playbook``
+        start. Returns ``vb:ship`` results like a playbook's, and the hosts left to
+        Ansible's ship playbook."""
         from virtbench.fleet.command import remote_command
+
+        commands: dict[str, str] = {}
+        for n in names:
+            h = self.state.hosts[n]
+            p = self.paths_for(h)
+            argv, stdout_name, _doc = remote_command(self.state.command, p.run_dir,
+                                                     self.opts.output_option)
+            commands[n] = scripts.ship_stdin(p, h.python or "python3", bundles[n].hash, argv,
+                                             stdout_name, timeout=int(self.opts.timeout))
+        answers, rest = self.on_masters(commands, SHIP_TIMEOUT_S,
+                                        stdin={n: bundles[n].path for n in names})
+        outcomes: Outcomes = {}
+        for n, (rc, stdout, stderr) in answers.items():
+            facts = scripts.parse_facts(stdout)
+            received = (facts.get("received") or ["0"])[0]
+            result = _answer("vb:ship", rc, stdout, stderr)
+            self._launched(n, "vb:ship", result.status == "ok", stdout,
+                           int(received) if received.isdigit() else 0)
+            outcomes[n] = {"vb:ship": result}
+        return outcomes, rest
+
+    def on_masters(self, commands: dict[str, str], timeout: float,
+                   stdin: dict[str, Path] | None = None
+                   ) -> tuple[dict[str, tuple[int, str, str]], list[str]]:
+        """Run each host's shell script in a session of its own on the SSH master Ansible
+        keeps open for it (a plain ssh client on the socket named by
+        :func:`~virtbench.fleet.ansible.control_name`; ``stdin``: a file for it): about 4 ms
+        of controller CPU per host, against about 25 ms for an Ansible task and half a
+        second per ``ansible-playbook`` start. At most ``--forks`` at once.
+
+        Returns (exit status, stdout, stderr) per host served, and the hosts left to
+        Ansible, in order: all of them under ``--become``, when the user's configuration
+        owns SSH multiplexing (no master of ours) or without an ``ssh`` client; else each
+        host without a master or a user id from this controller's preflight, whose session
+        runs as another user than Ansible's tasks (the inventory's ``become``), or that did
+        not answer a ``vb-`` line before its session ended with status 255 (its master
+        expired, or the host went away: Ansible then connects, or names the reason as for
+        any task). Each host's seconds are added to its task time as Ansible's are."""
+        import shutil
 
         cp = control_dir()
         ssh = shutil.which("ssh")
-        if not names or cp is None or ssh is None or self.opts.become:
-            return {}, list(names)
-        jobs: dict[str, tuple[Path, str]] = {}
-        rest: list[str] = []
-        for n in names:
+        if not commands or cp is None or ssh is None or self.opts.become:
+            return {}, list(commands)
+        jobs: dict[str, list[str]] = {}
+        for n, script in commands.items():
             sock = cp / control_name(n)
             uid = self._facts_pkg.get(n, ("", ""))[1]
-            if not uid.isdigit() or not sock.is_socket():
-                rest.append(n)
-                continue
-            h = self.state.hosts[n]
-            argv, stdout_name, _doc = remote_command(self.state.command,
-                                                     self.paths_for(h).run_dir,
-                                                     self.opts.output_option)
-            jobs[n] = (sock, scripts.ship_stdin(self.paths_for(h), h.python or "python3",
-                                                bundles[n].hash, argv, stdout_name,
-                                                timeout=int(self.opts.timeout), uid=uid))
-        procs: dict[str, subprocess.Popen[bytes]] = {}
-
-        def one(n: str) -> tuple[int, str, str, float] | None:
-            sock, command = jobs[n]
-            if self._cancel.is_set():
-                return None
-            t0 = time.monotonic()
-            # -F /dev/null: the master holds the connection (address, user, keys, options);
-            # the client only talks to its socket. ProxyCommand=false: should the master be
-            # gone, the client must not connect on its own to a host named vb-fleet-master
-            with open(bundles[n].path, "rb") as tar:
-                proc = subprocess.Popen(
-                    [ssh, "-F", "/dev/null", "-T", "-o", "BatchMode=yes",
-                     "-o", "ControlMaster=no", "-o", f"ControlPath={sock}",
-                     "-o", "ProxyCommand=false", "vb-fleet-master", command],
-                    stdin=tar, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                with self.lock:
-                    procs[n] = proc
-                try:
-                    out, err = proc.communicate(timeout=SHIP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    out, err = proc.communicate()
-                    err += f"\nno answer within {SHIP_TIMEOUT_S} s".encode()
-            return (proc.returncode, out.decode(errors="replace"),
-                    err.decode(errors="replace"), time.monotonic() - t0)
-
-        outcomes: Outcomes = {}
+            if uid.isdigit() and sock.is_socket():
+                # -F /dev/null: the master holds the connection (address, user, keys,
+                # options); the client only talks to its socket. ProxyCommand=false: should
+                # the master be gone, the client must not connect on its own
+                jobs[n] = [ssh, "-F", "/dev/null", "-T", "-o", "BatchMode=yes",
+                           "-o", "ControlMaster=no", "-o", f"ControlPath={sock}",
+                           "-o", "ProxyCommand=false", "vb-fleet-master",
+                           scripts.as_user(uid, script)]
+        answers = self._run_clients(jobs, stdin or {}, timeout)
+        served: dict[str, tuple[int, str, str]] = {}
         busy: dict[str, float] = {}
+        fastest: dict[str, float] = {}
+        for n, (rc, stdout, stderr, secs) in answers.items():
+            facts = scripts.parse_facts(stdout)
+            if "direct-skipped" in facts or (rc == 255 and not facts):
+                continue
+            served[n] = (rc, stdout, stderr)
+            busy[n] = secs
+            if rc == 0:
+                fastest[n] = secs
+        self._add_busy(busy, fastest)
+        return served, [n for n in commands if n not in served]
+
+    def _run_clients(self, jobs: dict[str, list[str]], stdin: dict[str, Path],
+                     timeout: float) -> dict[str, tuple[int, str, str, float]]:
+        """Run the commands, ``--forks`` at once: (exit status, stdout, stderr, seconds) of
+        each that ran. Ctrl-C stops them all (Interrupted)."""
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+        procs: dict[str, subprocess.Popen[bytes]] = {}
+        answers: dict[str, tuple[int, str, str, float]] = {}
+        if not jobs:
+            return answers
         with ThreadPoolExecutor(max_workers=max(1, self.state.forks),
-                                thread_name_prefix="vb-ship") as pool:
+                                thread_name_prefix="vb-ssh") as pool:
             pending: dict[Future[tuple[int, str, str, float] | None], str] = {
-                pool.submit(one, n): n for n in jobs}
+                pool.submit(self._run_client, cmd, stdin.get(n), n, procs, timeout): n
+                for n, cmd in jobs.items()}
             try:
                 while pending:
                     done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
@@ -700,15 +725,8 @@ class Engine:
                     for fut in done:
                         n = pending.pop(fut)
                         answer = fut.result()
-                        if answer is None:
-                            continue
-                        rc, stdout, stderr, secs = answer
-                        result = self._shipped(n, rc, stdout, stderr)
-                        if result is None:
-                            rest.append(n)
-                        else:
-                            outcomes[n] = {"vb:ship": result}
-                            busy[n] = secs
+                        if answer is not None:
+                            answers[n] = answer
             except KeyboardInterrupt:
                 self._cancel.set()
                 with self.lock:
@@ -716,26 +734,31 @@ class Engine:
                         if proc.poll() is None:
                             proc.kill()
                 raise Interrupted() from None
-        self._add_busy(busy, {n: s for n, s in busy.items()
-                              if n in outcomes and outcomes[n]["vb:ship"].status == "ok"})
-        return outcomes, rest
+        return answers
 
-    def _shipped(self, n: str, rc: int, stdout: str, stderr: str) -> TaskResult | None:
-        """One direct ship's answer as a task result (None: leave the host to Ansible)."""
-        facts = scripts.parse_facts(stdout)
-        if "ship-skipped" in facts or (rc == 255 and "ship-begin" not in facts):
-            return None  # another user, or no session on the master: Ansible's turn
-        received = (facts.get("received") or ["0"])[0]
-        shipped = int(received) if received.isdigit() else 0
-        res: dict[str, Any] = {"stdout": stdout, "stderr": stderr, "rc": rc}
-        if rc == 255:  # the connection was lost while the remote shell ran
-            lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-            res = {"msg": lines[-1] if lines else "connection lost"}
-            status = "unreachable"
-        else:
-            status = "ok" if rc == 0 else "failed"
-        self._launched(n, "vb:ship", status == "ok", stdout, shipped)
-        return TaskResult(status, res)
+    def _run_client(self, cmd: list[str], stdin: Path | None, n: str,
+                    procs: dict[str, subprocess.Popen[bytes]], timeout: float
+                    ) -> tuple[int, str, str, float] | None:
+        """One ssh client: (exit status, stdout, stderr, seconds); None when the fleet was
+        interrupted before it started."""
+        if self._cancel.is_set():
+            return None
+        t0 = time.monotonic()
+        with open(stdin or "/dev/null", "rb") as f:
+            proc = subprocess.Popen(cmd, stdin=f, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+            with self.lock:
+                procs[n] = proc
+            if self._cancel.is_set():  # interrupted while it started
+                proc.kill()
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                err += f"\nno answer within {timeout:g} s".encode()
+        return (proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
+                time.monotonic() - t0)
 
     def cleanup(self, names: list[str]) -> None:
         plan = {}
@@ -906,6 +929,17 @@ class Engine:
                   f"partial document was imported as {run_id}", document=str(local),
                   run_ids=ids, kind=kind, job_id=None, summary=summary)
         return "failed"
+
+
+def _answer(task: str, rc: int, stdout: str, stderr: str) -> TaskResult:
+    """A session on a host's master (:meth:`Engine.on_masters`) as the task result Ansible
+    would have given: ``ok`` (exit status 0), ``failed``, or ``unreachable`` when the
+    connection was lost (status 255) before the script said it had started its command."""
+    if rc == 255 and "launched" not in scripts.parse_facts(stdout):
+        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+        return TaskResult("unreachable", {"msg": lines[-1] if lines else "connection lost"})
+    status = "ok" if rc in (0, 255) else "failed"
+    return TaskResult(status, {"stdout": stdout, "stderr": stderr, "rc": rc})
 
 
 SSH_HINTS = (

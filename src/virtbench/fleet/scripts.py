@@ -174,23 +174,27 @@ def ship(p: RemotePaths, python: str, bundle_hash: str, argv: list[str], stdout_
 
 
 def ship_stdin(p: RemotePaths, python: str, bundle_hash: str, argv: list[str],
-               stdout_name: str, *, timeout: int, uid: str) -> str:
-    """The remote command of a ship through the host's open SSH connection (a plain ssh
-    client on the connection master Ansible's preflight left: about 4 ms of controller CPU
-    where Ansible's ``script`` costs about 78 ms): the tar arrives on stdin, is written next
-    to the bundle, then unpacked, checked and the command started as :func:`ship` does.
-
-    Only as the user Ansible's tasks run as (``uid``, from the preflight): a session under
-    another user (the inventory asks for ``become``) answers ``vb-ship-skipped=1`` before
-    reading anything, and the controller ships through Ansible instead. ``vb-ship-begin``
-    says the script ran (so a connection lost after it is not retried: the command may have
-    started), ``vb-received=N`` how many bytes arrived."""
+               stdout_name: str, *, timeout: int) -> str:
+    """The shell of a ship through the host's open SSH connection (a plain ssh client on the
+    connection master Ansible's preflight left, :func:`as_user`: about 4 ms of controller
+    CPU where Ansible's ``script`` costs about 78 ms): the tar arrives on stdin, is written
+    next to the bundle, then unpacked, checked and the command started as :func:`ship`
+    does. ``vb-ship-begin`` says the script ran, ``vb-received=N`` how many bytes arrived."""
     tar = q(p.bundle_tar(bundle_hash))
     receive = (f"echo vb-ship-begin\nif ! cat > {tar}; then rm -f {tar}; exit 1; fi\n"
                f'echo "vb-received=$(wc -c < {tar})"\n')
-    script = start(p, python, bundle_hash, argv, stdout_name, timeout=timeout, tar=tar,
-                   receive=receive)
-    guard = f'[ "$(id -u)" = {q(uid)} ] || {{ echo vb-ship-skipped=1; exit 0; }}\n'
+    return start(p, python, bundle_hash, argv, stdout_name, timeout=timeout, tar=tar,
+                 receive=receive)
+
+
+def as_user(uid: str, script: str) -> str:
+    """The remote command of a session the controller opens on a host's SSH master
+    (``Engine.on_masters``): ``script`` in ``/bin/sh``, only as the user Ansible's tasks run
+    as (``uid``, from the preflight). A session under another user (the inventory asks for
+    ``become``) answers ``vb-direct-skipped=1`` before doing anything, and the controller
+    leaves the host to Ansible. Every script run so prints a ``vb-`` line before it changes
+    anything, so a session lost with no such line is safe to do again through Ansible."""
+    guard = f'[ "$(id -u)" = {q(uid)} ] || {{ echo vb-direct-skipped=1; exit 0; }}\n'
     return "/bin/sh -c " + q(_check(guard + script))
 
 
