@@ -207,6 +207,11 @@ def test_no_third_party_assets(server: str) -> None:
     ("/history?host=nobody", 404, "no suite runs of host 'nobody'"),
     ("/history?host=web1&copies=x", 400, "copies='x'"),
     ("/fleet/nope", 404, "no fleet run 'nope'"),
+    ("/fleet/nope/status", 404, "this controller has no state for fleet run 'nope'"),
+    ("/runs?sort=--started", 400, "sort='--started': expected one of"),
+    ("/runs/" + "a" * 65, 400, "a run id is at most 64 printable characters"),
+    ("/experiments?page=999", 404, "page 999: there is only 1 page of 4 runs"),
+    ("/history?label=env=prod&limit=1", 400, "limit=1: expected 2 to"),
     ("/nothing/here", 404, "no page '/nothing/here'"),
 ])
 def test_errors_are_clear_4xx_pages(server: str, path: str, status: int, text: str) -> None:
@@ -222,6 +227,28 @@ def test_json_errors_and_write_refused(server: str) -> None:
     post = httpx.post(server + "/runs/web1run0/labels", data={"key": "a", "value": "b"})
     assert post.status_code == 403 and "read-only" in post.text
     assert httpx.post(server + "/runs", data={}).status_code == 405
+
+
+def test_unicode_names_download(tmp_path: Path) -> None:
+    """A host or label beyond Latin-1 names the downloads (the header carried it raw: 500)."""
+    url = f"sqlite:///{tmp_path / 'vb.db'}"
+    host = "höst-łódź-💩"
+    fill_store(url, tmp_path / "docs", [
+        suite_run(f"uni{i}", host=host, started=f"2026-01-0{i + 1}", labels={"team": "Łódź"})
+        for i in range(2)])
+    with running_server(create_app(ServeConfig(db_url=url))) as base:
+        for params in ({"host": host}, {"label": "team=Łódź"}):
+            for fmt in ("csv", "md"):
+                r = get(base, "/history", format=fmt, **params)
+                assert r.status_code == 200, r.text[:300]
+                disp = r.headers["content-disposition"]
+                assert disp.startswith('attachment; filename="virtbench-history-') and (
+                    disp.isascii())
+                assert "filename*=UTF-8''virtbench-history-" in disp
+                assert "2026-01-02" in r.text
+        page = get(base, "/history", host=host)
+        assert page.status_code == 200 and f"History of {host}" in page.text
+    dispose_engines()
 
 
 def test_missing_document_file_is_410(tmp_path: Path) -> None:
@@ -275,6 +302,10 @@ def test_token_and_write_actions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             bad = c.post("/runs/w1/labels", data={"key": "team", "value": "a",
                                                   "token": "wrong"})
             assert bad.status_code == 403
+            # `--label a=b=c` is key a: a key with '=' could never be looked up again
+            eq = c.post("/runs/w1/labels", data={"key": "a=b", "value": "c",
+                                                 "token": "s3cret"})
+            assert eq.status_code == 400 and "no &#39;=&#39;" in eq.text
             set_ = c.post("/runs/w1/labels", data={"key": "team", "value": "blue",
                                                    "token": "s3cret"})
             assert set_.status_code == 200 and "team=blue" in set_.text
