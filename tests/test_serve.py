@@ -78,6 +78,9 @@ def test_run_page_is_the_report(server: str) -> None:
     html = r.text
     assert "<h1>Run web1run0</h1>" in html
     assert "kvm (qemu)" in html and "confidence 0.99" in html  # detect layers
+    assert "cpuid: leaf 0x40000000 signature of kvm" in html  # with their evidence
+    # the environment: CPU, kernel, OS
+    assert "AMD EPYC 7B13" in html and "6.1.0-13-amd64" in html and "bookworm" in html
     assert "Dhrystone 2 using register variables" in html
     assert "±1.5%" in html  # the confidence intervals
     assert 'id="findings"' in html and "Pass scores around each test" in html
@@ -106,6 +109,13 @@ def test_compare_significance(server: str) -> None:
     assert len(re.findall(r'data-chart="chart-\d+"', html)) >= 8
     comma = get(server, "/compare", run="web1run0,web1run4")
     assert comma.status_code == 200
+    ten = [f"web1run{i}" for i in range(6)] + ["db1run0", "fleetrun0", "fleetrun1",
+                                                "fleetrun3"]
+    r10 = get(server, "/compare", run=ten)
+    assert r10.status_code == 200
+    heads = re.findall(r'<span class="sub">vs ', r10.text)
+    assert len(heads) == 9 * 2  # nine runs against the first, in both copies sections
+    assert "0.500x" in r10.text  # fleetrun3, the slow node, at half web1run0
 
 
 def test_history_marks_environment_changes(server: str) -> None:
@@ -172,6 +182,23 @@ def test_downloads(server: str) -> None:
     report = get(server, "/report", run=["web1run0", "web1run4", "expcap"])
     assert report.status_code == 200 and "attachment" in report.headers["content-disposition"]
     assert "self-contained: works offline" in report.text and "plotly.js v" in report.text
+    exps = get(server, "/experiments", format="json").json()
+    assert {e["experiment"]: e["documents"] for e in exps["experiments"]} == {
+        "cap": 1, "consolidate": 1, "postmark": 1, "seqread": 1}
+    assert {d["id"] for d in exps["documents"]} == {
+        "expconsolidate", "expcap", "exppostmark", "expseqread"}
+    exp_csv = list(csv.DictReader(io.StringIO(
+        get(server, "/experiments", experiment="cap", format="csv").text)))
+    assert [r["id"] for r in exp_csv] == ["expcap"]
+    assert get(server, "/experiments", format="md").text.startswith("| id | experiment |")
+    cap_rows = list(csv.DictReader(io.StringIO(get(server, "/runs/expcap", format="csv").text)))
+    assert cap_rows and "quota" in cap_rows[0]
+    assert "### CPU cap" in get(server, "/runs/expcap", format="md").text
+    fleets = get(server, "/fleet", format="json").json()
+    assert fleets == [{"fleet": FLEET, "hosts": 4, "runs": 4, "first": fleets[0]["first"],
+                       "last": fleets[0]["last"], "state": ""}]
+    assert f"| {FLEET} | 4 | 4 |" in get(server, "/fleet", format="md").text
+    assert get(server, "/fleet", format="csv").text.startswith("fleet,hosts,runs,")
     plotly = get(server, "/static/plotly.js")
     assert plotly.status_code == 200 and plotly.headers["etag"]
     again = httpx.get(server + "/static/plotly.js", headers={"if-none-match":
@@ -227,6 +254,53 @@ def test_json_errors_and_write_refused(server: str) -> None:
     post = httpx.post(server + "/runs/web1run0/labels", data={"key": "a", "value": "b"})
     assert post.status_code == 403 and "read-only" in post.text
     assert httpx.post(server + "/runs", data={}).status_code == 405
+
+
+def test_history_marks_cpu_profile_and_guest_type_changes(tmp_path: Path) -> None:
+    """Every kind of environment change gets its marker: the CPU model, the profile, the
+    hypervisor's guest type (xen pv -> hvm) and a new layer inside the guest (a container);
+    and the list filters by profile and by kind (suite, imported)."""
+    kvm = serve_data.detect_report("kvm", "qemu")
+    in_docker = {"schema_version": 1, "summary": "", "advice": [], "layers": [
+        *kvm["layers"],  # type: ignore[index]
+        {"kind": "container", "name": "docker", "variant": None, "confidence": 0.9,
+         "evidence": ["/.dockerenv exists"], "details": {}}]}
+    steps: list[dict[str, object]] = [
+        {}, {"cpu": "Intel Xeon Gold 6248"}, {"profile": "unixbench-5.1.3"},
+        {"virt": serve_data.detect_report("xen", "pv")},
+        {"virt": serve_data.detect_report("xen", "hvm")}, {"virt": in_docker}]
+    docs = []
+    env: dict[str, object] = {"virt": kvm}
+    for i, change in enumerate(steps):
+        env.update(change)
+        docs.append(suite_run(f"h{i}", host="box", started=f"2026-02-0{i + 1}T00:00:00Z",
+                              **env))  # type: ignore[arg-type]
+    docs[1].source = "imported-unixbench"
+    url = f"sqlite:///{tmp_path / 'vb.db'}"
+    fill_store(url, tmp_path / "docs", docs)
+    with running_server(create_app(ServeConfig(db_url=url))) as base:
+        r = get(base, "/history", host="box")
+        assert r.status_code == 200
+        assert "6 suite runs, 1 copy; 5 environment changes" in r.text
+        for text in ("<b>CPU</b>: AMD EPYC 7B13 → Intel Xeon Gold 6248",
+                     "<b>profile</b>: unixbench-6 → unixbench-5.1.3",
+                     "<b>hypervisor/guest</b>: kvm (qemu) → xen (pv)",
+                     "<b>hypervisor/guest</b>: xen (pv) → xen (hvm)",
+                     "<b>hypervisor/guest</b>: xen (hvm) → kvm (qemu) &gt; docker"):
+            assert text in r.text, text
+        spec = json.loads(re.findall(
+            r'<script type="application/json" data-chart="chart-1">(.*?)</script>', r.text)[0])
+        assert [s["x0"] for s in spec["layout"]["shapes"]] == [
+            f"2026-02-0{i}T00:00:00Z" for i in range(2, 7)]
+        changes = get(base, "/history", host="box", format="json").json()["changes"]
+        assert [c["run_id"] for c in changes] == ["h1", "h2", "h3", "h4", "h5"]
+        assert row_ids(get(base, "/runs", profile="unixbench-5.1.3").text) == [
+            "h5", "h4", "h3", "h2"]
+        assert row_ids(get(base, "/runs", profile="unixbench-6").text) == ["h1", "h0"]
+        assert row_ids(get(base, "/runs", kind="imported").text) == ["h1"]
+        assert len(row_ids(get(base, "/runs", kind="suite").text)) == 6
+        assert row_ids(get(base, "/runs", kind="experiment").text) == []
+    dispose_engines()
 
 
 def test_unicode_names_download(tmp_path: Path) -> None:
