@@ -30,7 +30,9 @@ db = serve_data.db  # fixtures: a filled store per database, the dashboard over 
 server = serve_data.server
 FLEET = "20261110-000000-ab12"
 ALL_IDS = {*(f"web1run{i}" for i in range(6)), "db1run0", *(f"fleetrun{i}" for i in range(4)),
-           "expconsolidate", "expcap", "exppostmark", "expseqread"}
+           "expconsolidate", "expcap", "exppostmark", "expseqread", "exptune", "expmigrate"}
+EXPERIMENTS = {"expconsolidate", "expcap", "exppostmark", "expseqread", "exptune",
+               "expmigrate"}
 
 
 def get(base: str, path: str, **params: object) -> httpx.Response:
@@ -46,7 +48,7 @@ def test_runs_list_filters_sort_and_paging(server: str) -> None:
     r = get(server, "/runs")
     assert r.status_code == 200
     assert set(row_ids(r.text)) == ALL_IDS
-    assert "15 runs" in r.text
+    assert "17 runs" in r.text
     assert row_ids(r.text)[0] == "expseqread"  # newest first
     assert r.headers["content-security-policy"].startswith("default-src 'self'")
 
@@ -54,20 +56,19 @@ def test_runs_list_filters_sort_and_paging(server: str) -> None:
         f"web1run{i}" for i in range(6)}
     assert set(row_ids(get(server, "/runs", label="env=staging").text)) == {"db1run0"}
     assert row_ids(get(server, "/runs", kind="cap").text) == ["expcap"]
-    assert len(row_ids(get(server, "/runs", kind="experiment").text)) == 4
-    assert row_ids(get(server, "/runs", q="xeon").text) == ["db1run0"]
+    assert len(row_ids(get(server, "/runs", kind="experiment").text)) == 6
+    assert row_ids(get(server, "/runs", q="e5-2683").text) == ["db1run0"]  # its CPU
     assert row_ids(get(server, "/runs", q="prod", since="2026-11-05").text) == [
         "web1run5", "web1run4"]
     assert row_ids(get(server, "/runs", until="2026-11-01").text) == ["web1run0"]
     # the best 1-copy index first (db1 ran at 1.3x the reference), runs without one last
     by_score = row_ids(get(server, "/runs", sort="-score").text)
-    assert by_score[0] == "db1run0" and by_score[-4:] != [] and set(by_score[-4:]) == {
-        "expconsolidate", "expcap", "exppostmark", "expseqread"}
+    assert by_score[0] == "db1run0" and set(by_score[-6:]) == EXPERIMENTS
     assert row_ids(get(server, "/runs", sort="id", per=3).text) == [
         "db1run0", "expcap", "expconsolidate"]
     page3 = get(server, "/runs", sort="id", per=3, page=3).text
-    assert row_ids(page3) == ["fleetrun1", "fleetrun2", "fleetrun3"]
-    assert "page 3 of 5" in page3
+    assert row_ids(page3) == ["exptune", "fleetrun0", "fleetrun1"]
+    assert "page 3 of 6" in page3
     empty = get(server, "/runs", host="no-such-host")
     assert empty.status_code == 200 and "No runs match" in empty.text
 
@@ -155,11 +156,43 @@ def test_fleet_and_experiments(server: str) -> None:
     assert "/runs/expcap" in only.text and "/runs/expseqread" not in only.text
 
 
+@pytest.mark.parametrize(("name", "title", "charts"), [
+    ("consolidate", "Consolidation", ["Seconds per condition", "Slowdown against solo"]),
+    ("cap", "CPU cap", ["User vs system CPU time per quota", "Throughput relative to uncapped",
+                        "System-call latency"]),
+    ("postmark", "Postmark", ["Transactions per second"]),
+    ("seqread", "Sequential read", ["Sequential read throughput"]),
+    ("tune", "Tuning (A/B)", ["Main metric per round"]),
+    ("migrate", "Live migration", [  # the guest ran under TCG: every title says so
+        "Total migration time vs bandwidth (TCG)",
+        "Downtime per point (QMP and as the guest saw it) (TCG)", "Iterations per point (TCG)",
+        "Guest throughput before / during / after (TCG)"]),
+])
+def test_each_experiment_page_has_its_charts(server: str, name: str, title: str,
+                                             charts: list[str]) -> None:
+    """Consolidation, cap, io (postmark, seqread), tune and migrate: listed under their
+    title, each on its own page with its table and every chart of its view, with data."""
+    listed = get(server, "/experiments")
+    assert f"{title} (1)" in listed.text and f"/runs/exp{name}" in listed.text
+    r = get(server, f"/runs/exp{name}")
+    assert r.status_code == 200
+    specs = [json.loads(x) for x in re.findall(
+        r'<script type="application/json" data-chart="chart-\d+">(.*?)</script>', r.text)]
+    assert [f["layout"]["title"]["text"] for f in specs] == charts
+    for fig in specs:  # every chart draws numbers
+        assert any(isinstance(y, int | float) for t in fig["data"] for y in t.get("y", []))
+    doc = json.loads((serve_data.DATA / ("experiments-v3" if name in ("tune", "migrate")
+                                         else "experiments") / f"{name}.json").read_text())
+    rows = list(csv.DictReader(io.StringIO(get(server, f"/runs/exp{name}",
+                                               format="csv").text)))
+    assert len(rows) == len(doc["rows"])
+
+
 def test_downloads(server: str) -> None:
     rows = list(csv.DictReader(io.StringIO(get(server, "/runs", format="csv", host="web1").text)))
     assert [r["id"] for r in rows] == [f"web1run{i}" for i in range(5, -1, -1)]
     data = get(server, "/runs", format="json", per=2).json()
-    assert data["total"] == 15 and data["pages"] == 8 and len(data["runs"]) == 2
+    assert data["total"] == 17 and data["pages"] == 9 and len(data["runs"]) == 2
     md = get(server, "/runs", format="md", kind="suite")
     assert md.text.startswith("| id | started |") and "attachment" in md.headers[
         "content-disposition"]
@@ -184,9 +217,8 @@ def test_downloads(server: str) -> None:
     assert "self-contained: works offline" in report.text and "plotly.js v" in report.text
     exps = get(server, "/experiments", format="json").json()
     assert {e["experiment"]: e["documents"] for e in exps["experiments"]} == {
-        "cap": 1, "consolidate": 1, "postmark": 1, "seqread": 1}
-    assert {d["id"] for d in exps["documents"]} == {
-        "expconsolidate", "expcap", "exppostmark", "expseqread"}
+        "cap": 1, "consolidate": 1, "migrate": 1, "postmark": 1, "seqread": 1, "tune": 1}
+    assert {d["id"] for d in exps["documents"]} == EXPERIMENTS
     exp_csv = list(csv.DictReader(io.StringIO(
         get(server, "/experiments", experiment="cap", format="csv").text)))
     assert [r["id"] for r in exp_csv] == ["expcap"]
@@ -216,7 +248,7 @@ def test_no_third_party_assets(server: str) -> None:
 
 @pytest.mark.parametrize(("path", "status", "text"), [
     ("/runs/no-such-run", 404, "no run 'no-such-run' in the store"),
-    ("/runs?page=999999", 404, "page 999999: there is only 1 page of 15 runs"),
+    ("/runs?page=999999", 404, "page 999999: there is only 1 page of 17 runs"),
     ("/runs?page=0", 400, "page=0: expected 1 to"),
     ("/runs?page=abc", 400, "page='abc': expected a whole number"),
     ("/runs?per=100000", 400, "per=100000: expected 1 to 500"),
@@ -237,7 +269,7 @@ def test_no_third_party_assets(server: str) -> None:
     ("/fleet/nope/status", 404, "this controller has no state for fleet run 'nope'"),
     ("/runs?sort=--started", 400, "sort='--started': expected one of"),
     ("/runs/" + "a" * 65, 400, "a run id is at most 64 printable characters"),
-    ("/experiments?page=999", 404, "page 999: there is only 1 page of 4 runs"),
+    ("/experiments?page=999", 404, "page 999: there is only 1 page of 6 runs"),
     ("/history?label=env=prod&limit=1", 400, "limit=1: expected 2 to"),
     ("/nothing/here", 404, "no page '/nothing/here'"),
 ])
