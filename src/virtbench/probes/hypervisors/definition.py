@@ -144,5 +144,8 @@ class Hypervisor:
     # evidence), and the variants whose devices are paravirtual by definition (Xen PV).
     default_role: str | None = None
     pv_only_variants: tuple[str, ...] = ()
+    # The platform this one's clues mean when the CPU itself says no hypervisor (CPUID.1:ECX
+    # bit 31 = 0): Hyper-V always sets the bit, Virtual PC (same firmware strings) predates it.
+    without_cpu_bit: str | None = None
     # Extra variant hints computed from all clues and facts: (clues, facts) -> clues.
     variant_hints: Callable[[list[Any], dict[str, Any]], list[ClueTuple]] | None = None

@@ -1,4 +1,4 @@
-"""Microsoft Hyper-V (and Azure, which runs it)."""
+"""Microsoft Hyper-V (and Azure, which runs it), and Virtual PC before it."""
 
 from __future__ import annotations
 
@@ -27,6 +27,16 @@ HYPERV = Hypervisor(
     clocksources=("hyperv_clocksource_tsc_page", "hyperv_clocksource_msr"),
     pv_family="hyper-v",
     pv_advice="hv_netvsc/hv_storvsc (synthetic devices instead of legacy ones)",
+    without_cpu_bit="virtualpc",
 )
 
-DEFINITIONS = (HYPERV,)
+# Microsoft Virtual PC / Virtual Server: Hyper-V's firmware strings ('Microsoft Corporation',
+# 'Virtual Machine') on a CPU that shows no hypervisor (virt-what's 'virtualpc' fact). It has
+# no rule of its own: Hyper-V's clues go to it when CPUID says no hypervisor.
+VIRTUALPC = Hypervisor(
+    name="virtualpc",
+    title="Microsoft Virtual PC",
+    virt_what=("virtualpc",),
+)
+
+DEFINITIONS = (HYPERV, VIRTUALPC)

@@ -10,7 +10,8 @@ VMWARE = Hypervisor(
     systemd=("vmware",),
     virt_what=("vmware",),
     cpuid=("VMwareVMware",),
-    dmi=(dmi(r"vmware", 0.85),),
+    # 'VMW' starts the firmware's strings on some releases (systemd's DMI table has it too).
+    dmi=(dmi(r"vmware", 0.85), dmi(r"^vmw(\d|\b)", 0.7)),
     acpi_oem=(("VMWARE", None, 0.7), ("PTLTD", None, 0.3)),
     detected=(("vmware", None, 0.95),),
     detected_prefixes=("vmware",),

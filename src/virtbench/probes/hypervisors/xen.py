@@ -116,6 +116,12 @@ XEN = Hypervisor(
         # 2.6.18 'xenlinux' kernels (RHEL/CentOS 5 '-xen', SUSE '-xen') boot only as PV.
         file("/proc/version", r"^Linux version \S+[-.]?xen(U|0)?\b", 0.6, "pv", kind="variant"),
         exists("/proc/xen", 0.6, note="(Xen's guest interface)"),
+        # The feature bits Xen gives this domain (hex, no 0x): XENFEAT_dom0 is bit 11 (the
+        # hardware domain), read without xenfs mounted (systemd reads it first too).
+        file("/sys/hypervisor/properties/features", r"^(?:0x)?[0-9a-fA-F]*[89a-fA-F]"
+             r"[0-9a-fA-F]{2}\s*$", 0.9, kind="role", name="dom0"),
+        file("/sys/hypervisor/properties/features", r"^(?:0x)?[0-9a-fA-F]*[0-7]"
+             r"[0-9a-fA-F]{2}\s*$", 0.6, kind="role", name="domU"),
         # The xenbus bus registers only on Xen (any guest type, any kernel).
         exists("/sys/bus/xen", 0.8, note="(xenbus: registered only on Xen)"),
         # ia64 has no CPUID leaf: a xenbus without /proc/xen (which every ia64 PV kernel
