@@ -53,6 +53,17 @@ def test_console_log_with_prompt_build_output_and_progress(tmp_path: Path) -> No
     assert rc == 0 and "checked" in out, err
 
 
+def test_explain_on_a_file_of_several_reports_says_how_to_name_one(tmp_path: Path) -> None:
+    text = REF.read_text()
+    f = tmp_path / "two.md"
+    f.write_text("before\n```\n" + text + "```\nafter\n```\n" + MULTI.read_text() + "```\n")
+    rc, out, err = vb("explain", str(f))
+    assert rc == 2 and err.count("\n") == 1
+    assert "names 2 runs" in err and "virtbench import" in err
+    rc, out, err = vb("import", "--dry-run", str(f))
+    assert rc == 0 and out.count("checked") == 2, err
+
+
 def test_json_is_recognised_by_structure() -> None:
     assert looks_like_json(b'  {"type": "virtbench-run"}')
     assert looks_like_json(b"[\n  {\n")
