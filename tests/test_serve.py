@@ -4,6 +4,7 @@ real PostgreSQL, with uvicorn on an ephemeral loopback port (tests/serve_data.py
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import json
 import os
@@ -384,6 +385,12 @@ def test_behind_a_proxy_at_a_sub_path(tmp_path: Path) -> None:
     with running_server(app, root_path="/vb") as base:
         once = httpx.get(base + "/runs?token=t0ken&host=h", follow_redirects=False)
         assert once.status_code == 303 and once.headers["location"] == "/vb/runs?host=h"
+    with running_server(app) as base:  # the token's redirect never leaves the site
+        conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
+        conn.request("GET", "//evil.example/x?token=t0ken")
+        bounce = conn.getresponse()
+        assert bounce.status == 303 and bounce.getheader("location") == "/evil.example/x"
+        conn.close()
     dispose_engines()
 
 

@@ -796,7 +796,8 @@ class _Security:
             if given is not None and hmac.compare_digest(given.encode(), self.token.encode()):
                 # Once by URL, then by cookie; the token does not stay in the address bar.
                 params = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-                root, path = scope.get("root_path", ""), request.url.path
+                # One leading slash: //evil.example/?token=... must not leave this site.
+                root, path = scope.get("root_path", ""), "/" + request.url.path.lstrip("/")
                 resp: Response = RedirectResponse(
                     (path if path.startswith(root) else root + path) + _qs(params), 303)
                 resp.set_cookie(self.cookie, self.token, httponly=True, samesite="strict")
