@@ -284,6 +284,9 @@ def test_errors_are_clear_4xx_pages(server: str, path: str, status: int, text: s
 def test_json_errors_and_write_refused(server: str) -> None:
     r = get(server, "/runs/nope", format="json")
     assert r.status_code == 404 and r.json()["error"].startswith("no run 'nope'")
+    pick = get(server, "/history", format="csv")  # was the pick page's HTML, as a 200
+    assert pick.status_code == 400 and "a history needs host=HOST" in pick.text
+    assert get(server, "/history", format="json").json()["status"] == 400
     post = httpx.post(server + "/runs/web1run0/labels", data={"key": "a", "value": "b"})
     assert post.status_code == 403 and "read-only" in post.text
     assert httpx.post(server + "/runs", data={}).status_code == 405

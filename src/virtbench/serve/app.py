@@ -353,6 +353,9 @@ class Dashboard:
         host = Q._text("host", qp.get("host"))
         labels = Q.parse_labels(qp.getlist("label"))
         if not host and not labels:
+            if fmt != "html":  # the pick page is links, not data: say what to download
+                raise PageError(400, f"format={fmt}: a history needs host=HOST or "
+                                     "label=KEY=VALUE")
             return self.page(request, "history_pick.html.j2", title="History",
                              facets=self.facets())
         available = Q.history_copies(self.store, host=host, labels=labels)
