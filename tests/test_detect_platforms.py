@@ -147,6 +147,15 @@ def test_one_definition_holds_a_hypervisor() -> None:
     assert cpuid.variant_of("LKVMLKVMLKVM") == "kvmtool"
     assert hv.systemd_names()["microsoft"] == "hyper-v"
     assert len({d.name for d in hv.REGISTRY}) == len(hv.REGISTRY)
+    # The paravirtual drivers (names, log lines, block device names) too.
+    from virtbench.probes import devices
+
+    pv = {k: (d.name, d.family) for k, d in devices.DRIVERS.items() if d.pv}
+    assert pv == {k: (drv.name, fam) for fam, drv in hv.pv_drivers()
+                  for k in (drv.name, *drv.keys)}
+    assert pv["vbd"] == ("xen-blkfront", "xen") and pv["hv_netvsc"] == ("hv_netvsc", "hyper-v")
+    logged = {name for _, name in devices._LOG_RULES}
+    assert {drv.name for _, drv in hv.pv_drivers()} <= logged
 
 
 @pytest.mark.parametrize(
