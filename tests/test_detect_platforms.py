@@ -95,6 +95,12 @@ EXPECTED: dict[str, tuple[list[tuple[str, str, str | None]], dict[str, Any]]] = 
     "xen-pv-xenbus-no-driver": ([("hypervisor", "xen", "pv")],
                                 {"role": "domU", "disk": "pv", "net": "pv"}),
     "proot": ([BARE, ("container", "proot", None)], {}),
+    "virtualpc": ([("hypervisor", "virtualpc", None)], {}),
+    "hitachi-virtage": ([("hypervisor", "virtage", None)], {}),
+    "bochs": ([("hypervisor", "qemu-tcg", "tcg")], {}),
+    "rkt-container": ([BARE, ("container", "rkt", None)], {}),
+    "pouch-container": ([BARE, ("container", "pouch", None)], {}),
+    "lxc-libvirt": ([BARE, ("container", "lxc", None)], {}),
 }
 
 
