@@ -4,6 +4,7 @@ annotated by their author. Content decides the format, never the first byte."""
 
 from __future__ import annotations
 
+import quopri
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,11 @@ import pytest
 from clihelp import vb
 from virtbench.cli.resolve import load_file_all, looks_like_json
 from virtbench.errors import UsageError
-from virtbench.importers.unixbench import parse_reports, parse_text
+from virtbench.importers.unixbench import (
+    looks_quoted_printable,
+    parse_reports,
+    parse_text,
+)
 from virtbench.results.model import RunResult
 from virtbench.store import dispose_engines
 
@@ -176,3 +181,25 @@ def test_denormal_score_is_refused_with_its_line() -> None:
     run = parse_text("".join(lines), "tiny.txt")
     assert any(n.startswith(f"line {k + 1} skipped: ") and "1e-320" in n for n in run.notes)
     assert run.sections[0].test("pipe") is None and run.sections[0].index_score is None
+
+
+def test_quoted_printable_mail_body_is_decoded() -> None:
+    # A report as mailing-list archives keep it: quoted-printable, test lines cut by soft
+    # breaks ('(10.0 s, 7 samp=' / 'les)'), '=' written '=3D' (tests/data/published).
+    f = DATA / "published" / "lkml-2018-xeon-e3-1245v5-qp-excerpt.txt"
+    assert "samp=\nles)" in f.read_text()
+    (run,) = load_file_all(f)
+    assert isinstance(run, RunResult)
+    assert [s.copies for s in run.sections] == [1, 8]
+    assert run.sections[0].index_score == pytest.approx(2547.7, abs=0.06)
+    assert run.environment.cpu_model == "Intel(R) Xeon(R) CPU E3-1245 v5 @ 3.50GHz"
+    assert run.started == "2018-06-11T05:00:01"
+    assert any("quoted-printable" in n for n in run.notes)
+    assert all("agrees within rounding" in n for n in run.notes if "recomputed" in n)
+    # Encoded here by the standard library: the same scores as the plain report.
+    encoded = quopri.encodestring(REF.read_bytes()).decode()
+    assert "=3D" in encoded and _scores(encoded) == _scores(REF.read_text())
+    # A plain report (its '=====' rules end in '=') is never taken for quoted-printable.
+    for p in (REF, MULTI, *sorted((DATA / "published").glob("*.txt"))):
+        text = p.read_text(encoding="utf-8", errors="replace")
+        assert looks_quoted_printable(text) == ("samp=\n" in text), p.name

@@ -35,6 +35,7 @@ import contextlib
 import hashlib
 import math
 import os
+import quopri
 import re
 import stat
 from dataclasses import dataclass, field
@@ -699,6 +700,9 @@ def _reports(text: str, name: str, first_line: int = 1) -> list[RunResult]:
     from_html = looks_like_html_report(text)
     if from_html:
         text = html_to_text(text[:MAX_BYTES])
+    from_qp = not from_html and looks_quoted_printable(text)
+    if from_qp:
+        text = decode(quopri.decodestring(text[:MAX_BYTES].encode("utf-8", "surrogateescape")))
     lines = text.splitlines(keepends=True)
     parser = _Parser(lines)
     reports = parser.run()
@@ -706,6 +710,11 @@ def _reports(text: str, name: str, first_line: int = 1) -> list[RunResult]:
         for rep in reports:
             rep.notes.insert(0, "read from UnixBench's HTML report; line numbers refer to its "
                                 "text form (original_text)")
+    if from_qp:
+        for rep in reports:
+            rep.notes.insert(0, "decoded from quoted-printable (an e-mail body: '=3D' for '=', "
+                                "lines ending in '=' joined); line numbers refer to the "
+                                "decoded text (original_text)")
     runs: list[RunResult] = []
     bounds = [r.start for r in reports] + [len(lines)]
     bounds[0] = 0
@@ -737,6 +746,21 @@ def _reports(text: str, name: str, first_line: int = 1) -> list[RunResult]:
     why = f" ({skipped[0]})" if skipped else ""
     raise _fail(name, last, "not a UnixBench report: no readable test result line like "
                             f"'Pipe Throughput  364987.0 lps  (10.0 s, 7 samples)'{why}")
+
+
+_QP_SOFT_BREAK = re.compile(r"[^=\r\n]=\r?\n")
+_QP_ESCAPE = re.compile(r"=(?:3D|20|09|[89A-F][0-9A-F])")
+
+
+def looks_quoted_printable(text: str) -> bool:
+    """Whether ``text`` is an e-mail body in quoted-printable, as mailing-list archives keep
+    messages: soft line breaks (a line ending in a single ``=``, which cut test lines as
+    ``(10.0 s, 7 samp=`` / ``les)``) and ``=3D`` for every ``=``. A plain report never has
+    both: its only lines ending in ``=`` are ``=====`` rules."""
+    head = text[:MAX_BYTES]
+    return (_QP_SOFT_BREAK.search(head) is not None
+            and _QP_ESCAPE.search(head) is not None
+            and ("=3D" in head or "quoted-printable" in head.lower()))
 
 
 def _shift(note: str, by: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from virtbench.probes.base import printable
 from virtbench.probes.classify import describe
 from virtbench.probes.model import DetectReport
 
@@ -116,4 +117,5 @@ def render(report: DetectReport) -> str:
         out.append("Unreadable (lowers confidence):")
         for u in report.unreadable:
             out.append(f"  - {u}")
-    return "\n".join(out) + "\n"
+    # Every string may come from a captured tree: no control character reaches the terminal.
+    return "\n".join(printable(line) for line in out) + "\n"
