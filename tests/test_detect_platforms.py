@@ -95,6 +95,12 @@ EXPECTED: dict[str, tuple[list[tuple[str, str, str | None]], dict[str, Any]]] = 
     "xen-pv-xenbus-no-driver": ([("hypervisor", "xen", "pv")],
                                 {"role": "domU", "disk": "pv", "net": "pv"}),
     "proot": ([BARE, ("container", "proot", None)], {}),
+    "virtualpc": ([("hypervisor", "virtualpc", None)], {}),
+    "hitachi-virtage": ([("hypervisor", "virtage", None)], {}),
+    "bochs": ([("hypervisor", "qemu-tcg", "tcg")], {}),
+    "rkt-container": ([BARE, ("container", "rkt", None)], {}),
+    "pouch-container": ([BARE, ("container", "pouch", None)], {}),
+    "lxc-libvirt": ([BARE, ("container", "lxc", None)], {}),
 }
 
 
@@ -147,6 +153,15 @@ def test_one_definition_holds_a_hypervisor() -> None:
     assert cpuid.variant_of("LKVMLKVMLKVM") == "kvmtool"
     assert hv.systemd_names()["microsoft"] == "hyper-v"
     assert len({d.name for d in hv.REGISTRY}) == len(hv.REGISTRY)
+    # The paravirtual drivers (names, log lines, block device names) too.
+    from virtbench.probes import devices
+
+    pv = {k: (d.name, d.family) for k, d in devices.DRIVERS.items() if d.pv}
+    assert pv == {k: (drv.name, fam) for fam, drv in hv.pv_drivers()
+                  for k in (drv.name, *drv.keys)}
+    assert pv["vbd"] == ("xen-blkfront", "xen") and pv["hv_netvsc"] == ("hv_netvsc", "hyper-v")
+    logged = {name for _, name in devices._LOG_RULES}
+    assert {drv.name for _, drv in hv.pv_drivers()} <= logged
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from virtbench.probes.hypervisors.definition import Hypervisor, dmi, log, pci
+from virtbench.probes.hypervisors.definition import Hypervisor, PvDriver, dmi, log, pci
 
 HYPERV = Hypervisor(
     name="hyper-v",
@@ -26,6 +26,12 @@ HYPERV = Hypervisor(
     pci=(pci(r"^1414:5353$", 0.85),),  # Hyper-V's synthetic VGA (generation 1 guests)
     clocksources=("hyperv_clocksource_tsc_page", "hyperv_clocksource_msr"),
     pv_family="hyper-v",
+    pv_drivers=(
+        PvDriver("hv_netvsc", "net", (),
+                 (r"^hv_netvsc|hv_vmbus: registering driver hv_netvsc",)),
+        PvDriver("hv_storvsc", "disk", (), (r"^hv_storvsc|hv_vmbus: registering driver "
+                                           r"hv_storvsc|^scsi host\d+: storvsc",)),
+    ),
     pv_advice="hv_netvsc/hv_storvsc (synthetic devices instead of legacy ones)",
     without_cpu_bit="virtualpc",
 )

@@ -7,6 +7,7 @@ from typing import Any
 from virtbench.probes.hypervisors.definition import (
     ClueTuple,
     Hypervisor,
+    PvDriver,
     dmi,
     exists,
     file,
@@ -137,6 +138,26 @@ XEN = Hypervisor(
     ),
     clocksources=("xen",),
     pv_family="xen",
+    pv_drivers=(
+        PvDriver(
+            "xen-blkfront", "disk", ("vbd", "xen_blkfront", "xen-blkfront"),
+            (r"^blkfront: xvd|^blkfront: .*barrier|^xen-blkfront|^xen_blkfront|^xen-vbd: "
+             r"registered block device",
+             # Linux 2.6.18-xen (RHEL/CentOS 5 PV guests): the older wording; major 202: xvd.
+             r"^blkif_init: reqs=|^Registering block device major 202\b|^xvd[a-z]+: xvd",
+             # xenbus found the guest's virtual disk before its frontend driver loaded.
+             r"^XENBUS: Device with no driver: device/vbd/",
+             r"Blkfront and the Xen platform PCI driver have been compiled for this kernel: "
+             r"unplug emulated disks"),
+            r"^xvd[a-z]+$"),
+        PvDriver(
+            "xen-netfront", "net", ("vif", "xen_netfront", "xen-netfront"),
+            (r"^netfront: Initialising virtual ethernet driver",
+             r"^XENBUS: Device with no driver: device/vif/",
+             r"Initialising Xen virtual ethernet driver|^xen_netfront|^xen-netfront|^xen-vnif",
+             r"Netfront and the Xen platform PCI driver have been compiled for this kernel: "
+             r"unplug emulated NICs")),
+    ),
     offers=("hyper-v",),
     variants=(("pv", "pv"), ("hvm", "hvm"), ("pvh", "pvh")),
     pv_advice="xen-blkfront/xen-netfront (a kernel with CONFIG_XEN_PVHVM; do not boot with "
