@@ -278,7 +278,41 @@ def platform_facts(run: RunResult, env_facts: Mapping[str, Value]) -> dict[str, 
     samples = [t.samples for s in run.sections for t in s.tests
                if t.status == "ok" and t.samples is not None]
     facts["env.samples_max"] = float(max(samples)) if samples else None
+    facts.update(_short_run(run, samples))
     return facts
+
+
+SHORT_TEST_SECONDS = 18.0
+"""UnixBench's short tests run 10 s (Whetstone up to 15 s), its long ones 20-60 s."""
+DEFAULT_SAMPLES = {"short": 7, "long": 2}
+"""What UnixBench keeps by default: the best 7 of 10 runs of a short test, 2 of 3 of a long
+one."""
+
+
+def _short_run(run: RunResult, samples: list[int]) -> dict[str, Value]:
+    """Whether the run kept fewer samples than UnixBench's defaults (``./Run -i N``). An
+    imported report is judged test by test from the seconds it printed (a run of only long
+    tests has 2 samples by default and is not short); another run when it has at most 2."""
+    if run.source != "imported-unixbench":
+        short = bool(samples) and max(samples) <= 2
+        return {"env.short_run": "yes" if short else "no" if samples else None,
+                "env.short_tests": f"at most {max(samples)} per test" if short else None}
+    found: list[str] = []
+    judged = False
+    for sec in run.sections:
+        for t in sec.tests:
+            if t.status != "ok" or t.samples is None or t.elapsed is None:
+                continue
+            judged = True
+            kind = "short" if t.elapsed < SHORT_TEST_SECONDS else "long"
+            if t.samples < DEFAULT_SAMPLES[kind]:
+                found.append(f"{t.test} {t.samples} of {DEFAULT_SAMPLES[kind]}")
+    if not judged:
+        return {"env.short_run": None, "env.short_tests": None}
+    names = ", ".join(dict.fromkeys(found[:6]))
+    more = f" and {len(found) - 6} more" if len(found) > 6 else ""
+    return {"env.short_run": "yes" if found else "no",
+            "env.short_tests": (names + more) if found else None}
 
 
 def _gmean(values: list[float]) -> float | None:
