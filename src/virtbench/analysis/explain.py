@@ -384,7 +384,9 @@ RULES: tuple[Rule, ...] = (
                   "on bare metal and in KVM guests alike (corpus: a Hetzner dedicated Ryzen 7 "
                   "PRO 8700GE, fork/exec 0.24x with system calls at 0.31x; KVM guests on a "
                   "Ryzen 9 7950X and an EPYC 9124, 0.26x and 0.24x with 0.29x and 0.23x; an "
-                  "EPYC 7551 guest of 2019, 0.25x): there the scores cannot answer.",
+                  "EPYC 7551 guest of 2019, 0.25x): there the scores cannot answer, nor where "
+                  "the document names no CPU model and is of 2017 (the first Zen) or later, or "
+                  "undated, so that a Zen cannot be ruled out.",
         advice="{env.detected_sentence}Run `virtbench detect` on the guest to confirm; if it "
                "is Xen PV, move it to HVM or PVH (with PV drivers).",
     ),
@@ -414,7 +416,8 @@ RULES: tuple[Rule, ...] = (
                   "below 0.35x cover both. The corpus has no 32-bit x86 report of another "
                   "kind to bound them from above, and 2-vCPU KVM guests of x86-64 reach "
                   "context1 0.08x with fork/exec 0.52x (cross-CPU wake-ups are VM exits), so "
-                  "the rule needs the 32-bit architecture in the document.",
+                  "the rule needs the 32-bit architecture in the document (and, as "
+                  "pv-kernel-entry, a CPU that is not an AMD Zen).",
         advice="{env.detected_sentence}Run `virtbench detect` on the guest to confirm; if it "
                "is Xen PV, move it to HVM or PVH.",
     ),

@@ -56,6 +56,8 @@ _NOT_PV_OS = ("darwin", "cygwin", "windows", "mingw", "msys")
 # AMD Zen CPUs (2017 on; Hygon's Dhyana is a Zen licence), also as QEMU names them
 # ('AMD EPYC-Milan Processor'). On these fork/exec index as low as 0.24-0.26x Dhrystone on bare
 # metal and in KVM guests alike, as under a paravirtualized kernel (docs/explain.md).
+ZEN_YEAR = 2017
+"""The first AMD Zen CPUs (Ryzen, EPYC) were sold in 2017."""
 _ZEN_MODEL = re.compile(r"\b(?:ryzen|epyc|threadripper)\b|\bhygon\b", re.IGNORECASE)
 
 MITIGATION_YEAR = 2018
@@ -222,6 +224,7 @@ def platform_facts(run: RunResult, env_facts: Mapping[str, Value]) -> dict[str, 
     # Can the scores tell Xen PV apart? The signature needs fork/exec at least as slow as
     # the system calls; AMD Zen CPUs show that on any platform.
     model = env.cpu_model or ""
+    year = run_year(run)
     if facts["env.pv_possible"] == "yes" and _ZEN_MODEL.search(model):
         facts["env.pv_signature"] = "unreliable"
         facts["env.pv_sentence"] = (
@@ -229,12 +232,20 @@ def platform_facts(run: RunResult, env_facts: Mapping[str, Value]) -> dict[str, 
             "0.24-0.26x the CPU tests on bare metal and in KVM guests alike, as under a "
             "paravirtualized kernel, so these scores cannot tell Xen PV apart; `virtbench "
             "detect` on the machine can. ")
+    elif facts["env.pv_possible"] == "yes" and not model and (year is None
+                                                              or year >= ZEN_YEAR):
+        facts["env.pv_signature"] = "unreliable"
+        facts["env.pv_sentence"] = (
+            "The document names no CPU model and "
+            + (f"is of {year}" if year else "carries no date")
+            + f": it may be an AMD Zen (sold since {ZEN_YEAR}), whose fork/exec index as low "
+            "as under a paravirtualized kernel on any platform, so these scores cannot tell "
+            "Xen PV apart; `virtbench detect` on the machine can. ")
     else:
         facts["env.pv_signature"] = "usable" if facts["env.pv_possible"] == "yes" else None
         facts["env.pv_sentence"] = ""
     facts["env.kernel"] = env.kernel
     kv = kernel_version(env.kernel) if not os_name or "linux" in os_name.lower() else None
-    year = run_year(run)
     facts["env.run_year"] = float(year) if year else None
     if (year is not None and year >= MITIGATION_YEAR) or (kv is not None
                                                           and kv >= MITIGATION_KERNEL):
