@@ -71,6 +71,21 @@ def test_short_run_and_what_is_unknown() -> None:
     assert any(k.startswith("architecture x86-64") for k in ex.known)
 
 
+def test_short_run_is_judged_against_each_tests_default() -> None:
+    # UnixBench keeps 7 samples of a 10-second test and 2 of a long one (20-60 s): one
+    # sample of the 10-second System Call Overhead is short, 2 samples of 3D gears are not.
+    def rules(body: str) -> set[str]:
+        text = ("Benchmark Run: Mon Nov 21 2022 14:03:11 - 14:04:35\n"
+                "4 CPUs in system; running 1 parallel copy of tests\n\n" + body)
+        return {f.rule for f in explain(parse_text(text, "r.txt")).findings}
+    assert "short-run" not in rules("3D graphics: gears   114.5 fps   (20.2 s, 2 samples)\n")
+    assert "short-run" not in rules("Execl Throughput   2308.0 lps   (29.8 s, 2 samples)\n")
+    assert "short-run" in rules("System Call Overhead  3789860.2 lps   (10.0 s, 1 samples)\n")
+    assert "short-run" in rules("Execl Throughput   2308.0 lps   (29.8 s, 1 samples)\n")
+    full = explain(parse_text(REF.read_text(), "r.txt"))
+    assert full.environment["env.short_run"] == "no"
+
+
 def test_guest_advice_only_on_a_guest() -> None:
     # slow-process-ops on a 2-vCPU guest: the vCPU advice is added only where the document
     # shows a guest (here a QEMU virtual CPU).

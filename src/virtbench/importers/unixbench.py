@@ -44,7 +44,12 @@ from pathlib import Path
 
 from virtbench.analysis.stats import geometric_mean
 from virtbench.errors import UsageError
-from virtbench.importers.unixbench_html import html_to_text, looks_like_html_report
+from virtbench.importers.unixbench_html import (
+    html_to_text,
+    looks_like_html_page,
+    looks_like_html_report,
+    page_to_text,
+)
 from virtbench.results.model import Environment, RunResult, Section, TestResult, utc_now
 from virtbench.workloads.catalog import CATALOG, INDEX_TESTS, REPORT_NAMES
 
@@ -86,6 +91,9 @@ for _num, _names in enumerate(
 # ---- bounds ----------------------------------------------------------------------------------
 MAX_BYTES = 64 * 1024 * 1024
 """Largest file read (a report with its console log is a few hundred KiB)."""
+MAX_PAGE = 8 * 1024 * 1024
+"""Characters of a web page (HTML) read: a blog post is far smaller, and the tokenizer costs
+up to about 1.2 us per character of hostile markup (bench/import_linear.py)."""
 MAX_LINES = 200_000
 """Lines read per file; the rest is ignored (and said so)."""
 MAX_LINE = 4096
@@ -700,6 +708,10 @@ def _reports(text: str, name: str, first_line: int = 1) -> list[RunResult]:
     from_html = looks_like_html_report(text)
     if from_html:
         text = html_to_text(text[:MAX_BYTES])
+    from_page = not from_html and looks_like_html_page(text)
+    page_cut = from_page and len(text) > MAX_PAGE
+    if from_page:
+        text = page_to_text(text[:MAX_PAGE])
     from_qp = not from_html and looks_quoted_printable(text)
     if from_qp:
         text = decode(quopri.decodestring(text[:MAX_BYTES].encode("utf-8", "surrogateescape")))
@@ -710,6 +722,13 @@ def _reports(text: str, name: str, first_line: int = 1) -> list[RunResult]:
         for rep in reports:
             rep.notes.insert(0, "read from UnixBench's HTML report; line numbers refer to its "
                                 "text form (original_text)")
+    if from_page:
+        for rep in reports:
+            rep.notes.insert(0, "read from a web page (HTML); line numbers refer to its text "
+                                "(original_text)")
+            if page_cut:
+                rep.notes.append(f"only the first {MAX_PAGE // (1 << 20)} MiB of the web page "
+                                 "were read")
     if from_qp:
         for rep in reports:
             rep.notes.insert(0, "decoded from quoted-printable (an e-mail body: '=3D' for '=', "
