@@ -575,6 +575,25 @@ RULES: tuple[Rule, ...] = (
         guest_advice="In a guest: check steal time.",
     ),
     Rule(
+        id="xen-pv-kernel",
+        title="The kernel is a XenLinux kernel: a Xen PV guest",
+        severity="high",
+        scope="section",
+        when=(Cond("env.xen_kernel", "==", "pv"),),
+        message="Kernel {env.kernel}: {env.platform_evidence}. Kernel-entry tests index at "
+                "{kernel_entry_ratio:.2f}x the CPU tests here.",
+        rationale="Before the paravirt-ops kernels (Linux 2.6.37 and later), Xen guests ran "
+                  "separate XenLinux kernel builds, named for it: RHEL/CentOS 5 'el5xen', Fedora "
+                  "'fc8xen', Debian '-xen-686' and '-xen-amd64', SUSE '-xen', EC2's 'xenU'. An "
+                  "HVM guest boots the ordinary kernel, so such a kernel runs only "
+                  "paravirtualized (a dom0 is a PV guest too). The kernel decides, whatever the "
+                  "scores: the corpus's 2011 Shanda Cloud guest (2.6.18-274.el5xen, 32-bit, on "
+                  "an Opteron) has cheap system calls and fork/exec (1.42x and 0.78x the CPU "
+                  "tests), no PV pattern at all.",
+        advice="Expect system calls, fork/exec and context switches to pay for the hypervisor; "
+               "an HVM or PVH guest with a current kernel avoids it.",
+    ),
+    Rule(
         id="xen-pv",
         title="Xen PV guest detected",
         severity="high",

@@ -47,6 +47,11 @@ _GUEST_KERNEL = re.compile(r"-aws\b|-azure\b|-gcp\b|-kvm\b|-virtual\b|cloud-amd6
                            r"cloud-arm64|-ec2\b|linode", re.IGNORECASE)
 _OPENVZ_KERNEL = re.compile(r"stab\d|-pve\b|\bpve\b", re.IGNORECASE)
 _XEN_KERNEL = re.compile(r"xen", re.IGNORECASE)
+# XenLinux kernel flavours (before the paravirt-ops kernels of Linux 2.6.37 on): RHEL/CentOS 5
+# 'el5xen', Fedora 'fc8xen', OpenVZ '...stab069.6xen', Debian '-xen-686'/'-xen-amd64', SUSE
+# '-xen', EC2's 'xenU'. They boot only as Xen PV guests (or dom0, itself a PV guest).
+_XENLINUX_KERNEL = re.compile(
+    r"(?:[.\d]xen[0u]?$|-xen[0u]?$|-xen-(?:686|amd64|i386|x86_64|pae)$)", re.IGNORECASE)
 
 BUSY_LOAD_PER_CPU = 0.5
 """Load average per usable CPU from which the machine counts as busy (docs/explain.md)."""
@@ -175,6 +180,9 @@ def platform(run: RunResult, env_facts: Mapping[str, Value]) -> tuple[str, str, 
     kernel = env.kernel or ""
     model = env.cpu_model or ""
     machine = (env.machine or "").lower()
+    if _XENLINUX_KERNEL.search(kernel.strip()):
+        return "guest", "xen-pv", (f"kernel {kernel} is a XenLinux kernel, which boots only as a "
+                                   "Xen PV guest")
     if _XEN_KERNEL.search(kernel):
         return "guest", "xen", f"kernel {kernel} is a Xen guest kernel"
     if "qemu virtual cpu" in model.lower() or "common kvm processor" in model.lower():
@@ -203,6 +211,8 @@ def platform_facts(run: RunResult, env_facts: Mapping[str, Value]) -> dict[str, 
     facts["env.platform"] = kind
     facts["env.guest_kind"] = guest_kind or None
     facts["env.platform_evidence"] = evidence
+    facts["env.xen_kernel"] = "pv" if guest_kind == "xen-pv" and evidence.startswith(
+        "kernel") else None
     # Can this be a Xen PV guest? Only on x86, only Linux or NetBSD kernels, and not where
     # the platform is another kind.
     os_name = (run.environment.os or "").strip()

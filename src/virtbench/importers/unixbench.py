@@ -168,7 +168,10 @@ RE_TAIL = re.compile(
 )
 RE_CPU_N = re.compile(r"CPU[ \t]+\d{1,7}:")
 RE_PROGRESS = re.compile(r"\d{1,7} x \S")
-RE_TIMES = re.compile(r"(\d{1,2}):(\d{2}):(\d{2})[ \t]*-[ \t]*(\d{1,2}):(\d{2}):(\d{2})[ \t]*$")
+# The hyphen may have become an en or em dash: blogs (WordPress) "smarten" '-' and '--'.
+RE_TIMES = re.compile(
+    r"(\d{1,2}):(\d{2}):(\d{2})[ \t]*[-\u2013\u2014][ \t]*(\d{1,2}):(\d{2}):(\d{2})[ \t]*$")
+RE_OS_SEP = re.compile(r" (?:--|\u2014|\u2013) ")
 RE_RULE_EQ = re.compile(r"={10,}")
 
 
@@ -638,7 +641,7 @@ class _Parser:
             env.hostname = host.strip()[:QUOTE] or None
             rep.system = system.strip()[:QUOTE] or None
         elif s.startswith("OS:"):
-            parts = [p.strip() for p in s[len("OS:"):].split(" -- ", 2)]
+            parts = [p.strip() for p in RE_OS_SEP.split(s[len("OS:"):], 2)]
             if len(parts) == 3:
                 env.os, env.kernel, env.kernel_version = (p[:QUOTE] for p in parts)
         elif s.startswith("Machine:"):
