@@ -462,3 +462,22 @@ def test_experiments_say_where_they_saved(tmp_path: Path) -> None:
                                  err, re.M), err
     rc, _, err = vb(*small, "-q")
     assert rc == 0 and "result saved" not in err
+
+
+@pytest.mark.parametrize("tree", ["aws-nitro", "xen-pv-domu"])
+def test_detect_fits_the_terminal(tree: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """detect's long lines (evidence, facts, advice) wrap under their indentation on an
+    80-column terminal; in a pipe each stays one line; the words are the same."""
+    root = str(DATA / "detect" / tree)
+    rc, piped, _ = vb("detect", "--root", root)
+    assert rc == 0 and max(map(len, piped.splitlines())) > 80
+    monkeypatch.setenv("COLUMNS", "80")
+    rc, fitted, _ = vb("detect", "--root", root)
+    assert rc == 0
+    def words(text: str) -> list[str]:
+        return [w for w in text.split() if not re.fullmatch(r"\(\d+\.\d+", w)]  # duration
+
+    assert words(fitted) == words(piped)  # nothing cut, nothing added
+    long = [ln for ln in fitted.splitlines() if len(ln) > 80]
+    assert all(len(ln.split()) <= 2 for ln in long), long  # only one unbreakable word
+    assert len(fitted.splitlines()) > len(piped.splitlines())

@@ -17,7 +17,7 @@ EXAMPLES = (
     "virtbench serve                   # http://127.0.0.1:8080/, the default store",
     "virtbench serve --port 0          # a free port (printed on stderr)",
     "virtbench serve --host 0.0.0.0 --token s3cret --allow-write",
-    "virtbench serve --db postgresql+psycopg://vb@db.example/virtbench --root-path /virtbench",
+    "virtbench serve --db postgresql+psycopg://vb@db/virtbench --root-path /vb",
 )
 
 

@@ -333,7 +333,7 @@ SPEC = ExperimentSpec(
     view=VIEW, docs="cap.md",
     examples=(
         "virtbench cap --kind container --quota 1.0,0.5,0.3",
-        "virtbench cap --kind container --quota 0.2 --sys-fraction 0.6 --duration 0.3 --json",
+        "virtbench cap --kind container --quota 0.2 --sys-fraction 0.6 --json",
         "virtbench cap --kind container,vm --quota 1.0,0.5,0.3",
     ),
 )
