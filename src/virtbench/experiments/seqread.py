@@ -54,7 +54,7 @@ from virtbench.experiments.spec import (
     Summary,
 )
 from virtbench.results.model import ExperimentResult
-from virtbench.runner.lifecycle import new_workdir, untrack
+from virtbench.runner.lifecycle import new_workdir, remove_workdir
 from virtbench.units import format_size as _h
 from virtbench.units import parse_size
 
@@ -233,9 +233,7 @@ def temp_file(location: Path) -> Iterator[Path]:
         yield path
     finally:
         if path is not None:
-            with signals_deferred():
-                path.unlink(missing_ok=True)
-                untrack(path)
+            remove_workdir(path)
 
 
 def run_once(params: SeqreadParams, location: Path, size: int, bin_path: Path,

@@ -35,6 +35,7 @@ import contextlib
 import hashlib
 import math
 import os
+import quopri
 import re
 import stat
 from dataclasses import dataclass, field
@@ -43,7 +44,12 @@ from pathlib import Path
 
 from virtbench.analysis.stats import geometric_mean
 from virtbench.errors import UsageError
-from virtbench.importers.unixbench_html import html_to_text, looks_like_html_report
+from virtbench.importers.unixbench_html import (
+    html_to_text,
+    looks_like_html_page,
+    looks_like_html_report,
+    page_to_text,
+)
 from virtbench.results.model import Environment, RunResult, Section, TestResult, utc_now
 from virtbench.workloads.catalog import CATALOG, INDEX_TESTS, REPORT_NAMES
 
@@ -85,6 +91,9 @@ for _num, _names in enumerate(
 # ---- bounds ----------------------------------------------------------------------------------
 MAX_BYTES = 64 * 1024 * 1024
 """Largest file read (a report with its console log is a few hundred KiB)."""
+MAX_PAGE = 8 * 1024 * 1024
+"""Characters of a web page (HTML) read: a blog post is far smaller, and the tokenizer costs
+up to about 1.2 us per character of hostile markup (bench/import_linear.py)."""
 MAX_LINES = 200_000
 """Lines read per file; the rest is ignored (and said so)."""
 MAX_LINE = 4096
@@ -699,6 +708,13 @@ def _reports(text: str, name: str, first_line: int = 1) -> list[RunResult]:
     from_html = looks_like_html_report(text)
     if from_html:
         text = html_to_text(text[:MAX_BYTES])
+    from_page = not from_html and looks_like_html_page(text)
+    page_cut = from_page and len(text) > MAX_PAGE
+    if from_page:
+        text = page_to_text(text[:MAX_PAGE])
+    from_qp = not from_html and looks_quoted_printable(text)
+    if from_qp:
+        text = decode(quopri.decodestring(text[:MAX_BYTES].encode("utf-8", "surrogateescape")))
     lines = text.splitlines(keepends=True)
     parser = _Parser(lines)
     reports = parser.run()
@@ -706,6 +722,18 @@ def _reports(text: str, name: str, first_line: int = 1) -> list[RunResult]:
         for rep in reports:
             rep.notes.insert(0, "read from UnixBench's HTML report; line numbers refer to its "
                                 "text form (original_text)")
+    if from_page:
+        for rep in reports:
+            rep.notes.insert(0, "read from a web page (HTML); line numbers refer to its text "
+                                "(original_text)")
+            if page_cut:
+                rep.notes.append(f"only the first {MAX_PAGE // (1 << 20)} MiB of the web page "
+                                 "were read")
+    if from_qp:
+        for rep in reports:
+            rep.notes.insert(0, "decoded from quoted-printable (an e-mail body: '=3D' for '=', "
+                                "lines ending in '=' joined); line numbers refer to the "
+                                "decoded text (original_text)")
     runs: list[RunResult] = []
     bounds = [r.start for r in reports] + [len(lines)]
     bounds[0] = 0
@@ -737,6 +765,21 @@ def _reports(text: str, name: str, first_line: int = 1) -> list[RunResult]:
     why = f" ({skipped[0]})" if skipped else ""
     raise _fail(name, last, "not a UnixBench report: no readable test result line like "
                             f"'Pipe Throughput  364987.0 lps  (10.0 s, 7 samples)'{why}")
+
+
+_QP_SOFT_BREAK = re.compile(r"[^=\r\n]=\r?\n")
+_QP_ESCAPE = re.compile(r"=(?:3D|20|09|[89A-F][0-9A-F])")
+
+
+def looks_quoted_printable(text: str) -> bool:
+    """Whether ``text`` is an e-mail body in quoted-printable, as mailing-list archives keep
+    messages: soft line breaks (a line ending in a single ``=``, which cut test lines as
+    ``(10.0 s, 7 samp=`` / ``les)``) and ``=3D`` for every ``=``. A plain report never has
+    both: its only lines ending in ``=`` are ``=====`` rules."""
+    head = text[:MAX_BYTES]
+    return (_QP_SOFT_BREAK.search(head) is not None
+            and _QP_ESCAPE.search(head) is not None
+            and ("=3D" in head or "quoted-printable" in head.lower()))
 
 
 def _shift(note: str, by: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from virtbench.probes.base import printable
 from virtbench.probes.classify import describe
 from virtbench.probes.model import DetectReport
 
@@ -99,6 +100,7 @@ def render(report: DetectReport) -> str:
     out: list[str] = []
 
     def say(text: str, indent: str = "", hang: str = "") -> None:
+        text = printable(text)  # escaped before it is measured and wrapped
         if width is None or len(indent) + len(text) <= width:
             out.append(indent + text)
             return
@@ -133,4 +135,5 @@ def render(report: DetectReport) -> str:
         out.append("Unreadable (lowers confidence):")
         for u in report.unreadable:
             say(f"- {u}", "  ", "  ")
-    return "\n".join(out) + "\n"
+    # Every string may come from a captured tree: no control character reaches the terminal.
+    return "\n".join(printable(line) for line in out) + "\n"
