@@ -4,8 +4,9 @@ it (``provenance.tsv``), plus import coverage and the index recomputation check.
 
     .venv/bin/python bench/explain_corpus.py [DIR]
 
-PV flagged = a finding ``pv-kernel-entry``, ``pv-kernel-entry-32`` or ``xen-pv``. The truth is
-the ``class`` column: ``xen-pv`` should be flagged, every other known platform not;
+PV flagged = a finding ``pv-kernel-entry``, ``pv-kernel-entry-32``, ``xen-pv`` or
+``xen-pv-kernel``. The truth is the ``class`` column: ``xen-pv`` should be flagged, every
+other known platform not;
 ``vps-unknown`` (the author did not say) is listed but not scored.
 """
 
@@ -24,7 +25,7 @@ from virtbench.analysis.explain import explain  # noqa: E402
 from virtbench.errors import UsageError  # noqa: E402
 from virtbench.importers.unixbench import parse_file_all  # noqa: E402
 
-PV_RULES = frozenset({"pv-kernel-entry", "pv-kernel-entry-32", "xen-pv"})
+PV_RULES = frozenset({"pv-kernel-entry", "pv-kernel-entry-32", "xen-pv", "xen-pv-kernel"})
 VIRT_RULES = PV_RULES | {"emulated-disk", "emulated-cpu", "steal", "slow-clocksource"}
 UNSCORED = frozenset({"vps-unknown"})
 
@@ -105,7 +106,7 @@ def main(argv: list[str]) -> int:
     for n in mismatches:
         print(f"  {n}")
     print()
-    print("PV question (flagged = pv-kernel-entry, pv-kernel-entry-32 or xen-pv):")
+    print("PV question (flagged = pv-kernel-entry, pv-kernel-entry-32, xen-pv or xen-pv-kernel):")
     print(f"  {'platform (as stated)':<14} {'reports':>7} {'flagged':>8} {'not flagged':>12}"
           f" {'right':>6}")
     by: dict[str, list[Row]] = defaultdict(list)

@@ -233,3 +233,11 @@ def test_a_web_page_is_read_as_a_reader_sees_it() -> None:
     assert looks_like_html_page(page)
     # Markdown with a few inline tags is text (a corpus post with <details> and <picture>).
     assert not looks_like_html_page("<details>\n<summary>x</summary>\n```\n" + REF.read_text())
+
+
+def test_blog_typography_dashes_are_read() -> None:
+    # WordPress and the like turn '--' into an em dash and '-' into an en dash.
+    (run,) = load_file_all(DATA / "published" / "blog-shanda-cloud-2011.md")
+    assert isinstance(run, RunResult)
+    assert run.environment.kernel == "2.6.18-274.el5xen" and run.environment.os == "GNU/Linux"
+    assert run.started == "2011-11-17T17:54:15" and run.finished == "2011-11-17T18:22:09"

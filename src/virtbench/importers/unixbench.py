@@ -87,6 +87,27 @@ for _num, _names in enumerate(
 ):
     for _n in _names.split():
         _MONTHS.setdefault(_n, _num)
+# Russian, Ukrainian, Czech, Finnish, Turkish, Greek, Hungarian and Romanian abbreviations
+# (glibc's %b), after the ones above so that no earlier meaning changes.
+for _num, _names in enumerate(
+    (
+        "янв января січ led leden tammi tammik oca ιαν ian",
+        "фев февраля лют úno únor helmi helmik şub φεβ febr",
+        "мар марта бер bře březen maalis maalisk μαρ márc",
+        "апр апреля кві dub duben huhti huhtik nis απρ ápr",
+        "мая май тра kvě květen touko toukok μαΐ μαι máj mai",
+        "июн июня чер čen červen kesä kesäk haz ιουν jún iun",
+        "июл июля лип čec červenec heinä heinäk tem ιουλ júl iul",
+        "авг августа сер srp srpen elo elok ağu αυγ",
+        "сен сентября вер zář září syys syysk eyl σεπ szept",
+        "окт октября жов říj říjen loka lokak eki οκτ",
+        "ноя ноября лис listopad marras marrask kas νοε",
+        "дек декабря гру pro prosinec joulu jouluk ara δεκ",
+    ),
+    start=1,
+):
+    for _n in _names.split():
+        _MONTHS.setdefault(_n, _num)
 
 # ---- bounds ----------------------------------------------------------------------------------
 MAX_BYTES = 64 * 1024 * 1024
@@ -147,7 +168,10 @@ RE_TAIL = re.compile(
 )
 RE_CPU_N = re.compile(r"CPU[ \t]+\d{1,7}:")
 RE_PROGRESS = re.compile(r"\d{1,7} x \S")
-RE_TIMES = re.compile(r"(\d{1,2}):(\d{2}):(\d{2})[ \t]*-[ \t]*(\d{1,2}):(\d{2}):(\d{2})[ \t]*$")
+# The hyphen may have become an en or em dash: blogs (WordPress) "smarten" '-' and '--'.
+RE_TIMES = re.compile(
+    r"(\d{1,2}):(\d{2}):(\d{2})[ \t]*[-\u2013\u2014][ \t]*(\d{1,2}):(\d{2}):(\d{2})[ \t]*$")
+RE_OS_SEP = re.compile(r" (?:--|\u2014|\u2013) ")
 RE_RULE_EQ = re.compile(r"={10,}")
 
 
@@ -221,14 +245,15 @@ def parse_run_date(when: str) -> tuple[datetime, datetime] | None:
         month = int(m.group(1))
         rest = rest[: m.start()] + " " + rest[m.end():]
     else:
+        # '%a %b %d': the month is the last month name before the day; the weekday comes
+        # first and may spell like a month (Spanish, French and Italian Tuesday: 'mar').
         for word in re.findall(r"[^\W\d_]+", rest.lower()):
             if word in _MONTHS:
                 month = _MONTHS[word]
-                break
-            if word[:3] in _MONTHS and len(word) >= 3:
+            elif word[:3] in _MONTHS and len(word) >= 3:
                 month = _MONTHS[word[:3]]
-                break
-    days = [int(d) for d in re.findall(r"(?<!\d)(\d{1,2})(?!\d)", rest)]
+    # Only numbers standing alone: 'T2' (a Vietnamese weekday) is not a day or a month.
+    days = [int(d) for d in re.findall(r"(?<![\w])(\d{1,2})(?![\w])", rest)]
     days = [d for d in days if 1 <= d <= 31]
     if month is None and len(days) >= 2 and days[0] <= 12:
         # A numeric month whose suffix did not survive decoding: UnixBench's format is
@@ -616,7 +641,7 @@ class _Parser:
             env.hostname = host.strip()[:QUOTE] or None
             rep.system = system.strip()[:QUOTE] or None
         elif s.startswith("OS:"):
-            parts = [p.strip() for p in s[len("OS:"):].split(" -- ", 2)]
+            parts = [p.strip() for p in RE_OS_SEP.split(s[len("OS:"):], 2)]
             if len(parts) == 3:
                 env.os, env.kernel, env.kernel_version = (p[:QUOTE] for p in parts)
         elif s.startswith("Machine:"):
