@@ -1,9 +1,10 @@
 """Documents and a running dashboard for the ``virtbench serve`` tests.
 
 The documents are the test suite's own: the UnixBench-shaped runs of ``unixbench_runs``
-(published figures), the experiment documents under ``tests/data/experiments`` (real
-outputs), and a real ``virtbench detect`` report shape; varied in id, host, label, kernel,
-virtualization and date so that every page has something to show.
+(published figures), the experiment documents under ``tests/data/experiments`` and
+``tests/data/experiments-v3`` (real outputs), and a real ``virtbench detect`` report shape;
+varied in id, host, label, kernel, virtualization and date so that every page has something
+to show.
 """
 
 from __future__ import annotations
@@ -71,8 +72,9 @@ def suite_run(run_id: str, *, host: str, started: str, factor: float = 1.0,
     return run
 
 
-def experiment(name: str, run_id: str, started: str, host: str = "vm") -> ExperimentResult:
-    raw = json.loads((DATA / "experiments" / f"{name}.json").read_text(encoding="utf-8"))
+def experiment(name: str, run_id: str, started: str, host: str = "vm",
+               directory: str = "experiments") -> ExperimentResult:
+    raw = json.loads((DATA / directory / f"{name}.json").read_text(encoding="utf-8"))
     doc = ExperimentResult.from_dict(raw)
     doc.id = run_id
     doc.started = started
@@ -102,6 +104,10 @@ def documents() -> list[RunResult | ExperimentResult]:
                               factor=factor, virt=copy.deepcopy(kvm), passes=False,
                               labels={"fleet": "20261110-000000-ab12", "host": host,
                                       "groups": "web"}))
+    # tune and migrate: schema version 3 documents (tests/data/experiments-v3/README.md)
+    for n, name in enumerate(("tune", "migrate")):
+        docs.append(experiment(name, f"exp{name}", f"2026-11-1{n + 5}T08:00:00Z",
+                               directory="experiments-v3"))
     for n, name in enumerate(("consolidate", "cap", "postmark", "seqread")):
         docs.append(experiment(name, f"exp{name}", f"2026-11-2{n}T08:00:00Z"))
     return docs

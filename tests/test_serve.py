@@ -4,6 +4,7 @@ real PostgreSQL, with uvicorn on an ephemeral loopback port (tests/serve_data.py
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import json
 import os
@@ -30,7 +31,9 @@ db = serve_data.db  # fixtures: a filled store per database, the dashboard over 
 server = serve_data.server
 FLEET = "20261110-000000-ab12"
 ALL_IDS = {*(f"web1run{i}" for i in range(6)), "db1run0", *(f"fleetrun{i}" for i in range(4)),
-           "expconsolidate", "expcap", "exppostmark", "expseqread"}
+           "expconsolidate", "expcap", "exppostmark", "expseqread", "exptune", "expmigrate"}
+EXPERIMENTS = {"expconsolidate", "expcap", "exppostmark", "expseqread", "exptune",
+               "expmigrate"}
 
 
 def get(base: str, path: str, **params: object) -> httpx.Response:
@@ -46,7 +49,7 @@ def test_runs_list_filters_sort_and_paging(server: str) -> None:
     r = get(server, "/runs")
     assert r.status_code == 200
     assert set(row_ids(r.text)) == ALL_IDS
-    assert "15 runs" in r.text
+    assert "17 runs" in r.text
     assert row_ids(r.text)[0] == "expseqread"  # newest first
     assert r.headers["content-security-policy"].startswith("default-src 'self'")
 
@@ -54,20 +57,19 @@ def test_runs_list_filters_sort_and_paging(server: str) -> None:
         f"web1run{i}" for i in range(6)}
     assert set(row_ids(get(server, "/runs", label="env=staging").text)) == {"db1run0"}
     assert row_ids(get(server, "/runs", kind="cap").text) == ["expcap"]
-    assert len(row_ids(get(server, "/runs", kind="experiment").text)) == 4
-    assert row_ids(get(server, "/runs", q="xeon").text) == ["db1run0"]
+    assert len(row_ids(get(server, "/runs", kind="experiment").text)) == 6
+    assert row_ids(get(server, "/runs", q="e5-2683").text) == ["db1run0"]  # its CPU
     assert row_ids(get(server, "/runs", q="prod", since="2026-11-05").text) == [
         "web1run5", "web1run4"]
     assert row_ids(get(server, "/runs", until="2026-11-01").text) == ["web1run0"]
     # the best 1-copy index first (db1 ran at 1.3x the reference), runs without one last
     by_score = row_ids(get(server, "/runs", sort="-score").text)
-    assert by_score[0] == "db1run0" and by_score[-4:] != [] and set(by_score[-4:]) == {
-        "expconsolidate", "expcap", "exppostmark", "expseqread"}
+    assert by_score[0] == "db1run0" and set(by_score[-6:]) == EXPERIMENTS
     assert row_ids(get(server, "/runs", sort="id", per=3).text) == [
         "db1run0", "expcap", "expconsolidate"]
     page3 = get(server, "/runs", sort="id", per=3, page=3).text
-    assert row_ids(page3) == ["fleetrun1", "fleetrun2", "fleetrun3"]
-    assert "page 3 of 5" in page3
+    assert row_ids(page3) == ["exptune", "fleetrun0", "fleetrun1"]
+    assert "page 3 of 6" in page3
     empty = get(server, "/runs", host="no-such-host")
     assert empty.status_code == 200 and "No runs match" in empty.text
 
@@ -78,6 +80,9 @@ def test_run_page_is_the_report(server: str) -> None:
     html = r.text
     assert "<h1>Run web1run0</h1>" in html
     assert "kvm (qemu)" in html and "confidence 0.99" in html  # detect layers
+    assert "cpuid: leaf 0x40000000 signature of kvm" in html  # with their evidence
+    # the environment: CPU, kernel, OS
+    assert "AMD EPYC 7B13" in html and "6.1.0-13-amd64" in html and "bookworm" in html
     assert "Dhrystone 2 using register variables" in html
     assert "±1.5%" in html  # the confidence intervals
     assert 'id="findings"' in html and "Pass scores around each test" in html
@@ -106,6 +111,13 @@ def test_compare_significance(server: str) -> None:
     assert len(re.findall(r'data-chart="chart-\d+"', html)) >= 8
     comma = get(server, "/compare", run="web1run0,web1run4")
     assert comma.status_code == 200
+    ten = [f"web1run{i}" for i in range(6)] + ["db1run0", "fleetrun0", "fleetrun1",
+                                                "fleetrun3"]
+    r10 = get(server, "/compare", run=ten)
+    assert r10.status_code == 200
+    heads = re.findall(r'<span class="sub">vs ', r10.text)
+    assert len(heads) == 9 * 2  # nine runs against the first, in both copies sections
+    assert "0.500x" in r10.text  # fleetrun3, the slow node, at half web1run0
 
 
 def test_history_marks_environment_changes(server: str) -> None:
@@ -145,11 +157,43 @@ def test_fleet_and_experiments(server: str) -> None:
     assert "/runs/expcap" in only.text and "/runs/expseqread" not in only.text
 
 
+@pytest.mark.parametrize(("name", "title", "charts"), [
+    ("consolidate", "Consolidation", ["Seconds per condition", "Slowdown against solo"]),
+    ("cap", "CPU cap", ["User vs system CPU time per quota", "Throughput relative to uncapped",
+                        "System-call latency"]),
+    ("postmark", "Postmark", ["Transactions per second"]),
+    ("seqread", "Sequential read", ["Sequential read throughput"]),
+    ("tune", "Tuning (A/B)", ["Main metric per round"]),
+    ("migrate", "Live migration", [  # the guest ran under TCG: every title says so
+        "Total migration time vs bandwidth (TCG)",
+        "Downtime per point (QMP and as the guest saw it) (TCG)", "Iterations per point (TCG)",
+        "Guest throughput before / during / after (TCG)"]),
+])
+def test_each_experiment_page_has_its_charts(server: str, name: str, title: str,
+                                             charts: list[str]) -> None:
+    """Consolidation, cap, io (postmark, seqread), tune and migrate: listed under their
+    title, each on its own page with its table and every chart of its view, with data."""
+    listed = get(server, "/experiments")
+    assert f"{title} (1)" in listed.text and f"/runs/exp{name}" in listed.text
+    r = get(server, f"/runs/exp{name}")
+    assert r.status_code == 200
+    specs = [json.loads(x) for x in re.findall(
+        r'<script type="application/json" data-chart="chart-\d+">(.*?)</script>', r.text)]
+    assert [f["layout"]["title"]["text"] for f in specs] == charts
+    for fig in specs:  # every chart draws numbers
+        assert any(isinstance(y, int | float) for t in fig["data"] for y in t.get("y", []))
+    doc = json.loads((serve_data.DATA / ("experiments-v3" if name in ("tune", "migrate")
+                                         else "experiments") / f"{name}.json").read_text())
+    rows = list(csv.DictReader(io.StringIO(get(server, f"/runs/exp{name}",
+                                               format="csv").text)))
+    assert len(rows) == len(doc["rows"])
+
+
 def test_downloads(server: str) -> None:
     rows = list(csv.DictReader(io.StringIO(get(server, "/runs", format="csv", host="web1").text)))
     assert [r["id"] for r in rows] == [f"web1run{i}" for i in range(5, -1, -1)]
     data = get(server, "/runs", format="json", per=2).json()
-    assert data["total"] == 15 and data["pages"] == 8 and len(data["runs"]) == 2
+    assert data["total"] == 17 and data["pages"] == 9 and len(data["runs"]) == 2
     md = get(server, "/runs", format="md", kind="suite")
     assert md.text.startswith("| id | started |") and "attachment" in md.headers[
         "content-disposition"]
@@ -172,6 +216,22 @@ def test_downloads(server: str) -> None:
     report = get(server, "/report", run=["web1run0", "web1run4", "expcap"])
     assert report.status_code == 200 and "attachment" in report.headers["content-disposition"]
     assert "self-contained: works offline" in report.text and "plotly.js v" in report.text
+    exps = get(server, "/experiments", format="json").json()
+    assert {e["experiment"]: e["documents"] for e in exps["experiments"]} == {
+        "cap": 1, "consolidate": 1, "migrate": 1, "postmark": 1, "seqread": 1, "tune": 1}
+    assert {d["id"] for d in exps["documents"]} == EXPERIMENTS
+    exp_csv = list(csv.DictReader(io.StringIO(
+        get(server, "/experiments", experiment="cap", format="csv").text)))
+    assert [r["id"] for r in exp_csv] == ["expcap"]
+    assert get(server, "/experiments", format="md").text.startswith("| id | experiment |")
+    cap_rows = list(csv.DictReader(io.StringIO(get(server, "/runs/expcap", format="csv").text)))
+    assert cap_rows and "quota" in cap_rows[0]
+    assert "### CPU cap" in get(server, "/runs/expcap", format="md").text
+    fleets = get(server, "/fleet", format="json").json()
+    assert fleets == [{"fleet": FLEET, "hosts": 4, "runs": 4, "first": fleets[0]["first"],
+                       "last": fleets[0]["last"], "state": ""}]
+    assert f"| {FLEET} | 4 | 4 |" in get(server, "/fleet", format="md").text
+    assert get(server, "/fleet", format="csv").text.startswith("fleet,hosts,runs,")
     plotly = get(server, "/static/plotly.js")
     assert plotly.status_code == 200 and plotly.headers["etag"]
     again = httpx.get(server + "/static/plotly.js", headers={"if-none-match":
@@ -189,7 +249,7 @@ def test_no_third_party_assets(server: str) -> None:
 
 @pytest.mark.parametrize(("path", "status", "text"), [
     ("/runs/no-such-run", 404, "no run 'no-such-run' in the store"),
-    ("/runs?page=999999", 404, "page 999999: there is only 1 page of 15 runs"),
+    ("/runs?page=999999", 404, "page 999999: there is only 1 page of 17 runs"),
     ("/runs?page=0", 400, "page=0: expected 1 to"),
     ("/runs?page=abc", 400, "page='abc': expected a whole number"),
     ("/runs?per=100000", 400, "per=100000: expected 1 to 500"),
@@ -207,6 +267,11 @@ def test_no_third_party_assets(server: str) -> None:
     ("/history?host=nobody", 404, "no suite runs of host 'nobody'"),
     ("/history?host=web1&copies=x", 400, "copies='x'"),
     ("/fleet/nope", 404, "no fleet run 'nope'"),
+    ("/fleet/nope/status", 404, "this controller has no state for fleet run 'nope'"),
+    ("/runs?sort=--started", 400, "sort='--started': expected one of"),
+    ("/runs/" + "a" * 65, 400, "a run id is at most 64 printable characters"),
+    ("/experiments?page=999", 404, "page 999: there is only 1 page of 6 runs"),
+    ("/history?label=env=prod&limit=1", 400, "limit=1: expected 2 to"),
     ("/nothing/here", 404, "no page '/nothing/here'"),
 ])
 def test_errors_are_clear_4xx_pages(server: str, path: str, status: int, text: str) -> None:
@@ -219,9 +284,81 @@ def test_errors_are_clear_4xx_pages(server: str, path: str, status: int, text: s
 def test_json_errors_and_write_refused(server: str) -> None:
     r = get(server, "/runs/nope", format="json")
     assert r.status_code == 404 and r.json()["error"].startswith("no run 'nope'")
+    pick = get(server, "/history", format="csv")  # was the pick page's HTML, as a 200
+    assert pick.status_code == 400 and "a history needs host=HOST" in pick.text
+    assert get(server, "/history", format="json").json()["status"] == 400
     post = httpx.post(server + "/runs/web1run0/labels", data={"key": "a", "value": "b"})
     assert post.status_code == 403 and "read-only" in post.text
     assert httpx.post(server + "/runs", data={}).status_code == 405
+
+
+def test_history_marks_cpu_profile_and_guest_type_changes(tmp_path: Path) -> None:
+    """Every kind of environment change gets its marker: the CPU model, the profile, the
+    hypervisor's guest type (xen pv -> hvm) and a new layer inside the guest (a container);
+    and the list filters by profile and by kind (suite, imported)."""
+    kvm = serve_data.detect_report("kvm", "qemu")
+    in_docker = {"schema_version": 1, "summary": "", "advice": [], "layers": [
+        *kvm["layers"],  # type: ignore[index]
+        {"kind": "container", "name": "docker", "variant": None, "confidence": 0.9,
+         "evidence": ["/.dockerenv exists"], "details": {}}]}
+    steps: list[dict[str, object]] = [
+        {}, {"cpu": "Intel Xeon Gold 6248"}, {"profile": "unixbench-5.1.3"},
+        {"virt": serve_data.detect_report("xen", "pv")},
+        {"virt": serve_data.detect_report("xen", "hvm")}, {"virt": in_docker}]
+    docs = []
+    env: dict[str, object] = {"virt": kvm}
+    for i, change in enumerate(steps):
+        env.update(change)
+        docs.append(suite_run(f"h{i}", host="box", started=f"2026-02-0{i + 1}T00:00:00Z",
+                              **env))  # type: ignore[arg-type]
+    docs[1].source = "imported-unixbench"
+    url = f"sqlite:///{tmp_path / 'vb.db'}"
+    fill_store(url, tmp_path / "docs", docs)
+    with running_server(create_app(ServeConfig(db_url=url))) as base:
+        r = get(base, "/history", host="box")
+        assert r.status_code == 200
+        assert "6 suite runs, 1 copy; 5 environment changes" in r.text
+        for text in ("<b>CPU</b>: AMD EPYC 7B13 → Intel Xeon Gold 6248",
+                     "<b>profile</b>: unixbench-6 → unixbench-5.1.3",
+                     "<b>hypervisor/guest</b>: kvm (qemu) → xen (pv)",
+                     "<b>hypervisor/guest</b>: xen (pv) → xen (hvm)",
+                     "<b>hypervisor/guest</b>: xen (hvm) → kvm (qemu) &gt; docker"):
+            assert text in r.text, text
+        spec = json.loads(re.findall(
+            r'<script type="application/json" data-chart="chart-1">(.*?)</script>', r.text)[0])
+        assert [s["x0"] for s in spec["layout"]["shapes"]] == [
+            f"2026-02-0{i}T00:00:00Z" for i in range(2, 7)]
+        changes = get(base, "/history", host="box", format="json").json()["changes"]
+        assert [c["run_id"] for c in changes] == ["h1", "h2", "h3", "h4", "h5"]
+        assert row_ids(get(base, "/runs", profile="unixbench-5.1.3").text) == [
+            "h5", "h4", "h3", "h2"]
+        assert row_ids(get(base, "/runs", profile="unixbench-6").text) == ["h1", "h0"]
+        assert row_ids(get(base, "/runs", kind="imported").text) == ["h1"]
+        assert len(row_ids(get(base, "/runs", kind="suite").text)) == 6
+        assert row_ids(get(base, "/runs", kind="experiment").text) == []
+    dispose_engines()
+
+
+def test_unicode_names_download(tmp_path: Path) -> None:
+    """A host or label beyond Latin-1 names the downloads (the header carried it raw: 500)."""
+    url = f"sqlite:///{tmp_path / 'vb.db'}"
+    host = "höst-łódź-💩"
+    fill_store(url, tmp_path / "docs", [
+        suite_run(f"uni{i}", host=host, started=f"2026-01-0{i + 1}", labels={"team": "Łódź"})
+        for i in range(2)])
+    with running_server(create_app(ServeConfig(db_url=url))) as base:
+        for params in ({"host": host}, {"label": "team=Łódź"}):
+            for fmt in ("csv", "md"):
+                r = get(base, "/history", format=fmt, **params)
+                assert r.status_code == 200, r.text[:300]
+                disp = r.headers["content-disposition"]
+                assert disp.startswith('attachment; filename="virtbench-history-') and (
+                    disp.isascii())
+                assert "filename*=UTF-8''virtbench-history-" in disp
+                assert "2026-01-02" in r.text
+        page = get(base, "/history", host=host)
+        assert page.status_code == 200 and f"History of {host}" in page.text
+    dispose_engines()
 
 
 def test_missing_document_file_is_410(tmp_path: Path) -> None:
@@ -251,6 +388,12 @@ def test_behind_a_proxy_at_a_sub_path(tmp_path: Path) -> None:
     with running_server(app, root_path="/vb") as base:
         once = httpx.get(base + "/runs?token=t0ken&host=h", follow_redirects=False)
         assert once.status_code == 303 and once.headers["location"] == "/vb/runs?host=h"
+    with running_server(app) as base:  # the token's redirect never leaves the site
+        conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
+        conn.request("GET", "//evil.example/x?token=t0ken")
+        bounce = conn.getresponse()
+        assert bounce.status == 303 and bounce.getheader("location") == "/evil.example/x"
+        conn.close()
     dispose_engines()
 
 
@@ -275,6 +418,10 @@ def test_token_and_write_actions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             bad = c.post("/runs/w1/labels", data={"key": "team", "value": "a",
                                                   "token": "wrong"})
             assert bad.status_code == 403
+            # `--label a=b=c` is key a: a key with '=' could never be looked up again
+            eq = c.post("/runs/w1/labels", data={"key": "a=b", "value": "c",
+                                                 "token": "s3cret"})
+            assert eq.status_code == 400 and "no &#39;=&#39;" in eq.text
             set_ = c.post("/runs/w1/labels", data={"key": "team", "value": "blue",
                                                    "token": "s3cret"})
             assert set_.status_code == 200 and "team=blue" in set_.text
@@ -317,16 +464,21 @@ def test_cli_names_the_extra_when_it_is_missing() -> None:
         "pip install 'virtbench[serve]'"]
 
 
-def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("verbose", [False, True])
+def test_cli_serves_and_stops_on_sigterm(tmp_path: Path, verbose: bool) -> None:
     url = f"sqlite:///{tmp_path / 'vb.db'}"
     fill_store(url, tmp_path / "docs", [suite_run("c1", host="h", started="2026-01-01")])
     dispose_engines()
     env = dict(os.environ, PYTHONPATH=str(SRC))
     proc = subprocess.Popen([sys.executable, "-m", "virtbench", "serve", "--db", url,
-                             "--port", "0"], stderr=subprocess.PIPE, text=True, env=env)
+                             "--port", "0", *(["-v"] if verbose else [])],
+                            stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()
+        if verbose:  # -v: the version line first
+            assert line.startswith("virtbench: virtbench "), line
+            line = proc.stderr.readline()
         m = re.search(r"serving (http://127\.0\.0\.1:\d+)/ \(read-only", line)
         assert m, line
         deadline = time.monotonic() + 20
@@ -341,6 +493,9 @@ def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert "c1" in httpx.get(m.group(1) + "/runs", timeout=10).text
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) in (0, 130)
+        rest = proc.stderr.read()
+        # -v: one access-log line per request; without it, nothing per request
+        assert ('"GET /runs HTTP/1.1" 200' in rest) == verbose, rest
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -106,7 +106,7 @@ def test_click_through_list_run_compare_history(page: Page) -> None:
     p = page.page
     p.goto(page.base + "/")
     assert p.url.endswith("/runs")
-    assert p.locator("#runs-table tbody tr").count() == 15
+    assert p.locator("#runs-table tbody tr").count() == 17
     # filter by host through the form
     p.fill("input[name=host]", "web1")
     p.click("#filters button[type=submit]")
@@ -150,6 +150,43 @@ def test_click_through_list_run_compare_history(page: Page) -> None:
     assert "6.1.0-13-amd64 → 6.5.0-1-amd64" in changes and "kvm (qemu) → xen (hvm)" in changes
     # the two change markers are drawn on the index chart
     assert p.locator("#chart-1 .shapelayer path").count() >= 2
+    # history of a label, from a run's label link
+    p.goto(page.base + "/runs/web1run4")
+    p.click("#run-facts a.lbl[href*='env%3Dprod']")
+    p.wait_for_url("**/history?label=env%3Dprod")
+    assert page.charts_ok() == 2
+    assert p.inner_text("h1") == "History of env=prod"
+    assert "6 suite runs" in p.inner_text("#history-count")
+
+
+def test_downloads_in_the_browser(page: Page) -> None:
+    """What a page shows, downloaded by its links: the list's CSV, a run's JSON, the history's
+    Markdown, and the static report of a selection (offline: plotly inlined)."""
+    p = page.page
+    p.goto(page.base + "/runs?host=web1")
+    with p.expect_download() as dl:
+        p.click("a[data-download=CSV]")
+    text = Path(dl.value.path()).read_text(encoding="utf-8")
+    assert dl.value.suggested_filename == "runs.csv"
+    assert [line.split(",")[0] for line in text.splitlines()[1:]] == [
+        f"web1run{i}" for i in range(5, -1, -1)]
+    p.check("tr[data-run=web1run0] input[type=checkbox]")
+    p.check("tr[data-run=web1run4] input[type=checkbox]")
+    with p.expect_download() as dl:
+        p.click("#report-selected")
+    report = Path(dl.value.path()).read_text(encoding="utf-8")
+    assert dl.value.suggested_filename == "virtbench-report-web1ru-web1ru.html"
+    assert "self-contained: works offline" in report and "plotly.js v" in report
+    p.goto(page.base + "/history?host=web1")
+    with p.expect_download() as dl:
+        p.click("a[data-download=Markdown]")
+    md = Path(dl.value.path()).read_text(encoding="utf-8")
+    assert md.startswith("| run | started | host | kernel |") and md.count("| web1run") == 6
+    # JSON opens in the browser (no attachment): the document itself
+    p.goto(page.base + "/runs/web1run0")
+    p.click("a[data-download=JSON]")
+    p.wait_for_url("**/runs/web1run0?format=json")
+    assert '"id": "web1run0"' in p.inner_text("body")
 
 
 def test_fleet_page_updates_live(page: Page, tmp_path: Path) -> None:
@@ -191,11 +228,23 @@ def test_experiments_and_errors_in_the_browser(page: Page) -> None:
     p.goto(page.base + "/runs")
     p.click("nav.app-nav >> text=Experiments")
     p.wait_for_url("**/experiments")
-    assert p.locator("#experiments-table tbody tr").count() == 4
+    assert p.locator("#experiments-table tbody tr").count() == 6
     p.click("#experiments-table a[href='/runs/expconsolidate']")
     p.wait_for_url("**/runs/expconsolidate")
     assert page.charts_ok() == 2
     assert "Consolidation" in p.inner_text("#experiments")
+    # every kind, through its filter link: its page draws all its charts
+    for name, title, charts in [("cap", "CPU cap", 3), ("postmark", "Postmark", 1),
+                                ("seqread", "Sequential read", 1),
+                                ("tune", "Tuning (A/B)", 1), ("migrate", "Live migration", 4)]:
+        p.goto(page.base + "/experiments")
+        p.click(f"#experiment-kinds a:has-text('{title} (1)')")
+        p.wait_for_url(f"**/experiments?experiment={name}")
+        assert p.locator("#experiments-table tbody tr").count() == 1
+        p.click(f"#experiments-table a[href='/runs/exp{name}']")
+        p.wait_for_url(f"**/runs/exp{name}")
+        assert page.charts_ok() == charts, name
+        assert title in p.inner_text("#experiments")
     t0 = time.monotonic()
     resp = p.goto(page.base + "/runs/no-such-run")
     assert resp is not None and resp.status == 404

@@ -378,3 +378,63 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_command() -> Non
     assert sorted(p.name for p in results.iterdir()) == sorted([live.name, other.name])
     live.unlink()
     other.unlink()
+
+
+def test_a_work_directory_the_work_left_is_removed_when_its_document_ends(
+        tmp_path: Path) -> None:
+    """A cleanup that was cut short or missed (CI once saw `io postmark`'s directory left
+    after a Ctrl-C) is caught by the document's end: what it still owns is removed, the
+    marker with it."""
+    from virtbench.runner.lifecycle import new_workdir
+    from virtbench.store import save_and_record
+
+    doc = ExperimentResult(experiment="toy")
+    with pytest.raises(KeyboardInterrupt), lifecycle(doc, save_and_record):
+        work = new_workdir("virtbench-toy-", tmp_path)
+        (work / "sub").mkdir()
+        (work / "sub" / "file").write_text("x")
+        raise KeyboardInterrupt
+    assert doc.status == "interrupted"
+    assert list(tmp_path.iterdir()) == []
+    assert doc.owner is not None and doc.owner.workdirs == []
+    assert not (running_dir() / f"{doc.id}.json").exists()
+
+
+def test_an_inner_document_leaves_what_the_outer_one_still_owns(tmp_path: Path) -> None:
+    # tune's experiment: a directory made while both documents run belongs to both; the
+    # inner one ending must not remove it under the outer one's feet
+    from virtbench.runner.lifecycle import new_workdir, remove_workdir
+    from virtbench.store import save_and_record
+
+    outer, inner = ExperimentResult(experiment="tune"), ExperimentResult(experiment="toy")
+    with lifecycle(outer, save_and_record):
+        with lifecycle(inner, save_and_record):
+            shared = new_workdir("virtbench-toy-", tmp_path)
+        assert shared.is_dir()
+        assert outer.owner is not None and outer.owner.workdirs == [str(shared)]
+        assert remove_workdir(shared) and outer.owner.workdirs == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_directory_that_cannot_be_removed_stays_registered(tmp_path: Path) -> None:
+    """Forgotten only once gone: an immutable file keeps its directory, which then stays
+    in the marker for the sweep (untracking it anyway lost it for good)."""
+    from virtbench.runner.lifecycle import new_workdir, remove_workdir
+    from virtbench.store import save_and_record
+
+    doc = ExperimentResult(experiment="toy")
+    with lifecycle(doc, save_and_record):
+        work = new_workdir("virtbench-toy-", tmp_path)
+        stuck = work / "stuck"
+        stuck.touch()
+        if subprocess.run(["chattr", "+i", str(stuck)], capture_output=True).returncode:
+            pytest.skip("chattr +i is not supported here")
+        try:
+            assert not remove_workdir(work)
+            assert work.is_dir()
+            assert doc.owner is not None and doc.owner.workdirs == [str(work)]
+            marker = json.loads((running_dir() / f"{doc.id}.json").read_text())
+            assert marker["owner"]["workdirs"] == [str(work)]
+        finally:
+            subprocess.run(["chattr", "-i", str(stuck)], check=True)
+    assert list(tmp_path.iterdir()) == []  # removed at the document's end

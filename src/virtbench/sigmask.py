@@ -17,7 +17,10 @@ HELD = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
     """Hold SIGINT/SIGTERM/SIGHUP during a start, a cleanup or a restore: a Ctrl-C must not
-    cut it short. Pending signals are delivered when the block ends. Main thread only."""
+    cut it short. Pending signals are delivered when the block ends. The one holder of
+    these signals in virtbench (the lifecycle's final save, cgroup creation and removal,
+    starting programs, removing work directories). In a helper thread it holds them for
+    that thread only, which changes nothing: helpers never take them (:func:`start_thread`)."""
     old = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
     try:
         yield

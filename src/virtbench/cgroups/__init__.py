@@ -26,9 +26,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -44,6 +41,7 @@ from virtbench.cgroups.base import (
 from virtbench.cgroups.v1 import CgroupV1, V1Backend
 from virtbench.cgroups.v2 import CgroupV2, V2Backend, controllers
 from virtbench.errors import EnvironmentUnsupported, UsageError
+from virtbench.sigmask import signals_deferred
 
 __all__ = [
     "Cgroup",
@@ -55,7 +53,6 @@ __all__ = [
     "Mounts",
     "V1Backend",
     "V2Backend",
-    "deferred_signals",
     "detect",
     "find_mounts",
     "quota_us",
@@ -63,18 +60,6 @@ __all__ = [
 ]
 
 SESSION_RE = re.compile(r"^virtbench\.(\d+)\.[0-9a-f]+$")
-
-
-@contextmanager
-def deferred_signals() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM while a critical section runs (creating a group and recording it,
-    or removing everything), then let them through: Ctrl-C never cuts a cleanup in half."""
-    mask = {signal.SIGINT, signal.SIGTERM}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, mask)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @dataclass(frozen=True)
@@ -229,7 +214,7 @@ class CgroupSession:
         self.groups: list[Cgroup] = []
 
     def open(self) -> CgroupSession:
-        with deferred_signals():
+        with signals_deferred():
             sweep_stale(self.backend)
             self.parents = self.backend.make_parent(self.name)
         return self
@@ -237,19 +222,19 @@ class CgroupSession:
     def create(self, name: str) -> Cgroup:
         if not self.parents:
             raise RuntimeError("CgroupSession.create before open")
-        with deferred_signals():
+        with signals_deferred():
             cg = self.backend.make_child(self.parents, name)
             self.groups.append(cg)
         return cg
 
     def remove(self, cg: Cgroup) -> None:
-        with deferred_signals():
+        with signals_deferred():
             cg.remove()
             if cg in self.groups:
                 self.groups.remove(cg)
 
     def close(self) -> None:
-        with deferred_signals():
+        with signals_deferred():
             errors: list[str] = []
             for cg in reversed(self.groups):
                 try:

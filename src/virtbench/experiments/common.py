@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import math
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
@@ -107,16 +106,13 @@ def run_program(argv: list[str]) -> subprocess.CompletedProcess[str]:
                                stderr=subprocess.PIPE, text=True, errors="replace")
         out, err = proc.communicate()
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        # Ctrl-C held: a second one (a re-delivered one, cli/_interrupt.py) must not cut the
+        # wait short, or the caller would remove the program's directory while it still runs
+        with signals_deferred():
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
-
-
-def remove_tree(path: Path) -> None:
-    """``rm -rf`` that a Ctrl-C or SIGTERM cannot interrupt half-way."""
-    with signals_deferred():
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def progress(message: str) -> None:

@@ -35,7 +35,6 @@ from virtbench.experiments.common import (
     SoloExperiment,
     int_arg,
     location_facts,
-    remove_tree,
     run_program,
     run_solo_repeats,
     runs_table,
@@ -53,7 +52,7 @@ from virtbench.experiments.spec import (
     Summary,
 )
 from virtbench.results.model import ExperimentResult
-from virtbench.runner.lifecycle import new_workdir, untrack
+from virtbench.runner.lifecycle import new_workdir, remove_workdir
 from virtbench.units import parse_size
 
 PROGRAM = "postmark"
@@ -294,8 +293,7 @@ def workdir(location: Path | None = None) -> Iterator[Path]:
         yield path
     finally:
         if path is not None:
-            remove_tree(path)
-            untrack(path)
+            remove_workdir(path)
 
 
 def run_once(params: PostmarkParams, location: Path | None = None,
@@ -537,4 +535,8 @@ SPEC = ExperimentSpec(
     main_metric="median transactions per second",
     add_options=add_options, params_from_args=params_from_args, run=run, render=render,
     view=VIEW, docs="io.md",
+    examples=(
+        "virtbench io postmark --files 500 --transactions 5000",
+        "virtbench io postmark --preset postmark --repeat 2 --dir /dev/shm --json",
+    ),
 )

@@ -54,7 +54,7 @@ from virtbench.experiments.spec import (
     Summary,
 )
 from virtbench.results.model import ExperimentResult
-from virtbench.runner.lifecycle import new_workdir, untrack
+from virtbench.runner.lifecycle import new_workdir, remove_workdir
 from virtbench.units import format_size as _h
 from virtbench.units import parse_size
 
@@ -233,9 +233,7 @@ def temp_file(location: Path) -> Iterator[Path]:
         yield path
     finally:
         if path is not None:
-            with signals_deferred():
-                path.unlink(missing_ok=True)
-                untrack(path)
+            remove_workdir(path)
 
 
 def run_once(params: SeqreadParams, location: Path, size: int, bin_path: Path,
@@ -451,4 +449,8 @@ SPEC = ExperimentSpec(
     main_metric="median read MiB/s",
     add_options=add_options, params_from_args=params_from_args, run=run, render=render,
     view=VIEW, docs="io.md",
+    examples=(
+        "virtbench io seqread --size 256m",
+        "virtbench io seqread --size 64m --cache direct --repeat 2",
+    ),
 )

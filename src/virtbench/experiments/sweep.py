@@ -23,8 +23,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -137,18 +135,9 @@ def _remove_workdir(path: Path) -> bool:
     (``virtbench-...``), never a link."""
     if not path.name.startswith("virtbench-") or path.is_symlink() or not path.exists():
         return False
-    # A child of the dead run (postmark, dying of its parent-death signal) may still be
-    # finishing a write into the directory: rmtree then meets a file made after its listing
-    # (ENOTEMPTY; tests/test_sweep.py saw it under load). Try again for about a second.
-    for attempt in range(6):
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-        if not path.exists():
-            return True
-        time.sleep(0.05 * 2**attempt)
-    return False
+    from virtbench.runner.lifecycle import remove_workdir
+
+    return remove_workdir(path)
 
 
 def _mark_abandoned(doc_id: str, started: str, pid: int) -> bool:

@@ -23,10 +23,12 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ from typing import Literal, TypeVar
 from virtbench import paths
 from virtbench.procfs import boot_id, start_time
 from virtbench.results.model import ExperimentResult, Owner, RunResult, utc_now
+from virtbench.sigmask import signals_deferred
 
 Document = RunResult | ExperimentResult
 D = TypeVar("D", RunResult, ExperimentResult)
@@ -72,7 +75,7 @@ def _write_marker(doc: Document, marker: Path) -> None:
     assert doc.owner is not None
     text = json.dumps({"id": doc.id, "type": doc.type, "started": doc.started,
                        "owner": doc.owner.model_dump(mode="json")})
-    with _signals_held(), contextlib.suppress(OSError):
+    with signals_deferred(), contextlib.suppress(OSError):
         marker.parent.mkdir(parents=True, exist_ok=True)
         tmp = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
@@ -131,6 +134,28 @@ def untrack(path: Path, *, journal: bool = False) -> None:
             _write_marker(doc, marker)
 
 
+def remove_workdir(path: Path) -> bool:
+    """Remove a work directory (or file) of a run, with Ctrl-C held so that it is never cut
+    in half, and forget it (:func:`untrack`) only once it is gone; ``False`` if it could not
+    be removed (it stays registered: removed when the document ends, or by the sweep). A
+    link is removed, never followed. A program stopped a moment ago (postmark, or a dead
+    run's child dying of its parent-death signal) may still be finishing a file creation:
+    ``rmtree`` then meets a file made after its listing (ENOTEMPTY, seen under load), so it
+    tries again for about a second."""
+    with signals_deferred():
+        for attempt in range(6):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            if not os.path.lexists(path):
+                untrack(path)
+                return True
+            time.sleep(0.05 * 2**attempt)
+        return False
+
+
 def _owned_list(doc: Document, journal: bool) -> list[str] | None:
     if doc.owner is None:
         return None
@@ -150,24 +175,24 @@ def _owned(doc: Document) -> Iterator[list[bool]]:
         yield ended
     finally:
         _ACTIVE.remove((doc, marker))
-        if ended[0]:
+        if _remove_leftovers(doc) and ended[0]:
             with contextlib.suppress(OSError):
                 marker.unlink()
 
 
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Ctrl-C, SIGTERM and SIGHUP wait until the block ends (the final save must not be cut
-    short); they are delivered then. Main thread only."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+def _remove_leftovers(doc: Document) -> bool:
+    """At the document's end, its work directories that a cleanup missed (cut short, or a
+    path nobody removed) are removed, except those a still-running outer document also
+    owns (tune's experiment). ``False`` if one could not be: the marker then stays and the
+    sweep tries again."""
+    if doc.owner is None:
+        return True
+    others = {p for d, _ in _ACTIVE for p in (_owned_list(d, False) or [])}
+    with signals_deferred():
+        for p in [p for p in doc.owner.workdirs if p not in others]:
+            if remove_workdir(Path(p)):
+                doc.owner.workdirs.remove(p)
+        return not [p for p in doc.owner.workdirs if p not in others]
 
 
 @dataclass
@@ -219,7 +244,7 @@ def lifecycle(doc: D, save: Callable[[D], object],
             doc.status = "failed"
             raise
         finally:
-            with _signals_held():
+            with signals_deferred():
                 _end(doc, save, on_end, failing, ended)
 
 

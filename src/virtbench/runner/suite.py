@@ -39,7 +39,7 @@ from virtbench.results.model import (
 )
 from virtbench.runner import budget as alloc
 from virtbench.runner.executor import CopyOutcome, Executor
-from virtbench.runner.lifecycle import lifecycle, new_workdir
+from virtbench.runner.lifecycle import lifecycle, new_workdir, remove_workdir
 from virtbench.units import format_duration
 from virtbench.workloads.catalog import INDEX_TESTS, WorkloadSpec, budget_pass_seconds
 from virtbench.workloads.output import WorkloadOutputError, parse_output
@@ -291,7 +291,7 @@ class SuiteRunner:
             try:
                 self._sections(workroot)
             finally:
-                shutil.rmtree(workroot, ignore_errors=True)
+                remove_workdir(workroot)
             if any(t.status != "ok" for s in self.run.sections for t in s.tests):
                 outcome.status = "partial"
         return self.run

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jinja2
 import markupsafe
@@ -126,8 +126,21 @@ def _describe_kind(row: RunRow) -> str:
 
 
 def _filename(text: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-")
+    """A download's file name in ASCII letters, digits and ``-_.`` (a header is Latin-1: a
+    host named ``łódź`` made the history's CSV a 500)."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "-"
+                   for c in text).strip("-.")
     return safe[:80] or "virtbench"
+
+
+def _content_disposition(name: str, ext: str) -> str:
+    """``attachment`` with the ASCII name, and the full name in UTF-8 (RFC 6266
+    ``filename*``) when it has more than ASCII."""
+    value = f'attachment; filename="{_filename(name)}.{ext}"'
+    full = "".join(c for c in name if c.isprintable() and c not in "/\\")[:80].strip(". ")
+    if full and not full.isascii():
+        value += f"; filename*=UTF-8''{quote(full, safe='')}.{ext}"
+    return value
 
 
 def _download(body: str, fmt: str, name: str) -> Response:
@@ -135,7 +148,7 @@ def _download(body: str, fmt: str, name: str) -> Response:
              "md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8"}[fmt]
     headers = {}
     if fmt != "json":
-        headers["Content-Disposition"] = f'attachment; filename="{_filename(name)}.{fmt}"'
+        headers["Content-Disposition"] = _content_disposition(name, fmt)
     return Response(body, media_type=media, headers=headers)
 
 
@@ -340,6 +353,9 @@ class Dashboard:
         host = Q._text("host", qp.get("host"))
         labels = Q.parse_labels(qp.getlist("label"))
         if not host and not labels:
+            if fmt != "html":  # the pick page is links, not data: say what to download
+                raise PageError(400, f"format={fmt}: a history needs host=HOST or "
+                                     "label=KEY=VALUE")
             return self.page(request, "history_pick.html.j2", title="History",
                              facets=self.facets())
         available = Q.history_copies(self.store, host=host, labels=labels)
@@ -508,9 +524,10 @@ class Dashboard:
         self._check_write(form)
         key = str(form.get("key") or "").strip()
         value = str(form.get("value") or "").strip()
-        if not key or len(key) > 64 or len(value) > 200 or not (key + value).isprintable():
-            raise PageError(400, "a label is KEY (1-64 printable characters) and VALUE "
-                                 "(printable, at most 200; empty removes the label)")
+        if (not key or len(key) > 64 or "=" in key or len(value) > 200
+                or not (key + value).isprintable()):
+            raise PageError(400, "a label is KEY (1-64 printable characters, no '=') and "
+                                 "VALUE (printable, at most 200; empty removes the label)")
         from starlette.concurrency import run_in_threadpool
 
         run_id = await run_in_threadpool(self._set_label, request.path_params["run_id"], key,
@@ -782,7 +799,8 @@ class _Security:
             if given is not None and hmac.compare_digest(given.encode(), self.token.encode()):
                 # Once by URL, then by cookie; the token does not stay in the address bar.
                 params = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-                root, path = scope.get("root_path", ""), request.url.path
+                # One leading slash: //evil.example/?token=... must not leave this site.
+                root, path = scope.get("root_path", ""), "/" + request.url.path.lstrip("/")
                 resp: Response = RedirectResponse(
                     (path if path.startswith(root) else root + path) + _qs(params), 303)
                 resp.set_cookie(self.cookie, self.token, httponly=True, samesite="strict")

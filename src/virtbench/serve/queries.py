@@ -115,7 +115,7 @@ def parse_run_query(get: Any) -> RunQuery:
     """A ``RunQuery`` from request query parameters (``get(name)`` and ``getlist``);
     ``BadQuery`` for anything unusable."""
     sort = get.get("sort") or "-started"
-    if sort.lstrip("-") not in SORTS:
+    if sort.removeprefix("-") not in SORTS:
         raise BadQuery(f"sort={sort[:40]!r}: expected one of "
                        + ", ".join(sorted(SORTS)) + " (prefix - for descending)")
     per = _int("per", get.get("per"), 50, 1, 500)
@@ -210,7 +210,7 @@ def run_page(store: Store, rq: RunQuery) -> RunPage:
     r, e = S.run, S.environment
     where = _where(rq)
     desc = rq.sort.startswith("-")
-    key = rq.sort.lstrip("-")
+    key = rq.sort.removeprefix("-")
     score = _score_1() if key == "score" else None
     col: Any = {"started": r.c.started, "host": e.c.hostname, "profile": r.c.profile,
                 "kind": func.coalesce(r.c.experiment, r.c.kind),

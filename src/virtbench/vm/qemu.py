@@ -462,10 +462,9 @@ class VMSession:
                 with contextlib.suppress(Exception):
                     g.stop()
             if self._dir is not None:
-                from virtbench.runner.lifecycle import untrack
+                from virtbench.runner.lifecycle import remove_workdir
 
-                shutil.rmtree(self._dir, ignore_errors=True)
-                untrack(self._dir)
+                remove_workdir(self._dir)
         finally:
             with contextlib.suppress(ValueError, TypeError):
                 signal.signal(signal.SIGINT, old)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from virtbench import cgroups
-from virtbench.cgroups import Cgroup, CgroupSession, CpuStats, deferred_signals
+from virtbench.cgroups import Cgroup, CgroupSession, CpuStats
 from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.experiments import programs
 from virtbench.experiments.instances import (
@@ -44,6 +44,7 @@ from virtbench.experiments.instances import (
     WorkloadCommand,
     WorkloadOutput,
 )
+from virtbench.sigmask import signals_deferred
 
 GATE = 'read -r go && [ "$go" = go ] && exec "$@"'
 MARKER_ENV = "VIRTBENCH_INSTANCE"
@@ -146,14 +147,14 @@ class LocalBackend(InstanceBackend):
         launches: list[_Launch] = []
         try:
             for req in requests:
-                with deferred_signals():
+                with signals_deferred():
                     launch = self._spawn(req, commands[req.index], session)
                     launches.append(launch)
                     with self._lock:
                         self._live.append(launch)
             # Started with SIGINT/SIGTERM blocked, the watchdog thread inherits the mask, so
             # those signals always land in the main thread (where deferral works).
-            with deferred_signals():
+            with signals_deferred():
                 watchdog.start()
             start = time.monotonic()
             for launch in launches:
@@ -172,7 +173,7 @@ class LocalBackend(InstanceBackend):
             return [self._outcome(launch, start) for launch in launches]
         finally:
             watchdog.cancel()
-            with deferred_signals():
+            with signals_deferred():
                 for launch in launches:
                     self._cleanup(launch)
 
@@ -312,7 +313,7 @@ class LocalBackend(InstanceBackend):
                         system_s=ru.ru_stime), "rusage"
 
     def close(self) -> None:
-        with deferred_signals():
+        with signals_deferred():
             with self._lock:
                 live = list(self._live)
             for launch in live:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from virtbench import cgroups, childproc
-from virtbench.cgroups import Cgroup, CgroupSession, CpuStats, deferred_signals
+from virtbench.cgroups import Cgroup, CgroupSession, CpuStats
 from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.experiments import programs
 from virtbench.experiments.instances import (
@@ -41,6 +41,7 @@ from virtbench.experiments.instances import (
     WorkloadCommand,
     WorkloadOutput,
 )
+from virtbench.sigmask import signals_deferred
 
 USER_HZ = os.sysconf("SC_CLK_TCK")
 
@@ -168,7 +169,7 @@ class VMBackend(InstanceBackend):
             pin = [self.pin[i % len(self.pin)]] if self.pin else None
             config = GuestConfig(kernel=self._kernel, initrd=initrd, accel=self._accel.accel,
                                  vcpus=self.vcpus, memory_mb=self.memory, pin=pin)
-            with deferred_signals():
+            with signals_deferred():
                 guest = self._vm.start(config, name=f"inst{i}-g{self._generation}")
                 cg = None
                 if session is not None and guest.proc is not None:
@@ -181,7 +182,7 @@ class VMBackend(InstanceBackend):
             inst.guest.wait_ready(self.boot_timeout)
 
     def _stop_instances(self, keep: int) -> None:
-        with deferred_signals():
+        with signals_deferred():
             while len(self._instances) > keep:
                 inst = self._instances.pop()
                 with contextlib.suppress(Exception):
@@ -290,7 +291,7 @@ class VMBackend(InstanceBackend):
 
     # ---- teardown ------------------------------------------------------------------------
     def close(self) -> None:
-        with deferred_signals():
+        with signals_deferred():
             self._stop_instances(0)
             if self._vm is not None:
                 vm, self._vm = self._vm, None
