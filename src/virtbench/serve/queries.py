@@ -23,6 +23,7 @@ SORTS: dict[str, str] = {
 }
 PER_PAGE = (10, 25, 50, 100, 200)
 MAX_SEARCH = 200
+MAX_LABELS = 10
 
 
 class BadQuery(ValueError):
@@ -100,6 +101,9 @@ def _text(name: str, value: str | None) -> str | None:
 
 def parse_labels(items: list[str]) -> dict[str, str]:
     labels: dict[str, str] = {}
+    if len([i for i in items if i]) > MAX_LABELS:
+        # Each label is a subquery: 300 of them kept PostgreSQL planning for minutes.
+        raise BadQuery(f"at most {MAX_LABELS} label filters (got {len(items)})")
     for item in items:
         if not item:
             continue
