@@ -163,12 +163,17 @@ def _where(rq: RunQuery) -> list[Any]:
         where.append(r.c.started < _day_end(rq.until))
     if rq.q:
         pat = _like(rq.q)
-        where.append(or_(
-            func.lower(r.c.id).like(pat, escape="\\"),
+        # The environment's fields through a subquery: environments are shared by many runs
+        # (540 for 10,000 runs in bench/serve_latency.py), so each is matched once, not once
+        # per run (the search's count and page queries took 25 -> 15 ms each on SQLite).
+        envs = select(e.c.id).where(or_(
             func.lower(e.c.hostname).like(pat, escape="\\"),
             func.lower(e.c.cpu_model).like(pat, escape="\\"),
             func.lower(e.c.kernel).like(pat, escape="\\"),
-            func.lower(e.c.virtualization).like(pat, escape="\\"),
+            func.lower(e.c.virtualization).like(pat, escape="\\")))
+        where.append(or_(
+            func.lower(r.c.id).like(pat, escape="\\"),
+            r.c.environment_id.in_(envs),
             func.lower(r.c.experiment).like(pat, escape="\\"),
             func.lower(r.c.profile).like(pat, escape="\\"),
             r.c.id.in_(select(lab.c.run_id).where(or_(
