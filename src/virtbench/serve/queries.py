@@ -143,8 +143,9 @@ def _like(text: str) -> str:
 def _where(rq: RunQuery) -> list[Any]:
     r, e, lab = S.run, S.environment, S.label
     where: list[Any] = []
-    if rq.host:
-        where.append(func.lower(e.c.hostname).like(_like(rq.host), escape="\\"))
+    if rq.host:  # once per environment, as the search below
+        where.append(r.c.environment_id.in_(select(e.c.id).where(
+            func.lower(e.c.hostname).like(_like(rq.host), escape="\\"))))
     for key, value in rq.labels.items():
         where.append(r.c.id.in_(select(lab.c.run_id).where(
             and_(lab.c.key == key, lab.c.value == value))))
