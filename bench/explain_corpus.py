@@ -13,6 +13,7 @@ other known platform not;
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ from virtbench.importers.unixbench import parse_file_all  # noqa: E402
 PV_RULES = frozenset({"pv-kernel-entry", "pv-kernel-entry-32", "xen-pv", "xen-pv-kernel"})
 VIRT_RULES = PV_RULES | {"emulated-disk", "emulated-cpu", "steal", "slow-clocksource"}
 UNSCORED = frozenset({"vps-unknown"})
+# Words of virtualization advice (as tests/test_published_corpus.py): none is for bare metal.
+VIRT_WORDS = re.compile(r"virtio|vCPU|\bHVM\b|\bPVH\b|\bsteal|nested|in a guest|the provider",
+                        re.IGNORECASE)
 
 
 @dataclass
@@ -84,7 +88,8 @@ def evaluate(directory: Path) -> list[Row]:
                 row.rules.append(f.rule)
                 if f.rule in PV_RULES:
                     row.pv_flagged = True
-                if f.virtualization_advice or f.rule in VIRT_RULES:
+                if f.virtualization_advice or f.rule in VIRT_RULES or VIRT_WORDS.search(
+                        f.advice):
                     row.virt_advice.append(f.rule)
     return rows
 
