@@ -164,6 +164,9 @@ JUDGED: dict[str, tuple[str, str, str]] = {
     "apple-virtualization": ("virtbench", NO_RULE, "Apple Virtualization"),
     "lmhs-sre": ("virtbench", NO_RULE, "SRESRESRESRE"),
     "qnx": ("virtbench", NO_RULE, "QNXQVMBSQG"),
+    "bochs": ("virtbench", "virt-what 1.25 reads QEMU from DMI 'Manufacturer: QEMU' only; the "
+              "Bochs firmware's vendor is a VM's (systemd: 'bochs'); without CPUID or a log "
+              "KVM is not seen, hence QEMU without KVM", "Bochs"),
     "xen-hvm-old-dmesg-only": ("virtbench", NO_LOG, "Hypervisor detected: Xen HVM"),
     "xen-pv-old-dmesg-only": ("virtbench", NO_LOG, "Booting paravirtualized kernel on Xen"),
     "arm64-qemu-kvm": ("virtbench", "virt-what names QEMU from the arm fw-cfg node without "

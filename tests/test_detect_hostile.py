@@ -199,3 +199,19 @@ def test_huge_directories_are_listed_partly(tmp_path: Path) -> None:
         (block / f"sd{i}").mkdir()
     report = detect(tmp_path)
     assert f"/sys/block: more than {MAX_ENTRIES} entries: the rest not read" in report.unreadable
+
+
+def test_no_control_character_reaches_the_terminal(tmp_path: Path) -> None:
+    """Names and evidence come from the tree: escape sequences are printed escaped."""
+    from virtbench.probes.render import render
+
+    (tmp_path / "sys" / "hypervisor").mkdir(parents=True)
+    (tmp_path / "sys" / "hypervisor" / "type").write_text("zz\x1b[31mred\n")
+    (tmp_path / "proc" / "1").mkdir(parents=True)
+    (tmp_path / "proc" / "1" / "environ").write_bytes(b"container=\x1b[2Jevil\0")
+    (tmp_path / "dmesg.txt").write_text("[    0.000000] Hypervisor detected: \x07\x1b]0;t\x07\n")
+    report = detect(tmp_path)
+    assert [la.name for la in report.layers] == ["unknown", "generic"], report.summary
+    text = render(report)
+    assert "\x1b" not in text and "\x07" not in text
+    assert "/sys/hypervisor/type: zz\\x1b[31mred" in text

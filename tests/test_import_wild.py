@@ -4,6 +4,7 @@ annotated by their author. Content decides the format, never the first byte."""
 
 from __future__ import annotations
 
+import quopri
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,12 @@ import pytest
 from clihelp import vb
 from virtbench.cli.resolve import load_file_all, looks_like_json
 from virtbench.errors import UsageError
-from virtbench.importers.unixbench import parse_reports, parse_text
+from virtbench.importers.unixbench import (
+    looks_quoted_printable,
+    parse_reports,
+    parse_text,
+)
+from virtbench.importers.unixbench_html import looks_like_html_page
 from virtbench.results.model import RunResult
 from virtbench.store import dispose_engines
 
@@ -46,6 +52,17 @@ def test_console_log_with_prompt_build_output_and_progress(tmp_path: Path) -> No
     assert rc == 0, err
     rc, out, err = vb("import", "--dry-run", str(f))
     assert rc == 0 and "checked" in out, err
+
+
+def test_explain_on_a_file_of_several_reports_says_how_to_name_one(tmp_path: Path) -> None:
+    text = REF.read_text()
+    f = tmp_path / "two.md"
+    f.write_text("before\n```\n" + text + "```\nafter\n```\n" + MULTI.read_text() + "```\n")
+    rc, out, err = vb("explain", str(f))
+    assert rc == 2 and err.count("\n") == 1
+    assert "names 2 runs" in err and "virtbench import" in err
+    rc, out, err = vb("import", "--dry-run", str(f))
+    assert rc == 0 and out.count("checked") == 2, err
 
 
 def test_json_is_recognised_by_structure() -> None:
@@ -176,3 +193,51 @@ def test_denormal_score_is_refused_with_its_line() -> None:
     run = parse_text("".join(lines), "tiny.txt")
     assert any(n.startswith(f"line {k + 1} skipped: ") and "1e-320" in n for n in run.notes)
     assert run.sections[0].test("pipe") is None and run.sections[0].index_score is None
+
+
+def test_quoted_printable_mail_body_is_decoded() -> None:
+    # A report as mailing-list archives keep it: quoted-printable, test lines cut by soft
+    # breaks ('(10.0 s, 7 samp=' / 'les)'), '=' written '=3D' (tests/data/published).
+    f = DATA / "published" / "lkml-2018-xeon-e3-1245v5-qp-excerpt.txt"
+    assert "samp=\nles)" in f.read_text()
+    (run,) = load_file_all(f)
+    assert isinstance(run, RunResult)
+    assert [s.copies for s in run.sections] == [1, 8]
+    assert run.sections[0].index_score == pytest.approx(2547.7, abs=0.06)
+    assert run.environment.cpu_model == "Intel(R) Xeon(R) CPU E3-1245 v5 @ 3.50GHz"
+    assert run.started == "2018-06-11T05:00:01"
+    assert any("quoted-printable" in n for n in run.notes)
+    assert all("agrees within rounding" in n for n in run.notes if "recomputed" in n)
+    # Encoded here by the standard library: the same scores as the plain report.
+    encoded = quopri.encodestring(REF.read_bytes()).decode()
+    assert "=3D" in encoded and _scores(encoded) == _scores(REF.read_text())
+    # A plain report (its '=====' rules end in '=') is never taken for quoted-printable.
+    for p in (REF, MULTI, *sorted((DATA / "published").glob("*.txt"))):
+        text = p.read_text(encoding="utf-8", errors="replace")
+        assert looks_quoted_printable(text) == ("samp=\n" in text), p.name
+
+
+def test_a_web_page_is_read_as_a_reader_sees_it() -> None:
+    # A blog post saved as HTML: one <br> per line, blanks as &nbsp;, a script that must not
+    # be read, the banner in a heading. A reader sees the report; so does the importer.
+    lines = REF.read_text().splitlines()
+    page = ("<!DOCTYPE html><html><head><title>my vps</title><style>p{}</style></head><body>"
+            "<div class=post><p>" + "<br>".join(ln.replace("  ", "&nbsp; ") for ln in lines)
+            + "</p><script>document.write('Pipe Throughput 1.0 lps (10.0 s, 7 samples)')"
+            "</script></div></body></html>")
+    (run,) = parse_reports(page, "post.html")
+    assert _scores(page) == _scores(REF.read_text())
+    assert run.sections[0].index_score == pytest.approx(440.9, abs=0.06)
+    assert run.environment.cpu_model == "Intel(R) Xeon(R) CPU E5-2683 v3 @ 2.00GHz"
+    assert any("web page" in n for n in run.notes)
+    assert looks_like_html_page(page)
+    # Markdown with a few inline tags is text (a corpus post with <details> and <picture>).
+    assert not looks_like_html_page("<details>\n<summary>x</summary>\n```\n" + REF.read_text())
+
+
+def test_blog_typography_dashes_are_read() -> None:
+    # WordPress and the like turn '--' into an em dash and '-' into an en dash.
+    (run,) = load_file_all(DATA / "published" / "blog-shanda-cloud-2011.md")
+    assert isinstance(run, RunResult)
+    assert run.environment.kernel == "2.6.18-274.el5xen" and run.environment.os == "GNU/Linux"
+    assert run.started == "2011-11-17T17:54:15" and run.finished == "2011-11-17T18:22:09"

@@ -4,6 +4,7 @@ real PostgreSQL, with uvicorn on an ephemeral loopback port (tests/serve_data.py
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import json
 import os
@@ -283,6 +284,9 @@ def test_errors_are_clear_4xx_pages(server: str, path: str, status: int, text: s
 def test_json_errors_and_write_refused(server: str) -> None:
     r = get(server, "/runs/nope", format="json")
     assert r.status_code == 404 and r.json()["error"].startswith("no run 'nope'")
+    pick = get(server, "/history", format="csv")  # was the pick page's HTML, as a 200
+    assert pick.status_code == 400 and "a history needs host=HOST" in pick.text
+    assert get(server, "/history", format="json").json()["status"] == 400
     post = httpx.post(server + "/runs/web1run0/labels", data={"key": "a", "value": "b"})
     assert post.status_code == 403 and "read-only" in post.text
     assert httpx.post(server + "/runs", data={}).status_code == 405
@@ -384,6 +388,12 @@ def test_behind_a_proxy_at_a_sub_path(tmp_path: Path) -> None:
     with running_server(app, root_path="/vb") as base:
         once = httpx.get(base + "/runs?token=t0ken&host=h", follow_redirects=False)
         assert once.status_code == 303 and once.headers["location"] == "/vb/runs?host=h"
+    with running_server(app) as base:  # the token's redirect never leaves the site
+        conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
+        conn.request("GET", "//evil.example/x?token=t0ken")
+        bounce = conn.getresponse()
+        assert bounce.status == 303 and bounce.getheader("location") == "/evil.example/x"
+        conn.close()
     dispose_engines()
 
 
@@ -454,16 +464,21 @@ def test_cli_names_the_extra_when_it_is_missing() -> None:
         "pip install 'virtbench[serve]'"]
 
 
-def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("verbose", [False, True])
+def test_cli_serves_and_stops_on_sigterm(tmp_path: Path, verbose: bool) -> None:
     url = f"sqlite:///{tmp_path / 'vb.db'}"
     fill_store(url, tmp_path / "docs", [suite_run("c1", host="h", started="2026-01-01")])
     dispose_engines()
     env = dict(os.environ, PYTHONPATH=str(SRC))
     proc = subprocess.Popen([sys.executable, "-m", "virtbench", "serve", "--db", url,
-                             "--port", "0"], stderr=subprocess.PIPE, text=True, env=env)
+                             "--port", "0", *(["-v"] if verbose else [])],
+                            stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()
+        if verbose:  # -v: the version line first
+            assert line.startswith("virtbench: virtbench "), line
+            line = proc.stderr.readline()
         m = re.search(r"serving (http://127\.0\.0\.1:\d+)/ \(read-only", line)
         assert m, line
         deadline = time.monotonic() + 20
@@ -478,6 +493,9 @@ def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert "c1" in httpx.get(m.group(1) + "/runs", timeout=10).text
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) in (0, 130)
+        rest = proc.stderr.read()
+        # -v: one access-log line per request; without it, nothing per request
+        assert ('"GET /runs HTTP/1.1" 200' in rest) == verbose, rest
     finally:
         if proc.poll() is None:
             proc.kill()

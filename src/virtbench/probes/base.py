@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +40,31 @@ MAX_EVIDENCE = 240
 _ABSENT = {errno.ENOENT, errno.ENOTDIR, errno.ENXIO, errno.ENODEV}
 
 
+def printable(text: str) -> str:
+    """``text`` with every control character escaped (``\\x1b``): a captured tree must not
+    write terminal escape sequences through a report."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def clip(text: str, limit: int = MAX_EVIDENCE) -> str:
     text = text.strip().replace("\t", " ").replace("\r", " ").replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return printable(text)
+
+
+# A layer name taken from a file (a /sys/hypervisor/type, a container= value, a log line's
+# word) is kept only if it looks like a name; anything else is an unidentified one.
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._+-]{0,31}")
+
+
+def layer_name(kind: str, name: str) -> str:
+    """``name`` if it is a plausible layer name, else ``unknown`` (a hypervisor) or
+    ``generic`` (a container)."""
+    if kind not in ("hypervisor", "container") or _NAME_RE.fullmatch(name):
+        return name
+    return "generic" if kind == "container" else "unknown"
 
 
 def excerpt(prefix: str, line: str, start: int, end: int, limit: int = MAX_EVIDENCE) -> str:
@@ -278,7 +301,7 @@ class ProbeResult:
     def clue(
         self, kind: str, name: str, evidence: str, weight: float, variant: str | None = None
     ) -> None:
-        self.clues.append(Clue(kind, name, clip(evidence), weight, variant))
+        self.clues.append(Clue(kind, layer_name(kind, name), clip(evidence), weight, variant))
 
 
 class Context:

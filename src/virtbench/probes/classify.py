@@ -94,6 +94,19 @@ def _fold_qemu(by_name: dict[str, list[Clue]], score: dict[str, float],
         by_name["qemu-tcg"].extend(by_name["qemu"])
 
 
+def _fold_without_cpu_bit(by_name: dict[str, list[Clue]], score: dict[str, float],
+                          facts: dict[str, Any]) -> None:
+    """A platform known by firmware strings it shares with a hypervisor that always sets the
+    CPUID hypervisor bit: when the CPU says no hypervisor, the strings mean the other one."""
+    if (facts.get("cpuid") or {}).get("hypervisor_bit") is not False:
+        return
+    for d in hypervisors.REGISTRY:
+        if d.without_cpu_bit and d.name in score:
+            score[d.without_cpu_bit] = combine([score.get(d.without_cpu_bit, 0.0),
+                                                score.pop(d.name)])
+            by_name[d.without_cpu_bit].extend(by_name.pop(d.name))
+
+
 def _fold_offers(by_name: dict[str, list[Clue]], score: dict[str, float]) -> dict[str, str]:
     """Hypervisors offer other hypervisors' paravirtual interfaces (VirtualBox offers KVM's
     and Hyper-V's, Xen and KVM offer Hyper-V's): the firmware-named one is the real one."""
@@ -249,6 +262,7 @@ def _hypervisor_layer(clues: list[Clue], facts: dict[str, Any], unreadable: list
     unknown = score.pop("unknown", 0.0)
     cpuid_names = {s.get("name") for s in (facts.get("cpuid") or {}).get("signatures", [])}
     _fold_qemu(by_name, score, facts, clues)
+    _fold_without_cpu_bit(by_name, score, facts)
     interface_of = _fold_offers(by_name, score)
     named = {n: s for n, s in score.items() if n != "none"}
     best = max(named, key=lambda n: named[n]) if named else None

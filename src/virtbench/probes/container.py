@@ -1,6 +1,7 @@
 """Container markers: docker, podman, lxc, systemd-nspawn, openvz, wsl, kubernetes, generic.
 
-Evidence: /.dockerenv, /run/.containerenv, /run/systemd/container, the ``container=`` key of
+Evidence: /.dockerenv, /run/.containerenv, /run/host/container-manager,
+/run/systemd/container, the ``container=`` key of
 /proc/1/environ, cgroup paths (/proc/self/cgroup, /proc/1/cgroup), the root mount
 (/proc/self/mountinfo), /proc/vz, /proc/version and osrelease (WSL), and whether this process
 shares the initial PID / user namespace (namespace inode numbers are fixed for the initial
@@ -70,10 +71,13 @@ class ContainerProbe(Probe):
             name = "podman" if not engine or "podman" in engine.group(1) else engine.group(1)
             shown = f" ({engine.group(0)})" if engine else ""
             res.clue("container", name, f"/run/.containerenv: present{shown}", 0.85)
-        marker = root.read_line("/run/systemd/container")
-        if marker:
-            name = _ENV_NAMES.get(marker.lower(), marker.lower())
-            res.clue("container", name, f"/run/systemd/container: {marker}", 0.85)
+        # The manager's name: /run/host/container-manager (the manager writes it; systemd
+        # reads it first), /run/systemd/container (systemd as PID 1 writes its $container).
+        for rel in ("/run/host/container-manager", "/run/systemd/container"):
+            marker = root.read_line(rel)
+            if marker:
+                name = _ENV_NAMES.get(marker.lower(), marker.lower())
+                res.clue("container", name, f"{rel}: {marker}", 0.85)
         environ = root.read_bytes("/proc/1/environ")
         if environ is not None:
             for item in environ.split(b"\0"):

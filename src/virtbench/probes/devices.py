@@ -24,22 +24,9 @@ class Driver:
 
 
 _D = Driver
-DRIVERS: dict[str, Driver] = {
-    # paravirtual
-    "virtio_blk": _D("virtio_blk", "disk", True, "virtio"),
-    "virtio_scsi": _D("virtio_scsi", "disk", True, "virtio"),
-    "virtio_net": _D("virtio_net", "net", True, "virtio"),
-    "vbd": _D("xen-blkfront", "disk", True, "xen"),
-    "xen_blkfront": _D("xen-blkfront", "disk", True, "xen"),
-    "xen-blkfront": _D("xen-blkfront", "disk", True, "xen"),
-    "vif": _D("xen-netfront", "net", True, "xen"),
-    "xen_netfront": _D("xen-netfront", "net", True, "xen"),
-    "xen-netfront": _D("xen-netfront", "net", True, "xen"),
-    "vmxnet3": _D("vmxnet3", "net", True, "vmware"),
-    "vmw_pvscsi": _D("vmw_pvscsi", "disk", True, "vmware"),
-    "hv_netvsc": _D("hv_netvsc", "net", True, "hyper-v"),
-    "hv_storvsc": _D("hv_storvsc", "disk", True, "hyper-v"),
-    # emulated hardware (real hardware on bare metal: only meaningful inside a VM)
+# Emulated hardware (real hardware on bare metal: only meaningful inside a VM). The
+# paravirtual drivers are in the hypervisor definitions (``pv_drivers``).
+_EMULATED: dict[str, Driver] = {
     "ata_piix": _D("ata_piix", "disk", False, "emulated"),
     "pata_oldpiix": _D("ata_piix", "disk", False, "emulated"),
     "ahci": _D("ahci", "disk", False, "emulated"),
@@ -57,36 +44,19 @@ DRIVERS: dict[str, Driver] = {
     "tulip": _D("tulip", "net", False, "emulated"),
     "de2104x": _D("tulip", "net", False, "emulated"),
 }
+DRIVERS: dict[str, Driver] = {
+    key: _D(drv.name, drv.category, True, family)
+    for family, drv in hypervisors.pv_drivers()
+    for key in (drv.name, *drv.keys)
+} | _EMULATED
 
 _BUSES = ("pci", "virtio", "xen", "vmbus", "xen-backend")
 _NOT_DEVICES = {"bind", "unbind", "uevent", "module", "new_id", "remove_id"}
 
-# Kernel log messages that show a driver at work (pattern, driver key).
+# Kernel log messages that show a driver at work (pattern, driver key): the paravirtual
+# drivers' from the definitions, then emulated hardware's.
 _LOG_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"^virtio_blk virtio\d+|^virtio-blk"), "virtio_blk"),
-    (re.compile(r"^virtio_net virtio\d+|^virtio-net"), "virtio_net"),
-    (re.compile(r"^virtio_scsi|^scsi host\d+: Virtio SCSI"), "virtio_scsi"),
-    (re.compile(r"^blkfront: xvd|^blkfront: .*barrier|^xen-blkfront|^xen_blkfront|^xen-vbd: "
-                r"registered block device"), "xen_blkfront"),
-    # Linux 2.6.18-xen (RHEL/CentOS 5 PV guests): the frontends' older wording; block major
-    # 202 is xvd.
-    (re.compile(r"^blkif_init: reqs=|^Registering block device major 202\b|^xvd[a-z]+: xvd"),
-     "xen_blkfront"),
-    (re.compile(r"^netfront: Initialising virtual ethernet driver"), "xen_netfront"),
-    # xenbus found the guest's virtual disk / NIC before its frontend driver loaded.
-    (re.compile(r"^XENBUS: Device with no driver: device/vbd/"), "xen_blkfront"),
-    (re.compile(r"^XENBUS: Device with no driver: device/vif/"), "xen_netfront"),
-    (re.compile(r"Blkfront and the Xen platform PCI driver have been compiled for this kernel: "
-                r"unplug emulated disks"), "xen_blkfront"),
-    (re.compile(r"Initialising Xen virtual ethernet driver|^xen_netfront|^xen-netfront|"
-                r"^xen-vnif"), "xen_netfront"),
-    (re.compile(r"Netfront and the Xen platform PCI driver have been compiled for this kernel: "
-                r"unplug emulated NICs"), "xen_netfront"),
-    (re.compile(r"^vmxnet3 |^VMware vmxnet3"), "vmxnet3"),
-    (re.compile(r"^vmw_pvscsi|^VMware PVSCSI"), "vmw_pvscsi"),
-    (re.compile(r"^hv_netvsc|hv_vmbus: registering driver hv_netvsc"), "hv_netvsc"),
-    (re.compile(r"^hv_storvsc|hv_vmbus: registering driver hv_storvsc|^scsi host\d+: storvsc"),
-     "hv_storvsc"),
+    *((re.compile(rx), drv.name) for _, drv in hypervisors.pv_drivers() for rx in drv.log),
     (re.compile(r"^ata_piix |^scsi host\d+: ata_piix|^ata\d+(\.\d+)?: ATA-\d+: (QEMU|VBOX) "
                 r"HARDDISK"), "ata_piix"),
     # Older kernels: '8139cp: 10/100 PCI Ethernet driver v1.3', 'eth0: RTL-8139C+ at ...',
@@ -102,8 +72,7 @@ _LOG_RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 _BLOCK_NAMES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"^xvd[a-z]+$"), "xen_blkfront"),
-    (re.compile(r"^vd[a-z]+$"), "virtio_blk"),
+    *((re.compile(drv.block), drv.name) for _, drv in hypervisors.pv_drivers() if drv.block),
     (re.compile(r"^hd[a-z]$"), "ata_piix"),
 ]
 

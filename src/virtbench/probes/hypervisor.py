@@ -3,6 +3,7 @@ kernel log, and the s390/POWER platform files."""
 
 from __future__ import annotations
 
+import os
 import re
 
 from virtbench.probes import cpuid as cpuid_mod
@@ -37,14 +38,34 @@ _DMI_FILES = (
 )
 
 
+# The SMBIOS BIOS Information structure (type 0) as the firmware gave it (readable by root).
+SMBIOS_BIOS = "/sys/firmware/dmi/entries/0-0/raw"
+
+
+def smbios_vm_bit(ctx: Context, res: ProbeResult) -> None:
+    """Bit 4 of the BIOS characteristics extension byte 2 (offset 0x13 of the type 0
+    structure, SMBIOS 2.4+): the firmware says this is a virtual machine. Unset proves
+    nothing (SeaBIOS leaves it clear under QEMU)."""
+    root = ctx.root
+    if root.live and not os.access(root.p(SMBIOS_BIOS), os.R_OK):
+        return  # root only: not a source an unprivileged run should list as missing
+    data = root.read_bytes(SMBIOS_BIOS, 4096)
+    if data is None or len(data) < 20 or data[1] < 20:
+        return  # a structure too short to have the byte (its length is byte 1)
+    if data[19] & 0x10:
+        res.clue("hypervisor", "unknown", f"{SMBIOS_BIOS}: BIOS characteristics extension "
+                 "byte 2 bit 4 set (the firmware says: a virtual machine)", 0.6)
+
+
 class DmiProbe(Probe):
     name = "dmi"
 
     def available(self, ctx: Context) -> bool:
-        return ctx.root.exists("/sys/class/dmi/id")
+        return ctx.root.exists("/sys/class/dmi/id") or ctx.root.exists(SMBIOS_BIOS)
 
     def collect(self, ctx: Context) -> ProbeResult:
         res = ProbeResult()
+        smbios_vm_bit(ctx, res)
         values: dict[str, str] = {}
         for fname in _DMI_FILES:
             value = ctx.root.read_line(f"/sys/class/dmi/id/{fname}")

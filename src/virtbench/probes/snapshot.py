@@ -70,6 +70,8 @@ FILES = [
     "/sys/module/kvm_intel/parameters/nested",
     "/sys/module/kvm_amd/parameters/nested",
     "/run/systemd/container",
+    "/run/host/container-manager",
+    "/sys/firmware/dmi/entries/0-0/raw",  # SMBIOS BIOS information (its VM bit)
 ]
 DMI = [
     "sys_vendor", "product_name", "product_version", "product_family", "board_vendor",

@@ -353,6 +353,9 @@ class Dashboard:
         host = Q._text("host", qp.get("host"))
         labels = Q.parse_labels(qp.getlist("label"))
         if not host and not labels:
+            if fmt != "html":  # the pick page is links, not data: say what to download
+                raise PageError(400, f"format={fmt}: a history needs host=HOST or "
+                                     "label=KEY=VALUE")
             return self.page(request, "history_pick.html.j2", title="History",
                              facets=self.facets())
         available = Q.history_copies(self.store, host=host, labels=labels)
@@ -796,7 +799,8 @@ class _Security:
             if given is not None and hmac.compare_digest(given.encode(), self.token.encode()):
                 # Once by URL, then by cookie; the token does not stay in the address bar.
                 params = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-                root, path = scope.get("root_path", ""), request.url.path
+                # One leading slash: //evil.example/?token=... must not leave this site.
+                root, path = scope.get("root_path", ""), "/" + request.url.path.lstrip("/")
                 resp: Response = RedirectResponse(
                     (path if path.startswith(root) else root + path) + _qs(params), 303)
                 resp.set_cookie(self.cookie, self.token, httponly=True, samesite="strict")

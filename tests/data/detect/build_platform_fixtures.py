@@ -277,6 +277,52 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
         ["`proc/self/status`: a process traced by PID 4200; `proc/4200/comm`: `proot`. proot "
          "runs programs under ptrace without namespaces; systemd reports `proot` when the "
          "tracer's comm starts with `proot`.", "`proc/cpuinfo`: the bare-metal fixture's."]),
+    "virtualpc": (
+        {"sys/class/dmi/id/sys_vendor": "Microsoft Corporation\n",
+         "sys/class/dmi/id/product_name": "Virtual Machine\n",
+         "sys/class/dmi/id/bios_vendor": "American Megatrends Inc.\n",
+         "cpuid.txt": NO_HV_CPUID, "proc/cpuinfo": X86_BAREMETAL_CPUINFO},
+        ["`sys/class/dmi/id/*`: `Microsoft Corporation` / `Virtual Machine` with an AMI BIOS, "
+         "the SMBIOS strings Virtual PC and Virtual Server give their guests, the same as "
+         "Hyper-V's (virt-what's `virtualpc` rule: these two strings and no `Microsoft Hv` "
+         "CPUID signature). Not a capture.",
+         "`cpuid.txt`: the CPUID.1:ECX hypervisor bit clear: Virtual PC predates the bit, "
+         "Hyper-V always sets it; `proc/cpuinfo`: the bare-metal fixture's (no `hypervisor` "
+         "flag)."]),
+    "hitachi-virtage": (
+        {"sys/class/dmi/id/sys_vendor": "HITACHI\n",
+         "sys/class/dmi/id/product_name": "BladeSymphony E51A2 LPAR\n",
+         "proc/cpuinfo": X86_BAREMETAL_CPUINFO},
+        ["`sys/class/dmi/id/*`: manufacturer `HITACHI` and a product name ending in `LPAR`: "
+         "what virt-what's `virtage` rule greps in dmidecode (`Manufacturer.*HITACHI`, "
+         "`Product.* LPAR`) for a logical partition of Hitachi's Virtage; the model name is "
+         "made up. Not a capture.", "`proc/cpuinfo`: the bare-metal fixture's."]),
+    "bochs": (
+        {"sys/class/dmi/id/sys_vendor": "Bochs\n",
+         "sys/class/dmi/id/product_name": "Bochs\n",
+         "sys/class/dmi/id/bios_vendor": "Bochs\n",
+         "proc/cpuinfo": X86_VM_CPUINFO},
+        ["`sys/class/dmi/id/*`: `Bochs`, the SMBIOS vendor of the Bochs BIOS (and of QEMU's "
+         "SeaBIOS builds before QEMU named itself); systemd's dmi_vendor_table maps it to "
+         "`bochs`. No CPUID dump and no log: nothing says whether KVM runs it, so virtbench "
+         "says QEMU without KVM. Not a capture.",
+         "`proc/cpuinfo`: the KVM fixture's (a `hypervisor` flag)."]),
+    "rkt-container": (
+        {"proc/1/environ": "container=rkt\0", "proc/cpuinfo": X86_BAREMETAL_CPUINFO,
+         "cpuid.txt": NO_HV_CPUID},
+        ["`proc/1/environ`: `container=rkt`, the variable rkt's stage1 sets for the pod's "
+         "init (systemd's container table: `rkt`). Not a capture.", X86_METAL_NOTE]),
+    "pouch-container": (
+        {"proc/1/environ": "container=pouch\0", "proc/cpuinfo": X86_BAREMETAL_CPUINFO,
+         "cpuid.txt": NO_HV_CPUID},
+        ["`proc/1/environ`: `container=pouch`, the variable Alibaba's PouchContainer sets "
+         "(systemd's container table: `pouch`). Not a capture.", X86_METAL_NOTE]),
+    "lxc-libvirt": (
+        {"proc/1/environ": "container=lxc-libvirt\0", "run/systemd/container": "lxc-libvirt\n",
+         "proc/cpuinfo": X86_BAREMETAL_CPUINFO, "cpuid.txt": NO_HV_CPUID},
+        ["`proc/1/environ`: `container=lxc-libvirt`, the variable libvirt's LXC driver sets "
+         "for the container's init (src/lxc/lxc_container.c); `run/systemd/container`: what "
+         "systemd as that init writes from it. Not a capture.", X86_METAL_NOTE]),
 }
 
 

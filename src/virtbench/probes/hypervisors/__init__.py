@@ -18,9 +18,9 @@ from virtbench.probes.hypervisors import (
     vmware,
     xen,
 )
-from virtbench.probes.hypervisors.definition import Hypervisor, Rule
+from virtbench.probes.hypervisors.definition import Hypervisor, PvDriver, Rule
 
-__all__ = ["REGISTRY", "Hypervisor", "Rule", "by_name", "get", "meaning"]
+__all__ = ["REGISTRY", "Hypervisor", "PvDriver", "Rule", "by_name", "get", "meaning"]
 
 REGISTRY: tuple[Hypervisor, ...] = (
     *xen.DEFINITIONS,
@@ -117,3 +117,10 @@ def offers() -> tuple[tuple[str, tuple[str, ...]], ...]:
 @cache
 def variant_texts() -> dict[str, str]:
     return {v: text for d in REGISTRY for v, text in d.variants}
+
+
+@cache
+def pv_drivers() -> tuple[tuple[str, PvDriver], ...]:
+    """(family, driver) of every definition's paravirtual drivers; the family is the
+    definition's ``pv_family`` (virtio for KVM's)."""
+    return tuple((d.pv_family or d.name, drv) for d in REGISTRY for drv in d.pv_drivers)

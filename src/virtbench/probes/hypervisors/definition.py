@@ -105,6 +105,23 @@ def exists(path: str, weight: float, variant: str | None = None, note: str = "",
 
 
 @dataclass(frozen=True)
+class PvDriver:
+    """A paravirtual disk or network driver of one hypervisor family.
+
+    ``name``: the name shown (``xen-blkfront``); ``category``: ``disk`` or ``net``; ``keys``:
+    the names it goes by in /sys/bus/*/drivers, /sys/class/net/*/device/driver and
+    /proc/modules (``name`` included); ``log``: patterns of kernel-log lines that show it at
+    work (or the hypervisor's own bus finding its device), each giving one evidence line;
+    ``block``: the names of the block devices it creates."""
+
+    name: str
+    category: str
+    keys: tuple[str, ...] = ()
+    log: tuple[str, ...] = ()
+    block: str = ""
+
+
+@dataclass(frozen=True)
 class Hypervisor:
     """Everything detect knows about one hypervisor or platform (see the module docstring).
 
@@ -136,6 +153,7 @@ class Hypervisor:
     pci: tuple[Rule, ...] = ()
     clocksources: tuple[str, ...] = ()
     pv_family: str | None = None
+    pv_drivers: tuple[PvDriver, ...] = ()
     offers: tuple[str, ...] = ()
     variants: tuple[tuple[str, str], ...] = ()
     pv_advice: str | None = None
@@ -144,5 +162,8 @@ class Hypervisor:
     # evidence), and the variants whose devices are paravirtual by definition (Xen PV).
     default_role: str | None = None
     pv_only_variants: tuple[str, ...] = ()
+    # The platform this one's clues mean when the CPU itself says no hypervisor (CPUID.1:ECX
+    # bit 31 = 0): Hyper-V always sets the bit, Virtual PC (same firmware strings) predates it.
+    without_cpu_bit: str | None = None
     # Extra variant hints computed from all clues and facts: (clues, facts) -> clues.
     variant_hints: Callable[[list[Any], dict[str, Any]], list[ClueTuple]] | None = None

@@ -1,8 +1,8 @@
-"""Microsoft Hyper-V (and Azure, which runs it)."""
+"""Microsoft Hyper-V (and Azure, which runs it), and Virtual PC before it."""
 
 from __future__ import annotations
 
-from virtbench.probes.hypervisors.definition import Hypervisor, dmi, log, pci
+from virtbench.probes.hypervisors.definition import Hypervisor, PvDriver, dmi, log, pci
 
 HYPERV = Hypervisor(
     name="hyper-v",
@@ -26,7 +26,23 @@ HYPERV = Hypervisor(
     pci=(pci(r"^1414:5353$", 0.85),),  # Hyper-V's synthetic VGA (generation 1 guests)
     clocksources=("hyperv_clocksource_tsc_page", "hyperv_clocksource_msr"),
     pv_family="hyper-v",
+    pv_drivers=(
+        PvDriver("hv_netvsc", "net", (),
+                 (r"^hv_netvsc|hv_vmbus: registering driver hv_netvsc",)),
+        PvDriver("hv_storvsc", "disk", (), (r"^hv_storvsc|hv_vmbus: registering driver "
+                                           r"hv_storvsc|^scsi host\d+: storvsc",)),
+    ),
     pv_advice="hv_netvsc/hv_storvsc (synthetic devices instead of legacy ones)",
+    without_cpu_bit="virtualpc",
 )
 
-DEFINITIONS = (HYPERV,)
+# Microsoft Virtual PC / Virtual Server: Hyper-V's firmware strings ('Microsoft Corporation',
+# 'Virtual Machine') on a CPU that shows no hypervisor (virt-what's 'virtualpc' fact). It has
+# no rule of its own: Hyper-V's clues go to it when CPUID says no hypervisor.
+VIRTUALPC = Hypervisor(
+    name="virtualpc",
+    title="Microsoft Virtual PC",
+    virt_what=("virtualpc",),
+)
+
+DEFINITIONS = (HYPERV, VIRTUALPC)

@@ -3,7 +3,15 @@ it), QEMU's firmware, and QEMU without KVM (TCG, pure emulation)."""
 
 from __future__ import annotations
 
-from virtbench.probes.hypervisors.definition import Hypervisor, dmi, file, listing, log, pci
+from virtbench.probes.hypervisors.definition import (
+    Hypervisor,
+    PvDriver,
+    dmi,
+    file,
+    listing,
+    log,
+    pci,
+)
 
 KVM = Hypervisor(
     name="kvm",
@@ -82,7 +90,15 @@ KVM = Hypervisor(
              name="kvm-accel"),
     ),
     clocksources=("kvm-clock",),
+    # virtio is KVM's family here; other hypervisors offer virtio devices too (bhyve, Apple's
+    # framework, firecracker...), so virtio alone proves no hypervisor (see pv_families).
     pv_family="virtio",
+    pv_drivers=(
+        PvDriver("virtio_blk", "disk", (), (r"^virtio_blk virtio\d+|^virtio-blk",),
+                 r"^vd[a-z]+$"),
+        PvDriver("virtio_scsi", "disk", (), (r"^virtio_scsi|^scsi host\d+: Virtio SCSI",)),
+        PvDriver("virtio_net", "net", (), (r"^virtio_net virtio\d+|^virtio-net",)),
+    ),
     offers=("hyper-v",),
     variants=(("firecracker-like", "firecracker-like micro-VM"),
               ("cloud-hypervisor", "cloud-hypervisor"), ("crosvm", "crosvm"),

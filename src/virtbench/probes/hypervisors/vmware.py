@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from virtbench.probes.hypervisors.definition import Hypervisor, dmi, file, log, pci
+from virtbench.probes.hypervisors.definition import Hypervisor, PvDriver, dmi, file, log, pci
 
 VMWARE = Hypervisor(
     name="vmware",
@@ -10,7 +10,8 @@ VMWARE = Hypervisor(
     systemd=("vmware",),
     virt_what=("vmware",),
     cpuid=("VMwareVMware",),
-    dmi=(dmi(r"vmware", 0.85),),
+    # 'VMW' starts the firmware's strings on some releases (systemd's DMI table has it too).
+    dmi=(dmi(r"vmware", 0.85), dmi(r"^vmw(\d|\b)", 0.7)),
     acpi_oem=(("VMWARE", None, 0.7), ("PTLTD", None, 0.3)),
     detected=(("vmware", None, 0.95),),
     detected_prefixes=("vmware",),
@@ -22,6 +23,8 @@ VMWARE = Hypervisor(
     # SVGA II, VMCI, vmxnet3, pvscsi, the virtual PCI bridges: VMware's own vendor id.
     pci=(pci(r"^15ad:", 0.85),),
     pv_family="vmware",
+    pv_drivers=(PvDriver("vmxnet3", "net", (), (r"^vmxnet3 |^VMware vmxnet3",)),
+                PvDriver("vmw_pvscsi", "disk", (), (r"^vmw_pvscsi|^VMware PVSCSI",))),
     pv_advice="vmxnet3 and pvscsi (VMware Tools / open-vm-tools)",
 )
 

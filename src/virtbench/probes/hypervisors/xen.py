@@ -7,6 +7,7 @@ from typing import Any
 from virtbench.probes.hypervisors.definition import (
     ClueTuple,
     Hypervisor,
+    PvDriver,
     dmi,
     exists,
     file,
@@ -116,6 +117,12 @@ XEN = Hypervisor(
         # 2.6.18 'xenlinux' kernels (RHEL/CentOS 5 '-xen', SUSE '-xen') boot only as PV.
         file("/proc/version", r"^Linux version \S+[-.]?xen(U|0)?\b", 0.6, "pv", kind="variant"),
         exists("/proc/xen", 0.6, note="(Xen's guest interface)"),
+        # The feature bits Xen gives this domain (hex, no 0x): XENFEAT_dom0 is bit 11 (the
+        # hardware domain), read without xenfs mounted (systemd reads it first too).
+        file("/sys/hypervisor/properties/features", r"^(?:0x)?[0-9a-fA-F]*[89a-fA-F]"
+             r"[0-9a-fA-F]{2}\s*$", 0.9, kind="role", name="dom0"),
+        file("/sys/hypervisor/properties/features", r"^(?:0x)?[0-9a-fA-F]*[0-7]"
+             r"[0-9a-fA-F]{2}\s*$", 0.6, kind="role", name="domU"),
         # The xenbus bus registers only on Xen (any guest type, any kernel).
         exists("/sys/bus/xen", 0.8, note="(xenbus: registered only on Xen)"),
         # ia64 has no CPUID leaf: a xenbus without /proc/xen (which every ia64 PV kernel
@@ -131,6 +138,26 @@ XEN = Hypervisor(
     ),
     clocksources=("xen",),
     pv_family="xen",
+    pv_drivers=(
+        PvDriver(
+            "xen-blkfront", "disk", ("vbd", "xen_blkfront", "xen-blkfront"),
+            (r"^blkfront: xvd|^blkfront: .*barrier|^xen-blkfront|^xen_blkfront|^xen-vbd: "
+             r"registered block device",
+             # Linux 2.6.18-xen (RHEL/CentOS 5 PV guests): the older wording; major 202: xvd.
+             r"^blkif_init: reqs=|^Registering block device major 202\b|^xvd[a-z]+: xvd",
+             # xenbus found the guest's virtual disk before its frontend driver loaded.
+             r"^XENBUS: Device with no driver: device/vbd/",
+             r"Blkfront and the Xen platform PCI driver have been compiled for this kernel: "
+             r"unplug emulated disks"),
+            r"^xvd[a-z]+$"),
+        PvDriver(
+            "xen-netfront", "net", ("vif", "xen_netfront", "xen-netfront"),
+            (r"^netfront: Initialising virtual ethernet driver",
+             r"^XENBUS: Device with no driver: device/vif/",
+             r"Initialising Xen virtual ethernet driver|^xen_netfront|^xen-netfront|^xen-vnif",
+             r"Netfront and the Xen platform PCI driver have been compiled for this kernel: "
+             r"unplug emulated NICs")),
+    ),
     offers=("hyper-v",),
     variants=(("pv", "pv"), ("hvm", "hvm"), ("pvh", "pvh")),
     pv_advice="xen-blkfront/xen-netfront (a kernel with CONFIG_XEN_PVHVM; do not boot with "
