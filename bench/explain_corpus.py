@@ -4,14 +4,16 @@ it (``provenance.tsv``), plus import coverage and the index recomputation check.
 
     .venv/bin/python bench/explain_corpus.py [DIR]
 
-PV flagged = a finding ``pv-kernel-entry``, ``pv-kernel-entry-32`` or ``xen-pv``. The truth is
-the ``class`` column: ``xen-pv`` should be flagged, every other known platform not;
+PV flagged = a finding ``pv-kernel-entry``, ``pv-kernel-entry-32``, ``xen-pv`` or
+``xen-pv-kernel``. The truth is the ``class`` column: ``xen-pv`` should be flagged, every
+other known platform not;
 ``vps-unknown`` (the author did not say) is listed but not scored.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -24,9 +26,12 @@ from virtbench.analysis.explain import explain  # noqa: E402
 from virtbench.errors import UsageError  # noqa: E402
 from virtbench.importers.unixbench import parse_file_all  # noqa: E402
 
-PV_RULES = frozenset({"pv-kernel-entry", "pv-kernel-entry-32", "xen-pv"})
+PV_RULES = frozenset({"pv-kernel-entry", "pv-kernel-entry-32", "xen-pv", "xen-pv-kernel"})
 VIRT_RULES = PV_RULES | {"emulated-disk", "emulated-cpu", "steal", "slow-clocksource"}
 UNSCORED = frozenset({"vps-unknown"})
+# Words of virtualization advice (as tests/test_published_corpus.py): none is for bare metal.
+VIRT_WORDS = re.compile(r"virtio|vCPU|\bHVM\b|\bPVH\b|\bsteal|nested|in a guest|the provider",
+                        re.IGNORECASE)
 
 
 @dataclass
@@ -83,7 +88,8 @@ def evaluate(directory: Path) -> list[Row]:
                 row.rules.append(f.rule)
                 if f.rule in PV_RULES:
                     row.pv_flagged = True
-                if f.virtualization_advice or f.rule in VIRT_RULES:
+                if f.virtualization_advice or f.rule in VIRT_RULES or VIRT_WORDS.search(
+                        f.advice):
                     row.virt_advice.append(f.rule)
     return rows
 
@@ -105,7 +111,7 @@ def main(argv: list[str]) -> int:
     for n in mismatches:
         print(f"  {n}")
     print()
-    print("PV question (flagged = pv-kernel-entry, pv-kernel-entry-32 or xen-pv):")
+    print("PV question (flagged = pv-kernel-entry, pv-kernel-entry-32, xen-pv or xen-pv-kernel):")
     print(f"  {'platform (as stated)':<14} {'reports':>7} {'flagged':>8} {'not flagged':>12}"
           f" {'right':>6}")
     by: dict[str, list[Row]] = defaultdict(list)

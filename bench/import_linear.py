@@ -32,6 +32,10 @@ def cases() -> list[tuple[str, str]]:
     out.append(("4000-char lines of '(' x 20000", ("(" * 4000 + "\n") * 20_000))
     out.append(("4000-char lines of digits x 20000", ("1" * 4000 + "\n") * 20_000))
     out.append(("report + 200k noise lines", REF + "noise\n" * 200_000))
+    for n in (1_000_000, 4_000_000):  # a web page (HTML): the tokenizer must stay linear
+        out.append((f"web page of {n // 1_000_000}M '<br>'", "<html>" + "<br>" * n))
+        out.append((f"web page of {n // 1_000_000}M '<'", "<html>" + "<" * n))
+    out.append(("web page of 64M '<' (8 MiB read)", "<html>" + "<" * 64_000_000))
     return out
 
 

@@ -3,6 +3,7 @@ that fit the terminal, the regression gate."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import re
@@ -108,6 +109,38 @@ def test_compare_fits_the_terminal(columns: int, monkeypatch: pytest.MonkeyPatch
         assert "Dhrystone 2 using register variables" in table
 
 
+@pytest.mark.parametrize("columns", [80, 200])
+def test_show_experiment_fits_the_terminal(columns: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``show`` prints an experiment as its command did (human headers, fitted); a document
+    its experiment cannot render gets a generic table that fits too."""
+    from virtbench.experiments import registry
+    from virtbench.store import save_and_record
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    for name in ("consolidate", "postmark", "seqread"):
+        doc = model.load_any(DATA / "experiments" / f"{name}.json")
+        assert isinstance(doc, model.ExperimentResult)
+        save_and_record(doc)
+        rc, out, _ = vb("show", doc.id)
+        assert rc == 0
+        assert out.endswith(registry.get(name).render(doc))  # what the command printed
+        title = registry.get(name).render(doc).splitlines()[0]  # one line of prose
+        table = [ln for ln in out.splitlines() if ln != title]
+        assert max(map(len, table)) <= columns, name
+        assert "seconds_min" not in out and '{"' not in out  # no raw names, no JSON dump
+    odd = model.ExperimentResult(
+        experiment="mystery", status="complete", params={"mode": "fast", "nested": {"a": 1}},
+        rows=[{"setting": f"a rather long setting name {i}", "value_ms": 123456.75 + i,
+               "samples": [1, 2]} for i in range(3)])
+    save_and_record(odd)
+    rc, out, _ = vb("show", odd.id)
+    assert rc == 0 and max(map(len, out.splitlines())) <= columns
+    for i in range(3):
+        assert f"{123456.75 + i:.2f}" in out.split()
+    assert "Value (ms)" in out and "value_ms" not in out  # the report's human names
+    assert "mode: fast" in out and "(nested row fields: --json)" in out
+
+
 def test_piped_output_is_one_line_per_row() -> None:
     _import_reports()
     rc, out, _ = vb("runs")
@@ -116,18 +149,57 @@ def test_piped_output_is_one_line_per_row() -> None:
 
 
 # ---- common options, errors, help -------------------------------------------------------------
+def _all_parsers() -> list[tuple[str, argparse.ArgumentParser]]:
+    """Every command's parser and every sub-command's (``fleet status``, ``io postmark``)."""
+    found: list[tuple[str, argparse.ArgumentParser]] = []
+
+    def walk(words: str, parser: argparse.ArgumentParser) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for word, child in action.choices.items():
+                    found.append((f"{words} {word}".strip(), child))
+                    walk(f"{words} {word}", child)
+
+    walk("", cli.build_parser())
+    return found
+
+
 def test_every_command_takes_q_v_debug() -> None:
-    parser = cli.build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    for name, p in sub.choices.items():  # type: ignore[union-attr]
+    parsers = _all_parsers()
+    names = [n for n, _ in parsers]
+    assert {"fleet status", "fleet run", "io postmark", "io seqread", "serve", "migrate",
+            "tune", "consolidate", "cap"} <= set(names)
+    for name, p in parsers:
         opts = {o for a in p._actions for o in a.option_strings}
         assert {"-q", "--quiet", "-v", "--verbose", "--debug"} <= opts, name
+    parser = cli.build_parser()
+    for argv in (["fleet", "status", "-q"], ["io", "postmark", "-v", "--debug"],
+                 ["fleet", "-v", "results", "x", "--debug"], ["-q", "io", "seqread", "-v"]):
+        args = parser.parse_args(argv)
+        assert args.quiet == ("-q" in argv) and args.verbose == ("-v" in argv), argv
+        assert args.debug == ("--debug" in argv), argv
+    rc, _, err = vb("fleet", "status", "-q")
+    assert rc == 0 and err == ""
     args = parser.parse_args(["-v", "runs", "--debug"])
     assert args.verbose == 1 and args.debug and not args.quiet
     args = parser.parse_args(["runs", "-vv"])
     assert args.verbose == 2
     args = parser.parse_args(["runs", "-q"])
     assert args.quiet and args.verbose == 0
+
+
+def test_an_error_before_the_command_runs_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug while the parser is built or the options are read is reported like any other."""
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("no such thing")
+
+    monkeypatch.setattr(cli, "build_parser", broken)
+    rc, _, err = vb("runs")
+    assert rc == 70 and err.splitlines() == [
+        "virtbench: internal error: KeyError: 'no such thing'",
+        "virtbench: rerun with --debug for the traceback"]
+    rc, _, err = vb("runs", "--debug")
+    assert rc == 70 and "Traceback (most recent call last)" in err and "broken" in err
 
 
 def test_unexpected_error_is_one_line_unless_debug(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,11 +217,45 @@ def test_unexpected_error_is_one_line_unless_debug(monkeypatch: pytest.MonkeyPat
     assert rc == 70 and "Traceback (most recent call last)" in err and "boom" in err
 
 
-def test_quiet_silences_info_lines() -> None:
+def test_quiet_silences_info_lines(tmp_path: Path) -> None:
     rc, _, err = vb("import", str(REPORTS[0]), str(REPORTS[0]))
     assert rc == 0 and "imported once" in err
     rc, _, err = vb("-q", "import", str(REPORTS[1]), str(REPORTS[1]))
     assert rc == 0 and err == ""
+    for argv in (["report", "latest", "-o", str(tmp_path / "r.html")],
+                 ["report", "latest", "--format", "markdown", "-o", str(tmp_path / "r.md")],
+                 ["export", "latest", "-o", str(tmp_path / "r.json")]):
+        rc, _, err = vb(*argv)
+        assert rc == 0 and err.startswith("virtbench: wrote "), (argv, err)
+        rc, _, err = vb(*argv, "-q")
+        assert rc == 0 and err == "", (argv, err)
+
+
+def test_quiet_fleet_says_only_what_went_wrong(capsys: pytest.CaptureFixture[str]) -> None:
+    from virtbench.cli.fleet import _print_outcome
+    from virtbench.fleet.state import FleetState, HostState
+
+    state = FleetState(id="f-quiet", command=["detect"], inventory="h1,h2,",
+                       hosts={n: HostState(name=n, status="fetched") for n in ("h1", "h2")})
+    state.status = "done"
+    state.save()
+    rc, _, err = vb("fleet", "resume", "f-quiet")
+    assert rc == 0 and "nothing to resume" in err
+    rc, _, err = vb("fleet", "resume", "f-quiet", "-q")
+    assert rc == 0 and err == ""
+    from virtbench import console
+
+    capsys.readouterr()
+    try:
+        console.configure(quiet=True)
+        _print_outcome(state, interrupted=False)
+        assert capsys.readouterr().err == ""
+        state.hosts["h2"].status, state.hosts["h2"].reason = "failed", "unreachable"
+        _print_outcome(state, interrupted=False)
+        err = capsys.readouterr().err
+        assert "1 failed:" in err and "h2: unreachable" in err
+    finally:
+        console.configure()
 
 
 def test_verbose_adds_detail_lines() -> None:
@@ -171,9 +277,12 @@ def test_help_has_examples_and_every_environment_variable() -> None:
     assert rc == 0 and "examples:" in out and "environment:" in out
     used = set()
     for path in (SRC / "virtbench").rglob("*.py"):
-        used |= set(re.findall(r"VIRTBENCH_[A-Z_]+", path.read_text(encoding="utf-8")))
-    assert used, "no VIRTBENCH_ variables found"
-    for name in used - set(cli.INTERNAL_ENVIRONMENT):
+        text = path.read_text(encoding="utf-8")
+        used |= set(re.findall(r"VIRTBENCH_[A-Z_]+", text))
+        used |= set(re.findall(r"""(?:environ\.get|_xdg)\(["']([A-Z_]+)["']""", text))
+    assert {"VIRTBENCH_DB", "XDG_CACHE_HOME", "COLUMNS"} <= used
+    others = {"TERM", "PATH"} | {u for u in used if u.startswith("ANSIBLE_")}  # not ours
+    for name in used - set(cli.INTERNAL_ENVIRONMENT) - others:
         assert re.search(rf"^\s+{name}\s", out, re.M), f"{name} is not in virtbench --help"
     parser = cli.build_parser()
     examples = list(cli.EXAMPLES)
@@ -188,6 +297,20 @@ def test_help_has_examples_and_every_environment_variable() -> None:
     from virtbench.workloads.catalog import CATALOG
 
     assert all(re.search(rf"\b{re.escape(t)}\b", out) for t in CATALOG)  # the test ids
+    known = {k for k, _ in cli.ENVIRONMENT}
+    assert set(cli.COMMAND_ENVIRONMENT) == {n for n, _ in _all_parsers() if " " not in n}
+    for name, p in _all_parsers():  # every command and sub-command
+        text = p.format_help()
+        assert "\nexamples:\n  virtbench " in text, name
+        env = text.split("\nenvironment:\n", 1)[1].split("\n\n", 1)[0]
+        listed = set(re.findall(r"^  ([A-Z_]+)  ", env, re.M))
+        assert listed == set(cli.COMMAND_ENVIRONMENT[name.split()[0]]) and listed <= known, name
+        assert "virtbench --help" in env, name
+    for name, var in (("serve", "VIRTBENCH_TOKEN"), ("migrate", "VIRTBENCH_KERNEL"),
+                      ("consolidate", "VIRTBENCH_ACCEL"), ("runs", "VIRTBENCH_DB"),
+                      ("build", "CC"), ("fleet status", "VIRTBENCH_DB")):
+        rc, out, _ = vb(*name.split(), "--help")
+        assert rc == 0 and re.search(rf"^  {var}  ", out, re.M), (name, var)
 
 
 def test_run_list_shows_tests_groups_units_baselines() -> None:
@@ -323,3 +446,62 @@ def test_render_properties() -> None:
         assert render(cols, [list(r) for r in rows]).count("\n") == 2 + len(rows)
 
     check()
+
+
+def test_experiments_say_where_they_saved(tmp_path: Path) -> None:
+    """Every experiment command (migrate too: the same ``run_spec``) names the file it saved,
+    on stderr; ``-q`` keeps it quiet."""
+    small = ["io", "postmark", "--files", "20", "--transactions", "50", "--dir", str(tmp_path)]
+    rc, out, err = vb(*small, "--json")
+    assert rc == 0, err
+    doc = json.loads(out)
+    saved = re.findall(r"^virtbench: result saved: (\S+)$", err, re.M)
+    assert len(saved) == 1 and Path(saved[0]).is_file() and doc["id"] in saved[0]
+    rc, _, err = vb(*small, "-o", str(tmp_path / "m.json"))
+    assert rc == 0 and re.search(rf"^virtbench: result saved: \S+ and {tmp_path}/m.json$",
+                                 err, re.M), err
+    rc, _, err = vb(*small, "-q")
+    assert rc == 0 and "result saved" not in err
+
+
+@pytest.mark.parametrize("tree", ["aws-nitro", "xen-pv-domu"])
+def test_detect_fits_the_terminal(tree: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """detect's long lines (evidence, facts, advice) wrap under their indentation on an
+    80-column terminal; in a pipe each stays one line; the words are the same."""
+    root = str(DATA / "detect" / tree)
+    rc, piped, _ = vb("detect", "--root", root)
+    assert rc == 0 and max(map(len, piped.splitlines())) > 80
+    monkeypatch.setenv("COLUMNS", "80")
+    rc, fitted, _ = vb("detect", "--root", root)
+    assert rc == 0
+    def words(text: str) -> list[str]:
+        return [w for w in text.split() if not re.fullmatch(r"\(\d+\.\d+", w)]  # duration
+
+    assert words(fitted) == words(piped)  # nothing cut, nothing added
+    long = [ln for ln in fitted.splitlines() if len(ln) > 80]
+    assert all(len(ln.split()) <= 2 for ln in long), long  # only one unbreakable word
+    assert len(fitted.splitlines()) > len(piped.splitlines())
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_fleet_status_fits_the_terminal(columns: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from virtbench.fleet.state import FleetState, HostState
+
+    long_cmd = ["run", "--quick", "-c", "1", "dhry2reg", "whetstone-double", "syscall", "pipe",
+                "context1", "spawn", "execl", "--label", "campaign=a-rather-long-label-value"]
+    state = FleetState(id="20990101-000000-abcd", command=long_cmd, inventory="hosts.ini",
+                       hosts={n: HostState(name=n, groups=["web", "eu-west-1"], status="failed",
+                                           reason="unreachable: ssh: connect to host "
+                                                  f"{n} port 22: Connection refused")
+                              for n in ("web-frontend-01.example.com", "db-02.example.com")})
+    state.status = "incomplete"
+    state.save()
+    monkeypatch.setenv("COLUMNS", str(columns))
+    rc, out, _ = vb("fleet", "status")
+    assert rc == 0 and max(map(len, out.splitlines())) <= columns
+    assert state.id in out.split()
+    rc, out, _ = vb("fleet", "status", state.id)
+    table = out.split("\n\n", 1)[1].split("\n\n")[0]  # the lines above are prose
+    assert rc == 0 and max(map(len, table.splitlines())) <= columns
+    for name in state.hosts:
+        assert name in table.split()

@@ -127,6 +127,15 @@ def test_6_0_layout_and_midnight() -> None:
     ("lun dic 07 2015 04:42:22 - 05:10:14", "2015-12-07T04:42:22"),
     ("월  8월 17 2015 04:42:22 - 05:10:14", "2015-08-17T04:42:22"),
     ("一 12月 01 2014 23:59:59 - 00:30:00", "2014-12-01T23:59:59"),
+    # Russian, Czech, Finnish, Greek, Turkish (glibc's %a %b).
+    ("Пн мар 25 2019 15:18:55 - 15:47:22", "2019-03-25T15:18:55"),
+    ("po bře 25 2019 15:18:55 - 15:47:22", "2019-03-25T15:18:55"),
+    ("ma maalis 25 2019 15:18:55 - 15:47:22", "2019-03-25T15:18:55"),
+    ("Δευ Μαρ 25 2019 15:18:55 - 15:47:22", "2019-03-25T15:18:55"),
+    ("Sal Ara 03 2019 10:00:00 - 10:28:00", "2019-12-03T10:00:00"),
+    # A Tuesday in Spanish, French or Italian spells like March: the month is the last name.
+    ("mar abr 02 2019 15:18:55 - 15:47:22", "2019-04-02T15:18:55"),
+    ("mar. avril 02 2019 15:18:55 - 15:47:22", "2019-04-02T15:18:55"),
 ])
 def test_localized_dates(when: str, expected: str) -> None:
     parsed = parse_run_date(when)
@@ -365,3 +374,8 @@ def test_text_report_lists_tests_in_unixbench_order_whatever_order_they_ran() ->
     for start in ("Dhrystone 2", "System Benchmarks Index Values"):
         assert order(out, start) == order(original, start), start
     assert order(out, "Dhrystone 2")[-1] == "System Call Overhead"
+
+
+def test_a_date_that_cannot_be_read_is_not_guessed() -> None:
+    # 'T2' is a weekday (Vietnamese), not February: no date rather than a wrong one.
+    assert parse_run_date("T2 Th03 25 2019 15:18:55 - 15:47:22") is None

@@ -17,6 +17,7 @@ from virtbench.importers.unixbench import (
     parse_reports,
     parse_text,
 )
+from virtbench.importers.unixbench_html import looks_like_html_page
 from virtbench.results.model import RunResult
 from virtbench.store import dispose_engines
 
@@ -51,6 +52,17 @@ def test_console_log_with_prompt_build_output_and_progress(tmp_path: Path) -> No
     assert rc == 0, err
     rc, out, err = vb("import", "--dry-run", str(f))
     assert rc == 0 and "checked" in out, err
+
+
+def test_explain_on_a_file_of_several_reports_says_how_to_name_one(tmp_path: Path) -> None:
+    text = REF.read_text()
+    f = tmp_path / "two.md"
+    f.write_text("before\n```\n" + text + "```\nafter\n```\n" + MULTI.read_text() + "```\n")
+    rc, out, err = vb("explain", str(f))
+    assert rc == 2 and err.count("\n") == 1
+    assert "names 2 runs" in err and "virtbench import" in err
+    rc, out, err = vb("import", "--dry-run", str(f))
+    assert rc == 0 and out.count("checked") == 2, err
 
 
 def test_json_is_recognised_by_structure() -> None:
@@ -203,3 +215,29 @@ def test_quoted_printable_mail_body_is_decoded() -> None:
     for p in (REF, MULTI, *sorted((DATA / "published").glob("*.txt"))):
         text = p.read_text(encoding="utf-8", errors="replace")
         assert looks_quoted_printable(text) == ("samp=\n" in text), p.name
+
+
+def test_a_web_page_is_read_as_a_reader_sees_it() -> None:
+    # A blog post saved as HTML: one <br> per line, blanks as &nbsp;, a script that must not
+    # be read, the banner in a heading. A reader sees the report; so does the importer.
+    lines = REF.read_text().splitlines()
+    page = ("<!DOCTYPE html><html><head><title>my vps</title><style>p{}</style></head><body>"
+            "<div class=post><p>" + "<br>".join(ln.replace("  ", "&nbsp; ") for ln in lines)
+            + "</p><script>document.write('Pipe Throughput 1.0 lps (10.0 s, 7 samples)')"
+            "</script></div></body></html>")
+    (run,) = parse_reports(page, "post.html")
+    assert _scores(page) == _scores(REF.read_text())
+    assert run.sections[0].index_score == pytest.approx(440.9, abs=0.06)
+    assert run.environment.cpu_model == "Intel(R) Xeon(R) CPU E5-2683 v3 @ 2.00GHz"
+    assert any("web page" in n for n in run.notes)
+    assert looks_like_html_page(page)
+    # Markdown with a few inline tags is text (a corpus post with <details> and <picture>).
+    assert not looks_like_html_page("<details>\n<summary>x</summary>\n```\n" + REF.read_text())
+
+
+def test_blog_typography_dashes_are_read() -> None:
+    # WordPress and the like turn '--' into an em dash and '-' into an en dash.
+    (run,) = load_file_all(DATA / "published" / "blog-shanda-cloud-2011.md")
+    assert isinstance(run, RunResult)
+    assert run.environment.kernel == "2.6.18-274.el5xen" and run.environment.os == "GNU/Linux"
+    assert run.started == "2011-11-17T17:54:15" and run.finished == "2011-11-17T18:22:09"

@@ -78,9 +78,13 @@ def _missing(modules: list[str], argv: list[str]) -> subprocess.CompletedProcess
             f"for m in {modules!r}: sys.modules[m] = None  # as if not installed\n"
             "from virtbench.cli import main\n"
             f"raise SystemExit(main({argv!r}))\n")
+    import os
+
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, check=False, env={"PYTHONPATH": str(SRC),
-                                                         "PATH": "/usr/bin:/bin"})
+                                                         "PATH": "/usr/bin:/bin",
+                                                         "XDG_DATA_HOME": os.environ[
+                                                             "XDG_DATA_HOME"]})
 
 
 def test_commands_name_the_extra_they_need() -> None:
@@ -124,3 +128,31 @@ def test_throwaway_postgresql_block_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert any(ln.split()[:2] == ["ID", "STARTED"] for ln in proc.stdout.splitlines())
     assert "server stopped" in proc.stdout
+
+
+def test_no_numpy_or_scipy_at_run_time(tmp_path: Path) -> None:
+    """Neither is a dependency (scipy is only in [dev], to check virtbench's own Student t):
+    no module imports them, and comparing runs with passes (Welch t-tests, the gate) and
+    drawing the report work with both missing."""
+    text = "\n".join(p.read_text(encoding="utf-8") for p in (SRC / "virtbench").rglob("*.py"))
+    assert not re.search(r"^\s*(import|from) (numpy|scipy)\b", text, re.M)
+    from virtbench.results import model
+
+    files = []
+    for k, factor in enumerate((1.0, 0.9)):
+        run = model.RunResult(profile="unixbench-6", status="complete")
+        section = model.Section(copies=1)
+        scores = [1000.0 * factor * (1 + 0.002 * (i % 5)) for i in range(8)]
+        section.tests.append(model.TestResult(
+            test="pipe", name="Pipe Throughput", unit="lps", copies=1, score=scores[3],
+            baseline=12440.0, index=scores[3] / 1244.0, samples=8,
+            passes=[model.PassResult(score=s, elapsed=10.0) for s in scores]))
+        run.sections.append(section)
+        files.append(tmp_path / f"run{k}.json")
+        files[-1].write_text(run.to_json(), encoding="utf-8")
+    blocked = ["numpy", "scipy"]
+    proc = _missing(blocked, ["compare", *map(str, files), "--fail-above", "5%"])
+    assert proc.returncode == 1, proc.stderr  # the gate judged: 10% worse beyond noise
+    assert "gate: FAIL" in proc.stderr and "p=" in proc.stderr
+    proc = _missing(blocked, ["report", *map(str, files), "-o", str(tmp_path / "r.html")])
+    assert proc.returncode == 0, proc.stderr

@@ -410,6 +410,14 @@ def test_polish_names_accelerator_partial() -> None:
     assert "accel: tcg" in params["parameter backend"]  # not hidden in a cut JSON dump
     assert "…" not in params["parameter backend"]
     assert rexp.column_title("foo_bar_ms") == "Foo bar (ms)"
+    # cap --kind container,vm: one backend per kind; the VM rows' accelerator is still said
+    mixed = ExperimentResult(experiment="cap", status="complete", rows=[{"condition": "x"}],
+                             params={"backend": {"container": {"kind": "container"},
+                                                 "vm": {"kind": "vm", "accel": "kvm"}}})
+    (section,) = rdata.build([mixed]).experiments
+    assert "KVM" in section.title and section.accel == "VMs under KVM"
+    assert rexp.accelerator(ExperimentResult(
+        experiment="cap", params={"backend": {"container": {"kind": "container"}}})) is None
 
 
 @pytest.mark.slow

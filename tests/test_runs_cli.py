@@ -80,7 +80,7 @@ def test_show_experiment() -> None:
                                  rows=[{"quota": 50, "slowdown": 1.9}], summary={"n": 1})
     save_and_record(exp)
     rc, out, _ = vb("show", exp.id)
-    assert rc == 0 and "experiment cap" in out and "slowdown" in out and "1.9" in out
+    assert rc == 0 and "experiment cap" in out and "Slowdown" in out and "1.9" in out
 
 
 def test_export_formats(tmp_path: Path) -> None:

@@ -474,16 +474,21 @@ def test_cli_names_the_extra_when_it_is_missing() -> None:
         "pip install 'virtbench[serve]'"]
 
 
-def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("verbose", [False, True])
+def test_cli_serves_and_stops_on_sigterm(tmp_path: Path, verbose: bool) -> None:
     url = f"sqlite:///{tmp_path / 'vb.db'}"
     fill_store(url, tmp_path / "docs", [suite_run("c1", host="h", started="2026-01-01")])
     dispose_engines()
     env = dict(os.environ, PYTHONPATH=str(SRC))
     proc = subprocess.Popen([sys.executable, "-m", "virtbench", "serve", "--db", url,
-                             "--port", "0"], stderr=subprocess.PIPE, text=True, env=env)
+                             "--port", "0", *(["-v"] if verbose else [])],
+                            stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()
+        if verbose:  # -v: the version line first
+            assert line.startswith("virtbench: virtbench "), line
+            line = proc.stderr.readline()
         m = re.search(r"serving (http://127\.0\.0\.1:\d+)/ \(read-only", line)
         assert m, line
         deadline = time.monotonic() + 20
@@ -498,6 +503,9 @@ def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert "c1" in httpx.get(m.group(1) + "/runs", timeout=10).text
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) in (0, 130)
+        rest = proc.stderr.read()
+        # -v: one access-log line per request; without it, nothing per request
+        assert ('"GET /runs HTTP/1.1" 200' in rest) == verbose, rest
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -10,12 +10,15 @@ QUIET, NORMAL, VERBOSE = -1, 0, 1
 
 level = NORMAL
 debug = False
+configured = False
+"""Whether the command line's options were read (``--debug`` means what they say)."""
 
 
 def configure(quiet: bool = False, verbose: int = 0, debug_on: bool = False) -> None:
-    global level, debug
+    global level, debug, configured
     level = QUIET if quiet else NORMAL + max(0, verbose)
     debug = debug_on
+    configured = True
 
 
 def info(message: str) -> None:

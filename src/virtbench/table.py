@@ -6,7 +6,8 @@ Rules:
   not set, a table is one line per row, columns padded with spaces, nothing wrapped or cut.
 - **Tables fit the terminal** (or ``$COLUMNS``): columns marked ``wrap`` (names, notes)
   wrap at spaces (a word longer than the column is broken); the others (ids, numbers, dates)
-  are never cut. Their headers may wrap at spaces. If the unbreakable columns alone are wider
+  are never cut. Their headers may wrap at spaces and after "-" or "/". If the unbreakable
+  columns alone are wider
   than the terminal, the lines run over rather than cut a number.
 - A non-breaking space (U+00A0) inside a cell keeps its words together (e.g. a confidence
   interval ``[0.998,\\u00a01.010]``); it is printed as a plain space.
@@ -79,27 +80,34 @@ def use_color(stream: TextIO | None = None) -> bool:
         return False
 
 
-def _pieces(word: str, hyphens: bool = True) -> list[str]:
-    """Where a word may wrap: after its hyphens (``unixbench-`` | ``5.1.3``)."""
+HEADER_BREAKS = "-/"
+"""A header may also wrap after these (``per-`` | ``instance``, ``CPU/`` | ``wall``)."""
+
+
+def _pieces(word: str, hyphens: bool = True, breaks: str = "-") -> list[str]:
+    """Where a word may wrap: after its hyphens (``unixbench-`` | ``5.1.3``), or after any
+    character of ``breaks``."""
     if not hyphens:
         return [word]
-    return re.findall(r"[^-]+-*|-+", word) or [word]
+    b = re.escape(breaks)
+    return re.findall(rf"[^{b}]+[{b}]*|[{b}]+", word) or [word]
 
 
-def _longest_word(text: str, hyphens: bool = False) -> int:
+def _longest_word(text: str, hyphens: bool = False, breaks: str = "-") -> int:
     words = text.split(" ")
     if hyphens:
-        words = [p for w in words for p in _pieces(w)]
+        words = [p for w in words for p in _pieces(w, breaks=breaks)]
     return max((len(w) for w in words), default=0)
 
 
-def _wrap(text: str, width: int, breakable: bool, hyphens: bool = False) -> list[str]:
-    """Greedy wrap at spaces and after hyphens; a piece longer than ``width`` is broken only
-    when ``breakable``."""
+def _wrap(text: str, width: int, breakable: bool, hyphens: bool = False,
+          breaks: str = "-") -> list[str]:
+    """Greedy wrap at spaces and after hyphens (or ``breaks``); a piece longer than ``width``
+    is broken only when ``breakable``."""
     lines: list[str] = []
     cur = ""
     for word in text.split(" "):
-        for k, piece in enumerate(_pieces(word, hyphens)):
+        for k, piece in enumerate(_pieces(word, hyphens, breaks)):
             glue = "" if k or not cur else " "
             if len(cur) + len(glue) + len(piece) <= width:
                 cur += glue + piece
@@ -122,7 +130,7 @@ def _widths(cols: Sequence[Col], rows: Sequence[Sequence[str]], width: int,
     Unbreakable cells always keep their full length."""
     natural = [max([len(c.header), *(len(r[i]) for r in rows)]) for i, c in enumerate(cols)]
     widths = list(natural)
-    head = [_longest_word(c.header) for c in cols]
+    head = [_longest_word(c.header, hyphens=True, breaks=HEADER_BREAKS) for c in cols]
     words = [max([1, *(_longest_word(r[i], hyphens=c.hyphens) for r in rows)])
              for i, c in enumerate(cols)]
     steps: list[list[int]] = [[], [], []]
@@ -192,7 +200,8 @@ def _lines(text: str, width: int, col: Col, header: bool) -> list[str]:
         return [text]
     if header or not col.wrap:
         # Unbreakable cells are never cut (the line runs over); headers wrap between words.
-        return [ln for ln in _wrap(text, width, breakable=False) if ln] or [text]
+        return [ln for ln in _wrap(text, width, breakable=False, hyphens=header,
+                                   breaks=HEADER_BREAKS) if ln] or [text]
     return _wrap(text, width, col.breakable, col.hyphens)
 
 

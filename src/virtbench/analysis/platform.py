@@ -47,6 +47,11 @@ _GUEST_KERNEL = re.compile(r"-aws\b|-azure\b|-gcp\b|-kvm\b|-virtual\b|cloud-amd6
                            r"cloud-arm64|-ec2\b|linode", re.IGNORECASE)
 _OPENVZ_KERNEL = re.compile(r"stab\d|-pve\b|\bpve\b", re.IGNORECASE)
 _XEN_KERNEL = re.compile(r"xen", re.IGNORECASE)
+# XenLinux kernel flavours (before the paravirt-ops kernels of Linux 2.6.37 on): RHEL/CentOS 5
+# 'el5xen', Fedora 'fc8xen', OpenVZ '...stab069.6xen', Debian '-xen-686'/'-xen-amd64', SUSE
+# '-xen', EC2's 'xenU'. They boot only as Xen PV guests (or dom0, itself a PV guest).
+_XENLINUX_KERNEL = re.compile(
+    r"(?:[.\d]xen[0u]?$|-xen[0u]?$|-xen-(?:686|amd64|i386|x86_64|pae)$)", re.IGNORECASE)
 
 BUSY_LOAD_PER_CPU = 0.5
 """Load average per usable CPU from which the machine counts as busy (docs/explain.md)."""
@@ -56,6 +61,8 @@ _NOT_PV_OS = ("darwin", "cygwin", "windows", "mingw", "msys")
 # AMD Zen CPUs (2017 on; Hygon's Dhyana is a Zen licence), also as QEMU names them
 # ('AMD EPYC-Milan Processor'). On these fork/exec index as low as 0.24-0.26x Dhrystone on bare
 # metal and in KVM guests alike, as under a paravirtualized kernel (docs/explain.md).
+ZEN_YEAR = 2017
+"""The first AMD Zen CPUs (Ryzen, EPYC) were sold in 2017."""
 _ZEN_MODEL = re.compile(r"\b(?:ryzen|epyc|threadripper)\b|\bhygon\b", re.IGNORECASE)
 
 MITIGATION_YEAR = 2018
@@ -173,6 +180,9 @@ def platform(run: RunResult, env_facts: Mapping[str, Value]) -> tuple[str, str, 
     kernel = env.kernel or ""
     model = env.cpu_model or ""
     machine = (env.machine or "").lower()
+    if _XENLINUX_KERNEL.search(kernel.strip()):
+        return "guest", "xen-pv", (f"kernel {kernel} is a XenLinux kernel, which boots only as a "
+                                   "Xen PV guest")
     if _XEN_KERNEL.search(kernel):
         return "guest", "xen", f"kernel {kernel} is a Xen guest kernel"
     if "qemu virtual cpu" in model.lower() or "common kvm processor" in model.lower():
@@ -201,6 +211,8 @@ def platform_facts(run: RunResult, env_facts: Mapping[str, Value]) -> dict[str, 
     facts["env.platform"] = kind
     facts["env.guest_kind"] = guest_kind or None
     facts["env.platform_evidence"] = evidence
+    facts["env.xen_kernel"] = "pv" if guest_kind == "xen-pv" and evidence.startswith(
+        "kernel") else None
     # Can this be a Xen PV guest? Only on x86, only Linux or NetBSD kernels, and not where
     # the platform is another kind.
     os_name = (run.environment.os or "").strip()
@@ -222,6 +234,7 @@ def platform_facts(run: RunResult, env_facts: Mapping[str, Value]) -> dict[str, 
     # Can the scores tell Xen PV apart? The signature needs fork/exec at least as slow as
     # the system calls; AMD Zen CPUs show that on any platform.
     model = env.cpu_model or ""
+    year = run_year(run)
     if facts["env.pv_possible"] == "yes" and _ZEN_MODEL.search(model):
         facts["env.pv_signature"] = "unreliable"
         facts["env.pv_sentence"] = (
@@ -229,12 +242,20 @@ def platform_facts(run: RunResult, env_facts: Mapping[str, Value]) -> dict[str, 
             "0.24-0.26x the CPU tests on bare metal and in KVM guests alike, as under a "
             "paravirtualized kernel, so these scores cannot tell Xen PV apart; `virtbench "
             "detect` on the machine can. ")
+    elif facts["env.pv_possible"] == "yes" and not model and (year is None
+                                                              or year >= ZEN_YEAR):
+        facts["env.pv_signature"] = "unreliable"
+        facts["env.pv_sentence"] = (
+            "The document names no CPU model and "
+            + (f"is of {year}" if year else "carries no date")
+            + f": it may be an AMD Zen (sold since {ZEN_YEAR}), whose fork/exec index as low "
+            "as under a paravirtualized kernel on any platform, so these scores cannot tell "
+            "Xen PV apart; `virtbench detect` on the machine can. ")
     else:
         facts["env.pv_signature"] = "usable" if facts["env.pv_possible"] == "yes" else None
         facts["env.pv_sentence"] = ""
     facts["env.kernel"] = env.kernel
     kv = kernel_version(env.kernel) if not os_name or "linux" in os_name.lower() else None
-    year = run_year(run)
     facts["env.run_year"] = float(year) if year else None
     if (year is not None and year >= MITIGATION_YEAR) or (kv is not None
                                                           and kv >= MITIGATION_KERNEL):
@@ -278,7 +299,41 @@ def platform_facts(run: RunResult, env_facts: Mapping[str, Value]) -> dict[str, 
     samples = [t.samples for s in run.sections for t in s.tests
                if t.status == "ok" and t.samples is not None]
     facts["env.samples_max"] = float(max(samples)) if samples else None
+    facts.update(_short_run(run, samples))
     return facts
+
+
+SHORT_TEST_SECONDS = 18.0
+"""UnixBench's short tests run 10 s (Whetstone up to 15 s), its long ones 20-60 s."""
+DEFAULT_SAMPLES = {"short": 7, "long": 2}
+"""What UnixBench keeps by default: the best 7 of 10 runs of a short test, 2 of 3 of a long
+one."""
+
+
+def _short_run(run: RunResult, samples: list[int]) -> dict[str, Value]:
+    """Whether the run kept fewer samples than UnixBench's defaults (``./Run -i N``). An
+    imported report is judged test by test from the seconds it printed (a run of only long
+    tests has 2 samples by default and is not short); another run when it has at most 2."""
+    if run.source != "imported-unixbench":
+        short = bool(samples) and max(samples) <= 2
+        return {"env.short_run": "yes" if short else "no" if samples else None,
+                "env.short_tests": f"at most {max(samples)} per test" if short else None}
+    found: list[str] = []
+    judged = False
+    for sec in run.sections:
+        for t in sec.tests:
+            if t.status != "ok" or t.samples is None or t.elapsed is None:
+                continue
+            judged = True
+            kind = "short" if t.elapsed < SHORT_TEST_SECONDS else "long"
+            if t.samples < DEFAULT_SAMPLES[kind]:
+                found.append(f"{t.test} {t.samples} of {DEFAULT_SAMPLES[kind]}")
+    if not judged:
+        return {"env.short_run": None, "env.short_tests": None}
+    names = ", ".join(dict.fromkeys(found[:6]))
+    more = f" and {len(found) - 6} more" if len(found) > 6 else ""
+    return {"env.short_run": "yes" if found else "no",
+            "env.short_tests": (names + more) if found else None}
 
 
 def _gmean(values: list[float]) -> float | None:

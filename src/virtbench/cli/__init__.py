@@ -68,22 +68,54 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("VIRTBENCH_QEMU", "QEMU binary (default: qemu-system-x86_64 on PATH)"),
     ("VIRTBENCH_TOKEN", "virtbench serve: the token every request must carry"),
     ("XDG_DATA_HOME", "data dir: results and the SQLite index (default: ~/.local/share)"),
+    ("XDG_CACHE_HOME", "build cache of the compiled C programs (default: ~/.cache)"),
     ("CC", "C compiler for every C program virtbench builds, may hold arguments "
            "(default: cc; e.g. CC=\"ccache gcc\")"),
     ("COLUMNS", "table width (default: the terminal's; unlimited in a pipe)"),
-    ("NO_COLOR", "no colours on a terminal"),
+    ("NO_COLOR", "no colours on a terminal (nor with TERM=dumb)"),
 )
 INTERNAL_ENVIRONMENT = ("VIRTBENCH_INSTANCE", "VIRTBENCH_TEST_CACHE",
                         "VIRTBENCH_FLEET_TARGET")
 """Set by virtbench itself (a marker on instance processes, the command a fleet runs on a
 target) or by its tests, not by users."""
 
+_STORE = ("VIRTBENCH_DB", "XDG_DATA_HOME")
+_TABLES = ("COLUMNS", "NO_COLOR")
+_BUILD = ("CC", "XDG_CACHE_HOME")
+_VM = ("VIRTBENCH_KERNEL", "VIRTBENCH_ACCEL", "VIRTBENCH_BUSYBOX", "VIRTBENCH_QEMU")
+COMMAND_ENVIRONMENT: dict[str, tuple[str, ...]] = {
+    "run": (*_STORE, *_BUILD, *_TABLES),
+    "build": _BUILD,
+    "import": _STORE,
+    "runs": (*_STORE, *_TABLES),
+    "show": (*_STORE, *_TABLES),
+    "compare": (*_STORE, *_TABLES),
+    "explain": _STORE,
+    "report": _STORE,
+    "export": _STORE,
+    "rm": _STORE,
+    "db": _STORE,
+    "detect": (),
+    "snapshot": (),
+    "io": (*_STORE, *_BUILD, *_TABLES),
+    "tune": (*_STORE, *_BUILD, *_VM, *_TABLES),
+    "consolidate": (*_STORE, *_BUILD, *_VM, *_TABLES),
+    "cap": (*_STORE, *_BUILD, *_VM, *_TABLES),
+    "migrate-check": _TABLES,
+    "migrate": (*_STORE, *_BUILD, *_VM, *_TABLES),
+    "fleet": (*_STORE, *_TABLES),
+    "serve": ("VIRTBENCH_TOKEN", *_STORE),
+    "completion": (),
+}
+"""The variables each command reads, listed in its ``--help`` (all of them: ``ENVIRONMENT``,
+in ``virtbench --help``). A command missing here lists them all."""
+
 EXAMPLES: tuple[str, ...] = (
     "virtbench run                      # the 12 index tests, 1 copy then one per CPU",
     "virtbench run --list               # tests, groups, units, baselines",
     "virtbench runs                     # the stored runs",
     "virtbench compare env=old env=new  # what changed, beyond noise (labels or run ids)",
-    "virtbench compare env=old env=new --fail-above 5%  # CI gate: exit 1 on a regression",
+    "virtbench compare env=old env=new --fail-above 5%  # CI gate: exit 1 if worse",
     "virtbench report env=old env=new -o report.html  # an offline HTML page",
     "virtbench detect                   # what virtualization is this?",
 )
@@ -190,16 +222,63 @@ def add_common_options(parser: argparse.ArgumentParser, top: bool = False) -> No
                    help="an unexpected error prints its traceback")
 
 
-def _epilog(examples: Sequence[str], env: bool) -> str:
+def _epilog(examples: Sequence[str], env: Sequence[str] | None) -> str:
+    """Examples, the environment variables ``env`` names (``None``: every one; a command's
+    help then points to ``virtbench --help`` for the rest), the docs and exit codes."""
     parts = []
     if examples:
         parts.append("examples:\n" + "".join(f"  {e}\n" for e in examples))
-    if env:
-        w = max(len(k) for k, _ in ENVIRONMENT)
-        parts.append("environment:\n" + "".join(f"  {k:<{w}}  {v}\n" for k, v in ENVIRONMENT))
-    parts.append("docs: docs/index.md (one page per command); exit codes: 0 ok, 1 failed or "
-                 "gate failed, 2 bad usage, 70 internal error, 130 interrupted\n")
+    chosen = ENVIRONMENT if env is None else [(k, v) for k, v in ENVIRONMENT if k in env]
+    if chosen:
+        import textwrap
+
+        w = max(len(k) for k, _ in chosen)
+        text = "".join(textwrap.fill(v, 79, initial_indent=f"  {k:<{w}}  ",
+                                     subsequent_indent=" " * (w + 4)) + "\n"
+                       for k, v in chosen)
+    else:
+        text = "  none read by this command\n"
+    if env is not None:
+        text += "  (every variable: virtbench --help)\n"
+    parts.append("environment:\n" + text)
+    parts.append("docs: docs/index.md (one page per command)\n"
+                 "exit codes: 0 ok, 1 failed or gate failed, 2 bad usage, 70 internal error,\n"
+                 "  130 interrupted\n")
     return "\n".join(parts)
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Text with line breaks (examples, tables) is printed as written; one-line text is
+    wrapped to the terminal, as argparse does."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text.strip("\n"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def _finish(parser: argparse.ArgumentParser, words: str, examples: Sequence[str],
+            env: Sequence[str] | None) -> None:
+    """The sub-commands of a command (``fleet status``, ``io postmark``) get the common
+    options, examples and environment too: each its own examples (those starting with
+    ``virtbench WORDS SUB``), else the command's."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        helps = {a.dest: a.help for a in action._choices_actions}
+        done: set[int] = set()
+        for sub_word, child in action.choices.items():
+            if id(child) in done:
+                continue
+            done.add(id(child))
+            if child.description is None:
+                child.description = helps.get(sub_word)
+            full = f"{words} {sub_word}"
+            own = [e for e in examples if (e + " ").startswith(f"virtbench {full} ")]
+            child.formatter_class = _HelpFormatter
+            child.epilog = _epilog(own or examples, env)
+            add_common_options(child)
+            _finish(child, full, own or examples, env)
 
 
 def build_parser(only: str | None = None, summary: bool = False) -> argparse.ArgumentParser:
@@ -208,7 +287,7 @@ def build_parser(only: str | None = None, summary: bool = False) -> argparse.Arg
     parser = _Parser(
         prog="virtbench",
         description="Measure and explain what virtualization costs a Linux server.",
-        epilog=_epilog(EXAMPLES, env=True),
+        epilog=_epilog(EXAMPLES, env=None),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"virtbench {__version__}")
@@ -220,12 +299,13 @@ def build_parser(only: str | None = None, summary: bool = False) -> argparse.Arg
             sub.add_parser(word, help=help_text)
             continue
         mod = _load(name)
+        examples = tuple(getattr(mod, "EXAMPLES", ()))
+        env = COMMAND_ENVIRONMENT.get(mod.NAME)
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP,
-                           epilog=_epilog(getattr(mod, "EXAMPLES", ()), env=False)
-                           + "environment variables: virtbench --help\n",
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+                           epilog=_epilog(examples, env), formatter_class=_HelpFormatter)
         mod.register(p)
         add_common_options(p)
+        _finish(p, mod.NAME, examples, env)
         p.set_defaults(_run=mod.run)
     return parser
 
@@ -261,6 +341,40 @@ def _main(argv: Sequence[str] | None) -> int:
         # Bare `virtbench`: a short overview, not an error.
         sys.stdout.write(OVERVIEW.format(version=__version__))
         return 0
+    from virtbench import console
+
+    console.configure()  # each call starts afresh (tests call main() many times)
+    console.configured = False
+    # Until the options are parsed (a ``--debug`` after ``fleet run ... --`` is the remote
+    # command's), ``--debug`` anywhere counts.
+    debug = "--debug" in args_list
+    try:
+        return _dispatch(args_list)
+    except VirtbenchError as exc:
+        if console.debug if console.configured else debug:
+            traceback.print_exc()
+        sys.stderr.write(f"virtbench: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("virtbench: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 141
+    except Exception as exc:  # a bug: one line, the traceback only when asked for
+        if console.debug if console.configured else debug:
+            traceback.print_exc()
+            return INTERNAL_ERROR
+        from virtbench.safeio import clip_message
+
+        sys.stderr.write(f"virtbench: internal error: {type(exc).__name__}: "
+                         f"{clip_message(str(exc))}\n"
+                         "virtbench: rerun with --debug for the traceback\n")
+        return INTERNAL_ERROR
+
+
+def _dispatch(args_list: list[str]) -> int:
+    """Parse and run; any exception is ``_main``'s to report (also one raised while the
+    parser is built or the options are read)."""
     only = _only_module(args_list)
     top_help = only is None and any(a in ("-h", "--help") for a in args_list)
     parser = build_parser(only, summary=top_help)
@@ -277,29 +391,8 @@ def _main(argv: Sequence[str] | None) -> int:
     # SIGTERM behaves like Ctrl-C so every cleanup path (finally blocks) runs.
     signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     _sweep()
-    try:
-        rc: int = args._run(args)
-        return rc
-    except VirtbenchError as exc:
-        if args.debug:
-            traceback.print_exc()
-        sys.stderr.write(f"virtbench: error: {exc}\n")
-        return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("virtbench: interrupted\n")
-        return 130
-    except BrokenPipeError:
-        return 141
-    except Exception as exc:  # a bug: one line, the traceback only when asked for
-        if args.debug:
-            traceback.print_exc()
-            return INTERNAL_ERROR
-        from virtbench.safeio import clip_message
-
-        sys.stderr.write(f"virtbench: internal error: {type(exc).__name__}: "
-                         f"{clip_message(str(exc))}\n"
-                         "virtbench: rerun with --debug for the traceback\n")
-        return INTERNAL_ERROR
+    rc: int = args._run(args)
+    return rc
 
 
 INTERNAL_ERROR = 70

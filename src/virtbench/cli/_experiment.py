@@ -31,9 +31,10 @@ def command_for(word: str) -> SimpleNamespace | None:
         return None
     if word in registry.GROUPS:
         return SimpleNamespace(NAME=word, HELP=registry.GROUPS[word],
+                               EXAMPLES=tuple(e for s in registry.under(word) for e in s.examples),
                                register=lambda p: _register_group(word, p), run=_run_group)
     spec = registry.under(word)[0]
-    return SimpleNamespace(NAME=word, HELP=spec.help,
+    return SimpleNamespace(NAME=word, HELP=spec.help, EXAMPLES=spec.examples,
                            register=lambda p: _register_one(spec, p),
                            run=lambda args: run_spec(spec, args))
 

@@ -33,8 +33,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def _progress(message: str) -> None:
-    sys.stderr.write(f"virtbench: {message}\n")
-    sys.stderr.flush()
+    """Silent with ``-q``."""
+    from virtbench import console
+
+    console.info(message)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from virtbench.cli._common import add_db_option, write_output
+from virtbench.cli._common import add_db_option, info, write_output
 from virtbench.cli.resolve import Document, resolve_runs
 from virtbench.errors import UsageError
 from virtbench.results.model import ExperimentResult, RunResult
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     text = {"json": to_json, "csv": to_csv, "markdown": to_markdown}[fmt](docs)
     if args.output and str(args.output) != "-":
         write_output(args.output, text)
-        sys.stderr.write(f"virtbench: wrote {args.output}\n")
+        info(f"wrote {args.output}")
     else:
         sys.stdout.write(text)
     return 0

@@ -16,12 +16,21 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from virtbench.cli._common import info
 from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.fleet.command import CommandInfo
 from virtbench.table import Col, print_table
 
 NAME = "fleet"
 HELP = "run a virtbench command on many hosts through Ansible and bring the results home"
+EXAMPLES = (
+    "virtbench fleet run -i hosts.ini -- run --quick -c 1 dhry2reg",
+    "virtbench fleet run -i hosts.ini -l web -f 20 -- detect --json",
+    "virtbench fleet status latest",
+    "virtbench fleet resume latest",
+    "virtbench fleet cancel latest --keep",
+    "virtbench fleet results latest --json",
+)
 
 EXIT_SOME_FAILED = 1
 
@@ -247,7 +256,7 @@ def _resume(args: argparse.Namespace) -> int:
         state.inventory = _inventory_source(args.inventory)
     todo = [h.name for h in state.unfinished()]
     if not todo:
-        sys.stderr.write(f"fleet {state.id}: every host is fetched; nothing to resume\n")
+        info(f"fleet {state.id}: every host is fetched; nothing to resume")
         if args.json:
             sys.stdout.write(json.dumps(state.to_dict(), indent=2) + "\n")
         return 0
@@ -265,11 +274,12 @@ def _inventory_source(inv: str) -> str:
 
 
 def _execute(state: Any, names: list[str], as_json: bool) -> int:
+    from virtbench import console
     from virtbench.fleet.display import make_display
     from virtbench.fleet.engine import Engine, Interrupted
     from virtbench.fleet.state import run_lock
 
-    display = make_display(state)
+    display = make_display(state, quiet=console.level < console.NORMAL)
     interrupted = False
     with run_lock(state):
         state.controller = {"pid": os.getpid(), "host": socket.gethostname()}
@@ -309,10 +319,15 @@ def _mark_interrupted(state: Any) -> None:
 
 
 def _print_outcome(state: Any, interrupted: bool) -> None:
+    """What happened, on stderr; with ``-q`` only when a host failed or is unfinished."""
+    from virtbench import console
+
     w = sys.stderr.write
     failed = [h for h in state.hosts.values() if h.status == "failed"]
     running = [h for h in state.hosts.values() if h.status == "running"]
     fetched = [h for h in state.hosts.values() if h.status == "fetched"]
+    if console.level < console.NORMAL and not (interrupted or failed or running):
+        return
     w(f"fleet {state.id}: {len(fetched)} of {len(state.hosts)} hosts fetched into the store"
       f" (label fleet={state.id})\n")
     if failed:
@@ -335,7 +350,7 @@ def _print_outcome(state: Any, interrupted: bool) -> None:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    from virtbench.fleet.display import Display
+    from virtbench.fleet.display import Display, QuietDisplay
     from virtbench.fleet.engine import Engine
     from virtbench.fleet.state import FleetState, run_lock
 
@@ -352,7 +367,10 @@ def _cancel(args: argparse.Namespace) -> int:
         state.controller = {"pid": os.getpid(), "host": socket.gethostname()}
         state.save()
         if todo:
-            engine = Engine(state, Display(state))
+            from virtbench import console
+
+            quiet = console.level < console.NORMAL
+            engine = Engine(state, QuietDisplay(state) if quiet else Display(state))
             fetched = {n for n in todo if state.hosts[n].status == "fetched"}
             engine.cancel([n for n in todo if n not in fetched])
             if fetched:
@@ -363,9 +381,9 @@ def _cancel(args: argparse.Namespace) -> int:
                 h.status, h.reason = "failed", f"cancelled ({h.reason or h.status})"
         state.status = "cancelled"
         state.save()
-    sys.stderr.write(f"fleet {state.id}: cancelled; "
-                     f"{sum(1 for h in state.hosts.values() if h.status == 'fetched')} "
-                     "fetched results stay in the store\n")
+    info(f"fleet {state.id}: cancelled; "
+         f"{sum(1 for h in state.hosts.values() if h.status == 'fetched')} "
+         "fetched results stay in the store")
     return 0
 
 

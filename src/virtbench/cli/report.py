@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from virtbench.cli._common import write_output
+from virtbench.cli._common import info, write_output
 from virtbench.cli.resolve import resolve
 from virtbench.errors import UsageError
 from virtbench.report import data as report_data
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         text = markdown.render(report)
         if args.output and args.output != "-":
             write_output(Path(args.output), text)
-            sys.stderr.write(f"virtbench: wrote {args.output}\n")
+            info(f"wrote {args.output}")
         else:
             sys.stdout.write(text)
         return 0
@@ -60,11 +60,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         out = str(args.output or "report.html")
         write_output(Path(out), page)
-    sys.stderr.write(
-        f"virtbench: wrote {out} ({len(page.encode()) / 1e6:.1f} MB, "
-        f"{_n(len(report.runs), 'run')}, "
-        f"{_n(len(report.experiments), 'experiment')}, {time.monotonic() - started:.2f} s)\n"
-    )
+    info(f"wrote {out} ({len(page.encode()) / 1e6:.1f} MB, {_n(len(report.runs), 'run')}, "
+         f"{_n(len(report.experiments), 'experiment')}, {time.monotonic() - started:.2f} s)")
     return 0
 
 

@@ -129,6 +129,13 @@ def _report_numbers(path: Path) -> Iterator[None]:
                          f"{clip(first['msg'])})") from None
 
 
+def _is_file(ref: str) -> bool:
+    try:
+        return Path(ref).expanduser().is_file()
+    except OSError:
+        return False
+
+
 def _looks_like_path(ref: str) -> bool:
     return "/" in ref or ref.endswith((".json", ".txt", ".log")) or ref.startswith("~")
 
@@ -240,7 +247,11 @@ def resolve_run(ref: str, db_url: str | None = None, *, what: str = "RUN") -> Ru
     """Exactly one suite run (not an experiment)."""
     docs = resolve([ref], db_url)
     if len(docs) != 1:
-        raise UsageError(f"{what} {ref!r} names {len(docs)} runs; name exactly one")
+        hint = ""
+        if _is_file(ref):  # a text file with several reports: each is a run once imported
+            hint = (f" (the file holds {len(docs)} reports: `virtbench import {ref}` prints a "
+                    "run id for each; explain one of them)")
+        raise UsageError(f"{what} {ref!r} names {len(docs)} runs; name exactly one{hint}")
     doc = docs[0]
     if not isinstance(doc, RunResult):
         raise UsageError(

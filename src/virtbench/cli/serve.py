@@ -13,6 +13,12 @@ from virtbench.errors import EnvironmentUnsupported, UsageError
 
 NAME = "serve"
 HELP = "a web dashboard over the stored runs: list, run, compare, history, fleet, experiments"
+EXAMPLES = (
+    "virtbench serve                   # http://127.0.0.1:8080/, the default store",
+    "virtbench serve --port 0          # a free port (printed on stderr)",
+    "virtbench serve --host 0.0.0.0 --token s3cret --allow-write",
+    "virtbench serve --db postgresql+psycopg://vb@db/virtbench --root-path /vb",
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +88,18 @@ def run(args: argparse.Namespace) -> int:
                      f"{store.backend} {store.display_url}"
                      f"{', token required' if token else ''}); Ctrl-C stops\n")
     sys.stderr.flush()
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+    from virtbench import console
+
+    verbose = console.level >= console.VERBOSE  # -v: uvicorn's log, one line per request
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    for handler in log_config["handlers"].values():  # stderr, as every virtbench message
+        handler["stream"] = "ext://sys.stderr"
+    config = uvicorn.Config(app, log_level="info" if verbose else "warning",
+                            access_log=verbose, lifespan="off", log_config=log_config,
                             root_path=args.root_path, proxy_headers=False)
     server = uvicorn.Server(config)
     try:

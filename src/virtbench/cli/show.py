@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any, cast
 
-from virtbench.cli._common import add_db_option, plain_table, print_json
+from virtbench.cli._common import add_db_option, print_json
 from virtbench.cli.resolve import Document, resolve_runs
 from virtbench.errors import UsageError
 from virtbench.results.model import ExperimentResult, RunResult
@@ -65,18 +65,32 @@ def _basic_render(run: RunResult) -> str:
 
 
 def render_experiment(doc: ExperimentResult) -> str:
+    """A header, then what the experiment's own command printed (its spec's ``render``:
+    human headers, fitted to the terminal); a document the spec cannot render (another
+    version, an unknown experiment) gets the generic table."""
     out = [f"virtbench experiment {doc.experiment} {doc.id} ({doc.status})",
            f"   started {doc.started}" + (f", finished {doc.finished}" if doc.finished else ""),
-           f"   host {doc.environment.hostname or '?'}"]
-    if doc.params:
-        out.append("   params: " + json.dumps(doc.params, sort_keys=True, default=str))
+           f"   host {doc.environment.hostname or '?'}", ""]
+    own = _own_render(doc)
+    if own is not None:
+        return "\n".join(out) + "\n" + own
+    for k, v in doc.params.items():
+        out.append(f"   {k}: {_cell(v)}")
     if doc.rows:
         keys: list[str] = []
         for row in doc.rows:
-            keys.extend(k for k in row if k not in keys)
+            keys.extend(k for k in row if k not in keys and not isinstance(row[k], dict | list))
+        from virtbench.report.experiments import column_title
+        from virtbench.table import Col, output_width, render
+
+        cols = [Col(column_title(k), wrap=True, min_width=8)
+                if any(isinstance(r.get(k), str) for r in doc.rows)
+                else Col(column_title(k), right=True) for k in keys]
         out.append("")
-        out.append(plain_table(keys, [[_cell(r.get(k)) for k in keys] for r in doc.rows],
-                               right=range(len(keys))).rstrip("\n"))
+        out.append(render(cols, [[_cell(r.get(k)) for k in keys] for r in doc.rows],
+                          width=output_width()).rstrip("\n"))
+        if any(isinstance(v, dict | list) for r in doc.rows for v in r.values()):
+            out.append("(nested row fields: --json)")
     if doc.summary:
         out.append("")
         for k, v in doc.summary.items():
@@ -84,6 +98,18 @@ def render_experiment(doc: ExperimentResult) -> str:
     for note in doc.notes:
         out.append(f"note: {note}")
     return "\n".join(out) + "\n"
+
+
+def _own_render(doc: ExperimentResult) -> str | None:
+    from virtbench.experiments import registry
+
+    if doc.experiment not in registry.EXPERIMENTS:
+        return None
+    try:
+        text = registry.get(doc.experiment).render(doc)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError):
+        return None  # not the shape this version writes: the generic table
+    return text if text.endswith("\n") else text + "\n"
 
 
 def _cell(v: Any) -> str:

@@ -331,4 +331,9 @@ SPEC = ExperimentSpec(
     main_metric="units/s under the tightest quota",
     add_options=add_options, params_from_args=params_from_args, run=run, render=render,
     view=VIEW, docs="cap.md",
+    examples=(
+        "virtbench cap --kind container --quota 1.0,0.5,0.3",
+        "virtbench cap --kind container --quota 0.2 --sys-fraction 0.6 --json",
+        "virtbench cap --kind container,vm --quota 1.0,0.5,0.3",
+    ),
 )

@@ -405,4 +405,9 @@ SPEC = ExperimentSpec(
     main_metric="seconds of the most consolidated condition (lower is better)",
     add_options=add_options, params_from_args=params_from_args, run=run, render=render,
     view=VIEW, docs="consolidate.md",
+    examples=(
+        "virtbench consolidate --kind process --instances 1,2 --iterations 2000000",
+        "virtbench consolidate --kind container --instances 1,2,3 --loaded all --repeat 2",
+        "virtbench consolidate --kind vm --instances 1,2   # QEMU guests (KVM, else TCG)",
+    ),
 )

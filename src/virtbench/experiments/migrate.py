@@ -295,4 +295,9 @@ SPEC = ExperimentSpec(
     main_metric="none (rows per point; tune cannot compare migrate)",
     add_options=add_options, params_from_args=params_from_args, run=run, render=render,
     view=VIEW, docs="migrate.md", exit_code=exit_code,
+    examples=(
+        "virtbench migrate",
+        "virtbench migrate --bandwidth 20M --dirty-rate 2,8,32 --storage block",
+        "virtbench migrate --bandwidth 8M --dirty-rate 16 --postcopy",
+    ),
 )

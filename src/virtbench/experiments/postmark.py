@@ -535,4 +535,8 @@ SPEC = ExperimentSpec(
     main_metric="median transactions per second",
     add_options=add_options, params_from_args=params_from_args, run=run, render=render,
     view=VIEW, docs="io.md",
+    examples=(
+        "virtbench io postmark --files 500 --transactions 5000",
+        "virtbench io postmark --preset postmark --repeat 2 --dir /dev/shm --json",
+    ),
 )

@@ -449,4 +449,8 @@ SPEC = ExperimentSpec(
     main_metric="median read MiB/s",
     add_options=add_options, params_from_args=params_from_args, run=run, render=render,
     view=VIEW, docs="io.md",
+    examples=(
+        "virtbench io seqread --size 256m",
+        "virtbench io seqread --size 64m --cache direct --repeat 2",
+    ),
 )

@@ -117,6 +117,8 @@ class ExperimentSpec(Generic[P]):
     docs: str
     """Its page under ``docs/``."""
     description: str = ""
+    examples: tuple[str, ...] = ()
+    """Command lines shown in its ``--help`` (each is parsed by tests/test_cli_conventions.py)."""
     exit_code: Callable[[ExperimentResult], int] = lambda doc: 0
     """The command's exit status once the document is complete."""
     before: Callable[[argparse.Namespace], int | None] = lambda args: None

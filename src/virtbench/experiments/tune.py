@@ -476,4 +476,10 @@ SPEC: ExperimentSpec[TuneParams] = ExperimentSpec(
     main_metric="difference B - A of the experiment's main metric, in %",
     add_options=add_options, params_from_args=params_from_args, run=_command_run,
     render=render, view=VIEW, docs="tune.md", before=restore_command,
+    examples=(
+        "virtbench tune --set vm.dirty_ratio=40 --set vm.dirty_background_ratio=30 "
+        "--rounds 2 -- io postmark --files 200",
+        "virtbench tune --set vm.dirty_ratio=5 -- run --quick -c 1 fstime-w",
+        "virtbench tune --restore   # after a crash: put the settings back",
+    ),
 )

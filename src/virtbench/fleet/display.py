@@ -145,7 +145,16 @@ class RichDisplay(Display):
         self.live.stop()
 
 
-def make_display(state: FleetState) -> Display:
+class QuietDisplay(Display):
+    """``-q``: no progress at all (the outcome is said at the end when something failed)."""
+
+    def note(self, message: str) -> None:
+        pass
+
+
+def make_display(state: FleetState, quiet: bool = False) -> Display:
+    if quiet:
+        return QuietDisplay(state)
     if sys.stderr.isatty():
         return RichDisplay(state)
     return Display(state)

@@ -152,3 +152,58 @@ def _cpu_lines(number: str, text: str) -> list[str]:
     if flags.strip():
         lines.append("          " + " ".join(flags.split()))
     return lines
+
+
+# ---- any other web page: a blog post or forum thread saved as HTML -------------------------
+_PAGE_MARKERS = ("<!doctype html", "<html", "<body")
+
+
+def looks_like_html_page(text: str) -> bool:
+    """Whether ``text`` is a web page (a blog post or forum thread saved as HTML) rather than
+    text: it declares itself (``<!DOCTYPE html>``, ``<html>``, ``<body>``) or breaks its lines
+    with ``<br>`` tags. Markdown with a few inline tags (``<details>``, ``<picture>``) is
+    text."""
+    head = text[:65536].lower()
+    return any(m in head for m in _PAGE_MARKERS) or head.count("<br") >= 5
+
+
+class _PageText(HTMLParser):
+    """The text of a page as a browser lays it out in lines: block elements and ``<br>``
+    end a line, table cells are separated by blanks, scripts and styles are dropped,
+    character references decoded; text inside ``<pre>`` is kept as it is."""
+
+    _BREAK = frozenset({"br", "p", "div", "pre", "tr", "li", "ul", "ol", "table", "h1", "h2",
+                        "h3", "h4", "h5", "h6", "section", "article", "header", "footer",
+                        "blockquote", "dt", "dd", "hr", "title", "code"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("style", "script"):
+            self._skip += 1
+        elif tag in self._BREAK:
+            self.out.append("\n")
+        elif tag in ("td", "th"):
+            self.out.append("  ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script"):
+            self._skip = max(0, self._skip - 1)
+        elif tag in self._BREAK and tag != "br":
+            self.out.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.out.append(data)
+
+
+def page_to_text(html: str) -> str:
+    """The text of a web page, one line per line as a reader sees it (what the text importer
+    reads)."""
+    parser = _PageText()
+    parser.feed(html)
+    parser.close()
+    return "".join(parser.out)

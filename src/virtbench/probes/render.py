@@ -92,30 +92,48 @@ def fact_lines(facts: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def render(report: DetectReport) -> str:
+    """The report as text: on a terminal (or with ``$COLUMNS``) the long lines wrap under
+    their own indentation, in a pipe one line each (virtbench.table's rules)."""
+    from virtbench.table import output_width
+
+    width = output_width()
     out: list[str] = []
+
+    def say(text: str, indent: str = "", hang: str = "") -> None:
+        text = printable(text)  # escaped before it is measured and wrapped
+        if width is None or len(indent) + len(text) <= width:
+            out.append(indent + text)
+            return
+        import textwrap
+
+        out.extend(textwrap.wrap(text, max(20, width), initial_indent=indent,
+                                 subsequent_indent=indent + hang, break_long_words=False,
+                                 break_on_hyphens=False))
+
     where = "live system" if report.live else f"captured tree {report.root}"
-    out.append(f"virtbench detect: {where} ({report.duration_s:.2f} s)")
+    say(f"virtbench detect: {where} ({report.duration_s:.2f} s)", hang="  ")
     out.append("")
-    out.append(f"Summary: {report.summary}")
+    say(f"Summary: {report.summary}", hang="  ")
     out.append("")
     out.append("Layers (outermost first):")
     for i, layer in enumerate(report.layers, 1):
-        out.append(f"  {i}. {layer.kind:<10} {describe(layer)}   confidence {layer.confidence:.2f}")
+        say(f"{i}. {layer.kind:<10} {describe(layer)}   confidence {layer.confidence:.2f}",
+            "  ", "   ")
         for ev in layer.evidence:
-            out.append(f"       {ev}")
+            say(ev, "       ", "  ")
     out.append("")
     out.append("Facts:")
     for key, value in fact_lines(report.facts):
-        out.append(f"  {key:<12} {value}")
+        say(f"{key:<12} {value}", "  ", " " * 13)
     if report.advice:
         out.append("")
         out.append("Advice:")
         for a in report.advice:
-            out.append(f"  - {a}")
+            say(f"- {a}", "  ", "  ")
     if report.unreadable:
         out.append("")
         out.append("Unreadable (lowers confidence):")
         for u in report.unreadable:
-            out.append(f"  - {u}")
+            say(f"- {u}", "  ", "  ")
     # Every string may come from a captured tree: no control character reaches the terminal.
     return "\n".join(printable(line) for line in out) + "\n"

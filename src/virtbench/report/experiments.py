@@ -69,10 +69,14 @@ def column_title(field_name: str) -> str:
 
 def accelerator(doc: Any) -> str | None:
     """``TCG`` or ``KVM`` when the document ran in virtual machines (the accelerator is in its
-    params, params.backend or summary), else None."""
+    params, params.backend, one of several backends (``cap --kind container,vm``:
+    params.backend.vm) or summary), else None."""
     places: list[Any] = [getattr(doc, "params", {}), getattr(doc, "summary", {})]
     if isinstance(places[0], dict):
-        places.append(places[0].get("backend"))
+        backend = places[0].get("backend")
+        places.append(backend)
+        if isinstance(backend, dict):
+            places.extend(v for v in backend.values() if isinstance(v, dict))
     for place in places:
         if isinstance(place, dict) and isinstance(place.get("accel"), str):
             accel = place["accel"].lower()
