@@ -481,3 +481,27 @@ def test_detect_fits_the_terminal(tree: str, monkeypatch: pytest.MonkeyPatch) ->
     long = [ln for ln in fitted.splitlines() if len(ln) > 80]
     assert all(len(ln.split()) <= 2 for ln in long), long  # only one unbreakable word
     assert len(fitted.splitlines()) > len(piped.splitlines())
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_fleet_status_fits_the_terminal(columns: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from virtbench.fleet.state import FleetState, HostState
+
+    long_cmd = ["run", "--quick", "-c", "1", "dhry2reg", "whetstone-double", "syscall", "pipe",
+                "context1", "spawn", "execl", "--label", "campaign=a-rather-long-label-value"]
+    state = FleetState(id="20990101-000000-abcd", command=long_cmd, inventory="hosts.ini",
+                       hosts={n: HostState(name=n, groups=["web", "eu-west-1"], status="failed",
+                                           reason="unreachable: ssh: connect to host "
+                                                  f"{n} port 22: Connection refused")
+                              for n in ("web-frontend-01.example.com", "db-02.example.com")})
+    state.status = "incomplete"
+    state.save()
+    monkeypatch.setenv("COLUMNS", str(columns))
+    rc, out, _ = vb("fleet", "status")
+    assert rc == 0 and max(map(len, out.splitlines())) <= columns
+    assert state.id in out.split()
+    rc, out, _ = vb("fleet", "status", state.id)
+    table = out.split("\n\n", 1)[1].split("\n\n")[0]  # the lines above are prose
+    assert rc == 0 and max(map(len, table.splitlines())) <= columns
+    for name in state.hosts:
+        assert name in table.split()

@@ -486,6 +486,26 @@ def test_outlier_more_than_3_mad_below_group_median_is_marked_and_explained() ->
     assert "OUTLIER in group:web, fleet" in out and "w5" in out
 
 
+@pytest.mark.parametrize("columns", [80, 200])
+def test_results_tables_fit_the_terminal(columns: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fleet results`: its two tables fit 80 and 200 columns, host names and index values
+    whole (the explanations under them are prose)."""
+    docs = [make_run("web-frontend-01.example.com", "web,eu-west", HVM, 1.00),
+            *(make_run(f"w{i}", "web", HVM, 1 + i / 100) for i in range(2, 5)),
+            make_run("w5", "web", PV, 1.0, virt="xen")]
+    monkeypatch.setenv("COLUMNS", str(columns))
+    t = table_for_documents(docs)
+    out = render_table(t)
+    tables = out.split("\n\n")[1:3]
+    lines = "\n".join(tables).splitlines()
+    assert len(lines) >= 2 + 5 + 1 + 3 and max(map(len, lines)) <= columns
+    words = "\n".join(tables).split()
+    for r in t.rows:
+        assert r.host in words and f"{r.score:.1f}*" in words  # partial: 7 of 12 tests
+    if columns == 200:
+        assert len(tables[0].splitlines()) == 1 + len(docs)  # one line per host
+
+
 def test_near_identical_hosts_are_not_outliers_thanks_to_the_noise_floor() -> None:
     docs = [make_run(f"h{i}", "db", HVM, s) for i, s in enumerate([1.0, 1.0, 1.0, 0.995])]
     t = table_for_documents(docs)

@@ -59,6 +59,12 @@ def test_runs_list_filters_sort_and_paging(server: str) -> None:
     assert row_ids(get(server, "/runs", kind="cap").text) == ["expcap"]
     assert len(row_ids(get(server, "/runs", kind="experiment").text)) == 6
     assert row_ids(get(server, "/runs", q="e5-2683").text) == ["db1run0"]  # its CPU
+    assert row_ids(get(server, "/runs", q="XEN (h").text) == ["web1run5", "web1run4"]
+    assert row_ids(get(server, "/runs", q="6.5.0-1").text) == [
+        "web1run5", "web1run4", "web1run3", "web1run2"]  # the kernel
+    assert set(row_ids(get(server, "/runs", q="node").text)) == {  # host, and label host=
+        f"fleetrun{i}" for i in range(4)}
+    assert row_ids(get(server, "/runs", q="run3").text) == ["fleetrun3", "web1run3"]  # id
     assert row_ids(get(server, "/runs", q="prod", since="2026-11-05").text) == [
         "web1run5", "web1run4"]
     assert row_ids(get(server, "/runs", until="2026-11-01").text) == ["web1run0"]
@@ -256,6 +262,10 @@ def test_no_third_party_assets(server: str) -> None:
     ("/runs?since=yesterday", 400, "since='yesterday': expected a date"),
     ("/runs?sort=bogus", 400, "sort='bogus': expected one of"),
     ("/runs?label=novalue", 400, "label='novalue': expected KEY=VALUE"),
+    ("/runs?" + "&".join(f"label=k{i}=v" for i in range(300)), 400,
+     "at most 10 label filters (got 300)"),
+    ("/history?" + "&".join(f"label=k{i}=v" for i in range(11)), 400,
+     "at most 10 label filters (got 11)"),
     ("/runs?format=xml", 400, "format='xml': expected one of"),
     ("/runs?q=" + "x" * 300, 400, "at most 200 characters"),
     ("/compare?run=web1run0", 400, "compare takes 2 to 10 runs"),

@@ -174,10 +174,11 @@ def _owned(doc: Document) -> Iterator[list[bool]]:
     try:
         yield ended
     finally:
-        _ACTIVE.remove((doc, marker))
-        if _remove_leftovers(doc) and ended[0]:
-            with contextlib.suppress(OSError):
-                marker.unlink()
+        with signals_deferred():  # a second Ctrl-C must not skip the removals
+            _ACTIVE.remove((doc, marker))
+            if _remove_leftovers(doc) and ended[0]:
+                with contextlib.suppress(OSError):
+                    marker.unlink()
 
 
 def _remove_leftovers(doc: Document) -> bool:
@@ -188,11 +189,10 @@ def _remove_leftovers(doc: Document) -> bool:
     if doc.owner is None:
         return True
     others = {p for d, _ in _ACTIVE for p in (_owned_list(d, False) or [])}
-    with signals_deferred():
-        for p in [p for p in doc.owner.workdirs if p not in others]:
-            if remove_workdir(Path(p)):
-                doc.owner.workdirs.remove(p)
-        return not [p for p in doc.owner.workdirs if p not in others]
+    for p in [p for p in doc.owner.workdirs if p not in others]:
+        if remove_workdir(Path(p)):
+            doc.owner.workdirs.remove(p)
+    return not [p for p in doc.owner.workdirs if p not in others]
 
 
 @dataclass
