@@ -56,6 +56,11 @@ def test_runs_list_filters_sort_and_paging(server: str) -> None:
     assert set(row_ids(get(server, "/runs", host="WEB").text)) == {
         f"web1run{i}" for i in range(6)}
     assert set(row_ids(get(server, "/runs", label="env=staging").text)) == {"db1run0"}
+    two = get(server, "/runs", label=["env=prod", "name=web1-3"]).text
+    assert row_ids(two) == ["web1run3"]
+    # the filter form keeps both (one box each; they were run together as 'env=prodname=...')
+    assert re.findall(r'<input name="label" list="labels" value="([^"]*)"', two) == [
+        "env=prod", "name=web1-3"]
     assert row_ids(get(server, "/runs", kind="cap").text) == ["expcap"]
     assert len(row_ids(get(server, "/runs", kind="experiment").text)) == 6
     assert row_ids(get(server, "/runs", q="e5-2683").text) == ["db1run0"]  # its CPU
