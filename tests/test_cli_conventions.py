@@ -117,7 +117,7 @@ def test_show_experiment_fits_the_terminal(columns: int, monkeypatch: pytest.Mon
     from virtbench.store import save_and_record
 
     monkeypatch.setenv("COLUMNS", str(columns))
-    for name in ("consolidate", "postmark", "seqread"):
+    for name in ("consolidate", "cap", "postmark", "seqread"):
         doc = model.load_any(DATA / "experiments" / f"{name}.json")
         assert isinstance(doc, model.ExperimentResult)
         save_and_record(doc)
