@@ -241,3 +241,22 @@ def test_blog_typography_dashes_are_read() -> None:
     assert isinstance(run, RunResult)
     assert run.environment.kernel == "2.6.18-274.el5xen" and run.environment.os == "GNU/Linux"
     assert run.started == "2011-11-17T17:54:15" and run.finished == "2011-11-17T18:22:09"
+
+
+def test_the_index_table_alone_is_a_report() -> None:
+    # Blogs often publish only the index table: its RESULT column is the score; unit, seconds
+    # and samples stay missing, and the printed index is still checked.
+    text = REF.read_text()
+    table = text[text.index("System Benchmarks Index Values"):]
+    run = parse_text("My VPS:\n\n" + table, "table.txt")
+    (sec,) = run.sections
+    assert sec.copies == 1 and len(sec.tests) == 12
+    assert sec.index_score == pytest.approx(440.9, abs=0.06)
+    pipe = sec.test("pipe")
+    assert pipe is not None and pipe.score == 364987.0 and pipe.baseline == 12440.0
+    assert pipe.samples is None and pipe.elapsed is None and pipe.unit == ""
+    assert any("index table alone" in n for n in run.notes)
+    assert all("agrees within rounding" in n for n in run.notes if "recomputed" in n)
+    # With result lines, the table only checks them (no test is read twice).
+    full = parse_text(text, "full.txt")
+    assert not any("index table alone" in n for n in full.notes)

@@ -299,6 +299,8 @@ class _Section:
     category: str | None = None
     done: bool = False
     """The index score (or 'No index results') was read: the section is over."""
+    from_table: list[int] = field(default_factory=list)
+    """Lines of index rows that were the only score of their test (no result line)."""
 
 
 @dataclass
@@ -461,6 +463,8 @@ class _Parser:
         if cm:
             self._cpus_line(i, no, cm)
             return
+        if self.cur is None and "BASELINE" in s and "RESULT" in s and "INDEX" in s:
+            self._section(i, no, None)  # the index table alone: it is the section
         if RE_PROGRESS.match(s) or _is_rule(s):
             return
         if "samples" in s or "sample)" in s:
@@ -626,9 +630,20 @@ class _Parser:
             index=None if idx_s == "---" else _number(idx_s, "index"),
         )
         tid = cur.names.get(name, test_id(name))
-        if tid not in cur.test_lines:
+        if tid not in cur.test_lines and len(cur.test_lines) > len(cur.from_table):
             raise _Skip(f"an index row for {quote(name, 60)}, which has no result line in this "
                         "section")
+        if tid not in cur.test_lines:
+            # Reports are often published as the index table alone: its RESULT column is the
+            # score. What only the result line says (unit, seconds, samples) stays missing.
+            # (A section with result lines keeps them as the scores: a row is a check.)
+            ok = row.result > 0
+            cur.tests.append(TestResult(
+                test=tid, name=name[:200], unit="", copies=cur.copies or 1, score=row.result,
+                status="ok" if ok else "failed", error=None if ok else "no measured results"))
+            cur.test_lines[tid] = no
+            cur.names[name] = tid
+            cur.from_table.append(no)
         cur.index_rows[cur.category].append(row)
         if len(tokens) > 3:
             self.rep.line_note(f"line {no} ({name[:60]}, index table): annotation "
@@ -719,6 +734,11 @@ def _infer_copies(rep: _Report) -> None:
             continue
         for t in sec.tests:
             t.copies = sec.copies
+        if sec.from_table:
+            n = len(sec.from_table)
+            rep.notes.append(f"line {sec.from_table[0]}: {n} test result{'s' if n > 1 else ''} "
+                             "read from the index table alone (its RESULT column; no result "
+                             "line): unit, seconds and samples are missing")
         if not sec.done:
             rep.notes.append(f"the section on line {sec.line} has no index score: the report "
                              "is cut short there")
