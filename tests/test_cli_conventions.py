@@ -330,6 +330,24 @@ def test_run_list_shows_tests_groups_units_baselines() -> None:
         assert line.split()[1:] == list(ids)
 
 
+@pytest.mark.parametrize("columns", [80, 200])
+def test_run_list_fits_the_terminal(columns: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from virtbench.workloads.catalog import CATALOG, GROUPS
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    rc, out, _ = vb("run", "--list")
+    assert rc == 0 and max(map(len, out.splitlines())) <= columns
+    words = out.split()
+    for spec in CATALOG.values():  # ids, units and baselines whole
+        assert spec.id in words and spec.unit in words
+        assert not spec.baseline or f"{spec.baseline:.1f}" in words
+    tests = out.split("\nGROUP ", 1)[1]
+    for group, ids in GROUPS.items():  # wrapped between ids, never inside one
+        assert all(i in tests.split() for i in ids), group
+    rows = out.split("\n\n")[0].splitlines()[2:]
+    assert (len(rows) == len(CATALOG)) == (columns == 200)  # one line per test when it fits
+
+
 # ---- shell completion -------------------------------------------------------------------------
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_completion_scripts_are_generated(shell: str, tmp_path: Path) -> None:
