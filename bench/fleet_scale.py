@@ -190,6 +190,20 @@ def scaled(n: int, a: argparse.Namespace) -> Faults:
                   full=count(a.full), die_delay=a.die_delay)
 
 
+def size_problem(n: int, a: argparse.Namespace) -> str | None:
+    """Why the testbed cannot have ``n`` hosts with these fault rates (None: it can)."""
+    if not 1 <= n <= 250:
+        return f"--sizes {n}: the testbed has 1 to 250 hosts (one /24)"
+    f = scaled(n, a)
+    if f.total <= n:
+        return None
+    fits = next((m for m in range(n + 1, 251) if scaled(m, a).total <= m), None)
+    return (f"--sizes {n}: {n} hosts cannot hold {f.total} faulty ones ({f.dead} dead, "
+            f"{f.dying} dying, {f.slow} slow, {f.full} full: each rate rounds up to at least "
+            f"one host); use --sizes {fits} or more, lower rates (--dead, --dying, --slow, "
+            "--full) or --no-faults")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 100])
@@ -216,6 +230,11 @@ def main() -> int:
                          "default without the post-quantum part: docs/fleet.md)")
     ap.add_argument("command", nargs=argparse.REMAINDER)
     a = ap.parse_args()
+    for n in a.sizes:
+        why = size_problem(n, a)
+        if why is not None:
+            print(f"fleet_scale: {why}", file=sys.stderr)
+            return 2
     work = _prepare("fleet_scale", "vbfs-")
     if work is None:
         return 2

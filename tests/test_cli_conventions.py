@@ -117,15 +117,17 @@ def test_show_experiment_fits_the_terminal(columns: int, monkeypatch: pytest.Mon
     from virtbench.store import save_and_record
 
     monkeypatch.setenv("COLUMNS", str(columns))
-    for name in ("consolidate", "postmark", "seqread"):
-        doc = model.load_any(DATA / "experiments" / f"{name}.json")
+    for name in ("consolidate", "cap", "postmark", "seqread", "migrate"):
+        folder = "experiments-v3" if name == "migrate" else "experiments"
+        doc = model.load_any(DATA / folder / f"{name}.json")
         assert isinstance(doc, model.ExperimentResult)
         save_and_record(doc)
         rc, out, _ = vb("show", doc.id)
         assert rc == 0
         assert out.endswith(registry.get(name).render(doc))  # what the command printed
-        title = registry.get(name).render(doc).splitlines()[0]  # one line of prose
-        table = [ln for ln in out.splitlines() if ln != title]
+        prose = {registry.get(name).render(doc).splitlines()[0]}  # a title, a conclusion
+        prose |= {ln for ln in out.splitlines() if ln.startswith("2 of 2 completed moves")}
+        table = [ln for ln in out.splitlines() if ln not in prose]
         assert max(map(len, table)) <= columns, name
         assert "seconds_min" not in out and '{"' not in out  # no raw names, no JSON dump
     odd = model.ExperimentResult(

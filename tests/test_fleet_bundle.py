@@ -184,6 +184,58 @@ def test_a_tampered_cached_bundle_is_removed_and_shipped_again(
     assert not root.exists() and sorted(Path(p.bundles).iterdir()) == []
 
 
+def _ship_stdin(p: scripts.RemotePaths, python: str, b: bundle.Bundle, tar_in: Path,
+                uid: str) -> subprocess.CompletedProcess[str]:
+    """What a ship through the host's SSH master runs there: the tar on stdin."""
+    cmd = scripts.as_user(uid, scripts.ship_stdin(p, python, b.hash, ["--version"],
+                                                  "stdout.log", timeout=400))
+    with open(tar_in, "rb") as f:
+        return subprocess.run(["/bin/sh", "-c", cmd], stdin=f, capture_output=True,
+                              text=True, check=False, timeout=120)
+
+
+@pytest.mark.slow
+def test_a_bundle_sent_on_stdin_is_received_unpacked_and_started(
+        built: tuple[bundle.Bundle, str], tmp_path: Path) -> None:
+    from virtbench.fleet.engine import TaskResult
+
+    b, python = built
+    p = _paths(tmp_path / "target")
+    me = str(os.getuid())
+    done = _ship_stdin(p, python, b, b.path, me)
+    facts = scripts.parse_facts(done.stdout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert facts["received"] == [str(b.size)] and facts["installed"] == [b.hash]
+    assert "launched" in facts and _wait_rc(p) == "0"
+    assert sorted(x.name for x in Path(p.bundles).iterdir()) == [b.hash]  # the tar is gone
+    assert target_tool.tree_hash(p.bundle_dir(b.hash)) == b.hash
+    # as another user than Ansible's tasks (the inventory's become): nothing read, nothing
+    # written; the controller leaves the host to Ansible
+    shutil.rmtree(p.bundles)
+    other = _ship_stdin(p, python, b, b.path, str(os.getuid() + 1))
+    assert other.returncode == 0
+    assert scripts.parse_facts(other.stdout) == {"direct-skipped": ["1"]}
+    assert not Path(p.bundles).exists()
+    # a full disk (the tar's place is /dev/full here) is named, and no tar is left behind
+    Path(p.bundles).mkdir(parents=True)
+    Path(p.bundle_tar(b.hash)).symlink_to("/dev/full")
+    full = _ship_stdin(p, python, b, b.path, me)
+    assert full.returncode == 1 and "vb-launched" not in full.stdout
+    assert not Path(p.bundle_tar(b.hash)).is_symlink()
+    msg = TaskResult("failed", {"stdout": full.stdout, "stderr": full.stderr,
+                                "rc": full.returncode}).message()
+    assert msg.startswith("disk full on the target: ") and "No space left on device" in msg
+    # a tar damaged in transit is refused
+    bad = tmp_path / "bad.tar.gz"
+    data = bytearray(b.path.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 4096] = bytes(4096)
+    bad.write_bytes(bytes(data))
+    refused = _ship_stdin(p, python, b, bad, me)
+    assert refused.returncode == 1 and "vb-launched" not in refused.stdout
+    assert "does not match its hash" in refused.stdout or "cannot unpack" in refused.stdout
+    assert sorted(Path(p.bundles).iterdir()) == []
+
+
 def test_unsafe_tar_members_are_refused(tmp_path: Path) -> None:
     import io
 

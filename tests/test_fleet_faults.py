@@ -71,6 +71,19 @@ def test_slow_hosts_are_named_against_the_fleet_median(tmp_path: Path,
     assert Engine(st2, Display(st2, io.StringIO())).name_slow_hosts() == []
 
 
+def test_fleet_scale_refuses_a_size_too_small_for_its_faults_in_one_line() -> None:
+    """At 3 hosts the default rates round up to 4 faulty hosts: one line and exit 2, before
+    any testbed is made (it ended in the testbed's ValueError traceback)."""
+    bench = Path(__file__).parent.parent / "bench" / "fleet_scale.py"
+    proc = subprocess.run([sys.executable, str(bench), "--sizes", "10", "3"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stdout + proc.stderr
+    assert proc.stderr == (
+        "fleet_scale: --sizes 3: 3 hosts cannot hold 4 faulty ones (1 dead, 1 dying, 1 slow, "
+        "1 full: each rate rounds up to at least one host); use --sizes 4 or more, lower "
+        "rates (--dead, --dying, --slow, --full) or --no-faults\n")
+
+
 # ---- the real thing, small: a namespace testbed with one host of each fault ------------------
 TREES = Path(__file__).parent / "data" / "detect"
 

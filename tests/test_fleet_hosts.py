@@ -180,6 +180,70 @@ def test_detect_on_a_fleet_with_an_unreachable_host(fleet: LocalFleet,
     sys.stderr.write(f"detect fleet: {time.monotonic() - t0:.1f}s\n")
 
 
+def test_the_bundle_goes_through_the_ssh_connection_the_preflight_opened(
+        fleet: LocalFleet, env: dict[str, str]) -> None:
+    """A host without the bundle gets it through its SSH master (a plain ssh client on the
+    socket Ansible's preflight left, named by the inventory host): no Ansible task. A host
+    whose master is gone by then (SIGKILL: its socket stays, stale) gets it from Ansible's
+    ship playbook. Both run and are collected, and each counts the bundle's bytes once."""
+    import io
+
+    from virtbench.cli.fleet import check_command
+    from virtbench.fleet import bundle as bundlemod
+    from virtbench.fleet.ansible import _master_pids, close_masters, control_dir, control_name
+    from virtbench.fleet.display import Display
+    from virtbench.fleet.engine import Engine, Options
+    from virtbench.fleet.state import FleetState, HostState, new_run_id
+
+    for h in ("h1", "h2"):  # as on a first run: nothing cached on the hosts
+        shutil.rmtree(fleet.home / ".cache" / "virtbench-fleet" / "bundles" / h,
+                      ignore_errors=True)
+    killed: list[int] = []
+
+    class MasterLost(Engine):
+        def ship_direct(self, names: list[str], bundles: dict[str, bundlemod.Bundle]
+                        ) -> tuple[dict[str, Any], list[str]]:
+            cp = control_dir()
+            assert cp is not None and sorted(names) == ["h1", "h2"]
+            socks = {n: cp / control_name(n) for n in names}
+            assert all(s.is_socket() for s in socks.values()), list(cp.iterdir())
+            pid = _master_pids(cp)[str(socks["h2"])]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert socks["h2"].is_socket()  # stale: a client must not connect on its own
+            return super().ship_direct(names, bundles)
+
+    info = check_command(["detect"])
+    state = FleetState(id=new_run_id(), command=["detect"], inventory=str(fleet.inventory),
+                       forks=10, options=Options(poll_interval=1.0,
+                                                 output_option=info.takes_output).to_dict(),
+                       hosts={h: HostState(name=h) for h in ("h1", "h2")})
+    state.save()
+    log = io.StringIO()
+    try:
+        MasterLost(state, Display(state, log)).run(["h1", "h2"])
+    finally:
+        close_masters()
+    assert killed, log.getvalue()
+    hosts = state.hosts
+    assert [hosts[h].status for h in ("h1", "h2")] == ["fetched"] * 2, log.getvalue()
+    assert "bundle sent to 1 host(s) through their open SSH connection, 1 through Ansible" \
+        in log.getvalue()
+    # only h2 went through Ansible's ship playbook
+    assert (state.dir / "runner" / "limit-ship.txt").read_text() == "h2\n"
+    size = (Path(env["XDG_CACHE_HOME"]) / "virtbench" / "fleet" / "bundles").rglob(
+        "bundle.tar.gz")
+    sizes = {p.stat().st_size for p in size}
+    assert hosts["h1"].bytes_shipped == hosts["h2"].bytes_shipped
+    assert hosts["h1"].bytes_shipped in sizes and hosts["h1"].attempts == 1
+    for h in ("h1", "h2"):
+        cached = fleet.home / ".cache" / "virtbench-fleet" / "bundles" / h
+        assert sorted(p.name for p in cached.iterdir()) == [hosts[h].bundle]
+
+
 def _start(fleet: LocalFleet, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     full = {**os.environ, **env, "PYTHONPATH": str(SRC)}
     return subprocess.Popen(

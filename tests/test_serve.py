@@ -56,9 +56,20 @@ def test_runs_list_filters_sort_and_paging(server: str) -> None:
     assert set(row_ids(get(server, "/runs", host="WEB").text)) == {
         f"web1run{i}" for i in range(6)}
     assert set(row_ids(get(server, "/runs", label="env=staging").text)) == {"db1run0"}
+    two = get(server, "/runs", label=["env=prod", "name=web1-3"]).text
+    assert row_ids(two) == ["web1run3"]
+    # the filter form keeps both (one box each; they were run together as 'env=prodname=...')
+    assert re.findall(r'<input name="label" list="labels" value="([^"]*)"', two) == [
+        "env=prod", "name=web1-3"]
     assert row_ids(get(server, "/runs", kind="cap").text) == ["expcap"]
     assert len(row_ids(get(server, "/runs", kind="experiment").text)) == 6
     assert row_ids(get(server, "/runs", q="e5-2683").text) == ["db1run0"]  # its CPU
+    assert row_ids(get(server, "/runs", q="XEN (h").text) == ["web1run5", "web1run4"]
+    assert row_ids(get(server, "/runs", q="6.5.0-1").text) == [
+        "web1run5", "web1run4", "web1run3", "web1run2"]  # the kernel
+    assert set(row_ids(get(server, "/runs", q="node").text)) == {  # host, and label host=
+        f"fleetrun{i}" for i in range(4)}
+    assert row_ids(get(server, "/runs", q="run3").text) == ["fleetrun3", "web1run3"]  # id
     assert row_ids(get(server, "/runs", q="prod", since="2026-11-05").text) == [
         "web1run5", "web1run4"]
     assert row_ids(get(server, "/runs", until="2026-11-01").text) == ["web1run0"]
@@ -256,6 +267,10 @@ def test_no_third_party_assets(server: str) -> None:
     ("/runs?since=yesterday", 400, "since='yesterday': expected a date"),
     ("/runs?sort=bogus", 400, "sort='bogus': expected one of"),
     ("/runs?label=novalue", 400, "label='novalue': expected KEY=VALUE"),
+    ("/runs?" + "&".join(f"label=k{i}=v" for i in range(300)), 400,
+     "at most 10 label filters (got 300)"),
+    ("/history?" + "&".join(f"label=k{i}=v" for i in range(11)), 400,
+     "at most 10 label filters (got 11)"),
     ("/runs?format=xml", 400, "format='xml': expected one of"),
     ("/runs?q=" + "x" * 300, 400, "at most 200 characters"),
     ("/compare?run=web1run0", 400, "compare takes 2 to 10 runs"),
@@ -445,6 +460,14 @@ def test_cli_refuses_unsafe_or_bad_options(tmp_path: Path) -> None:
     r = _cli("--host", "0.0.0.0", "--port", "0")
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and "not a loopback address" in r.stderr
+    from virtbench.cli.serve import is_loopback
+
+    # every other spelling of "not only this machine" is refused too
+    assert [h for h in ("127.0.0.1", "127.8.9.1", "::1", "[::1]", "localhost", "::", "0",
+                        "0.0.0.0", "10.0.0.1", "example.org", "127.1", "")
+            if is_loopback(h)] == ["127.0.0.1", "127.8.9.1", "::1", "[::1]", "localhost"]
+    r = _cli("--host", "::", "--port", "0")
+    assert r.returncode == 2 and "--host ::: not a loopback address" in r.stderr
     r = _cli("--allow-write", "--port", "0")
     assert r.returncode == 2 and "--allow-write needs --token" in r.stderr
     r = _cli("--db", f"sqlite:///{tmp_path}/missing/dir/vb.db", "--port", "0")

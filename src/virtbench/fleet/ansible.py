@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -108,6 +109,25 @@ def control_dir() -> Path | None:
         return None
 
     return _control_base() / f"{CONTROL_PREFIX}{os.getpid()}-{start_time(os.getpid()) or 0}"
+
+
+def control_name(host: str) -> str:
+    """The name of an inventory host's SSH master socket in :func:`control_dir`: fleet plays
+    set Ansible's ``ansible_control_path`` to it (:func:`control_path_var`), so that the
+    controller can open sessions of its own on the master the preflight left (the bundle is
+    shipped so: docs/fleet.md). Ansible's own name hashes the address, port and user it
+    resolved, which the controller does not know."""
+    return hashlib.sha256(host.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def control_path_var(hosts: list[str]) -> dict[str, object]:
+    """Extra variables that name each host's master socket after :func:`control_name`
+    (empty when the user's configuration owns SSH multiplexing: :func:`control_dir`)."""
+    if control_dir() is None:
+        return {}
+    return {"vb_control_name": {h: control_name(h) for h in hosts},
+            "ansible_control_path":
+                "%(directory)s/{{ vb_control_name[inventory_hostname] }}"}
 
 
 def _master_pids(d: Path) -> dict[str, int]:

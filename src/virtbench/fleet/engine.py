@@ -4,9 +4,11 @@
    ``--install-deps`` installs what is missing with the OS package manager, then checks again.
 2. **launch**: one ``raw`` session checks the host's cached target bundle by its content
    hash and starts the command detached (``setsid``): it runs on the target whatever happens
-   to the SSH connection or the controller. Hosts without an intact bundle then get it from
-   a playbook of their own (**ship**): one ``script`` task copies the tar and runs a shell
-   that unpacks it, checks it and starts the command.
+   to the SSH connection or the controller. Hosts without an intact bundle then get it
+   through the SSH connection the preflight opened (a plain ssh client on Ansible's
+   connection master sends the tar to a shell that unpacks it, checks it and starts the
+   command), or, where that cannot be used, from a playbook of their own (**ship**): one
+   ``script`` task copies the tar and runs the same shell.
 3. **poll** every ``poll_interval`` seconds from the controller: one short SSH session that
    runs ``cat``/``test`` in a shell, nothing else, while the target measures. A host whose
    command ended answers in the same session with its document (base64) and the end of its
@@ -14,7 +16,7 @@
    store labelled with the host, its groups and the fleet run id.
 
 Every SSH task is ``raw`` or ``script``: no module to build, send and run on the target
-(docs/fleet.md, "Ansible at 100 hosts").
+(docs/fleet.md, "Ansible at 100 hosts"); the bundle mostly goes through no task at all.
 Each phase is one ``ansible-playbook`` run over the hosts that need it, with the user's own
 inventory, SSH config, ``become`` and ``forks``; ``forks`` bounds the SSH work in flight, not
 the number of hosts measuring at once (all launched hosts run together). Every host
@@ -28,6 +30,7 @@ import contextlib
 import json
 import shlex
 import statistics
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,7 +41,7 @@ from typing import Any
 from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.fleet import bundle as bundlemod
 from virtbench.fleet import scripts
-from virtbench.fleet.ansible import ansible_env
+from virtbench.fleet.ansible import ansible_env, control_dir, control_name, control_path_var
 from virtbench.fleet.display import Display
 from virtbench.fleet.state import FleetState, HostState, utc_now
 from virtbench.safeio import atomic_write
@@ -117,6 +120,10 @@ RESOURCE_ERRORS = (("No space left on device", "disk full"),
                    ("Disk quota exceeded", "disk quota exceeded"),
                    ("Read-only file system", "read-only file system"))
 """Target-side errors named first, whatever the task (copy, install, launch)."""
+
+SHIP_TIMEOUT_S = 900
+"""A direct ship (:meth:`Engine.ship_direct`) that has not ended after this long is stopped;
+the SSH keepalives end a dead host's session long before."""
 
 SLOW_FACTOR = 2.0
 SLOW_ANSWER_S = 1.0
@@ -254,8 +261,10 @@ class Engine:
         # Extra vars go through a file (-e @file): plans for many hosts would make a long,
         # world-readable command line.
         vars_file = self.private_dir / f"vars-{playbook}.json"
+        # each host's SSH master under a name the controller knows (ship_direct uses it)
         atomic_write(vars_file, json.dumps({"vb_plan": plan,
                                             "vb_timeout": int(self.opts.timeout),
+                                            **control_path_var(hosts),
                                             **(extravars or {})}), mode=0o600)
         cmdline = f"-e @{shlex.quote(str(vars_file))}"
         if self.opts.become:
@@ -533,13 +542,15 @@ class Engine:
 
     def launch(self, names: list[str]) -> list[str]:
         """Start the command on each host: one SSH session (``vb:start``) when the host's
-        cached bundle is intact; the hosts without it (the preflight found none, or the one
-        there failed its check) get it from a second playbook, whose ``vb:ship`` copies it,
-        unpacks it and starts the command (a playbook of its own rather than skipped tasks:
-        a skipped task costs the controller about 11 ms per host, a playbook's start about
-        0.5 s: bench/fleet_costs.py)."""
+        cached bundle is intact. The hosts without it (the preflight found none, or the one
+        there failed its check) get it through the SSH connection the preflight left open
+        (:meth:`ship_direct`: a plain ssh client on Ansible's master sends the tar, unpacks
+        it and starts the command); those it cannot serve (no master, ``become``) from a
+        second playbook, whose ``vb:ship`` copies it, unpacks it and starts the command (a
+        playbook of its own rather than skipped tasks: a skipped task costs the controller
+        about 11 ms per host, a playbook's start about 0.5 s: bench/fleet_costs.py)."""
         plan: dict[str, dict[str, Any]] = {}
-        sizes: dict[str, int] = {}
+        bundles: dict[str, bundlemod.Bundle] = {}
         with self.batch():
             for n in names:
                 h = self.state.hosts[n]
@@ -549,24 +560,17 @@ class Engine:
                     self.fail(n, str(exc))
                     continue
                 plan[n] = self._launch_plan(n, b)
-                sizes[n] = b.size
+                bundles[n] = b
                 self.update(n, "installing", reason=None, run_dir=self.paths_for(h).run_dir,
                             job_id=None, job_file=None, document=None, rc=None, bundle=b.hash)
 
         def live(kind: str, host: str, task: str, data: dict[str, Any]) -> None:
-            h = self.state.hosts.get(host)
             res = data.get("res") or {}
-            if h is None or kind not in ("runner_on_ok", "runner_on_failed"):
-                return
-            pid = scripts.parse_facts(str(res.get("stdout") or "")).get("launched")
-            # the script ran (it has an exit status): its tar had been copied
-            shipped = sizes.get(host, 0) if task == "vb:ship" and "rc" in res else 0
-            if kind == "runner_on_ok" and task in ("vb:start", "vb:ship") and pid:
-                self.update(host, "running", job_id=pid[0], job_file=None, launched=utc_now(),
-                            attempts=h.attempts + 1, lost_polls=0, last_poll=None,
-                            bytes_shipped=h.bytes_shipped + shipped)
-            elif shipped:
-                self.update(host, bytes_shipped=h.bytes_shipped + shipped)
+            if host in plan and kind in ("runner_on_ok", "runner_on_failed"):
+                # the script ran (it has an exit status): its tar had been copied
+                shipped = bundles[host].size if task == "vb:ship" and "rc" in res else 0
+                self._launched(host, task, kind == "runner_on_ok",
+                               str(res.get("stdout") or ""), shipped)
 
         # a host whose cache did not hold the bundle at the preflight gets it at once (no
         # vb:start to find that out again); the others check the copy they have
@@ -577,7 +581,13 @@ class Engine:
         ship = direct + [n for n in start if self.state.hosts[n].status != "running"
                          and (r := out.get(n, {}).get("vb:start")) is not None
                          and r.status == "ok" and "vb-ready=0" in r.stdout]
-        for n, tasks in self.play("ship", ship, {n: plan[n] for n in ship}, live=live).items():
+        shipped, rest = self.ship_direct(ship, bundles)
+        if ship:
+            self.display.note(f"fleet: bundle sent to {len(shipped)} host(s) through their "
+                              f"open SSH connection, {len(rest)} through Ansible")
+        for n, tasks in shipped.items():
+            out.setdefault(n, {}).update(tasks)
+        for n, tasks in self.play("ship", rest, {n: plan[n] for n in rest}, live=live).items():
             out.setdefault(n, {}).update(tasks)
         running = []
         failed_reachable = []
@@ -600,6 +610,155 @@ class Engine:
         if failed_reachable and not self.opts.keep:
             self.cleanup(failed_reachable)
         return running
+
+    def _launched(self, host: str, task: str, ok: bool, stdout: str, shipped: int) -> None:
+        """A launch or ship answered: the host runs its command (``vb-launched=PID``), and
+        ``shipped`` bytes of the bundle reached it."""
+        h = self.state.hosts[host]
+        pid = scripts.parse_facts(stdout).get("launched")
+        if ok and task in ("vb:start", "vb:ship") and pid:
+            self.update(host, "running", job_id=pid[0], job_file=None, launched=utc_now(),
+                        attempts=h.attempts + 1, lost_polls=0, last_poll=None,
+                        bytes_shipped=h.bytes_shipped + shipped)
+        elif shipped:
+            self.update(host, bytes_shipped=h.bytes_shipped + shipped)
+
+    def ship_direct(self, names: list[str], bundles: dict[str, bundlemod.Bundle]
+                    ) -> tuple[Outcomes, list[str]]:
+        """Ship the bundle to ``names`` through the SSH masters Ansible left open
+        (:meth:`on_masters`, the tar on the client's stdin, the remote shell
+        :func:`scripts.ship_stdin`): about 4 ms of controller CPU per host where Ansible's
+        ``script`` costs about 78 ms (bench/fleet_costs.py), and no ``ansible-playbook``
+        start. Returns ``vb:ship`` results like a playbook's, and the hosts left to
+        Ansible's ship playbook."""
+        from virtbench.fleet.command import remote_command
+
+        commands: dict[str, str] = {}
+        for n in names:
+            h = self.state.hosts[n]
+            p = self.paths_for(h)
+            argv, stdout_name, _doc = remote_command(self.state.command, p.run_dir,
+                                                     self.opts.output_option)
+            commands[n] = scripts.ship_stdin(p, h.python or "python3", bundles[n].hash, argv,
+                                             stdout_name, timeout=int(self.opts.timeout))
+        answers, rest = self.on_masters(commands, SHIP_TIMEOUT_S,
+                                        stdin={n: bundles[n].path for n in names})
+        outcomes: Outcomes = {}
+        for n, (rc, stdout, stderr) in answers.items():
+            facts = scripts.parse_facts(stdout)
+            received = (facts.get("received") or ["0"])[0]
+            result = _answer("vb:ship", rc, stdout, stderr)
+            self._launched(n, "vb:ship", result.status == "ok", stdout,
+                           int(received) if received.isdigit() else 0)
+            outcomes[n] = {"vb:ship": result}
+        return outcomes, rest
+
+    def on_masters(self, commands: dict[str, str], timeout: float,
+                   stdin: dict[str, Path] | None = None
+                   ) -> tuple[dict[str, tuple[int, str, str]], list[str]]:
+        """Run each host's shell script in a session of its own on the SSH master Ansible
+        keeps open for it (a plain ssh client on the socket named by
+        :func:`~virtbench.fleet.ansible.control_name`; ``stdin``: a file for it): about 4 ms
+        of controller CPU per host, against about 25 ms for an Ansible task and half a
+        second per ``ansible-playbook`` start. At most ``--forks`` at once.
+
+        Returns (exit status, stdout, stderr) per host served, and the hosts left to
+        Ansible, in order: all of them under ``--become``, when the user's configuration
+        owns SSH multiplexing (no master of ours) or without an ``ssh`` client; else each
+        host without a master or a user id from this controller's preflight, whose session
+        runs as another user than Ansible's tasks (the inventory's ``become``), or that did
+        not answer a ``vb-`` line before its session ended with status 255 (its master
+        expired, or the host went away: Ansible then connects, or names the reason as for
+        any task). Each host's seconds are added to its task time as Ansible's are."""
+        import shutil
+
+        cp = control_dir()
+        ssh = shutil.which("ssh")
+        if not commands or cp is None or ssh is None or self.opts.become:
+            return {}, list(commands)
+        jobs: dict[str, list[str]] = {}
+        for n, script in commands.items():
+            sock = cp / control_name(n)
+            uid = self._facts_pkg.get(n, ("", ""))[1]
+            if uid.isdigit() and sock.is_socket():
+                # -F /dev/null: the master holds the connection (address, user, keys,
+                # options); the client only talks to its socket. ProxyCommand=false: should
+                # the master be gone, the client must not connect on its own
+                jobs[n] = [ssh, "-F", "/dev/null", "-T", "-o", "BatchMode=yes",
+                           "-o", "ControlMaster=no", "-o", f"ControlPath={sock}",
+                           "-o", "ProxyCommand=false", "vb-fleet-master",
+                           scripts.as_user(uid, script)]
+        answers = self._run_clients(jobs, stdin or {}, timeout)
+        served: dict[str, tuple[int, str, str]] = {}
+        busy: dict[str, float] = {}
+        fastest: dict[str, float] = {}
+        for n, (rc, stdout, stderr, secs) in answers.items():
+            facts = scripts.parse_facts(stdout)
+            if "direct-skipped" in facts or (rc == 255 and not facts):
+                continue
+            served[n] = (rc, stdout, stderr)
+            busy[n] = secs
+            if rc == 0:
+                fastest[n] = secs
+        self._add_busy(busy, fastest)
+        return served, [n for n in commands if n not in served]
+
+    def _run_clients(self, jobs: dict[str, list[str]], stdin: dict[str, Path],
+                     timeout: float) -> dict[str, tuple[int, str, str, float]]:
+        """Run the commands, ``--forks`` at once: (exit status, stdout, stderr, seconds) of
+        each that ran. Ctrl-C stops them all (Interrupted)."""
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+        procs: dict[str, subprocess.Popen[bytes]] = {}
+        answers: dict[str, tuple[int, str, str, float]] = {}
+        if not jobs:
+            return answers
+        with ThreadPoolExecutor(max_workers=max(1, self.state.forks),
+                                thread_name_prefix="vb-ssh") as pool:
+            pending: dict[Future[tuple[int, str, str, float] | None], str] = {
+                pool.submit(self._run_client, cmd, stdin.get(n), n, procs, timeout): n
+                for n, cmd in jobs.items()}
+            try:
+                while pending:
+                    done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                    self.display.tick()
+                    for fut in done:
+                        n = pending.pop(fut)
+                        answer = fut.result()
+                        if answer is not None:
+                            answers[n] = answer
+            except KeyboardInterrupt:
+                self._cancel.set()
+                with self.lock:
+                    for proc in procs.values():
+                        if proc.poll() is None:
+                            proc.kill()
+                raise Interrupted() from None
+        return answers
+
+    def _run_client(self, cmd: list[str], stdin: Path | None, n: str,
+                    procs: dict[str, subprocess.Popen[bytes]], timeout: float
+                    ) -> tuple[int, str, str, float] | None:
+        """One ssh client: (exit status, stdout, stderr, seconds); None when the fleet was
+        interrupted before it started."""
+        if self._cancel.is_set():
+            return None
+        t0 = time.monotonic()
+        with open(stdin or "/dev/null", "rb") as f:
+            proc = subprocess.Popen(cmd, stdin=f, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+            with self.lock:
+                procs[n] = proc
+            if self._cancel.is_set():  # interrupted while it started
+                proc.kill()
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                err += f"\nno answer within {timeout:g} s".encode()
+        return (proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
+                time.monotonic() - t0)
 
     def cleanup(self, names: list[str]) -> None:
         plan = {}
@@ -770,6 +929,17 @@ class Engine:
                   f"partial document was imported as {run_id}", document=str(local),
                   run_ids=ids, kind=kind, job_id=None, summary=summary)
         return "failed"
+
+
+def _answer(task: str, rc: int, stdout: str, stderr: str) -> TaskResult:
+    """A session on a host's master (:meth:`Engine.on_masters`) as the task result Ansible
+    would have given: ``ok`` (exit status 0), ``failed``, or ``unreachable`` when the
+    connection was lost (status 255) before the script said it had started its command."""
+    if rc == 255 and "launched" not in scripts.parse_facts(stdout):
+        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+        return TaskResult("unreachable", {"msg": lines[-1] if lines else "connection lost"})
+    status = "ok" if rc in (0, 255) else "failed"
+    return TaskResult(status, {"stdout": stdout, "stderr": stderr, "rc": rc})
 
 
 SSH_HINTS = (

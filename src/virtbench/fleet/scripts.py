@@ -125,35 +125,35 @@ def _tool_source() -> str:
 _TOOL = _check(_tool_source())
 
 
-def _bundle_ready(p: RemotePaths, python: str, bundle_hash: str, install: bool) -> str:
+def _bundle_ready(p: RemotePaths, python: str, bundle_hash: str, tar: str | None,
+                  receive: str = "") -> str:
     """Shell lines that end the script unless this host's bundle is intact (``vb-ready=0``
     then asks the controller to ship it): verified by its content hash, or unpacked from the
-    shipped tar (``install``: the tar is the script's ``$0``) and checked before it is moved
-    into place."""
+    shipped tar (``tar``: a shell word naming it, after the ``receive`` lines) and checked
+    before it is moved into place."""
     mk = (f"mkdir -p {q(p.run_dir)} {q(p.bundles)} && chmod 700 {q(p.host_dir)} "
           f"{q(p.base + '/bundles')} {q(p.bundles)} || exit 1")
-    if install:
-        # the shipped tar is this script's $0 (Ansible's ``script`` runs EXECUTABLE TAR)
-        tool = (target_tool(python) + ' install "$0" '
+    if tar is not None:
+        tool = (target_tool(python) + f" install {tar} "
                 + " ".join(q(a) for a in (p.bundle_dir(bundle_hash), bundle_hash)))
-        return f'{mk}\nout=$({tool}) || {{ echo "$out"; exit 1; }}\necho "$out"\n'
+        return f'{mk}\n{receive}out=$({tool}) || {{ echo "$out"; exit 1; }}\necho "$out"\n'
     tool = target_tool(python, "verify", p.bundle_dir(bundle_hash), bundle_hash)
     return (f'{mk}\nout=$({tool}) || exit 1\necho "$out"\n'
             'case "$out" in *vb-ready=1*) ;; *) exit 0 ;; esac\n')
 
 
 def start(p: RemotePaths, python: str, bundle_hash: str, argv: list[str], stdout_name: str,
-          *, timeout: int, install: bool = False) -> str:
-    """One SSH session per host: check (or unpack) the bundle, then start the command
-    **detached** (its own session through ``setsid``, every descriptor on files, so it runs
-    on whatever happens to the SSH connection or the controller) and print
+          *, timeout: int, tar: str | None = None, receive: str = "") -> str:
+    """One SSH session per host: check (or, given ``tar``, unpack) the bundle, then start the
+    command **detached** (its own session through ``setsid``, every descriptor on files, so
+    it runs on whatever happens to the SSH connection or the controller) and print
     ``vb-launched=PID`` once its pid file is there."""
     inner = _command(p, python, bundle_hash, argv, stdout_name, timeout)
     detach = (f"if command -v setsid >/dev/null 2>&1; then "
               f"setsid /bin/sh -c {q(inner)} </dev/null >/dev/null 2>&1 & "
               f"else (trap '' HUP; exec /bin/sh -c {q(inner)}) </dev/null >/dev/null 2>&1 & fi")
     return _check(
-        _bundle_ready(p, python, bundle_hash, install)
+        _bundle_ready(p, python, bundle_hash, tar, receive)
         + f"cd {q(p.run_dir)} || exit 1\nrm -f rc rc.tmp pid pid.tmp spid\n{detach}\n"
         "i=0; while [ ! -s pid ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n"
         'if [ -s pid ]; then echo "vb-launched=$(cat pid)"; '
@@ -168,8 +168,34 @@ def ship(p: RemotePaths, python: str, bundle_hash: str, argv: list[str], stdout_
     sessions and one file transfer, no Python module: about half the controller CPU and
     wall time of the ``copy`` module). It unpacks and checks the tar (removed afterwards),
     then starts the command as :func:`start` does."""
-    script = start(p, python, bundle_hash, argv, stdout_name, timeout=timeout, install=True)
+    # the shipped tar is this script's $0 (Ansible's ``script`` runs EXECUTABLE TAR)
+    script = start(p, python, bundle_hash, argv, stdout_name, timeout=timeout, tar='"$0"')
     return f"/bin/sh -c {q(script)}"
+
+
+def ship_stdin(p: RemotePaths, python: str, bundle_hash: str, argv: list[str],
+               stdout_name: str, *, timeout: int) -> str:
+    """The shell of a ship through the host's open SSH connection (a plain ssh client on the
+    connection master Ansible's preflight left, :func:`as_user`: about 4 ms of controller
+    CPU where Ansible's ``script`` costs about 78 ms): the tar arrives on stdin, is written
+    next to the bundle, then unpacked, checked and the command started as :func:`ship`
+    does. ``vb-ship-begin`` says the script ran, ``vb-received=N`` how many bytes arrived."""
+    tar = q(p.bundle_tar(bundle_hash))
+    receive = (f"echo vb-ship-begin\nif ! cat > {tar}; then rm -f {tar}; exit 1; fi\n"
+               f'echo "vb-received=$(wc -c < {tar})"\n')
+    return start(p, python, bundle_hash, argv, stdout_name, timeout=timeout, tar=tar,
+                 receive=receive)
+
+
+def as_user(uid: str, script: str) -> str:
+    """The remote command of a session the controller opens on a host's SSH master
+    (``Engine.on_masters``): ``script`` in ``/bin/sh``, only as the user Ansible's tasks run
+    as (``uid``, from the preflight). A session under another user (the inventory asks for
+    ``become``) answers ``vb-direct-skipped=1`` before doing anything, and the controller
+    leaves the host to Ansible. Every script run so prints a ``vb-`` line before it changes
+    anything, so a session lost with no such line is safe to do again through Ansible."""
+    guard = f'[ "$(id -u)" = {q(uid)} ] || {{ echo vb-direct-skipped=1; exit 0; }}\n'
+    return "/bin/sh -c " + q(_check(guard + script))
 
 
 def _command(p: RemotePaths, python: str, bundle_hash: str, argv: list[str],

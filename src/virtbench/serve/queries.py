@@ -23,6 +23,7 @@ SORTS: dict[str, str] = {
 }
 PER_PAGE = (10, 25, 50, 100, 200)
 MAX_SEARCH = 200
+MAX_LABELS = 10
 
 
 class BadQuery(ValueError):
@@ -100,6 +101,9 @@ def _text(name: str, value: str | None) -> str | None:
 
 def parse_labels(items: list[str]) -> dict[str, str]:
     labels: dict[str, str] = {}
+    if len([i for i in items if i]) > MAX_LABELS:
+        # Each label is a subquery: 300 of them kept PostgreSQL planning for minutes.
+        raise BadQuery(f"at most {MAX_LABELS} label filters (got {len(items)})")
     for item in items:
         if not item:
             continue
@@ -139,8 +143,9 @@ def _like(text: str) -> str:
 def _where(rq: RunQuery) -> list[Any]:
     r, e, lab = S.run, S.environment, S.label
     where: list[Any] = []
-    if rq.host:
-        where.append(func.lower(e.c.hostname).like(_like(rq.host), escape="\\"))
+    if rq.host:  # once per environment, as the search below
+        where.append(r.c.environment_id.in_(select(e.c.id).where(
+            func.lower(e.c.hostname).like(_like(rq.host), escape="\\"))))
     for key, value in rq.labels.items():
         where.append(r.c.id.in_(select(lab.c.run_id).where(
             and_(lab.c.key == key, lab.c.value == value))))
@@ -159,12 +164,17 @@ def _where(rq: RunQuery) -> list[Any]:
         where.append(r.c.started < _day_end(rq.until))
     if rq.q:
         pat = _like(rq.q)
-        where.append(or_(
-            func.lower(r.c.id).like(pat, escape="\\"),
+        # The environment's fields through a subquery: environments are shared by many runs
+        # (540 for 10,000 runs in bench/serve_latency.py), so each is matched once, not once
+        # per run (the search's count and page queries took 25 -> 15 ms each on SQLite).
+        envs = select(e.c.id).where(or_(
             func.lower(e.c.hostname).like(pat, escape="\\"),
             func.lower(e.c.cpu_model).like(pat, escape="\\"),
             func.lower(e.c.kernel).like(pat, escape="\\"),
-            func.lower(e.c.virtualization).like(pat, escape="\\"),
+            func.lower(e.c.virtualization).like(pat, escape="\\")))
+        where.append(or_(
+            func.lower(r.c.id).like(pat, escape="\\"),
+            r.c.environment_id.in_(envs),
             func.lower(r.c.experiment).like(pat, escape="\\"),
             func.lower(r.c.profile).like(pat, escape="\\"),
             r.c.id.in_(select(lab.c.run_id).where(or_(
