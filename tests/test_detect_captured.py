@@ -25,6 +25,7 @@ EXPECTED: dict[str, tuple[set[str], str | None, set[str] | None]] = {
     "sparc64-UltraSparc-T1.tar.gz": ({"ldoms"}, None, {"control", "root"}),
     "20s390-2g6s4c.tar.bz2": ({"prsm"}, None, None),
     "2s390-2c.tar.bz2": ({"zvm", "kvm"}, None, None),
+    "pt-dmesg-006": ({"xen"}, "pv", {"domU"}),
 }
 
 
