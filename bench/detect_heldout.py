@@ -2,28 +2,37 @@
 
 The trees are other projects' test inputs, read from local git mirrors of those projects
 (``git`` object store, no work tree needed): util-linux's ``lscpu`` dumps
-(``tests/ts/lscpu/dumps/``) and hwloc's Linux topology captures (``tests/hwloc/linux/``).
-Each is a real machine's ``/proc`` and ``/sys`` (whatever the capturing tool kept). Every tree
-is pinned to a commit, extracted into a temporary directory (regular files, directories and
-links inside the tree only: the extraction ``virtbench detect --root ARCHIVE`` uses) and given
-to ``detect``. The expected answer of each tree is written below with the evidence it rests on
-(the capturing project's notes, ``lscpu``'s expected output, the tree's own files), decided
-without looking at virtbench's answer.
+(``tests/ts/lscpu/dumps/``) and hwloc's Linux topology captures (``tests/hwloc/linux/``), each
+a real machine's ``/proc`` and ``/sys`` (whatever the capturing tool kept); and single captured
+files assembled into trees: percona-toolkit's pt-summary samples (kernel logs, /proc/cpuinfo,
+dmidecode), facter's, GLPI Agent's and insights-core's dmidecode outputs, Ansible's
+/proc/cpuinfo files and New Relic's /proc/self/cgroup and /proc/self/mountinfo captures.
+A dmidecode output is transcribed field for field into the ``/sys/class/dmi/id`` files the
+kernel shows (values unchanged); every other file is used as it is. Every tree is pinned to a
+commit, extracted into a temporary directory (regular files, directories and links inside the
+tree only: the extraction ``virtbench detect --root ARCHIVE`` uses) and given to ``detect``.
+The expected answer of each tree is written below with the evidence it rests on (the capturing
+project's notes, ``lscpu``'s expected output, the tree's own files), decided without looking
+at virtbench's answer.
 
 Trees detect was fixed on are copied verbatim into ``tests/data/detect-captured/`` (with
 their provenance) and tested there; the bench marks them ``*`` and counts them apart: the
 held-out figure is over the others only.
 
 A tree is right when the innermost hypervisor is one of the accepted names (``bare-metal``:
-no hypervisor layer at all), no container is claimed, and the PV/HVM type and the role match
-where the tree shows them. Trees of platforms that neither virt-what nor systemd-detect-virt
-know (the PS3's hypervisor) are printed but not scored.
+no hypervisor layer at all; ``*``: any, for a container-only capture), the container is the
+expected one (or none is claimed), and the PV/HVM type, the role, the cloud and the platform
+name match where the tree shows them. Trees of platforms that neither virt-what nor
+systemd-detect-virt know (the PS3's hypervisor) are printed but not scored.
 
-    PYTHONPATH=src python bench/detect_heldout.py /work/.mirror/util-linux+util-linux/repo \
-        /work/.mirror/open-mpi+hwloc/repo
+    M=/work/.mirror; PYTHONPATH=src python bench/detect_heldout.py \\
+        $M/util-linux+util-linux/repo $M/open-mpi+hwloc/repo $M/percona+percona-toolkit/repo \\
+        $M/puppetlabs+facter/repo $M/glpi-project+glpi-agent/repo $M/ansible+ansible/repo \\
+        $M/RedHatInsights+insights-core/repo $M/newrelic+newrelic-python-agent/repo
 
-A mirror is recognised by the ``owner+name`` in its path, or by ``--repo owner/name=PATH``.
-Prints one line per tree (platform, expected, got, mark), then per-platform and total scores.
+A mirror is recognised by the ``owner+name`` in its path, or by ``--repo owner/name=PATH``;
+trees of mirrors not given are skipped. Prints one line per tree (platform, expected, got,
+mark), then per-platform and total scores.
 """
 
 from __future__ import annotations
