@@ -117,15 +117,17 @@ def test_show_experiment_fits_the_terminal(columns: int, monkeypatch: pytest.Mon
     from virtbench.store import save_and_record
 
     monkeypatch.setenv("COLUMNS", str(columns))
-    for name in ("consolidate", "postmark", "seqread"):
-        doc = model.load_any(DATA / "experiments" / f"{name}.json")
+    for name in ("consolidate", "cap", "postmark", "seqread", "migrate"):
+        folder = "experiments-v3" if name == "migrate" else "experiments"
+        doc = model.load_any(DATA / folder / f"{name}.json")
         assert isinstance(doc, model.ExperimentResult)
         save_and_record(doc)
         rc, out, _ = vb("show", doc.id)
         assert rc == 0
         assert out.endswith(registry.get(name).render(doc))  # what the command printed
-        title = registry.get(name).render(doc).splitlines()[0]  # one line of prose
-        table = [ln for ln in out.splitlines() if ln != title]
+        prose = {registry.get(name).render(doc).splitlines()[0]}  # a title, a conclusion
+        prose |= {ln for ln in out.splitlines() if ln.startswith("2 of 2 completed moves")}
+        table = [ln for ln in out.splitlines() if ln not in prose]
         assert max(map(len, table)) <= columns, name
         assert "seconds_min" not in out and '{"' not in out  # no raw names, no JSON dump
     odd = model.ExperimentResult(
@@ -326,6 +328,24 @@ def test_run_list_shows_tests_groups_units_baselines() -> None:
     for group, ids in GROUPS.items():
         line = next(ln for ln in out.splitlines() if ln.split()[:1] == [group])
         assert line.split()[1:] == list(ids)
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_run_list_fits_the_terminal(columns: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from virtbench.workloads.catalog import CATALOG, GROUPS
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    rc, out, _ = vb("run", "--list")
+    assert rc == 0 and max(map(len, out.splitlines())) <= columns
+    words = out.split()
+    for spec in CATALOG.values():  # ids, units and baselines whole
+        assert spec.id in words and spec.unit in words
+        assert not spec.baseline or f"{spec.baseline:.1f}" in words
+    tests = out.split("\nGROUP ", 1)[1]
+    for group, ids in GROUPS.items():  # wrapped between ids, never inside one
+        assert all(i in tests.split() for i in ids), group
+    rows = out.split("\n\n")[0].splitlines()[2:]
+    assert (len(rows) == len(CATALOG)) == (columns == 200)  # one line per test when it fits
 
 
 # ---- shell completion -------------------------------------------------------------------------

@@ -56,6 +56,11 @@ def test_runs_list_filters_sort_and_paging(server: str) -> None:
     assert set(row_ids(get(server, "/runs", host="WEB").text)) == {
         f"web1run{i}" for i in range(6)}
     assert set(row_ids(get(server, "/runs", label="env=staging").text)) == {"db1run0"}
+    two = get(server, "/runs", label=["env=prod", "name=web1-3"]).text
+    assert row_ids(two) == ["web1run3"]
+    # the filter form keeps both (one box each; they were run together as 'env=prodname=...')
+    assert re.findall(r'<input name="label" list="labels" value="([^"]*)"', two) == [
+        "env=prod", "name=web1-3"]
     assert row_ids(get(server, "/runs", kind="cap").text) == ["expcap"]
     assert len(row_ids(get(server, "/runs", kind="experiment").text)) == 6
     assert row_ids(get(server, "/runs", q="e5-2683").text) == ["db1run0"]  # its CPU
@@ -371,6 +376,48 @@ def test_unicode_names_download(tmp_path: Path) -> None:
     dispose_engines()
 
 
+def test_a_fleet_label_with_a_slash_opens(tmp_path: Path) -> None:
+    """A fleet run labelled ``team/a`` (the label is the id): the link on the fleet list
+    opens its page and its live status (a path converter; the plain one was a 404)."""
+    url = f"sqlite:///{tmp_path / 'vb.db'}"
+    fill_store(url, tmp_path / "docs", [
+        suite_run(f"sl{i}", host=f"n{i}", started=f"2026-01-0{i + 1}",
+                  labels={"fleet": "team/a", "host": f"n{i}"}) for i in range(2)])
+    with running_server(create_app(ServeConfig(db_url=url))) as base:
+        listing = get(base, "/fleet")
+        assert listing.status_code == 200
+        link = re.search(r'href="(/fleet/[^"]+)"', listing.text)
+        assert link is not None and "team" in link.group(1)
+        page = get(base, link.group(1))
+        assert page.status_code == 200 and "n0" in page.text and "n1" in page.text
+        assert get(base, link.group(1) + "/status").status_code == 404  # no local state
+        other = get(base, "/fleet/team/b")
+        assert other.status_code == 404 and "no fleet run" in other.text and "team/b" in other.text
+    dispose_engines()
+
+
+def test_an_unexpected_error_tells_the_client_nothing_more(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """A bug is a 500 with one generic line; its message (paths, database URLs) goes to the
+    server's log only."""
+    url = f"sqlite:///{tmp_path / 'vb.db'}"
+    fill_store(url, tmp_path / "docs", [suite_run("b1", host="h", started="2026-01-01")])
+    app = create_app(ServeConfig(db_url=url))
+
+    async def boom(request: object) -> None:
+        raise RuntimeError(f"secret path {tmp_path}")
+
+    from starlette.routing import Route
+
+    app.router.routes.insert(0, Route("/boom", boom))
+    with running_server(app) as base:
+        r = get(base, "/boom")
+    assert r.status_code == 500 and str(tmp_path) not in r.text
+    assert r.text == "500 internal error: the server's log has the details\n"
+    assert f"RuntimeError: secret path {tmp_path}" in capfd.readouterr().err
+    dispose_engines()
+
+
 def test_missing_document_file_is_410(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'vb.db'}"
     fill_store(url, tmp_path / "docs", [suite_run("gone1", host="h", started="2026-01-01")])
@@ -455,6 +502,14 @@ def test_cli_refuses_unsafe_or_bad_options(tmp_path: Path) -> None:
     r = _cli("--host", "0.0.0.0", "--port", "0")
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and "not a loopback address" in r.stderr
+    from virtbench.cli.serve import is_loopback
+
+    # every other spelling of "not only this machine" is refused too
+    assert [h for h in ("127.0.0.1", "127.8.9.1", "::1", "[::1]", "localhost", "::", "0",
+                        "0.0.0.0", "10.0.0.1", "example.org", "127.1", "")
+            if is_loopback(h)] == ["127.0.0.1", "127.8.9.1", "::1", "[::1]", "localhost"]
+    r = _cli("--host", "::", "--port", "0")
+    assert r.returncode == 2 and "--host ::: not a loopback address" in r.stderr
     r = _cli("--allow-write", "--port", "0")
     assert r.returncode == 2 and "--allow-write needs --token" in r.stderr
     r = _cli("--db", f"sqlite:///{tmp_path}/missing/dir/vb.db", "--port", "0")

@@ -107,6 +107,13 @@ def test_click_through_list_run_compare_history(page: Page) -> None:
     p.goto(page.base + "/")
     assert p.url.endswith("/runs")
     assert p.locator("#runs-table tbody tr").count() == 17
+    # two label filters (from links) survive a new submit of the form
+    p.goto(page.base + "/runs?label=env%3Dprod&label=name%3Dweb1-3")
+    p.select_option("select[name=per]", "25")
+    p.click("#filters button[type=submit]")
+    p.wait_for_url("**per=25*")
+    assert p.locator("#runs-table tbody tr").count() == 1
+    p.goto(page.base + "/runs")
     # filter by host through the form
     p.fill("input[name=host]", "web1")
     p.click("#filters button[type=submit]")

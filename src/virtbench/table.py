@@ -34,7 +34,8 @@ class Col:
     """One column: ``right`` aligns numbers; ``wrap`` lets the cells wrap at spaces (names);
     ``min_width`` is how narrow a wrapping column may get, ``breakable=False`` keeps each of
     its words whole (e.g. ``1:1234.5 64:2345.6``: one score a word), ``hyphens=True`` lets
-    words wrap after a hyphen (host names, profiles); ``detail=True`` moves
+    words wrap after a hyphen (host names, profiles), or after any character of
+    ``wrap_after`` (``","``: ``index,system,all``); ``detail=True`` moves
     the column to an indented line under its row when the table does not fit otherwise;
     ``style`` maps a cell to an ANSI SGR code (``"31"``: red) used on a colour terminal."""
 
@@ -44,6 +45,7 @@ class Col:
     min_width: int = 12
     breakable: bool = True
     hyphens: bool = False
+    wrap_after: str = "-"
     detail: bool = False
     style: Callable[[str], str] | None = None
 
@@ -131,7 +133,7 @@ def _widths(cols: Sequence[Col], rows: Sequence[Sequence[str]], width: int,
     natural = [max([len(c.header), *(len(r[i]) for r in rows)]) for i, c in enumerate(cols)]
     widths = list(natural)
     head = [_longest_word(c.header, hyphens=True, breaks=HEADER_BREAKS) for c in cols]
-    words = [max([1, *(_longest_word(r[i], hyphens=c.hyphens) for r in rows)])
+    words = [max([1, *(_longest_word(r[i], c.hyphens, c.wrap_after) for r in rows)])
              for i, c in enumerate(cols)]
     steps: list[list[int]] = [[], [], []]
     for i, c in enumerate(cols):
@@ -202,7 +204,7 @@ def _lines(text: str, width: int, col: Col, header: bool) -> list[str]:
         # Unbreakable cells are never cut (the line runs over); headers wrap between words.
         return [ln for ln in _wrap(text, width, breakable=False, hyphens=header,
                                    breaks=HEADER_BREAKS) if ln] or [text]
-    return _wrap(text, width, col.breakable, col.hyphens)
+    return _wrap(text, width, col.breakable, col.hyphens, col.wrap_after)
 
 
 def render(columns: Sequence[Column], rows: Sequence[Sequence[str]], *,

@@ -580,7 +580,7 @@ RULES: tuple[Rule, ...] = (
         severity="high",
         scope="section",
         when=(Cond("env.xen_kernel", "==", "pv"),),
-        message="Kernel {env.kernel}: {env.platform_evidence}. Kernel-entry tests index at "
+        message="The {env.platform_evidence}. Kernel-entry tests index at "
                 "{kernel_entry_ratio:.2f}x the CPU tests here.",
         rationale="Before the paravirt-ops kernels (Linux 2.6.37 and later), Xen guests ran "
                   "separate XenLinux kernel builds, named for it: RHEL/CentOS 5 'el5xen', Fedora "

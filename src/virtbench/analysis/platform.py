@@ -231,29 +231,8 @@ def platform_facts(run: RunResult, env_facts: Mapping[str, Value]) -> dict[str, 
     else:
         facts["env.pv_possible"] = "yes"
     env = run.environment
-    # Can the scores tell Xen PV apart? The signature needs fork/exec at least as slow as
-    # the system calls; AMD Zen CPUs show that on any platform.
-    model = env.cpu_model or ""
     year = run_year(run)
-    if facts["env.pv_possible"] == "yes" and _ZEN_MODEL.search(model):
-        facts["env.pv_signature"] = "unreliable"
-        facts["env.pv_sentence"] = (
-            f"The CPU ({clip_model(model)}) is an AMD Zen: on Zen, fork/exec index as low as "
-            "0.24-0.26x the CPU tests on bare metal and in KVM guests alike, as under a "
-            "paravirtualized kernel, so these scores cannot tell Xen PV apart; `virtbench "
-            "detect` on the machine can. ")
-    elif facts["env.pv_possible"] == "yes" and not model and (year is None
-                                                              or year >= ZEN_YEAR):
-        facts["env.pv_signature"] = "unreliable"
-        facts["env.pv_sentence"] = (
-            "The document names no CPU model and "
-            + (f"is of {year}" if year else "carries no date")
-            + f": it may be an AMD Zen (sold since {ZEN_YEAR}), whose fork/exec index as low "
-            "as under a paravirtualized kernel on any platform, so these scores cannot tell "
-            "Xen PV apart; `virtbench detect` on the machine can. ")
-    else:
-        facts["env.pv_signature"] = "usable" if facts["env.pv_possible"] == "yes" else None
-        facts["env.pv_sentence"] = ""
+    facts.update(_pv_signature(env.cpu_model or "", year, facts["env.pv_possible"] == "yes"))
     facts["env.kernel"] = env.kernel
     kv = kernel_version(env.kernel) if not os_name or "linux" in os_name.lower() else None
     facts["env.run_year"] = float(year) if year else None
@@ -301,6 +280,26 @@ def platform_facts(run: RunResult, env_facts: Mapping[str, Value]) -> dict[str, 
     facts["env.samples_max"] = float(max(samples)) if samples else None
     facts.update(_short_run(run, samples))
     return facts
+
+
+def _pv_signature(model: str, year: int | None, pv_possible: bool) -> dict[str, Value]:
+    """Can the scores tell Xen PV apart? The signature needs fork/exec at least as slow as the
+    system calls, which AMD Zen CPUs show on any platform; without a CPU model a Zen is ruled
+    out only before there were any."""
+    if pv_possible and _ZEN_MODEL.search(model):
+        return {"env.pv_signature": "unreliable", "env.pv_sentence": (
+            f"The CPU ({clip_model(model)}) is an AMD Zen: on Zen, fork/exec index as low as "
+            "0.24-0.26x the CPU tests on bare metal and in KVM guests alike, as under a "
+            "paravirtualized kernel, so these scores cannot tell Xen PV apart; `virtbench "
+            "detect` on the machine can. ")}
+    if pv_possible and not model and (year is None or year >= ZEN_YEAR):
+        return {"env.pv_signature": "unreliable", "env.pv_sentence": (
+            "The document names no CPU model and "
+            + (f"is of {year}" if year else "carries no date")
+            + f": it may be an AMD Zen (sold since {ZEN_YEAR}), whose fork/exec index as low "
+            "as under a paravirtualized kernel on any platform, so these scores cannot tell "
+            "Xen PV apart; `virtbench detect` on the machine can. ")}
+    return {"env.pv_signature": "usable" if pv_possible else None, "env.pv_sentence": ""}
 
 
 SHORT_TEST_SECONDS = 18.0

@@ -46,13 +46,14 @@ def list_tests() -> str:
 
     cols = [Col("TEST"), Col("NAME", wrap=True, min_width=16), Col("UNIT"),
             Col("BASELINE", right=True), Col("PASSES", right=True), Col("SECONDS", right=True),
-            Col("GROUPS", wrap=True, min_width=10, breakable=False)]
+            Col("GROUPS", wrap=True, min_width=6, breakable=False, hyphens=True,
+                wrap_after=",")]
     rows = [[s.id, s.name, s.unit, f"{s.baseline:.1f}" if s.baseline else "-", str(s.passes),
              f"{s.duration:g}", ",".join(s.groups)] for s in CATALOG.values()]
     width = output_width()
     out = [render(cols, rows, width=width)]
-    out.append("BASELINE: the index's reference score (George, a SPARCstation 20-61: index 10);"
-               " SECONDS: one pass\n")
+    out.append("BASELINE: the index's reference score (George, a SPARCstation 20-61: index 10)\n"
+               "SECONDS: one pass\n")
     out.append(render([Col("GROUP"), Col("TESTS", wrap=True, breakable=False)],
                       [[g, " ".join(ids)] for g, ids in GROUPS.items()], width=width))
     return "\n".join(out)

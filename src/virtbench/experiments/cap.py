@@ -249,7 +249,7 @@ def render(doc: ExperimentResult) -> str:
         ])
     return head + common.table(
         ["condition", "units/s", "rel", "CPUs", "user s", "system s", "sys%",
-         "throttled/periods", "throttled s", "own us/unit usr/sys", "syscall p50/p90/p99 ns"],
+         "thr/periods", "throttled s", "own us/unit usr/sys", "syscall p50/p90/p99 ns"],
         rows)
 
 

@@ -36,6 +36,16 @@ _CGROUP_RULES: list[tuple[re.Pattern[str], str, float]] = [
     (re.compile(r"/[0-9a-f]{32}(?:[0-9a-f]{32})?$"), "generic", 0.3),
 ]
 
+# Files a container engine bind-mounts into every container it starts, and the per-container
+# directory they come from (the mount's root within its filesystem: /var/lib/docker/containers
+# shows as /docker/containers when /var/lib is a file system of its own).
+_ENGINE_BIND_TARGETS = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"})
+_ENGINE_BIND_SOURCES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"/docker/containers/[0-9a-f]{64}/"), "docker"),
+    (re.compile(r"/overlay-containers/[0-9a-f]{64}/userdata/"), "podman"),
+    (re.compile(r"/kubelet/pods/[0-9a-f-]{36}/etc-hosts$"), "kubernetes"),
+]
+
 _ENV_NAMES = {
     "docker": "docker",
     "podman": "podman",
@@ -118,7 +128,9 @@ class ContainerProbe(Probe):
 
     @staticmethod
     def _mountinfo(ctx: Context, res: ProbeResult) -> None:
-        for line in ctx.root.lines("/proc/self/mountinfo"):
+        lines = ctx.root.lines("/proc/self/mountinfo")
+        ContainerProbe._engine_binds(lines, res)
+        for line in lines:
             fields = line.split()
             if len(fields) < 5 or fields[4] != "/":
                 continue
@@ -142,6 +154,21 @@ class ContainerProbe(Probe):
                 res.clue("container", "generic", ev, 0.4)
             ctx.facts.setdefault("root_fs", fstype)
             break
+
+    @staticmethod
+    def _engine_binds(lines: list[str], res: ProbeResult) -> None:
+        """/etc/hostname, /etc/hosts, /etc/resolv.conf bind-mounted from a container engine's
+        per-container directory (seen even when the root mount line is not in the capture)."""
+        seen: set[str] = set()
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 5 or fields[4] not in _ENGINE_BIND_TARGETS:
+                continue
+            for rx, name in _ENGINE_BIND_SOURCES:
+                if name not in seen and rx.search(fields[3]):
+                    seen.add(name)
+                    res.clue("container", name,
+                             f"/proc/self/mountinfo: {fields[4]} from {fields[3][:160]}", 0.8)
 
     @staticmethod
     def _proot(ctx: Context, res: ProbeResult) -> None:

@@ -91,6 +91,9 @@ XEN = Hypervisor(
         # Variant hints: they pick PV/HVM/PVH once Xen is decided, but never decide Xen.
         log(r"^[Rr]eleased \d+ page(\(s\)|s of unused memory)", 0.6, "pv", kind="variant"),
         log(r"^PCI: setting up Xen PCI frontend stub|^pcifront ", 0.6, "pv", kind="variant"),
+        # Printed only by a PV domain without PCI hardware access: pvops returns early for the
+        # initial domain, 2.6.18 'xenlinux' when real PCI access (dom0's) was found first.
+        log(r"^PCI: setting up Xen PCI frontend stub", 0.7, kind="role", name="domU"),
         log(r"^rtc_cmos \S+: (RTC can wake|registered as rtc|setting system clock)", 0.3, "hvm",
             kind="variant"),
         log(r"^i8042: PNP: PS/2 Controller \[", 0.3, "hvm", kind="variant"),
