@@ -149,14 +149,26 @@ def fleet_cmd(args: list[str], env: dict[str, str], kill_when: Any = None
         proc = subprocess.Popen([sys.executable, "-m", "virtbench", "fleet", *args],
                                 stdout=out, stderr=log, text=True, env=env)
         peak = 0
-        while True:
-            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            peak = max(peak, tree_rss(proc.pid))
-            if kill_when is not None and kill_when():
+        try:
+            while True:
+                pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                peak = max(peak, tree_rss(proc.pid))
+                if kill_when is not None and kill_when():
+                    proc.kill()
+                time.sleep(0.2)
+        except BaseException:
+            # Ctrl-C or SIGTERM of the benchmark: the fleet command stops first (its own
+            # SIGTERM handling stops Ansible), so it writes nothing into the work directory
+            # removed after it
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
                 proc.kill()
-            time.sleep(0.2)
+                proc.wait()
+            raise
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.monotonic() - t0
         cpu = _cpu_of(ru) + _reap_orphans()
