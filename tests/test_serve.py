@@ -376,6 +376,48 @@ def test_unicode_names_download(tmp_path: Path) -> None:
     dispose_engines()
 
 
+def test_a_fleet_label_with_a_slash_opens(tmp_path: Path) -> None:
+    """A fleet run labelled ``team/a`` (the label is the id): the link on the fleet list
+    opens its page and its live status (a path converter; the plain one was a 404)."""
+    url = f"sqlite:///{tmp_path / 'vb.db'}"
+    fill_store(url, tmp_path / "docs", [
+        suite_run(f"sl{i}", host=f"n{i}", started=f"2026-01-0{i + 1}",
+                  labels={"fleet": "team/a", "host": f"n{i}"}) for i in range(2)])
+    with running_server(create_app(ServeConfig(db_url=url))) as base:
+        listing = get(base, "/fleet")
+        assert listing.status_code == 200
+        link = re.search(r'href="(/fleet/[^"]+)"', listing.text)
+        assert link is not None and "team" in link.group(1)
+        page = get(base, link.group(1))
+        assert page.status_code == 200 and "n0" in page.text and "n1" in page.text
+        assert get(base, link.group(1) + "/status").status_code == 404  # no local state
+        other = get(base, "/fleet/team/b")
+        assert other.status_code == 404 and "no fleet run" in other.text and "team/b" in other.text
+    dispose_engines()
+
+
+def test_an_unexpected_error_tells_the_client_nothing_more(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """A bug is a 500 with one generic line; its message (paths, database URLs) goes to the
+    server's log only."""
+    url = f"sqlite:///{tmp_path / 'vb.db'}"
+    fill_store(url, tmp_path / "docs", [suite_run("b1", host="h", started="2026-01-01")])
+    app = create_app(ServeConfig(db_url=url))
+
+    async def boom(request: object) -> None:
+        raise RuntimeError(f"secret path {tmp_path}")
+
+    from starlette.routing import Route
+
+    app.router.routes.insert(0, Route("/boom", boom))
+    with running_server(app) as base:
+        r = get(base, "/boom")
+    assert r.status_code == 500 and str(tmp_path) not in r.text
+    assert r.text == "500 internal error: the server's log has the details\n"
+    assert f"RuntimeError: secret path {tmp_path}" in capfd.readouterr().err
+    dispose_engines()
+
+
 def test_missing_document_file_is_410(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'vb.db'}"
     fill_store(url, tmp_path / "docs", [suite_run("gone1", host="h", started="2026-01-01")])

@@ -2,13 +2,17 @@
 
 1. **preflight** (``raw``, no Python needed): Python >= 3.11, a working C compiler.
    ``--install-deps`` installs what is missing with the OS package manager, then checks again.
-2. **launch**: one ``raw`` session checks the host's cached target bundle by its content
-   hash and starts the command detached (``setsid``): it runs on the target whatever happens
-   to the SSH connection or the controller. Hosts without an intact bundle then get it
-   through the SSH connection the preflight opened (a plain ssh client on Ansible's
-   connection master sends the tar to a shell that unpacks it, checks it and starts the
-   command), or, where that cannot be used, from a playbook of their own (**ship**): one
-   ``script`` task copies the tar and runs the same shell.
+   It leaves one SSH connection master per host open (Ansible's ``ControlPersist``), named
+   by the inventory host: the phases below open their sessions on it with a plain ssh
+   client (:meth:`Engine.on_masters`), no Ansible task, wherever they can (not under
+   ``become``, not when the user's configuration owns SSH multiplexing, not when the
+   master is gone); otherwise each is an Ansible play, as it was.
+2. **launch**: one session checks the host's cached target bundle by its content hash and
+   starts the command detached (``setsid``): it runs on the target whatever happens to the
+   SSH connection or the controller. Hosts without an intact bundle then get it: the ssh
+   client sends the tar to a shell that unpacks it, checks it and starts the command (or a
+   playbook of their own, **ship**, whose ``script`` task copies the tar and runs the same
+   shell).
 3. **poll** every ``poll_interval`` seconds from the controller: one short SSH session that
    runs ``cat``/``test`` in a shell, nothing else, while the target measures. A host whose
    command ended answers in the same session with its document (base64) and the end of its
@@ -16,8 +20,8 @@
    store labelled with the host, its groups and the fleet run id.
 
 Every SSH task is ``raw`` or ``script``: no module to build, send and run on the target
-(docs/fleet.md, "Ansible at 100 hosts"); the bundle mostly goes through no task at all.
-Each phase is one ``ansible-playbook`` run over the hosts that need it, with the user's own
+(docs/fleet.md, "Ansible at 100 hosts"). Each Ansible phase is one ``ansible-playbook`` run
+over the hosts that need it, with the user's own
 inventory, SSH config, ``become`` and ``forks``; ``forks`` bounds the SSH work in flight, not
 the number of hosts measuring at once (all launched hosts run together). Every host
 transition is saved to the fleet state at once, so a crash or Ctrl-C loses nothing: hosts
@@ -121,9 +125,13 @@ RESOURCE_ERRORS = (("No space left on device", "disk full"),
                    ("Read-only file system", "read-only file system"))
 """Target-side errors named first, whatever the task (copy, install, launch)."""
 
-SHIP_TIMEOUT_S = 900
-"""A direct ship (:meth:`Engine.ship_direct`) that has not ended after this long is stopped;
-the SSH keepalives end a dead host's session long before."""
+SESSION_TIMEOUT_S = 900
+"""A launch, ship or clean up on a host's SSH master (:meth:`Engine.on_masters`) that has
+not ended after this long is stopped; the SSH keepalives end a dead host's session long
+before."""
+POLL_TIMEOUT_S = 60
+"""As poll.yml's ``timeout``: a poll is a few shell builtins; a host that cannot answer in
+this time is counted as a lost poll rather than holding up the poll round."""
 
 SLOW_FACTOR = 2.0
 SLOW_ANSWER_S = 1.0
@@ -577,7 +585,14 @@ class Engine:
         direct = [n for n in plan if n in self._cached
                   and self.state.hosts[n].bundle not in self._cached[n]]
         start = [n for n in plan if n not in direct]
-        out = self.play("launch", start, {n: plan[n] for n in start}, live=live)
+        out: Outcomes = {}
+        served, rest = self.on_masters({n: plan[n]["start"] for n in start}, SESSION_TIMEOUT_S)
+        for n, (rc, stdout, stderr) in served.items():
+            out[n] = {"vb:start": _answer(rc, stdout, stderr)}
+            self._launched(n, "vb:start", out[n]["vb:start"].status == "ok", stdout, 0)
+        for n, tasks in self.play("launch", rest, {n: plan[n] for n in rest},
+                                  live=live).items():
+            out.setdefault(n, {}).update(tasks)
         ship = direct + [n for n in start if self.state.hosts[n].status != "running"
                          and (r := out.get(n, {}).get("vb:start")) is not None
                          and r.status == "ok" and "vb-ready=0" in r.stdout]
@@ -641,13 +656,13 @@ class Engine:
                                                      self.opts.output_option)
             commands[n] = scripts.ship_stdin(p, h.python or "python3", bundles[n].hash, argv,
                                              stdout_name, timeout=int(self.opts.timeout))
-        answers, rest = self.on_masters(commands, SHIP_TIMEOUT_S,
+        answers, rest = self.on_masters(commands, SESSION_TIMEOUT_S,
                                         stdin={n: bundles[n].path for n in names})
         outcomes: Outcomes = {}
         for n, (rc, stdout, stderr) in answers.items():
             facts = scripts.parse_facts(stdout)
             received = (facts.get("received") or ["0"])[0]
-            result = _answer("vb:ship", rc, stdout, stderr)
+            result = _answer(rc, stdout, stderr)
             self._launched(n, "vb:ship", result.status == "ok", stdout,
                            int(received) if received.isdigit() else 0)
             outcomes[n] = {"vb:ship": result}
@@ -766,7 +781,11 @@ class Engine:
             h = self.state.hosts[n]
             if h.remote_dir:
                 plan[n] = {"cleanup": scripts.cleanup(self.paths_for(h), h.job_file)}
-        out = self.play("cleanup", list(plan), plan)
+        served, rest = self.on_masters({n: plan[n]["cleanup"] for n in plan},
+                                       SESSION_TIMEOUT_S)
+        out = {n: {"vb:cleanup": _answer(rc, stdout, stderr)}
+               for n, (rc, stdout, stderr) in served.items()}
+        out.update(self.play("cleanup", rest, {n: plan[n] for n in rest}))
         for n in plan:
             r = out.get(n, {}).get("vb:cleanup")
             if r is not None and r.status == "ok" and "removed" in scripts.parse_facts(r.stdout):
@@ -842,7 +861,10 @@ class Engine:
             plan[n] = {"poll": scripts.poll(p, h.python or "python3", document,
                                             cleanup_done=clean,
                                             cleanup_dead=clean if tolerate_lost else "")}
-        out = self.play("poll", names, plan)
+        served, rest = self.on_masters({n: plan[n]["poll"] for n in names}, POLL_TIMEOUT_S)
+        out = {n: {"vb:poll": _answer(rc, stdout, stderr)}
+               for n, (rc, stdout, stderr) in served.items()}
+        out.update(self.play("poll", rest, {n: plan[n] for n in rest}))
         states: dict[str, str] = {}
         finished: list[tuple[str, str, dict[str, list[str]]]] = []
         with self.batch():
@@ -931,7 +953,7 @@ class Engine:
         return "failed"
 
 
-def _answer(task: str, rc: int, stdout: str, stderr: str) -> TaskResult:
+def _answer(rc: int, stdout: str, stderr: str) -> TaskResult:
     """A session on a host's master (:meth:`Engine.on_masters`) as the task result Ansible
     would have given: ``ok`` (exit status 0), ``failed``, or ``unreachable`` when the
     connection was lost (status 255) before the script said it had started its command."""

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import secrets
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -890,8 +891,9 @@ def create_app(cfg: ServeConfig | None = None) -> Starlette:
         Route("/report", wrap(dash.report)),
         Route("/history", wrap(dash.history)),
         Route("/fleet", wrap(dash.fleets)),
-        Route("/fleet/{fleet_id:str}", wrap(dash.fleet)),
-        Route("/fleet/{fleet_id:str}/status", wrap(dash.fleet_status)),
+        # a fleet run's id may hold "/" (its label): the status route is tried first
+        Route("/fleet/{fleet_id:path}/status", wrap(dash.fleet_status)),
+        Route("/fleet/{fleet_id:path}", wrap(dash.fleet)),
         Route("/experiments", wrap(dash.experiments)),
         Route("/static/plotly.js", _static_plotly),
         Route("/favicon.ico", lambda request: Response(status_code=204)),
@@ -906,7 +908,13 @@ def create_app(cfg: ServeConfig | None = None) -> Starlette:
         return dash.error(request, exc.status_code, message)
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        return PlainTextResponse(f"500 internal error: {type(exc).__name__}: {exc}\n", 500)
+        # the details go to the server's log, not to whoever sent the request (a path, a
+        # database URL or a query could be in the message)
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+        return PlainTextResponse("500 internal error: the server's log has the details\n",
+                                 500)
 
     return Starlette(
         routes=routes,
