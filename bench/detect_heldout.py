@@ -6,7 +6,8 @@ The trees are other projects' test inputs, read from local git mirrors of those 
 a real machine's ``/proc`` and ``/sys`` (whatever the capturing tool kept); and single captured
 files assembled into trees: percona-toolkit's pt-summary samples (kernel logs, /proc/cpuinfo,
 dmidecode), facter's, GLPI Agent's and insights-core's dmidecode outputs, Ansible's
-/proc/cpuinfo files and New Relic's /proc/self/cgroup and /proc/self/mountinfo captures.
+/proc/cpuinfo files, New Relic's /proc/self/cgroup and /proc/self/mountinfo captures and the
+Azure Linux agent's /proc/self/cgroup files.
 A dmidecode output is transcribed field for field into the ``/sys/class/dmi/id`` files the
 kernel shows (values unchanged); every other file is used as it is. Every tree is pinned to a
 commit, extracted into a temporary directory (regular files, directories and links inside the
@@ -28,7 +29,8 @@ systemd-detect-virt know (the PS3's hypervisor) are printed but not scored.
     M=/work/.mirror; PYTHONPATH=src python bench/detect_heldout.py \\
         $M/util-linux+util-linux/repo $M/open-mpi+hwloc/repo $M/percona+percona-toolkit/repo \\
         $M/puppetlabs+facter/repo $M/glpi-project+glpi-agent/repo $M/ansible+ansible/repo \\
-        $M/RedHatInsights+insights-core/repo $M/newrelic+newrelic-python-agent/repo
+        $M/RedHatInsights+insights-core/repo $M/newrelic+newrelic-python-agent/repo \\
+        $M/Azure+WALinuxAgent/repo
 
 A mirror is recognised by the ``owner+name`` in its path, or by ``--repo owner/name=PATH``;
 trees of mirrors not given are skipped. Prints one line per tree (platform, expected, got,
@@ -494,6 +496,19 @@ NEWRELIC_TREES: tuple[Tree, ...] = (
         "/etc/hosts, /etc/resolv.conf from /docker/containers/<64 hex>/"),
 )
 
+_WA = "Azure/WALinuxAgent"
+_WA_C = "a976115fd7254f4f9f54cc33528f0817b07b7976"  # the newest stored commit (2025-11-19)
+_WD = "tests/data/cgroups/"
+
+# The Azure Linux agent's own /proc/self/cgroup on Azure VMs (cgroup v1, v2, its azure.slice):
+# a service of a host, not a container (the "Sample.Extension" files are made up: not used).
+WALA_TREES: tuple[Tree, ...] = tuple(
+    _f(_WA, f"walinuxagent-{n.replace('/', '-')}", _WA_C, "no container (cgroup only)", ANY,
+       f"/proc/self/cgroup of the walinuxagent service: {why}", {_WD + n: "proc/self/cgroup"})
+    for n, why in (("v1/proc_self_cgroup", "'/system.slice/walinuxagent.service' (cgroup v1)"),
+                   ("v2/proc_self_cgroup", "'0::/system.slice/walinuxagent.service' (v2)"),
+                   ("proc_self_cgroup_azure_slice", "'/azure.slice/walinuxagent.service'")))
+
 _DMI_FIELDS = {
     "BIOS Information": {"Vendor": "bios_vendor", "Version": "bios_version",
                          "Release Date": "bios_date"},
@@ -529,7 +544,7 @@ def dmidecode_to_sysfs(text: str) -> dict[str, str]:
 
 
 ALL_TREES = (TREES + FILE_TREES + GLPI_TREES + ANSIBLE_TREES + INSIGHTS_TREES
-             + NEWRELIC_TREES)
+             + NEWRELIC_TREES + WALA_TREES)
 
 
 def _git(mirror: Path, *args: str) -> bytes:
