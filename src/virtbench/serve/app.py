@@ -907,20 +907,20 @@ def create_app(cfg: ServeConfig | None = None) -> Starlette:
                                                                       str(exc.detail))
         return dash.error(request, exc.status_code, message)
 
-    async def server_error(request: Request, exc: Exception) -> Response:
-        # the details go to the server's log, not to whoever sent the request (a path, a
-        # database URL or a query could be in the message)
-        import traceback
-
-        traceback.print_exception(exc, file=sys.stderr)
-        return PlainTextResponse("500 internal error: the server's log has the details\n",
-                                 500)
-
     return Starlette(
         routes=routes,
         middleware=[Middleware(_Security, token=cfg.token)],
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        exception_handlers={HTTPException: http_error, Exception: _server_error},
     )
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """A bug: one generic line for the client; the traceback goes to the server's log, not
+    to whoever sent the request (a path, a database URL or a query can be in the message)."""
+    import traceback
+
+    traceback.print_exception(exc, file=sys.stderr)
+    return PlainTextResponse("500 internal error: the server's log has the details\n", 500)
 
 
 def new_token() -> str:
