@@ -23,8 +23,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET = 0.25
-COMMANDS = (["--help"], ["runs"], ["runs", "--json"], [], ["compare", "--help"],
-            ["run", "--list"])
+BUDGETED: tuple[list[str], ...] = (["--help"], ["runs"])
+"""The commands issue 16 gives the budget to; the others are printed for comparison."""
+COMMANDS: tuple[list[str], ...] = (["--help"], ["runs"], ["runs", "--json"], [],
+                                   ["compare", "--help"], ["run", "--list"])
 
 
 def _measure(argv: list[str], env: dict[str, str], repeat: int) -> tuple[float, float, float]:
@@ -65,8 +67,9 @@ def main() -> int:
         for argv in COMMANDS:
             med, low, cpu = _measure(argv, env, opts.repeat)
             name = "virtbench " + " ".join(argv)
-            flag = "" if min(low, cpu) <= BUDGET else "  over budget"
-            over += bool(flag) and argv in (["--help"], ["runs"])
+            budgeted = argv in BUDGETED
+            flag = "  over budget" if budgeted and min(low, cpu) > BUDGET else ""
+            over += bool(flag)
             print(f"{name:<28} {med:>10.3f}s {low:>8.3f}s {cpu:>9.3f}s{flag}")
     return 1 if over else 0
 
