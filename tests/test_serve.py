@@ -376,6 +376,22 @@ def test_unicode_names_download(tmp_path: Path) -> None:
     dispose_engines()
 
 
+def test_pager_and_copies_links_keep_the_page_size(server: str) -> None:
+    """The experiments pager keeps ``per`` and the history's copies switch keeps ``limit``
+    (both links dropped them: page 2 came back at 50 per page, the other copies' history at
+    the default length)."""
+    first = get(server, "/experiments", per=2)
+    assert first.status_code == 200 and len(re.findall(r'href="/runs/exp', first.text)) == 2
+    nxt = re.search(r'<a href="([^"]*)">next', first.text)
+    assert nxt is not None and "per=2" in nxt.group(1) and "page=2" in nxt.group(1)
+    second = get(server, "/experiments" + nxt.group(1).replace("&amp;", "&"))
+    assert len(re.findall(r'href="/runs/exp', second.text)) == 2
+    hist = get(server, "/history", host="web1", limit=3)
+    switch = re.search(r'Copies: .*?<a href="([^"]*)">', hist.text)
+    assert switch is not None and "limit=3" in switch.group(1), hist.text[:2000]
+    assert "limit" not in get(server, "/history", host="web1").text.split("Copies:")[1][:300]
+
+
 def test_a_fleet_label_with_a_slash_opens(tmp_path: Path) -> None:
     """A fleet run labelled ``team/a`` (the label is the id): the link on the fleet list
     opens its page and its live status (a path converter; the plain one was a 404)."""

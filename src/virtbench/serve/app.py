@@ -395,7 +395,8 @@ class Dashboard:
         return self.page(request, "history.html.j2", title=f"History of {subject}",
                          host=host, labels=labels, points=points, total=total,
                          changes=changes, figures=figures, chart=chart, copies=copies,
-                         available=available, limit=limit)
+                         available=available, limit=limit,
+                         default_limit=self.cfg.history_limit)
 
     # -- fleet --
     def fleets(self, request: Request) -> Response:
