@@ -68,7 +68,16 @@ SYSTEM_CATEGORY = "System Benchmarks"
 # Month names in the locales UnixBench reports are commonly produced in (strftime %b),
 # lower-cased, without trailing dots. Numeric months ("8月", "8월") are handled separately.
 _MONTHS: dict[str, int] = {}
-for _num, _names in enumerate(
+
+
+def _add_months(rows: tuple[str, ...]) -> None:
+    """Row N (from 1) names month N; a name keeps the first meaning it was given."""
+    for num, names in enumerate(rows, start=1):
+        for name in names.split():
+            _MONTHS.setdefault(name, num)
+
+
+_add_months(
     (
         "jan january janv janvier ene enero gen gennaio jän jänner januar sty styczeń jaan",
         "feb february févr février fév febr februar febrero feb febbraio lut luty fev",
@@ -83,13 +92,10 @@ for _num, _names in enumerate(
         "nov november novembre noviembre lis listopad",
         "dec december déc décembre dic diciembre dez dezember dicembre gru grudzień",
     ),
-    start=1,
-):
-    for _n in _names.split():
-        _MONTHS.setdefault(_n, _num)
+)
 # Russian, Ukrainian, Czech, Finnish, Turkish, Greek, Hungarian and Romanian abbreviations
 # (glibc's %b), after the ones above so that no earlier meaning changes.
-for _num, _names in enumerate(
+_add_months(
     (
         "янв января січ led leden tammi tammik oca ιαν ian",
         "фев февраля лют úno únor helmi helmik şub φεβ febr",
@@ -104,10 +110,7 @@ for _num, _names in enumerate(
         "ноя ноября лис listopad marras marrask kas νοε",
         "дек декабря гру pro prosinec joulu jouluk ara δεκ",
     ),
-    start=1,
-):
-    for _n in _names.split():
-        _MONTHS.setdefault(_n, _num)
+)
 
 # ---- bounds ----------------------------------------------------------------------------------
 MAX_BYTES = 64 * 1024 * 1024
