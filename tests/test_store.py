@@ -6,6 +6,8 @@ import json
 import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,6 +79,32 @@ def test_default_is_sqlite_in_data_dir_with_wal() -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_a_new_index_opens_while_another_process_holds_its_write_lock(tmp_path: Path) -> None:
+    """Switching a new file to WAL needs an exclusive lock, and SQLite refuses it at once
+    (no busy handler) while another connection holds the write lock: 8 concurrent imports
+    into a new index failed that way in CI. The switch must wait like any other writer."""
+    db = tmp_path / "new.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys, time\n"
+         f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+         "c.execute('CREATE TABLE t (x)'); c.execute('BEGIN IMMEDIATE')\n"
+         "c.execute('INSERT INTO t VALUES (1)'); print('held', flush=True)\n"
+         "time.sleep(0.5); c.execute('COMMIT')\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        store = open_store(f"sqlite:///{db}")  # before the fix: "database is locked" at once
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert store.counts()["run"] == 0
+    finally:
+        assert holder.wait(timeout=30) == 0
+        assert holder.stdout is not None
+        holder.stdout.close()
+        dispose_engines()
 
 
 def test_env_var_selects_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
