@@ -379,3 +379,32 @@ def test_text_report_lists_tests_in_unixbench_order_whatever_order_they_ran() ->
 def test_a_date_that_cannot_be_read_is_not_guessed() -> None:
     # 'T2' is a weekday (Vietnamese), not February: no date rather than a wrong one.
     assert parse_run_date("T2 Th03 25 2019 15:18:55 - 15:47:22") is None
+
+
+def test_a_run_date_without_its_end_time_is_read() -> None:
+    # virtbench prints the start alone for a run that did not finish.
+    parsed = parse_run_date("Sat Dec 05 2026 00:56:25")
+    assert parsed is not None
+    assert parsed[0].isoformat() == "2026-12-05T00:56:25" and parsed[1] == parsed[0]
+
+
+def test_what_a_report_does_not_say_stays_unknown_through_show_and_import() -> None:
+    from virtbench.report.text import render
+
+    first = parse_text("Dhrystone 2 using register variables 9880922.0 lps (10.0 s, 7 samples)\n"
+                       "Pipe Throughput 449392.8 lps (10.0 s, 7 samples)\n", "bare.txt")
+    env = first.environment
+    assert (env.cpu_count, env.hostname, env.kernel, env.machine) == (None, None, None, None)
+    shown = render(first)
+    # Not "0 CPUs" and not the import time as the run's date.
+    assert "Benchmark Run: unknown\n? CPUs in system; running 1 parallel copy" in shown
+    again = parse_text(shown, "shown.txt")
+    env = again.environment
+    assert (env.cpu_count, env.hostname, env.kernel, env.kernel_version, env.machine) == (
+        None, None, None, None, None)
+    assert again.sections[0].started is None and again.finished is None
+    assert [t.score for t in again.sections[0].tests] == [9880922.0, 449392.8]
+    assert not any("skipped" in n for n in again.notes), again.notes
+    assert any(n.startswith("the report notes: the results from line 1 have no 'N CPUs")
+               for n in again.notes), again.notes
+    assert render(again).count("Benchmark Run: unknown") == 1

@@ -163,7 +163,7 @@ _NUM = r"[-+]?(?:\d{1,15}(?:\.\d{0,15})?|\.\d{1,15})(?:[eE][-+]?\d{1,4})?"
 RE_NUMBER = re.compile(_NUM)
 RE_BANNER = re.compile(r"BYTE UNIX Benchmarks \(Version[ \t]+([^)\s]{1,40})[ \t]*\)")
 RE_CPUS = re.compile(
-    r"(?P<cpus>\d{1,12})[ \t]+CPUs?[ \t]+in[ \t]+system;[ \t]+running[ \t]+(?P<copies>\d{1,12})"
+    r"(?P<cpus>\d{1,12}|\?)[ \t]+CPUs?[ \t]+in[ \t]+system;[ \t]+running[ \t]+(?P<copies>\d{1,12})"
     r"[ \t]+parallel[ \t]+cop(?:y|ies)[ \t]+of[ \t]+tests"
 )
 RE_TAIL = re.compile(
@@ -172,8 +172,10 @@ RE_TAIL = re.compile(
 RE_CPU_N = re.compile(r"CPU[ \t]+\d{1,7}:")
 RE_PROGRESS = re.compile(r"\d{1,7} x \S")
 # The hyphen may have become an en or em dash: blogs (WordPress) "smarten" '-' and '--'.
+# The end time is missing where the run did not finish (virtbench prints the start alone).
 RE_TIMES = re.compile(
-    r"(\d{1,2}):(\d{2}):(\d{2})[ \t]*[-\u2013\u2014][ \t]*(\d{1,2}):(\d{2}):(\d{2})[ \t]*$")
+    r"(\d{1,2}):(\d{2}):(\d{2})"
+    r"(?:[ \t]*[-\u2013\u2014][ \t]*(\d{1,2}):(\d{2}):(\d{2}))?[ \t]*$")
 RE_OS_SEP = re.compile(r" (?:--|\u2014|\u2013) ")
 RE_RULE_EQ = re.compile(r"={10,}")
 
@@ -199,6 +201,12 @@ def _number(token: str, what: str) -> float:
         # was not printed by it, and its index would underflow to 0.
         raise _Skip(f"{what} {quote(token, 40)} is positive but below {MIN_POSITIVE:g}")
     return value
+
+
+def _known(value: str) -> str | None:
+    """A header value, or None where the report says it is not known ('?', 'unknown': what
+    virtbench prints for a missing value, so that its own reports read back as missing)."""
+    return None if value.lower() in ("", "?", "unknown") else value
 
 
 def _count(token: str, what: str, lo: int = 0) -> int:
@@ -265,7 +273,9 @@ def parse_run_date(when: str) -> tuple[datetime, datetime] | None:
     if month is None or not days:
         return None
     try:
-        h1, m1, s1, h2, m2, s2 = (int(g) for g in tm.groups())
+        h1, m1, s1 = (int(g) for g in tm.groups()[:3])
+        h2, m2, s2 = (int(g) if g is not None else v
+                      for g, v in zip(tm.groups()[3:], (h1, m1, s1), strict=True))
         start = datetime(year, month, days[-1], h1, m1, s1)
         end = datetime(year, month, days[-1], h2, m2, s2)
     except (ValueError, OverflowError):
@@ -460,7 +470,13 @@ class _Parser:
                 self._banner(i, no, bm.group(1))
                 return
         if s.startswith("Benchmark Run:"):
-            self._section(i, no, s[len("Benchmark Run:"):].strip()[:QUOTE])
+            when = s[len("Benchmark Run:"):].strip()[:QUOTE]
+            # 'unknown': virtbench's own report of a run whose date is not known.
+            self._section(i, no, None if when.lower() in ("", "unknown") else when)
+            return
+        if s.startswith("NOTE: ") and self.rep.sections:
+            # virtbench's own report: its notes are the document's notes, kept as such.
+            self.rep.notes.append(f"the report notes: {s[len('NOTE: '):]}"[:QUOTE * 2])
             return
         cm = RE_CPUS.match(s)
         if cm:
@@ -513,7 +529,9 @@ class _Parser:
             self.rep.sections.append(sec)
 
     def _cpus_line(self, i: int, no: int, m: re.Match[str]) -> None:
-        cpus = _count(m.group("cpus"), "CPU count")
+        # '?' (virtbench's own report of a run whose count is unknown) and '0' (UnixBench's
+        # when the count was not available) both mean: not known.
+        cpus = 0 if m.group("cpus") == "?" else _count(m.group("cpus"), "CPU count")
         copies = _count(m.group("copies"), "parallel copies", lo=1)
         cur = self.cur
         if cur is None or cur.done or cur.tests or cur.copies is not None:
@@ -656,16 +674,16 @@ class _Parser:
         rep, env = self.rep, self.rep.env
         if s.startswith("System:"):
             host, _, system = s[len("System:"):].partition(":")
-            env.hostname = host.strip()[:QUOTE] or None
+            env.hostname = _known(host.strip()[:QUOTE])
             rep.system = system.strip()[:QUOTE] or None
         elif s.startswith("OS:"):
             parts = [p.strip() for p in RE_OS_SEP.split(s[len("OS:"):], 2)]
             if len(parts) == 3:
-                env.os, env.kernel, env.kernel_version = (p[:QUOTE] for p in parts)
+                env.os, env.kernel, env.kernel_version = (_known(p[:QUOTE]) for p in parts)
         elif s.startswith("Machine:"):
             words = s[len("Machine:"):].split(None, 1)
             if words:
-                env.machine = words[0].rstrip(":")[:40]
+                env.machine = _known(words[0].rstrip(":")[:40])
         elif s.startswith("Language:"):
             rep.language = s[len("Language:"):].strip()[:QUOTE]
         elif s.startswith("Graphics:"):

@@ -25,6 +25,10 @@ def _local(ts: str | None) -> datetime | None:
 
 
 def _run_span(section: Section, run: RunResult) -> str:
+    if run.source != "native" and section.started is None and run.finished is None:
+        # An imported report without a date: 'started' is when it was imported, not when
+        # it ran; printing it as the run's date would invent one.
+        return "unknown"
     start = _local(section.started or run.started)
     end = _local(section.finished or run.finished)
     if start is None:
@@ -133,10 +137,10 @@ def extras(run: RunResult, section: Section) -> list[str]:
 def render(run: RunResult) -> str:
     """The whole report as text (ends with a newline)."""
     lines = header(run)
-    cpus = run.environment.cpu_count or 0
+    cpus = run.environment.cpu_count
     for section in run.sections:
         lines += [THIN, f"Benchmark Run: {_run_span(section, run)}",
-                  f"{_plural(cpus, 'CPU', 'CPUs')} in system; running "
+                  (_plural(cpus, 'CPU', 'CPUs') if cpus else "? CPUs") + " in system; running "
                   f"{_plural(section.copies, 'parallel copy', 'parallel copies')} of tests", ""]
         lines += [test_line(t) for t in by_name(section)]
         table = index_table(section)
