@@ -21,7 +21,6 @@ httpx = pytest.importorskip("httpx")
 
 import serve_data  # noqa: E402
 from conftest import SRC  # noqa: E402
-from pgserver import postgres_url  # noqa: E402, F401  (fixture)
 from serve_data import fill_store, running_server, suite_run  # noqa: E402
 from virtbench.serve.app import ServeConfig, create_app  # noqa: E402
 from virtbench.store import dispose_engines, open_store  # noqa: E402

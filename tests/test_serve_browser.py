@@ -21,7 +21,6 @@ pytest.importorskip("starlette", reason="the [serve] extra is not installed")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 import serve_data  # noqa: E402
-from pgserver import postgres_url  # noqa: E402, F401  (fixture)
 from virtbench.fleet.state import FleetState, HostState  # noqa: E402
 
 db = serve_data.db

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from pgserver import postgres_url  # noqa: F401  (fixture)
 from virtbench import paths
 from virtbench.cli.resolve import resolve_one, resolve_runs
 from virtbench.errors import UsageError
