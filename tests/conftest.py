@@ -153,6 +153,22 @@ def signal_and_wait(proc: subprocess.Popen[str], sig: int | None, timeout: float
     return str(err)
 
 
+def gone(pid: int, wait: float = 30.0) -> bool:
+    """Whether process ``pid`` is gone or a zombie, waiting up to ``wait`` s for it: a killed
+    process still has to be scheduled to exit, which takes long on a loaded machine."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return True
+        if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
 def proc_stats() -> Iterator[tuple[int, str, list[str]]]:
     """(pid, command name, the fields after it: state, ppid, pgrp, ...) of every live process,
     from ``/proc/<pid>/stat`` (the name may hold spaces and parentheses: split after the last
