@@ -421,6 +421,9 @@ def test_results_from_an_index_table_alone_show_and_read_back_without_invented_v
     shown = render(first)
     # Not "(0.0 s, 0 samples)": those would read back as measured values.
     assert "23617050.2 ?     (? s, ? samples)" in shown
+    from virtbench.cli.show import _basic_render  # show's plain fallback (lean bundle)
+
+    assert "23617050.2 ?     (? s, ? samples)" in _basic_render(first)
     again = parse_text(shown, "shown.txt")
     assert not any("skipped" in n for n in again.notes), again.notes
     tests = {t.test: t for t in again.sections[0].tests}
