@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -23,6 +24,14 @@ DATA = Path(__file__).resolve().parent / "data"
 
 # CLI tables fit $COLUMNS when it is set (virtbench.table); tests that check widths set it.
 os.environ.pop("COLUMNS", None)
+
+# The tests that press Ctrl-C on a program they started (SIGINT to a virtbench, a testbed)
+# need it to take the signal. A pytest started in the background by a non-interactive shell
+# (`pytest ... &` in a script) ignores SIGINT, and its children inherited that: each such
+# test then failed, waiting for an exit that never came. A handled signal is reset to its
+# default action by exec, so the children take it again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # One lock per machine (not per session: /run/lock is shared by every checkout and user) for
 # the tests that change machine-wide kernel settings (the real vm.dirty_ratio and friends).
@@ -97,17 +106,80 @@ def wait_for(cond: Callable[[], object], what: object, timeout: float = 180,
         raise
 
 
-def signal_and_wait(proc: subprocess.Popen[str], sig: int, timeout: float = 90) -> str:
-    """Send ``sig`` to ``proc``, wait for it to end, return its stderr; a process still
-    running when this fails is killed."""
+def _threads_stopped(pid: int, allow_in_kernel: bool) -> bool:
+    """Every thread of ``pid`` is stopped (or gone). ``allow_in_kernel``: a thread in
+    uninterruptible sleep counts too (it stops as soon as its system call returns: a vfork
+    parent waits so until its stopped child execs)."""
     try:
-        proc.send_signal(sig)
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return True
+    for task in tasks:
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.rindex(")") + 2] not in ("tTZXD" if allow_in_kernel else "tTZX"):
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def stopped_when(proc: subprocess.Popen[str], cond: Callable[[], bool], what: str,
+                 timeout: float = 180) -> Iterator[None]:
+    """Wait until ``cond()`` holds while ``proc`` (the leader of its own process group)
+    is stopped, and keep it stopped inside the block. Checking a running process, then
+    signalling it, races: what was checked may be over by the time the signal lands (a B run
+    seen, then ended, under load). So each time ``cond()`` holds, the group is stopped
+    (SIGSTOP), and ``cond()`` checked again on the frozen state; a signal sent inside the
+    block is acted on, once the group continues (SIGCONT on leaving), from exactly the state
+    that was checked (SIGKILL acts at once, stopped or not)."""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            wait_for(cond, what, timeout=max(deadline - time.monotonic(), 0),
+                     unless_failed=proc)
+            os.killpg(proc.pid, signal.SIGSTOP)
+            lenient = time.monotonic() + 5
+            wait_for(lambda t=lenient: _threads_stopped(proc.pid, time.monotonic() > t),
+                     f"process {proc.pid} to stop", timeout=60)
+            if cond():
+                break
+            os.killpg(proc.pid, signal.SIGCONT)
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGCONT)
+
+
+def signal_and_wait(proc: subprocess.Popen[str], sig: int | None, timeout: float = 90) -> str:
+    """Send ``sig`` to ``proc`` (``None``: it was sent already), wait for it to end, return
+    its stderr; a process still running when this fails is killed."""
+    try:
+        if sig is not None:
+            proc.send_signal(sig)
         _, err = proc.communicate(timeout=timeout)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
     return str(err)
+
+
+def gone(pid: int, wait: float = 30.0) -> bool:
+    """Whether process ``pid`` is gone or a zombie, waiting up to ``wait`` s for it: a killed
+    process still has to be scheduled to exit, which takes long on a loaded machine."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return True
+        if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
 
 
 def proc_stats() -> Iterator[tuple[int, str, list[str]]]:

@@ -32,6 +32,17 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def _proc_text(pid: int, what: str) -> str:
+    """/proc/PID/exe's target or /proc/PID/<what>'s text; "" once the process is gone (it can
+    exit between listing and reading: CI saw FileNotFoundError on /proc/PID/exe)."""
+    try:
+        if what == "exe":
+            return os.readlink(f"/proc/{pid}/exe")
+        return Path(f"/proc/{pid}/{what}").read_text()
+    except OSError:
+        return ""
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
@@ -56,8 +67,7 @@ def test_sigkill_of_run_kills_the_copy_of_the_running_pass(tmp_path: Path) -> No
                 raise AssertionError(f"run ended early ({proc.returncode})")
             gates = _children(proc.pid)  # vbgate, which runs the copy as its child
             copies = [p for p in gates + [c for g in gates for c in _children(g)]
-                      if Path(f"/proc/{p}/exe").exists()
-                      and "dhry" in os.readlink(f"/proc/{p}/exe")]
+                      if "dhry" in _proc_text(p, "exe")]
             time.sleep(0.1)
         assert copies, "no copy of the pass appeared"
         proc.kill()
@@ -125,7 +135,7 @@ def test_sigkill_of_the_runner_kills_the_children_of_its_copies(tmp_path: Path,
         while time.monotonic() < deadline and len(sleeps) < 2:
             assert proc.poll() is None, f"the runner ended early ({proc.returncode})"
             sleeps = [p for p in _with_cmdline(f"sleep {token}")
-                      if Path(f"/proc/{p}/comm").read_text().strip() == "sleep"]
+                      if _proc_text(p, "comm").strip() == "sleep"]
             time.sleep(0.05)
         assert len(sleeps) == 2, "the copy's children did not start"
         proc.kill()

@@ -88,6 +88,15 @@ def store_runs(label: str) -> dict[str, Any]:
     return {r.labels["host"]: load_recorded(r) for r in store.with_label("fleet", label)}
 
 
+def _running(pid: int) -> bool:
+    """Not a zombie and not gone (it may exit between the listing and the read)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
 def _open_sessions(fleet: LocalFleet, wait: float = 5.0) -> list[int]:
     """sshd processes still serving a connection to the hosts (after up to ``wait`` s)."""
     from virtbench.fleet.testbed import _children
@@ -95,8 +104,7 @@ def _open_sessions(fleet: LocalFleet, wait: float = 5.0) -> list[int]:
     deadline = time.monotonic() + wait
     while True:
         left = [c for h in fleet.hosts if h.proc is not None for c in _children(h.proc.pid)
-                if Path(f"/proc/{c}/stat").exists()
-                and Path(f"/proc/{c}/stat").read_text().rpartition(")")[2].split()[0] != "Z"]
+                if _running(c)]
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.1)

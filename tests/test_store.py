@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -256,6 +257,39 @@ def test_schema_version_mismatch_then_rebuild(db_url: str | None) -> None:
     store = open_store(db_url)
     assert store.schema_version() == str(S.STORE_SCHEMA_VERSION)
     assert [r.id for r in store.list_runs()] == [r.id for r in runs]
+
+
+def _opener(data_home: str, url: str | None, barrier: Any, out: Any) -> None:
+    os.environ["XDG_DATA_HOME"] = data_home
+    barrier.wait(timeout=120)
+    try:
+        open_store(url)
+    except Exception as exc:  # the test reports it
+        out.put(f"{type(exc).__name__}: {exc}")
+        return
+    out.put("ok")
+
+
+def test_processes_creating_a_new_index_at_once_all_open_it(
+        db_url: str | None, tmp_path: Path) -> None:
+    """Processes open a new index at the same moment: each must wait for the one that creates
+    the tables (SQLite: the switch to WAL, "database is locked"; PostgreSQL: the tables' types,
+    "duplicate key value violates unique constraint pg_type_typname_nsp_index")."""
+    if db_url is not None:
+        open_store(db_url, check=False).drop_all()
+        dispose_engines()
+    ctx = multiprocessing.get_context("spawn")  # not fork: see test_concurrent_writers
+    barrier, out = ctx.Barrier(5), ctx.Queue()
+    procs = [ctx.Process(target=_opener, args=(str(tmp_path / "home"), db_url, barrier, out))
+             for _ in range(5)]
+    for p in procs:
+        p.start()
+    outcomes = sorted(out.get(timeout=240) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    assert outcomes == ["ok"] * 5
+    dispose_engines()
+    assert open_store(db_url).schema_version() == str(S.STORE_SCHEMA_VERSION)
 
 
 def _writer(args: tuple[str, str | None, int]) -> int:

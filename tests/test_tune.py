@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from scipy import stats
-from tests.conftest import SRC, run_cli, signal_and_wait, wait_for
+from tests.conftest import SRC, run_cli, signal_and_wait, stopped_when, wait_for
 
 from virtbench.analysis.welch import welch
 from virtbench.errors import EnvironmentUnsupported, UsageError
@@ -343,11 +343,12 @@ def test_real_kill9_then_restore(tmp_path: Path, guard: Any) -> None:
     orig, new = _read(RATIO), _new_ratio()
     proc = _start_tune(tmp_path, new)
     try:
-        # wait for a B run in progress (its postmark directory exists)
-        wait_for(lambda: _read(RATIO) == new and any(tmp_path.iterdir()),
-                  "a B run in progress")
-        proc.kill()
-        proc.wait(30)
+        # a B run in progress (its postmark directory exists), seen with tune stopped: a
+        # B run seen running could end before the kill lands
+        with stopped_when(proc, lambda: _read(RATIO) == new and any(tmp_path.iterdir()),
+                          "a B run in progress"):
+            proc.kill()
+            proc.wait(30)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -372,9 +373,10 @@ def test_real_kill9_then_restore(tmp_path: Path, guard: Any) -> None:
 def test_real_signal_restores(tmp_path: Path, sig: int, guard: Any) -> None:
     orig, new = _read(RATIO), _new_ratio()
     proc = _start_tune(tmp_path, new)
-    wait_for(lambda: _read(RATIO) == new and any(tmp_path.iterdir()), "a B run in progress",
-             unless_failed=proc)
-    err = signal_and_wait(proc, sig)
+    with stopped_when(proc, lambda: _read(RATIO) == new and any(tmp_path.iterdir()),
+                      "a B run in progress"):
+        proc.send_signal(sig)  # acted on from the B run seen, once tune continues
+    err = signal_and_wait(proc, None)
     assert proc.returncode == 130, err
     assert _read(RATIO) == orig
     assert not sysctl.journal_path().exists()

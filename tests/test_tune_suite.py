@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import SRC, run_cli, signal_and_wait, wait_for
+from conftest import SRC, run_cli, signal_and_wait, stopped_when
 from virtbench import paths
 from virtbench.experiments import tune
 
@@ -235,8 +235,11 @@ def test_signal_during_b_restores_and_cleans(root: Path, tmp_path: Path, sig: in
         assert proc.poll() is None, proc.communicate()
         return _ratio(root) == "33" and any(work.iterdir())
 
-    wait_for(b_running, "a B run in progress", unless_failed=proc)
-    err = signal_and_wait(proc, sig)
+    # seen with tune stopped: a B run seen running could end before the signal lands (then
+    # no suite run is interrupted)
+    with stopped_when(proc, b_running, "a B run in progress"):
+        proc.send_signal(sig)
+    err = signal_and_wait(proc, None)
     assert proc.returncode == 130, err
     assert "interrupted: partial result saved" in err
     assert _ratio(root) == "20"

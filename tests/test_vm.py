@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import gone
 from virtbench.errors import EnvironmentUnsupported, UsageError
 from virtbench.vm import accel, initramfs, kernel
 from virtbench.vm.qemu import GuestConfig, VMSession
@@ -95,4 +96,4 @@ def test_real_tcg_guest_boots_runs_and_cleans_up() -> None:
         pid = g.proc.pid if g.proc else -1
         workdir = s.dir
     assert not workdir.exists()
-    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    assert gone(pid, wait=0)  # the session reaped it

@@ -336,6 +336,11 @@ class Store:
     def ensure_schema(self, *, check: bool = True) -> None:
         """Create the tables on first use; refuse an index of another schema version."""
         with self._write() as conn:
+            if self.backend == "postgresql":
+                # Two processes creating the tables of a new database at once: one waits
+                # for the other (SQLite's BEGIN IMMEDIATE does this there), instead of failing
+                # on a duplicate type or table.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7626762)")
             names = set(inspect(conn).get_table_names())
             if "schema_info" in names:
                 version = conn.execute(
