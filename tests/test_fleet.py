@@ -4,6 +4,7 @@ in test_fleet_hosts.py, the target bundle in test_fleet_bundle.py."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -636,3 +637,37 @@ def test_fleet_results_reads_the_store_given_by_db(tmp_path: Path) -> None:
     data = json.loads(run_cli("fleet", "results", fid, "--json", "--db", url,
                               check=True).stdout)
     assert data["hosts"][0]["run_id"] == r.id
+
+
+@pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(),
+                    reason="needs openssh-server (scripts/setup-dev.sh installs it)")
+def test_a_killed_test_host_leaves_no_process_of_its_command(tmp_path: Path) -> None:
+    """The testbed's kill_host (test_fleet_hosts kills a host mid-run with it): a shell that
+    keeps starting children, as the detached shell starts the command, leaves none of them
+    running. One scan-and-kill missed the children started after the scan (every time with
+    this shell), and a later `fleet resume` then collected the "dead" host's command instead
+    of running it again."""
+    import signal
+    import subprocess
+    import time
+
+    from virtbench.fleet.testbed import LocalFleet, pids_with_cmdline
+
+    frag = f"{tmp_path}/run-1/"
+    fleet = LocalFleet(tmp_path / "tb", 0, unreachable=1)
+    shell = subprocess.Popen(
+        ["/bin/sh", "-c", f": {frag}; while :; do /bin/sh -c ': {frag}; sleep 60' & "
+                          "sleep 0.001; done"], start_new_session=True)
+    try:
+        wait_until = time.monotonic() + 60
+        while len(pids_with_cmdline(frag)) < 3 and time.monotonic() < wait_until:
+            time.sleep(0.01)
+        killed = fleet.kill_host("h1", remote_fragment=frag)
+        assert shell.pid in killed
+        assert pids_with_cmdline(frag) == []
+    finally:
+        for pid in pids_with_cmdline(frag):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shell.wait()
+        fleet.close()

@@ -359,9 +359,16 @@ class LocalFleet:
             _kill(kids)
             killed += [h.proc.pid, *kids]
         if remote_fragment:
-            pids = pids_with_cmdline(remote_fragment)
-            _kill(pids)
-            killed += pids
+            # until a scan finds none: the detached shell may fork the command (or `timeout`
+            # its python) after the scan that found it, and one pass left that child running
+            # on a "dead" host (a later resume then collected it instead of running it again)
+            for _ in range(100):
+                pids = pids_with_cmdline(remote_fragment)
+                if not pids:
+                    break
+                _kill(pids)
+                killed += [p for p in pids if p not in killed]
+                time.sleep(0.05)
         h.reachable = False
         return killed
 
