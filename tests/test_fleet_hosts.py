@@ -97,8 +97,10 @@ def _running(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def _open_sessions(fleet: LocalFleet, wait: float = 5.0) -> list[int]:
-    """sshd processes still serving a connection to the hosts (after up to ``wait`` s)."""
+def _open_sessions(fleet: LocalFleet, wait: float = 60.0) -> list[int]:
+    """sshd processes still serving a connection to the hosts (after up to ``wait`` s: a
+    session's sshd ends after its client, when it is next scheduled, seconds later on a
+    loaded machine)."""
     from virtbench.fleet.testbed import _children
 
     deadline = time.monotonic() + wait
