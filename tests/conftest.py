@@ -12,6 +12,11 @@ from pathlib import Path
 
 import pytest
 
+# The session's one throwaway PostgreSQL (tests/pgserver.py), registered here: a test module
+# that imports the fixture itself registers a fixture of its own, i.e. another server (there
+# were four, all running until the session ended).
+from pgserver import postgres_url  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 SHARED = ROOT.parent / "shared"
