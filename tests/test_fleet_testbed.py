@@ -6,6 +6,7 @@ Real parts: ``ip netns``, veth pairs on a bridge, sshd, ssh, cgroup CPU quotas, 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for
 
 from virtbench.fleet.testbed import (
     REGISTRY_DIR,
@@ -175,7 +176,10 @@ def test_dying_host_dies_once_its_command_runs(fleet: NamespaceFleet) -> None:
             "echo $$ > $HOME/.cache/virtbench-fleet/x/run-1/pid && sleep 30 && echo survived",
             timeout=60)
     assert "survived" not in r.stdout and r.returncode != 0
-    assert any(dying in msg and "died" in msg for _t, msg in fleet.events), fleet.events
+    # the testbed's watcher thread says so once the kill is done (the ssh client above only
+    # noticed a dead link by its keepalives; the event may still be on its way)
+    wait_for(lambda: any(dying in msg and "died" in msg for _t, msg in fleet.events),
+             lambda: f"{dying} to be reported dead: {fleet.events}", timeout=60)
     assert subprocess.run(["ip", "netns", "pids", fleet.netns(fleet.host(dying))],
                           capture_output=True, text=True).stdout.strip() == ""
     err = ssh(fleet, dying, "true").stderr
@@ -215,13 +219,26 @@ def test_the_testbed_command_leaves_nothing_behind(sig: signal.Signals,
             proc.communicate()
 
 
+def _registries_of(pid: int, before: set[Path]) -> list[Path]:
+    """The registry files made since ``before`` by the testbed of process ``pid`` (another
+    test session's testbed may have come or gone meanwhile)."""
+    found = []
+    for path in set(REGISTRY_DIR.glob("*.json")) - before:
+        try:
+            if json.loads(path.read_text()).get("pid") == pid:
+                found.append(path)
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 def _signal_and_check(proc: subprocess.Popen[str], sig: signal.Signals, base: Path,
                       before: set[Path]) -> None:
     err = _wait_up(proc)
     assert "3 hosts up" in err and "1 dead" in err and "1 full" in err
     inventory = (base / "inventory.ini").read_text()
     assert inventory.count("ansible_host=10.213.") == 3
-    (registry,) = set(REGISTRY_DIR.glob("*.json")) - before
+    (registry,) = _registries_of(proc.pid, before)
     token = registry.stem
     proc.send_signal(sig)
     _out, err = proc.communicate(timeout=60)
