@@ -12,6 +12,11 @@ from pathlib import Path
 
 import pytest
 
+# The session's one throwaway PostgreSQL (tests/pgserver.py), registered here: a test module
+# that imports the fixture itself registers a fixture of its own, i.e. another server (there
+# were four, all running until the session ended).
+from pgserver import postgres_url  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 SHARED = ROOT.parent / "shared"
@@ -19,6 +24,14 @@ DATA = Path(__file__).resolve().parent / "data"
 
 # CLI tables fit $COLUMNS when it is set (virtbench.table); tests that check widths set it.
 os.environ.pop("COLUMNS", None)
+
+# The tests that press Ctrl-C on a program they started (SIGINT to a virtbench, a testbed)
+# need it to take the signal. A pytest started in the background by a non-interactive shell
+# (`pytest ... &` in a script) ignores SIGINT, and its children inherited that: each such
+# test then failed, waiting for an exit that never came. A handled signal is reset to its
+# default action by exec, so the children take it again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # One lock per machine (not per session: /run/lock is shared by every checkout and user) for
 # the tests that change machine-wide kernel settings (the real vm.dirty_ratio and friends).

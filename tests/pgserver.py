@@ -73,7 +73,6 @@ def postgres_url() -> Iterator[str]:
         for p in (base, sock):
             os.chown(p, info.pw_uid, info.pw_gid)
         base.chmod(0o755)
-    port = _free_port()
     env = dict(os.environ, LC_ALL="C", LANG="C")
     try:
         subprocess.run(
@@ -81,13 +80,7 @@ def postgres_url() -> Iterator[str]:
                       "--no-sync", "--locale=C"], user),
             check=True, capture_output=True, env=env, timeout=120, cwd=base,
         )
-        opts = (f"-p {port} -c listen_addresses=127.0.0.1 -k {sock} -c fsync=off "
-                "-c full_page_writes=off -c synchronous_commit=off -c max_connections=40")
-        subprocess.run(
-            _as_user([pg_ctl, "-D", str(data), "-l", str(base / "log"), "-o", opts, "-w",
-                      "-t", "60", "start"], user),
-            check=True, capture_output=True, env=env, timeout=90, cwd=base,
-        )
+        port = _start(pg_ctl, data, base, sock, user, env)
     except subprocess.CalledProcessError as exc:
         log = (base / "log").read_text(errors="replace") if (base / "log").exists() else ""
         _stop(pg_ctl, data, base, user, env)
@@ -102,6 +95,34 @@ def postgres_url() -> Iterator[str]:
 
         dispose_engines()
         _stop(pg_ctl, data, base, user, env)
+
+
+def _start(pg_ctl: str, data: Path, base: Path, sock: Path, user: str | None,
+           env: dict[str, str]) -> int:
+    """Start the server on a free loopback port; its port.
+
+    The port is free when chosen, but the server binds it only while it starts: another
+    process (every test here that listens takes an ephemeral port) may take it in between.
+    The server then exits with "Address already in use" in its log, and only then is another
+    port tried; any other failure is raised."""
+    log = base / "log"
+    for attempt in range(5):
+        port = _free_port()
+        opts = (f"-p {port} -c listen_addresses=127.0.0.1 -k {sock} -c fsync=off "
+                "-c full_page_writes=off -c synchronous_commit=off -c max_connections=40")
+        proc = subprocess.run(
+            _as_user([pg_ctl, "-D", str(data), "-l", str(log), "-o", opts, "-w",
+                      "-t", "120", "start"], user),
+            capture_output=True, env=env, timeout=150, cwd=base, check=False,
+        )
+        if proc.returncode == 0:
+            return port
+        taken = log.exists() and "Address already in use" in log.read_text(errors="replace")
+        if not taken or attempt == 4 or (data / "postmaster.pid").exists():
+            raise subprocess.CalledProcessError(proc.returncode, proc.args, proc.stdout,
+                                                proc.stderr)
+        log.unlink()
+    raise AssertionError("unreachable")
 
 
 def _stop(pg_ctl: str, data: Path, base: Path, user: str | None, env: dict[str, str]) -> None:

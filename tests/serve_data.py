@@ -141,7 +141,7 @@ def running_server(app: Any, root_path: str = "") -> Iterator[str]:
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # generous: a busy machine starts it slowly
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("uvicorn did not start")
@@ -157,7 +157,7 @@ def running_server(app: Any, root_path: str = "") -> Iterator[str]:
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
        ) -> Iterator[str]:
     """A store filled with ``documents()``: SQLite, then a real PostgreSQL (tests/pgserver.py;
-    the test module imports its ``postgres_url`` fixture)."""
+    conftest.py provides its ``postgres_url`` fixture)."""
     base = tmp_path_factory.mktemp(f"serve-{request.param}")
     if request.param == "sqlite":
         url = f"sqlite:///{base / 'vb.db'}"

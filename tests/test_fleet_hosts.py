@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import SRC, run_cli
+from tests.conftest import SRC, run_cli, wait_for
 
-from virtbench.fleet.testbed import LocalFleet
+from virtbench.fleet.testbed import LocalFleet, pids_with_cmdline
 
 pytestmark = [
     pytest.mark.slow,
@@ -97,8 +97,10 @@ def _running(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def _open_sessions(fleet: LocalFleet, wait: float = 5.0) -> list[int]:
-    """sshd processes still serving a connection to the hosts (after up to ``wait`` s)."""
+def _open_sessions(fleet: LocalFleet, wait: float = 60.0) -> list[int]:
+    """sshd processes still serving a connection to the hosts (after up to ``wait`` s: a
+    session's sshd ends after its client, when it is next scheduled, seconds later on a
+    loaded machine)."""
     from virtbench.fleet.testbed import _children
 
     deadline = time.monotonic() + wait
@@ -286,6 +288,18 @@ def _wait_for(env: dict[str, str], pred: Any, proc: subprocess.Popen[str],
     raise AssertionError(f"timed out; stderr:\n{proc.communicate()[1]}")
 
 
+def _pythons_naming(fragment: str) -> list[int]:
+    """Python processes whose command line contains ``fragment``."""
+    found = []
+    for pid in pids_with_cmdline(fragment):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().startswith("python"):
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
 def test_killed_host_and_ctrl_c_then_resume_loses_nothing(fleet: LocalFleet,
                                                            env: dict[str, str]) -> None:
     """One host dies mid-run, then the controller is interrupted while the others measure:
@@ -298,7 +312,11 @@ def test_killed_host_and_ctrl_c_then_resume_loses_nothing(fleet: LocalFleet,
     st = _wait_for(env, lambda s: all(
         s["hosts"][h]["status"] == "running" and (Path(s["hosts"][h]["run_dir"]) / "pid").exists()
         for h in ("h1", "h2", "h3")), proc)
-    time.sleep(0.5)  # the detached shells have started virtbench
+    # h3 dies mid-run: once its detached shell has started virtbench (a python whose command
+    # line names its run directory), not after a fixed half second
+    run_dir = st["hosts"]["h3"]["run_dir"] + "/"
+    wait_for(lambda: _pythons_naming(run_dir), f"virtbench to start in {run_dir}",
+             timeout=120, unless_failed=proc)
     killed = fleet.kill_host("h3", remote_fragment=st["hosts"]["h3"]["remote_dir"] + "/")
     assert len(killed) >= 3  # sshd, its sessions, the remote command
     proc.send_signal(signal.SIGINT)
@@ -378,8 +396,6 @@ def test_cancel_stops_the_detached_command_and_cleans_up(fleet: LocalFleet,
     """A run abandoned after Ctrl-C: `fleet cancel` stops the command still running on the
     target (every process of it) and removes the host's virtbench directory there; the
     bundle cache stays."""
-    from virtbench.fleet.testbed import pids_with_cmdline
-
     # a standard dhry2reg (10 passes of 10 s) still runs when cancel comes, on any machine
     # (a quick run of 4 tests had sometimes ended by then on a loaded one)
     proc = _start(fleet, env, "--limit", "h1", "--poll-interval", "30", "--", "run",

@@ -6,6 +6,7 @@ Real parts: ``ip netns``, veth pairs on a bridge, sshd, ssh, cgroup CPU quotas, 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for
 
 from virtbench.fleet.testbed import (
     REGISTRY_DIR,
@@ -106,19 +107,60 @@ def test_full_host_cannot_write(fleet: NamespaceFleet) -> None:
     assert r.stdout.split()[-2] == "100%", r.stdout
 
 
+def _cpu_cgroup(proc_self_cgroup: list[str]) -> str:
+    """The cgroup of the cpu controller in /proc/self/cgroup lines (v1, else unified)."""
+    unified = ""
+    for line in proc_self_cgroup:
+        hid, controllers, path = line.split(":", 2)
+        if "cpu" in controllers.split(","):
+            return path
+        if hid == "0" and not controllers:
+            unified = path
+    return unified
+
+
+def _nr_throttled(fleet: NamespaceFleet, host: str) -> int:
+    """How many periods the kernel throttled the host's cgroup so far (its cpu.stat)."""
+    for cg in (Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")):
+        stat = cg / f"{fleet.prefix}-{host}" / "cpu.stat"
+        if stat.exists():
+            fields = dict(line.split() for line in stat.read_text().splitlines())
+            return int(fields["nr_throttled"])
+    raise AssertionError(f"no cgroup with a CPU quota for {host}")
+
+
 def test_slow_host_answers_slowly(fleet: NamespaceFleet) -> None:
-    """The same shell loop, timed on the host itself: a few % of a CPU make it far slower."""
+    """Every process of the slow host gets a few % of a CPU (a cgroup CPU quota): a shell
+    loop there, its CPU time and wall time taken on the host itself, runs at no more than
+    about that share of a CPU, and the kernel throttled it; a healthy host has no quota.
+    (A share, not the two hosts' times compared: on a loaded machine the load slows the
+    healthy host as much as the quota does the slow one; load can only lower the share.)"""
     (slow,) = by_fault(fleet, "slow")
-    work = ("a=$(date +%s%N); i=0; while [ $i -lt 40000 ]; do i=$((i+1)); done; "
-            "echo $(( ($(date +%s%N) - a) / 1000000 ))")
-    ms, wall = {}, {}
-    for host in (slow, by_fault(fleet, None)[0]):
+    healthy = by_fault(fleet, None)[0]
+    # the shell's own CPU time (ns, /proc/PID/schedstat) within the wall-clock window
+    work = ("a=$(date +%s%N); read c0 _x < /proc/$$/schedstat; i=0; "
+            "while [ $i -lt 40000 ]; do i=$((i+1)); done; "
+            "read c1 _x < /proc/$$/schedstat; b=$(date +%s%N); "
+            "echo $((c1 - c0)) $((b - a)); cat /proc/self/cgroup")
+    share, group, wall = {}, {}, {}
+    throttled = _nr_throttled(fleet, slow)
+    for host in (slow, healthy):
         t = time.monotonic()
         r = ssh(fleet, host, work)
         wall[host] = time.monotonic() - t
         assert r.returncode == 0, r.stderr
-        ms[host] = int(r.stdout.strip())
-    assert ms[slow] > 4 * ms[by_fault(fleet, None)[0]], ms
+        first, *cgroups = r.stdout.splitlines()
+        cpu_ns, wall_ns = (int(x) for x in first.split())
+        assert cpu_ns > 0 and wall_ns > 0, r.stdout
+        share[host] = cpu_ns / wall_ns
+        group[host] = _cpu_cgroup(cgroups)
+        if host == slow:
+            throttled = _nr_throttled(fleet, slow) - throttled
+    assert group[slow] == f"/{fleet.prefix}-{slow}", group
+    assert not group[healthy].startswith(f"/{fleet.prefix}"), group
+    # unthrottled: about 100 % on an idle machine, 27-37 % at a load average of 13 here
+    assert share[slow] <= 2 * fleet.faults.slow_cpu, share
+    assert throttled > 0  # the quota held it back (its loop wanted more)
     assert wall[slow] > fleet.faults.slow_login  # and each session starts late
     # sftp works through the slow login (Ansible copies files with it)
     r = subprocess.run(
@@ -134,7 +176,10 @@ def test_dying_host_dies_once_its_command_runs(fleet: NamespaceFleet) -> None:
             "echo $$ > $HOME/.cache/virtbench-fleet/x/run-1/pid && sleep 30 && echo survived",
             timeout=60)
     assert "survived" not in r.stdout and r.returncode != 0
-    assert any(dying in msg and "died" in msg for _t, msg in fleet.events), fleet.events
+    # the testbed's watcher thread says so once the kill is done (the ssh client above only
+    # noticed a dead link by its keepalives; the event may still be on its way)
+    wait_for(lambda: any(dying in msg and "died" in msg for _t, msg in fleet.events),
+             lambda: f"{dying} to be reported dead: {fleet.events}", timeout=60)
     assert subprocess.run(["ip", "netns", "pids", fleet.netns(fleet.host(dying))],
                           capture_output=True, text=True).stdout.strip() == ""
     err = ssh(fleet, dying, "true").stderr
@@ -174,13 +219,26 @@ def test_the_testbed_command_leaves_nothing_behind(sig: signal.Signals,
             proc.communicate()
 
 
+def _registries_of(pid: int, before: set[Path]) -> list[Path]:
+    """The registry files made since ``before`` by the testbed of process ``pid`` (another
+    test session's testbed may have come or gone meanwhile)."""
+    found = []
+    for path in set(REGISTRY_DIR.glob("*.json")) - before:
+        try:
+            if json.loads(path.read_text()).get("pid") == pid:
+                found.append(path)
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 def _signal_and_check(proc: subprocess.Popen[str], sig: signal.Signals, base: Path,
                       before: set[Path]) -> None:
     err = _wait_up(proc)
     assert "3 hosts up" in err and "1 dead" in err and "1 full" in err
     inventory = (base / "inventory.ini").read_text()
     assert inventory.count("ansible_host=10.213.") == 3
-    (registry,) = set(REGISTRY_DIR.glob("*.json")) - before
+    (registry,) = _registries_of(proc.pid, before)
     token = registry.stem
     proc.send_signal(sig)
     _out, err = proc.communicate(timeout=60)

@@ -408,3 +408,26 @@ def test_what_a_report_does_not_say_stays_unknown_through_show_and_import() -> N
     assert any(n.startswith("the report notes: the results from line 1 have no 'N CPUs")
                for n in again.notes), again.notes
     assert render(again).count("Benchmark Run: unknown") == 1
+
+
+def test_results_from_an_index_table_alone_show_and_read_back_without_invented_values() -> None:
+    from virtbench.report.text import render
+
+    first = parse_text(
+        "System Benchmarks Index Values               BASELINE       RESULT    INDEX\n"
+        "Dhrystone 2 using register variables         116700.0   23617050.2   2023.7\n"
+        "Pipe Throughput                               12440.0     364987.0    293.4\n",
+        "table.txt")
+    shown = render(first)
+    # Not "(0.0 s, 0 samples)": those would read back as measured values.
+    assert "23617050.2 ?     (? s, ? samples)" in shown
+    from virtbench.cli.show import _basic_render  # show's plain fallback (lean bundle)
+
+    assert "23617050.2 ?     (? s, ? samples)" in _basic_render(first)
+    again = parse_text(shown, "shown.txt")
+    assert not any("skipped" in n for n in again.notes), again.notes
+    tests = {t.test: t for t in again.sections[0].tests}
+    assert tests["dhry2reg"].score == 23617050.2 and tests["pipe"].score == 364987.0
+    assert all((t.samples, t.elapsed, t.unit, t.status) == (None, None, "", "ok")
+               for t in tests.values())
+    assert again.sections[0].index_score is None

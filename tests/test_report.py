@@ -6,7 +6,6 @@ import re
 import shutil
 import struct
 import subprocess
-import time
 import zlib
 from pathlib import Path
 
@@ -242,9 +241,8 @@ def test_report_renders_in_headless_chromium(tmp_path: Path,
     # profile x2, index x2, ratio x1 (the baseline has no 2-copy section), scaling,
     # passes x2, consolidate x2, mystery x1
     assert expected == 11
-    t0 = time.monotonic()
+    # (how long Chromium takes to draw them is a figure of bench/report_speed.py, not a test)
     dom = _chromium(tmp_path, out.as_uri(), "--dump-dom")
-    elapsed = time.monotonic() - t0
     assert dom.returncode == 0, dom.stderr[-2000:]
     body = re.search(r"<body[^>]*>", dom.stdout)
     assert body, dom.stdout[:500]
@@ -256,7 +254,6 @@ def test_report_renders_in_headless_chromium(tmp_path: Path,
     assert dom.stdout.count('class="point"') > 50  # bars and box points were drawn
     console = [ln for ln in dom.stderr.splitlines() if ":CONSOLE" in ln]
     assert console == [], console
-    assert elapsed < 90
     shot = tmp_path / "report.png"
     res = _chromium(tmp_path, out.as_uri(), "--window-size=1280,2400", f"--screenshot={shot}")
     assert res.returncode == 0 and shot.is_file(), res.stderr[-2000:]

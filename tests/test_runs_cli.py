@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from clihelp import vb
-from pgserver import postgres_url  # noqa: F401  (fixture)
 from virtbench import paths
 from virtbench.results import model
 from virtbench.store import dispose_engines, open_store, save_and_record

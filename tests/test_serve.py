@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,6 @@ httpx = pytest.importorskip("httpx")
 
 import serve_data  # noqa: E402
 from conftest import SRC  # noqa: E402
-from pgserver import postgres_url  # noqa: E402, F401  (fixture)
 from serve_data import fill_store, running_server, suite_run  # noqa: E402
 from virtbench.serve.app import ServeConfig, create_app  # noqa: E402
 from virtbench.store import dispose_engines, open_store  # noqa: E402
@@ -32,12 +30,15 @@ server = serve_data.server
 FLEET = "20261110-000000-ab12"
 ALL_IDS = {*(f"web1run{i}" for i in range(6)), "db1run0", *(f"fleetrun{i}" for i in range(4)),
            "expconsolidate", "expcap", "exppostmark", "expseqread", "exptune", "expmigrate"}
+# Every request waits this long for its answer (httpx's default, 5 s, is too short for a page
+# rendered while the machine is busy; a server that never answers still fails the test).
+TIMEOUT = 60
 EXPERIMENTS = {"expconsolidate", "expcap", "exppostmark", "expseqread", "exptune",
                "expmigrate"}
 
 
 def get(base: str, path: str, **params: object) -> httpx.Response:
-    return httpx.get(base + path, params=params or None, timeout=30)  # type: ignore[arg-type]
+    return httpx.get(base + path, params=params or None, timeout=TIMEOUT)  # type: ignore[arg-type]
 
 
 def row_ids(html: str) -> list[str]:
@@ -103,7 +104,7 @@ def test_run_page_is_the_report(server: str) -> None:
     # a unique prefix redirects to the run
     prefix = get(server, "/runs/web1run")
     assert prefix.status_code == 404  # six runs share it: ambiguous
-    one = httpx.get(server + "/runs/db1r", timeout=30, follow_redirects=False)
+    one = httpx.get(server + "/runs/db1r", timeout=TIMEOUT, follow_redirects=False)
     assert one.status_code == 307 and one.headers["location"] == "/runs/db1run0"
     exp = get(server, "/runs/expconsolidate")
     assert exp.status_code == 200 and "Consolidation" in exp.text
@@ -245,8 +246,8 @@ def test_downloads(server: str) -> None:
     assert get(server, "/fleet", format="csv").text.startswith("fleet,hosts,runs,")
     plotly = get(server, "/static/plotly.js")
     assert plotly.status_code == 200 and plotly.headers["etag"]
-    again = httpx.get(server + "/static/plotly.js", headers={"if-none-match":
-                                                              plotly.headers["etag"]})
+    again = httpx.get(server + "/static/plotly.js", timeout=TIMEOUT,
+                      headers={"if-none-match": plotly.headers["etag"]})
     assert again.status_code == 304
 
 
@@ -290,7 +291,7 @@ def test_no_third_party_assets(server: str) -> None:
     ("/nothing/here", 404, "no page '/nothing/here'"),
 ])
 def test_errors_are_clear_4xx_pages(server: str, path: str, status: int, text: str) -> None:
-    r = httpx.get(server + path, timeout=30)
+    r = httpx.get(server + path, timeout=TIMEOUT)
     assert r.status_code == status, r.text[:500]
     assert text in r.text.replace("&#39;", "'"), r.text[:2000]
     assert "<h2>" in r.text and "Back to the runs list" in r.text
@@ -302,9 +303,10 @@ def test_json_errors_and_write_refused(server: str) -> None:
     pick = get(server, "/history", format="csv")  # was the pick page's HTML, as a 200
     assert pick.status_code == 400 and "a history needs host=HOST" in pick.text
     assert get(server, "/history", format="json").json()["status"] == 400
-    post = httpx.post(server + "/runs/web1run0/labels", data={"key": "a", "value": "b"})
+    post = httpx.post(server + "/runs/web1run0/labels", data={"key": "a", "value": "b"},
+                      timeout=TIMEOUT)
     assert post.status_code == 403 and "read-only" in post.text
-    assert httpx.post(server + "/runs", data={}).status_code == 405
+    assert httpx.post(server + "/runs", data={}, timeout=TIMEOUT).status_code == 405
 
 
 def test_history_marks_cpu_profile_and_guest_type_changes(tmp_path: Path) -> None:
@@ -455,14 +457,15 @@ def test_behind_a_proxy_at_a_sub_path(tmp_path: Path) -> None:
         links = re.findall(r'href="(/[^"]*)"', r.text)
         assert links and all(u.startswith("/vb/") for u in links), links
         assert '<a href="/vb/runs" class="on">Runs</a>' in r.text
-        moved = httpx.get(base + "/runs/prox", follow_redirects=False)
+        moved = httpx.get(base + "/runs/prox", follow_redirects=False, timeout=TIMEOUT)
         assert moved.status_code == 307 and moved.headers["location"] == "/vb/runs/proxy1"
     app = create_app(ServeConfig(db_url=url, token="t0ken"))
     with running_server(app, root_path="/vb") as base:
-        once = httpx.get(base + "/runs?token=t0ken&host=h", follow_redirects=False)
+        once = httpx.get(base + "/runs?token=t0ken&host=h", follow_redirects=False,
+                         timeout=TIMEOUT)
         assert once.status_code == 303 and once.headers["location"] == "/vb/runs?host=h"
     with running_server(app) as base:  # the token's redirect never leaves the site
-        conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
+        conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=TIMEOUT)
         conn.request("GET", "//evil.example/x?token=t0ken")
         bounce = conn.getresponse()
         assert bounce.status == 303 and bounce.getheader("location") == "/evil.example/x"
@@ -481,10 +484,11 @@ def test_token_and_write_actions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                suite_run("w2", host="h", started="2026-01-02")])
     app = create_app(ServeConfig(db_url=url, allow_write=True, token="s3cret"))
     with running_server(app) as base:
-        assert httpx.get(base + "/runs").status_code == 401
-        ok = httpx.get(base + "/runs", headers={"Authorization": "Bearer s3cret"})
+        assert httpx.get(base + "/runs", timeout=TIMEOUT).status_code == 401
+        ok = httpx.get(base + "/runs", headers={"Authorization": "Bearer s3cret"},
+                       timeout=TIMEOUT)
         assert ok.status_code == 200
-        with httpx.Client(base_url=base, follow_redirects=True) as c:
+        with httpx.Client(base_url=base, follow_redirects=True, timeout=TIMEOUT) as c:
             first = c.get("/runs/w1?token=s3cret")
             assert first.status_code == 200 and str(first.url).endswith("/runs/w1")
             assert "Set label" in first.text
@@ -560,20 +564,18 @@ def test_cli_serves_and_stops_on_sigterm(tmp_path: Path, verbose: bool) -> None:
         if verbose:  # -v: the version line first
             assert line.startswith("virtbench: virtbench "), line
             line = proc.stderr.readline()
-        m = re.search(r"serving (http://127\.0\.0\.1:\d+)/ \(read-only", line)
+        m = re.search(r"serving (http://(127\.0\.0\.1:\d+))/ \(read-only", line)
         assert m, line
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                health = httpx.get(m.group(1) + "/healthz", timeout=5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-        assert health.json()["runs"] == 1
-        assert "c1" in httpx.get(m.group(1) + "/runs", timeout=10).text
+        # The line means "connect now", at once and without a retry (it was printed before
+        # the socket listened: a client that took it at its word was refused while uvicorn
+        # started; httpx's slower set-up mostly hid it)
+        conn = http.client.HTTPConnection(m.group(2), timeout=TIMEOUT)
+        conn.request("GET", "/healthz")
+        assert json.loads(conn.getresponse().read())["runs"] == 1
+        conn.close()
+        assert "c1" in httpx.get(m.group(1) + "/runs", timeout=TIMEOUT).text
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) in (0, 130)
+        assert proc.wait(timeout=TIMEOUT) in (0, 130)
         rest = proc.stderr.read()
         # -v: one access-log line per request; without it, nothing per request
         assert ('"GET /runs HTTP/1.1" 200' in rest) == verbose, rest

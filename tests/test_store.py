@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from pgserver import postgres_url  # noqa: F401  (fixture)
 from virtbench import paths
 from virtbench.cli.resolve import resolve_one, resolve_runs
 from virtbench.errors import UsageError
 from virtbench.results import model
 from virtbench.store import (
     RunFilter,
+    Store,
     StoreError,
     dispose_engines,
     master_path,
@@ -87,24 +88,46 @@ def test_a_new_index_opens_while_another_process_holds_its_write_lock(tmp_path: 
     (no busy handler) while another connection holds the write lock: 8 concurrent imports
     into a new index failed that way in CI. The switch must wait like any other writer."""
     db = tmp_path / "new.db"
-    holder = subprocess.Popen(
+    holder = subprocess.Popen(  # holds the write lock until its stdin says (or closes)
         [sys.executable, "-c",
-         "import sqlite3, sys, time\n"
+         "import sqlite3, sys\n"
          f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
          "c.execute('CREATE TABLE t (x)'); c.execute('BEGIN IMMEDIATE')\n"
          "c.execute('INSERT INTO t VALUES (1)'); print('held', flush=True)\n"
-         "time.sleep(0.5); c.execute('COMMIT')\n"],
-        stdout=subprocess.PIPE, text=True)
+         "sys.stdin.readline(); c.execute('COMMIT')\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdin is not None and holder.stdout is not None
+    opened: list[object] = []
+
+    def _open() -> None:
+        try:
+            opened.append(open_store(f"sqlite:///{db}"))
+        except Exception as exc:  # the test reports it
+            opened.append(exc)
+
+    opener = threading.Thread(target=_open)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        store = open_store(f"sqlite:///{db}")  # before the fix: "database is locked" at once
+        assert holder.stdout.readline().strip() == "held"
+        opener.start()
+        # The lock stays held until the opener had 2 s to fail: before the fix it failed at
+        # once ("database is locked"); now it waits (up to the 30 s busy timeout). Only then
+        # is the lock released, so a slow machine cannot make the test pass without waiting.
+        opener.join(timeout=2)
+        assert opened == [], opened
+        holder.stdin.write("commit\n")
+        holder.stdin.flush()
+        opener.join(timeout=60)
+        (store,) = opened
+        assert isinstance(store, Store), store
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert store.counts()["run"] == 0
     finally:
-        assert holder.wait(timeout=30) == 0
-        assert holder.stdout is not None
+        holder.stdin.close()
+        assert holder.wait(timeout=60) == 0
         holder.stdout.close()
+        if opener.ident is not None:
+            opener.join(timeout=60)
         dispose_engines()
 
 

@@ -76,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((args.host.strip("[]"), args.port))
+        # Listen before saying where: a client (a script, a test) that connects as soon as
+        # it reads the "serving" line waits in the backlog until uvicorn accepts, instead of
+        # being refused while uvicorn starts (it listens only once its event loop runs).
+        sock.listen(2048)
     except OSError as exc:
         sock.close()
         raise UsageError(f"cannot listen on {args.host} port {args.port}: "

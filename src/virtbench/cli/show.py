@@ -56,8 +56,9 @@ def _basic_render(run: RunResult) -> str:
             if t.score is None:
                 out.append(f"{t.name:<40} {'failed':>12}")
                 continue
-            out.append(f"{t.name:<40} {t.score:12.1f} {t.unit:<5} "
-                       f"({(t.elapsed or 0):.1f} s, {t.samples or 0} samples)"
+            secs = f"{t.elapsed:.1f}" if t.elapsed is not None else "?"
+            out.append(f"{t.name:<40} {t.score:12.1f} {t.unit or '?':<5} "
+                       f"({secs} s, {'?' if t.samples is None else t.samples} samples)"
                        + (f"   index {t.index:8.1f}" if t.index is not None else ""))
         if s.index_score is not None:
             out.append(f"{'System Benchmarks Index Score':<66} {s.index_score:8.1f}")

@@ -57,11 +57,18 @@ class TestHost:
     """NamespaceFleet: the captured system tree mounted at the fleet's ``root_mount``."""
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def _reserve_port() -> socket.socket:
+    """A loopback port held for a host for the testbed's lifetime: a socket bound to it with
+    SO_REUSEADDR that never listens. A connection to it is refused (a host with no sshd, or
+    a killed one) and no other program can take the port (neither ``bind`` to port 0 nor
+    the local port of an outgoing connection picks a port bound so); the host's sshd, which
+    sets SO_REUSEADDR too, still binds and listens on it, also when it is started again.
+    A port only looked up as free and then let go could be taken before sshd bound it, or
+    while a killed host was down (an ssh client's local port, another test's server)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 def _children(pid: int) -> list[int]:
@@ -159,11 +166,13 @@ class LocalFleet:
         self.groups = groups
         self.sshd_extra = sshd_extra or {}
         """Extra sshd_config lines per host, e.g. ``SetEnv PATH=...`` for a host without cc."""
+        self._ports: list[socket.socket] = []
         for i, name in enumerate(names):
             host_dir = self.base / name
             host_dir.mkdir(exist_ok=True)
+            self._ports.append(_reserve_port())
             self.hosts.append(TestHost(
-                name=name, port=_free_port(), dir=host_dir,
+                name=name, port=self._ports[-1].getsockname()[1], dir=host_dir,
                 groups=[g for g, members in groups.items() if name in members],
                 reachable=i < n,
             ))
@@ -277,7 +286,9 @@ class LocalFleet:
         )
         log.close()
 
-    def _wait_ready(self, h: TestHost, timeout: float = 15.0) -> None:
+    def _wait_ready(self, h: TestHost, timeout: float = 60.0) -> None:
+        """Until the host's sshd answers with its banner (60 s: on a loaded machine a
+        starting sshd can take seconds to be scheduled; it fails at once if sshd exits)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if h.proc is not None and h.proc.poll() is not None:
@@ -348,9 +359,16 @@ class LocalFleet:
             _kill(kids)
             killed += [h.proc.pid, *kids]
         if remote_fragment:
-            pids = pids_with_cmdline(remote_fragment)
-            _kill(pids)
-            killed += pids
+            # until a scan finds none: the detached shell may fork the command (or `timeout`
+            # its python) after the scan that found it, and one pass left that child running
+            # on a "dead" host (a later resume then collected it instead of running it again)
+            for _ in range(100):
+                pids = pids_with_cmdline(remote_fragment)
+                if not pids:
+                    break
+                _kill(pids)
+                killed += [p for p in pids if p not in killed]
+                time.sleep(0.05)
         h.reachable = False
         return killed
 
@@ -383,7 +401,15 @@ class LocalFleet:
                 time.sleep(0.1)
             subprocess.run(["userdel", "--force", self.user], capture_output=True, check=False)
             self._created_user = False
+        self.release_ports()
         shutil.rmtree(self.base, ignore_errors=True)
+
+    def release_ports(self) -> None:
+        """Let the hosts' loopback ports go (close(); a NamespaceFleet's hosts use port 22
+        in their own namespaces)."""
+        for s in self._ports:
+            s.close()
+        self._ports = []
 
 
 # ---- a fleet of network namespaces ------------------------------------------------------------
@@ -628,6 +654,7 @@ class NamespaceFleet(LocalFleet):
         kinds = (["dead"] * faults.dead + ["dying"] * faults.dying + ["slow"] * faults.slow
                  + ["full"] * faults.full)
         fault_of = dict(zip(order, kinds, strict=False))
+        self.release_ports()
         for i, h in enumerate(self.hosts):
             h.address = f"{net3}.{i + 10}"
             h.port = 22
@@ -817,9 +844,6 @@ class NamespaceFleet(LocalFleet):
         else:
             raise EnvironmentUnsupported("slow hosts need the cgroup cpu controller")
         (cg / "cgroup.procs").write_text(str(pid))
-
-    def _wait_ready(self, h: TestHost, timeout: float = 60.0) -> None:
-        super()._wait_ready(h, timeout)
 
     def _write_faults(self) -> None:
         (self.base / "faults.json").write_text(json.dumps(

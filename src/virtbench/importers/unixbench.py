@@ -166,8 +166,10 @@ RE_CPUS = re.compile(
     r"(?P<cpus>\d{1,12}|\?)[ \t]+CPUs?[ \t]+in[ \t]+system;[ \t]+running[ \t]+(?P<copies>\d{1,12})"
     r"[ \t]+parallel[ \t]+cop(?:y|ies)[ \t]+of[ \t]+tests"
 )
+# '?' for seconds and samples: virtbench's own report of a result whose line was not
+# published (read from an index table alone).
 RE_TAIL = re.compile(
-    r"\([ \t]*(?P<secs>" + _NUM + r")[ \t]+s,[ \t]+(?P<samples>\d{1,12})[ \t]+samples?\)"
+    r"\([ \t]*(?P<secs>" + _NUM + r"|\?)[ \t]+s,[ \t]+(?P<samples>\d{1,12}|\?)[ \t]+samples?\)"
 )
 RE_CPU_N = re.compile(r"CPU[ \t]+\d{1,7}:")
 RE_PROGRESS = re.compile(r"\d{1,7} x \S")
@@ -547,8 +549,10 @@ class _Parser:
             raise _Skip(f"a test result line without a name, score or unit: {quote(s)}")
         tname, value_s, unit = parts[0].strip(), parts[1], parts[2]
         value = _number(value_s, "score")
-        secs = _number(tm.group("secs"), "seconds")
-        samples = _count(tm.group("samples"), "sample count")
+        secs = None if tm.group("secs") == "?" else _number(tm.group("secs"), "seconds")
+        samples = (None if tm.group("samples") == "?"
+                   else _count(tm.group("samples"), "sample count"))
+        unit = "" if unit == "?" else unit
         cur = self.cur
         if cur is None or cur.done:
             cur = self._section(i, no, None)
@@ -556,7 +560,7 @@ class _Parser:
         if tid in cur.test_lines:
             raise _Skip(f"a second {quote(tname, 60)} result in this section (the first is on "
                         f"line {cur.test_lines[tid]})")
-        ok = samples > 0 and value > 0
+        ok = (samples is None or samples > 0) and value > 0
         cur.tests.append(TestResult(
             test=tid, name=tname, unit=unit[:40], copies=cur.copies or 1,
             score=value, samples=samples, elapsed=secs,
@@ -604,6 +608,12 @@ class _Parser:
             partial = rest.startswith("(Partial Only)")
             if partial:
                 rest = rest[len("(Partial Only)"):].strip()
+            if rest.startswith(": not computed"):
+                # virtbench's own report of a section without a score: none, as UnixBench's
+                # 'No index results available'.
+                cur.category = None
+                cur.done = True
+                return True
             tokens = rest.split(None, 1)
             if not tokens:
                 raise _Skip(f"an index score line without a score: {quote(s)}")

@@ -72,9 +72,10 @@ def header(run: RunResult) -> list[str]:
 def test_line(t: TestResult) -> str:
     if t.status != "ok" or t.score is None:
         return f"{t.name:<40s} {'FAILED':>12s}"
-    secs = t.elapsed if t.elapsed is not None else 0.0
-    return f"{t.name:<40s} {t.score:12.1f} {t.unit:<5s} ({secs:.1f} s, " \
-           f"{_plural(t.samples or 0, 'sample', 'samples')})"
+    # A result read from an index table alone has no unit, seconds or samples: '?', not 0.
+    secs = f"{t.elapsed:.1f}" if t.elapsed is not None else "?"
+    samples = _plural(t.samples, "sample", "samples") if t.samples is not None else "? samples"
+    return f"{t.name:<40s} {t.score:12.1f} {t.unit or '?':<5s} ({secs} s, {samples})"
 
 
 def by_name(section: Section) -> list[TestResult]:
