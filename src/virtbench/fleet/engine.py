@@ -373,7 +373,11 @@ class Engine:
             fresh += restart
         ready = self.preflight(fresh)
         running = self.launch(ready)
-        self.wait(running + [n for n in attach if self.state.hosts[n].status == "running"])
+        # a re-attached host that was started again is in ``running`` already: polled twice
+        # a round, it was collected twice (its run id listed twice; a `detect` report,
+        # which has no id of its own, imported as two runs)
+        self.wait(running + [n for n in attach if self.state.hosts[n].status == "running"
+                             and n not in running])
         self.name_slow_hosts()
 
     @staticmethod
