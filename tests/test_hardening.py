@@ -3,6 +3,7 @@ escape from the results directory, no half-written file, nothing lost under conc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -518,10 +519,16 @@ def test_output_to_a_fifo_nobody_reads_is_one_line_not_a_hang(
     assert "no process reads this FIFO" in _one_line_error(rc, err)
     assert time.monotonic() - start < 30
     got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
     reader.start()  # a reader that opens the FIFO while virtbench waits for one
-    rc, _, err = vb("export", str(PV), "--format", "csv", "-o", str(fifo))
-    reader.join(timeout=30)
+    # (not within 0.5 s: on a busy machine the reader thread may not have run by then)
+    monkeypatch.setattr(common, "FIFO_READER_WAIT", 60.0)
+    try:
+        rc, _, err = vb("export", str(PV), "--format", "csv", "-o", str(fifo))
+    finally:  # a reader still blocked in open() (no writer came) would hang pytest's exit
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=30)
     assert rc == 0, err
     assert got and b"dhry2reg" in got[0]
 
