@@ -258,6 +258,50 @@ def test_the_bundle_goes_through_the_ssh_connection_the_preflight_opened(
         assert sorted(p.name for p in cached.iterdir()) == [hosts[h].bundle]
 
 
+def test_a_ctrl_c_after_a_host_answered_loses_nothing(fleet: LocalFleet,
+                                                      env: dict[str, str]) -> None:
+    """Ctrl-C after a finished host's poll answered with its document, before the controller
+    saved it: the host's files are still there, so `fleet resume` collects that run (once)
+    instead of finding no run directory and running the command again (the poll used to
+    remove them in the same session, before the controller had the document)."""
+    import io
+
+    from virtbench.cli.fleet import check_command
+    from virtbench.fleet.ansible import close_masters
+    from virtbench.fleet.display import Display
+    from virtbench.fleet.engine import Engine, Options
+    from virtbench.fleet.state import FleetState, HostState, new_run_id
+
+    class CtrlCAfterAnswer(Engine):
+        def _collected(self, n: str, stdout: str, facts: dict[str, list[str]]) -> str:
+            raise KeyboardInterrupt  # the Ctrl-C lands once the host has answered
+
+    info = check_command(["detect"])
+    state = FleetState(id=new_run_id(), command=["detect"], inventory=str(fleet.inventory),
+                       forks=10, options=Options(poll_interval=1.0,
+                                                 output_option=info.takes_output).to_dict(),
+                       hosts={"h1": HostState(name="h1")})
+    state.save()
+    log = io.StringIO()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            CtrlCAfterAnswer(state, Display(state, log)).run(["h1"])
+    finally:
+        close_masters()
+    h = state.hosts["h1"]
+    assert h.status == "running" and h.attempts == 1, log.getvalue()
+    assert h.run_dir and (Path(h.run_dir) / "document.json").exists()  # still on the host
+    state = FleetState.load(state.id)
+    try:
+        Engine(state, Display(state, log)).run(["h1"])
+    finally:
+        close_masters()
+    h = state.hosts["h1"]
+    assert h.status == "fetched" and h.attempts == 1 and len(h.run_ids) == 1, log.getvalue()
+    assert sorted(store_runs(state.id)) == ["h1"]
+    assert h.cleaned and h.remote_dir and not Path(h.remote_dir).exists()  # then removed
+
+
 def _start(fleet: LocalFleet, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     full = {**os.environ, **env, "PYTHONPATH": str(SRC)}
     return subprocess.Popen(
@@ -367,6 +411,8 @@ def test_killed_host_and_ctrl_c_then_resume_loses_nothing(fleet: LocalFleet,
     assert {h: after[h]["run_ids"] for h in ("h1", "h2")} == before
     assert after["h1"]["attempts"] == after["h2"]["attempts"] == 1
     assert after["h3"]["attempts"] == 2
+    # collected once: re-attached and started again, it was polled (and imported) twice
+    assert len(after["h3"]["run_ids"]) == 1, after["h3"]
     docs = store_runs(state["id"])
     assert docs["h3"].status == "complete" and docs["h3"].labels["groups"] == "db"
     assert not Path(after["h3"]["remote_dir"]).exists()

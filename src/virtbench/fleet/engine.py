@@ -16,8 +16,9 @@
 3. **poll** every ``poll_interval`` seconds from the controller: one short SSH session that
    runs ``cat``/``test`` in a shell, nothing else, while the target measures. A host whose
    command ended answers in the same session with its document (base64) and the end of its
-   stderr, and removes its run files unless ``--keep``; the document is imported into the
-   store labelled with the host, its groups and the fleet run id.
+   stderr; the document is saved and imported into the store labelled with the host, its
+   groups and the fleet run id, then a session of its own removes the host's run files
+   (unless ``--keep``): an answer lost before the save is given again by the next poll.
 
 Every SSH task is ``raw`` or ``script``: no module to build, send and run on the target
 (docs/fleet.md, "Ansible at 100 hosts"). Each Ansible phase is one ``ansible-playbook`` run
@@ -373,7 +374,11 @@ class Engine:
             fresh += restart
         ready = self.preflight(fresh)
         running = self.launch(ready)
-        self.wait(running + [n for n in attach if self.state.hosts[n].status == "running"])
+        # a re-attached host that was started again is in ``running`` already: polled twice
+        # a round, it was collected twice (its run id listed twice; a `detect` report,
+        # which has no id of its own, imported as two runs)
+        self.wait(running + [n for n in attach if self.state.hosts[n].status == "running"
+                             and n not in running])
         self.name_slow_hosts()
 
     @staticmethod
@@ -857,10 +862,7 @@ class Engine:
             p = self.paths_for(h)
             _argv, _stdout, document = remote_command(self.state.command, p.run_dir,
                                                       self.opts.output_option)
-            clean = "" if self.opts.keep else scripts.cleanup(p, h.job_file)
-            plan[n] = {"poll": scripts.poll(p, h.python or "python3", document,
-                                            cleanup_done=clean,
-                                            cleanup_dead=clean if tolerate_lost else "")}
+            plan[n] = {"poll": scripts.poll(p, h.python or "python3", document)}
         served, rest = self.on_masters({n: plan[n]["poll"] for n in names}, POLL_TIMEOUT_S)
         out = {n: {"vb:poll": _answer(rc, stdout, stderr)}
                for n, (rc, stdout, stderr) in served.items()}
@@ -895,9 +897,17 @@ class Engine:
                               "cleaned?); `fleet resume` starts it again", job_id=None)
                 else:
                     self.fail(n, f"unexpected poll answer: {res.stdout.strip()[:200]}")
-        # each collected host saved at once: its remote files are gone already
+        # each collected host saved at once, then its remote files removed: only once its
+        # document is here. Removed by the poll that answered with it, a Ctrl-C (or a lost
+        # connection) between the host's answer and the save here lost the result: `fleet
+        # resume` found no run directory and ran the command again. A host whose command
+        # died keeps its files when re-attaching: it is started again in them at once.
         for n, stdout, facts in finished:
             self._collected(n, stdout, facts)
+        clean = [n for n, _stdout, facts in finished
+                 if tolerate_lost or (facts.get("state") or [""])[0] == "done"]
+        if clean and not self.opts.keep:
+            self.cleanup(clean)
         return states
 
     def _collected(self, n: str, stdout: str, facts: dict[str, list[str]]) -> str:
@@ -919,7 +929,7 @@ class Engine:
         if data:
             atomic_write(local, data)
         self.update(n, "fetching", rc=rc, stderr_tail=tail[-2000:] or None,
-                    finished=utc_now(), cleaned="cleaned" in facts)
+                    finished=utc_now(), cleaned=False)
         return self._finish(n, local, rc, tail or None)
 
     def _finish(self, name: str, local: Path, rc: int | None, tail: str | None) -> str:

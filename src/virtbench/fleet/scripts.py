@@ -222,15 +222,14 @@ def _command(p: RemotePaths, python: str, bundle_hash: str, argv: list[str],
     )
 
 
-def poll(p: RemotePaths, python: str, document: str, cleanup_done: str = "",
-         cleanup_dead: str = "") -> str:
+def poll(p: RemotePaths, python: str, document: str) -> str:
     """``vb-state=running|done|dead|missing``: while the command runs, shell builtins and
     ``cat`` only, nothing that loads the measured host. Once it ended (``done``: ``vb-rc=N``;
     ``dead``: no exit status), the same session collects: the document in base64 between
-    ``vb-doc-begin``/``vb-doc-end``, the last 2 KB of stderr after ``vb-stderr-begin``,
-    then the clean up given for that state (``vb-cleaned=1``)."""
-    def finish(script: str) -> str:
-        return f"{{ {script}; }} >/dev/null 2>&1; echo vb-cleaned=1; " if script else "true; "
+    ``vb-doc-begin``/``vb-doc-end``, the last 2 KB of stderr after ``vb-stderr-begin``. It
+    removes nothing: the controller removes the run's files in a session of its own once it
+    has saved the document (:func:`cleanup`), so an answer lost on the way (a Ctrl-C, a
+    dropped connection) is given again by the next poll."""
 
     b64 = target_tool(python, "b64", p.run_dir + "/" + document)
     return _check(
@@ -245,8 +244,7 @@ def poll(p: RemotePaths, python: str, document: str, cleanup_done: str = "",
         'echo "vb-state=$st"; if [ -f rc ]; then echo "vb-rc=$(cat rc)"; fi; '
         f"echo \"vb-doc=$(wc -c < {q(document)} 2>/dev/null)\"; "
         f"echo vb-doc-begin; {b64}; echo vb-doc-end; "
-        "echo vb-stderr-begin; tail -c 2000 stderr.log 2>/dev/null; echo; echo vb-stderr-end; "
-        f'cd /; if [ "$st" = done ]; then {finish(cleanup_done)}else {finish(cleanup_dead)}fi'
+        "echo vb-stderr-begin; tail -c 2000 stderr.log 2>/dev/null; echo; echo vb-stderr-end"
     )
 
 
