@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import gone
 from virtbench.cli.fleet import check_command as validate
 from virtbench.errors import UsageError
 from virtbench.fleet import bundle, scripts
@@ -226,7 +227,7 @@ def test_start_snippet_detaches_the_command_and_records_its_pid_and_status(
                              capture_output=True, text=True, check=True, timeout=60).stdout
         facts = scripts.parse_facts(out)
         assert facts["ready"] == ["1"] and facts["launched"][0].isdigit()
-        assert _alive(int(facts["launched"][0])) and not rc.exists()
+        assert not gone(int(facts["launched"][0]), wait=0) and not rc.exists()
     finally:
         with contextlib.suppress(OSError):
             (Path(p.run_dir) / "go").touch()  # the command may end now
@@ -265,15 +266,6 @@ time.sleep(120)
 """
 
 
-def _alive(pid: int) -> bool:
-    """Running (not a zombie)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
 @pytest.mark.parametrize("orphan", [False, True])
 def test_cancel_snippet_stops_the_whole_command_then_removes_the_host_directory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, orphan: bool) -> None:
@@ -310,10 +302,10 @@ def test_cancel_snippet_stops_the_whole_command_then_removes_the_host_directory(
     pids = [int((run_dir / f).read_text()) for f in ("spid", "pid", "copy.pid")]
     pids.append(int(scripts.parse_facts(out.stdout)["launched"][0]))
     try:
-        assert all(_alive(pid) for pid in pids)
+        assert not any(gone(pid, wait=0) for pid in pids)
         res = subprocess.run(["/bin/sh", "-c", scripts.cancel(p, None, keep=False)],
                              capture_output=True, text=True, timeout=60, check=True)
-        assert [pid for pid in pids if _alive(pid)] == []  # at once: no wait here
+        assert [pid for pid in pids if not gone(pid, wait=0)] == []  # at once: no wait here
         facts = scripts.parse_facts(res.stdout)
         assert facts == {"cancelled": ["1"], "removed": ["1"]}, (res.stdout, res.stderr)
         time.sleep(0.3)  # nothing recreates the directory afterwards
@@ -325,7 +317,7 @@ def test_cancel_snippet_stops_the_whole_command_then_removes_the_host_directory(
         assert scripts.parse_facts(res.stdout) == {"removed": ["1"]}
     finally:  # on a failure, nothing of the command stays behind
         for pid in pids:
-            if _alive(pid):
+            if not gone(pid, wait=0):
                 os.kill(pid, signal.SIGKILL)
 
 

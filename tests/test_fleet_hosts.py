@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import SRC, run_cli, wait_for
+from tests.conftest import SRC, gone, run_cli, wait_for
 
 from virtbench.fleet.testbed import LocalFleet, pids_with_cmdline
 
@@ -88,15 +88,6 @@ def store_runs(label: str) -> dict[str, Any]:
     return {r.labels["host"]: load_recorded(r) for r in store.with_label("fleet", label)}
 
 
-def _running(pid: int) -> bool:
-    """Not a zombie and not gone (it may exit between the listing and the read)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
 def _open_sessions(fleet: LocalFleet, wait: float = 60.0) -> list[int]:
     """sshd processes still serving a connection to the hosts (after up to ``wait`` s: a
     session's sshd ends after its client, when it is next scheduled, seconds later on a
@@ -106,7 +97,7 @@ def _open_sessions(fleet: LocalFleet, wait: float = 60.0) -> list[int]:
     deadline = time.monotonic() + wait
     while True:
         left = [c for h in fleet.hosts if h.proc is not None for c in _children(h.proc.pid)
-                if _running(c)]
+                if not gone(c, wait=0)]
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.1)
