@@ -415,7 +415,7 @@ def _worker(conn: Connection, work: str) -> None:
         if task is None:
             return
         target, seed = task
-        _TARGET_CPU[:] = [time.thread_time()]
+        _target_starts()  # again in _run_case once its input is made
         try:
             kind, detail = _run_case(target, seed, Path(work), seeds, files)
         except BaseException as exc:  # a bug of the fuzzer itself

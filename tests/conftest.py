@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import signal
 import subprocess
@@ -9,8 +10,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from virtbench.cgroups import CgroupBackend
 
 # The session's one throwaway PostgreSQL (tests/pgserver.py), registered here: a test module
 # that imports the fixture itself registers a fixture of its own, i.e. another server (there
@@ -87,7 +92,16 @@ def _isolated_xdg(
     monkeypatch.setenv("XDG_CACHE_HOME", cache)
 
 
-_CGROUPS: list[object] = []  # the cgroup backend, found once (None: no cgroups here)
+@functools.cache
+def _cgroup_backend() -> CgroupBackend | None:
+    """The cgroup backend, found once per session; None without a hierarchy with CPU
+    accounting (nothing to sweep then)."""
+    from virtbench import cgroups
+
+    try:
+        return cgroups.detect()
+    except Exception:
+        return None
 
 
 @pytest.fixture(autouse=True)
@@ -104,13 +118,8 @@ def _no_leftovers_of_killed_runs() -> None:
     sweep removes goes: cgroups whose owner process is gone, masters of controllers gone."""
     from virtbench import cgroups
 
-    if not _CGROUPS:
-        try:
-            _CGROUPS.append(cgroups.detect())
-        except Exception:  # no cgroup hierarchy with CPU accounting: nothing to sweep
-            _CGROUPS.append(None)
-    backend = _CGROUPS[0]
-    if isinstance(backend, cgroups.CgroupBackend):
+    backend = _cgroup_backend()
+    if backend is not None:
         cgroups.sweep_stale(backend)
     try:
         from virtbench.fleet.ansible import sweep_masters

@@ -15,21 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SRC
+from conftest import SRC, gone, proc_stats
 
 
 def _children(pid: int) -> list[int]:
-    kids = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            stat = (d / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(stat[1]) == pid and stat[0] != "Z":
-            kids.append(int(d.name))
-    return kids
+    """Live (not zombie) children of ``pid``."""
+    return [kid for kid, _name, fields in proc_stats()
+            if int(fields[1]) == pid and fields[0] != "Z"]
 
 
 def _proc_text(pid: int, what: str) -> str:
@@ -43,12 +35,10 @@ def _proc_text(pid: int, what: str) -> str:
         return ""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+def _outliving(pids: list[int], wait: float) -> list[int]:
+    """Those of ``pids`` still running (not gone, not zombies) after up to ``wait`` s."""
+    deadline = time.monotonic() + wait
+    return [p for p in pids if not gone(p, wait=max(0.0, deadline - time.monotonic()))]
 
 
 def test_sigkill_of_run_kills_the_copy_of_the_running_pass(tmp_path: Path) -> None:
@@ -72,16 +62,14 @@ def test_sigkill_of_run_kills_the_copy_of_the_running_pass(tmp_path: Path) -> No
         assert copies, "no copy of the pass appeared"
         proc.kill()
         proc.wait(timeout=30)
-        end = time.monotonic() + 3  # well under the 10 s pass
-        while time.monotonic() < end and any(_alive(p) for p in copies):
-            time.sleep(0.05)
-        assert not any(_alive(p) for p in copies), "a copy outlived its SIGKILLed runner"
+        # 3 s: well under the 10 s pass
+        assert not _outliving(copies, 3), "a copy outlived its SIGKILLed runner"
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         for p in copies:  # only the copies this test saw its own runner start
-            if _alive(p):
+            if not gone(p, wait=0):
                 os.kill(p, signal.SIGKILL)
 
 
@@ -94,7 +82,7 @@ def _with_cmdline(fragment: str) -> list[int]:
             cmdline = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if fragment in cmdline and _alive(int(d.name)):
+        if fragment in cmdline and not gone(int(d.name), wait=0):
             found.append(int(d.name))
     return found
 
@@ -140,15 +128,12 @@ def test_sigkill_of_the_runner_kills_the_children_of_its_copies(tmp_path: Path,
         assert len(sleeps) == 2, "the copy's children did not start"
         proc.kill()
         proc.wait(timeout=30)
-        end = time.monotonic() + 5
-        while time.monotonic() < end and any(_alive(p) for p in sleeps):
-            time.sleep(0.05)
-        left = [p for p in sleeps if _alive(p)]
+        left = _outliving(sleeps, 5)
         assert not left, f"children of a copy outlived the SIGKILLed runner: {left}"
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         for p in sleeps:  # only the sleeps with this test's own token
-            if _alive(p):
+            if not gone(p, wait=0):
                 os.kill(p, signal.SIGKILL)

@@ -89,6 +89,9 @@ _LOCK = threading.Lock()
 
 
 _BUSY_TIMEOUT_MS = 30000
+_PG_SCHEMA_LOCK = 7626762
+"""PostgreSQL advisory lock key under which a new index's tables are created (an arbitrary
+constant; advisory locks are per database, so it only has to be virtbench's own)."""
 
 
 def _switch_to_wal(cur: Any) -> None:
@@ -340,7 +343,7 @@ class Store:
                 # Two processes creating the tables of a new database at once: one waits
                 # for the other (SQLite's BEGIN IMMEDIATE does this there), instead of failing
                 # on a duplicate type or table.
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7626762)")
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_SCHEMA_LOCK})")
             names = set(inspect(conn).get_table_names())
             if "schema_info" in names:
                 version = conn.execute(
