@@ -48,6 +48,7 @@ from virtbench.results.model import (
     load_any,
     utc_now,
 )
+from virtbench.sigmask import signals_deferred
 from virtbench.store import schema as S
 from virtbench.store.master import master_path, warn
 from virtbench.store.rows import RunFilter, RunRow, day_end, parse_copies
@@ -127,12 +128,17 @@ def _sqlite_setup(engine: Engine) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own implicit
         # transactions cannot be IMMEDIATE).
         dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA foreign_keys = ON")
-        _switch_to_wal(cur)
-        cur.execute("PRAGMA synchronous = NORMAL")
-        cur.close()
+        # Ctrl-C held: a raw connection interrupted here (mid-switch to WAL, holding the
+        # file's lock) is no pooled connection SQLAlchemy rolls back; kept alive by the
+        # traceback, it made the interrupted run's final save wait out the busy timeout
+        # (CI: a Ctrl-C of `io postmark` took 30.2 s to end).
+        with signals_deferred():
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA foreign_keys = ON")
+            _switch_to_wal(cur)
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
