@@ -11,6 +11,7 @@ from pathlib import Path
 
 from virtbench.errors import VirtbenchError
 from virtbench.results.model import ExperimentResult, RunResult
+from virtbench.sigmask import signals_deferred
 from virtbench.store.master import master_path, warn
 
 __all__ = ["master_path", "save_and_record", "warn"]
@@ -54,7 +55,12 @@ def save_and_record(doc: Document, *, output: Path | None = None,
         try:
             from virtbench.store.store import open_store
 
-            open_store(db_url).record(doc, path)
+            # Ctrl-C held for the index write (milliseconds): interrupted inside its commit
+            # or while its connection went back to the pool, it left SQLite's write lock held
+            # in this process, and the interrupted run's final save then waited out the 30 s
+            # busy timeout (CI: a Ctrl-C of `io postmark` took 30.1 s to end, twice).
+            with signals_deferred():
+                open_store(db_url).record(doc, path)
         except Exception as exc:  # the document is safe; the index can be rebuilt later
             message = str(exc) if isinstance(exc, VirtbenchError) else _short(exc)
             if message not in _WARNED:
